@@ -1,0 +1,473 @@
+//! Configuration: every setting is an environment variable with a matching `--flag`. Values arrive as text and
+//! are validated once, here, into [`Settings`]; a bad value stops start-up with a message naming the variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use draftstore_storage::BucketName;
+use secrecy::SecretString;
+use url::Url;
+
+/// Longest presigned-URL lifetime that SigV4 allows (7 days); applied to every backend alike.
+const MAX_URL_TTL: u64 = 7 * 24 * 3600;
+
+/// Command line of the `draftstore` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "draftstore",
+    version,
+    about = "Two-stage uploads: presigned URLs into a draft bucket, confirm into the main bucket"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API (and, for the local backend, the signed upload and download URLs).
+    Serve(ServeArgs),
+    /// Remove expired drafts once, then exit (the Kubernetes CronJob's command).
+    Clean(CleanArgs),
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Storage backend: `local` (folders under DATA_DIR), `s3` or `minio`.
+    #[arg(long, env = "STORAGE_TYPE", default_value = "local", value_name = "TYPE")]
+    pub storage_type: String,
+    /// Main bucket; drafts go to `<BUCKET_NAME>-draft`.
+    #[arg(long, env = "BUCKET_NAME", default_value = "main", value_name = "NAME")]
+    pub bucket_name: String,
+    /// Root folder of the local backend.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", value_name = "PATH")]
+    pub data_dir: PathBuf,
+    /// AWS region (STORAGE_TYPE=s3).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", value_name = "REGION")]
+    pub aws_region: String,
+    /// AWS access key id; when unset, the standard AWS credential chain is used (STORAGE_TYPE=s3).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true, value_name = "KEY")]
+    pub aws_access_key_id: Option<String>,
+    /// AWS secret access key (STORAGE_TYPE=s3).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
+    pub aws_secret_access_key: Option<String>,
+    /// AWS session token, with temporary credentials (STORAGE_TYPE=s3).
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub aws_session_token: Option<String>,
+    /// Endpoint of an S3-compatible store instead of AWS (STORAGE_TYPE=s3).
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual hosts (STORAGE_TYPE=s3).
+    #[arg(long, env = "S3_FORCE_PATH_STYLE", default_value = "false", value_name = "BOOL")]
+    pub s3_force_path_style: String,
+    /// MinIO server as host:port (STORAGE_TYPE=minio).
+    #[arg(long, env = "MINIO_ENDPOINT", default_value = "localhost:9000", value_name = "HOST:PORT")]
+    pub minio_endpoint: String,
+    /// MinIO access key (STORAGE_TYPE=minio).
+    #[arg(long, env = "MINIO_ACCESS_KEY", default_value = "minioadmin", hide_env_values = true, value_name = "KEY")]
+    pub minio_access_key: String,
+    /// MinIO secret key (STORAGE_TYPE=minio).
+    #[arg(
+        long,
+        env = "MINIO_SECRET_KEY",
+        default_value = "minioadmin",
+        hide_env_values = true,
+        hide_default_value = true,
+        value_name = "SECRET"
+    )]
+    pub minio_secret_key: String,
+    /// Reach MinIO over https (STORAGE_TYPE=minio).
+    #[arg(long, env = "MINIO_USE_SSL", default_value = "false", value_name = "BOOL")]
+    pub minio_use_ssl: String,
+    /// MinIO region (STORAGE_TYPE=minio).
+    #[arg(long, env = "MINIO_REGION", default_value = "us-east-1", value_name = "REGION")]
+    pub minio_region: String,
+    /// Public base URL written into presigned URLs when the store is reached on an internal address.
+    #[arg(long, env = "PRESIGN_ENDPOINT", value_name = "URL")]
+    pub presign_endpoint: Option<String>,
+    /// Origins allowed to upload from a browser (comma-separated); sets a CORS rule on the draft bucket.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
+    /// Bound on every storage call, in seconds; a slower store answers 503.
+    #[arg(long, env = "STORAGE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    pub storage_timeout: String,
+    /// Lifetime of upload URLs, in seconds.
+    #[arg(long, env = "UPLOAD_TTL", default_value = "3600", value_name = "SECONDS")]
+    pub upload_ttl: String,
+    /// Lifetime of download URLs, in seconds.
+    #[arg(long, env = "DOWNLOAD_TTL", default_value = "3600", value_name = "SECONDS")]
+    pub download_ttl: String,
+    /// Age after which an unconfirmed draft is removed by the cleaner, in seconds.
+    #[arg(long, env = "OBJECT_LIFETIME", default_value = "86400", value_name = "SECONDS")]
+    pub object_lifetime: String,
+    /// Log output: `text` for people, `json` for one object per line.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    pub log_format: String,
+}
+
+/// `draftstore serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address the servers listen on.
+    #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0", value_name = "IP")]
+    pub bind_address: String,
+    /// Port of the REST API.
+    #[arg(long, env = "HTTP_PORT", default_value = "8080", value_name = "PORT")]
+    pub http_port: String,
+    /// Port of the gRPC API.
+    #[arg(long, env = "GRPC_PORT", default_value = "50051", value_name = "PORT")]
+    pub grpc_port: String,
+    /// Base of the URLs the local backend signs [default: http://localhost:<HTTP_PORT>].
+    #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Secret for the local backend's URL signatures [default: generated once, kept in DATA_DIR/.signing-key].
+    #[arg(long, env = "SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
+    pub signing_key: Option<String>,
+}
+
+/// `draftstore clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// List what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// A setting that cannot be used, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self { var, message: message.into() }
+    }
+}
+
+/// The two buckets of the workflow.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub main: BucketName,
+    pub draft: BucketName,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where objects live.
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    Local { data_dir: PathBuf },
+    S3(Box<S3Settings>),
+}
+
+/// How to reach an S3-compatible store; `minio` settings are turned into these too.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    /// `STORAGE_TYPE` as given, for messages.
+    pub flavour: &'static str,
+    pub region: String,
+    /// `None`: AWS itself.
+    pub endpoint: Option<Url>,
+    pub force_path_style: bool,
+    /// `None`: the standard AWS credential chain.
+    pub credentials: Option<StaticCredentials>,
+    pub presign_endpoint: Option<Url>,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+/// Credentials given in the configuration.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
+}
+
+/// Settings every command uses, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub storage: StorageSettings,
+    pub buckets: Buckets,
+    pub storage_timeout: Duration,
+    pub upload_ttl: Duration,
+    pub download_ttl: Duration,
+    pub object_lifetime: Duration,
+    pub log_format: LogFormat,
+}
+
+/// Settings of `draftstore serve`, validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub common: Settings,
+    pub bind_address: std::net::IpAddr,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    /// `None`: `http://localhost:<the bound HTTP port>`.
+    pub public_url: Option<Url>,
+    /// `None`: generated and kept under DATA_DIR.
+    pub signing_key: Option<SecretString>,
+}
+
+impl TryFrom<&CommonArgs> for Settings {
+    type Error = ConfigError;
+
+    fn try_from(args: &CommonArgs) -> Result<Self, ConfigError> {
+        let main = BucketName::parse(&args.bucket_name).map_err(|e| invalid("BUCKET_NAME", &args.bucket_name, e))?;
+        let draft = BucketName::parse(&format!("{main}-draft"))
+            .map_err(|e| invalid("BUCKET_NAME", &args.bucket_name, format!("the draft bucket name is invalid: {e}")))?;
+        let storage = match args.storage_type.as_str() {
+            "local" => StorageSettings::Local { data_dir: args.data_dir.clone() },
+            "s3" => StorageSettings::S3(Box::new(s3_settings(args)?)),
+            "minio" => StorageSettings::S3(Box::new(minio_settings(args)?)),
+            other => return Err(invalid("STORAGE_TYPE", other, "expected one of local, s3, minio")),
+        };
+        Ok(Self {
+            storage,
+            buckets: Buckets { main, draft },
+            storage_timeout: seconds("STORAGE_TIMEOUT", &args.storage_timeout, 1, 3600)?,
+            upload_ttl: seconds("UPLOAD_TTL", &args.upload_ttl, 1, MAX_URL_TTL)?,
+            download_ttl: seconds("DOWNLOAD_TTL", &args.download_ttl, 1, MAX_URL_TTL)?,
+            object_lifetime: seconds("OBJECT_LIFETIME", &args.object_lifetime, 1, u64::from(u32::MAX))?,
+            log_format: match args.log_format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
+            },
+        })
+    }
+}
+
+impl TryFrom<&ServeArgs> for ServeSettings {
+    type Error = ConfigError;
+
+    fn try_from(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let common = Settings::try_from(&args.common)?;
+        let bind_address = args
+            .bind_address
+            .trim()
+            .parse()
+            .map_err(|_| invalid("BIND_ADDRESS", &args.bind_address, "expected an IP address such as 0.0.0.0"))?;
+        let http_port = port("HTTP_PORT", &args.http_port)?;
+        let grpc_port = port("GRPC_PORT", &args.grpc_port)?;
+        if http_port == grpc_port && http_port != 0 {
+            return Err(invalid("GRPC_PORT", &args.grpc_port, "must differ from HTTP_PORT"));
+        }
+        let public_url = non_empty(&args.public_url).map(|url| http_url("PUBLIC_URL", url)).transpose()?;
+        let signing_key = match non_empty(&args.signing_key) {
+            Some(key) if key.len() < 16 => {
+                return Err(ConfigError::new("SIGNING_KEY", "must be at least 16 characters long (value not shown)"));
+            }
+            key => key.map(|k| SecretString::from(k.to_owned())),
+        };
+        Ok(Self { common, bind_address, http_port, grpc_port, public_url, signing_key })
+    }
+}
+
+fn s3_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
+    let credentials = match (non_empty(&args.aws_access_key_id), non_empty(&args.aws_secret_access_key)) {
+        (Some(id), Some(secret)) => Some(StaticCredentials {
+            access_key_id: id.to_owned(),
+            secret_access_key: SecretString::from(secret.to_owned()),
+            session_token: non_empty(&args.aws_session_token).map(|t| SecretString::from(t.to_owned())),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::new("AWS_SECRET_ACCESS_KEY", "is required when AWS_ACCESS_KEY_ID is set"));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new("AWS_ACCESS_KEY_ID", "is required when AWS_SECRET_ACCESS_KEY is set"));
+        }
+    };
+    Ok(S3Settings {
+        flavour: "s3",
+        region: region("AWS_REGION", &args.aws_region)?,
+        endpoint: non_empty(&args.aws_endpoint_url).map(|url| http_url("AWS_ENDPOINT_URL", url)).transpose()?,
+        force_path_style: boolean("S3_FORCE_PATH_STYLE", &args.s3_force_path_style)?,
+        credentials,
+        presign_endpoint: presign_endpoint(args)?,
+        cors_allowed_origins: cors_origins(args)?,
+    })
+}
+
+fn minio_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
+    let endpoint = args.minio_endpoint.trim();
+    if endpoint.is_empty() {
+        return Err(ConfigError::new("MINIO_ENDPOINT", "is required with STORAGE_TYPE=minio (host:port)"));
+    }
+    if endpoint.contains("://") || endpoint.contains('/') {
+        return Err(invalid(
+            "MINIO_ENDPOINT",
+            endpoint,
+            "expected host:port without a scheme or path (use MINIO_USE_SSL for https)",
+        ));
+    }
+    let scheme = if boolean("MINIO_USE_SSL", &args.minio_use_ssl)? { "https" } else { "http" };
+    let url = Url::parse(&format!("{scheme}://{endpoint}"))
+        .ok()
+        .filter(|u| u.host_str().is_some())
+        .ok_or_else(|| invalid("MINIO_ENDPOINT", endpoint, "expected host:port"))?;
+    if args.minio_access_key.is_empty() || args.minio_secret_key.is_empty() {
+        return Err(ConfigError::new("MINIO_ACCESS_KEY", "MINIO_ACCESS_KEY and MINIO_SECRET_KEY must not be empty"));
+    }
+    Ok(S3Settings {
+        flavour: "minio",
+        region: region("MINIO_REGION", &args.minio_region)?,
+        endpoint: Some(url),
+        force_path_style: true,
+        credentials: Some(StaticCredentials {
+            access_key_id: args.minio_access_key.clone(),
+            secret_access_key: SecretString::from(args.minio_secret_key.clone()),
+            session_token: None,
+        }),
+        presign_endpoint: presign_endpoint(args)?,
+        cors_allowed_origins: cors_origins(args)?,
+    })
+}
+
+fn presign_endpoint(args: &CommonArgs) -> Result<Option<Url>, ConfigError> {
+    non_empty(&args.presign_endpoint).map(|url| http_url("PRESIGN_ENDPOINT", url)).transpose()
+}
+
+fn cors_origins(args: &CommonArgs) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = non_empty(&args.cors_allowed_origins) else { return Ok(Vec::new()) };
+    list.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            if origin == "*" || Url::parse(origin).is_ok_and(|u| u.host_str().is_some()) {
+                Ok(origin.trim_end_matches('/').to_owned())
+            } else {
+                Err(invalid("CORS_ALLOWED_ORIGINS", origin, "expected an origin such as https://app.example.com, or *"))
+            }
+        })
+        .collect()
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn invalid(var: &'static str, value: &str, reason: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(var, format!("'{value}' is invalid: {reason}"))
+}
+
+fn seconds(var: &'static str, value: &str, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    let n: u64 =
+        value.trim().parse().map_err(|_| ConfigError::new(var, format!("'{value}' is not a number of seconds")))?;
+    if !(min..=max).contains(&n) {
+        return Err(ConfigError::new(var, format!("'{value}' is out of range: expected {min} to {max} seconds")));
+    }
+    Ok(Duration::from_secs(n))
+}
+
+fn port(var: &'static str, value: &str) -> Result<u16, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::new(var, format!("'{value}' is not a port number (0 to 65535)")))
+}
+
+fn boolean(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::new(var, format!("'{value}' is not a boolean (true or false)"))),
+    }
+}
+
+fn region(var: &'static str, value: &str) -> Result<String, ConfigError> {
+    let value = value.trim();
+    if value.is_empty() || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(invalid(var, value, "expected a region name such as us-east-1"));
+    }
+    Ok(value.to_owned())
+}
+
+fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| invalid(var, value, e))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid(var, value, "expected an http:// or https:// URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(var, value, "a base URL has no query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeSettings, String> {
+        let cli = Cli::try_parse_from(
+            std::iter::once("draftstore").chain(std::iter::once("serve")).chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
+        let Command::Serve(args) = cli.command else { unreachable!("serve was given") };
+        ServeSettings::try_from(&args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_run_the_local_backend() {
+        let settings = serve(&[]).expect("defaults are valid");
+        assert!(
+            matches!(settings.common.storage, StorageSettings::Local { ref data_dir } if data_dir == &PathBuf::from("./data"))
+        );
+        assert_eq!(settings.common.buckets.main.as_str(), "main");
+        assert_eq!(settings.common.buckets.draft.as_str(), "main-draft");
+        assert_eq!((settings.http_port, settings.grpc_port), (8080, 50051));
+        assert_eq!(settings.common.upload_ttl, Duration::from_secs(3600));
+        assert_eq!(settings.common.object_lifetime, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        assert_eq!(serve(&["--upload-ttl", "abc"]).expect_err("bad"), "UPLOAD_TTL: 'abc' is not a number of seconds");
+        assert!(serve(&["--download-ttl", "0"]).expect_err("bad").starts_with("DOWNLOAD_TTL: '0' is out of range"));
+        assert!(serve(&["--upload-ttl", "604801"]).expect_err("bad").starts_with("UPLOAD_TTL:"));
+        assert!(serve(&["--http-port", "99999"]).expect_err("bad").starts_with("HTTP_PORT: '99999'"));
+        assert!(serve(&["--storage-type", "ftp"]).expect_err("bad").starts_with("STORAGE_TYPE: 'ftp'"));
+        assert!(serve(&["--bucket-name", "Bad_Name"]).expect_err("bad").starts_with("BUCKET_NAME: 'Bad_Name'"));
+        assert!(serve(&["--bucket-name", &"a".repeat(60)]).expect_err("bad").contains("draft bucket"));
+        assert!(serve(&["--log-format", "xml"]).expect_err("bad").starts_with("LOG_FORMAT: 'xml'"));
+        assert!(serve(&["--public-url", "ftp://x"]).expect_err("bad").starts_with("PUBLIC_URL: 'ftp://x'"));
+        let short_key = serve(&["--signing-key", "short"]).expect_err("bad");
+        assert!(short_key.starts_with("SIGNING_KEY:") && !short_key.contains("short'"), "{short_key}");
+    }
+
+    #[test]
+    fn minio_settings_become_a_path_style_endpoint() {
+        let settings =
+            serve(&["--storage-type", "minio", "--minio-endpoint", "minio-service:9000", "--minio-use-ssl", "true"])
+                .expect("valid");
+        let StorageSettings::S3(s3) = settings.common.storage else { panic!("minio is S3") };
+        assert_eq!(s3.endpoint.map(String::from).as_deref(), Some("https://minio-service:9000/"));
+        assert!(s3.force_path_style);
+        assert!(
+            serve(&["--storage-type", "minio", "--minio-endpoint", "http://x:9000"])
+                .expect_err("bad")
+                .starts_with("MINIO_ENDPOINT:")
+        );
+        assert!(
+            serve(&["--storage-type", "minio", "--minio-endpoint", ""])
+                .expect_err("bad")
+                .starts_with("MINIO_ENDPOINT:")
+        );
+        assert!(
+            serve(&["--storage-type", "s3", "--aws-access-key-id", "x"])
+                .expect_err("bad")
+                .starts_with("AWS_SECRET_ACCESS_KEY:")
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! The service's one error type. Exactly two adapters turn it into responses: HTTP (`http::error`) and, later,
+//! gRPC. Both match exhaustively, so a new variant fails the build until it is mapped.
+
+use std::time::Duration;
+
+use draftstore_storage as storage;
+
+use crate::domain::ErrorType;
+
+/// Everything a DraftStore request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object name breaks the naming rules.
+    #[error("invalid object name: {0}")]
+    InvalidObjectName(String),
+
+    /// The request is not the expected JSON, or a field other than the object name is invalid.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+
+    /// Neither the draft nor (where it applies) the confirmed object exists.
+    #[error("object '{0}' not found")]
+    ObjectNotFound(String),
+
+    /// The bucket does not exist.
+    #[error("bucket '{0}' not found")]
+    BucketNotFound(String),
+
+    /// A request to a local signed URL whose signature is missing, altered or expired.
+    #[error("{0}")]
+    SignatureRejected(String),
+
+    /// The store refused DraftStore's own credentials: a configuration problem, not the client's.
+    #[error("the store refused DraftStore's credentials while trying to {operation}")]
+    StorageAccessDenied { operation: &'static str, source: storage::Error },
+
+    /// The store could not be reached.
+    #[error("storage is unavailable: failed to {operation}")]
+    StorageUnavailable { operation: &'static str, source: storage::Error },
+
+    /// The store did not answer within STORAGE_TIMEOUT.
+    #[error("storage did not answer within {} s while trying to {operation}", after.as_secs())]
+    StorageTimeout { operation: &'static str, after: Duration },
+
+    /// Anything else: a bug or an unexpected store answer. Details go to the log, not to the client.
+    #[error("failed to {operation}")]
+    Internal { operation: &'static str, source: storage::Error },
+}
+
+/// Result of a service call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Turns a storage error met while doing `operation` into the service's terms.
+    pub fn from_storage(operation: &'static str, error: storage::Error) -> Self {
+        match error {
+            storage::Error::NotFound { key, .. } => Self::ObjectNotFound(key),
+            storage::Error::BucketNotFound { bucket } => Self::BucketNotFound(bucket),
+            storage::Error::InvalidKey { key, reason } => {
+                Self::InvalidObjectName(format!("'{key}' cannot be stored: {reason}"))
+            }
+            error @ storage::Error::AccessDenied { .. } => Self::StorageAccessDenied { operation, source: error },
+            error @ storage::Error::Unavailable { .. } => Self::StorageUnavailable { operation, source: error },
+            error @ storage::Error::Other { .. } => Self::Internal { operation, source: error },
+        }
+    }
+
+    /// The stable code clients branch on.
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Self::InvalidObjectName(_) => ErrorType::InvalidObjectName,
+            Self::InvalidRequest(_) => ErrorType::InvalidRequest,
+            Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,
+            Self::BucketNotFound(_) => ErrorType::BucketNotFound,
+            Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => ErrorType::AccessDenied,
+            Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => ErrorType::NetworkError,
+            Self::Internal { .. } => ErrorType::InternalError,
+        }
+    }
+
+    /// The error with its whole cause chain, for the log.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        out
+    }
+}

@@ -1,0 +1,219 @@
+//! The REST API under `/api/v1`, with health and readiness probes. Handlers parse every field at the edge, call the
+//! draft service, and shape its answer; no workflow rule lives here.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiJson, ErrorBody};
+use crate::domain::{ContentType, ObjectName, Stage};
+use crate::error::{Error, Result};
+use crate::service::Ticket;
+
+/// Request for an upload URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadUrlRequest {
+    /// Name of the object, for example `avatars/42.jpg`.
+    pub object_name: String,
+    /// Media type the upload will have; signed into the URL, so the upload must send exactly this Content-Type.
+    #[serde(default)]
+    pub content_type: Option<String>,
+}
+
+/// A URL to upload a draft to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadUrlResponse {
+    pub upload_url: String,
+    pub object_name: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Always `PUT`.
+    pub method: String,
+    /// Headers the upload must send exactly as given.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Request for a download URL.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadUrlRequest {
+    pub object_name: String,
+    /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
+    #[serde(default)]
+    pub stage: Option<Stage>,
+}
+
+/// A URL to download an object from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadUrlResponse {
+    pub download_url: String,
+    pub object_name: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub stage: Stage,
+}
+
+/// Request to confirm a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmUploadRequest {
+    pub object_name: String,
+}
+
+/// A confirmed upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmUploadResponse {
+    pub success: bool,
+    pub object_name: String,
+    /// `<BUCKET_NAME>/<object_name>`.
+    pub final_location: String,
+}
+
+/// Request to create the buckets; it has no fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftBucketRequest {}
+
+/// Success without further data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuccessResponse {
+    pub success: bool,
+}
+
+/// Probe answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    /// `ok` (liveness) or `ready` (readiness).
+    pub status: String,
+}
+
+fn parse_name(name: &str) -> Result<ObjectName> {
+    ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
+}
+
+fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
+    ticket.url.headers.iter().cloned().collect()
+}
+
+/// Issue a presigned URL to upload a draft.
+#[utoipa::path(post, path = "/api/v1/upload-url", request_body = UploadUrlRequest, responses(
+    (status = 200, body = UploadUrlResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 500, body = ErrorBody),
+))]
+pub async fn upload_url(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<UploadUrlRequest>,
+) -> Result<Json<UploadUrlResponse>> {
+    let name = parse_name(&request.object_name)?;
+    let content_type = request
+        .content_type
+        .as_deref()
+        .map(ContentType::parse)
+        .transpose()
+        .map_err(|e| Error::InvalidRequest(format!("content_type: {e}")))?;
+    let ticket = state.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc())?;
+    Ok(Json(UploadUrlResponse {
+        headers: headers(&ticket),
+        upload_url: ticket.url.url,
+        object_name: ticket.object_name.to_string(),
+        expires_at: rfc3339(ticket.expires_at),
+        method: ticket.url.method.as_str().to_owned(),
+    }))
+}
+
+/// Issue a presigned URL to download a draft (preview) or a confirmed object.
+#[utoipa::path(post, path = "/api/v1/download-url", request_body = DownloadUrlRequest, responses(
+    (status = 200, body = DownloadUrlResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
+    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
+))]
+pub async fn download_url(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<DownloadUrlRequest>,
+) -> Result<Json<DownloadUrlResponse>> {
+    let name = parse_name(&request.object_name)?;
+    let ticket = state.service.download_url(&name, request.stage, OffsetDateTime::now_utc()).await?;
+    Ok(Json(DownloadUrlResponse {
+        download_url: ticket.url.url,
+        object_name: ticket.object_name.to_string(),
+        expires_at: rfc3339(ticket.expires_at),
+        stage: ticket.stage,
+    }))
+}
+
+/// Move a draft into the main bucket. Idempotent.
+#[utoipa::path(post, path = "/api/v1/confirm-upload", request_body = ConfirmUploadRequest, responses(
+    (status = 200, body = ConfirmUploadResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
+    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
+))]
+pub async fn confirm_upload(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ConfirmUploadRequest>,
+) -> Result<Json<ConfirmUploadResponse>> {
+    let name = parse_name(&request.object_name)?;
+    let confirmation = state.service.confirm(&name).await?;
+    Ok(Json(ConfirmUploadResponse {
+        success: true,
+        object_name: confirmation.object_name.to_string(),
+        final_location: confirmation.final_location,
+    }))
+}
+
+/// Create the main and draft buckets if missing. Idempotent.
+#[utoipa::path(post, path = "/api/v1/draft-bucket", request_body = DraftBucketRequest, responses(
+    (status = 200, body = SuccessResponse),
+    (status = 400, body = ErrorBody),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn draft_bucket(
+    State(state): State<AppState>,
+    ApiJson(DraftBucketRequest {}): ApiJson<DraftBucketRequest>,
+) -> Result<Json<SuccessResponse>> {
+    state.service.create_buckets().await?;
+    Ok(Json(SuccessResponse { success: true }))
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", responses((status = 200, body = StatusResponse)))]
+pub async fn health() -> Json<StatusResponse> {
+    Json(StatusResponse { status: "ok".to_owned() })
+}
+
+/// Readiness: the store answers and both buckets exist.
+#[utoipa::path(get, path = "/ready", responses(
+    (status = 200, body = StatusResponse),
+    (status = 503, body = ErrorBody),
+))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    match state.service.ready().await {
+        Ok(()) => Json(StatusResponse { status: "ready".to_owned() }).into_response(),
+        Err(e) => e.into_response_with(StatusCode::SERVICE_UNAVAILABLE),
+    }
+}
+
+/// The OpenAPI description of this API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "DraftStore", description = "Two-stage uploads through presigned URLs."),
+    paths(upload_url, download_url, confirm_upload, draft_bucket, health, ready)
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

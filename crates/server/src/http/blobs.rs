@@ -1,0 +1,90 @@
+//! The local backend's signed URLs: `PUT` and `GET /blobs/<bucket>/<key>`. Here DraftStore plays the object store,
+//! so every request is checked against its signature before anything is read or written.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use draftstore_storage::local::LocalStorage;
+use draftstore_storage::{BucketName, ContentType, Method, ObjectKey};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+use tokio_util::io::ReaderStream;
+
+use super::AppState;
+use crate::error::{Error, Result};
+
+/// A request to a signed URL, checked: the bucket, key and signature are valid.
+struct Verified<'a> {
+    local: &'a LocalStorage,
+    bucket: BucketName,
+    key: ObjectKey,
+}
+
+fn verify<'a>(
+    state: &'a AppState,
+    method: Method,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Verified<'a>> {
+    let local = state.local.as_deref().ok_or_else(|| Error::SignatureRejected("no local storage here".to_owned()))?;
+    let Path((bucket, key)) = path.map_err(|e| Error::InvalidRequest(e.body_text()))?;
+    let bucket = BucketName::parse(&bucket).map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let key = ObjectKey::parse(&key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    local
+        .verify(method, &bucket, &key, query.unwrap_or_default(), header, OffsetDateTime::now_utc())
+        .map_err(|e| Error::SignatureRejected(e.to_string()))?;
+    Ok(Verified { local, bucket, key })
+}
+
+/// Receives an upload, streaming it to disk.
+pub async fn put(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode> {
+    let Verified { local, bucket, key } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+    let content_type = match headers.get(header::CONTENT_TYPE) {
+        None => ContentType::octet_stream(),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| ContentType::parse(v).ok())
+            .ok_or_else(|| Error::InvalidRequest("the Content-Type header is not a valid media type".to_owned()))?,
+    };
+    local
+        .write_object(&bucket, &key, content_type, body.into_data_stream())
+        .await
+        .map_err(|e| Error::from_storage("store the upload", e))?;
+    Ok(StatusCode::OK)
+}
+
+/// Serves an object.
+pub async fn get(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let Verified { local, bucket, key } = verify(&state, Method::Get, path, query.as_deref(), &headers)?;
+    let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
+    let meta = reader.meta;
+    let mut response = Body::from_stream(ReaderStream::new(reader.body)).into_response();
+    let response_headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(meta.content_type.as_str())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    response_headers.insert(header::CONTENT_TYPE, content_type);
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Ok(modified) = meta.last_modified.format(&Rfc2822)
+        && let Ok(value) = HeaderValue::from_str(&modified.replace("+0000", "GMT"))
+    {
+        response_headers.insert(header::LAST_MODIFIED, value);
+    }
+    Ok(response)
+}

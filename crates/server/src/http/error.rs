@@ -1,0 +1,80 @@
+//! The HTTP adapter of [`Error`]: status codes, the JSON error body, and the JSON request extractor whose
+//! failures become `INVALID_REQUEST` instead of axum's plain-text rejections.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::domain::ErrorType;
+use crate::error::Error;
+
+/// The body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Always `false`.
+    pub success: bool,
+    pub error_type: ErrorType,
+    /// A sentence for people; never holds internal details.
+    pub error_message: String,
+}
+
+impl Error {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidObjectName(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::ObjectNotFound(_) | Self::BucketNotFound(_) => StatusCode::NOT_FOUND,
+            Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
+            Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The error as a response with the given status, logging server-side failures with their cause chain.
+    pub(crate) fn into_response_with(self, status: StatusCode) -> Response {
+        if status.is_server_error() {
+            tracing::error!(error = %self.chain(), error_type = self.error_type().as_str(), "request failed");
+        }
+        let body = ErrorBody { success: false, error_type: self.error_type(), error_message: self.to_string() };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        self.into_response_with(status)
+    }
+}
+
+/// A JSON request body. The content type must be JSON; an empty body reads as `{}`. Anything that does not parse
+/// into `T` is a 400 `INVALID_REQUEST` naming the problem.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|essence| {
+                let essence = essence.trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| Error::InvalidRequest(rejection.body_text()))?;
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        if bytes != b"{}" && is_json != Some(true) {
+            return Err(Error::InvalidRequest("expected a JSON body with Content-Type: application/json".to_owned()));
+        }
+        serde_json::from_slice(bytes).map(ApiJson).map_err(|e| Error::InvalidRequest(e.to_string()))
+    }
+}

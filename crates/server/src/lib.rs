@@ -1,0 +1,10 @@
+//! DraftStore: two-stage uploads. Clients get presigned URLs to upload drafts straight to object storage, and the
+//! application confirms them into the main bucket, server-side.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod service;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,155 @@
+//! The draft workflow, written once and shared by the REST and gRPC adapters.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use draftstore_storage::{Method, PresignRequest, PresignedUrl, Storage};
+use time::OffsetDateTime;
+
+use crate::config::Buckets;
+use crate::domain::{ContentType, ObjectName, Stage};
+use crate::error::{Error, Result};
+
+/// A signed URL handed to a client, with what it must know to use it.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub url: PresignedUrl,
+    pub object_name: ObjectName,
+    pub expires_at: OffsetDateTime,
+    pub stage: Stage,
+}
+
+/// The outcome of a confirm.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    pub object_name: ObjectName,
+    /// `<main bucket>/<key>`.
+    pub final_location: String,
+}
+
+/// The two-stage upload workflow over one store.
+#[derive(Debug, Clone)]
+pub struct DraftService {
+    storage: Arc<dyn Storage>,
+    buckets: Buckets,
+    upload_ttl: Duration,
+    download_ttl: Duration,
+    timeout: Duration,
+}
+
+impl DraftService {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        buckets: Buckets,
+        upload_ttl: Duration,
+        download_ttl: Duration,
+        timeout: Duration,
+    ) -> Self {
+        Self { storage, buckets, upload_ttl, download_ttl, timeout }
+    }
+
+    /// The buckets this service works on.
+    pub fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    /// Bounds a storage call by STORAGE_TIMEOUT and puts its error in the service's terms.
+    async fn call<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(|e| Error::from_storage(operation, e)),
+            Err(_) => Err(Error::StorageTimeout { operation, after: self.timeout }),
+        }
+    }
+
+    /// Creates the main and draft buckets if missing. Idempotent.
+    pub async fn create_buckets(&self) -> Result<()> {
+        self.call("create the main bucket", self.storage.create_bucket(&self.buckets.main)).await?;
+        self.call("create the draft bucket", self.storage.create_bucket(&self.buckets.draft)).await
+    }
+
+    /// Succeeds when the store answers and both buckets exist.
+    pub async fn ready(&self) -> Result<()> {
+        self.call("check the main bucket", self.storage.check_bucket(&self.buckets.main)).await?;
+        self.call("check the draft bucket", self.storage.check_bucket(&self.buckets.draft)).await
+    }
+
+    /// A URL to upload a draft with. When a content type is given it is signed in: the store refuses an upload
+    /// that sends another.
+    pub fn upload_url(
+        &self,
+        name: &ObjectName,
+        content_type: Option<&ContentType>,
+        now: OffsetDateTime,
+    ) -> Result<Ticket> {
+        self.presign(Method::Put, Stage::Draft, name, content_type, now)
+    }
+
+    fn presign(
+        &self,
+        method: Method,
+        stage: Stage,
+        name: &ObjectName,
+        content_type: Option<&ContentType>,
+        now: OffsetDateTime,
+    ) -> Result<Ticket> {
+        let expires_in = match method {
+            Method::Put => self.upload_ttl,
+            Method::Get => self.download_ttl,
+        };
+        let bucket = match stage {
+            Stage::Draft => &self.buckets.draft,
+            Stage::Main => &self.buckets.main,
+        };
+        let request = PresignRequest { method, bucket, key: name, now, expires_in, content_type };
+        let url = self.storage.presign(&request).map_err(|e| Error::from_storage("sign a URL", e))?;
+        Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
+    }
+
+    /// A URL to read an object. Without a stage: the draft when one exists (preview before confirm), the
+    /// confirmed object otherwise; `ObjectNotFound` when neither exists.
+    pub async fn download_url(&self, name: &ObjectName, stage: Option<Stage>, now: OffsetDateTime) -> Result<Ticket> {
+        let stage = match stage {
+            Some(Stage::Draft) => {
+                self.call("look up the draft", self.storage.head(&self.buckets.draft, name)).await?;
+                Stage::Draft
+            }
+            Some(Stage::Main) => {
+                self.call("look up the object", self.storage.head(&self.buckets.main, name)).await?;
+                Stage::Main
+            }
+            None => match self.call("look up the draft", self.storage.head(&self.buckets.draft, name)).await {
+                Ok(_) => Stage::Draft,
+                Err(Error::ObjectNotFound(_)) => {
+                    self.call("look up the object", self.storage.head(&self.buckets.main, name)).await?;
+                    Stage::Main
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        self.presign(Method::Get, stage, name, None, now)
+    }
+
+    /// Moves a draft into the main bucket, replacing an object of the same name. Idempotent: when the draft is
+    /// gone but the main object exists (an earlier or concurrent confirm moved it) the answer is the same success.
+    pub async fn confirm(&self, name: &ObjectName) -> Result<Confirmation> {
+        let moved = self
+            .call(
+                "move the draft to the main bucket",
+                self.storage.move_object(&self.buckets.draft, &self.buckets.main, name),
+            )
+            .await;
+        match moved {
+            Ok(()) => {}
+            Err(Error::ObjectNotFound(_)) => {
+                self.call("look up the confirmed object", self.storage.head(&self.buckets.main, name)).await?;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{name}", self.buckets.main) })
+    }
+}

@@ -1,0 +1,60 @@
+use std::error::Error as StdError;
+
+/// The boxed cause behind a storage error, kept for the logs.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Result of a storage call.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in a storage call, in terms every backend shares.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object does not exist in the bucket.
+    #[error("object '{key}' not found in bucket '{bucket}'")]
+    NotFound { bucket: String, key: String },
+
+    /// The bucket does not exist.
+    #[error("bucket '{bucket}' not found")]
+    BucketNotFound { bucket: String },
+
+    /// The key is valid for DraftStore but this backend cannot hold it (for example it collides with a folder).
+    #[error("object name '{key}' cannot be stored: {reason}")]
+    InvalidKey { key: String, reason: String },
+
+    /// The store refused our credentials or signature.
+    #[error("the store refused the credentials: {message}")]
+    AccessDenied { message: String },
+
+    /// The store could not be reached, or did not answer in time. Retrying later may succeed.
+    #[error("storage unavailable: {message}")]
+    Unavailable {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// Anything else; the message names the operation, the source says why.
+    #[error("{message}")]
+    Other {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O or client error that has no more precise meaning.
+    pub fn other(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Other { message: message.into(), source: Some(source.into()) }
+    }
+
+    /// A store that could not be reached or did not answer in time.
+    pub fn unavailable(message: impl Into<String>, source: Option<BoxError>) -> Self {
+        Self::Unavailable { message: message.into(), source }
+    }
+
+    /// True for [`Error::NotFound`].
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. })
+    }
+}

@@ -1,0 +1,13 @@
+//! Storage for DraftStore: the [`Storage`] trait that the service talks to, and its backends.
+//!
+//! The trait is deliberately small: presigning, metadata, a server-side move, delete and bucket management.
+//! Backends keep their own error types private and convert them once into [`Error`].
+
+mod error;
+pub mod local;
+mod names;
+mod storage;
+
+pub use error::{Error, Result};
+pub use names::{BucketName, ContentType, InvalidName, ObjectKey};
+pub use storage::{Method, ObjectMeta, PresignRequest, PresignedUrl, Storage};

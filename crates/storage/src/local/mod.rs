@@ -1,0 +1,415 @@
+//! The embedded backend: buckets are folders under one root, and DraftStore's own HTTP server serves the signed
+//! URLs (`/blobs/<bucket>/<key>`), verifying them with [`LocalStorage::verify`].
+//!
+//! Each object is one file: its bytes followed by a small metadata trailer (see [`object`]). One file per object
+//! means a rename moves bytes and metadata together, atomically: a reader sees the old object or the new one, never
+//! a mix. Uploads are written to a staging file, fsync'd and renamed into place.
+
+mod object;
+mod signer;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use percent_encoding::utf8_percent_encode;
+use time::OffsetDateTime;
+use tokio::fs;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use url::Url;
+
+use crate::error::BoxError;
+use crate::{
+    BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
+};
+pub use signer::SignatureError;
+use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
+
+/// Name of the file under the root that keeps the generated signing key.
+const SIGNING_KEY_FILE: &str = ".signing-key";
+/// Folder under the root for uploads in progress; bucket names cannot start with a dot, so it never clashes.
+pub const STAGING_DIR: &str = ".staging";
+/// Path prefix of the signed URLs on DraftStore's HTTP server.
+pub const BLOB_ROUTE: &str = "/blobs";
+/// Write buffer for uploads: large enough that the disk sees big writes.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// How to open a local store.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Root folder; created if missing.
+    pub root: PathBuf,
+    /// Base of the signed URLs, the address at which clients reach DraftStore's HTTP server.
+    pub public_url: Url,
+    /// Secret for URL signatures; when `None` one is generated on first start and kept under the root (mode 0600).
+    pub signing_key: Option<Vec<u8>>,
+}
+
+/// Buckets as folders on a local disk.
+#[derive(Debug)]
+pub struct LocalStorage {
+    root: PathBuf,
+    staging: PathBuf,
+    public_url: String,
+    signer: UrlSigner,
+}
+
+/// An object opened for reading: its metadata and exactly its bytes.
+#[derive(Debug)]
+pub struct ObjectReader {
+    pub meta: ObjectMeta,
+    pub body: tokio::io::Take<fs::File>,
+}
+
+impl LocalStorage {
+    /// Opens (creating if needed) a store rooted at `config.root`.
+    pub async fn open(config: LocalConfig) -> Result<Self> {
+        let root = config.root;
+        let staging = root.join(STAGING_DIR);
+        fs::create_dir_all(&staging)
+            .await
+            .map_err(|e| Error::other(format!("failed to create the data folder {}", staging.display()), e))?;
+        let key = match config.signing_key {
+            Some(key) => key,
+            None => load_or_create_key(&root.join(SIGNING_KEY_FILE)).await?,
+        };
+        Ok(Self {
+            root,
+            staging,
+            public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
+            signer: UrlSigner::new(&key),
+        })
+    }
+
+    fn bucket_dir(&self, bucket: &BucketName) -> PathBuf {
+        self.root.join(bucket.as_str())
+    }
+
+    /// The file of an object. `ObjectKey` has no empty, `.` or `..` segment and no leading `/`, so the path is
+    /// always inside the bucket's folder.
+    fn object_path(&self, bucket: &BucketName, key: &ObjectKey) -> PathBuf {
+        let mut path = self.bucket_dir(bucket);
+        path.extend(key.segments());
+        path
+    }
+
+    async fn require_bucket(&self, bucket: &BucketName) -> Result<()> {
+        match fs::metadata(self.bucket_dir(bucket)).await {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(Error::BucketNotFound { bucket: bucket.to_string() }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::BucketNotFound { bucket: bucket.to_string() }),
+            Err(e) => Err(Error::other(format!("failed to read bucket folder '{bucket}'"), e)),
+        }
+    }
+
+    /// Checks a request made to a signed URL. `header` looks up a request header by lowercase name; `query` is the
+    /// raw query string. Returns the extra query parameters the URL signed (for example a forced
+    /// `response-content-disposition`).
+    pub fn verify<'h>(
+        &self,
+        method: Method,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        query: &str,
+        header: impl Fn(&str) -> Option<&'h str>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, String)>, SignatureError> {
+        self.signer.verify(method, bucket, key, query, header, now.unix_timestamp())
+    }
+
+    /// Stores an upload: streams `body` into a staging file, fsyncs it and renames it into place, replacing any
+    /// object of that key. A failed or interrupted upload (including this future being dropped) leaves nothing
+    /// behind, and the previous object, if any, stays as it was.
+    pub async fn write_object<S, E>(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        content_type: ContentType,
+        body: S,
+    ) -> Result<ObjectMeta>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
+        self.require_bucket(bucket).await?;
+        let staged = StagingFile::create(&self.staging).await?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staged.path)
+            .await
+            .map_err(|e| Error::other("failed to create a staging file", e))?;
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut size: u64 = 0;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
+            size += chunk.len() as u64;
+            writer.write_all(&chunk).await.map_err(|e| write_error(key, e))?;
+        }
+        writer.write_all(&object::encode_trailer(&content_type)).await.map_err(|e| write_error(key, e))?;
+        writer.flush().await.map_err(|e| write_error(key, e))?;
+        let file = writer.into_inner();
+        file.sync_all().await.map_err(|e| write_error(key, e))?;
+        let modified = file.metadata().await.and_then(|m| m.modified()).map_err(|e| write_error(key, e))?;
+        drop(file);
+
+        let target = self.object_path(bucket, key);
+        rename_into_place(&staged.path, &target, key).await?;
+        staged.disarm();
+        Ok(ObjectMeta { key: key.clone(), size, content_type, last_modified: modified.into() })
+    }
+
+    /// Opens an object for reading.
+    pub async fn read_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectReader> {
+        let (meta, mut file) = self.open_object(bucket, key).await?;
+        file.seek(io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| Error::other(format!("failed to read object '{key}'"), e))?;
+        use tokio::io::AsyncReadExt;
+        let body = file.take(meta.size);
+        Ok(ObjectReader { meta, body })
+    }
+
+    async fn open_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(ObjectMeta, fs::File)> {
+        let path = self.object_path(bucket, key);
+        let not_found = || Error::NotFound { bucket: bucket.to_string(), key: key.to_string() };
+        let mut file = match fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if is_absent(&e) => {
+                self.require_bucket(bucket).await?;
+                return Err(not_found());
+            }
+            Err(e) => return Err(Error::other(format!("failed to open object '{key}'"), e)),
+        };
+        let stat = file.metadata().await.map_err(|e| Error::other(format!("failed to stat object '{key}'"), e))?;
+        if !stat.is_file() {
+            return Err(not_found());
+        }
+        let (size, content_type) = object::read_trailer(&mut file, stat.len())
+            .await
+            .map_err(|e| Error::other(format!("failed to read the metadata of object '{key}'"), e))?;
+        let last_modified = stat.modified().map_err(|e| Error::other("file times unsupported", e))?.into();
+        Ok((ObjectMeta { key: key.clone(), size, content_type, last_modified }, file))
+    }
+}
+
+#[async_trait]
+impl Storage for LocalStorage {
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<()> {
+        fs::create_dir_all(self.bucket_dir(bucket))
+            .await
+            .map_err(|e| Error::other(format!("failed to create bucket folder '{bucket}'"), e))
+    }
+
+    async fn check_bucket(&self, bucket: &BucketName) -> Result<()> {
+        self.require_bucket(bucket).await
+    }
+
+    fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
+        let expires_at = request.now + request.expires_in;
+        let expires =
+            u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;
+        let headers: Vec<(String, String)> = match (request.method, request.content_type) {
+            (Method::Put, Some(content_type)) => vec![("content-type".to_owned(), content_type.to_string())],
+            _ => Vec::new(),
+        };
+        let signature = self.signer.sign(&Signed {
+            method: request.method,
+            bucket: request.bucket.as_str(),
+            key: request.key.as_str(),
+            expires,
+            headers: &headers,
+            query: &[],
+        });
+        let mut url = format!("{}{BLOB_ROUTE}/{}", self.public_url, request.bucket);
+        for segment in request.key.segments() {
+            url.push('/');
+            url.extend(utf8_percent_encode(segment, ESCAPE));
+        }
+        url.push_str(&format!("?{EXPIRES}={expires}"));
+        if !headers.is_empty() {
+            let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+            url.push_str(&format!("&{SIGNED_HEADERS}={}", names.join("%3B")));
+        }
+        url.push_str(&format!("&{SIGNATURE}={signature}"));
+        let headers = headers.into_iter().map(|(name, value)| (canonical_header_name(&name), value)).collect();
+        Ok(PresignedUrl { url, method: request.method, headers })
+    }
+
+    async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta> {
+        self.open_object(bucket, key).await.map(|(meta, _)| meta)
+    }
+
+    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> Result<()> {
+        self.require_bucket(to).await?;
+        let source = self.object_path(from, key);
+        match fs::metadata(&source).await {
+            Ok(stat) if stat.is_file() => {}
+            Ok(_) => return Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() }),
+            Err(e) if is_absent(&e) => {
+                self.require_bucket(from).await?;
+                return Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() });
+            }
+            Err(e) => return Err(Error::other(format!("failed to read draft '{key}'"), e)),
+        }
+        match rename_into_place(&source, &self.object_path(to, key), key).await {
+            Err(Error::Other { source: Some(e), .. })
+                if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
+            {
+                // Another mover won the race: the source is gone.
+                Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() })
+            }
+            other => other,
+        }
+    }
+
+    async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
+        let path = self.object_path(bucket, key);
+        match fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_absent(&e) => self.require_bucket(bucket).await,
+            // A folder of other objects is not an object: there is nothing of that name to delete.
+            Err(e) if e.kind() == io::ErrorKind::IsADirectory => Ok(()),
+            Err(e) => Err(Error::other(format!("failed to delete object '{key}' from '{bucket}'"), e)),
+        }
+    }
+}
+
+/// `content-type` → `Content-Type`, the form clients expect to read.
+fn canonical_header_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn is_absent(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+}
+
+fn write_error(key: &ObjectKey, e: io::Error) -> Error {
+    Error::other(format!("failed to write object '{key}'"), e)
+}
+
+/// Renames a complete file to its place, creating the folders above it, then fsyncs the folder so the rename
+/// survives a crash. A concurrent clean-up may remove a folder between its creation and the rename; that is retried.
+async fn rename_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Result<()> {
+    let parent = target.parent().expect("an object path has a bucket folder above it");
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        if let Err(e) = fs::create_dir_all(parent).await {
+            return Err(match e.kind() {
+                io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists => Error::InvalidKey {
+                    key: key.to_string(),
+                    reason: "one of its folders is an existing object".to_owned(),
+                },
+                io::ErrorKind::InvalidFilename => {
+                    Error::InvalidKey { key: key.to_string(), reason: "a segment is too long for the disk".to_owned() }
+                }
+                _ => Error::other(format!("failed to create the folders of '{key}'"), e),
+            });
+        }
+        match fs::rename(source, target).await {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 && fs::metadata(source).await.is_ok() => {
+                continue;
+            }
+            Err(e) => {
+                return Err(match e.kind() {
+                    io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => {
+                        Error::InvalidKey { key: key.to_string(), reason: "it is a folder of other objects".to_owned() }
+                    }
+                    io::ErrorKind::InvalidFilename => Error::InvalidKey {
+                        key: key.to_string(),
+                        reason: "a segment is too long for the disk".to_owned(),
+                    },
+                    _ => Error::other(format!("failed to move '{key}' into place"), e),
+                });
+            }
+        }
+    }
+    sync_dir(parent).await;
+    if let Some(source_dir) = source.parent() {
+        sync_dir(source_dir).await;
+    }
+    Ok(())
+}
+
+/// Makes a folder's entries durable. Best effort: some file systems do not support fsync on folders.
+async fn sync_dir(dir: &Path) {
+    let dir = dir.to_owned();
+    let _ = tokio::task::spawn_blocking(move || std::fs::File::open(&dir).and_then(|d| d.sync_all())).await;
+}
+
+/// A staging file that is removed when dropped unless the upload completed.
+struct StagingFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl StagingFile {
+    async fn create(staging: &Path) -> Result<Self> {
+        Ok(Self { path: staging.join(format!("{}.part", random_hex(16)?)), armed: true })
+    }
+
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for StagingFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| Error::other("no randomness available", e))?;
+    Ok(hex::encode(buf))
+}
+
+/// Reads the signing key kept under the root, creating it (32 random bytes, hex, mode 0600) on first start. Two
+/// processes starting together agree on one key: the file is linked into place only if absent.
+async fn load_or_create_key(path: &Path) -> Result<Vec<u8>> {
+    let path = path.to_owned();
+    let result = tokio::task::spawn_blocking(move || -> io::Result<Vec<u8>> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return Ok(text.trim().as_bytes().to_vec()),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            Err(_) => {}
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(io::Error::other)?;
+        let temp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+        file.write_all(hex::encode(key).as_bytes())?;
+        file.sync_all()?;
+        let linked = std::fs::hard_link(&temp, &path);
+        std::fs::remove_file(&temp)?;
+        match linked {
+            Ok(()) => Ok(hex::encode(key).into_bytes()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Ok(std::fs::read_to_string(&path)?.trim().as_bytes().to_vec())
+            }
+            Err(e) => Err(e),
+        }
+    })
+    .await
+    .map_err(|e| Error::other("signing key task failed", e))?;
+    result.map_err(|e| Error::other("failed to read or create the signing key file", e))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+use std::time::Duration;
+
+use futures_util::stream;
+
+use super::*;
+
+async fn store(dir: &Path) -> LocalStorage {
+    let config = LocalConfig {
+        root: dir.to_owned(),
+        public_url: Url::parse("http://localhost:8080").expect("valid"),
+        signing_key: None,
+    };
+    let storage = LocalStorage::open(config).await.expect("open");
+    for bucket in ["main", "main-draft"] {
+        storage.create_bucket(&bucket_name(bucket)).await.expect("bucket");
+    }
+    storage
+}
+
+fn bucket_name(name: &str) -> BucketName {
+    BucketName::parse(name).expect("valid bucket")
+}
+
+fn key(name: &str) -> ObjectKey {
+    ObjectKey::parse(name).expect("valid key")
+}
+
+fn body(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + use<> {
+    stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+}
+
+async fn read_all(storage: &LocalStorage, bucket: &str, name: &str) -> (ObjectMeta, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut reader = storage.read_object(&bucket_name(bucket), &key(name)).await.expect("read");
+    let mut bytes = Vec::new();
+    reader.body.read_to_end(&mut bytes).await.expect("read body");
+    (reader.meta, bytes)
+}
+
+fn staging_entries(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join(STAGING_DIR)).expect("staging dir").count()
+}
+
+#[tokio::test]
+async fn an_upload_is_read_back_whole_with_its_content_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let png = ContentType::parse("image/png").expect("valid");
+    let meta = storage
+        .write_object(&bucket_name("main-draft"), &key("a/b.png"), png.clone(), body(&[b"hello ", b"world"]))
+        .await
+        .expect("write");
+    assert_eq!(meta.size, 11);
+    let (meta, bytes) = read_all(&storage, "main-draft", "a/b.png").await;
+    assert_eq!(bytes, b"hello world");
+    assert_eq!(meta.content_type, png);
+    assert_eq!(storage.head(&bucket_name("main-draft"), &key("a/b.png")).await.expect("head").size, 11);
+    assert_eq!(staging_entries(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_leaves_nothing_and_keeps_the_previous_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let draft = bucket_name("main-draft");
+    storage.write_object(&draft, &key("f"), ContentType::octet_stream(), body(&[b"old"])).await.expect("write");
+    let failing = stream::iter(vec![Ok(Bytes::from_static(b"partial")), Err(io::Error::other("connection reset"))]);
+    let err =
+        storage.write_object(&draft, &key("f"), ContentType::octet_stream(), failing).await.expect_err("must fail");
+    assert!(matches!(err, Error::Other { .. }), "{err:?}");
+    assert_eq!(read_all(&storage, "main-draft", "f").await.1, b"old");
+    assert_eq!(staging_entries(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn a_dropped_upload_removes_its_staging_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let endless = stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b"x"))]).chain(stream::pending());
+    let (draft, slow) = (bucket_name("main-draft"), key("slow"));
+    let upload = storage.write_object(&draft, &slow, ContentType::octet_stream(), endless);
+    assert!(tokio::time::timeout(Duration::from_millis(200), upload).await.is_err());
+    assert_eq!(staging_entries(dir.path()), 0);
+    assert!(storage.head(&bucket_name("main-draft"), &key("slow")).await.expect_err("absent").is_not_found());
+}
+
+#[tokio::test]
+async fn move_is_a_rename_that_keeps_metadata_and_reports_a_missing_source() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let (draft, main) = (bucket_name("main-draft"), bucket_name("main"));
+    let text = ContentType::parse("text/plain").expect("valid");
+    storage.write_object(&draft, &key("d/e.txt"), text.clone(), body(&[b"bytes"])).await.expect("write");
+    storage.move_object(&draft, &main, &key("d/e.txt")).await.expect("move");
+    let (meta, bytes) = read_all(&storage, "main", "d/e.txt").await;
+    assert_eq!((meta.content_type, bytes.as_slice()), (text, &b"bytes"[..]));
+    assert!(storage.head(&draft, &key("d/e.txt")).await.expect_err("moved").is_not_found());
+    assert!(storage.move_object(&draft, &main, &key("d/e.txt")).await.expect_err("gone").is_not_found());
+}
+
+#[tokio::test]
+async fn missing_buckets_and_objects_are_told_apart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let nowhere = bucket_name("nowhere");
+    assert!(matches!(storage.head(&nowhere, &key("x")).await, Err(Error::BucketNotFound { .. })));
+    assert!(matches!(storage.check_bucket(&nowhere).await, Err(Error::BucketNotFound { .. })));
+    assert!(matches!(storage.head(&bucket_name("main"), &key("x/y")).await, Err(Error::NotFound { .. })));
+    storage.delete(&bucket_name("main"), &key("x")).await.expect("deleting a missing object succeeds");
+}
+
+#[tokio::test]
+async fn a_key_that_collides_with_a_folder_is_refused_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let draft = bucket_name("main-draft");
+    storage.write_object(&draft, &key("a/b"), ContentType::octet_stream(), body(&[b"1"])).await.expect("write");
+    let err =
+        storage.write_object(&draft, &key("a"), ContentType::octet_stream(), body(&[b"2"])).await.expect_err("folder");
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+    let err = storage
+        .write_object(&draft, &key("a/b/c"), ContentType::octet_stream(), body(&[b"3"]))
+        .await
+        .expect_err("file");
+    assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
+    assert_eq!(staging_entries(dir.path()), 0);
+}
+
+#[tokio::test]
+async fn the_generated_signing_key_is_private_and_survives_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = store(dir.path()).await;
+    let mode = std::fs::metadata(dir.path().join(SIGNING_KEY_FILE)).expect("key file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let second = store(dir.path()).await;
+    let request = PresignRequest {
+        method: Method::Get,
+        bucket: &bucket_name("main"),
+        key: &key("k"),
+        now: OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        expires_in: Duration::from_secs(60),
+        content_type: None,
+    };
+    assert_eq!(first.presign(&request).expect("sign"), second.presign(&request).expect("sign"));
+}
+
+#[test]
+fn presigned_keys_are_percent_encoded_per_segment() {
+    let storage = LocalStorage {
+        root: PathBuf::from("/unused"),
+        staging: PathBuf::from("/unused/.staging"),
+        public_url: "http://files.example".to_owned(),
+        signer: UrlSigner::new(b"k"),
+    };
+    let png = ContentType::parse("image/png").expect("valid");
+    let url = storage
+        .presign(&PresignRequest {
+            method: Method::Put,
+            bucket: &bucket_name("main-draft"),
+            key: &key("dir/a b%?#.png"),
+            now: OffsetDateTime::UNIX_EPOCH,
+            expires_in: Duration::from_secs(60),
+            content_type: Some(&png),
+        })
+        .expect("sign");
+    assert!(
+        url.url.starts_with("http://files.example/blobs/main-draft/dir/a%20b%25%3F%23.png?X-DS-Expires=60&"),
+        "{}",
+        url.url
+    );
+    assert_eq!(url.headers, vec![("Content-Type".to_owned(), "image/png".to_owned())]);
+}

@@ -1,0 +1,86 @@
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::{BucketName, ContentType, ObjectKey, Result};
+
+/// The HTTP method a presigned URL allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Put,
+}
+
+impl Method {
+    /// The method as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Put => "PUT",
+        }
+    }
+}
+
+/// What a presigned URL should allow.
+#[derive(Debug, Clone)]
+pub struct PresignRequest<'a> {
+    pub method: Method,
+    pub bucket: &'a BucketName,
+    pub key: &'a ObjectKey,
+    /// When signing happens; the URL is valid from then for `expires_in`.
+    pub now: OffsetDateTime,
+    pub expires_in: Duration,
+    /// For uploads: the content type the uploader must send. It is signed into the URL.
+    pub content_type: Option<&'a ContentType>,
+}
+
+/// A URL that lets its holder make one kind of request on one object without credentials, until it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedUrl {
+    pub url: String,
+    pub method: Method,
+    /// Headers the request must carry exactly as given, because they are part of the signature.
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a store knows about one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: ObjectKey,
+    pub size: u64,
+    pub content_type: ContentType,
+    pub last_modified: OffsetDateTime,
+}
+
+/// An object store holding buckets of objects, reached directly by clients through presigned URLs.
+///
+/// Errors follow one contract on every backend: a missing object is [`Error::NotFound`](crate::Error::NotFound),
+/// a missing bucket [`Error::BucketNotFound`](crate::Error::BucketNotFound), a store that cannot be reached or is
+/// too slow [`Error::Unavailable`](crate::Error::Unavailable). Callers bound every call with their own timeout.
+#[async_trait]
+pub trait Storage: Debug + Send + Sync + 'static {
+    /// Creates the bucket if it does not exist. Idempotent: a bucket that already exists is success.
+    async fn create_bucket(&self, bucket: &BucketName) -> Result<()>;
+
+    /// Succeeds when the bucket exists and the store answers; the readiness check.
+    async fn check_bucket(&self, bucket: &BucketName) -> Result<()>;
+
+    /// Signs a URL for one request on one object. Pure computation: no call to the store, so it cannot tell
+    /// whether the object exists.
+    fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl>;
+
+    /// The metadata of one object.
+    async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta>;
+
+    /// Moves an object to another bucket under the same key, replacing any object already there, content type
+    /// kept. The destination is never seen half-written: it holds the old object or the whole new one. When the
+    /// source is missing the result is [`Error::NotFound`](crate::Error::NotFound) and nothing changes. Not atomic
+    /// as a whole on every backend (S3 copies, then deletes): after a failure the object may exist in both buckets,
+    /// and repeating the call completes the move.
+    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> Result<()>;
+
+    /// Deletes an object. Idempotent: deleting a missing object is success.
+    async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;
+}
