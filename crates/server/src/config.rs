@@ -90,6 +90,12 @@ pub struct CommonArgs {
     /// Origins allowed to upload from a browser (comma-separated); sets a CORS rule on the draft bucket.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
     pub cors_allowed_origins: Option<String>,
+    /// Objects larger than this many bytes are confirmed with a multipart copy (S3; at most 5 GiB).
+    #[arg(long, env = "COPY_MULTIPART_THRESHOLD", default_value = "5368709120", value_name = "BYTES")]
+    pub copy_multipart_threshold: String,
+    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB).
+    #[arg(long, env = "COPY_PART_SIZE", default_value = "536870912", value_name = "BYTES")]
+    pub copy_part_size: String,
     /// Bound on every storage call, in seconds; a slower store answers 503.
     #[arg(long, env = "STORAGE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
     pub storage_timeout: String,
@@ -187,6 +193,8 @@ pub struct S3Settings {
     pub credentials: Option<StaticCredentials>,
     pub presign_endpoint: Option<Url>,
     pub cors_allowed_origins: Vec<String>,
+    pub multipart_copy_threshold: u64,
+    pub multipart_copy_part_size: u64,
 }
 
 /// Credentials given in the configuration.
@@ -300,6 +308,8 @@ fn s3_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         credentials,
         presign_endpoint: presign_endpoint(args)?,
         cors_allowed_origins: cors_origins(args)?,
+        multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
+        multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
     })
 }
 
@@ -335,6 +345,8 @@ fn minio_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         }),
         presign_endpoint: presign_endpoint(args)?,
         cors_allowed_origins: cors_origins(args)?,
+        multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
+        multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
     })
 }
 
@@ -372,6 +384,18 @@ fn seconds(var: &'static str, value: &str, min: u64, max: u64) -> Result<Duratio
         return Err(ConfigError::new(var, format!("'{value}' is out of range: expected {min} to {max} seconds")));
     }
     Ok(Duration::from_secs(n))
+}
+
+const MIB5: u64 = 5 * 1024 * 1024;
+const GIB5: u64 = 5 * 1024 * 1024 * 1024;
+
+fn bytes(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, ConfigError> {
+    let n: u64 =
+        value.trim().parse().map_err(|_| ConfigError::new(var, format!("'{value}' is not a number of bytes")))?;
+    if !(min..=max).contains(&n) {
+        return Err(ConfigError::new(var, format!("'{value}' is out of range: expected {min} to {max} bytes")));
+    }
+    Ok(n)
 }
 
 fn port(var: &'static str, value: &str) -> Result<u16, ConfigError> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use draftstore_storage::{Method, PresignRequest, PresignedUrl, Storage};
 use time::OffsetDateTime;
 
-use crate::config::Buckets;
+use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{ContentType, ObjectName, Stage};
 use crate::error::{Error, Result};
 
@@ -36,17 +36,28 @@ pub struct DraftService {
     upload_ttl: Duration,
     download_ttl: Duration,
     timeout: Duration,
+    cors_allowed_origins: Vec<String>,
 }
 
 impl DraftService {
-    pub fn new(
-        storage: Arc<dyn Storage>,
-        buckets: Buckets,
-        upload_ttl: Duration,
-        download_ttl: Duration,
-        timeout: Duration,
-    ) -> Self {
-        Self { storage, buckets, upload_ttl, download_ttl, timeout }
+    pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
+        let cors_allowed_origins = match &settings.storage {
+            StorageSettings::S3(s3) => s3.cors_allowed_origins.clone(),
+            StorageSettings::Local { .. } => Vec::new(),
+        };
+        Self {
+            storage,
+            buckets: settings.buckets.clone(),
+            upload_ttl: settings.upload_ttl,
+            download_ttl: settings.download_ttl,
+            timeout: settings.storage_timeout,
+            cors_allowed_origins,
+        }
+    }
+
+    /// The store behind this service.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        Arc::clone(&self.storage)
     }
 
     /// The buckets this service works on.
@@ -66,10 +77,16 @@ impl DraftService {
         }
     }
 
-    /// Creates the main and draft buckets if missing. Idempotent.
+    /// Creates the main and draft buckets if missing, and lets browsers of CORS_ALLOWED_ORIGINS upload to the
+    /// draft bucket. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.storage.create_bucket(&self.buckets.main)).await?;
-        self.call("create the draft bucket", self.storage.create_bucket(&self.buckets.draft)).await
+        self.call("create the draft bucket", self.storage.create_bucket(&self.buckets.draft)).await?;
+        if !self.cors_allowed_origins.is_empty() {
+            let cors = self.storage.allow_browser_uploads(&self.buckets.draft, &self.cors_allowed_origins);
+            self.call("set the CORS rule of the draft bucket", cors).await?;
+        }
+        Ok(())
     }
 
     /// Succeeds when the store answers and both buckets exist.
@@ -80,16 +97,16 @@ impl DraftService {
 
     /// A URL to upload a draft with. When a content type is given it is signed in: the store refuses an upload
     /// that sends another.
-    pub fn upload_url(
+    pub async fn upload_url(
         &self,
         name: &ObjectName,
         content_type: Option<&ContentType>,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
-        self.presign(Method::Put, Stage::Draft, name, content_type, now)
+        self.presign(Method::Put, Stage::Draft, name, content_type, now).await
     }
 
-    fn presign(
+    async fn presign(
         &self,
         method: Method,
         stage: Stage,
@@ -106,7 +123,7 @@ impl DraftService {
             Stage::Main => &self.buckets.main,
         };
         let request = PresignRequest { method, bucket, key: name, now, expires_in, content_type };
-        let url = self.storage.presign(&request).map_err(|e| Error::from_storage("sign a URL", e))?;
+        let url = self.call("sign a URL", self.storage.presign(&request)).await?;
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
 
@@ -131,7 +148,7 @@ impl DraftService {
                 Err(e) => return Err(e),
             },
         };
-        self.presign(Method::Get, stage, name, None, now)
+        self.presign(Method::Get, stage, name, None, now).await
     }
 
     /// Moves a draft into the main bucket, replacing an object of the same name. Idempotent: when the draft is

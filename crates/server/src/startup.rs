@@ -7,13 +7,18 @@ use std::sync::Arc;
 
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
+use draftstore_storage::s3::{S3Config, S3Storage, StaticCredentials};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use url::Url;
 
 use crate::config::{ServeSettings, Settings, StorageSettings};
+use crate::error::Error;
 use crate::http::{AppState, router};
 use crate::service::DraftService;
+
+/// Pause between attempts to create the buckets while the store is unreachable.
+const BUCKET_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,8 +29,6 @@ pub enum StartupError {
     Storage(#[source] draftstore_storage::Error),
     #[error("cannot create the buckets")]
     Buckets(#[source] crate::error::Error),
-    #[error("STORAGE_TYPE={0} is not supported yet")]
-    Unsupported(&'static str),
 }
 
 /// The storage backend with, for the local one, the handle its blob routes need.
@@ -49,7 +52,26 @@ pub async fn open_backend(
             let local = Arc::new(local);
             Ok(Backend { storage: local.clone(), local: Some(local) })
         }
-        StorageSettings::S3(s3) => Err(StartupError::Unsupported(s3.flavour)),
+        StorageSettings::S3(s3) => {
+            let credentials = s3.credentials.as_ref().map(|c| StaticCredentials {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.expose_secret().to_owned(),
+                session_token: c.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
+            });
+            let storage = S3Storage::new(S3Config {
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                force_path_style: s3.force_path_style,
+                credentials,
+                presign_endpoint: s3.presign_endpoint.clone(),
+                timeout: settings.storage_timeout,
+                multipart_copy_threshold: s3.multipart_copy_threshold,
+                multipart_copy_part_size: s3.multipart_copy_part_size,
+            })
+            .await
+            .map_err(StartupError::Storage)?;
+            Ok(Backend { storage: Arc::new(storage), local: None })
+        }
     }
 }
 
@@ -73,15 +95,14 @@ impl Application {
         let signing_key = settings.signing_key.as_ref().map(|k| k.expose_secret().as_bytes().to_vec());
         let common = &settings.common;
         let backend = open_backend(common, public_url, signing_key).await?;
-        let service = DraftService::new(
-            backend.storage,
-            common.buckets.clone(),
-            common.upload_ttl,
-            common.download_ttl,
-            common.storage_timeout,
-        );
-        service.create_buckets().await.map_err(StartupError::Buckets)?;
+        let service = DraftService::new(backend.storage, common);
+        create_buckets(&service).await?;
         Ok(Self { listener, address, state: AppState { service, local: backend.local } })
+    }
+
+    /// The store this server uses.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.state.service.storage()
     }
 
     /// The port the HTTP server listens on (the real one when 0 was asked for).
@@ -93,6 +114,29 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         tracing::info!(address = %self.address, "DraftStore HTTP server listening");
         axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// Creates the buckets at start-up. A store that is unreachable does not stop the server: it starts unready
+/// (`/ready` answers 503) and keeps trying in the background, so that a storage outage never needs a restart.
+async fn create_buckets(service: &DraftService) -> Result<(), StartupError> {
+    match service.create_buckets().await {
+        Ok(()) => Ok(()),
+        Err(e @ (Error::StorageUnavailable { .. } | Error::StorageTimeout { .. })) => {
+            tracing::warn!(error = %e.chain(), "storage unreachable at start-up; retrying in the background");
+            let service = service.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(BUCKET_RETRY).await;
+                    match service.create_buckets().await {
+                        Ok(()) => break tracing::info!("buckets ready"),
+                        Err(e) => tracing::warn!(error = %e.chain(), "still cannot create the buckets"),
+                    }
+                }
+            });
+            Ok(())
+        }
+        Err(e) => Err(StartupError::Buckets(e)),
     }
 }
 

@@ -6,6 +6,7 @@
 mod error;
 pub mod local;
 mod names;
+pub mod s3;
 mod storage;
 
 pub use error::{Error, Result};

@@ -67,9 +67,16 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// Succeeds when the bucket exists and the store answers; the readiness check.
     async fn check_bucket(&self, bucket: &BucketName) -> Result<()>;
 
-    /// Signs a URL for one request on one object. Pure computation: no call to the store, so it cannot tell
-    /// whether the object exists.
-    fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl>;
+    /// Lets browsers on these origins upload to and read from the bucket directly (a CORS rule). A no-op where the
+    /// store is DraftStore itself.
+    async fn allow_browser_uploads(&self, bucket: &BucketName, origins: &[String]) -> Result<()> {
+        let _ = (bucket, origins);
+        Ok(())
+    }
+
+    /// Signs a URL for one request on one object. No call to the store, so it cannot tell whether the object
+    /// exists; async only because fresh credentials may have to be fetched.
+    async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl>;
 
     /// The metadata of one object.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta>;

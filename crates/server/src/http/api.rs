@@ -126,7 +126,7 @@ pub async fn upload_url(
         .map(ContentType::parse)
         .transpose()
         .map_err(|e| Error::InvalidRequest(format!("content_type: {e}")))?;
-    let ticket = state.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc())?;
+    let ticket = state.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc()).await?;
     Ok(Json(UploadUrlResponse {
         headers: headers(&ticket),
         upload_url: ticket.url.url,

@@ -75,6 +75,71 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if bytes != b"{}" && is_json != Some(true) {
             return Err(Error::InvalidRequest("expected a JSON body with Content-Type: application/json".to_owned()));
         }
+        // serde reads a struct from an array too; the API takes objects only.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(Error::InvalidRequest("expected a JSON object".to_owned()));
+        }
         serde_json::from_slice(bytes).map(ApiJson).map_err(|e| Error::InvalidRequest(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use draftstore_storage as storage;
+
+    async fn status_and_body(error: Error) -> (StatusCode, serde_json::Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn each_error_has_its_status_and_stable_code() {
+        let unavailable = || storage::Error::unavailable("down", None);
+        let cases = [
+            (Error::InvalidObjectName("x".into()), 400, "INVALID_OBJECT_NAME"),
+            (Error::InvalidRequest("x".into()), 400, "INVALID_REQUEST"),
+            (Error::ObjectNotFound("x".into()), 404, "OBJECT_NOT_FOUND"),
+            (Error::BucketNotFound("x".into()), 404, "BUCKET_NOT_FOUND"),
+            (Error::SignatureRejected("x".into()), 403, "ACCESS_DENIED"),
+            (
+                Error::StorageAccessDenied {
+                    operation: "copy",
+                    source: storage::Error::AccessDenied { message: "InvalidAccessKeyId".into() },
+                },
+                500,
+                "ACCESS_DENIED",
+            ),
+            (Error::StorageUnavailable { operation: "copy", source: unavailable() }, 503, "NETWORK_ERROR"),
+            (
+                Error::StorageTimeout { operation: "copy", after: std::time::Duration::from_secs(3) },
+                503,
+                "NETWORK_ERROR",
+            ),
+            (
+                Error::Internal { operation: "copy", source: storage::Error::other("x", std::io::Error::other("y")) },
+                500,
+                "INTERNAL_ERROR",
+            ),
+        ];
+        for (error, status, code) in cases {
+            let (got_status, body) = status_and_body(error).await;
+            assert_eq!((got_status.as_u16(), body["error_type"].as_str()), (status, Some(code)));
+            assert_eq!(body["success"], serde_json::json!(false));
+        }
+    }
+
+    #[tokio::test]
+    async fn refused_credentials_say_so_without_internal_details() {
+        let error = Error::StorageAccessDenied {
+            operation: "move the draft to the main bucket",
+            source: storage::Error::AccessDenied { message: "S3 CopyObject answered InvalidAccessKeyId".into() },
+        };
+        let (_, body) = status_and_body(error).await;
+        let message = body["error_message"].as_str().expect("message");
+        assert!(message.contains("the store refused DraftStore's credentials"), "{message}");
+        assert!(!message.contains("InvalidAccessKeyId"), "{message}");
     }
 }

@@ -208,7 +208,7 @@ impl Storage for LocalStorage {
         self.require_bucket(bucket).await
     }
 
-    fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
+    async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         let expires_at = request.now + request.expires_in;
         let expires =
             u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;

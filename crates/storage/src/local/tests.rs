@@ -142,11 +142,11 @@ async fn the_generated_signing_key_is_private_and_survives_a_restart() {
         expires_in: Duration::from_secs(60),
         content_type: None,
     };
-    assert_eq!(first.presign(&request).expect("sign"), second.presign(&request).expect("sign"));
+    assert_eq!(first.presign(&request).await.expect("sign"), second.presign(&request).await.expect("sign"));
 }
 
-#[test]
-fn presigned_keys_are_percent_encoded_per_segment() {
+#[tokio::test]
+async fn presigned_keys_are_percent_encoded_per_segment() {
     let storage = LocalStorage {
         root: PathBuf::from("/unused"),
         staging: PathBuf::from("/unused/.staging"),
@@ -163,6 +163,7 @@ fn presigned_keys_are_percent_encoded_per_segment() {
             expires_in: Duration::from_secs(60),
             content_type: Some(&png),
         })
+        .await
         .expect("sign");
     assert!(
         url.url.starts_with("http://files.example/blobs/main-draft/dir/a%20b%25%3F%23.png?X-DS-Expires=60&"),

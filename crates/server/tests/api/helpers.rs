@@ -1,0 +1,169 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Parser;
+use draftstore::config::{Cli, Command, ServeSettings};
+use draftstore::startup::Application;
+use draftstore_storage::Storage;
+use serde_json::{Value, json};
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub storage: Arc<dyn Storage>,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// A JSON answer with its status.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts a success and returns the body.
+    pub fn ok(self) -> Value {
+        assert_eq!(self.status, 200, "expected success, got {:?}", self.body);
+        self.body
+    }
+
+    /// Asserts an error answer of this status and type, with the standard error body.
+    pub fn error(&self, status: u16, error_type: &str) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.body["success"], json!(false), "{:?}", self.body);
+        assert_eq!(self.body["error_type"], json!(error_type), "{:?}", self.body);
+        assert!(self.body["error_message"].as_str().is_some_and(|m| !m.is_empty()), "{:?}", self.body);
+    }
+}
+
+/// Parses `draftstore serve` arguments as the binary would, with a free port and loopback only.
+pub fn serve_settings(extra: &[&str]) -> ServeSettings {
+    let mut args = vec!["draftstore", "serve", "--http-port", "0", "--grpc-port", "0", "--bind-address", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    let Command::Serve(serve) = Cli::try_parse_from(args).expect("valid arguments").command else {
+        unreachable!("serve was given")
+    };
+    ServeSettings::try_from(&serve).expect("valid settings")
+}
+
+/// Starts the server on the local backend in a fresh temporary folder.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the server on the local backend in a fresh temporary folder, with extra arguments.
+pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
+    let temp = tempfile::tempdir().expect("temporary folder");
+    let data_dir = temp.path().to_owned();
+    let mut args = vec!["--storage-type", "local", "--data-dir", data_dir.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let mut app = spawn(serve_settings(&args)).await;
+    app.data_dir = data_dir;
+    app._temp = Some(temp);
+    app
+}
+
+/// Starts the server with the given settings.
+pub async fn spawn(settings: ServeSettings) -> TestApp {
+    let data_dir = match &settings.common.storage {
+        draftstore::config::StorageSettings::Local { data_dir } => data_dir.clone(),
+        draftstore::config::StorageSettings::S3(_) => PathBuf::new(),
+    };
+    let app = Application::build(settings).await.expect("the server starts");
+    let address = format!("http://127.0.0.1:{}", app.http_port());
+    let storage = app.storage();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp { address, client: reqwest::Client::new(), storage, data_dir, _temp: None }
+}
+
+impl TestApp {
+    /// POSTs a JSON body to an API route.
+    pub async fn post(&self, route: &str, body: &Value) -> Answer {
+        let response =
+            self.client.post(format!("{}{route}", self.address)).json(body).send().await.expect("request sent");
+        answer(response).await
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub async fn post_raw(&self, route: &str, content_type: Option<&str>, body: &'static str) -> Answer {
+        let mut request = self.client.post(format!("{}{route}", self.address)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        answer(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, route: &str) -> Answer {
+        answer(self.client.get(format!("{}{route}", self.address)).send().await.expect("request sent")).await
+    }
+
+    pub async fn upload_url(&self, name: &str, content_type: Option<&str>) -> Answer {
+        let mut body = json!({ "object_name": name });
+        if let Some(content_type) = content_type {
+            body["content_type"] = json!(content_type);
+        }
+        self.post("/api/v1/upload-url", &body).await
+    }
+
+    pub async fn download_url(&self, name: &str, stage: Option<&str>) -> Answer {
+        let mut body = json!({ "object_name": name });
+        if let Some(stage) = stage {
+            body["stage"] = json!(stage);
+        }
+        self.post("/api/v1/download-url", &body).await
+    }
+
+    pub async fn confirm(&self, name: &str) -> Answer {
+        self.post("/api/v1/confirm-upload", &json!({ "object_name": name })).await
+    }
+
+    /// Uploads a draft through the URL the API hands out, sending the headers it asks for.
+    pub async fn upload(&self, name: &str, content_type: Option<&str>, bytes: &[u8]) {
+        let ticket = self.upload_url(name, content_type).await.ok();
+        let status = self.put_ticket(&ticket, bytes.to_vec()).await;
+        assert_eq!(status, 200, "upload of {name} refused");
+    }
+
+    /// PUTs bytes to an upload ticket's URL with its headers; returns the status.
+    pub async fn put_ticket(&self, ticket: &Value, bytes: Vec<u8>) -> u16 {
+        let mut request = self.client.put(ticket["upload_url"].as_str().expect("upload_url"));
+        for (name, value) in ticket["headers"].as_object().expect("headers") {
+            request = request.header(name, value.as_str().expect("header value"));
+        }
+        request.body(bytes).send().await.expect("upload sent").status().as_u16()
+    }
+
+    /// Fetches an object through a fresh download URL; returns content type and bytes.
+    pub async fn download(&self, name: &str, stage: Option<&str>) -> (String, Vec<u8>) {
+        let ticket = self.download_url(name, stage).await.ok();
+        let response =
+            self.client.get(ticket["download_url"].as_str().expect("download_url")).send().await.expect("download");
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+        (content_type, response.bytes().await.expect("body").to_vec())
+    }
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"));
+    Answer { status, body }
+}
+
+/// Every file under a folder, for checking that nothing was written.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("readable folder") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() { stack.push(path) } else { out.push(path) }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real server on port 0, driven over HTTP.
+
+mod config;
+mod conformance;
+mod flow;
+mod helpers;
+mod requests;
+mod s3;
+mod seaweed;
+mod urls;
