@@ -127,6 +127,9 @@ pub struct ServeArgs {
     /// Port of the gRPC API.
     #[arg(long, env = "GRPC_PORT", default_value = "50051", value_name = "PORT")]
     pub grpc_port: String,
+    /// How often the gRPC health service re-checks the store, in seconds.
+    #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
+    pub health_interval: String,
     /// Base of the URLs the local backend signs [default: http://localhost:<HTTP_PORT>].
     #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
@@ -224,6 +227,7 @@ pub struct ServeSettings {
     pub bind_address: std::net::IpAddr,
     pub http_port: u16,
     pub grpc_port: u16,
+    pub health_interval: Duration,
     /// `None`: `http://localhost:<the bound HTTP port>`.
     pub public_url: Option<Url>,
     /// `None`: generated and kept under DATA_DIR.
@@ -281,7 +285,8 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             }
             key => key.map(|k| SecretString::from(k.to_owned())),
         };
-        Ok(Self { common, bind_address, http_port, grpc_port, public_url, signing_key })
+        let health_interval = seconds("HEALTH_INTERVAL", &args.health_interval, 1, 3600)?;
+        Ok(Self { common, bind_address, http_port, grpc_port, health_interval, public_url, signing_key })
     }
 }
 

@@ -4,6 +4,20 @@ use serde::{Deserialize, Serialize};
 
 pub use draftstore_storage::{ContentType, ObjectKey as ObjectName};
 
+use crate::error::Error;
+
+/// Parses an object name from a request: the one rule both APIs apply.
+pub fn parse_object_name(name: &str) -> Result<ObjectName, Error> {
+    ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))
+}
+
+/// Parses an optional content type from a request.
+pub fn parse_content_type(value: Option<&str>) -> Result<Option<ContentType>, Error> {
+    value
+        .map(|value| ContentType::parse(value).map_err(|e| Error::InvalidRequest(format!("content_type: {e}"))))
+        .transpose()
+}
+
 /// Which of the two buckets an object is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

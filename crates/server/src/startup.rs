@@ -4,16 +4,20 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
 use draftstore_storage::s3::{S3Config, S3Storage, StaticCredentials};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::server::TcpIncoming;
 use url::Url;
 
 use crate::config::{ServeSettings, Settings, StorageSettings};
 use crate::error::Error;
+use crate::grpc::{self, GrpcApi};
 use crate::http::{AppState, router};
 use crate::service::DraftService;
 
@@ -75,29 +79,38 @@ pub async fn open_backend(
     }
 }
 
-/// A built server, listening, not yet serving.
+/// A built server, listening on both ports, not yet serving.
 #[derive(Debug)]
 pub struct Application {
-    listener: TcpListener,
-    address: SocketAddr,
+    http: TcpListener,
+    http_address: SocketAddr,
+    grpc: TcpListener,
+    grpc_address: SocketAddr,
+    health_interval: Duration,
     state: AppState,
+}
+
+async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
+    let address = listener.local_addr().map_err(|source| StartupError::Bind { address, source })?;
+    Ok((listener, address))
 }
 
 impl Application {
     /// Binds the listener, opens the store and creates the buckets if missing.
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
-        let address = SocketAddr::new(settings.bind_address, settings.http_port);
-        let listener = TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?;
-        let address = listener.local_addr().map_err(|source| StartupError::Bind { address, source })?;
+        let (http, http_address) = bind(SocketAddr::new(settings.bind_address, settings.http_port)).await?;
+        let (grpc, grpc_address) = bind(SocketAddr::new(settings.bind_address, settings.grpc_port)).await?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
-            Url::parse(&format!("http://localhost:{}", address.port())).expect("a localhost URL parses")
+            Url::parse(&format!("http://localhost:{}", http_address.port())).expect("a localhost URL parses")
         });
         let signing_key = settings.signing_key.as_ref().map(|k| k.expose_secret().as_bytes().to_vec());
         let common = &settings.common;
         let backend = open_backend(common, public_url, signing_key).await?;
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
-        Ok(Self { listener, address, state: AppState { service, local: backend.local } })
+        let state = AppState { service, local: backend.local };
+        Ok(Self { http, http_address, grpc, grpc_address, health_interval: settings.health_interval, state })
     }
 
     /// The store this server uses.
@@ -107,13 +120,60 @@ impl Application {
 
     /// The port the HTTP server listens on (the real one when 0 was asked for).
     pub fn http_port(&self) -> u16 {
-        self.address.port()
+        self.http_address.port()
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    /// The port the gRPC server listens on.
+    pub fn grpc_port(&self) -> u16 {
+        self.grpc_address.port()
+    }
+
+    /// Serves HTTP and gRPC until `shutdown` completes, then stops both together, letting requests in flight
+    /// finish. If either server fails, the other is stopped too.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
-        tracing::info!(address = %self.address, "DraftStore HTTP server listening");
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        let (stop, stopped) = watch::channel(false);
+        let signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = signal.send(true);
+        });
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+
+        let (reporter, health) = tonic_health::server::health_reporter();
+        let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(io::Error::other)?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(io::Error::other)?;
+        let grpc_server = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(GrpcApi::server(self.state.service.clone()))
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc), until_stopped());
+
+        tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");
+        let http_server = axum::serve(self.http, router(self.state)).with_graceful_shutdown(until_stopped());
+        let on_failure = |error: io::Error| {
+            let _ = stop.send(true);
+            error
+        };
+        let result = tokio::try_join!(async { http_server.await.map_err(on_failure) }, async {
+            grpc_server.await.map_err(|e| on_failure(io::Error::other(e)))
+        },);
+        health_task.abort();
+        result.map(drop)
     }
 }
 

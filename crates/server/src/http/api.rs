@@ -14,8 +14,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiJson, ErrorBody};
-use crate::domain::{ContentType, ObjectName, Stage};
-use crate::error::{Error, Result};
+use crate::domain::{Stage, parse_content_type, parse_object_name};
+use crate::error::Result;
 use crate::service::Ticket;
 
 /// Request for an upload URL.
@@ -97,10 +97,6 @@ pub struct StatusResponse {
     pub status: String,
 }
 
-fn parse_name(name: &str) -> Result<ObjectName> {
-    ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))
-}
-
 fn rfc3339(at: OffsetDateTime) -> String {
     at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
 }
@@ -119,13 +115,8 @@ pub async fn upload_url(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<UploadUrlRequest>,
 ) -> Result<Json<UploadUrlResponse>> {
-    let name = parse_name(&request.object_name)?;
-    let content_type = request
-        .content_type
-        .as_deref()
-        .map(ContentType::parse)
-        .transpose()
-        .map_err(|e| Error::InvalidRequest(format!("content_type: {e}")))?;
+    let name = parse_object_name(&request.object_name)?;
+    let content_type = parse_content_type(request.content_type.as_deref())?;
     let ticket = state.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc()).await?;
     Ok(Json(UploadUrlResponse {
         headers: headers(&ticket),
@@ -147,7 +138,7 @@ pub async fn download_url(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<DownloadUrlRequest>,
 ) -> Result<Json<DownloadUrlResponse>> {
-    let name = parse_name(&request.object_name)?;
+    let name = parse_object_name(&request.object_name)?;
     let ticket = state.service.download_url(&name, request.stage, OffsetDateTime::now_utc()).await?;
     Ok(Json(DownloadUrlResponse {
         download_url: ticket.url.url,
@@ -168,7 +159,7 @@ pub async fn confirm_upload(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ConfirmUploadRequest>,
 ) -> Result<Json<ConfirmUploadResponse>> {
-    let name = parse_name(&request.object_name)?;
+    let name = parse_object_name(&request.object_name)?;
     let confirmation = state.service.confirm(&name).await?;
     Ok(Json(ConfirmUploadResponse {
         success: true,

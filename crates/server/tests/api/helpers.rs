@@ -4,12 +4,15 @@ use std::sync::Arc;
 use clap::Parser;
 use draftstore::config::{Cli, Command, ServeSettings};
 use draftstore::startup::Application;
+use draftstore_proto::draft::v1::draft_service_client::DraftServiceClient;
 use draftstore_storage::Storage;
 use serde_json::{Value, json};
 
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:<gRPC port>`.
+    pub grpc_address: String,
     pub client: reqwest::Client,
     pub storage: Arc<dyn Storage>,
     pub data_dir: PathBuf,
@@ -74,12 +77,27 @@ pub async fn spawn(settings: ServeSettings) -> TestApp {
     };
     let app = Application::build(settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.http_port());
+    let grpc_address = format!("http://127.0.0.1:{}", app.grpc_port());
     let storage = app.storage();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, client: reqwest::Client::new(), storage, data_dir, _temp: None }
+    TestApp { address, grpc_address, client: reqwest::Client::new(), storage, data_dir, _temp: None }
 }
 
 impl TestApp {
+    /// A gRPC channel to the server.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.grpc_address.clone())
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connects")
+    }
+
+    /// A gRPC client of the DraftService.
+    pub async fn grpc(&self) -> DraftServiceClient<tonic::transport::Channel> {
+        DraftServiceClient::connect(self.grpc_address.clone()).await.expect("gRPC connects")
+    }
+
     /// POSTs a JSON body to an API route.
     pub async fn post(&self, route: &str, body: &Value) -> Answer {
         let response =

@@ -1,8 +1,10 @@
 //! Integration tests: the real server on port 0, driven over HTTP.
 
+mod compat;
 mod config;
 mod conformance;
 mod flow;
+mod grpc;
 mod helpers;
 mod requests;
 mod s3;

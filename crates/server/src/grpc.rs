@@ -1,0 +1,159 @@
+//! The gRPC adapter: `draft.v1.DraftService` over the same [`DraftService`] as REST, the standard health service
+//! and server reflection. Errors are real gRPC statuses carrying the error type in a `google.rpc.ErrorInfo`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use draftstore_proto::draft::v1 as pb;
+use draftstore_proto::draft::v1::draft_service_server::{DraftService as DraftRpc, DraftServiceServer};
+use time::OffsetDateTime;
+use tonic::{Code, Request, Response, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::{Stage, parse_content_type, parse_object_name};
+use crate::error::Error;
+use crate::service::{DraftService, Ticket};
+
+/// `ErrorInfo.domain` of every DraftStore error.
+pub const ERROR_DOMAIN: &str = "draftstore";
+
+/// The gRPC face of the draft service.
+#[derive(Debug, Clone)]
+pub struct GrpcApi {
+    service: DraftService,
+}
+
+impl GrpcApi {
+    /// The tonic service.
+    pub fn server(service: DraftService) -> DraftServiceServer<Self> {
+        DraftServiceServer::new(Self { service })
+    }
+}
+
+fn ok() -> Option<pb::Result> {
+    Some(pb::Result { success: true, error_message: String::new(), error_type: pb::ErrorType::Unspecified.into() })
+}
+
+fn timestamp(at: OffsetDateTime) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds: at.unix_timestamp(), nanos: 0 })
+}
+
+fn stage(stage: Stage) -> pb::Stage {
+    match stage {
+        Stage::Draft => pb::Stage::Draft,
+        Stage::Main => pb::Stage::Main,
+    }
+}
+
+fn headers(ticket: &Ticket) -> HashMap<String, String> {
+    ticket.url.headers.iter().cloned().collect()
+}
+
+#[tonic::async_trait]
+impl DraftRpc for GrpcApi {
+    async fn create_draft_bucket(
+        &self,
+        _request: Request<pb::CreateDraftBucketRequest>,
+    ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
+        self.service.create_buckets().await?;
+        Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
+    }
+
+    async fn get_upload_url(
+        &self,
+        request: Request<pb::GetUploadUrlRequest>,
+    ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
+        let request = request.into_inner();
+        let name = parse_object_name(&request.object_name)?;
+        // proto3 cannot tell an empty string from an absent one: empty means no content type.
+        let content_type = parse_content_type(Some(request.content_type.as_str()).filter(|t| !t.is_empty()))?;
+        let ticket = self.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc()).await?;
+        Ok(Response::new(pb::GetUploadUrlResponse {
+            result: ok(),
+            headers: headers(&ticket),
+            expires_at: timestamp(ticket.expires_at),
+            object_name: ticket.object_name.to_string(),
+            method: ticket.url.method.as_str().to_owned(),
+            url: ticket.url.url,
+        }))
+    }
+
+    async fn get_download_url(
+        &self,
+        request: Request<pb::GetDownloadUrlRequest>,
+    ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
+        let request = request.into_inner();
+        let name = parse_object_name(&request.object_name)?;
+        let wanted = match pb::Stage::try_from(request.stage) {
+            Ok(pb::Stage::Unspecified) => None,
+            Ok(pb::Stage::Draft) => Some(Stage::Draft),
+            Ok(pb::Stage::Main) => Some(Stage::Main),
+            Err(_) => return Err(Error::InvalidRequest(format!("unknown stage {}", request.stage)).into()),
+        };
+        let ticket = self.service.download_url(&name, wanted, OffsetDateTime::now_utc()).await?;
+        Ok(Response::new(pb::GetDownloadUrlResponse {
+            result: ok(),
+            expires_at: timestamp(ticket.expires_at),
+            object_name: ticket.object_name.to_string(),
+            stage: stage(ticket.stage).into(),
+            url: ticket.url.url,
+        }))
+    }
+
+    async fn confirm_upload(
+        &self,
+        request: Request<pb::ConfirmUploadRequest>,
+    ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
+        let name = parse_object_name(&request.into_inner().object_name)?;
+        let confirmation = self.service.confirm(&name).await?;
+        Ok(Response::new(pb::ConfirmUploadResponse {
+            result: ok(),
+            final_location: confirmation.final_location,
+            object_name: confirmation.object_name.to_string(),
+        }))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let code = match &error {
+            Error::InvalidObjectName(_) | Error::InvalidRequest(_) => Code::InvalidArgument,
+            Error::ObjectNotFound(_) | Error::BucketNotFound(_) => Code::NotFound,
+            Error::SignatureRejected(_) => Code::PermissionDenied,
+            Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
+            // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.
+            Error::StorageAccessDenied { .. } | Error::Internal { .. } => Code::Internal,
+        };
+        if matches!(code, Code::Internal | Code::Unavailable) {
+            tracing::error!(error = %error.chain(), error_type = error.error_type().as_str(), "RPC failed");
+        }
+        let details = ErrorDetails::with_error_info(error.error_type().as_str(), ERROR_DOMAIN, HashMap::new());
+        Status::with_error_details(code, error.to_string(), details)
+    }
+}
+
+/// Keeps the health service in step with the store: SERVING while it answers, NOT_SERVING otherwise, both overall
+/// and for `draft.v1.DraftService`. Runs until dropped.
+pub async fn track_health(reporter: HealthReporter, service: DraftService, interval: Duration) {
+    let mut last = None;
+    loop {
+        let status = match service.ready().await {
+            Ok(()) => ServingStatus::Serving,
+            Err(e) => {
+                tracing::debug!(error = %e.chain(), "storage not ready");
+                ServingStatus::NotServing
+            }
+        };
+        if last != Some(status) {
+            reporter.set_service_status("", status).await;
+            reporter.set_service_status(SERVICE_NAME, status).await;
+            last = Some(status);
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The full name of the service, as health checks and reflection know it.
+pub const SERVICE_NAME: &str = "draft.v1.DraftService";
