@@ -108,6 +108,10 @@ pub struct CommonArgs {
     /// Age after which an unconfirmed draft is removed by the cleaner, in seconds.
     #[arg(long, env = "OBJECT_LIFETIME", default_value = "86400", value_name = "SECONDS")]
     pub object_lifetime: String,
+    /// Put a lifecycle rule on the draft bucket as a safety net: expire objects after OBJECT_LIFETIME rounded up to
+    /// days, abort incomplete multipart uploads (S3).
+    #[arg(long, env = "DRAFT_LIFECYCLE", default_value = "false", value_name = "BOOL")]
+    pub draft_lifecycle: String,
     /// Log output: `text` for people, `json` for one object per line.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
     pub log_format: String,
@@ -127,6 +131,9 @@ pub struct ServeArgs {
     /// Port of the gRPC API.
     #[arg(long, env = "GRPC_PORT", default_value = "50051", value_name = "PORT")]
     pub grpc_port: String,
+    /// Run the cleaner inside the server every this many seconds; 0 leaves cleaning to `draftstore clean`.
+    #[arg(long, env = "CLEANUP_INTERVAL", default_value = "0", value_name = "SECONDS")]
+    pub cleanup_interval: String,
     /// How often the gRPC health service re-checks the store, in seconds.
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
     pub health_interval: String,
@@ -146,6 +153,9 @@ pub struct CleanArgs {
     /// List what would be removed and remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Put the safety-net lifecycle rule on the draft bucket before cleaning (as DRAFT_LIFECYCLE=true).
+    #[arg(long)]
+    pub install_lifecycle: bool,
 }
 
 /// A setting that cannot be used, named by its environment variable.
@@ -217,6 +227,7 @@ pub struct Settings {
     pub upload_ttl: Duration,
     pub download_ttl: Duration,
     pub object_lifetime: Duration,
+    pub draft_lifecycle: bool,
     pub log_format: LogFormat,
 }
 
@@ -227,6 +238,8 @@ pub struct ServeSettings {
     pub bind_address: std::net::IpAddr,
     pub http_port: u16,
     pub grpc_port: u16,
+    /// `None`: no cleaner inside the server.
+    pub cleanup_interval: Option<Duration>,
     pub health_interval: Duration,
     /// `None`: `http://localhost:<the bound HTTP port>`.
     pub public_url: Option<Url>,
@@ -254,6 +267,7 @@ impl TryFrom<&CommonArgs> for Settings {
             upload_ttl: seconds("UPLOAD_TTL", &args.upload_ttl, 1, MAX_URL_TTL)?,
             download_ttl: seconds("DOWNLOAD_TTL", &args.download_ttl, 1, MAX_URL_TTL)?,
             object_lifetime: seconds("OBJECT_LIFETIME", &args.object_lifetime, 1, u64::from(u32::MAX))?,
+            draft_lifecycle: boolean("DRAFT_LIFECYCLE", &args.draft_lifecycle)?,
             log_format: match args.log_format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -286,7 +300,20 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             key => key.map(|k| SecretString::from(k.to_owned())),
         };
         let health_interval = seconds("HEALTH_INTERVAL", &args.health_interval, 1, 3600)?;
-        Ok(Self { common, bind_address, http_port, grpc_port, health_interval, public_url, signing_key })
+        let cleanup_interval = match args.cleanup_interval.trim() {
+            "" | "0" => None,
+            value => Some(seconds("CLEANUP_INTERVAL", value, 1, 7 * 86_400)?),
+        };
+        Ok(Self {
+            common,
+            bind_address,
+            http_port,
+            grpc_port,
+            cleanup_interval,
+            health_interval,
+            public_url,
+            signing_key,
+        })
     }
 }
 

@@ -1,9 +1,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use draftstore::cleaner::Cleaner;
 use draftstore::config::{Cli, Command, ServeSettings, Settings};
-use draftstore::startup::{Application, shutdown_signal};
+use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,10 +32,42 @@ async fn main() -> ExitCode {
                 Err(e) => return config_error(&e),
             };
             telemetry::init(settings.log_format);
-            eprintln!("draftstore clean: not implemented yet");
-            ExitCode::FAILURE
+            clean(&settings, args.dry_run, args.install_lifecycle).await
         }
     }
+}
+
+/// One cleaning pass: exit 0 when every expired draft was removed, 1 otherwise (after trying all of them).
+async fn clean(settings: &Settings, dry_run: bool, install_lifecycle: bool) -> ExitCode {
+    // The local backend's URLs are never signed by this command: any base will do.
+    let unused_base = url::Url::parse("http://localhost").expect("a constant URL parses");
+    let backend = match open_backend(settings, unused_base, None).await {
+        Ok(backend) => backend,
+        Err(e) => return fatal(&e),
+    };
+    let cleaner = Cleaner::new(backend.storage, settings).dry_run(dry_run);
+    if install_lifecycle || settings.draft_lifecycle {
+        match cleaner.install_lifecycle().await {
+            Ok(true) => tracing::info!("lifecycle rule installed on the draft bucket"),
+            Ok(false) => tracing::info!("this backend has no lifecycle rules; the cleaner alone removes drafts"),
+            Err(e) => return fatal(&e),
+        }
+    }
+    let report = cleaner
+        .clean_once_reporting(OffsetDateTime::now_utc(), |object| {
+            if dry_run {
+                println!("would remove {} ({} bytes, last modified {})", object.key, object.size, object.last_modified);
+            }
+        })
+        .await;
+    let summary = report.summary();
+    if report.succeeded() {
+        tracing::info!(removed = report.removed, "{summary}");
+    } else {
+        tracing::error!(removed = report.removed, failed = report.failed, "{summary}");
+    }
+    println!("{summary}");
+    if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn config_error(error: &draftstore::config::ConfigError) -> ExitCode {

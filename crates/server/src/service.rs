@@ -7,6 +7,7 @@ use std::time::Duration;
 use draftstore_storage::{Method, PresignRequest, PresignedUrl, Storage};
 use time::OffsetDateTime;
 
+use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{ContentType, ObjectName, Stage};
 use crate::error::{Error, Result};
@@ -37,6 +38,8 @@ pub struct DraftService {
     download_ttl: Duration,
     timeout: Duration,
     cors_allowed_origins: Vec<String>,
+    /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
+    lifecycle_days: Option<u32>,
 }
 
 impl DraftService {
@@ -52,6 +55,7 @@ impl DraftService {
             download_ttl: settings.download_ttl,
             timeout: settings.storage_timeout,
             cors_allowed_origins,
+            lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
         }
     }
 
@@ -77,14 +81,22 @@ impl DraftService {
         }
     }
 
-    /// Creates the main and draft buckets if missing, and lets browsers of CORS_ALLOWED_ORIGINS upload to the
-    /// draft bucket. Idempotent.
+    /// Creates the main and draft buckets if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft
+    /// bucket, and with DRAFT_LIFECYCLE puts the safety-net lifecycle rule on it. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.storage.create_bucket(&self.buckets.main)).await?;
         self.call("create the draft bucket", self.storage.create_bucket(&self.buckets.draft)).await?;
         if !self.cors_allowed_origins.is_empty() {
             let cors = self.storage.allow_browser_uploads(&self.buckets.draft, &self.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
+        }
+        if let Some(days) = self.lifecycle_days {
+            let lifecycle = self.storage.install_lifecycle(&self.buckets.draft, days);
+            if !self.call("install the lifecycle rule of the draft bucket", lifecycle).await? {
+                tracing::info!(
+                    "DRAFT_LIFECYCLE: this backend has no lifecycle rules; the cleaner alone removes drafts"
+                );
+            }
         }
         Ok(())
     }

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use url::Url;
 
+use crate::cleaner::Cleaner;
 use crate::config::{ServeSettings, Settings, StorageSettings};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
@@ -87,6 +88,7 @@ pub struct Application {
     grpc: TcpListener,
     grpc_address: SocketAddr,
     health_interval: Duration,
+    cleaner: Option<(Cleaner, Duration)>,
     state: AppState,
 }
 
@@ -107,10 +109,12 @@ impl Application {
         let signing_key = settings.signing_key.as_ref().map(|k| k.expose_secret().as_bytes().to_vec());
         let common = &settings.common;
         let backend = open_backend(common, public_url, signing_key).await?;
+        let cleaner =
+            settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
         let state = AppState { service, local: backend.local };
-        Ok(Self { http, http_address, grpc, grpc_address, health_interval: settings.health_interval, state })
+        Ok(Self { http, http_address, grpc, grpc_address, health_interval: settings.health_interval, cleaner, state })
     }
 
     /// The store this server uses.
@@ -144,6 +148,7 @@ impl Application {
             }
         };
 
+        let cleaner_task = self.cleaner.map(|(cleaner, every)| tokio::spawn(cleaner.run_every(every)));
         let (reporter, health) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -173,6 +178,9 @@ impl Application {
             grpc_server.await.map_err(|e| on_failure(io::Error::other(e)))
         },);
         health_task.abort();
+        if let Some(task) = cleaner_task {
+            task.abort();
+        }
         result.map(drop)
     }
 }

@@ -11,4 +11,7 @@ mod storage;
 
 pub use error::{Error, Result};
 pub use names::{BucketName, ContentType, InvalidName, ObjectKey};
-pub use storage::{Method, ObjectMeta, PresignRequest, PresignedUrl, Storage};
+pub use storage::{
+    DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Method, ObjectMeta, PresignRequest, PresignedUrl,
+    StaleUploads, Storage,
+};

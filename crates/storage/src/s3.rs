@@ -16,8 +16,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule,
-    CreateBucketConfiguration, MetadataDirective,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, CompletedMultipartUpload,
+    CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::BoxError;
+use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads};
 use crate::{
     BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
 };
@@ -411,6 +413,144 @@ impl Storage for S3Storage {
             .map(drop)
             .map_err(|e| sdk_error("DeleteObject", bucket, Some(key), e))
     }
+
+    fn list(&self, bucket: &BucketName) -> ListPages<'_> {
+        let paginator =
+            self.client.list_objects_v2().bucket(bucket.as_str()).max_keys(LIST_PAGE as i32).into_paginator().send();
+        let bucket = bucket.clone();
+        Box::pin(futures_util::stream::unfold(Some(paginator), move |paginator| {
+            let bucket = bucket.clone();
+            async move {
+                let mut paginator = paginator?;
+                match paginator.next().await? {
+                    Ok(output) => Some((Ok(list_page(&output)), Some(paginator))),
+                    // A failed page ends the listing: the next page's position is unknown.
+                    Err(e) => Some((Err(sdk_error("ListObjectsV2", &bucket, None, e)), None)),
+                }
+            }
+        }))
+    }
+
+    async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let objects = keys
+            .iter()
+            .map(|key| ObjectIdentifier::builder().key(key.as_str()).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let output = self
+            .client
+            .delete_objects()
+            .bucket(bucket.as_str())
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DeleteObjects", bucket, None, e))?;
+        Ok(output
+            .errors()
+            .iter()
+            .map(|error| DeleteFailure {
+                key: error.key().unwrap_or_default().to_owned(),
+                message: format!(
+                    "{}: {}",
+                    error.code().unwrap_or("unknown error"),
+                    error.message().unwrap_or("no message")
+                ),
+            })
+            .collect())
+    }
+
+    async fn remove_stale_uploads(&self, bucket: &BucketName, stale: StaleUploads) -> Result<u64> {
+        let mut aborted = 0;
+        let (mut key_marker, mut upload_id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(bucket.as_str())
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_id_marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListMultipartUploads", bucket, None, e))?;
+            for upload in page.uploads() {
+                let initiated = upload.initiated().map(|t| t.secs()).unwrap_or(i64::MAX);
+                if initiated >= stale.multipart_before.unix_timestamp() {
+                    continue;
+                }
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else { continue };
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(bucket.as_str())
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("AbortMultipartUpload", bucket, None, e))?;
+                aborted += 1;
+            }
+            if !page.is_truncated().unwrap_or(false) {
+                return Ok(aborted);
+            }
+            key_marker = page.next_key_marker().map(str::to_owned);
+            upload_id_marker = page.next_upload_id_marker().map(str::to_owned);
+            if key_marker.is_none() && upload_id_marker.is_none() {
+                return Ok(aborted);
+            }
+        }
+    }
+
+    async fn install_lifecycle(&self, bucket: &BucketName, days: u32) -> Result<bool> {
+        let days = i32::try_from(days.max(1)).unwrap_or(i32::MAX);
+        let rule = LifecycleRule::builder()
+            .id("draftstore-expire-drafts")
+            .status(ExpirationStatus::Enabled)
+            .filter(LifecycleRuleFilter::builder().prefix("").build())
+            .expiration(LifecycleExpiration::builder().days(days).build())
+            .abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build(),
+            )
+            .build()
+            .map_err(|e| Error::other("invalid lifecycle rule", e))?;
+        let configuration = BucketLifecycleConfiguration::builder()
+            .rules(rule)
+            .build()
+            .map_err(|e| Error::other("invalid lifecycle rule", e))?;
+        self.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket.as_str())
+            .lifecycle_configuration(configuration)
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutBucketLifecycleConfiguration", bucket, None, e))?;
+        Ok(true)
+    }
+}
+
+fn list_page(output: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> ListPage {
+    let mut page = ListPage::default();
+    for object in output.contents() {
+        let raw = object.key().unwrap_or_default();
+        match ObjectKey::parse(raw) {
+            Ok(key) => page.objects.push(ListedObject {
+                key,
+                size: object.size().unwrap_or_default().max(0) as u64,
+                last_modified: object
+                    .last_modified()
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            }),
+            Err(_) => page.foreign_keys.push(raw.to_owned()),
+        }
+    }
+    page
 }
 
 /// Puts an SDK error in the shared terms: missing things, refused credentials, an unreachable store, or other.

@@ -2,6 +2,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
 use crate::{BucketName, ContentType, ObjectKey, Result};
@@ -54,6 +55,45 @@ pub struct ObjectMeta {
     pub last_modified: OffsetDateTime,
 }
 
+/// One object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: ObjectKey,
+    pub size: u64,
+    pub last_modified: OffsetDateTime,
+}
+
+/// Pages of a bucket's listing, each at most [`LIST_PAGE`] objects long, in no promised order.
+pub type ListPages<'a> = BoxStream<'a, Result<ListPage>>;
+
+/// Objects per listing page (the S3 maximum).
+pub const LIST_PAGE: usize = 1000;
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub objects: Vec<ListedObject>,
+    /// Keys in the bucket that DraftStore could not have written (invalid names); listed for the log, never
+    /// touched.
+    pub foreign_keys: Vec<String>,
+}
+
+/// A key a batch delete could not remove, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    pub key: String,
+    pub message: String,
+}
+
+/// Which abandoned uploads to remove.
+#[derive(Debug, Clone, Copy)]
+pub struct StaleUploads {
+    /// S3 multipart uploads initiated before this instant (they can be resumed while a draft may live).
+    pub multipart_before: OffsetDateTime,
+    /// Local staging files last written before this instant (one request writes each; it cannot outlive its URL).
+    pub staging_before: OffsetDateTime,
+}
+
 /// An object store holding buckets of objects, reached directly by clients through presigned URLs.
 ///
 /// Errors follow one contract on every backend: a missing object is [`Error::NotFound`](crate::Error::NotFound),
@@ -90,4 +130,21 @@ pub trait Storage: Debug + Send + Sync + 'static {
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;
+
+    /// Lists a bucket page by page, streaming: memory does not grow with the bucket.
+    fn list(&self, bucket: &BucketName) -> ListPages<'_>;
+
+    /// Deletes up to [`LIST_PAGE`] objects in one call. Missing objects count as deleted. Returns the keys that
+    /// could not be deleted; `Err` when the call as a whole failed.
+    async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>>;
+
+    /// Removes uploads that were started and never completed, returning how many.
+    async fn remove_stale_uploads(&self, bucket: &BucketName, stale: StaleUploads) -> Result<u64>;
+
+    /// Puts a lifecycle rule on the bucket: objects expire after `days` days and incomplete multipart uploads are
+    /// aborted after as long. Returns `false` where the backend has no lifecycle rules (the local one).
+    async fn install_lifecycle(&self, bucket: &BucketName, days: u32) -> Result<bool> {
+        let _ = (bucket, days);
+        Ok(false)
+    }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0, driven over HTTP.
 
+mod cleaner;
 mod compat;
 mod config;
 mod conformance;

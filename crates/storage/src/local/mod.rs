@@ -21,6 +21,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use url::Url;
 
 use crate::error::BoxError;
+use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads};
 use crate::{
     BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
 };
@@ -275,6 +276,126 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::IsADirectory => Ok(()),
             Err(e) => Err(Error::other(format!("failed to delete object '{key}' from '{bucket}'"), e)),
         }
+    }
+
+    fn list(&self, bucket: &BucketName) -> ListPages<'_> {
+        let walker =
+            Walker { bucket_dir: self.bucket_dir(bucket), bucket: bucket.clone(), stack: Vec::new(), started: false };
+        Box::pin(futures_util::stream::unfold(walker, |mut walker| async move {
+            match walker.next_page().await {
+                Ok(None) => None,
+                Ok(Some(page)) => Some((Ok(page), walker)),
+                Err(e) => {
+                    walker.stack.clear();
+                    walker.started = true;
+                    Some((Err(e), walker))
+                }
+            }
+        }))
+    }
+
+    async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>> {
+        self.require_bucket(bucket).await?;
+        let bucket_dir = self.bucket_dir(bucket);
+        let mut failures = Vec::new();
+        for key in keys {
+            match self.delete(bucket, key).await {
+                Ok(()) => prune_empty_parents(&self.object_path(bucket, key), &bucket_dir).await,
+                Err(e) => failures.push(DeleteFailure { key: key.to_string(), message: e.to_string() }),
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn remove_stale_uploads(&self, _bucket: &BucketName, stale: StaleUploads) -> Result<u64> {
+        let mut entries =
+            fs::read_dir(&self.staging).await.map_err(|e| Error::other("failed to read the staging folder", e))?;
+        let mut removed = 0;
+        while let Some(entry) =
+            entries.next_entry().await.map_err(|e| Error::other("failed to read the staging folder", e))?
+        {
+            let Ok(stat) = entry.metadata().await else { continue };
+            let written = stat.modified().map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            if stat.is_file() && written < stale.staging_before && fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Walks a bucket's folder depth-first, one open folder per level, never following symbolic links.
+struct Walker {
+    bucket_dir: PathBuf,
+    bucket: BucketName,
+    stack: Vec<(String, fs::ReadDir)>,
+    started: bool,
+}
+
+impl Walker {
+    async fn next_page(&mut self) -> Result<Option<ListPage>> {
+        if !self.started {
+            self.started = true;
+            let root = match fs::read_dir(&self.bucket_dir).await {
+                Ok(root) => root,
+                Err(e) if is_absent(&e) => return Err(Error::BucketNotFound { bucket: self.bucket.to_string() }),
+                Err(e) => return Err(Error::other(format!("failed to list bucket '{}'", self.bucket), e)),
+            };
+            self.stack.push((String::new(), root));
+        }
+        let mut page = ListPage::default();
+        while page.objects.len() < LIST_PAGE {
+            let Some((prefix, dir)) = self.stack.last_mut() else { break };
+            let entry = match dir.next_entry().await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => {
+                    self.stack.pop();
+                    continue;
+                }
+                Err(e) => return Err(Error::other(format!("failed to list bucket '{}'", self.bucket), e)),
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key = format!("{prefix}{name}");
+            let Ok(kind) = entry.file_type().await else { continue };
+            if kind.is_dir() {
+                let path = entry.path();
+                match fs::read_dir(&path).await {
+                    Ok(dir) => self.stack.push((format!("{key}/"), dir)),
+                    Err(e) if is_absent(&e) => {}
+                    Err(e) => return Err(Error::other(format!("failed to list {}", path.display()), e)),
+                }
+            } else if kind.is_file() {
+                match ObjectKey::parse(&key) {
+                    Ok(parsed) => {
+                        if let Some(object) = listed(&entry.path(), parsed).await {
+                            page.objects.push(object);
+                        }
+                    }
+                    Err(_) => page.foreign_keys.push(key),
+                }
+            }
+        }
+        Ok((!page.objects.is_empty() || !page.foreign_keys.is_empty() || !self.stack.is_empty()).then_some(page))
+    }
+}
+
+/// A listed file's size and time; `None` when it vanished meanwhile or is not an object file.
+async fn listed(path: &Path, key: ObjectKey) -> Option<ListedObject> {
+    let mut file = fs::File::open(path).await.ok()?;
+    let stat = file.metadata().await.ok()?;
+    let (size, _) = object::read_trailer(&mut file, stat.len()).await.ok()?;
+    Some(ListedObject { key, size, last_modified: stat.modified().ok()?.into() })
+}
+
+/// Removes the folders above a deleted object while they are empty, up to the bucket's folder. A folder that
+/// another upload is filling is not empty, and removal simply stops there.
+async fn prune_empty_parents(path: &Path, bucket_dir: &Path) {
+    let mut dir = path.parent();
+    while let Some(current) = dir {
+        if current == bucket_dir || !current.starts_with(bucket_dir) || fs::remove_dir(current).await.is_err() {
+            break;
+        }
+        dir = current.parent();
     }
 }
 

@@ -1,0 +1,240 @@
+//! The cleaner: removes drafts older than OBJECT_LIFETIME from the draft bucket, page by page, and the uploads that
+//! were abandoned half-way. It never lists or touches the main bucket.
+//!
+//! One pass is [`Cleaner::clean_once`], which takes the current time as an argument so tests can move it; the
+//! server's optional loop and `draftstore clean` both call it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use draftstore_storage::{BucketName, ListedObject, StaleUploads, Storage};
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+
+use crate::config::Settings;
+use crate::error::Error;
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanReport {
+    /// Expired drafts removed (in a dry run: that would be removed).
+    pub removed: u64,
+    pub bytes_freed: u64,
+    /// Drafts not yet expired.
+    pub kept: u64,
+    /// Expired drafts whose deletion failed.
+    pub failed: u64,
+    /// Keys DraftStore could not have written; left alone.
+    pub foreign: u64,
+    /// Abandoned uploads removed (S3 multipart uploads, local staging files).
+    pub stale_uploads: u64,
+    /// Why the pass stopped before the end of the bucket, if it did.
+    pub incomplete: Option<String>,
+    pub dry_run: bool,
+    pub duration: Duration,
+}
+
+impl CleanReport {
+    /// True when every expired draft was removed and the whole bucket was seen.
+    pub fn succeeded(&self) -> bool {
+        self.failed == 0 && self.incomplete.is_none()
+    }
+
+    /// The one-line summary: `Cleaned up N expired objects (…)`.
+    pub fn summary(&self) -> String {
+        let lead = if self.dry_run { "Dry run: would clean up" } else { "Cleaned up" };
+        let mut line = format!(
+            "{lead} {} expired objects ({} bytes freed, {} kept, {} failed, {} stale uploads removed) in {:.3} s",
+            self.removed,
+            self.bytes_freed,
+            self.kept,
+            self.failed,
+            self.stale_uploads,
+            self.duration.as_secs_f64()
+        );
+        if self.foreign > 0 {
+            line.push_str(&format!("; {} objects with names DraftStore does not use were left alone", self.foreign));
+        }
+        if let Some(reason) = &self.incomplete {
+            line.push_str(&format!("; the pass stopped early: {reason}"));
+        }
+        line
+    }
+}
+
+/// Days of a lifecycle rule that expires what the cleaner would: the lifetime rounded up to whole days.
+pub fn lifecycle_days(lifetime: Duration) -> u32 {
+    u32::try_from(lifetime.as_secs().div_ceil(86_400).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Removes expired drafts from one bucket.
+#[derive(Debug, Clone)]
+pub struct Cleaner {
+    storage: Arc<dyn Storage>,
+    bucket: BucketName,
+    lifetime: Duration,
+    upload_ttl: Duration,
+    timeout: Duration,
+    dry_run: bool,
+}
+
+impl Cleaner {
+    /// A cleaner of the draft bucket named by the settings.
+    pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
+        Self {
+            storage,
+            bucket: settings.buckets.draft.clone(),
+            lifetime: settings.object_lifetime,
+            upload_ttl: settings.upload_ttl,
+            timeout: settings.storage_timeout,
+            dry_run: false,
+        }
+    }
+
+    /// In a dry run, passes list what they would remove and remove nothing.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Puts the safety-net lifecycle rule on the draft bucket. `false` where the backend has none.
+    pub async fn install_lifecycle(&self) -> Result<bool, Error> {
+        let install = self.storage.install_lifecycle(&self.bucket, lifecycle_days(self.lifetime));
+        match tokio::time::timeout(self.timeout, install).await {
+            Ok(result) => result.map_err(|e| Error::from_storage("install the lifecycle rule", e)),
+            Err(_) => Err(Error::StorageTimeout { operation: "install the lifecycle rule", after: self.timeout }),
+        }
+    }
+
+    /// One pass at time `now`.
+    pub async fn clean_once(&self, now: OffsetDateTime) -> CleanReport {
+        self.clean_once_reporting(now, |_| {}).await
+    }
+
+    /// One pass at time `now`, calling `on_expired` for every expired draft before it is removed.
+    pub async fn clean_once_reporting(
+        &self,
+        now: OffsetDateTime,
+        mut on_expired: impl FnMut(&ListedObject) + Send,
+    ) -> CleanReport {
+        let started = Instant::now();
+        let mut report = CleanReport { dry_run: self.dry_run, ..CleanReport::default() };
+        let cutoff = now - self.lifetime;
+        let mut pages = self.storage.list(&self.bucket);
+        loop {
+            let page = match tokio::time::timeout(self.timeout, pages.next()).await {
+                Ok(None) => break,
+                Ok(Some(Ok(page))) => page,
+                Ok(Some(Err(e))) => {
+                    report.incomplete = Some(Error::from_storage("list the draft bucket", e).chain());
+                    break;
+                }
+                Err(_) => {
+                    report.incomplete = Some(format!("listing did not answer within {} s", self.timeout.as_secs()));
+                    break;
+                }
+            };
+            report.foreign += page.foreign_keys.len() as u64;
+            for key in &page.foreign_keys {
+                tracing::warn!(bucket = %self.bucket, key, "object name DraftStore does not use; left alone");
+            }
+            let (expired, fresh): (Vec<ListedObject>, Vec<ListedObject>) =
+                page.objects.into_iter().partition(|object| object.last_modified < cutoff);
+            report.kept += fresh.len() as u64;
+            for object in &expired {
+                on_expired(object);
+                tracing::debug!(key = %object.key, size = object.size, dry_run = self.dry_run, "expired draft");
+            }
+            if expired.is_empty() {
+                continue;
+            }
+            if self.dry_run {
+                report.removed += expired.len() as u64;
+                report.bytes_freed += expired.iter().map(|o| o.size).sum::<u64>();
+                continue;
+            }
+            self.delete_page(&expired, &mut report).await;
+        }
+        if !self.dry_run {
+            self.remove_stale_uploads(now, &mut report).await;
+        }
+        report.duration = started.elapsed();
+        report
+    }
+
+    async fn delete_page(&self, expired: &[ListedObject], report: &mut CleanReport) {
+        let keys: Vec<_> = expired.iter().map(|o| o.key.clone()).collect();
+        let failures = match tokio::time::timeout(self.timeout, self.storage.delete_many(&self.bucket, &keys)).await {
+            Ok(Ok(failures)) => failures,
+            Ok(Err(e)) => {
+                let error = Error::from_storage("delete expired drafts", e);
+                tracing::error!(error = %error.chain(), count = keys.len(), "a batch delete failed");
+                report.failed += keys.len() as u64;
+                return;
+            }
+            Err(_) => {
+                tracing::error!(count = keys.len(), "a batch delete did not answer within the storage timeout");
+                report.failed += keys.len() as u64;
+                return;
+            }
+        };
+        for failure in &failures {
+            tracing::error!(key = failure.key, reason = failure.message, "failed to delete an expired draft");
+        }
+        report.failed += failures.len() as u64;
+        for object in expired.iter().filter(|o| !failures.iter().any(|f| f.key == o.key.as_str())) {
+            report.removed += 1;
+            report.bytes_freed += object.size;
+        }
+    }
+
+    async fn remove_stale_uploads(&self, now: OffsetDateTime, report: &mut CleanReport) {
+        let stale = StaleUploads { multipart_before: now - self.lifetime, staging_before: now - self.upload_ttl };
+        match tokio::time::timeout(self.timeout, self.storage.remove_stale_uploads(&self.bucket, stale)).await {
+            Ok(Ok(count)) => report.stale_uploads = count,
+            Ok(Err(e)) => {
+                let error = Error::from_storage("remove stale uploads", e);
+                tracing::error!(error = %error.chain(), "failed to remove stale uploads");
+                report.incomplete.get_or_insert(error.chain());
+            }
+            Err(_) => {
+                report.incomplete.get_or_insert_with(|| "removing stale uploads timed out".to_owned());
+            }
+        }
+    }
+
+    /// Runs a pass every `interval`, forever; a pass never overlaps the previous one.
+    pub async fn run_every(self, interval: Duration) {
+        loop {
+            tokio::time::sleep(interval).await;
+            let report = self.clean_once(OffsetDateTime::now_utc()).await;
+            if report.succeeded() {
+                tracing::info!(removed = report.removed, failed = report.failed, "{}", report.summary());
+            } else {
+                tracing::error!(removed = report.removed, failed = report.failed, "{}", report.summary());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_days_round_the_lifetime_up() {
+        assert_eq!(lifecycle_days(Duration::from_secs(1)), 1);
+        assert_eq!(lifecycle_days(Duration::from_secs(86_400)), 1);
+        assert_eq!(lifecycle_days(Duration::from_secs(86_401)), 2);
+        assert_eq!(lifecycle_days(Duration::from_secs(30 * 86_400)), 30);
+    }
+
+    #[test]
+    fn the_summary_starts_as_the_cronjob_log_expects_and_failures_fail_the_pass() {
+        let report = CleanReport { removed: 3, bytes_freed: 42, kept: 1, ..CleanReport::default() };
+        assert!(report.summary().starts_with("Cleaned up 3 expired objects (42 bytes freed, 1 kept, 0 failed"));
+        assert!(report.succeeded());
+        assert!(!CleanReport { failed: 1, ..report.clone() }.succeeded());
+        assert!(!CleanReport { incomplete: Some("down".into()), ..report }.succeeded());
+    }
+}
