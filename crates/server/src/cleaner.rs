@@ -159,6 +159,13 @@ impl Cleaner {
             self.remove_stale_uploads(now, &mut report).await;
         }
         report.duration = started.elapsed();
+        if !self.dry_run {
+            let outcome = if report.succeeded() { "ok" } else { "failed" };
+            metrics::counter!("draftstore_cleaner_passes_total", "outcome" => outcome).increment(1);
+            metrics::counter!("draftstore_cleaner_objects_removed_total").increment(report.removed);
+            metrics::counter!("draftstore_cleaner_bytes_freed_total").increment(report.bytes_freed);
+            metrics::counter!("draftstore_cleaner_delete_failures_total").increment(report.failed);
+        }
         report
     }
 

@@ -27,9 +27,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the REST API (and, for the local backend, the signed upload and download URLs).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Remove expired drafts once, then exit (the Kubernetes CronJob's command).
-    Clean(CleanArgs),
+    Clean(Box<CleanArgs>),
 }
 
 /// Settings shared by every command.
@@ -134,6 +134,12 @@ pub struct ServeArgs {
     /// Run the cleaner inside the server every this many seconds; 0 leaves cleaning to `draftstore clean`.
     #[arg(long, env = "CLEANUP_INTERVAL", default_value = "0", value_name = "SECONDS")]
     pub cleanup_interval: String,
+    /// Longest wait, in seconds, for requests in flight once SIGTERM or SIGINT arrives.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20", value_name = "SECONDS")]
+    pub shutdown_timeout: String,
+    /// How long `/ready` reuses its last answer, in seconds (0: check the store on every probe).
+    #[arg(long, env = "READY_CACHE", default_value = "2", value_name = "SECONDS")]
+    pub ready_cache: String,
     /// How often the gRPC health service re-checks the store, in seconds.
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
     pub health_interval: String,
@@ -240,6 +246,8 @@ pub struct ServeSettings {
     pub grpc_port: u16,
     /// `None`: no cleaner inside the server.
     pub cleanup_interval: Option<Duration>,
+    pub shutdown_timeout: Duration,
+    pub ready_cache: Duration,
     pub health_interval: Duration,
     /// `None`: `http://localhost:<the bound HTTP port>`.
     pub public_url: Option<Url>,
@@ -310,6 +318,8 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             http_port,
             grpc_port,
             cleanup_interval,
+            shutdown_timeout: seconds("SHUTDOWN_TIMEOUT", &args.shutdown_timeout, 1, 3600)?,
+            ready_cache: seconds("READY_CACHE", &args.ready_cache, 0, 300)?,
             health_interval,
             public_url,
             signing_key,
@@ -471,7 +481,7 @@ mod tests {
         )
         .map_err(|e| e.to_string())?;
         let Command::Serve(args) = cli.command else { unreachable!("serve was given") };
-        ServeSettings::try_from(&args).map_err(|e| e.to_string())
+        ServeSettings::try_from(args.as_ref()).map_err(|e| e.to_string())
     }
 
     #[test]

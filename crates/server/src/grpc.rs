@@ -2,18 +2,22 @@
 //! and server reflection. Errors are real gRPC statuses carrying the error type in a `google.rpc.ErrorInfo`.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use draftstore_proto::draft::v1 as pb;
 use draftstore_proto::draft::v1::draft_service_server::{DraftService as DraftRpc, DraftServiceServer};
 use time::OffsetDateTime;
+use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
+use tracing::Instrument;
 
 use crate::domain::{Stage, parse_content_type, parse_object_name};
 use crate::error::Error;
+use crate::http::{REQUEST_ID, request_id_from};
 use crate::service::{DraftService, Ticket};
 
 /// `ErrorInfo.domain` of every DraftStore error.
@@ -51,11 +55,73 @@ fn headers(ticket: &Ticket) -> HashMap<String, String> {
     ticket.url.headers.iter().cloned().collect()
 }
 
+/// Runs one RPC in a span carrying its request id (the `x-request-id` metadata, or a new one), logs and counts it,
+/// and returns the id in the response metadata.
+async fn observe<T>(
+    method: &'static str,
+    request_id: Option<String>,
+    call: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<Response<T>, Status> {
+    let started = Instant::now();
+    let id = request_id_from(request_id.as_deref());
+    let span = tracing::info_span!("rpc", request_id = %id, method);
+    let mut result = call.instrument(span.clone()).await;
+    let code = match &result {
+        Ok(_) => Code::Ok,
+        Err(status) => status.code(),
+    };
+    let elapsed = started.elapsed();
+    span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
+    metrics::counter!("draftstore_grpc_requests_total", "method" => method, "code" => format!("{code:?}")).increment(1);
+    metrics::histogram!("draftstore_grpc_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
+    if let Ok(value) = MetadataValue::try_from(id.as_str()) {
+        match &mut result {
+            Ok(response) => response.metadata_mut().insert(REQUEST_ID, value),
+            Err(status) => status.metadata_mut().insert(REQUEST_ID, value),
+        };
+    }
+    result
+}
+
+fn request_id<T>(request: &Request<T>) -> Option<String> {
+    request.metadata().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
 #[tonic::async_trait]
 impl DraftRpc for GrpcApi {
     async fn create_draft_bucket(
         &self,
-        _request: Request<pb::CreateDraftBucketRequest>,
+        request: Request<pb::CreateDraftBucketRequest>,
+    ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
+        observe("CreateDraftBucket", request_id(&request), self.create_draft_bucket(request.into_inner())).await
+    }
+
+    async fn get_upload_url(
+        &self,
+        request: Request<pb::GetUploadUrlRequest>,
+    ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
+        observe("GetUploadURL", request_id(&request), self.get_upload_url(request.into_inner())).await
+    }
+
+    async fn get_download_url(
+        &self,
+        request: Request<pb::GetDownloadUrlRequest>,
+    ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
+        observe("GetDownloadURL", request_id(&request), self.get_download_url(request.into_inner())).await
+    }
+
+    async fn confirm_upload(
+        &self,
+        request: Request<pb::ConfirmUploadRequest>,
+    ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
+        observe("ConfirmUpload", request_id(&request), self.confirm_upload(request.into_inner())).await
+    }
+}
+
+impl GrpcApi {
+    async fn create_draft_bucket(
+        &self,
+        _request: pb::CreateDraftBucketRequest,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
         self.service.create_buckets().await?;
         Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
@@ -63,9 +129,8 @@ impl DraftRpc for GrpcApi {
 
     async fn get_upload_url(
         &self,
-        request: Request<pb::GetUploadUrlRequest>,
+        request: pb::GetUploadUrlRequest,
     ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
-        let request = request.into_inner();
         let name = parse_object_name(&request.object_name)?;
         // proto3 cannot tell an empty string from an absent one: empty means no content type.
         let content_type = parse_content_type(Some(request.content_type.as_str()).filter(|t| !t.is_empty()))?;
@@ -82,9 +147,8 @@ impl DraftRpc for GrpcApi {
 
     async fn get_download_url(
         &self,
-        request: Request<pb::GetDownloadUrlRequest>,
+        request: pb::GetDownloadUrlRequest,
     ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
-        let request = request.into_inner();
         let name = parse_object_name(&request.object_name)?;
         let wanted = match pb::Stage::try_from(request.stage) {
             Ok(pb::Stage::Unspecified) => None,
@@ -104,9 +168,9 @@ impl DraftRpc for GrpcApi {
 
     async fn confirm_upload(
         &self,
-        request: Request<pb::ConfirmUploadRequest>,
+        request: pb::ConfirmUploadRequest,
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
-        let name = parse_object_name(&request.into_inner().object_name)?;
+        let name = parse_object_name(&request.object_name)?;
         let confirmation = self.service.confirm(&name).await?;
         Ok(Response::new(pb::ConfirmUploadResponse {
             result: ok(),

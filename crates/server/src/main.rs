@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let settings = match ServeSettings::try_from(&args) {
+            let settings = match ServeSettings::try_from(args.as_ref()) {
                 Ok(settings) => settings,
                 Err(e) => return config_error(&e),
             };

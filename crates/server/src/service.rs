@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use draftstore_storage::{Method, PresignRequest, PresignedUrl, Storage};
 use time::OffsetDateTime;
@@ -75,10 +75,20 @@ impl DraftService {
         operation: &'static str,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, call).await {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result.map_err(|e| Error::from_storage(operation, e)),
             Err(_) => Err(Error::StorageTimeout { operation, after: self.timeout }),
-        }
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.error_type().as_str(),
+        };
+        metrics::counter!("draftstore_storage_calls_total", "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("draftstore_storage_call_duration_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Creates the main and draft buckets if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft
@@ -136,6 +146,7 @@ impl DraftService {
         };
         let request = PresignRequest { method, bucket, key: name, now, expires_in, content_type };
         let url = self.call("sign a URL", self.storage.presign(&request)).await?;
+        metrics::counter!("draftstore_presigned_urls_total", "method" => method.as_str()).increment(1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
 
@@ -172,13 +183,20 @@ impl DraftService {
                 self.storage.move_object(&self.buckets.draft, &self.buckets.main, name),
             )
             .await;
-        match moved {
-            Ok(()) => {}
-            Err(Error::ObjectNotFound(_)) => {
-                self.call("look up the confirmed object", self.storage.head(&self.buckets.main, name)).await?;
-            }
-            Err(e) => return Err(e),
-        }
+        let outcome = match moved {
+            Ok(()) => Ok("confirmed"),
+            Err(Error::ObjectNotFound(_)) => self
+                .call("look up the confirmed object", self.storage.head(&self.buckets.main, name))
+                .await
+                .map(|_| "already_confirmed"),
+            Err(e) => Err(e),
+        };
+        let label = match &outcome {
+            Ok(label) => label,
+            Err(e) => e.error_type().as_str(),
+        };
+        metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
+        outcome?;
         Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{name}", self.buckets.main) })
     }
 }

@@ -19,8 +19,9 @@ use crate::cleaner::Cleaner;
 use crate::config::{ServeSettings, Settings, StorageSettings};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
-use crate::http::{AppState, router};
+use crate::http::{AppState, ReadyCache, router};
 use crate::service::DraftService;
+use crate::telemetry;
 
 /// Pause between attempts to create the buckets while the store is unreachable.
 const BUCKET_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
@@ -88,6 +89,7 @@ pub struct Application {
     grpc: TcpListener,
     grpc_address: SocketAddr,
     health_interval: Duration,
+    shutdown_timeout: Duration,
     cleaner: Option<(Cleaner, Duration)>,
     state: AppState,
 }
@@ -107,14 +109,25 @@ impl Application {
             Url::parse(&format!("http://localhost:{}", http_address.port())).expect("a localhost URL parses")
         });
         let signing_key = settings.signing_key.as_ref().map(|k| k.expose_secret().as_bytes().to_vec());
+        telemetry::metrics();
         let common = &settings.common;
         let backend = open_backend(common, public_url, signing_key).await?;
         let cleaner =
             settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
-        let state = AppState { service, local: backend.local };
-        Ok(Self { http, http_address, grpc, grpc_address, health_interval: settings.health_interval, cleaner, state })
+        let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
+        let state = AppState { service, local: backend.local, readiness };
+        Ok(Self {
+            http,
+            http_address,
+            grpc,
+            grpc_address,
+            health_interval: settings.health_interval,
+            shutdown_timeout: settings.shutdown_timeout,
+            cleaner,
+            state,
+        })
     }
 
     /// The store this server uses.
@@ -141,6 +154,12 @@ impl Application {
             shutdown.await;
             let _ = signal.send(true);
         });
+        let mut deadline = stopped.clone();
+        let shutdown_timeout = self.shutdown_timeout;
+        let drained_or_timed_out = async move {
+            let _ = deadline.wait_for(|stop| *stop).await;
+            tokio::time::sleep(shutdown_timeout).await;
+        };
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -149,6 +168,7 @@ impl Application {
         };
 
         let cleaner_task = self.cleaner.map(|(cleaner, every)| tokio::spawn(cleaner.run_every(every)));
+        let upkeep_task = tokio::spawn(telemetry::metrics_upkeep(telemetry::metrics()));
         let (reporter, health) = tonic_health::server::health_reporter();
         let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -174,14 +194,28 @@ impl Application {
             let _ = stop.send(true);
             error
         };
-        let result = tokio::try_join!(async { http_server.await.map_err(on_failure) }, async {
-            grpc_server.await.map_err(|e| on_failure(io::Error::other(e)))
-        },);
+        let servers = async {
+            tokio::try_join!(async { http_server.await.map_err(on_failure) }, async {
+                grpc_server.await.map_err(|e| on_failure(io::Error::other(e)))
+            },)
+        };
+        let result: io::Result<()> = tokio::select! {
+            result = servers => result.map(drop),
+            () = drained_or_timed_out => {
+                tracing::warn!(
+                    timeout_s = shutdown_timeout.as_secs(),
+                    "requests still in flight after SHUTDOWN_TIMEOUT; stopping anyway"
+                );
+                Ok(())
+            }
+        };
+        tracing::info!("DraftStore stopped");
         health_task.abort();
+        upkeep_task.abort();
         if let Some(task) = cleaner_task {
             task.abort();
         }
-        result.map(drop)
+        result
     }
 }
 

@@ -194,9 +194,9 @@ pub async fn health() -> Json<StatusResponse> {
     (status = 503, body = ErrorBody),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    match state.service.ready().await {
+    match state.readiness.check(&state.service).await {
         Ok(()) => Json(StatusResponse { status: "ready".to_owned() }).into_response(),
-        Err(e) => e.into_response_with(StatusCode::SERVICE_UNAVAILABLE),
+        Err(e) => e.response_with(StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 

@@ -34,7 +34,7 @@ impl Error {
     }
 
     /// The error as a response with the given status, logging server-side failures with their cause chain.
-    pub(crate) fn into_response_with(self, status: StatusCode) -> Response {
+    pub(crate) fn response_with(&self, status: StatusCode) -> Response {
         if status.is_server_error() {
             tracing::error!(error = %self.chain(), error_type = self.error_type().as_str(), "request failed");
         }
@@ -45,8 +45,7 @@ impl Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = self.status();
-        self.into_response_with(status)
+        self.response_with(self.status())
     }
 }
 

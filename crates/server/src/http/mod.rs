@@ -9,17 +9,19 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use draftstore_storage::local::{BLOB_ROUTE, LocalStorage};
+use tracing::Instrument;
 use utoipa::OpenApi;
 
 pub use api::ApiDoc;
 pub use error::ErrorBody;
 
 use crate::service::DraftService;
+use crate::telemetry;
 
 /// Largest JSON request body; every API request is a few fields.
 const API_BODY_LIMIT: usize = 64 * 1024;
@@ -30,6 +32,38 @@ pub struct AppState {
     pub service: DraftService,
     /// Present when the local backend is in use: DraftStore then serves the signed URLs itself.
     pub local: Option<Arc<LocalStorage>>,
+    /// The last readiness answer, reused for a few seconds so that probes stay cheap.
+    pub readiness: Arc<ReadyCache>,
+}
+
+/// Whether the store is ready; the error is shared by every probe that reads the cached answer.
+pub type Readiness = Result<(), Arc<crate::error::Error>>;
+
+/// A readiness answer and when it was taken.
+#[derive(Debug)]
+pub struct ReadyCache {
+    ttl: std::time::Duration,
+    last: tokio::sync::Mutex<Option<(Instant, Readiness)>>,
+}
+
+impl ReadyCache {
+    /// Answers are reused for `ttl`; zero checks the store every time.
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self { ttl, last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// The store's readiness, checked at most once per `ttl`; concurrent probes share one check.
+    pub async fn check(&self, service: &DraftService) -> Readiness {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last
+            && at.elapsed() < self.ttl
+        {
+            return answer.clone();
+        }
+        let answer = service.ready().await.map_err(Arc::new);
+        *last = Some((Instant::now(), answer.clone()));
+        answer
+    }
 }
 
 /// The whole HTTP application.
@@ -41,17 +75,21 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/confirm-upload", post(api::confirm_upload))
         .route("/api/v1/draft-bucket", post(api::draft_bucket))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let mut router = api.route("/health", get(api::health)).route("/ready", get(api::ready)).route(
-        "/openapi.json",
-        get(move || {
-            let openapi = Arc::clone(&openapi);
-            async move { ([(header::CONTENT_TYPE, "application/json")], openapi.as_str().to_owned()) }
-        }),
-    );
+    let mut router = api
+        .route("/health", get(api::health))
+        .route("/ready", get(api::ready))
+        .route("/metrics", get(render_metrics))
+        .route(
+            "/openapi.json",
+            get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { ([(header::CONTENT_TYPE, "application/json")], openapi.as_str().to_owned()) }
+            }),
+        );
     if state.local.is_some() {
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), get(blobs::get).put(blobs::put));
     }
-    router.fallback(not_found).layer(middleware::from_fn(log_request)).with_state(state)
+    router.fallback(not_found).layer(middleware::from_fn(observe)).with_state(state)
 }
 
 async fn not_found() -> Response {
@@ -63,18 +101,39 @@ async fn not_found() -> Response {
     (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
-/// One log line per request: method, route, status and duration.
-async fn log_request(request: Request, next: Next) -> Response {
+/// The request id header, taken from the request when it carries a sane one and returned in the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Takes a client's request id if it is short printable ASCII, or makes one.
+pub(crate) fn request_id_from(given: Option<&str>) -> String {
+    given
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(telemetry::request_id)
+}
+
+/// Every request runs in a span carrying its request id, ends with one log line (route, status, duration), and
+/// is counted in the metrics.
+async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        route = route.as_deref().unwrap_or("<unmatched>"),
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-        "request"
-    );
+    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", |p| p.as_str()).to_owned();
+    let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
+    metrics::counter!("draftstore_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("draftstore_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(elapsed.as_secs_f64());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
+}
+
+async fn render_metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], telemetry::metrics().render())
 }

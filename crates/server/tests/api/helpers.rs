@@ -44,12 +44,24 @@ impl Answer {
 
 /// Parses `draftstore serve` arguments as the binary would, with a free port and loopback only.
 pub fn serve_settings(extra: &[&str]) -> ServeSettings {
-    let mut args = vec!["draftstore", "serve", "--http-port", "0", "--grpc-port", "0", "--bind-address", "127.0.0.1"];
+    // Readiness is checked on every probe unless a test asks for the cache.
+    let mut args = vec![
+        "draftstore",
+        "serve",
+        "--http-port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--bind-address",
+        "127.0.0.1",
+        "--ready-cache",
+        "0",
+    ];
     args.extend_from_slice(extra);
     let Command::Serve(serve) = Cli::try_parse_from(args).expect("valid arguments").command else {
         unreachable!("serve was given")
     };
-    ServeSettings::try_from(&serve).expect("valid settings")
+    ServeSettings::try_from(serve.as_ref()).expect("valid settings")
 }
 
 /// Starts the server on the local backend in a fresh temporary folder.

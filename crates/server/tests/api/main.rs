@@ -7,6 +7,7 @@ mod conformance;
 mod flow;
 mod grpc;
 mod helpers;
+mod ops;
 mod requests;
 mod s3;
 mod seaweed;
