@@ -123,6 +123,287 @@ def spread(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
 
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Server:
+    """A process pinned to CPU 0 that prints or logs its port."""
+
+    def __init__(self, args, env=None, port_from=None):
+        self.process = subprocess.Popen(["taskset", "-c", "0"] + args, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.port = port_from(self.process)
+
+    def rss_mib(self, field="VmRSS"):
+        return status_kib(self.process.pid, field) / 1024
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def port_from_log(process):
+    """DraftStore logs `DraftStore listening` with its addresses (LOG_FORMAT=json)."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            raise SystemExit("draftstore exited before listening")
+        if "DraftStore listening" in line:
+            event = json.loads(line)
+            return {"http": int(event["http"].rsplit(":", 1)[1]), "grpc": int(event["grpc"].rsplit(":", 1)[1])}
+    raise SystemExit("draftstore did not start")
+
+
+def draftstore(opts, env_extra):
+    env = dict(os.environ, HTTP_PORT="0", GRPC_PORT="0", BIND_ADDRESS="127.0.0.1", LOG_FORMAT="json",
+               RUST_LOG="draftstore::startup=info,warn", **env_extra)
+    return Server([opts.draftstore, "serve"], env=env, port_from=port_from_log)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url, seconds, script=None):
+    """wrk on CPU 1 with 64 connections; returns requests/s, p50 and p99 in ms."""
+    args = ["taskset", "-c", "1", "wrk", "-t1", "-c64", f"-d{seconds}s", "--latency"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def quantile(q):
+        value, unit = re.search(rf"\s{q}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"{url} answered errors under load:\n{out}")
+    return {"rps": rps, "p50_ms": quantile(50), "p99_ms": quantile(99)}
+
+
+def load_runs(opts, measure):
+    runs = [measure() for _ in range(opts.runs)]
+    return {key: spread([run[key] for run in runs]) for key in runs[0]}
+
+
+UPLOAD_BODY = json.dumps({"object_name": "bench/object.bin", "content_type": "application/octet-stream"})
+
+
+def bench_upload_url(opts, weed):
+    """REST upload-url against the bare endpoint, Uppy Companion, and gRPC GetUploadURL."""
+    script = os.path.join(tempfile.mkdtemp(prefix="bench-wrk-"), "post.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = '{UPLOAD_BODY}'\n")
+    results = {}
+    data = tempfile.mkdtemp(prefix="bench-data-")
+    server = draftstore(opts, {"DATA_DIR": data})
+    try:
+        url = f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url"
+        results["draftstore_rest"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
+        print("upload-url REST", results["draftstore_rest"], flush=True)
+        grpc = lambda: json.loads(subprocess.run(
+            ["taskset", "-c", "1", opts.grpc_load, f"http://127.0.0.1:{server.port['grpc']}", "8", "64", str(opts.seconds)],
+            capture_output=True, text=True, check=True).stdout)
+        results["draftstore_grpc"] = load_runs(opts, lambda: {k: v for k, v in grpc().items() if k in ("rps", "p50_ms", "p99_ms")})
+        print("GetUploadURL gRPC", results["draftstore_grpc"], flush=True)
+    finally:
+        server.stop()
+
+    bare = Server([opts.bare], port_from=lambda p: {"http": int(p.stdout.readline())})
+    try:
+        url = f"http://127.0.0.1:{bare.port['http']}/api/v1/upload-url"
+        results["bare_endpoint"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
+        print("bare endpoint", results["bare_endpoint"], flush=True)
+    finally:
+        bare.stop()
+
+    if opts.companion:
+        port = free_port()
+        weed.client.create_bucket(Bucket="companion-bench")
+        env = dict(os.environ, COMPANION_PORT=str(port), COMPANION_DOMAIN=f"localhost:{port}", COMPANION_PROTOCOL="http",
+                   COMPANION_DATADIR=tempfile.mkdtemp(prefix="bench-companion-"), COMPANION_SECRET="bench-secret",
+                   COMPANION_AWS_KEY=ACCESS_KEY, COMPANION_AWS_SECRET=SECRET_KEY, COMPANION_AWS_BUCKET="companion-bench",
+                   COMPANION_AWS_REGION="us-east-1", COMPANION_AWS_ENDPOINT=weed.endpoint,
+                   COMPANION_AWS_FORCE_PATH_STYLE="true", COMPANION_CLIENT_ORIGINS="true", NODE_ENV="production",
+                   COMPANION_UPLOAD_URLS=f"http://localhost:{port}/")
+
+        def companion_port(process):
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        return {"http": port}
+                except OSError:
+                    if process.poll() is not None:
+                        raise SystemExit("Companion exited:\n" + process.stderr.read())
+                    time.sleep(0.2)
+            raise SystemExit("Companion did not start")
+
+        companion = Server(["node", opts.companion], env=env, port_from=companion_port)
+        try:
+            url = f"http://127.0.0.1:{port}/s3/params?filename=object.bin&type=application%2Foctet-stream"
+            results["companion"] = load_runs(opts, lambda: wrk(url, opts.seconds))
+            print("Companion", results["companion"], flush=True)
+        finally:
+            companion.stop()
+    rest = results["draftstore_rest"]["rps"]["median"]
+    results["ratios"] = {
+        "rest_vs_bare": rest / results["bare_endpoint"]["rps"]["median"],
+        "grpc_vs_rest": results["draftstore_grpc"]["rps"]["median"] / rest,
+    }
+    if "companion" in results:
+        results["ratios"]["rest_vs_companion"] = rest / results["companion"]["rps"]["median"]
+    return results
+
+
+def upload_url_markdown(r):
+    def row(name, m):
+        return (f"| {name} | {m['rps']['median']:,.0f} ({m['rps']['min']:,.0f}–{m['rps']['max']:,.0f}) | "
+                f"{m['p50_ms']['median']:.2f} | {m['p99_ms']['median']:.2f} ({m['p99_ms']['min']:.2f}–{m['p99_ms']['max']:.2f}) |")
+    ratios = r["ratios"]
+    lines = ["## Issuing upload URLs", "",
+             "Servers on CPU 0, load on CPU 1, 64 connections (wrk for HTTP; for gRPC `grpc-load` with 8 connections and "
+             "64 calls in flight). DraftStore runs the local backend with `RUST_LOG=warn` (no per-request log line, as the "
+             "bare endpoint has none).", "",
+             "| server | req/s (median, min–max) | p50 ms | p99 ms (median, min–max) |", "|---|---|---|---|",
+             row("DraftStore `POST /api/v1/upload-url`", r["draftstore_rest"]),
+             row("bare axum endpoint (same JSON in and out, no signing)", r["bare_endpoint"]),
+             row("DraftStore gRPC `GetUploadURL`", r["draftstore_grpc"])]
+    if "companion" in r:
+        lines.append(row("Uppy Companion `GET /s3/params`", r["companion"]))
+    p99 = r["draftstore_rest"]["p99_ms"]["median"]
+    lines += ["", "| comparison | ratio | goal | verdict |", "|---|---|---|---|",
+              f"| REST ÷ bare endpoint | {ratios['rest_vs_bare']:.2f} | ≥ 0.7 | {'met' if ratios['rest_vs_bare'] >= 0.7 else 'MISSED'} |",
+              f"| REST p99 | {p99:.2f} ms | ≤ 5 ms | {'met' if p99 <= 5 else 'MISSED'} |",
+              f"| gRPC ÷ REST | {ratios['grpc_vs_rest']:.2f} | ≥ 0.8 | {'met' if ratios['grpc_vs_rest'] >= 0.8 else 'MISSED'} |"]
+    if "rest_vs_companion" in ratios:
+        v = ratios["rest_vs_companion"]
+        lines.append(f"| REST ÷ Companion | {v:.0f} | ≥ 100 | {'met' if v >= 100 else 'MISSED'} |")
+    return "\n".join(lines)
+
+
+SIZES = {"1 KiB": 1024, "1 MiB": 1 << 20, "100 MiB": 100 << 20, "1 GiB": 1 << 30}
+
+
+def http_json(port, path, body):
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    connection.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    payload = json.loads(response.read())
+    elapsed = time.perf_counter() - started
+    if response.status != 200:
+        raise SystemExit(f"{path} answered {response.status}: {payload}")
+    return payload, elapsed
+
+
+def put_file(url, path):
+    started = time.perf_counter()
+    out = subprocess.run(["taskset", "-c", "1", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
+                          "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{path}", url],
+                         capture_output=True, text=True, check=True).stdout
+    if out != "200":
+        raise SystemExit(f"upload answered {out}")
+    return time.perf_counter() - started
+
+
+def bench_objects(opts, weed):
+    """Confirm latency by object size on both backends; upload throughput and memory on the local backend."""
+    work = tempfile.mkdtemp(prefix="bench-objects-", dir=opts.scratch)
+    files = {}
+    for name, size in SIZES.items():
+        path = os.path.join(work, name.replace(" ", ""))
+        subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
+        files[name] = path
+    results = {"confirm": {}, "upload": {}}
+    backends = {"local": {"DATA_DIR": os.path.join(work, "data")}}
+    bucket = f"objects-{os.getpid()}"
+    backends["seaweedfs"] = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+                             "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket,
+                             "STORAGE_TIMEOUT": "600"}
+    for backend, env in backends.items():
+        server = draftstore(opts, env)
+        port = server.port["http"]
+        try:
+            if backend == "local":
+                results["idle_rss_mib"] = server.rss_mib()
+            rows = {}
+            for name, path in files.items():
+                latencies, uploads = [], []
+                for run in range(opts.runs):
+                    key = f"bench/{name.replace(' ', '')}-{run}"
+                    ticket, _ = http_json(port, "/api/v1/upload-url", {"object_name": key})
+                    uploads.append(SIZES[name] / put_file(ticket["upload_url"], path) / (1 << 20))
+                    _, elapsed = http_json(port, "/api/v1/confirm-upload", {"object_name": key})
+                    latencies.append(elapsed * 1e3)
+                rows[name] = {"confirm_ms": spread(latencies), "upload_mib_s": spread(uploads)}
+                print(f"{backend} {name}: confirm {statistics.median(latencies):.2f} ms, "
+                      f"upload {statistics.median(uploads):.0f} MiB/s", flush=True)
+            results["confirm"][backend] = rows
+            if backend == "local":
+                results["peak_rss_mib"] = server.rss_mib("VmHWM")
+        finally:
+            server.stop()
+    dd = []
+    for run in range(opts.runs):
+        target = os.path.join(work, f"dd-{run}.bin")
+        started = time.perf_counter()
+        subprocess.run(["taskset", "-c", "1", "dd", f"if={files['1 GiB']}", f"of={target}", "bs=1M", "conv=fsync"],
+                       capture_output=True, check=True)
+        dd.append((1 << 30) / (time.perf_counter() - started) / (1 << 20))
+        os.remove(target)
+    local_gib = results["confirm"]["local"]["1 GiB"]["upload_mib_s"]
+    results["upload"] = {"local_put_mib_s": local_gib, "dd_mib_s": spread(dd),
+                         "ratio": local_gib["median"] / statistics.median(dd)}
+    for backend, rows in results["confirm"].items():
+        base = rows["1 KiB"]["confirm_ms"]["median"]
+        for row in rows.values():
+            row["ratio_to_1kib"] = row["confirm_ms"]["median"] / base
+    subprocess.run(["rm", "-rf", work], check=True)
+    return results
+
+
+def objects_markdown(r):
+    lines = ["## Confirm latency by object size", "",
+             "Upload through the presigned URL (curl on CPU 1), then `POST /api/v1/confirm-upload`, timed by the client. "
+             "Goal: the 1 GiB confirm within 2 × the 1 KiB confirm (no byte passes through the server).", "",
+             "| backend | size | confirm ms (median, min–max) | ÷ 1 KiB | goal |", "|---|---|---|---|---|"]
+    for backend, rows in r["confirm"].items():
+        for name, row in rows.items():
+            c = row["confirm_ms"]
+            verdict = ("met" if row["ratio_to_1kib"] <= 2 else "MISSED") if name == "1 GiB" else ""
+            lines.append(f"| {backend} | {name} | {c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | "
+                         f"{row['ratio_to_1kib']:.2f} | {verdict} |")
+    up = r["upload"]
+    ratio = up["ratio"]
+    lines += ["", "## Upload throughput and memory (local backend)", "",
+              "A 1 GiB upload through the local backend's signed PUT (streamed to a staging file, fsync'd, renamed), "
+              "against `dd` copying the same file to the same disk with `conv=fsync`.", "",
+              "| measurement | value (median, min–max) | baseline | ratio | goal | verdict |", "|---|---|---|---|---|---|",
+              f"| 1 GiB signed PUT | {up['local_put_mib_s']['median']:.0f} MiB/s ({up['local_put_mib_s']['min']:.0f}–"
+              f"{up['local_put_mib_s']['max']:.0f}) | dd {up['dd_mib_s']['median']:.0f} MiB/s | {ratio:.2f} | ≥ 0.7 × dd | "
+              f"{'met' if ratio >= 0.7 else 'MISSED'} |",
+              f"| server peak RSS over all local uploads (VmHWM) | {r['peak_rss_mib']:.1f} MiB | | | ≤ 50 MiB | "
+              f"{'met' if r['peak_rss_mib'] <= 50 else 'MISSED'} |",
+              f"| server idle RSS | {r['idle_rss_mib']:.1f} MiB | | | ≤ 20 MiB | {'met' if r['idle_rss_mib'] <= 20 else 'MISSED'} |"]
+    return "\n".join(lines)
+
+
 def bench_cleaner(opts, weed):
     """Drafts removed per second and peak RSS of `draftstore clean`, for growing draft buckets on SeaweedFS."""
     rows = {}
@@ -176,17 +457,32 @@ def main():
     parser.add_argument("--weed", required=True)
     parser.add_argument("--draftstore", required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["cleaner"], default=None)
+    parser.add_argument("--only", choices=["upload-url", "objects", "cleaner"], action="append", default=None)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--bare", required=True)
+    parser.add_argument("--grpc-load", required=True)
+    parser.add_argument("--companion", default=None, help="Companion's bin/companion script; omitted: not measured")
+    parser.add_argument("--scratch", default=None, help="folder for large temporary files (default: the system's)")
     parser.add_argument("--cleaner-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000])
     opts = parser.parse_args()
     opts.draftstore = os.path.abspath(opts.draftstore)
+    opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
+    opts.companion = opts.companion and os.path.abspath(opts.companion)
+    wanted = set(opts.only or ["upload-url", "objects", "cleaner"])
 
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": opts.runs}
     sections = []
     weed = SeaweedFs(opts.weed)
     try:
-        results["cleaner"] = bench_cleaner(opts, weed)
-        sections.append(cleaner_markdown(results["cleaner"]))
+        if "upload-url" in wanted:
+            results["upload_url"] = bench_upload_url(opts, weed)
+            sections.append(upload_url_markdown(results["upload_url"]))
+        if "objects" in wanted:
+            results["objects"] = bench_objects(opts, weed)
+            sections.append(objects_markdown(results["objects"]))
+        if "cleaner" in wanted:
+            results["cleaner"] = bench_cleaner(opts, weed)
+            sections.append(cleaner_markdown(results["cleaner"]))
     finally:
         weed.stop()
 

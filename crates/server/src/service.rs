@@ -29,9 +29,12 @@ pub struct Confirmation {
     pub final_location: String,
 }
 
-/// The two-stage upload workflow over one store.
+/// The two-stage upload workflow over one store. Cheap to clone: handlers get a copy per request.
 #[derive(Debug, Clone)]
-pub struct DraftService {
+pub struct DraftService(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     storage: Arc<dyn Storage>,
     buckets: Buckets,
     upload_ttl: Duration,
@@ -48,7 +51,7 @@ impl DraftService {
             StorageSettings::S3(s3) => s3.cors_allowed_origins.clone(),
             StorageSettings::Local { .. } => Vec::new(),
         };
-        Self {
+        Self(Arc::new(Inner {
             storage,
             buckets: settings.buckets.clone(),
             upload_ttl: settings.upload_ttl,
@@ -56,17 +59,17 @@ impl DraftService {
             timeout: settings.storage_timeout,
             cors_allowed_origins,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
-        }
+        }))
     }
 
     /// The store behind this service.
     pub fn storage(&self) -> Arc<dyn Storage> {
-        Arc::clone(&self.storage)
+        Arc::clone(&self.0.storage)
     }
 
     /// The buckets this service works on.
     pub fn buckets(&self) -> &Buckets {
-        &self.buckets
+        &self.0.buckets
     }
 
     /// Bounds a storage call by STORAGE_TIMEOUT and puts its error in the service's terms.
@@ -76,9 +79,9 @@ impl DraftService {
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, call).await {
+        let result = match tokio::time::timeout(self.0.timeout, call).await {
             Ok(result) => result.map_err(|e| Error::from_storage(operation, e)),
-            Err(_) => Err(Error::StorageTimeout { operation, after: self.timeout }),
+            Err(_) => Err(Error::StorageTimeout { operation, after: self.0.timeout }),
         };
         let outcome = match &result {
             Ok(_) => "ok",
@@ -94,14 +97,14 @@ impl DraftService {
     /// Creates the main and draft buckets if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft
     /// bucket, and with DRAFT_LIFECYCLE puts the safety-net lifecycle rule on it. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
-        self.call("create the main bucket", self.storage.create_bucket(&self.buckets.main)).await?;
-        self.call("create the draft bucket", self.storage.create_bucket(&self.buckets.draft)).await?;
-        if !self.cors_allowed_origins.is_empty() {
-            let cors = self.storage.allow_browser_uploads(&self.buckets.draft, &self.cors_allowed_origins);
+        self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
+        self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;
+        if !self.0.cors_allowed_origins.is_empty() {
+            let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
         }
-        if let Some(days) = self.lifecycle_days {
-            let lifecycle = self.storage.install_lifecycle(&self.buckets.draft, days);
+        if let Some(days) = self.0.lifecycle_days {
+            let lifecycle = self.0.storage.install_lifecycle(&self.0.buckets.draft, days);
             if !self.call("install the lifecycle rule of the draft bucket", lifecycle).await? {
                 tracing::info!(
                     "DRAFT_LIFECYCLE: this backend has no lifecycle rules; the cleaner alone removes drafts"
@@ -113,8 +116,8 @@ impl DraftService {
 
     /// Succeeds when the store answers and both buckets exist.
     pub async fn ready(&self) -> Result<()> {
-        self.call("check the main bucket", self.storage.check_bucket(&self.buckets.main)).await?;
-        self.call("check the draft bucket", self.storage.check_bucket(&self.buckets.draft)).await
+        self.call("check the main bucket", self.0.storage.check_bucket(&self.0.buckets.main)).await?;
+        self.call("check the draft bucket", self.0.storage.check_bucket(&self.0.buckets.draft)).await
     }
 
     /// A URL to upload a draft with. When a content type is given it is signed in: the store refuses an upload
@@ -137,15 +140,15 @@ impl DraftService {
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         let expires_in = match method {
-            Method::Put => self.upload_ttl,
-            Method::Get => self.download_ttl,
+            Method::Put => self.0.upload_ttl,
+            Method::Get => self.0.download_ttl,
         };
         let bucket = match stage {
-            Stage::Draft => &self.buckets.draft,
-            Stage::Main => &self.buckets.main,
+            Stage::Draft => &self.0.buckets.draft,
+            Stage::Main => &self.0.buckets.main,
         };
         let request = PresignRequest { method, bucket, key: name, now, expires_in, content_type };
-        let url = self.call("sign a URL", self.storage.presign(&request)).await?;
+        let url = self.call("sign a URL", self.0.storage.presign(&request)).await?;
         metrics::counter!("draftstore_presigned_urls_total", "method" => method.as_str()).increment(1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
@@ -155,17 +158,17 @@ impl DraftService {
     pub async fn download_url(&self, name: &ObjectName, stage: Option<Stage>, now: OffsetDateTime) -> Result<Ticket> {
         let stage = match stage {
             Some(Stage::Draft) => {
-                self.call("look up the draft", self.storage.head(&self.buckets.draft, name)).await?;
+                self.call("look up the draft", self.0.storage.head(&self.0.buckets.draft, name)).await?;
                 Stage::Draft
             }
             Some(Stage::Main) => {
-                self.call("look up the object", self.storage.head(&self.buckets.main, name)).await?;
+                self.call("look up the object", self.0.storage.head(&self.0.buckets.main, name)).await?;
                 Stage::Main
             }
-            None => match self.call("look up the draft", self.storage.head(&self.buckets.draft, name)).await {
+            None => match self.call("look up the draft", self.0.storage.head(&self.0.buckets.draft, name)).await {
                 Ok(_) => Stage::Draft,
                 Err(Error::ObjectNotFound(_)) => {
-                    self.call("look up the object", self.storage.head(&self.buckets.main, name)).await?;
+                    self.call("look up the object", self.0.storage.head(&self.0.buckets.main, name)).await?;
                     Stage::Main
                 }
                 Err(e) => return Err(e),
@@ -180,13 +183,13 @@ impl DraftService {
         let moved = self
             .call(
                 "move the draft to the main bucket",
-                self.storage.move_object(&self.buckets.draft, &self.buckets.main, name),
+                self.0.storage.move_object(&self.0.buckets.draft, &self.0.buckets.main, name),
             )
             .await;
         let outcome = match moved {
             Ok(()) => Ok("confirmed"),
             Err(Error::ObjectNotFound(_)) => self
-                .call("look up the confirmed object", self.storage.head(&self.buckets.main, name))
+                .call("look up the confirmed object", self.0.storage.head(&self.0.buckets.main, name))
                 .await
                 .map(|_| "already_confirmed"),
             Err(e) => Err(e),
@@ -197,6 +200,6 @@ impl DraftService {
         };
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
         outcome?;
-        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{name}", self.buckets.main) })
+        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{name}", self.0.buckets.main) })
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
 use draftstore_storage::s3::{S3Config, S3Storage, StaticCredentials};
@@ -186,10 +187,14 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(GrpcApi::server(self.state.service.clone()))
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc), until_stopped());
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc).with_nodelay(Some(true)), until_stopped());
 
         tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");
-        let http_server = axum::serve(self.http, router(self.state)).with_graceful_shutdown(until_stopped());
+        // Small responses go out at once instead of waiting for Nagle's algorithm.
+        let http = self.http.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let http_server = axum::serve(http, router(self.state)).with_graceful_shutdown(until_stopped());
         let on_failure = |error: io::Error| {
             let _ = stop.send(true);
             error

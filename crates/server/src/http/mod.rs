@@ -101,6 +101,29 @@ async fn not_found() -> Response {
     (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
+/// Label values without an allocation for the common cases.
+fn static_method(method: &axum::http::Method) -> metrics::SharedString {
+    match method.as_str() {
+        "GET" => "GET".into(),
+        "POST" => "POST".into(),
+        "PUT" => "PUT".into(),
+        "HEAD" => "HEAD".into(),
+        other => other.to_owned().into(),
+    }
+}
+
+fn static_status(status: u16) -> metrics::SharedString {
+    match status {
+        200 => "200".into(),
+        400 => "400".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        500 => "500".into(),
+        503 => "503".into(),
+        other => other.to_string().into(),
+    }
+}
+
 /// The request id header, taken from the request when it carries a sane one and returned in the response.
 pub const REQUEST_ID: &str = "x-request-id";
 
@@ -116,7 +139,7 @@ pub(crate) fn request_id_from(given: Option<&str>) -> String {
 /// is counted in the metrics.
 async fn observe(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = static_method(request.method());
     let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", |p| p.as_str()).to_owned();
     let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
@@ -124,7 +147,7 @@ async fn observe(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
-    metrics::counter!("draftstore_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+    metrics::counter!("draftstore_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => static_status(status))
         .increment(1);
     metrics::histogram!("draftstore_http_request_duration_seconds", "route" => route, "method" => method)
         .record(elapsed.as_secs_f64());
