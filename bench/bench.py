@@ -315,7 +315,7 @@ def http_json(port, path, body):
 def put_file(url, path):
     started = time.perf_counter()
     out = subprocess.run(["taskset", "-c", "1", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
-                          "-H", "Content-Type: application/octet-stream", "--data-binary", f"@{path}", url],
+                          "-H", "Content-Type: application/octet-stream", "-T", path, url],
                          capture_output=True, text=True, check=True).stdout
     if out != "200":
         raise SystemExit(f"upload answered {out}")

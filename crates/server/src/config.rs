@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use draftstore_storage::BucketName;
+
+use crate::domain::{MediaRange, UploadLimits};
 use secrecy::SecretString;
 use url::Url;
 
@@ -112,6 +114,12 @@ pub struct CommonArgs {
     /// days, abort incomplete multipart uploads (S3).
     #[arg(long, env = "DRAFT_LIFECYCLE", default_value = "false", value_name = "BOOL")]
     pub draft_lifecycle: String,
+    /// Largest upload accepted, in bytes: larger declared sizes are refused before a URL is issued.
+    #[arg(long, env = "MAX_UPLOAD_SIZE", default_value = "5368709120", value_name = "BYTES")]
+    pub max_upload_size: String,
+    /// Content types uploads may have, comma-separated, with wildcards such as `image/*` [default: any].
+    #[arg(long, env = "ALLOWED_CONTENT_TYPES", value_name = "TYPES")]
+    pub allowed_content_types: Option<String>,
     /// Log output: `text` for people, `json` for one object per line.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
     pub log_format: String,
@@ -125,6 +133,33 @@ pub struct ServeArgs {
     /// Address the servers listen on.
     #[arg(long, env = "BIND_ADDRESS", default_value = "0.0.0.0", value_name = "IP")]
     pub bind_address: String,
+    /// Who may call: `none` (every caller trusted), `api-key` or `jwt`.
+    #[arg(long, env = "AUTH_MODE", default_value = "none", value_name = "MODE")]
+    pub auth_mode: String,
+    /// File of `tenant:sha256-hex-of-key` lines (AUTH_MODE=api-key).
+    #[arg(long, env = "API_KEYS_FILE", value_name = "PATH")]
+    pub api_keys_file: Option<PathBuf>,
+    /// `tenant:sha256-hex-of-key` entries, comma- or newline-separated (AUTH_MODE=api-key).
+    #[arg(long, env = "API_KEYS", hide_env_values = true, value_name = "ENTRIES")]
+    pub api_keys: Option<String>,
+    /// HS256 secret (AUTH_MODE=jwt).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    pub jwt_secret: Option<String>,
+    /// RS256 or ES256 public key in PEM (AUTH_MODE=jwt).
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", value_name = "PATH")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// JSON Web Key Set, keys chosen by `kid` (AUTH_MODE=jwt).
+    #[arg(long, env = "JWKS_FILE", value_name = "PATH")]
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss` of tokens (AUTH_MODE=jwt).
+    #[arg(long, env = "JWT_ISSUER", value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of tokens (AUTH_MODE=jwt).
+    #[arg(long, env = "JWT_AUDIENCE", value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The claim that names the tenant (AUTH_MODE=jwt).
+    #[arg(long, env = "JWT_TENANT_CLAIM", default_value = "sub", value_name = "CLAIM")]
+    pub jwt_tenant_claim: String,
     /// Port of the REST API.
     #[arg(long, env = "HTTP_PORT", default_value = "8080", value_name = "PORT")]
     pub http_port: String,
@@ -173,7 +208,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(var: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(var: &'static str, message: impl Into<String>) -> Self {
         Self { var, message: message.into() }
     }
 }
@@ -234,6 +269,7 @@ pub struct Settings {
     pub download_ttl: Duration,
     pub object_lifetime: Duration,
     pub draft_lifecycle: bool,
+    pub limits: UploadLimits,
     pub log_format: LogFormat,
 }
 
@@ -242,6 +278,7 @@ pub struct Settings {
 pub struct ServeSettings {
     pub common: Settings,
     pub bind_address: std::net::IpAddr,
+    pub auth: AuthSettings,
     pub http_port: u16,
     pub grpc_port: u16,
     /// `None`: no cleaner inside the server.
@@ -276,6 +313,18 @@ impl TryFrom<&CommonArgs> for Settings {
             download_ttl: seconds("DOWNLOAD_TTL", &args.download_ttl, 1, MAX_URL_TTL)?,
             object_lifetime: seconds("OBJECT_LIFETIME", &args.object_lifetime, 1, u64::from(u32::MAX))?,
             draft_lifecycle: boolean("DRAFT_LIFECYCLE", &args.draft_lifecycle)?,
+            limits: UploadLimits {
+                max_size: bytes("MAX_UPLOAD_SIZE", &args.max_upload_size, 1, 5 * 1024 * GIB5)?,
+                allowed_types: match non_empty(&args.allowed_content_types) {
+                    None => Vec::new(),
+                    Some(list) => list
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| MediaRange::parse(t).map_err(|e| invalid("ALLOWED_CONTENT_TYPES", t, e)))
+                        .collect::<Result<_, _>>()?,
+                },
+            },
             log_format: match args.log_format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -295,6 +344,7 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             .trim()
             .parse()
             .map_err(|_| invalid("BIND_ADDRESS", &args.bind_address, "expected an IP address such as 0.0.0.0"))?;
+        let auth = auth_settings(args)?;
         let http_port = port("HTTP_PORT", &args.http_port)?;
         let grpc_port = port("GRPC_PORT", &args.grpc_port)?;
         if http_port == grpc_port && http_port != 0 {
@@ -315,6 +365,7 @@ impl TryFrom<&ServeArgs> for ServeSettings {
         Ok(Self {
             common,
             bind_address,
+            auth,
             http_port,
             grpc_port,
             cleanup_interval,
@@ -324,6 +375,50 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             public_url,
             signing_key,
         })
+    }
+}
+
+/// How callers are authenticated; key files are read when the server starts.
+#[derive(Debug, Clone)]
+pub enum AuthSettings {
+    None,
+    ApiKeys {
+        file: Option<PathBuf>,
+        inline: Option<String>,
+    },
+    Jwt {
+        secret: Option<String>,
+        public_key_file: Option<PathBuf>,
+        jwks_file: Option<PathBuf>,
+        issuer: Option<String>,
+        audience: Option<String>,
+        tenant_claim: String,
+    },
+}
+
+fn auth_settings(args: &ServeArgs) -> Result<AuthSettings, ConfigError> {
+    let path = |value: &Option<PathBuf>| value.clone().filter(|p| !p.as_os_str().is_empty());
+    match args.auth_mode.trim() {
+        "none" => Ok(AuthSettings::None),
+        "api-key" => Ok(AuthSettings::ApiKeys {
+            file: path(&args.api_keys_file),
+            inline: non_empty(&args.api_keys).map(str::to_owned),
+        }),
+        "jwt" => {
+            let tenant_claim = args.jwt_tenant_claim.trim();
+            if tenant_claim.is_empty() {
+                return Err(ConfigError::new("JWT_TENANT_CLAIM", "must name a claim"));
+            }
+            Ok(AuthSettings::Jwt {
+                secret: non_empty(&args.jwt_secret).map(str::to_owned),
+                public_key_file: path(&args.jwt_public_key_file),
+                jwks_file: path(&args.jwks_file),
+                issuer: non_empty(&args.jwt_issuer).map(str::to_owned),
+                audience: non_empty(&args.jwt_audience).map(str::to_owned),
+                tenant_claim: tenant_claim.to_owned(),
+            })
+        }
+        other => Err(invalid("AUTH_MODE", other, "expected none, api-key or jwt")),
     }
 }
 

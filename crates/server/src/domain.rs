@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use draftstore_storage::{ContentType, ObjectKey as ObjectName};
+pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName};
 
 use crate::error::Error;
 
@@ -16,6 +16,95 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Option<ContentType>, Er
     value
         .map(|value| ContentType::parse(value).map_err(|e| Error::InvalidRequest(format!("content_type: {e}"))))
         .transpose()
+}
+
+/// Parses an optional base64 SHA-256 from a request.
+pub fn parse_checksum(value: Option<&str>) -> Result<Option<Checksum>, Error> {
+    value.map(|value| Checksum::parse(value).map_err(|e| Error::InvalidRequest(e.to_string()))).transpose()
+}
+
+/// A content type pattern: `image/png`, `image/*` or `*/*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRange {
+    kind: String,
+    /// `None`: any subtype.
+    subtype: Option<String>,
+}
+
+impl MediaRange {
+    /// Parses `type/subtype`, `type/*` or `*/*`.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim().to_ascii_lowercase();
+        if value == "*/*" {
+            return Ok(Self { kind: "*".to_owned(), subtype: None });
+        }
+        let (kind, subtype) = value.split_once('/').ok_or("expected type/subtype or type/*")?;
+        ContentType::parse(&format!("{kind}/{}", if subtype == "*" { "x" } else { subtype }))
+            .map_err(|e| e.to_string())?;
+        Ok(Self { kind: kind.to_owned(), subtype: (subtype != "*").then(|| subtype.to_owned()) })
+    }
+
+    fn matches(&self, content_type: &ContentType) -> bool {
+        let essence = content_type.essence();
+        let (kind, subtype) = essence.split_once('/').unwrap_or((&essence, ""));
+        (self.kind == "*" || self.kind == kind) && self.subtype.as_deref().is_none_or(|s| s == subtype)
+    }
+}
+
+/// Limits on uploads, checked before a URL is issued and signed into it.
+#[derive(Debug, Clone)]
+pub struct UploadLimits {
+    pub max_size: u64,
+    /// Empty: any content type.
+    pub allowed_types: Vec<MediaRange>,
+}
+
+impl UploadLimits {
+    /// Refuses a declared size above the limit (413) or a content type outside the allowed ones (415); with a
+    /// type restriction, an upload must declare its type.
+    pub fn check(&self, content_type: Option<&ContentType>, content_length: Option<u64>) -> Result<(), Error> {
+        if let Some(length) = content_length
+            && length > self.max_size
+        {
+            return Err(Error::UploadTooLarge(format!(
+                "content_length {length} is above the limit of {} bytes",
+                self.max_size
+            )));
+        }
+        if self.allowed_types.is_empty() {
+            return Ok(());
+        }
+        match content_type {
+            None => Err(Error::UnsupportedContentType(
+                "content_type is required: only some content types are accepted".to_owned(),
+            )),
+            Some(content_type) if self.allowed_types.iter().any(|range| range.matches(content_type)) => Ok(()),
+            Some(content_type) => {
+                Err(Error::UnsupportedContentType(format!("content type '{}' is not accepted", content_type.essence())))
+            }
+        }
+    }
+}
+
+/// Types a browser would run as active content in the page's origin: HTML, SVG, XML and scripts. Previews of
+/// these are forced to download as attachments.
+pub fn is_active_content(content_type: &ContentType) -> bool {
+    let essence = content_type.essence();
+    matches!(
+        essence.as_str(),
+        "text/html"
+            | "application/xhtml+xml"
+            | "image/svg+xml"
+            | "text/xml"
+            | "application/xml"
+            | "text/xsl"
+            | "text/javascript"
+            | "application/javascript"
+            | "application/x-javascript"
+            | "text/ecmascript"
+            | "application/ecmascript"
+            | "multipart/x-mixed-replace"
+    ) || essence.ends_with("+xml")
 }
 
 /// Which of the two buckets an object is read from.
@@ -50,6 +139,8 @@ pub enum ErrorType {
     InvalidObjectName,
     InternalError,
     InvalidRequest,
+    UploadTooLarge,
+    UnsupportedContentType,
 }
 
 impl ErrorType {
@@ -63,6 +154,50 @@ impl ErrorType {
             Self::InvalidObjectName => "INVALID_OBJECT_NAME",
             Self::InternalError => "INTERNAL_ERROR",
             Self::InvalidRequest => "INVALID_REQUEST",
+            Self::UploadTooLarge => "UPLOAD_TOO_LARGE",
+            Self::UnsupportedContentType => "UNSUPPORTED_CONTENT_TYPE",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ct(value: &str) -> ContentType {
+        ContentType::parse(value).expect("valid")
+    }
+
+    #[test]
+    fn limits_check_size_and_type_ranges() {
+        let limits = UploadLimits {
+            max_size: 100,
+            allowed_types: vec![
+                MediaRange::parse("image/*").expect("valid"),
+                MediaRange::parse("application/pdf").expect("valid"),
+            ],
+        };
+        assert!(limits.check(Some(&ct("image/png")), Some(100)).is_ok());
+        assert!(limits.check(Some(&ct("Image/PNG; q=1")), None).is_ok());
+        assert!(limits.check(Some(&ct("application/pdf")), None).is_ok());
+        assert!(matches!(limits.check(Some(&ct("image/png")), Some(101)), Err(Error::UploadTooLarge(_))));
+        assert!(matches!(limits.check(Some(&ct("text/html")), None), Err(Error::UnsupportedContentType(_))));
+        assert!(matches!(limits.check(None, None), Err(Error::UnsupportedContentType(_))));
+        let open = UploadLimits { max_size: 10, allowed_types: vec![] };
+        assert!(open.check(None, None).is_ok());
+        assert!(MediaRange::parse("*/*").expect("valid").matches(&ct("a/b")));
+        assert!(MediaRange::parse("image").is_err());
+    }
+
+    #[test]
+    fn active_content_is_recognised() {
+        for active in
+            ["text/html; charset=utf-8", "image/svg+xml", "application/atom+xml", "text/javascript", "TEXT/XML"]
+        {
+            assert!(is_active_content(&ct(active)), "{active}");
+        }
+        for inert in ["image/png", "application/pdf", "text/plain", "application/json", "video/mp4"] {
+            assert!(!is_active_content(&ct(inert)), "{inert}");
         }
     }
 }

@@ -18,6 +18,14 @@ pub enum Error {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
 
+    /// A declared or actual upload size above MAX_UPLOAD_SIZE.
+    #[error("upload too large: {0}")]
+    UploadTooLarge(String),
+
+    /// A content type outside ALLOWED_CONTENT_TYPES.
+    #[error("unsupported content type: {0}")]
+    UnsupportedContentType(String),
+
     /// Neither the draft nor (where it applies) the confirmed object exists.
     #[error("object '{0}' not found")]
     ObjectNotFound(String),
@@ -25,6 +33,10 @@ pub enum Error {
     /// The bucket does not exist.
     #[error("bucket '{0}' not found")]
     BucketNotFound(String),
+
+    /// Missing or invalid credentials; nothing else is revealed.
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
 
     /// A request to a local signed URL whose signature is missing, altered or expired.
     #[error("{0}")]
@@ -59,6 +71,10 @@ impl Error {
             storage::Error::InvalidKey { key, reason } => {
                 Self::InvalidObjectName(format!("'{key}' cannot be stored: {reason}"))
             }
+            storage::Error::TooLarge { limit } => Self::UploadTooLarge(format!("the limit is {limit} bytes")),
+            storage::Error::ChecksumMismatch => {
+                Self::InvalidRequest("the body does not match its x-amz-checksum-sha256".to_owned())
+            }
             error @ storage::Error::AccessDenied { .. } => Self::StorageAccessDenied { operation, source: error },
             error @ storage::Error::Unavailable { .. } => Self::StorageUnavailable { operation, source: error },
             error @ storage::Error::Other { .. } => Self::Internal { operation, source: error },
@@ -70,9 +86,13 @@ impl Error {
         match self {
             Self::InvalidObjectName(_) => ErrorType::InvalidObjectName,
             Self::InvalidRequest(_) => ErrorType::InvalidRequest,
+            Self::UploadTooLarge(_) => ErrorType::UploadTooLarge,
+            Self::UnsupportedContentType(_) => ErrorType::UnsupportedContentType,
             Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
-            Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => ErrorType::AccessDenied,
+            Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {
+                ErrorType::AccessDenied
+            }
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => ErrorType::NetworkError,
             Self::Internal { .. } => ErrorType::InternalError,
         }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use draftstore_proto::draft::v1 as pb;
@@ -15,10 +16,11 @@ use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument;
 
-use crate::domain::{Stage, parse_content_type, parse_object_name};
+use crate::auth::Authenticator;
+use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name};
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
-use crate::service::{DraftService, Ticket};
+use crate::service::{DraftService, Ticket, Upload};
 
 /// `ErrorInfo.domain` of every DraftStore error.
 pub const ERROR_DOMAIN: &str = "draftstore";
@@ -27,13 +29,19 @@ pub const ERROR_DOMAIN: &str = "draftstore";
 #[derive(Debug, Clone)]
 pub struct GrpcApi {
     service: DraftService,
+    auth: Arc<Authenticator>,
 }
 
 impl GrpcApi {
     /// The tonic service.
-    pub fn server(service: DraftService) -> DraftServiceServer<Self> {
-        DraftServiceServer::new(Self { service })
+    pub fn server(service: DraftService, auth: Arc<Authenticator>) -> DraftServiceServer<Self> {
+        DraftServiceServer::new(Self { service, auth })
     }
+}
+
+/// The `authorization` metadata, as REST's header: `Bearer <credential>`.
+fn authorization<T>(request: &Request<T>) -> Option<String> {
+    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 fn ok() -> Option<pb::Result> {
@@ -93,48 +101,61 @@ impl DraftRpc for GrpcApi {
         &self,
         request: Request<pb::CreateDraftBucketRequest>,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
-        observe("CreateDraftBucket", request_id(&request), self.create_draft_bucket(request.into_inner())).await
+        let auth = authorization(&request);
+        observe("CreateDraftBucket", request_id(&request), self.create_draft_bucket(auth, request.into_inner())).await
     }
 
     async fn get_upload_url(
         &self,
         request: Request<pb::GetUploadUrlRequest>,
     ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
-        observe("GetUploadURL", request_id(&request), self.get_upload_url(request.into_inner())).await
+        let auth = authorization(&request);
+        observe("GetUploadURL", request_id(&request), self.get_upload_url(auth, request.into_inner())).await
     }
 
     async fn get_download_url(
         &self,
         request: Request<pb::GetDownloadUrlRequest>,
     ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
-        observe("GetDownloadURL", request_id(&request), self.get_download_url(request.into_inner())).await
+        let auth = authorization(&request);
+        observe("GetDownloadURL", request_id(&request), self.get_download_url(auth, request.into_inner())).await
     }
 
     async fn confirm_upload(
         &self,
         request: Request<pb::ConfirmUploadRequest>,
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
-        observe("ConfirmUpload", request_id(&request), self.confirm_upload(request.into_inner())).await
+        let auth = authorization(&request);
+        observe("ConfirmUpload", request_id(&request), self.confirm_upload(auth, request.into_inner())).await
     }
 }
 
 impl GrpcApi {
     async fn create_draft_bucket(
         &self,
+        authorization: Option<String>,
         _request: pb::CreateDraftBucketRequest,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
+        self.auth.authenticate(authorization.as_deref())?;
         self.service.create_buckets().await?;
         Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
     }
 
     async fn get_upload_url(
         &self,
+        authorization: Option<String>,
         request: pb::GetUploadUrlRequest,
     ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
         let name = parse_object_name(&request.object_name)?;
-        // proto3 cannot tell an empty string from an absent one: empty means no content type.
-        let content_type = parse_content_type(Some(request.content_type.as_str()).filter(|t| !t.is_empty()))?;
-        let ticket = self.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc()).await?;
+        // proto3 cannot tell an empty string from an absent one: empty means none.
+        let given = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+        let upload = Upload {
+            content_type: parse_content_type(given(&request.content_type).as_deref())?,
+            content_length: request.content_length,
+            checksum_sha256: parse_checksum(given(&request.checksum_sha256).as_deref())?,
+        };
+        let ticket = self.service.upload_url(&caller, &name, upload, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetUploadUrlResponse {
             result: ok(),
             headers: headers(&ticket),
@@ -147,8 +168,10 @@ impl GrpcApi {
 
     async fn get_download_url(
         &self,
+        authorization: Option<String>,
         request: pb::GetDownloadUrlRequest,
     ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
         let name = parse_object_name(&request.object_name)?;
         let wanted = match pb::Stage::try_from(request.stage) {
             Ok(pb::Stage::Unspecified) => None,
@@ -156,7 +179,7 @@ impl GrpcApi {
             Ok(pb::Stage::Main) => Some(Stage::Main),
             Err(_) => return Err(Error::InvalidRequest(format!("unknown stage {}", request.stage)).into()),
         };
-        let ticket = self.service.download_url(&name, wanted, OffsetDateTime::now_utc()).await?;
+        let ticket = self.service.download_url(&caller, &name, wanted, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetDownloadUrlResponse {
             result: ok(),
             expires_at: timestamp(ticket.expires_at),
@@ -168,10 +191,12 @@ impl GrpcApi {
 
     async fn confirm_upload(
         &self,
+        authorization: Option<String>,
         request: pb::ConfirmUploadRequest,
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
         let name = parse_object_name(&request.object_name)?;
-        let confirmation = self.service.confirm(&name).await?;
+        let confirmation = self.service.confirm(&caller, &name).await?;
         Ok(Response::new(pb::ConfirmUploadResponse {
             result: ok(),
             final_location: confirmation.final_location,
@@ -183,8 +208,12 @@ impl GrpcApi {
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {
-            Error::InvalidObjectName(_) | Error::InvalidRequest(_) => Code::InvalidArgument,
+            Error::InvalidObjectName(_)
+            | Error::InvalidRequest(_)
+            | Error::UploadTooLarge(_)
+            | Error::UnsupportedContentType(_) => Code::InvalidArgument,
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) => Code::NotFound,
+            Error::Unauthenticated => Code::Unauthenticated,
             Error::SignatureRejected(_) => Code::PermissionDenied,
             Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
             // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.

@@ -7,11 +7,6 @@ use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
 use time::OffsetDateTime;
 
-/// mimalloc: the request path is dominated by small short-lived allocations, where it beats glibc's malloc
-/// (measured in bench/).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

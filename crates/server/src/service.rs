@@ -4,12 +4,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{Method, PresignRequest, PresignedUrl, Storage};
+use draftstore_storage::{Conditions, Method, PresignRequest, PresignedUrl, Storage};
 use time::OffsetDateTime;
 
+use crate::auth::Caller;
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
-use crate::domain::{ContentType, ObjectName, Stage};
+use crate::domain::{Checksum, ContentType, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
 
 /// A signed URL handed to a client, with what it must know to use it.
@@ -19,6 +20,14 @@ pub struct Ticket {
     pub object_name: ObjectName,
     pub expires_at: OffsetDateTime,
     pub stage: Stage,
+}
+
+/// What an upload declares; each field given is checked and signed into the URL.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    pub content_type: Option<ContentType>,
+    pub content_length: Option<u64>,
+    pub checksum_sha256: Option<Checksum>,
 }
 
 /// The outcome of a confirm.
@@ -43,6 +52,7 @@ struct Inner {
     cors_allowed_origins: Vec<String>,
     /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
     lifecycle_days: Option<u32>,
+    limits: UploadLimits,
 }
 
 impl DraftService {
@@ -59,6 +69,7 @@ impl DraftService {
             timeout: settings.storage_timeout,
             cors_allowed_origins,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
+            limits: settings.limits.clone(),
         }))
     }
 
@@ -120,23 +131,39 @@ impl DraftService {
         self.call("check the draft bucket", self.0.storage.check_bucket(&self.0.buckets.draft)).await
     }
 
-    /// A URL to upload a draft with. When a content type is given it is signed in: the store refuses an upload
-    /// that sends another.
+    /// A URL to upload a draft with. What the upload declares (content type, size, SHA-256) is checked against
+    /// UPLOAD limits first and then signed in: the store refuses an upload that differs.
     pub async fn upload_url(
         &self,
+        caller: &Caller,
         name: &ObjectName,
-        content_type: Option<&ContentType>,
+        upload: Upload,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
-        self.presign(Method::Put, Stage::Draft, name, content_type, now).await
+        let key = caller.key(name)?;
+        self.0.limits.check(upload.content_type.as_ref(), upload.content_length)?;
+        let conditions = Conditions {
+            content_type: upload.content_type,
+            content_length: upload.content_length,
+            checksum_sha256: upload.checksum_sha256,
+            attachment: false,
+        };
+        self.presign(Method::Put, Stage::Draft, name, &key, &conditions, now).await
     }
 
+    /// The limits uploads are held to.
+    pub fn limits(&self) -> &UploadLimits {
+        &self.0.limits
+    }
+
+    /// Signs a URL for `key`, the caller's `name` in its namespace.
     async fn presign(
         &self,
         method: Method,
         stage: Stage,
         name: &ObjectName,
-        content_type: Option<&ContentType>,
+        key: &ObjectName,
+        conditions: &Conditions,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         let expires_in = match method {
@@ -147,49 +174,55 @@ impl DraftService {
             Stage::Draft => &self.0.buckets.draft,
             Stage::Main => &self.0.buckets.main,
         };
-        let request = PresignRequest { method, bucket, key: name, now, expires_in, content_type };
+        let request = PresignRequest { method, bucket, key, now, expires_in, conditions };
         let url = self.call("sign a URL", self.0.storage.presign(&request)).await?;
         metrics::counter!("draftstore_presigned_urls_total", "method" => method.as_str()).increment(1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
 
     /// A URL to read an object. Without a stage: the draft when one exists (preview before confirm), the
-    /// confirmed object otherwise; `ObjectNotFound` when neither exists.
-    pub async fn download_url(&self, name: &ObjectName, stage: Option<Stage>, now: OffsetDateTime) -> Result<Ticket> {
-        let stage = match stage {
+    /// confirmed object otherwise; `ObjectNotFound` when neither exists. Active content (HTML, SVG, XML,
+    /// scripts) is served as an attachment, so a preview can never run in a browser's page.
+    pub async fn download_url(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        stage: Option<Stage>,
+        now: OffsetDateTime,
+    ) -> Result<Ticket> {
+        let key = &caller.key(name)?;
+        let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
+        let (stage, meta) = match stage {
             Some(Stage::Draft) => {
-                self.call("look up the draft", self.0.storage.head(&self.0.buckets.draft, name)).await?;
-                Stage::Draft
+                (Stage::Draft, self.call("look up the draft", self.0.storage.head(draft, key)).await?)
             }
-            Some(Stage::Main) => {
-                self.call("look up the object", self.0.storage.head(&self.0.buckets.main, name)).await?;
-                Stage::Main
-            }
-            None => match self.call("look up the draft", self.0.storage.head(&self.0.buckets.draft, name)).await {
-                Ok(_) => Stage::Draft,
+            Some(Stage::Main) => (Stage::Main, self.call("look up the object", self.0.storage.head(main, key)).await?),
+            None => match self.call("look up the draft", self.0.storage.head(draft, key)).await {
+                Ok(meta) => (Stage::Draft, meta),
                 Err(Error::ObjectNotFound(_)) => {
-                    self.call("look up the object", self.0.storage.head(&self.0.buckets.main, name)).await?;
-                    Stage::Main
+                    (Stage::Main, self.call("look up the object", self.0.storage.head(main, key)).await?)
                 }
                 Err(e) => return Err(e),
             },
         };
-        self.presign(Method::Get, stage, name, None, now).await
+        let conditions = Conditions { attachment: is_active_content(&meta.content_type), ..Conditions::default() };
+        self.presign(Method::Get, stage, name, key, &conditions, now).await
     }
 
     /// Moves a draft into the main bucket, replacing an object of the same name. Idempotent: when the draft is
     /// gone but the main object exists (an earlier or concurrent confirm moved it) the answer is the same success.
-    pub async fn confirm(&self, name: &ObjectName) -> Result<Confirmation> {
+    pub async fn confirm(&self, caller: &Caller, name: &ObjectName) -> Result<Confirmation> {
+        let key = &caller.key(name)?;
         let moved = self
             .call(
                 "move the draft to the main bucket",
-                self.0.storage.move_object(&self.0.buckets.draft, &self.0.buckets.main, name),
+                self.0.storage.move_object(&self.0.buckets.draft, &self.0.buckets.main, key),
             )
             .await;
         let outcome = match moved {
             Ok(()) => Ok("confirmed"),
             Err(Error::ObjectNotFound(_)) => self
-                .call("look up the confirmed object", self.0.storage.head(&self.0.buckets.main, name))
+                .call("look up the confirmed object", self.0.storage.head(&self.0.buckets.main, key))
                 .await
                 .map(|_| "already_confirmed"),
             Err(e) => Err(e),
@@ -200,6 +233,6 @@ impl DraftService {
         };
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
         outcome?;
-        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{name}", self.0.buckets.main) })
+        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{key}", self.0.buckets.main) })
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use url::Url;
 
+use crate::auth::Authenticator;
 use crate::cleaner::Cleaner;
 use crate::config::{ServeSettings, Settings, StorageSettings};
 use crate::error::Error;
@@ -34,6 +35,8 @@ pub enum StartupError {
     Bind { address: SocketAddr, source: io::Error },
     #[error("cannot open the storage backend")]
     Storage(#[source] draftstore_storage::Error),
+    #[error("invalid configuration")]
+    Config(#[source] crate::config::ConfigError),
     #[error("cannot create the buckets")]
     Buckets(#[source] crate::error::Error),
 }
@@ -118,7 +121,11 @@ impl Application {
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
-        let state = AppState { service, local: backend.local, readiness };
+        let auth = Arc::new(Authenticator::from_settings(&settings.auth).map_err(StartupError::Config)?);
+        if auth.is_open() {
+            tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
+        }
+        let state = AppState { service, local: backend.local, readiness, auth };
         Ok(Self {
             http,
             http_address,
@@ -186,7 +193,7 @@ impl Application {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(GrpcApi::server(self.state.service.clone()))
+            .add_service(GrpcApi::server(self.state.service.clone(), Arc::clone(&self.state.auth)))
             .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc).with_nodelay(Some(true)), until_stopped());
 
         tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");

@@ -21,6 +21,14 @@ pub enum Error {
     #[error("object name '{key}' cannot be stored: {reason}")]
     InvalidKey { key: String, reason: String },
 
+    /// An upload was larger than allowed; nothing was stored.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+
+    /// An upload's body did not match its declared SHA-256; nothing was stored.
+    #[error("the upload does not match its x-amz-checksum-sha256")]
+    ChecksumMismatch,
+
     /// The store refused our credentials or signature.
     #[error("the store refused the credentials: {message}")]
     AccessDenied { message: String },

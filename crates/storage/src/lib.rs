@@ -10,8 +10,8 @@ pub mod s3;
 mod storage;
 
 pub use error::{Error, Result};
-pub use names::{BucketName, ContentType, InvalidName, ObjectKey};
+pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey};
 pub use storage::{
-    DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Method, ObjectMeta, PresignRequest, PresignedUrl,
-    StaleUploads, Storage,
+    CHECKSUM_HEADER, Conditions, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Method, ObjectMeta,
+    PresignRequest, PresignedUrl, StaleUploads, Storage,
 };

@@ -181,6 +181,38 @@ impl fmt::Display for ContentType {
     }
 }
 
+/// A SHA-256 digest as S3's `x-amz-checksum-sha256` carries it: base64 of the 32 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Checksum(String);
+
+impl Checksum {
+    /// Parses the base64 form; anything that is not 32 bytes of base64 is refused.
+    pub fn parse(value: &str) -> Result<Self, InvalidName> {
+        use base64::Engine;
+        match base64::engine::general_purpose::STANDARD.decode(value) {
+            Ok(bytes) if bytes.len() == 32 => Ok(Self(value.to_owned())),
+            _ => Err(InvalidName::new("checksum_sha256 must be the base64 of a 32-byte SHA-256 digest")),
+        }
+    }
+
+    /// The checksum of raw digest bytes.
+    pub fn from_digest(digest: &[u8; 32]) -> Self {
+        use base64::Engine;
+        Self(base64::engine::general_purpose::STANDARD.encode(digest))
+    }
+
+    /// The base64 form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,6 +259,16 @@ mod tests {
         }
         for bad in ["ab", "Main", "-main", "main-", "a..b", "192.168.1.1", "a_b", &"a".repeat(64)] {
             assert!(BucketName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checksums_are_base64_of_32_bytes() {
+        let digest = [7u8; 32];
+        let checksum = Checksum::from_digest(&digest);
+        assert_eq!(Checksum::parse(checksum.as_str()), Ok(checksum));
+        for bad in ["", "not base64!", "AAAA", &"A".repeat(44)] {
+            assert!(Checksum::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::BoxError;
-use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads};
+use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads, display_header_name};
 use crate::{
     BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
 };
@@ -137,19 +137,27 @@ impl Signer {
             .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
         let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
             .map_err(|e| Error::other("signing time out of range", e))?;
-        let mut headers = Vec::new();
+        let headers = match request.method {
+            Method::Put => request.conditions.upload_headers(),
+            Method::Get => Vec::new(),
+        };
         let url = match request.method {
             Method::Put => {
                 let mut action = PutObject::new(&bucket, Some(&credentials), request.key.as_str());
-                if let Some(content_type) = request.content_type {
-                    action.headers_mut().insert("content-type", content_type.to_string());
-                    headers.push(("Content-Type".to_owned(), content_type.to_string()));
+                for (name, value) in &headers {
+                    action.headers_mut().insert(name.clone(), value.clone());
                 }
                 action.sign_with_time(request.expires_in, &time)
             }
-            Method::Get => GetObject::new(&bucket, Some(&credentials), request.key.as_str())
-                .sign_with_time(request.expires_in, &time),
+            Method::Get => {
+                let mut action = GetObject::new(&bucket, Some(&credentials), request.key.as_str());
+                if request.conditions.attachment {
+                    action.query_mut().insert("response-content-disposition", "attachment");
+                }
+                action.sign_with_time(request.expires_in, &time)
+            }
         };
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url: url.into(), method: request.method, headers })
     }
 }

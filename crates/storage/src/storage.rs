@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
-use crate::{BucketName, ContentType, ObjectKey, Result};
+use crate::{BucketName, Checksum, ContentType, ObjectKey, Result};
 
 /// The HTTP method a presigned URL allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,56 @@ pub struct PresignRequest<'a> {
     /// When signing happens; the URL is valid from then for `expires_in`.
     pub now: OffsetDateTime,
     pub expires_in: Duration,
-    /// For uploads: the content type the uploader must send. It is signed into the URL.
-    pub content_type: Option<&'a ContentType>,
+    /// What else the URL binds: signed in, so the store refuses a request that differs.
+    pub conditions: &'a Conditions,
+}
+
+/// Conditions signed into a presigned URL besides its method, object and expiry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditions {
+    /// Upload: the content type the uploader must send.
+    pub content_type: Option<ContentType>,
+    /// Upload: the exact size, in bytes.
+    pub content_length: Option<u64>,
+    /// Upload: the SHA-256 of the body, which the store verifies.
+    pub checksum_sha256: Option<Checksum>,
+    /// Download: the response carries `Content-Disposition: attachment`, so a browser saves the object instead of
+    /// rendering it.
+    pub attachment: bool,
+}
+
+/// The checksum header, as S3 names it; the local backend uses the same name.
+pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
+
+impl Conditions {
+    /// The headers an upload must send, lowercase names in sorted order, as they are signed.
+    pub fn upload_headers(&self) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
+        if let Some(length) = self.content_length {
+            headers.push(("content-length".to_owned(), length.to_string()));
+        }
+        if let Some(content_type) = &self.content_type {
+            headers.push(("content-type".to_owned(), content_type.to_string()));
+        }
+        if let Some(checksum) = &self.checksum_sha256 {
+            headers.push((CHECKSUM_HEADER.to_owned(), checksum.to_string()));
+        }
+        headers
+    }
+}
+
+/// `content-type` → `Content-Type`, the form clients expect to read; `x-amz-…` headers keep S3's lowercase.
+pub(crate) fn display_header_name(name: &str) -> String {
+    if name.starts_with("x-amz-") {
+        return name.to_owned();
+    }
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// A URL that lets its holder make one kind of request on one object without credentials, until it expires.

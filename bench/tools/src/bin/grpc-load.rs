@@ -30,6 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let request = GetUploadUrlRequest {
                     object_name: "bench/object.bin".to_owned(),
                     content_type: "application/octet-stream".to_owned(),
+                    ..GetUploadUrlRequest::default()
                 };
                 let started = Instant::now();
                 match client.get_upload_url(request).await {

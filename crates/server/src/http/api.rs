@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -14,9 +14,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiJson, ErrorBody};
-use crate::domain::{Stage, parse_content_type, parse_object_name};
+use crate::auth::Caller;
+use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name};
 use crate::error::Result;
-use crate::service::Ticket;
+use crate::service::{Ticket, Upload};
 
 /// Request for an upload URL.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,6 +28,12 @@ pub struct UploadUrlRequest {
     /// Media type the upload will have; signed into the URL, so the upload must send exactly this Content-Type.
     #[serde(default)]
     pub content_type: Option<String>,
+    /// Exact size of the upload in bytes; at most MAX_UPLOAD_SIZE, and signed into the URL.
+    #[serde(default)]
+    pub content_length: Option<u64>,
+    /// Base64 SHA-256 of the upload; signed into the URL as `x-amz-checksum-sha256`, which the store verifies.
+    #[serde(default)]
+    pub checksum_sha256: Option<String>,
 }
 
 /// A URL to upload a draft to.
@@ -109,15 +116,23 @@ fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
 #[utoipa::path(post, path = "/api/v1/upload-url", request_body = UploadUrlRequest, responses(
     (status = 200, body = UploadUrlResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
+    (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
     (status = 500, body = ErrorBody),
 ))]
 pub async fn upload_url(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<UploadUrlRequest>,
 ) -> Result<Json<UploadUrlResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let content_type = parse_content_type(request.content_type.as_deref())?;
-    let ticket = state.service.upload_url(&name, content_type.as_ref(), OffsetDateTime::now_utc()).await?;
+    let upload = Upload {
+        content_type: parse_content_type(request.content_type.as_deref())?,
+        content_length: request.content_length,
+        checksum_sha256: parse_checksum(request.checksum_sha256.as_deref())?,
+    };
+    let ticket = state.service.upload_url(&caller, &name, upload, OffsetDateTime::now_utc()).await?;
     Ok(Json(UploadUrlResponse {
         headers: headers(&ticket),
         upload_url: ticket.url.url,
@@ -131,15 +146,17 @@ pub async fn upload_url(
 #[utoipa::path(post, path = "/api/v1/download-url", request_body = DownloadUrlRequest, responses(
     (status = 200, body = DownloadUrlResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn download_url(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<DownloadUrlRequest>,
 ) -> Result<Json<DownloadUrlResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let ticket = state.service.download_url(&name, request.stage, OffsetDateTime::now_utc()).await?;
+    let ticket = state.service.download_url(&caller, &name, request.stage, OffsetDateTime::now_utc()).await?;
     Ok(Json(DownloadUrlResponse {
         download_url: ticket.url.url,
         object_name: ticket.object_name.to_string(),
@@ -152,15 +169,17 @@ pub async fn download_url(
 #[utoipa::path(post, path = "/api/v1/confirm-upload", request_body = ConfirmUploadRequest, responses(
     (status = 200, body = ConfirmUploadResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn confirm_upload(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(request): ApiJson<ConfirmUploadRequest>,
 ) -> Result<Json<ConfirmUploadResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let confirmation = state.service.confirm(&name).await?;
+    let confirmation = state.service.confirm(&caller, &name).await?;
     Ok(Json(ConfirmUploadResponse {
         success: true,
         object_name: confirmation.object_name.to_string(),

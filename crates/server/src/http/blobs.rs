@@ -6,8 +6,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use draftstore_storage::local::LocalStorage;
-use draftstore_storage::{BucketName, ContentType, Method, ObjectKey};
+use draftstore_storage::local::{CONTENT_DISPOSITION_PARAM, LocalStorage, WriteChecks};
+use draftstore_storage::{BucketName, CHECKSUM_HEADER, Checksum, ContentType, Method, ObjectKey};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio_util::io::ReaderStream;
@@ -20,6 +20,8 @@ struct Verified<'a> {
     local: &'a LocalStorage,
     bucket: BucketName,
     key: ObjectKey,
+    /// The URL was signed to serve the object as an attachment.
+    attachment: bool,
 }
 
 fn verify<'a>(
@@ -34,10 +36,11 @@ fn verify<'a>(
     let bucket = BucketName::parse(&bucket).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let key = ObjectKey::parse(&key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    local
+    let signed = local
         .verify(method, &bucket, &key, query.unwrap_or_default(), header, OffsetDateTime::now_utc())
         .map_err(|e| Error::SignatureRejected(e.to_string()))?;
-    Ok(Verified { local, bucket, key })
+    let attachment = signed.iter().any(|(name, value)| name == CONTENT_DISPOSITION_PARAM && value == "attachment");
+    Ok(Verified { local, bucket, key, attachment })
 }
 
 /// Receives an upload, streaming it to disk.
@@ -48,7 +51,7 @@ pub async fn put(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode> {
-    let Verified { local, bucket, key } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+    let Verified { local, bucket, key, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
     let content_type = match headers.get(header::CONTENT_TYPE) {
         None => ContentType::octet_stream(),
         Some(value) => value
@@ -57,8 +60,20 @@ pub async fn put(
             .and_then(|v| ContentType::parse(v).ok())
             .ok_or_else(|| Error::InvalidRequest("the Content-Type header is not a valid media type".to_owned()))?,
     };
+    // S3 verifies a checksum header whether or not it was signed; so does this store.
+    let sha256 = match headers.get(CHECKSUM_HEADER) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| Checksum::parse(v).ok())
+                .ok_or_else(|| Error::InvalidRequest(format!("{CHECKSUM_HEADER} is not a base64 SHA-256")))?,
+        ),
+    };
+    let checks = WriteChecks { max_size: Some(state.service.limits().max_size), sha256 };
     local
-        .write_object(&bucket, &key, content_type, body.into_data_stream())
+        .write_object(&bucket, &key, content_type, &checks, body.into_data_stream())
         .await
         .map_err(|e| Error::from_storage("store the upload", e))?;
     Ok(StatusCode::OK)
@@ -71,7 +86,7 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Verified { local, bucket, key } = verify(&state, Method::Get, path, query.as_deref(), &headers)?;
+    let Verified { local, bucket, key, attachment } = verify(&state, Method::Get, path, query.as_deref(), &headers)?;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
     let mut response = Body::from_stream(ReaderStream::new(reader.body)).into_response();
@@ -81,6 +96,11 @@ pub async fn get(
     response_headers.insert(header::CONTENT_TYPE, content_type);
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
     response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Objects are served from DraftStore's own origin: nothing in them may script it.
+    response_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    if attachment {
+        response_headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    }
     if let Ok(modified) = meta.last_modified.format(&Rfc2822)
         && let Ok(value) = HeaderValue::from_str(&modified.replace("+0000", "GMT"))
     {

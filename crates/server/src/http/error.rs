@@ -26,7 +26,10 @@ impl Error {
     fn status(&self) -> StatusCode {
         match self {
             Self::InvalidObjectName(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) => StatusCode::NOT_FOUND,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use utoipa::OpenApi;
 pub use api::ApiDoc;
 pub use error::ErrorBody;
 
+use crate::auth::{Authenticator, Caller};
 use crate::service::DraftService;
 use crate::telemetry;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub local: Option<Arc<LocalStorage>>,
     /// The last readiness answer, reused for a few seconds so that probes stay cheap.
     pub readiness: Arc<ReadyCache>,
+    /// Checks the credentials of every API request.
+    pub auth: Arc<Authenticator>,
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.
@@ -74,7 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/download-url", post(api::download_url))
         .route("/api/v1/confirm-upload", post(api::confirm_upload))
         .route("/api/v1/draft-bucket", post(api::draft_bucket))
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut router = api
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
@@ -90,6 +94,23 @@ pub fn router(state: AppState) -> Router {
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), get(blobs::get).put(blobs::put));
     }
     router.fallback(not_found).layer(middleware::from_fn(observe)).with_state(state)
+}
+
+/// Admits API requests whose credentials check out, passing the [`Caller`] on to the handler; the probes, the
+/// metrics and the signed URLs do not go through here.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    match state.auth.authenticate(authorization) {
+        Ok(caller) => {
+            request.extensions_mut().insert::<Caller>(caller);
+            next.run(request).await
+        }
+        Err(error) => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+        }
+    }
 }
 
 async fn not_found() -> Response {

@@ -139,7 +139,11 @@ async fn a_local_draft_bucket_of_2500_drafts_is_cleaned_completely() {
     let put = async |name: String, bytes: Vec<u8>| {
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(bytes))]);
         let key = ObjectKey::parse(&name).expect("valid");
-        local.write_object(&draft, &key, draftstore_storage::ContentType::octet_stream(), body).await.expect("write");
+        let checks = draftstore_storage::local::WriteChecks::default();
+        local
+            .write_object(&draft, &key, draftstore_storage::ContentType::octet_stream(), &checks, body)
+            .await
+            .expect("write");
     };
     many_pages_are_cleaned_completely(&setup, put).await;
     let left: Vec<_> = std::fs::read_dir(data_dir.join("main-draft")).expect("draft folder").collect();

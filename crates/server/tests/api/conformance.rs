@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use draftstore_storage::{BucketName, ContentType, Error, Method, ObjectKey, PresignRequest, Storage};
+use draftstore_storage::{BucketName, Conditions, ContentType, Error, Method, ObjectKey, PresignRequest, Storage};
 use time::OffsetDateTime;
 
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app};
@@ -30,7 +30,7 @@ async fn presign(
         key,
         now: OffsetDateTime::now_utc(),
         expires_in: Duration::from_secs(300),
-        content_type: ct,
+        conditions: &Conditions { content_type: ct.cloned(), ..Conditions::default() },
     };
     let url = storage.presign(&request).await.expect("presign");
     assert_eq!(url.method, method);

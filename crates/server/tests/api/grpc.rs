@@ -23,7 +23,11 @@ fn reason(status: &tonic::Status) -> (String, String) {
 async fn whole_flow(app: &TestApp) {
     let mut grpc = app.grpc().await;
     let upload = grpc
-        .get_upload_url(pb::GetUploadUrlRequest { object_name: "g/rpc.txt".into(), content_type: "text/plain".into() })
+        .get_upload_url(pb::GetUploadUrlRequest {
+            object_name: "g/rpc.txt".into(),
+            content_type: "text/plain".into(),
+            ..Default::default()
+        })
         .await
         .expect("upload URL")
         .into_inner();
@@ -103,9 +107,13 @@ async fn every_bad_object_name_is_invalid_argument() {
     let mut grpc = app.grpc().await;
     for name in ["", "/abs", "a//b", "a/", "..", "a/../b", "back\\slash", "nul\0", "lf\n", &"x".repeat(1025)] {
         let checks = [
-            grpc.get_upload_url(pb::GetUploadUrlRequest { object_name: name.into(), content_type: String::new() })
-                .await
-                .map(drop),
+            grpc.get_upload_url(pb::GetUploadUrlRequest {
+                object_name: name.into(),
+                content_type: String::new(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
             grpc.get_download_url(pb::GetDownloadUrlRequest { object_name: name.into(), stage: 0 }).await.map(drop),
             grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into() }).await.map(drop),
         ];
@@ -116,7 +124,11 @@ async fn every_bad_object_name_is_invalid_argument() {
         }
     }
     let status = grpc
-        .get_upload_url(pb::GetUploadUrlRequest { object_name: "ok".into(), content_type: "not a type".into() })
+        .get_upload_url(pb::GetUploadUrlRequest {
+            object_name: "ok".into(),
+            content_type: "not a type".into(),
+            ..Default::default()
+        })
         .await
         .expect_err("bad content type");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::InvalidArgument, "INVALID_REQUEST"));
@@ -228,8 +240,12 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
     for name in names {
         let rest = rest_outcome(&app.upload_url(name, Some("image/png")).await);
         let rpc = grpc_outcome(
-            grpc.get_upload_url(pb::GetUploadUrlRequest { object_name: name.into(), content_type: "image/png".into() })
-                .await,
+            grpc.get_upload_url(pb::GetUploadUrlRequest {
+                object_name: name.into(),
+                content_type: "image/png".into(),
+                ..Default::default()
+            })
+            .await,
         );
         assert_eq!(rest, rpc, "upload-url {name:?}");
         for (rest_stage, rpc_stage) in stages {

@@ -7,6 +7,7 @@ mod conformance;
 mod flow;
 mod grpc;
 mod helpers;
+mod limits;
 mod ops;
 mod requests;
 mod s3;

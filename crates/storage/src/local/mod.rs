@@ -15,15 +15,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use percent_encoding::utf8_percent_encode;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::fs;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use url::Url;
 
 use crate::error::BoxError;
-use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads};
+use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads, display_header_name};
 use crate::{
-    BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
+    BucketName, Checksum, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result,
+    Storage,
 };
 pub use signer::SignatureError;
 use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
@@ -56,6 +58,18 @@ pub struct LocalStorage {
     public_url: String,
     signer: UrlSigner,
 }
+
+/// What an upload must satisfy to be stored; a failed check stores nothing.
+#[derive(Debug, Clone, Default)]
+pub struct WriteChecks {
+    /// Refuse bodies larger than this.
+    pub max_size: Option<u64>,
+    /// Refuse bodies whose SHA-256 differs.
+    pub sha256: Option<Checksum>,
+}
+
+/// The signed query parameter that makes a download an attachment, named as on S3.
+pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
 
 /// An object opened for reading: its metadata and exactly its bytes.
 #[derive(Debug)]
@@ -128,6 +142,7 @@ impl LocalStorage {
         bucket: &BucketName,
         key: &ObjectKey,
         content_type: ContentType,
+        checks: &WriteChecks,
         body: S,
     ) -> Result<ObjectMeta>
     where
@@ -144,11 +159,23 @@ impl LocalStorage {
             .map_err(|e| Error::other("failed to create a staging file", e))?;
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut size: u64 = 0;
+        let mut digest = checks.sha256.as_ref().map(|_| Sha256::new());
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
             size += chunk.len() as u64;
+            if checks.max_size.is_some_and(|limit| size > limit) {
+                return Err(Error::TooLarge { limit: checks.max_size.unwrap_or_default() });
+            }
+            if let Some(digest) = &mut digest {
+                digest.update(&chunk);
+            }
             writer.write_all(&chunk).await.map_err(|e| write_error(key, e))?;
+        }
+        if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
+            && &Checksum::from_digest(&digest.finalize().into()) != expected
+        {
+            return Err(Error::ChecksumMismatch);
         }
         writer.write_all(&object::encode_trailer(&content_type)).await.map_err(|e| write_error(key, e))?;
         writer.flush().await.map_err(|e| write_error(key, e))?;
@@ -213,9 +240,12 @@ impl Storage for LocalStorage {
         let expires_at = request.now + request.expires_in;
         let expires =
             u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;
-        let headers: Vec<(String, String)> = match (request.method, request.content_type) {
-            (Method::Put, Some(content_type)) => vec![("content-type".to_owned(), content_type.to_string())],
-            _ => Vec::new(),
+        let (headers, query) = match request.method {
+            Method::Put => (request.conditions.upload_headers(), Vec::new()),
+            Method::Get if request.conditions.attachment => {
+                (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), "attachment".to_owned())])
+            }
+            Method::Get => (Vec::new(), Vec::new()),
         };
         let signature = self.signer.sign(&Signed {
             method: request.method,
@@ -223,7 +253,7 @@ impl Storage for LocalStorage {
             key: request.key.as_str(),
             expires,
             headers: &headers,
-            query: &[],
+            query: &query,
         });
         let mut url = format!("{}{BLOB_ROUTE}/{}", self.public_url, request.bucket);
         for segment in request.key.segments() {
@@ -235,8 +265,11 @@ impl Storage for LocalStorage {
             let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
             url.push_str(&format!("&{SIGNED_HEADERS}={}", names.join("%3B")));
         }
+        for (name, value) in &query {
+            url.push_str(&format!("&{name}={}", utf8_percent_encode(value, ESCAPE)));
+        }
         url.push_str(&format!("&{SIGNATURE}={signature}"));
-        let headers = headers.into_iter().map(|(name, value)| (canonical_header_name(&name), value)).collect();
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url, method: request.method, headers })
     }
 
@@ -397,17 +430,6 @@ async fn prune_empty_parents(path: &Path, bucket_dir: &Path) {
         }
         dir = current.parent();
     }
-}
-
-/// `content-type` → `Content-Type`, the form clients expect to read.
-fn canonical_header_name(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 fn is_absent(e: &io::Error) -> bool {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
+use crate::Conditions;
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {
@@ -47,7 +48,13 @@ async fn an_upload_is_read_back_whole_with_its_content_type() {
     let storage = store(dir.path()).await;
     let png = ContentType::parse("image/png").expect("valid");
     let meta = storage
-        .write_object(&bucket_name("main-draft"), &key("a/b.png"), png.clone(), body(&[b"hello ", b"world"]))
+        .write_object(
+            &bucket_name("main-draft"),
+            &key("a/b.png"),
+            png.clone(),
+            &WriteChecks::default(),
+            body(&[b"hello ", b"world"]),
+        )
         .await
         .expect("write");
     assert_eq!(meta.size, 11);
@@ -63,10 +70,15 @@ async fn an_interrupted_upload_leaves_nothing_and_keeps_the_previous_object() {
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = store(dir.path()).await;
     let draft = bucket_name("main-draft");
-    storage.write_object(&draft, &key("f"), ContentType::octet_stream(), body(&[b"old"])).await.expect("write");
+    storage
+        .write_object(&draft, &key("f"), ContentType::octet_stream(), &WriteChecks::default(), body(&[b"old"]))
+        .await
+        .expect("write");
     let failing = stream::iter(vec![Ok(Bytes::from_static(b"partial")), Err(io::Error::other("connection reset"))]);
-    let err =
-        storage.write_object(&draft, &key("f"), ContentType::octet_stream(), failing).await.expect_err("must fail");
+    let err = storage
+        .write_object(&draft, &key("f"), ContentType::octet_stream(), &WriteChecks::default(), failing)
+        .await
+        .expect_err("must fail");
     assert!(matches!(err, Error::Other { .. }), "{err:?}");
     assert_eq!(read_all(&storage, "main-draft", "f").await.1, b"old");
     assert_eq!(staging_entries(dir.path()), 0);
@@ -78,7 +90,8 @@ async fn a_dropped_upload_removes_its_staging_file() {
     let storage = store(dir.path()).await;
     let endless = stream::iter(vec![Ok::<_, io::Error>(Bytes::from_static(b"x"))]).chain(stream::pending());
     let (draft, slow) = (bucket_name("main-draft"), key("slow"));
-    let upload = storage.write_object(&draft, &slow, ContentType::octet_stream(), endless);
+    let checks = WriteChecks::default();
+    let upload = storage.write_object(&draft, &slow, ContentType::octet_stream(), &checks, endless);
     assert!(tokio::time::timeout(Duration::from_millis(200), upload).await.is_err());
     assert_eq!(staging_entries(dir.path()), 0);
     assert!(storage.head(&bucket_name("main-draft"), &key("slow")).await.expect_err("absent").is_not_found());
@@ -90,7 +103,10 @@ async fn move_is_a_rename_that_keeps_metadata_and_reports_a_missing_source() {
     let storage = store(dir.path()).await;
     let (draft, main) = (bucket_name("main-draft"), bucket_name("main"));
     let text = ContentType::parse("text/plain").expect("valid");
-    storage.write_object(&draft, &key("d/e.txt"), text.clone(), body(&[b"bytes"])).await.expect("write");
+    storage
+        .write_object(&draft, &key("d/e.txt"), text.clone(), &WriteChecks::default(), body(&[b"bytes"]))
+        .await
+        .expect("write");
     storage.move_object(&draft, &main, &key("d/e.txt")).await.expect("move");
     let (meta, bytes) = read_all(&storage, "main", "d/e.txt").await;
     assert_eq!((meta.content_type, bytes.as_slice()), (text, &b"bytes"[..]));
@@ -114,12 +130,17 @@ async fn a_key_that_collides_with_a_folder_is_refused_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = store(dir.path()).await;
     let draft = bucket_name("main-draft");
-    storage.write_object(&draft, &key("a/b"), ContentType::octet_stream(), body(&[b"1"])).await.expect("write");
-    let err =
-        storage.write_object(&draft, &key("a"), ContentType::octet_stream(), body(&[b"2"])).await.expect_err("folder");
+    storage
+        .write_object(&draft, &key("a/b"), ContentType::octet_stream(), &WriteChecks::default(), body(&[b"1"]))
+        .await
+        .expect("write");
+    let err = storage
+        .write_object(&draft, &key("a"), ContentType::octet_stream(), &WriteChecks::default(), body(&[b"2"]))
+        .await
+        .expect_err("folder");
     assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
     let err = storage
-        .write_object(&draft, &key("a/b/c"), ContentType::octet_stream(), body(&[b"3"]))
+        .write_object(&draft, &key("a/b/c"), ContentType::octet_stream(), &WriteChecks::default(), body(&[b"3"]))
         .await
         .expect_err("file");
     assert!(matches!(err, Error::InvalidKey { .. }), "{err:?}");
@@ -140,7 +161,7 @@ async fn the_generated_signing_key_is_private_and_survives_a_restart() {
         key: &key("k"),
         now: OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         expires_in: Duration::from_secs(60),
-        content_type: None,
+        conditions: &Conditions::default(),
     };
     assert_eq!(first.presign(&request).await.expect("sign"), second.presign(&request).await.expect("sign"));
 }
@@ -161,7 +182,7 @@ async fn presigned_keys_are_percent_encoded_per_segment() {
             key: &key("dir/a b%?#.png"),
             now: OffsetDateTime::UNIX_EPOCH,
             expires_in: Duration::from_secs(60),
-            content_type: Some(&png),
+            conditions: &Conditions { content_type: Some(png), ..Conditions::default() },
         })
         .await
         .expect("sign");
@@ -171,4 +192,31 @@ async fn presigned_keys_are_percent_encoded_per_segment() {
         url.url
     );
     assert_eq!(url.headers, vec![("Content-Type".to_owned(), "image/png".to_owned())]);
+}
+
+#[tokio::test]
+async fn uploads_over_the_size_limit_or_with_a_wrong_checksum_store_nothing() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let draft = bucket_name("main-draft");
+    let small = WriteChecks { max_size: Some(4), sha256: None };
+    let err = storage
+        .write_object(&draft, &key("big"), ContentType::octet_stream(), &small, body(&[b"123", b"45"]))
+        .await
+        .expect_err("too large");
+    assert!(matches!(err, Error::TooLarge { limit: 4 }), "{err:?}");
+    let right = Checksum::from_digest(&sha2::Sha256::digest(b"hello").into());
+    let checked = WriteChecks { max_size: None, sha256: Some(right) };
+    let err = storage
+        .write_object(&draft, &key("sum"), ContentType::octet_stream(), &checked, body(&[b"hellO"]))
+        .await
+        .expect_err("mismatch");
+    assert!(matches!(err, Error::ChecksumMismatch), "{err:?}");
+    storage
+        .write_object(&draft, &key("sum"), ContentType::octet_stream(), &checked, body(&[b"hel", b"lo"]))
+        .await
+        .expect("match");
+    assert!(storage.head(&draft, &key("big")).await.expect_err("absent").is_not_found());
+    assert_eq!(staging_entries(dir.path()), 0);
 }
