@@ -98,6 +98,10 @@ pub struct CommonArgs {
     /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB).
     #[arg(long, env = "COPY_PART_SIZE", default_value = "536870912", value_name = "BYTES")]
     pub copy_part_size: String,
+    /// Whether the store honours conditional writes (If-None-Match), which confirm with overwrite=false uses:
+    /// `auto` finds out at start-up (S3).
+    #[arg(long, env = "S3_CONDITIONAL_WRITES", default_value = "auto", value_name = "auto|true|false")]
+    pub s3_conditional_writes: String,
     /// Bound on every storage call, in seconds; a slower store answers 503.
     #[arg(long, env = "STORAGE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
     pub storage_timeout: String,
@@ -249,6 +253,8 @@ pub struct S3Settings {
     pub cors_allowed_origins: Vec<String>,
     pub multipart_copy_threshold: u64,
     pub multipart_copy_part_size: u64,
+    /// `None`: find out at start-up.
+    pub conditional_writes: Option<bool>,
 }
 
 /// Credentials given in the configuration.
@@ -447,6 +453,10 @@ fn s3_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
+        conditional_writes: match args.s3_conditional_writes.trim() {
+            "auto" | "" => None,
+            value => Some(boolean("S3_CONDITIONAL_WRITES", value)?),
+        },
     })
 }
 
@@ -484,6 +494,10 @@ fn minio_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
+        conditional_writes: match args.s3_conditional_writes.trim() {
+            "auto" | "" => None,
+            value => Some(boolean("S3_CONDITIONAL_WRITES", value)?),
+        },
     })
 }
 

@@ -141,6 +141,9 @@ pub enum ErrorType {
     InvalidRequest,
     UploadTooLarge,
     UnsupportedContentType,
+    UploadRejected,
+    ObjectAlreadyExists,
+    DraftChanged,
 }
 
 impl ErrorType {
@@ -156,6 +159,9 @@ impl ErrorType {
             Self::InvalidRequest => "INVALID_REQUEST",
             Self::UploadTooLarge => "UPLOAD_TOO_LARGE",
             Self::UnsupportedContentType => "UNSUPPORTED_CONTENT_TYPE",
+            Self::UploadRejected => "UPLOAD_REJECTED",
+            Self::ObjectAlreadyExists => "OBJECT_ALREADY_EXISTS",
+            Self::DraftChanged => "DRAFT_CHANGED",
         }
     }
 }

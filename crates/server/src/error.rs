@@ -26,6 +26,18 @@ pub enum Error {
     #[error("unsupported content type: {0}")]
     UnsupportedContentType(String),
 
+    /// The draft fails a check at confirm and was deleted.
+    #[error("upload rejected: {0}")]
+    UploadRejected(String),
+
+    /// Confirm without overwrite, and the main object exists.
+    #[error("object '{0}' already exists; confirm with overwrite to replace it")]
+    ObjectAlreadyExists(String),
+
+    /// The draft changed while being confirmed.
+    #[error("the draft changed during the confirm: {0}")]
+    DraftChanged(String),
+
     /// Neither the draft nor (where it applies) the confirmed object exists.
     #[error("object '{0}' not found")]
     ObjectNotFound(String),
@@ -71,6 +83,8 @@ impl Error {
             storage::Error::InvalidKey { key, reason } => {
                 Self::InvalidObjectName(format!("'{key}' cannot be stored: {reason}"))
             }
+            storage::Error::AlreadyExists { key, .. } => Self::ObjectAlreadyExists(key),
+            storage::Error::PreconditionFailed { message } => Self::DraftChanged(message),
             storage::Error::TooLarge { limit } => Self::UploadTooLarge(format!("the limit is {limit} bytes")),
             storage::Error::ChecksumMismatch => {
                 Self::InvalidRequest("the body does not match its x-amz-checksum-sha256".to_owned())
@@ -88,6 +102,9 @@ impl Error {
             Self::InvalidRequest(_) => ErrorType::InvalidRequest,
             Self::UploadTooLarge(_) => ErrorType::UploadTooLarge,
             Self::UnsupportedContentType(_) => ErrorType::UnsupportedContentType,
+            Self::UploadRejected(_) => ErrorType::UploadRejected,
+            Self::ObjectAlreadyExists(_) => ErrorType::ObjectAlreadyExists,
+            Self::DraftChanged(_) => ErrorType::DraftChanged,
             Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
             Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {

@@ -196,7 +196,7 @@ impl GrpcApi {
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
         let caller = self.auth.authenticate(authorization.as_deref())?;
         let name = parse_object_name(&request.object_name)?;
-        let confirmation = self.service.confirm(&caller, &name).await?;
+        let confirmation = self.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
         Ok(Response::new(pb::ConfirmUploadResponse {
             result: ok(),
             final_location: confirmation.final_location,
@@ -214,6 +214,9 @@ impl From<Error> for Status {
             | Error::UnsupportedContentType(_) => Code::InvalidArgument,
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
+            Error::UploadRejected(_) => Code::FailedPrecondition,
+            Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
+            Error::DraftChanged(_) => Code::Aborted,
             Error::SignatureRejected(_) => Code::PermissionDenied,
             Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
             // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{Conditions, Method, PresignRequest, PresignedUrl, Storage};
+use draftstore_storage::{Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Storage};
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
@@ -53,6 +53,8 @@ struct Inner {
     /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
     lifecycle_days: Option<u32>,
     limits: UploadLimits,
+    /// Find out at start-up whether the store honours conditional writes.
+    probe_conditional_writes: bool,
 }
 
 impl DraftService {
@@ -70,6 +72,10 @@ impl DraftService {
             cors_allowed_origins,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
+            probe_conditional_writes: match &settings.storage {
+                StorageSettings::S3(s3) => s3.conditional_writes.is_none(),
+                StorageSettings::Local { .. } => false,
+            },
         }))
     }
 
@@ -113,6 +119,15 @@ impl DraftService {
         if !self.0.cors_allowed_origins.is_empty() {
             let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
+        }
+        if self.0.probe_conditional_writes {
+            let probe = self.0.storage.probe_conditional_writes(&self.0.buckets.draft);
+            if !self.call("probe conditional writes", probe).await? {
+                tracing::warn!(
+                    "the store ignores conditional writes (If-None-Match): confirm with overwrite=false checks \
+                     before copying, which a concurrent writer can race"
+                );
+            }
         }
         if let Some(days) = self.0.lifecycle_days {
             let lifecycle = self.0.storage.install_lifecycle(&self.0.buckets.draft, days);
@@ -209,24 +224,13 @@ impl DraftService {
         self.presign(Method::Get, stage, name, key, &conditions, now).await
     }
 
-    /// Moves a draft into the main bucket, replacing an object of the same name. Idempotent: when the draft is
-    /// gone but the main object exists (an earlier or concurrent confirm moved it) the answer is the same success.
-    pub async fn confirm(&self, caller: &Caller, name: &ObjectName) -> Result<Confirmation> {
+    /// Moves a draft into the main bucket after checking it against what its upload URL declared and the upload
+    /// limits; a draft that fails is deleted and refused. Without `overwrite`, an existing main object is never
+    /// replaced. Idempotent: when the draft is gone but the main object exists (an earlier or concurrent confirm
+    /// moved it) the answer is the same success.
+    pub async fn confirm(&self, caller: &Caller, name: &ObjectName, overwrite: bool) -> Result<Confirmation> {
         let key = &caller.key(name)?;
-        let moved = self
-            .call(
-                "move the draft to the main bucket",
-                self.0.storage.move_object(&self.0.buckets.draft, &self.0.buckets.main, key),
-            )
-            .await;
-        let outcome = match moved {
-            Ok(()) => Ok("confirmed"),
-            Err(Error::ObjectNotFound(_)) => self
-                .call("look up the confirmed object", self.0.storage.head(&self.0.buckets.main, key))
-                .await
-                .map(|_| "already_confirmed"),
-            Err(e) => Err(e),
-        };
+        let outcome = self.confirm_key(key, overwrite).await;
         let label = match &outcome {
             Ok(label) => label,
             Err(e) => e.error_type().as_str(),
@@ -234,5 +238,59 @@ impl DraftService {
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
         outcome?;
         Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{key}", self.0.buckets.main) })
+    }
+
+    async fn confirm_key(&self, key: &ObjectName, overwrite: bool) -> Result<&'static str> {
+        let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
+        let already_confirmed = async || {
+            self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| "already_confirmed")
+        };
+        // A draft replaced between the check and the move makes the move fail; it is checked again, once.
+        for attempt in 0..2 {
+            let meta = match self.call("look up the draft", self.0.storage.head(draft, key)).await {
+                Ok(meta) => meta,
+                Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
+                Err(e) => return Err(e),
+            };
+            if let Err(reason) = self.verify(&meta) {
+                tracing::warn!(%key, reason, "draft rejected at confirm; deleting it");
+                self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
+                return Err(Error::UploadRejected(reason));
+            }
+            let options = MoveOptions { no_overwrite: !overwrite, if_match: meta.etag.clone() };
+            let moved = self.0.storage.move_object(draft, main, key, &options);
+            match self.call("move the draft to the main bucket", moved).await {
+                Ok(()) => return Ok("confirmed"),
+                Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
+                Err(Error::DraftChanged(_)) if attempt == 0 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::DraftChanged("the draft keeps changing; upload it once, then confirm".to_owned()))
+    }
+
+    /// Why a draft must not be promoted, if it must not.
+    fn verify(&self, meta: &ObjectMeta) -> std::result::Result<(), String> {
+        let limits = &self.0.limits;
+        if meta.size > limits.max_size {
+            return Err(format!("its size, {} bytes, is above MAX_UPLOAD_SIZE ({} bytes)", meta.size, limits.max_size));
+        }
+        if let Some(declared) = meta.declared.length
+            && declared != meta.size
+        {
+            return Err(format!("its size, {} bytes, differs from the declared {declared} bytes", meta.size));
+        }
+        if let Err(e) = limits.check(Some(&meta.content_type), None) {
+            return Err(format!("its content type is not accepted ({e})"));
+        }
+        match (&meta.declared.sha256, &meta.sha256) {
+            (Some(declared), Some(actual)) if declared != actual => {
+                Err("its SHA-256 differs from the declared checksum_sha256".to_owned())
+            }
+            (Some(_), None) => {
+                Err("the store kept no SHA-256 to check against the declared checksum_sha256".to_owned())
+            }
+            _ => Ok(()),
+        }
     }
 }

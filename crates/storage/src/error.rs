@@ -21,6 +21,14 @@ pub enum Error {
     #[error("object name '{key}' cannot be stored: {reason}")]
     InvalidKey { key: String, reason: String },
 
+    /// The destination of a move without overwrite exists; nothing changed.
+    #[error("object '{key}' already exists in bucket '{bucket}'")]
+    AlreadyExists { bucket: String, key: String },
+
+    /// The source of a move changed since it was checked; nothing changed.
+    #[error("{message}")]
+    PreconditionFailed { message: String },
+
     /// An upload was larger than allowed; nothing was stored.
     #[error("the upload is larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },

@@ -12,6 +12,7 @@ mod storage;
 pub use error::{Error, Result};
 pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey};
 pub use storage::{
-    CHECKSUM_HEADER, Conditions, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Method, ObjectMeta,
-    PresignRequest, PresignedUrl, StaleUploads, Storage,
+    CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
+    ListPage, ListPages, ListedObject, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, StaleUploads,
+    Storage,
 };

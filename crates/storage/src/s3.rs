@@ -4,6 +4,7 @@
 //! signer, which is several times faster than the SDK's presigner on this hot path; the tests check that the
 //! store accepts what it signs. No byte of an object passes through DraftStore: confirm is a server-side copy.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -16,9 +17,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, CompletedMultipartUpload,
-    CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete, ExpirationStatus,
-    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, ChecksumMode,
+    CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
@@ -28,9 +29,13 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::error::BoxError;
-use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads, display_header_name};
+use crate::storage::{
+    DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages,
+    ListedObject, MoveOptions, StaleUploads, display_header_name,
+};
 use crate::{
-    BucketName, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result, Storage,
+    BucketName, Checksum, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result,
+    Storage,
 };
 
 /// The largest object a single CopyObject can copy.
@@ -88,12 +93,17 @@ pub struct S3Config {
     pub multipart_copy_threshold: u64,
     /// Part size of multipart copies (at least [`MIN_PART_SIZE`]).
     pub multipart_copy_part_size: u64,
+    /// Whether the store honours conditional writes: `None` to find out with
+    /// [`Storage::probe_conditional_writes`], `Some(false)` to never rely on them.
+    pub conditional_writes: Option<bool>,
 }
 
 /// An S3-compatible store.
 #[derive(Debug)]
 pub struct S3Storage {
     client: Client,
+    /// Whether the store honours `If-None-Match` on copies; see [`Storage::probe_conditional_writes`].
+    conditional_writes: AtomicBool,
     signer: Signer,
     multipart_copy_threshold: u64,
     multipart_copy_part_size: u64,
@@ -199,6 +209,7 @@ impl S3Storage {
         let style = if config.force_path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
         Ok(Self {
             client: Client::from_conf(builder.build()),
+            conditional_writes: AtomicBool::new(config.conditional_writes != Some(false)),
             signer: Signer { endpoint, style, region: config.region, provider, cached: RwLock::new(None) },
             multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
             multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
@@ -210,21 +221,40 @@ impl S3Storage {
         &self.client
     }
 
-    async fn copy(&self, from: &BucketName, to: &BucketName, key: &ObjectKey, size: u64) -> Result<()> {
+    /// Copies `from/key` to `to/key`: only the source version `etag` when given, and not onto an existing
+    /// object when `options.no_overwrite` (the store answers 412 to either condition).
+    async fn copy(
+        &self,
+        from: &BucketName,
+        to: &BucketName,
+        key: &ObjectKey,
+        size: u64,
+        options: &MoveOptions,
+        etag: Option<&str>,
+    ) -> Result<()> {
         let source = format!("{from}/{}", utf8_percent_encode(key.as_str(), COPY_SOURCE));
-        if size <= self.multipart_copy_threshold {
+        let result = if size <= self.multipart_copy_threshold {
             self.client
                 .copy_object()
                 .copy_source(&source)
                 .bucket(to.as_str())
                 .key(key.as_str())
                 .metadata_directive(MetadataDirective::Copy)
+                .set_copy_source_if_match(etag.map(str::to_owned))
+                .set_if_none_match(options.no_overwrite.then(|| "*".to_owned()))
                 .send()
                 .await
-                .map_err(|e| sdk_error("CopyObject", from, Some(key), e))?;
-            return Ok(());
+                .map(drop)
+                .map_err(|e| sdk_error("CopyObject", from, Some(key), e))
+        } else {
+            self.multipart_copy(&source, from, to, key, size, options.no_overwrite).await
+        };
+        match result {
+            Err(Error::PreconditionFailed { .. }) if options.no_overwrite && self.head(to, key).await.is_ok() => {
+                Err(Error::AlreadyExists { bucket: to.to_string(), key: key.to_string() })
+            }
+            other => other,
         }
-        self.multipart_copy(&source, from, to, key, size).await
     }
 
     /// Copies an object above the single-copy limit part by part. The new object appears only when every part is
@@ -236,6 +266,7 @@ impl S3Storage {
         to: &BucketName,
         key: &ObjectKey,
         size: u64,
+        no_overwrite: bool,
     ) -> Result<()> {
         let head = self
             .client
@@ -290,6 +321,7 @@ impl S3Storage {
                 .bucket(to.as_str())
                 .key(key.as_str())
                 .upload_id(&upload_id)
+                .set_if_none_match(no_overwrite.then(|| "*".to_owned()))
                 .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
                 .send()
                 .await
@@ -380,7 +412,9 @@ impl Storage for S3Storage {
     }
 
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta> {
-        let head = match self.client.head_object().bucket(bucket.as_str()).key(key.as_str()).send().await {
+        let request =
+            self.client.head_object().bucket(bucket.as_str()).key(key.as_str()).checksum_mode(ChecksumMode::Enabled);
+        let head = match request.send().await {
             Ok(head) => head,
             Err(e) => {
                 let error = sdk_error("HeadObject", bucket, Some(key), e);
@@ -397,18 +431,73 @@ impl Storage for S3Storage {
             .last_modified()
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
             .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let metadata = |name: &str| head.metadata().and_then(|m| m.get(name.trim_start_matches("x-amz-meta-")));
         Ok(ObjectMeta {
             key: key.clone(),
             size: head.content_length().unwrap_or_default().max(0) as u64,
             content_type,
             last_modified,
+            sha256: head.checksum_sha256().and_then(|c| Checksum::parse(c).ok()),
+            declared: Declared {
+                length: metadata(DECLARED_LENGTH_HEADER).and_then(|l| l.parse().ok()),
+                sha256: metadata(DECLARED_SHA256_HEADER).and_then(|c| Checksum::parse(c).ok()),
+            },
+            etag: head.e_tag().map(str::to_owned),
         })
     }
 
-    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> Result<()> {
+    async fn move_object(
+        &self,
+        from: &BucketName,
+        to: &BucketName,
+        key: &ObjectKey,
+        options: &MoveOptions,
+    ) -> Result<()> {
         let meta = self.head(from, key).await?;
-        self.copy(from, to, key, meta.size).await?;
+        if options.if_match.is_some() && meta.etag != options.if_match {
+            return Err(Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") });
+        }
+        if options.no_overwrite && !self.conditional_writes.load(Ordering::Relaxed) {
+            // The store ignores If-None-Match: check first. A writer racing this check can still win.
+            match self.head(to, key).await {
+                Ok(_) => return Err(Error::AlreadyExists { bucket: to.to_string(), key: key.to_string() }),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.copy(from, to, key, meta.size, options, meta.etag.as_deref()).await?;
         self.delete(from, key).await
+    }
+
+    async fn probe_conditional_writes(&self, bucket: &BucketName) -> Result<bool> {
+        let probe = ObjectKey::parse(&format!(".draftstore-probe/{}", std::process::id()))
+            .map_err(|e| Error::other("invalid probe key", e))?;
+        let put = |key: &ObjectKey| {
+            self.client.put_object().bucket(bucket.as_str()).key(key.as_str()).body(b"probe".to_vec().into()).send()
+        };
+        put(&probe).await.map_err(|e| sdk_error("PutObject", bucket, Some(&probe), e))?;
+        let source = format!("{bucket}/{}", utf8_percent_encode(probe.as_str(), COPY_SOURCE));
+        let copy = self
+            .client
+            .copy_object()
+            .copy_source(&source)
+            .bucket(bucket.as_str())
+            .key(probe.as_str())
+            .if_none_match("*")
+            .metadata_directive(MetadataDirective::Replace)
+            .send()
+            .await;
+        let honoured = match copy {
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => true,
+            Ok(_) => false,
+            Err(e) => {
+                let _ = self.delete(bucket, &probe).await;
+                return Err(sdk_error("CopyObject", bucket, Some(&probe), e));
+            }
+        };
+        self.delete(bucket, &probe).await?;
+        self.conditional_writes.store(honoured, Ordering::Relaxed);
+        Ok(honoured)
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
@@ -575,10 +664,7 @@ where
         Some(key) => format!("{bucket}/{key}"),
         None => bucket.to_string(),
     };
-    let status = match &error {
-        SdkError::ServiceError(e) => Some(e.raw().status().as_u16()),
-        _ => None,
-    };
+    let status = error.raw_response().map(|response| response.status().as_u16());
     // HEAD answers have no body, hence no code: the status stands in for it.
     let code = match (error.code(), status) {
         (Some(code), _) => code.to_owned(),
@@ -591,7 +677,7 @@ where
         SdkError::DispatchFailure(_) => {
             Error::unavailable(format!("S3 {operation} on {target}: cannot reach the store"), boxed())
         }
-        SdkError::ServiceError(_) => match (code.as_str(), status) {
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match (code.as_str(), status) {
             ("NoSuchBucket", _) => Error::BucketNotFound { bucket: bucket.to_string() },
             ("NoSuchKey" | "NotFound", _) | (_, Some(404)) => match key {
                 Some(key) => Error::NotFound { bucket: bucket.to_string(), key: key.to_string() },
@@ -609,6 +695,9 @@ where
             | (_, Some(401 | 403)) => {
                 Error::AccessDenied { message: format!("S3 {operation} on {target} answered {code}") }
             }
+            ("PreconditionFailed", _) | (_, Some(412)) => Error::PreconditionFailed {
+                message: format!("S3 {operation} on {target}: a precondition did not hold"),
+            },
             (_, Some(500 | 502 | 503 | 504)) => Error::unavailable(
                 format!("S3 {operation} on {target} answered {code} (store busy or failing)"),
                 boxed(),

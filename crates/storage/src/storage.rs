@@ -67,6 +67,12 @@ impl Conditions {
         if let Some(checksum) = &self.checksum_sha256 {
             headers.push((CHECKSUM_HEADER.to_owned(), checksum.to_string()));
         }
+        if let Some(length) = self.content_length {
+            headers.push((DECLARED_LENGTH_HEADER.to_owned(), length.to_string()));
+        }
+        if let Some(checksum) = &self.checksum_sha256 {
+            headers.push((DECLARED_SHA256_HEADER.to_owned(), checksum.to_string()));
+        }
         headers
     }
 }
@@ -101,6 +107,33 @@ pub struct ObjectMeta {
     pub size: u64,
     pub content_type: ContentType,
     pub last_modified: OffsetDateTime,
+    /// The SHA-256 the store verified at upload, when it keeps one.
+    pub sha256: Option<Checksum>,
+    /// What the upload URL declared, kept with the object.
+    pub declared: Declared,
+    /// Identifies this version of the object, for a move that must not pick up a newer one.
+    pub etag: Option<String>,
+}
+
+/// Size and SHA-256 declared when an upload URL was issued; stored as object metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Declared {
+    pub length: Option<u64>,
+    pub sha256: Option<Checksum>,
+}
+
+/// Metadata headers that carry [`Declared`] values (S3 user metadata; the local backend reads the same).
+pub const DECLARED_LENGTH_HEADER: &str = "x-amz-meta-draftstore-length";
+pub const DECLARED_SHA256_HEADER: &str = "x-amz-meta-draftstore-sha256";
+
+/// How a move treats the destination and the source.
+#[derive(Debug, Clone, Default)]
+pub struct MoveOptions {
+    /// Refuse with [`Error::AlreadyExists`](crate::Error::AlreadyExists) when the destination exists.
+    pub no_overwrite: bool,
+    /// Move only the source version with this etag; another is
+    /// [`Error::PreconditionFailed`](crate::Error::PreconditionFailed).
+    pub if_match: Option<String>,
 }
 
 /// One object as a listing shows it.
@@ -169,12 +202,26 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// The metadata of one object.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta>;
 
-    /// Moves an object to another bucket under the same key, replacing any object already there, content type
-    /// kept. The destination is never seen half-written: it holds the old object or the whole new one. When the
+    /// Moves an object to another bucket under the same key, content type and metadata kept; see [`MoveOptions`]
+    /// for refusing to replace an object already there. The destination is never seen half-written: it holds the old object or the whole new one. When the
     /// source is missing the result is [`Error::NotFound`](crate::Error::NotFound) and nothing changes. Not atomic
     /// as a whole on every backend (S3 copies, then deletes): after a failure the object may exist in both buckets,
     /// and repeating the call completes the move.
-    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> Result<()>;
+    async fn move_object(
+        &self,
+        from: &BucketName,
+        to: &BucketName,
+        key: &ObjectKey,
+        options: &MoveOptions,
+    ) -> Result<()>;
+
+    /// Finds out at start-up whether the store honours conditional writes (`If-None-Match: *` on a copy), which
+    /// a move without overwrite relies on. Returns what it found; where they are not honoured, moves fall back
+    /// to a check before the copy, which a concurrent writer can race.
+    async fn probe_conditional_writes(&self, bucket: &BucketName) -> Result<bool> {
+        let _ = bucket;
+        Ok(true)
+    }
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;

@@ -75,6 +75,9 @@ pub struct DownloadUrlResponse {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmUploadRequest {
     pub object_name: String,
+    /// `false` refuses to replace an existing confirmed object (409 `OBJECT_ALREADY_EXISTS`). Default `true`.
+    #[serde(default)]
+    pub overwrite: Option<bool>,
 }
 
 /// A confirmed upload.
@@ -171,6 +174,8 @@ pub async fn download_url(
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
+    (status = 409, description = "OBJECT_ALREADY_EXISTS with overwrite false, or DRAFT_CHANGED", body = ErrorBody),
+    (status = 422, description = "UPLOAD_REJECTED: the draft failed a check and was deleted", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn confirm_upload(
@@ -179,7 +184,7 @@ pub async fn confirm_upload(
     ApiJson(request): ApiJson<ConfirmUploadRequest>,
 ) -> Result<Json<ConfirmUploadResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let confirmation = state.service.confirm(&caller, &name).await?;
+    let confirmation = state.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
     Ok(Json(ConfirmUploadResponse {
         success: true,
         object_name: confirmation.object_name.to_string(),

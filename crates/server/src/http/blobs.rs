@@ -7,7 +7,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use draftstore_storage::local::{CONTENT_DISPOSITION_PARAM, LocalStorage, WriteChecks};
-use draftstore_storage::{BucketName, CHECKSUM_HEADER, Checksum, ContentType, Method, ObjectKey};
+use draftstore_storage::{
+    BucketName, CHECKSUM_HEADER, Checksum, ContentType, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared,
+    Method, ObjectKey,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 use tokio_util::io::ReaderStream;
@@ -71,12 +74,29 @@ pub async fn put(
                 .ok_or_else(|| Error::InvalidRequest(format!("{CHECKSUM_HEADER} is not a base64 SHA-256")))?,
         ),
     };
-    let checks = WriteChecks { max_size: Some(state.service.limits().max_size), sha256 };
+    let declared = Declared {
+        length: header_value(&headers, DECLARED_LENGTH_HEADER, |v| v.parse().ok())?,
+        sha256: header_value(&headers, DECLARED_SHA256_HEADER, |v| Checksum::parse(v).ok())?,
+    };
+    let checks = WriteChecks { max_size: Some(state.service.limits().max_size), sha256, declared };
     local
         .write_object(&bucket, &key, content_type, &checks, body.into_data_stream())
         .await
         .map_err(|e| Error::from_storage("store the upload", e))?;
     Ok(StatusCode::OK)
+}
+
+/// An optional header parsed by `parse`; present but unparsable is a bad request.
+fn header_value<T>(headers: &HeaderMap, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(parse)
+            .map(Some)
+            .ok_or_else(|| Error::InvalidRequest(format!("the {name} header is malformed"))),
+    }
 }
 
 /// Serves an object.

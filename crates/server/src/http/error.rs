@@ -28,6 +28,8 @@ impl Error {
             Self::InvalidObjectName(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UploadRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) => StatusCode::CONFLICT,
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,

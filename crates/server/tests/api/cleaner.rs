@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use draftstore::cleaner::Cleaner;
 use draftstore::config::ServeSettings;
 use draftstore_storage::{
-    BucketName, DeleteFailure, ListPages, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, StaleUploads, Storage,
+    BucketName, DeleteFailure, ListPages, MoveOptions, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl,
+    StaleUploads, Storage,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -179,8 +180,14 @@ impl Storage for StuckDeletes {
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<ObjectMeta> {
         self.0.head(bucket, key).await
     }
-    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<()> {
-        self.0.move_object(from, to, key).await
+    async fn move_object(
+        &self,
+        from: &BucketName,
+        to: &BucketName,
+        key: &ObjectKey,
+        options: &MoveOptions,
+    ) -> draftstore_storage::Result<()> {
+        self.0.move_object(from, to, key, options).await
     }
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<()> {
         self.0.delete(bucket, key).await

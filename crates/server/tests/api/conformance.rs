@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use draftstore_storage::{BucketName, Conditions, ContentType, Error, Method, ObjectKey, PresignRequest, Storage};
+use draftstore_storage::{
+    BucketName, Conditions, ContentType, Error, Method, MoveOptions, ObjectKey, PresignRequest, Storage,
+};
 use time::OffsetDateTime;
 
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app};
@@ -81,11 +83,20 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
     assert!(storage.head(&draft, &other).await.expect_err("absent").is_not_found());
     assert!(matches!(storage.head(&missing, &other).await, Err(Error::BucketNotFound { .. })));
 
-    storage.move_object(&draft, &main, &object).await.expect("move");
+    storage.move_object(&draft, &main, &object, &MoveOptions::default()).await.expect("move");
     assert_eq!(storage.head(&main, &object).await.expect("moved").content_type.as_str(), "image/png");
     assert!(storage.head(&draft, &object).await.expect_err("moved away").is_not_found());
-    assert!(storage.move_object(&draft, &main, &object).await.expect_err("nothing to move").is_not_found());
-    assert!(matches!(storage.move_object(&missing, &main, &object).await, Err(Error::BucketNotFound { .. })));
+    assert!(
+        storage
+            .move_object(&draft, &main, &object, &MoveOptions::default())
+            .await
+            .expect_err("nothing to move")
+            .is_not_found()
+    );
+    assert!(matches!(
+        storage.move_object(&missing, &main, &object, &MoveOptions::default()).await,
+        Err(Error::BucketNotFound { .. })
+    ));
 
     storage.delete(&main, &object).await.expect("delete");
     assert!(storage.head(&main, &object).await.expect_err("deleted").is_not_found());

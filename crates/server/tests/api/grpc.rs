@@ -51,14 +51,16 @@ async fn whole_flow(app: &TestApp) {
     assert_eq!(app.client.get(&preview.url).send().await.expect("GET").text().await.expect("body"), "over grpc");
 
     let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into() })
+        .confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into(), overwrite: None })
         .await
         .expect("confirm")
         .into_inner();
     assert!(confirmed.result.as_ref().is_some_and(|r| r.success));
     assert!(confirmed.final_location.ends_with("/g/rpc.txt"), "{}", confirmed.final_location);
-    let again =
-        grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into() }).await.expect("idempotent");
+    let again = grpc
+        .confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into(), overwrite: None })
+        .await
+        .expect("idempotent");
     assert_eq!(again.into_inner().final_location, confirmed.final_location);
 
     let main = grpc
@@ -90,8 +92,10 @@ async fn the_whole_flow_over_grpc_on_seaweedfs() {
 async fn a_missing_object_is_not_found_with_its_reason() {
     let app = spawn_app().await;
     let mut grpc = app.grpc().await;
-    let status =
-        grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "absent".into() }).await.expect_err("absent");
+    let status = grpc
+        .confirm_upload(pb::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None })
+        .await
+        .expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(reason(&status), ("OBJECT_NOT_FOUND".to_owned(), "draftstore".to_owned()));
     let status = grpc
@@ -115,7 +119,7 @@ async fn every_bad_object_name_is_invalid_argument() {
             .await
             .map(drop),
             grpc.get_download_url(pb::GetDownloadUrlRequest { object_name: name.into(), stage: 0 }).await.map(drop),
-            grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into() }).await.map(drop),
+            grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into(), overwrite: None }).await.map(drop),
         ];
         for result in checks {
             let status = result.expect_err("refused");
@@ -166,13 +170,16 @@ async fn storage_outage_is_unavailable_and_health_follows_the_store() {
 
     weed.pause();
     let mut grpc = app.grpc().await;
-    let status = grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into() }).await.expect_err("down");
+    let status = grpc
+        .confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None })
+        .await
+        .expect_err("down");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::Unavailable, "NETWORK_ERROR"));
     wait_for_health(&app, ServingStatus::NotServing).await;
 
     weed.resume();
     wait_for_health(&app, ServingStatus::Serving).await;
-    grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into() })
+    grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None })
         .await
         .expect("confirmed after the outage");
 }
@@ -259,7 +266,9 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
     for name in names {
         let rest = rest_outcome(&app.confirm(name).await);
         // The first confirm moved the draft; the gRPC one meets the idempotent path, which must agree.
-        let rpc = grpc_outcome(grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into() }).await);
+        let rpc = grpc_outcome(
+            grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into(), overwrite: None }).await,
+        );
         assert_eq!(rest, rpc, "confirm {name:?}");
     }
     assert_eq!(app.post("/api/v1/draft-bucket", &json!({})).await.status, 200);

@@ -16,7 +16,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub storage: Arc<dyn Storage>,
     pub data_dir: PathBuf,
-    _temp: Option<tempfile::TempDir>,
+    /// Sent as `Authorization: Bearer …` on API requests and RPCs.
+    pub bearer: Option<String>,
+    _temp: Option<Arc<tempfile::TempDir>>,
 }
 
 /// A JSON answer with its status.
@@ -77,7 +79,7 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     args.extend_from_slice(extra);
     let mut app = spawn(serve_settings(&args)).await;
     app.data_dir = data_dir;
-    app._temp = Some(temp);
+    app._temp = Some(Arc::new(temp));
     app
 }
 
@@ -92,10 +94,45 @@ pub async fn spawn(settings: ServeSettings) -> TestApp {
     let grpc_address = format!("http://127.0.0.1:{}", app.grpc_port());
     let storage = app.storage();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, grpc_address, client: reqwest::Client::new(), storage, data_dir, _temp: None }
+    TestApp { address, grpc_address, client: reqwest::Client::new(), storage, data_dir, bearer: None, _temp: None }
 }
 
 impl TestApp {
+    /// The same server, called with another credential.
+    pub fn as_caller(&self, bearer: &str) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            grpc_address: self.grpc_address.clone(),
+            client: self.client.clone(),
+            storage: Arc::clone(&self.storage),
+            data_dir: self.data_dir.clone(),
+            bearer: Some(bearer.to_owned()),
+            _temp: self._temp.clone(),
+        }
+    }
+
+    /// The same server, called without a credential.
+    pub fn without_bearer(mut self) -> TestApp {
+        self.bearer = None;
+        self
+    }
+
+    /// A gRPC request carrying this caller's credential.
+    pub fn rpc<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(bearer) = &self.bearer {
+            request.metadata_mut().insert("authorization", format!("Bearer {bearer}").parse().expect("ascii"));
+        }
+        request
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.bearer {
+            Some(bearer) => request.bearer_auth(bearer),
+            None => request,
+        }
+    }
+
     /// A gRPC channel to the server.
     pub async fn channel(&self) -> tonic::transport::Channel {
         tonic::transport::Channel::from_shared(self.grpc_address.clone())
@@ -112,14 +149,18 @@ impl TestApp {
 
     /// POSTs a JSON body to an API route.
     pub async fn post(&self, route: &str, body: &Value) -> Answer {
-        let response =
-            self.client.post(format!("{}{route}", self.address)).json(body).send().await.expect("request sent");
+        let response = self
+            .authorized(self.client.post(format!("{}{route}", self.address)))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
         answer(response).await
     }
 
     /// POSTs raw bytes with a content type.
     pub async fn post_raw(&self, route: &str, content_type: Option<&str>, body: &'static str) -> Answer {
-        let mut request = self.client.post(format!("{}{route}", self.address)).body(body);
+        let mut request = self.authorized(self.client.post(format!("{}{route}", self.address))).body(body);
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }

@@ -35,7 +35,10 @@ async fn out_of_bounds_uploads_are_refused_before_a_url_is_issued() {
         .await
         .error(400, "INVALID_REQUEST");
     let ok = upload(json!({ "object_name": "a.png", "content_type": "image/png", "content_length": 1000 })).await.ok();
-    assert_eq!(ok["headers"], json!({ "Content-Type": "image/png", "Content-Length": "1000" }));
+    assert_eq!(
+        ok["headers"],
+        json!({ "Content-Type": "image/png", "Content-Length": "1000", "x-amz-meta-draftstore-length": "1000" })
+    );
     upload(json!({ "object_name": "b.pdf", "content_type": "application/pdf" })).await.ok();
 
     let mut grpc = app.grpc().await;

@@ -1,8 +1,10 @@
 //! Integration tests: the real server on port 0, driven over HTTP.
 
+mod auth;
 mod cleaner;
 mod compat;
 mod config;
+mod confirm;
 mod conformance;
 mod flow;
 mod grpc;

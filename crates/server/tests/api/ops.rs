@@ -244,7 +244,10 @@ async fn metrics_parse_as_prometheus_text_and_move_with_requests() {
     app.confirm("never-there").await.error(404, "OBJECT_NOT_FOUND");
     let mut grpc = app.grpc().await;
     let _ = grpc
-        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest { object_name: "counted.txt".into() })
+        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
+            object_name: "counted.txt".into(),
+            overwrite: None,
+        })
         .await
         .expect("idempotent confirm");
     let after = scrape().await;

@@ -22,7 +22,10 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 use url::Url;
 
 use crate::error::BoxError;
-use crate::storage::{DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, StaleUploads, display_header_name};
+use crate::storage::{
+    Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, StaleUploads,
+    display_header_name,
+};
 use crate::{
     BucketName, Checksum, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result,
     Storage,
@@ -59,13 +62,15 @@ pub struct LocalStorage {
     signer: UrlSigner,
 }
 
-/// What an upload must satisfy to be stored; a failed check stores nothing.
+/// What an upload must satisfy to be stored (a failed check stores nothing), and what it declared.
 #[derive(Debug, Clone, Default)]
 pub struct WriteChecks {
     /// Refuse bodies larger than this.
     pub max_size: Option<u64>,
-    /// Refuse bodies whose SHA-256 differs.
+    /// Refuse bodies whose SHA-256 differs; kept with the object.
     pub sha256: Option<Checksum>,
+    /// Declared values to keep with the object, for confirm to check.
+    pub declared: Declared,
 }
 
 /// The signed query parameter that makes a download an attachment, named as on S3.
@@ -177,7 +182,13 @@ impl LocalStorage {
         {
             return Err(Error::ChecksumMismatch);
         }
-        writer.write_all(&object::encode_trailer(&content_type)).await.map_err(|e| write_error(key, e))?;
+        let trailer = object::Trailer {
+            content_type: content_type.to_string(),
+            sha256: checks.sha256.as_ref().map(ToString::to_string),
+            declared_length: checks.declared.length,
+            declared_sha256: checks.declared.sha256.as_ref().map(ToString::to_string),
+        };
+        writer.write_all(&object::encode_trailer(&trailer)).await.map_err(|e| write_error(key, e))?;
         writer.flush().await.map_err(|e| write_error(key, e))?;
         let file = writer.into_inner();
         file.sync_all().await.map_err(|e| write_error(key, e))?;
@@ -187,7 +198,7 @@ impl LocalStorage {
         let target = self.object_path(bucket, key);
         rename_into_place(&staged.path, &target, key).await?;
         staged.disarm();
-        Ok(ObjectMeta { key: key.clone(), size, content_type, last_modified: modified.into() })
+        Ok(object_meta(key, size, trailer, modified))
     }
 
     /// Opens an object for reading.
@@ -216,11 +227,11 @@ impl LocalStorage {
         if !stat.is_file() {
             return Err(not_found());
         }
-        let (size, content_type) = object::read_trailer(&mut file, stat.len())
+        let (size, trailer) = object::read_trailer(&mut file, stat.len())
             .await
             .map_err(|e| Error::other(format!("failed to read the metadata of object '{key}'"), e))?;
-        let last_modified = stat.modified().map_err(|e| Error::other("file times unsupported", e))?.into();
-        Ok((ObjectMeta { key: key.clone(), size, content_type, last_modified }, file))
+        let modified = stat.modified().map_err(|e| Error::other("file times unsupported", e))?;
+        Ok((object_meta(key, size, trailer, modified), file))
     }
 }
 
@@ -277,24 +288,37 @@ impl Storage for LocalStorage {
         self.open_object(bucket, key).await.map(|(meta, _)| meta)
     }
 
-    async fn move_object(&self, from: &BucketName, to: &BucketName, key: &ObjectKey) -> Result<()> {
+    async fn move_object(
+        &self,
+        from: &BucketName,
+        to: &BucketName,
+        key: &ObjectKey,
+        options: &MoveOptions,
+    ) -> Result<()> {
         self.require_bucket(to).await?;
-        let source = self.object_path(from, key);
-        match fs::metadata(&source).await {
-            Ok(stat) if stat.is_file() => {}
-            Ok(_) => return Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() }),
-            Err(e) if is_absent(&e) => {
-                self.require_bucket(from).await?;
-                return Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() });
-            }
-            Err(e) => return Err(Error::other(format!("failed to read draft '{key}'"), e)),
+        let not_found = || Error::NotFound { bucket: from.to_string(), key: key.to_string() };
+        let current = match self.open_object(from, key).await {
+            Ok((meta, _)) => meta,
+            Err(Error::NotFound { .. }) => return Err(not_found()),
+            Err(e) => return Err(e),
+        };
+        if options.if_match.is_some() && current.etag != options.if_match {
+            return Err(Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") });
         }
-        match rename_into_place(&source, &self.object_path(to, key), key).await {
+        let source = self.object_path(from, key);
+        let target = self.object_path(to, key);
+        let moved = if options.no_overwrite {
+            // A hard link fails when the target exists: an atomic "move unless present".
+            link_into_place(&source, &target, key).await
+        } else {
+            rename_into_place(&source, &target, key).await
+        };
+        match moved {
             Err(Error::Other { source: Some(e), .. })
                 if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
             {
                 // Another mover won the race: the source is gone.
-                Err(Error::NotFound { bucket: from.to_string(), key: key.to_string() })
+                Err(not_found())
             }
             other => other,
         }
@@ -432,6 +456,24 @@ async fn prune_empty_parents(path: &Path, bucket_dir: &Path) {
     }
 }
 
+/// An object's metadata from its trailer; the etag is the size and the modification time, which change with every
+/// write.
+fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: std::time::SystemTime) -> ObjectMeta {
+    let nanos = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    ObjectMeta {
+        key: key.clone(),
+        size,
+        content_type: ContentType::parse(&trailer.content_type).unwrap_or_else(|_| ContentType::octet_stream()),
+        last_modified: modified.into(),
+        sha256: trailer.sha256.and_then(|c| Checksum::parse(&c).ok()),
+        declared: Declared {
+            length: trailer.declared_length,
+            sha256: trailer.declared_sha256.and_then(|c| Checksum::parse(&c).ok()),
+        },
+        etag: Some(format!("{size:x}-{nanos:x}")),
+    }
+}
+
 fn is_absent(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
 }
@@ -479,6 +521,32 @@ async fn rename_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Res
         }
     }
     sync_dir(parent).await;
+    if let Some(source_dir) = source.parent() {
+        sync_dir(source_dir).await;
+    }
+    Ok(())
+}
+
+/// Links a complete file into place unless the target exists, then removes the source: a move that never
+/// replaces an object.
+async fn link_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Result<()> {
+    let parent = target.parent().expect("an object path has a bucket folder above it");
+    fs::create_dir_all(parent)
+        .await
+        .map_err(|e| Error::other(format!("failed to create the folders of '{key}'"), e))?;
+    match fs::hard_link(source, target).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyExists { bucket: String::new(), key: key.to_string() });
+        }
+        Err(e) => return Err(Error::other(format!("failed to move '{key}' into place"), e)),
+    }
+    sync_dir(parent).await;
+    if let Err(e) = fs::remove_file(source).await
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        return Err(Error::other(format!("moved '{key}' but failed to remove the draft"), e));
+    }
     if let Some(source_dir) = source.parent() {
         sync_dir(source_dir).await;
     }

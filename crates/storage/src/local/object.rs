@@ -6,29 +6,34 @@ use std::io;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::ContentType;
-
 const MAGIC: &[u8; 8] = b"DSOBJv1\0";
 const FOOTER: u64 = 4 + MAGIC.len() as u64;
 const MAX_TRAILER: u32 = 64 * 1024;
 
-#[derive(Serialize, Deserialize)]
-struct Trailer {
-    content_type: String,
+/// An object's metadata as kept in its file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Trailer {
+    pub content_type: String,
+    /// The SHA-256 verified while the upload streamed in, when one was declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_length: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declared_sha256: Option<String>,
 }
 
 /// The bytes appended after an object's data.
-pub(crate) fn encode_trailer(content_type: &ContentType) -> Vec<u8> {
-    let mut out =
-        serde_json::to_vec(&Trailer { content_type: content_type.to_string() }).expect("plain struct serializes");
+pub(crate) fn encode_trailer(trailer: &Trailer) -> Vec<u8> {
+    let mut out = serde_json::to_vec(trailer).expect("plain struct serializes");
     let len = u32::try_from(out.len()).expect("trailer is small");
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(MAGIC);
     out
 }
 
-/// Reads the trailer of a file `file_len` bytes long: returns the data's length and content type.
-pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> io::Result<(u64, ContentType)> {
+/// Reads the trailer of a file `file_len` bytes long: returns the data's length and the metadata.
+pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> io::Result<(u64, Trailer)> {
     let corrupt =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a DraftStore object file: {what}"));
     if file_len < FOOTER {
@@ -49,6 +54,5 @@ pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> i
     let mut json = vec![0u8; len as usize];
     file.read_exact(&mut json).await?;
     let trailer: Trailer = serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let content_type = ContentType::parse(&trailer.content_type).unwrap_or_else(|_| ContentType::octet_stream());
-    Ok((data_len, content_type))
+    Ok((data_len, trailer))
 }

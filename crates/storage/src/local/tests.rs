@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
-use crate::Conditions;
+use crate::{Conditions, MoveOptions};
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {
@@ -107,11 +107,17 @@ async fn move_is_a_rename_that_keeps_metadata_and_reports_a_missing_source() {
         .write_object(&draft, &key("d/e.txt"), text.clone(), &WriteChecks::default(), body(&[b"bytes"]))
         .await
         .expect("write");
-    storage.move_object(&draft, &main, &key("d/e.txt")).await.expect("move");
+    storage.move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default()).await.expect("move");
     let (meta, bytes) = read_all(&storage, "main", "d/e.txt").await;
     assert_eq!((meta.content_type, bytes.as_slice()), (text, &b"bytes"[..]));
     assert!(storage.head(&draft, &key("d/e.txt")).await.expect_err("moved").is_not_found());
-    assert!(storage.move_object(&draft, &main, &key("d/e.txt")).await.expect_err("gone").is_not_found());
+    assert!(
+        storage
+            .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default())
+            .await
+            .expect_err("gone")
+            .is_not_found()
+    );
 }
 
 #[tokio::test]
@@ -200,14 +206,14 @@ async fn uploads_over_the_size_limit_or_with_a_wrong_checksum_store_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = store(dir.path()).await;
     let draft = bucket_name("main-draft");
-    let small = WriteChecks { max_size: Some(4), sha256: None };
+    let small = WriteChecks { max_size: Some(4), ..WriteChecks::default() };
     let err = storage
         .write_object(&draft, &key("big"), ContentType::octet_stream(), &small, body(&[b"123", b"45"]))
         .await
         .expect_err("too large");
     assert!(matches!(err, Error::TooLarge { limit: 4 }), "{err:?}");
     let right = Checksum::from_digest(&sha2::Sha256::digest(b"hello").into());
-    let checked = WriteChecks { max_size: None, sha256: Some(right) };
+    let checked = WriteChecks { sha256: Some(right), ..WriteChecks::default() };
     let err = storage
         .write_object(&draft, &key("sum"), ContentType::octet_stream(), &checked, body(&[b"hellO"]))
         .await
