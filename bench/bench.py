@@ -5,7 +5,6 @@ Servers run on CPU 0, load generators and clients on CPU 1. Results go to bench/
 """
 
 import argparse
-import concurrent.futures
 import datetime
 import json
 import os
@@ -414,9 +413,7 @@ def bench_cleaner(opts, weed):
             draft = f"{bucket}-draft"
             for name in (bucket, draft):
                 weed.client.create_bucket(Bucket=name)
-            with concurrent.futures.ThreadPoolExecutor(64) as pool:
-                list(pool.map(lambda i: weed.client.put_object(Bucket=draft, Key=f"d/{i % 100}/{i}.bin", Body=b"x" * 16),
-                              range(count)))
+            subprocess.run([opts.populate, weed.endpoint, ACCESS_KEY, SECRET_KEY, draft, str(count), "64"], check=True)
             time.sleep(1.5)
             env = dict(os.environ, STORAGE_TYPE="s3", AWS_ENDPOINT_URL=weed.endpoint, S3_FORCE_PATH_STYLE="true",
                        AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, BUCKET_NAME=bucket,
@@ -461,12 +458,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--bare", required=True)
     parser.add_argument("--grpc-load", required=True)
+    parser.add_argument("--populate", required=True)
     parser.add_argument("--companion", default=None, help="Companion's bin/companion script; omitted: not measured")
     parser.add_argument("--scratch", default=None, help="folder for large temporary files (default: the system's)")
     parser.add_argument("--cleaner-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000])
     opts = parser.parse_args()
     opts.draftstore = os.path.abspath(opts.draftstore)
     opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
+    opts.populate = os.path.abspath(opts.populate)
     opts.companion = opts.companion and os.path.abspath(opts.companion)
     wanted = set(opts.only or ["upload-url", "objects", "cleaner"])
 

@@ -454,9 +454,7 @@ impl Storage for S3Storage {
         options: &MoveOptions,
     ) -> Result<()> {
         let meta = self.head(from, key).await?;
-        if options.if_match.is_some() && meta.etag != options.if_match {
-            return Err(Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") });
-        }
+        options.check_source(key, &meta)?;
         if options.no_overwrite && !self.conditional_writes.load(Ordering::Relaxed) {
             // The store ignores If-None-Match: check first. A writer racing this check can still win.
             match self.head(to, key).await {

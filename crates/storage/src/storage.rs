@@ -136,6 +136,18 @@ pub struct MoveOptions {
     pub if_match: Option<String>,
 }
 
+impl MoveOptions {
+    /// Fails when the source found is not the version asked for.
+    pub(crate) fn check_source(&self, key: &ObjectKey, found: &ObjectMeta) -> Result<()> {
+        match &self.if_match {
+            Some(wanted) if found.etag.as_ref() != Some(wanted) => {
+                Err(crate::Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// One object as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedObject {

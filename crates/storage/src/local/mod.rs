@@ -302,9 +302,7 @@ impl Storage for LocalStorage {
             Err(Error::NotFound { .. }) => return Err(not_found()),
             Err(e) => return Err(e),
         };
-        if options.if_match.is_some() && current.etag != options.if_match {
-            return Err(Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") });
-        }
+        options.check_source(key, &current)?;
         let source = self.object_path(from, key);
         let target = self.object_path(to, key);
         let moved = if options.no_overwrite {
