@@ -312,6 +312,8 @@ def http_json(port, path, body):
 
 
 def put_file(url, path):
+    # Start each measured write with no dirty pages left from the previous one, as dd below does.
+    os.sync()
     started = time.perf_counter()
     out = subprocess.run(["taskset", "-c", "1", "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT",
                           "-H", "Content-Type: application/octet-stream", "-T", path, url],
@@ -361,6 +363,7 @@ def bench_objects(opts, weed):
     dd = []
     for run in range(opts.runs):
         target = os.path.join(work, f"dd-{run}.bin")
+        os.sync()
         started = time.perf_counter()
         subprocess.run(["taskset", "-c", "1", "dd", f"if={files['1 GiB']}", f"of={target}", "bs=1M", "conv=fsync"],
                        capture_output=True, check=True)
