@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -94,6 +95,7 @@ class SeaweedFs:
     def stop(self):
         self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_measured(args, env):

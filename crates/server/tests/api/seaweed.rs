@@ -100,7 +100,7 @@ impl SeaweedFs {
             .stderr(log)
             .spawn()
             .expect("SeaweedFS starts");
-        watch_over(child.id());
+        watch_over(child.id(), dir.path());
         let weed = SeaweedFs { endpoint: format!("http://127.0.0.1:{base}"), port: base, child, _dir: dir };
         weed.wait_until_ready().await;
         weed
@@ -198,11 +198,14 @@ fn signal(signal: &str, pid: u32) {
     assert!(status.success(), "kill {signal} {pid} failed");
 }
 
-/// The shared instance lives in a static that is never dropped: a small watchdog kills SeaweedFS once this test
-/// process has exited, so no server outlives the run.
-fn watch_over(pid: u32) {
-    let script =
-        format!("while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null", std::process::id());
+/// The shared instance lives in a static that is never dropped: a small watchdog kills SeaweedFS and removes its
+/// folder once this test process has exited, so neither outlives the run.
+fn watch_over(pid: u32, dir: &std::path::Path) {
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null; sleep 1; rm -rf '{}'",
+        std::process::id(),
+        dir.display()
+    );
     let _ = Command::new("sh")
         .args(["-c", &script])
         .stdin(Stdio::null())

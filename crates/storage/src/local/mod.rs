@@ -18,7 +18,7 @@ use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::fs;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::AsyncSeekExt;
 use url::Url;
 
 use crate::error::BoxError;
@@ -39,8 +39,6 @@ const SIGNING_KEY_FILE: &str = ".signing-key";
 pub const STAGING_DIR: &str = ".staging";
 /// Path prefix of the signed URLs on DraftStore's HTTP server.
 pub const BLOB_ROUTE: &str = "/blobs";
-/// Write buffer for uploads: large enough that the disk sees big writes.
-const WRITE_BUFFER: usize = 1 << 20;
 
 /// How to open a local store.
 #[derive(Debug, Clone)]
@@ -156,15 +154,21 @@ impl LocalStorage {
     {
         self.require_bucket(bucket).await?;
         let staged = StagingFile::create(&self.staging).await?;
+        // One blocking thread writes the chunks straight to the file as they arrive (no user-space copy), hashing
+        // them when a checksum is expected; this task reads the body and enforces the size limit.
+        // The file exists before anything can fail, so that the staging guard always finds what to remove.
         let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&staged.path)
             .await
-            .map_err(|e| Error::other("failed to create a staging file", e))?;
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, file);
+            .map_err(|e| Error::other("failed to create a staging file", e))?
+            .into_std()
+            .await;
+        let (chunks, receiver) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
+        let hash = checks.sha256.is_some();
+        let writer = tokio::task::spawn_blocking(move || write_staged(file, receiver, hash));
         let mut size: u64 = 0;
-        let mut digest = checks.sha256.as_ref().map(|_| Sha256::new());
         let mut body = std::pin::pin!(body);
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
@@ -172,15 +176,9 @@ impl LocalStorage {
             if checks.max_size.is_some_and(|limit| size > limit) {
                 return Err(Error::TooLarge { limit: checks.max_size.unwrap_or_default() });
             }
-            if let Some(digest) = &mut digest {
-                digest.update(&chunk);
+            if chunks.send(Chunk::Data(chunk)).await.is_err() {
+                break; // the writer failed; its error is collected below
             }
-            writer.write_all(&chunk).await.map_err(|e| write_error(key, e))?;
-        }
-        if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
-            && &Checksum::from_digest(&digest.finalize().into()) != expected
-        {
-            return Err(Error::ChecksumMismatch);
         }
         let trailer = object::Trailer {
             content_type: content_type.to_string(),
@@ -188,12 +186,15 @@ impl LocalStorage {
             declared_length: checks.declared.length,
             declared_sha256: checks.declared.sha256.as_ref().map(ToString::to_string),
         };
-        writer.write_all(&object::encode_trailer(&trailer)).await.map_err(|e| write_error(key, e))?;
-        writer.flush().await.map_err(|e| write_error(key, e))?;
-        let file = writer.into_inner();
-        file.sync_all().await.map_err(|e| write_error(key, e))?;
-        let modified = file.metadata().await.and_then(|m| m.modified()).map_err(|e| write_error(key, e))?;
-        drop(file);
+        let _ = chunks.send(Chunk::Finish(object::encode_trailer(&trailer))).await;
+        drop(chunks);
+        let written = writer.await.map_err(|e| Error::other("the upload writer stopped", e))?;
+        let (digest, modified) = written.map_err(|e| write_error(key, e))?;
+        if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
+            && &Checksum::from_digest(&digest) != expected
+        {
+            return Err(Error::ChecksumMismatch);
+        }
 
         let target = self.object_path(bucket, key);
         rename_into_place(&staged.path, &target, key).await?;
@@ -478,6 +479,45 @@ fn is_absent(e: &io::Error) -> bool {
 
 fn write_error(key: &ObjectKey, e: io::Error) -> Error {
     Error::other(format!("failed to write object '{key}'"), e)
+}
+
+/// What the upload task hands the writer thread.
+enum Chunk {
+    Data(Bytes),
+    /// The body is complete: append this trailer and make the file durable.
+    Finish(Vec<u8>),
+}
+
+/// Chunks queued between the upload task and the writer thread.
+const WRITE_QUEUE: usize = 16;
+
+/// Writes an upload's chunks to its staging file until `Finish`, then the trailer, then fsyncs. Returns the SHA-256
+/// of the data (when asked) and the file's modification time. A channel closed before `Finish` is an aborted
+/// upload: nothing is finalised, and the caller's guard removes the file.
+fn write_staged(
+    mut file: std::fs::File,
+    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
+    hash: bool,
+) -> io::Result<(Option<[u8; 32]>, std::time::SystemTime)> {
+    use std::io::Write;
+    let mut digest = hash.then(Sha256::new);
+    while let Some(chunk) = chunks.blocking_recv() {
+        match chunk {
+            Chunk::Data(data) => {
+                if let Some(digest) = &mut digest {
+                    digest.update(&data);
+                }
+                file.write_all(&data)?;
+            }
+            Chunk::Finish(trailer) => {
+                file.write_all(&trailer)?;
+                file.sync_all()?;
+                let modified = file.metadata()?.modified()?;
+                return Ok((digest.map(|d| d.finalize().into()), modified));
+            }
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::Interrupted, "the upload ended before its last byte"))
 }
 
 /// Renames a complete file to its place, creating the folders above it, then fsyncs the folder so the rename
