@@ -72,6 +72,8 @@ pub fn lifecycle_days(lifetime: Duration) -> u32 {
 pub struct Cleaner {
     storage: Arc<dyn Storage>,
     bucket: BucketName,
+    /// Where multipart copies of confirms that were cut off may be left.
+    main: BucketName,
     lifetime: Duration,
     upload_ttl: Duration,
     timeout: Duration,
@@ -84,6 +86,7 @@ impl Cleaner {
         Self {
             storage,
             bucket: settings.buckets.draft.clone(),
+            main: settings.buckets.main.clone(),
             lifetime: settings.object_lifetime,
             upload_ttl: settings.upload_ttl,
             timeout: settings.storage_timeout,
@@ -197,15 +200,19 @@ impl Cleaner {
 
     async fn remove_stale_uploads(&self, now: OffsetDateTime, report: &mut CleanReport) {
         let stale = StaleUploads { multipart_before: now - self.lifetime, staging_before: now - self.upload_ttl };
-        match tokio::time::timeout(self.timeout, self.storage.remove_stale_uploads(&self.bucket, stale)).await {
-            Ok(Ok(count)) => report.stale_uploads = count,
-            Ok(Err(e)) => {
-                let error = Error::from_storage("remove stale uploads", e);
-                tracing::error!(error = %error.chain(), "failed to remove stale uploads");
-                report.incomplete.get_or_insert(error.chain());
-            }
-            Err(_) => {
-                report.incomplete.get_or_insert_with(|| "removing stale uploads timed out".to_owned());
+        // Abandoned uploads in the draft bucket, and in the main bucket the multipart copies of confirms that
+        // failed and could not abort them.
+        for bucket in [&self.bucket, &self.main] {
+            match tokio::time::timeout(self.timeout, self.storage.remove_stale_uploads(bucket, stale)).await {
+                Ok(Ok(count)) => report.stale_uploads += count,
+                Ok(Err(e)) => {
+                    let error = Error::from_storage("remove stale uploads", e);
+                    tracing::error!(error = %error.chain(), %bucket, "failed to remove stale uploads");
+                    report.incomplete.get_or_insert(error.chain());
+                }
+                Err(_) => {
+                    report.incomplete.get_or_insert_with(|| "removing stale uploads timed out".to_owned());
+                }
             }
         }
     }

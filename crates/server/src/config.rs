@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use draftstore_storage::BucketName;
+use draftstore_storage::multipart::MAX_OBJECT_SIZE;
 
 use crate::domain::{MediaRange, UploadLimits};
 use secrecy::SecretString;
@@ -92,12 +93,21 @@ pub struct CommonArgs {
     /// Origins allowed to upload from a browser (comma-separated); sets a CORS rule on the draft bucket.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
     pub cors_allowed_origins: Option<String>,
-    /// Objects larger than this many bytes are confirmed with a multipart copy (S3; at most 5 GiB).
-    #[arg(long, env = "COPY_MULTIPART_THRESHOLD", default_value = "5368709120", value_name = "BYTES")]
+    /// Objects larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB). A
+    /// single copy is one request bounded by STORAGE_TIMEOUT, so keep this well below what the store copies in it.
+    #[arg(long, env = "COPY_MULTIPART_THRESHOLD", default_value = "67108864", value_name = "BYTES")]
     pub copy_multipart_threshold: String,
-    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB).
-    #[arg(long, env = "COPY_PART_SIZE", default_value = "536870912", value_name = "BYTES")]
+    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB). Each part copy is one request bounded by
+    /// STORAGE_TIMEOUT; the whole copy is not.
+    #[arg(long, env = "COPY_PART_SIZE", default_value = "67108864", value_name = "BYTES")]
     pub copy_part_size: String,
+    /// Part copies in flight at once while confirming a large draft (S3; 1 to 64).
+    #[arg(long, env = "COPY_CONCURRENCY", default_value = "8", value_name = "N")]
+    pub copy_concurrency: String,
+    /// Part size that multipart uploads are told to use, in bytes (5 MiB to 5 GiB); larger when an upload would
+    /// otherwise need more than 10,000 parts.
+    #[arg(long, env = "MULTIPART_PART_SIZE", default_value = "16777216", value_name = "BYTES")]
+    pub multipart_part_size: String,
     /// Whether the store honours conditional writes (If-None-Match), which confirm with overwrite=false uses:
     /// `auto` finds out at start-up (S3).
     #[arg(long, env = "S3_CONDITIONAL_WRITES", default_value = "auto", value_name = "auto|true|false")]
@@ -118,7 +128,8 @@ pub struct CommonArgs {
     /// days, abort incomplete multipart uploads (S3).
     #[arg(long, env = "DRAFT_LIFECYCLE", default_value = "false", value_name = "BOOL")]
     pub draft_lifecycle: String,
-    /// Largest upload accepted, in bytes: larger declared sizes are refused before a URL is issued.
+    /// Largest upload accepted, in bytes, up to 5 TiB: larger declared sizes are refused before a URL is issued.
+    /// A single PUT is at most 5 GiB; larger files use the multipart API.
     #[arg(long, env = "MAX_UPLOAD_SIZE", default_value = "5368709120", value_name = "BYTES")]
     pub max_upload_size: String,
     /// Content types uploads may have, comma-separated, with wildcards such as `image/*` [default: any].
@@ -253,6 +264,7 @@ pub struct S3Settings {
     pub cors_allowed_origins: Vec<String>,
     pub multipart_copy_threshold: u64,
     pub multipart_copy_part_size: u64,
+    pub copy_concurrency: usize,
     /// `None`: find out at start-up.
     pub conditional_writes: Option<bool>,
 }
@@ -276,6 +288,8 @@ pub struct Settings {
     pub object_lifetime: Duration,
     pub draft_lifecycle: bool,
     pub limits: UploadLimits,
+    /// Part size multipart uploads are told to use.
+    pub multipart_part_size: u64,
     pub log_format: LogFormat,
 }
 
@@ -320,7 +334,7 @@ impl TryFrom<&CommonArgs> for Settings {
             object_lifetime: seconds("OBJECT_LIFETIME", &args.object_lifetime, 1, u64::from(u32::MAX))?,
             draft_lifecycle: boolean("DRAFT_LIFECYCLE", &args.draft_lifecycle)?,
             limits: UploadLimits {
-                max_size: bytes("MAX_UPLOAD_SIZE", &args.max_upload_size, 1, 5 * 1024 * GIB5)?,
+                max_size: bytes("MAX_UPLOAD_SIZE", &args.max_upload_size, 1, MAX_OBJECT_SIZE)?,
                 allowed_types: match non_empty(&args.allowed_content_types) {
                     None => Vec::new(),
                     Some(list) => list
@@ -331,6 +345,7 @@ impl TryFrom<&CommonArgs> for Settings {
                         .collect::<Result<_, _>>()?,
                 },
             },
+            multipart_part_size: bytes("MULTIPART_PART_SIZE", &args.multipart_part_size, MIB5, GIB5)?,
             log_format: match args.log_format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -453,6 +468,7 @@ fn s3_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
+        copy_concurrency: count("COPY_CONCURRENCY", &args.copy_concurrency, 1, 64)?,
         conditional_writes: match args.s3_conditional_writes.trim() {
             "auto" | "" => None,
             value => Some(boolean("S3_CONDITIONAL_WRITES", value)?),
@@ -494,6 +510,7 @@ fn minio_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
+        copy_concurrency: count("COPY_CONCURRENCY", &args.copy_concurrency, 1, 64)?,
         conditional_writes: match args.s3_conditional_writes.trim() {
             "auto" | "" => None,
             value => Some(boolean("S3_CONDITIONAL_WRITES", value)?),
@@ -545,6 +562,14 @@ fn bytes(var: &'static str, value: &str, min: u64, max: u64) -> Result<u64, Conf
         value.trim().parse().map_err(|_| ConfigError::new(var, format!("'{value}' is not a number of bytes")))?;
     if !(min..=max).contains(&n) {
         return Err(ConfigError::new(var, format!("'{value}' is out of range: expected {min} to {max} bytes")));
+    }
+    Ok(n)
+}
+
+fn count(var: &'static str, value: &str, min: usize, max: usize) -> Result<usize, ConfigError> {
+    let n: usize = value.trim().parse().map_err(|_| ConfigError::new(var, format!("'{value}' is not a number")))?;
+    if !(min..=max).contains(&n) {
+        return Err(ConfigError::new(var, format!("'{value}' is out of range: expected {min} to {max}")));
     }
     Ok(n)
 }

@@ -2,13 +2,27 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName};
+pub use draftstore_storage::multipart::MAX_PART_NUMBER;
+pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName, UploadId};
 
 use crate::error::Error;
 
 /// Parses an object name from a request: the one rule both APIs apply.
 pub fn parse_object_name(name: &str) -> Result<ObjectName, Error> {
     ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))
+}
+
+/// Parses a multipart upload id from a request.
+pub fn parse_upload_id(value: &str) -> Result<UploadId, Error> {
+    UploadId::parse(value).map_err(|e| Error::InvalidRequest(e.to_string()))
+}
+
+/// Parses a part number from a request: 1 to 10,000.
+pub fn parse_part_number(value: u64) -> Result<u32, Error> {
+    u32::try_from(value)
+        .ok()
+        .filter(|n| (1..=MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| Error::InvalidRequest(format!("part number {value} is out of range (1 to {MAX_PART_NUMBER})")))
 }
 
 /// Parses an optional content type from a request.
@@ -144,6 +158,8 @@ pub enum ErrorType {
     UploadRejected,
     ObjectAlreadyExists,
     DraftChanged,
+    UploadNotFound,
+    InvalidParts,
 }
 
 impl ErrorType {
@@ -162,6 +178,8 @@ impl ErrorType {
             Self::UploadRejected => "UPLOAD_REJECTED",
             Self::ObjectAlreadyExists => "OBJECT_ALREADY_EXISTS",
             Self::DraftChanged => "DRAFT_CHANGED",
+            Self::UploadNotFound => "UPLOAD_NOT_FOUND",
+            Self::InvalidParts => "INVALID_PARTS",
         }
     }
 }

@@ -38,6 +38,14 @@ pub enum Error {
     #[error("the draft changed during the confirm: {0}")]
     DraftChanged(String),
 
+    /// No multipart upload of this id exists for the caller's object.
+    #[error("no multipart upload '{0}' for this object (unknown, completed, aborted, or started for another name)")]
+    UploadNotFound(String),
+
+    /// The parts listed to complete a multipart upload do not match the uploaded ones; the parts are kept.
+    #[error("the list of parts is wrong: {0}")]
+    InvalidParts(String),
+
     /// Neither the draft nor (where it applies) the confirmed object exists.
     #[error("object '{0}' not found")]
     ObjectNotFound(String),
@@ -80,6 +88,8 @@ impl Error {
         match error {
             storage::Error::NotFound { key, .. } => Self::ObjectNotFound(key),
             storage::Error::BucketNotFound { bucket } => Self::BucketNotFound(bucket),
+            storage::Error::UploadNotFound { upload_id } => Self::UploadNotFound(upload_id),
+            storage::Error::InvalidParts { message } => Self::InvalidParts(message),
             storage::Error::InvalidKey { key, reason } => {
                 Self::InvalidObjectName(format!("'{key}' cannot be stored: {reason}"))
             }
@@ -106,6 +116,8 @@ impl Error {
             Self::ObjectAlreadyExists(_) => ErrorType::ObjectAlreadyExists,
             Self::DraftChanged(_) => ErrorType::DraftChanged,
             Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,
+            Self::UploadNotFound(_) => ErrorType::UploadNotFound,
+            Self::InvalidParts(_) => ErrorType::InvalidParts,
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
             Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {
                 ErrorType::AccessDenied

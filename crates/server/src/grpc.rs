@@ -17,10 +17,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
-use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name};
+use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
-use crate::service::{DraftService, Ticket, Upload};
+use crate::service::{DraftService, MultipartStart, PartRequest, Ticket, Upload};
+use draftstore_storage::CompletedPart;
 
 /// `ErrorInfo.domain` of every DraftStore error.
 pub const ERROR_DOMAIN: &str = "draftstore";
@@ -128,6 +129,47 @@ impl DraftRpc for GrpcApi {
         let auth = authorization(&request);
         observe("ConfirmUpload", request_id(&request), self.confirm_upload(auth, request.into_inner())).await
     }
+
+    async fn start_multipart_upload(
+        &self,
+        request: Request<pb::StartMultipartUploadRequest>,
+    ) -> Result<Response<pb::StartMultipartUploadResponse>, Status> {
+        let auth = authorization(&request);
+        observe("StartMultipartUpload", request_id(&request), self.start_multipart(auth, request.into_inner())).await
+    }
+
+    async fn sign_upload_parts(
+        &self,
+        request: Request<pb::SignUploadPartsRequest>,
+    ) -> Result<Response<pb::SignUploadPartsResponse>, Status> {
+        let auth = authorization(&request);
+        observe("SignUploadParts", request_id(&request), self.sign_parts(auth, request.into_inner())).await
+    }
+
+    async fn list_upload_parts(
+        &self,
+        request: Request<pb::ListUploadPartsRequest>,
+    ) -> Result<Response<pb::ListUploadPartsResponse>, Status> {
+        let auth = authorization(&request);
+        observe("ListUploadParts", request_id(&request), self.list_parts(auth, request.into_inner())).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        request: Request<pb::CompleteMultipartUploadRequest>,
+    ) -> Result<Response<pb::CompleteMultipartUploadResponse>, Status> {
+        let auth = authorization(&request);
+        observe("CompleteMultipartUpload", request_id(&request), self.complete_multipart(auth, request.into_inner()))
+            .await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        request: Request<pb::AbortMultipartUploadRequest>,
+    ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
+        let auth = authorization(&request);
+        observe("AbortMultipartUpload", request_id(&request), self.abort_multipart(auth, request.into_inner())).await
+    }
 }
 
 impl GrpcApi {
@@ -205,14 +247,136 @@ impl GrpcApi {
     }
 }
 
+/// proto3 cannot tell an empty string from an absent one: empty means none.
+fn given(value: &str) -> Option<&str> {
+    Some(value).filter(|v| !v.is_empty())
+}
+
+impl GrpcApi {
+    async fn start_multipart(
+        &self,
+        authorization: Option<String>,
+        request: pb::StartMultipartUploadRequest,
+    ) -> Result<Response<pb::StartMultipartUploadResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        let start = MultipartStart {
+            content_type: parse_content_type(given(&request.content_type))?,
+            content_length: request.content_length,
+            checksum_sha256: parse_checksum(given(&request.checksum_sha256))?,
+            part_size: request.part_size,
+        };
+        let started = self.service.start_multipart(&caller, &name, start).await?;
+        Ok(Response::new(pb::StartMultipartUploadResponse {
+            result: ok(),
+            upload_id: started.upload_id.to_string(),
+            object_name: started.object_name.to_string(),
+            part_size: started.part_size,
+            part_count: started.part_count,
+        }))
+    }
+
+    async fn sign_parts(
+        &self,
+        authorization: Option<String>,
+        request: pb::SignUploadPartsRequest,
+    ) -> Result<Response<pb::SignUploadPartsResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        let upload_id = parse_upload_id(&request.upload_id)?;
+        let parts = request
+            .parts
+            .iter()
+            .map(|part| {
+                Ok(PartRequest {
+                    number: parse_part_number(u64::from(part.part_number))?,
+                    checksum_sha256: parse_checksum(given(&part.checksum_sha256))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let signed = self.service.sign_parts(&caller, &name, &upload_id, &parts, OffsetDateTime::now_utc()).await?;
+        Ok(Response::new(pb::SignUploadPartsResponse {
+            result: ok(),
+            upload_id: upload_id.to_string(),
+            object_name: name.to_string(),
+            parts: signed
+                .into_iter()
+                .map(|part| pb::SignedPart {
+                    part_number: part.number,
+                    method: part.url.method.as_str().to_owned(),
+                    headers: part.url.headers.into_iter().collect(),
+                    url: part.url.url,
+                    expires_at: timestamp(part.expires_at),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_parts(
+        &self,
+        authorization: Option<String>,
+        request: pb::ListUploadPartsRequest,
+    ) -> Result<Response<pb::ListUploadPartsResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        let upload_id = parse_upload_id(&request.upload_id)?;
+        let parts = self.service.list_parts(&caller, &name, &upload_id).await?;
+        Ok(Response::new(pb::ListUploadPartsResponse {
+            result: ok(),
+            upload_id: upload_id.to_string(),
+            object_name: name.to_string(),
+            parts: parts
+                .into_iter()
+                .map(|part| pb::UploadedPart {
+                    part_number: part.number,
+                    size: part.size,
+                    etag: part.etag,
+                    checksum_sha256: part.sha256.map(|c| c.to_string()).unwrap_or_default(),
+                    last_modified: timestamp(part.last_modified),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn complete_multipart(
+        &self,
+        authorization: Option<String>,
+        request: pb::CompleteMultipartUploadRequest,
+    ) -> Result<Response<pb::CompleteMultipartUploadResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        let upload_id = parse_upload_id(&request.upload_id)?;
+        let parts = request
+            .parts
+            .into_iter()
+            .map(|part| Ok(CompletedPart { number: parse_part_number(u64::from(part.part_number))?, etag: part.etag }))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let size = self.service.complete_multipart(&caller, &name, &upload_id, &parts).await?;
+        Ok(Response::new(pb::CompleteMultipartUploadResponse { result: ok(), object_name: name.to_string(), size }))
+    }
+
+    async fn abort_multipart(
+        &self,
+        authorization: Option<String>,
+        request: pb::AbortMultipartUploadRequest,
+    ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        let upload_id = parse_upload_id(&request.upload_id)?;
+        self.service.abort_multipart(&caller, &name, &upload_id).await?;
+        Ok(Response::new(pb::AbortMultipartUploadResponse { result: ok() }))
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {
             Error::InvalidObjectName(_)
             | Error::InvalidRequest(_)
             | Error::UploadTooLarge(_)
-            | Error::UnsupportedContentType(_) => Code::InvalidArgument,
-            Error::ObjectNotFound(_) | Error::BucketNotFound(_) => Code::NotFound,
+            | Error::UnsupportedContentType(_)
+            | Error::InvalidParts(_) => Code::InvalidArgument,
+            Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
             Error::UploadRejected(_) => Code::FailedPrecondition,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,

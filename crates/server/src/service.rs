@@ -4,7 +4,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Storage};
+use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
+use draftstore_storage::{
+    Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Progress, Storage,
+};
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
@@ -12,6 +15,10 @@ use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{Checksum, ContentType, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
+
+mod multipart;
+
+pub use multipart::{MultipartStart, PartRequest, SignedPart, StartedUpload};
 
 /// A signed URL handed to a client, with what it must know to use it.
 #[derive(Debug, Clone)]
@@ -53,6 +60,8 @@ struct Inner {
     /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
     lifecycle_days: Option<u32>,
     limits: UploadLimits,
+    /// Part size multipart uploads are told to use.
+    multipart_part_size: u64,
     /// Find out at start-up whether the store honours conditional writes.
     probe_conditional_writes: bool,
 }
@@ -72,6 +81,7 @@ impl DraftService {
             cors_allowed_origins,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
+            multipart_part_size: settings.multipart_part_size,
             probe_conditional_writes: match &settings.storage {
                 StorageSettings::S3(s3) => s3.conditional_writes.is_none(),
                 StorageSettings::Local { .. } => false,
@@ -95,10 +105,42 @@ impl DraftService {
         operation: &'static str,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
+        self.bounded(operation, None, call).await
+    }
+
+    /// Bounds a long storage call by STORAGE_TIMEOUT without progress: the call may take as long as it needs
+    /// while `progress` moves (bytes copied, answers from the store), and fails once it has not moved for a whole
+    /// STORAGE_TIMEOUT. So a store that
+    /// stalls is cut off, an object that is big is not.
+    async fn call_with_progress<T>(
+        &self,
+        operation: &'static str,
+        progress: &Progress,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        self.bounded(operation, Some(progress), call).await
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        progress: Option<&Progress>,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.0.timeout, call).await {
-            Ok(result) => result.map_err(|e| Error::from_storage(operation, e)),
-            Err(_) => Err(Error::StorageTimeout { operation, after: self.0.timeout }),
+        let mut call = std::pin::pin!(call);
+        let mut seen = progress.map(Progress::marker);
+        let result = loop {
+            match tokio::time::timeout(self.0.timeout, &mut call).await {
+                Ok(result) => break result.map_err(|e| Error::from_storage(operation, e)),
+                Err(_) => {
+                    let now = progress.map(Progress::marker);
+                    if now == seen {
+                        break Err(Error::StorageTimeout { operation, after: self.0.timeout });
+                    }
+                    seen = now;
+                }
+            }
         };
         let outcome = match &result {
             Ok(_) => "ok",
@@ -157,6 +199,14 @@ impl DraftService {
     ) -> Result<Ticket> {
         let key = caller.key(name)?;
         self.0.limits.check(upload.content_type.as_ref(), upload.content_length)?;
+        if let Some(length) = upload.content_length
+            && length > MAX_SINGLE_UPLOAD
+        {
+            return Err(Error::UploadTooLarge(format!(
+                "content_length {length} is above {MAX_SINGLE_UPLOAD} bytes (5 GiB), the most one PUT can upload; \
+                 upload larger files in parts with the multipart API (POST /api/v1/multipart/start)"
+            )));
+        }
         let conditions = Conditions {
             content_type: upload.content_type,
             content_length: upload.content_length,
@@ -258,8 +308,9 @@ impl DraftService {
                 return Err(Error::UploadRejected(reason));
             }
             let options = MoveOptions { no_overwrite: !overwrite, if_match: meta.etag.clone() };
-            let moved = self.0.storage.move_object(draft, main, key, &options);
-            match self.call("move the draft to the main bucket", moved).await {
+            let progress = Progress::default();
+            let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
+            match self.call_with_progress("move the draft to the main bucket", &progress, moved).await {
                 Ok(()) => return Ok("confirmed"),
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,

@@ -77,6 +77,7 @@ pub async fn open_backend(
                 timeout: settings.storage_timeout,
                 multipart_copy_threshold: s3.multipart_copy_threshold,
                 multipart_copy_part_size: s3.multipart_copy_part_size,
+                copy_concurrency: s3.copy_concurrency,
                 conditional_writes: s3.conditional_writes,
             })
             .await

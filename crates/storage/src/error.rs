@@ -17,6 +17,14 @@ pub enum Error {
     #[error("bucket '{bucket}' not found")]
     BucketNotFound { bucket: String },
 
+    /// No multipart upload of this id exists for this object (unknown, completed, aborted, or another object's).
+    #[error("no multipart upload '{upload_id}' for this object")]
+    UploadNotFound { upload_id: String },
+
+    /// The parts listed to complete a multipart upload do not match what was uploaded; the parts are kept.
+    #[error("{message}")]
+    InvalidParts { message: String },
+
     /// The key is valid for DraftStore but this backend cannot hold it (for example it collides with a folder).
     #[error("object name '{key}' cannot be stored: {reason}")]
     InvalidKey { key: String, reason: String },

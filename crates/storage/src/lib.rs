@@ -1,16 +1,19 @@
 //! Storage for DraftStore: the [`Storage`] trait that the service talks to, and its backends.
 //!
-//! The trait is deliberately small: presigning, metadata, a server-side move, delete and bucket management.
+//! The trait is deliberately small: presigning, metadata, a server-side move, delete, multipart uploads and bucket
+//! management.
 //! Backends keep their own error types private and convert them once into [`Error`].
 
 mod error;
 pub mod local;
+pub mod multipart;
 mod names;
 pub mod s3;
 mod storage;
 
 pub use error::{Error, Result};
-pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey};
+pub use multipart::{CompletedPart, Progress, UploadedPart};
+pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey, UploadId};
 pub use storage::{
     CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
     ListPage, ListPages, ListedObject, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, StaleUploads,

@@ -213,6 +213,43 @@ impl fmt::Display for Checksum {
     }
 }
 
+/// Longest multipart upload id accepted, in bytes.
+pub const MAX_UPLOAD_ID_LEN: usize = 1024;
+
+/// The id a store gave a multipart upload: opaque, 1 to 1024 characters, letters, digits and `-._~`, starting with
+/// a letter or digit (which covers the ids of AWS S3, MinIO, SeaweedFS and the local backend, and can never be a
+/// path such as `..` or `a/b` that a store might resolve).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    /// Parses an upload id from a request.
+    pub fn parse(value: &str) -> Result<Self, InvalidName> {
+        if value.is_empty() || value.len() > MAX_UPLOAD_ID_LEN {
+            return Err(InvalidName::new(format!("upload_id must be 1 to {MAX_UPLOAD_ID_LEN} characters long")));
+        }
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            || !value.as_bytes()[0].is_ascii_alphanumeric()
+        {
+            return Err(InvalidName::new(
+                "upload_id may hold only letters, digits and -._~, and starts with a letter or digit",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

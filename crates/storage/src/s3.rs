@@ -23,7 +23,7 @@ use aws_sdk_s3::types::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use rusty_s3::actions::{GetObject, PutObject, S3Action};
+use rusty_s3::actions::{GetObject, PutObject, S3Action, UploadPart};
 use rusty_s3::{Bucket, UrlStyle};
 use time::OffsetDateTime;
 use url::Url;
@@ -34,17 +34,15 @@ use crate::storage::{
     ListedObject, MoveOptions, StaleUploads, display_header_name,
 };
 use crate::{
-    BucketName, Checksum, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result,
-    Storage,
+    BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest,
+    PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 
 /// The largest object a single CopyObject can copy.
 pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// The smallest part S3 accepts, except the last one.
-pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
-const MAX_PARTS: u64 = 10_000;
-/// Part copies in flight at once during a multipart copy.
-const COPY_CONCURRENCY: usize = 4;
+pub const MIN_PART_SIZE: u64 = crate::multipart::MIN_PART_SIZE;
+const MAX_PARTS: u64 = crate::multipart::MAX_PART_NUMBER as u64;
 /// Temporary credentials are renewed this long before they expire.
 const CREDENTIAL_MARGIN: Duration = Duration::from_secs(300);
 
@@ -91,8 +89,11 @@ pub struct S3Config {
     pub timeout: Duration,
     /// Objects larger than this are moved with a multipart copy (at most [`MAX_SINGLE_COPY`]).
     pub multipart_copy_threshold: u64,
-    /// Part size of multipart copies (at least [`MIN_PART_SIZE`]).
+    /// Part size of multipart copies (at least [`MIN_PART_SIZE`]). Each part copy is one request, bounded by
+    /// `timeout`: parts must be small enough to copy well within it.
     pub multipart_copy_part_size: u64,
+    /// Part copies in flight at once during a multipart copy.
+    pub copy_concurrency: usize,
     /// Whether the store honours conditional writes: `None` to find out with
     /// [`Storage::probe_conditional_writes`], `Some(false)` to never rely on them.
     pub conditional_writes: Option<bool>,
@@ -107,6 +108,7 @@ pub struct S3Storage {
     signer: Signer,
     multipart_copy_threshold: u64,
     multipart_copy_part_size: u64,
+    copy_concurrency: usize,
 }
 
 /// Signs URLs with cached credentials, refreshed from the provider before they expire.
@@ -170,6 +172,23 @@ impl Signer {
         let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url: url.into(), method: request.method, headers })
     }
+
+    async fn sign_part(&self, request: &PresignRequest<'_>, upload_id: &UploadId, number: u32) -> Result<PresignedUrl> {
+        let credentials = self.credentials().await?;
+        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
+            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
+        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
+            .map_err(|e| Error::other("signing time out of range", e))?;
+        let number = u16::try_from(number).map_err(|e| Error::other("part number out of range", e))?;
+        let headers = request.conditions.part_headers();
+        let mut action = UploadPart::new(&bucket, Some(&credentials), request.key.as_str(), number, upload_id.as_str());
+        for (name, value) in &headers {
+            action.headers_mut().insert(name.clone(), value.clone());
+        }
+        let url = action.sign_with_time(request.expires_in, &time);
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
+        Ok(PresignedUrl { url: url.into(), method: Method::Put, headers })
+    }
 }
 
 impl S3Storage {
@@ -213,6 +232,7 @@ impl S3Storage {
             signer: Signer { endpoint, style, region: config.region, provider, cached: RwLock::new(None) },
             multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
             multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
+            copy_concurrency: config.copy_concurrency.max(1),
         })
     }
 
@@ -223,20 +243,13 @@ impl S3Storage {
 
     /// Copies `from/key` to `to/key`: only the source version `etag` when given, and not onto an existing
     /// object when `options.no_overwrite` (the store answers 412 to either condition).
-    async fn copy(
-        &self,
-        from: &BucketName,
-        to: &BucketName,
-        key: &ObjectKey,
-        size: u64,
-        options: &MoveOptions,
-        etag: Option<&str>,
-    ) -> Result<()> {
-        let source = format!("{from}/{}", utf8_percent_encode(key.as_str(), COPY_SOURCE));
+    async fn copy(&self, job: &CopyJob<'_>, options: &MoveOptions, progress: &Progress) -> Result<()> {
+        let CopyJob { from, to, key, size, etag, .. } = *job;
         let result = if size <= self.multipart_copy_threshold {
-            self.client
+            let copied = self
+                .client
                 .copy_object()
-                .copy_source(&source)
+                .copy_source(&job.source)
                 .bucket(to.as_str())
                 .key(key.as_str())
                 .metadata_directive(MetadataDirective::Copy)
@@ -245,9 +258,11 @@ impl S3Storage {
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| sdk_error("CopyObject", from, Some(key), e))
+                .map_err(|e| sdk_error("CopyObject", from, Some(key), e));
+            progress.advance(size);
+            copied
         } else {
-            self.multipart_copy(&source, from, to, key, size, options.no_overwrite).await
+            self.multipart_copy(job, options.no_overwrite, progress).await
         };
         match result {
             Err(Error::PreconditionFailed { .. }) if options.no_overwrite && self.head(to, key).await.is_ok() => {
@@ -257,25 +272,23 @@ impl S3Storage {
         }
     }
 
-    /// Copies an object above the single-copy limit part by part. The new object appears only when every part is
-    /// in place; a failure aborts the upload, leaving nothing behind.
-    async fn multipart_copy(
-        &self,
-        source: &str,
-        from: &BucketName,
-        to: &BucketName,
-        key: &ObjectKey,
-        size: u64,
-        no_overwrite: bool,
-    ) -> Result<()> {
+    /// Copies a large object part by part, `copy_concurrency` parts at a time, each part copy one request bounded
+    /// by the timeout, so the whole takes as long as the bytes need. Every part is bound to the source version
+    /// `etag`. The new object appears only when every part is in place; a failure, or this future being dropped,
+    /// aborts the upload, leaving nothing behind.
+    async fn multipart_copy(&self, job: &CopyJob<'_>, no_overwrite: bool, progress: &Progress) -> Result<()> {
+        let CopyJob { from, to, key, size, etag, .. } = *job;
+        let source = job.source.as_str();
         let head = self
             .client
             .head_object()
             .bucket(from.as_str())
             .key(key.as_str())
+            .set_if_match(etag.map(str::to_owned))
             .send()
             .await
             .map_err(|e| sdk_error("HeadObject", from, Some(key), e))?;
+        progress.step();
         let upload = self
             .client
             .create_multipart_upload()
@@ -286,12 +299,20 @@ impl S3Storage {
             .send()
             .await
             .map_err(|e| sdk_error("CreateMultipartUpload", to, Some(key), e))?;
+        progress.step();
         let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+        let guard = AbortOnDrop {
+            client: self.client.clone(),
+            bucket: to.to_string(),
+            key: key.to_string(),
+            upload_id: upload_id.clone(),
+            armed: true,
+        };
         let part_size = self.multipart_copy_part_size.max(size.div_ceil(MAX_PARTS));
         let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
             .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
             .collect();
-        let copied: Result<Vec<CompletedPart>> = futures_util::stream::iter(ranges)
+        let parts: Vec<CompletedPart> = futures_util::stream::iter(ranges)
             .map(|(number, first, last)| {
                 let upload_id = upload_id.clone();
                 async move {
@@ -304,40 +325,125 @@ impl S3Storage {
                         .part_number(number)
                         .copy_source(source)
                         .copy_source_range(format!("bytes={first}-{last}"))
+                        .set_copy_source_if_match(etag.map(str::to_owned))
                         .send()
                         .await
                         .map_err(|e| sdk_error("UploadPartCopy", from, Some(key), e))?;
+                    progress.advance(last + 1 - first);
                     let etag = part.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned);
-                    Ok(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
+                    Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
                 }
             })
-            .buffered(COPY_CONCURRENCY)
+            .buffered(self.copy_concurrency)
             .try_collect()
-            .await;
-        let completed = match copied {
-            Ok(parts) => self
+            .await?;
+        self.client
+            .complete_multipart_upload()
+            .bucket(to.as_str())
+            .key(key.as_str())
+            .upload_id(&upload_id)
+            .set_if_none_match(no_overwrite.then(|| "*".to_owned()))
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error("CompleteMultipartUpload", to, Some(key), e))?;
+        guard.disarm();
+        Ok(())
+    }
+
+    /// Lists an upload's parts, all of them or only the first page of `max_parts`.
+    async fn parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        max_parts: Option<i32>,
+    ) -> Result<Vec<UploadedPart>> {
+        let mut parts = Vec::new();
+        let mut marker = None::<String>;
+        loop {
+            let page = self
                 .client
-                .complete_multipart_upload()
-                .bucket(to.as_str())
+                .list_parts()
+                .bucket(bucket.as_str())
                 .key(key.as_str())
-                .upload_id(&upload_id)
-                .set_if_none_match(no_overwrite.then(|| "*".to_owned()))
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .upload_id(upload_id.as_str())
+                .set_max_parts(max_parts)
+                .set_part_number_marker(marker.take())
                 .send()
                 .await
-                .map_err(|e| sdk_error("CompleteMultipartUpload", to, Some(key), e))
-                .map(drop),
-            Err(e) => Err(e),
-        };
-        if let Err(error) = completed {
-            let abort =
-                self.client.abort_multipart_upload().bucket(to.as_str()).key(key.as_str()).upload_id(&upload_id);
-            if let Err(abort_error) = abort.send().await {
-                tracing::warn!(%key, upload_id, error = %abort_error, "failed to abort a multipart copy");
+                .map_err(|e| upload_error(sdk_error("ListParts", bucket, Some(key), e), upload_id))?;
+            for part in page.parts() {
+                parts.push(UploadedPart {
+                    number: part.part_number().unwrap_or_default().max(0) as u32,
+                    size: part.size().unwrap_or_default().max(0) as u64,
+                    etag: part.e_tag().unwrap_or_default().to_owned(),
+                    sha256: part.checksum_sha256().and_then(|c| Checksum::parse(c).ok()),
+                    last_modified: part
+                        .last_modified()
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                });
             }
-            return Err(error);
+            marker = page.next_part_number_marker().map(str::to_owned).filter(|m| !m.is_empty());
+            if max_parts.is_some() || !page.is_truncated().unwrap_or(false) || marker.is_none() {
+                break;
+            }
         }
-        Ok(())
+        parts.sort_by_key(|part| part.number);
+        Ok(parts)
+    }
+}
+
+/// One object to copy between buckets.
+struct CopyJob<'a> {
+    /// `x-amz-copy-source`: the source bucket and escaped key.
+    source: String,
+    from: &'a BucketName,
+    to: &'a BucketName,
+    key: &'a ObjectKey,
+    size: u64,
+    /// The source version to copy; another version fails the copy.
+    etag: Option<&'a str>,
+}
+
+/// Aborts a multipart upload when dropped before it completed, from a task of its own, so that a copy cut off
+/// by a timeout or a dropped request leaves no parts behind (the cleaner aborts what this cannot).
+struct AbortOnDrop {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    armed: bool,
+}
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.upload_id);
+        let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
+        runtime.spawn(async move {
+            if let Err(error) = abort.send().await {
+                tracing::warn!(%key, upload_id, error = %error, "failed to abort a multipart copy; the cleaner will");
+            }
+        });
+    }
+}
+
+/// Names the upload in a "no such upload" error.
+fn upload_error(error: Error, upload_id: &UploadId) -> Error {
+    match error {
+        Error::UploadNotFound { .. } => Error::UploadNotFound { upload_id: upload_id.to_string() },
+        other => other,
     }
 }
 
@@ -452,8 +558,10 @@ impl Storage for S3Storage {
         to: &BucketName,
         key: &ObjectKey,
         options: &MoveOptions,
+        progress: &Progress,
     ) -> Result<()> {
         let meta = self.head(from, key).await?;
+        progress.step();
         options.check_source(key, &meta)?;
         if options.no_overwrite && !self.conditional_writes.load(Ordering::Relaxed) {
             // The store ignores If-None-Match: check first. A writer racing this check can still win.
@@ -463,7 +571,16 @@ impl Storage for S3Storage {
                 Err(e) => return Err(e),
             }
         }
-        self.copy(from, to, key, meta.size, options, meta.etag.as_deref()).await?;
+        let job = CopyJob {
+            source: format!("{from}/{}", utf8_percent_encode(key.as_str(), COPY_SOURCE)),
+            from,
+            to,
+            key,
+            size: meta.size,
+            etag: meta.etag.as_deref(),
+        };
+        self.copy(&job, options, progress).await?;
+        progress.step();
         self.delete(from, key).await
     }
 
@@ -496,6 +613,91 @@ impl Storage for S3Storage {
         self.delete(bucket, &probe).await?;
         self.conditional_writes.store(honoured, Ordering::Relaxed);
         Ok(honoured)
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        content_type: &ContentType,
+        declared: &Declared,
+    ) -> Result<UploadId> {
+        let mut request = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .content_type(content_type.as_str());
+        if let Some(length) = declared.length {
+            request = request.metadata(DECLARED_LENGTH_HEADER.trim_start_matches("x-amz-meta-"), length.to_string());
+        }
+        if let Some(sha256) = &declared.sha256 {
+            request = request.metadata(DECLARED_SHA256_HEADER.trim_start_matches("x-amz-meta-"), sha256.to_string());
+        }
+        let created = request.send().await.map_err(|e| sdk_error("CreateMultipartUpload", bucket, Some(key), e))?;
+        let id = created.upload_id().unwrap_or_default();
+        UploadId::parse(id).map_err(|e| Error::other(format!("the store gave an unusable upload id '{id}'"), e))
+    }
+
+    async fn presign_part(
+        &self,
+        request: &PresignRequest<'_>,
+        upload_id: &UploadId,
+        number: u32,
+    ) -> Result<PresignedUrl> {
+        self.signer.sign_part(request, upload_id, number).await
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Vec<UploadedPart>> {
+        self.parts(bucket, key, upload_id, None).await
+    }
+
+    async fn check_upload(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()> {
+        self.parts(bucket, key, upload_id, Some(1)).await.map(drop)
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        parts: &[Part],
+        _progress: &Progress,
+    ) -> Result<()> {
+        let parts = parts
+            .iter()
+            .map(|part| CompletedPart::builder().part_number(part.number as i32).e_tag(part.etag.clone()).build())
+            .collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .upload_id(upload_id.as_str())
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| upload_error(sdk_error("CompleteMultipartUpload", bucket, Some(key), e), upload_id))
+    }
+
+    async fn abort_multipart(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()> {
+        // S3 answers success to an abort of an upload it does not know: check first, so that an unknown or
+        // foreign id is refused as on every other operation.
+        self.check_upload(bucket, key, upload_id).await?;
+        self.client
+            .abort_multipart_upload()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .upload_id(upload_id.as_str())
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| upload_error(sdk_error("AbortMultipartUpload", bucket, Some(key), e), upload_id))
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
@@ -677,6 +879,10 @@ where
         }
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => match (code.as_str(), status) {
             ("NoSuchBucket", _) => Error::BucketNotFound { bucket: bucket.to_string() },
+            ("NoSuchUpload", _) => Error::UploadNotFound { upload_id: String::new() },
+            ("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall", _) => Error::InvalidParts {
+                message: format!("the store refused the list of parts ({code}): {}", error.message().unwrap_or("")),
+            },
             ("NoSuchKey" | "NotFound", _) | (_, Some(404)) => match key {
                 Some(key) => Error::NotFound { bucket: bucket.to_string(), key: key.to_string() },
                 None => Error::BucketNotFound { bucket: bucket.to_string() },

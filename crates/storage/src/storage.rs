@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use time::OffsetDateTime;
 
-use crate::{BucketName, Checksum, ContentType, ObjectKey, Result};
+use crate::{BucketName, Checksum, CompletedPart, ContentType, ObjectKey, Progress, Result, UploadId, UploadedPart};
 
 /// The HTTP method a presigned URL allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,21 @@ impl Conditions {
         }
         if let Some(checksum) = &self.checksum_sha256 {
             headers.push((DECLARED_SHA256_HEADER.to_owned(), checksum.to_string()));
+        }
+        headers
+    }
+}
+
+impl Conditions {
+    /// The headers a part upload must send: its length and checksum when given (parts carry no content type and
+    /// no metadata; the upload has them).
+    pub fn part_headers(&self) -> Vec<(String, String)> {
+        let mut headers = Vec::new();
+        if let Some(length) = self.content_length {
+            headers.push(("content-length".to_owned(), length.to_string()));
+        }
+        if let Some(checksum) = &self.checksum_sha256 {
+            headers.push((CHECKSUM_HEADER.to_owned(), checksum.to_string()));
         }
         headers
     }
@@ -215,16 +230,21 @@ pub trait Storage: Debug + Send + Sync + 'static {
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta>;
 
     /// Moves an object to another bucket under the same key, content type and metadata kept; see [`MoveOptions`]
-    /// for refusing to replace an object already there. The destination is never seen half-written: it holds the old object or the whole new one. When the
-    /// source is missing the result is [`Error::NotFound`](crate::Error::NotFound) and nothing changes. Not atomic
-    /// as a whole on every backend (S3 copies, then deletes): after a failure the object may exist in both buckets,
-    /// and repeating the call completes the move.
+    /// for refusing to replace an object already there. The destination is never seen half-written: it holds the
+    /// old object or the whole new one. When the source is missing the result is
+    /// [`Error::NotFound`](crate::Error::NotFound) and nothing changes. Not atomic as a whole on every backend (S3
+    /// copies, then deletes): after a failure the object may exist in both buckets, and repeating the call
+    /// completes the move.
+    ///
+    /// A move of a large object takes as long as its bytes take to copy: the backend bounds each request to the
+    /// store on its own and reports the bytes copied to `progress`, so that the caller bounds stalls, not size.
     async fn move_object(
         &self,
         from: &BucketName,
         to: &BucketName,
         key: &ObjectKey,
         options: &MoveOptions,
+        progress: &Progress,
     ) -> Result<()>;
 
     /// Finds out at start-up whether the store honours conditional writes (`If-None-Match: *` on a copy), which
@@ -234,6 +254,59 @@ pub trait Storage: Debug + Send + Sync + 'static {
         let _ = bucket;
         Ok(true)
     }
+
+    /// Starts a multipart upload of `key`. The object it assembles will have `content_type` and carry `declared`.
+    /// A declared SHA-256 is verified against the whole object at completion only where
+    /// [`Storage::verifies_multipart_sha256`] says so; callers refuse it elsewhere.
+    async fn create_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        content_type: &ContentType,
+        declared: &Declared,
+    ) -> Result<UploadId>;
+
+    /// Whether [`Storage::complete_multipart`] verifies a declared SHA-256 of the whole object. S3 cannot: it
+    /// checks each part against its own checksum, never the whole.
+    fn verifies_multipart_sha256(&self) -> bool {
+        false
+    }
+
+    /// Signs a URL to upload part `number` (1 to 10,000) of an upload; `request.conditions.checksum_sha256`, when
+    /// given, is the part's checksum, which the store verifies. No call to the store.
+    async fn presign_part(
+        &self,
+        request: &PresignRequest<'_>,
+        upload_id: &UploadId,
+        number: u32,
+    ) -> Result<PresignedUrl>;
+
+    /// The parts uploaded so far, by ascending number. [`Error::UploadNotFound`](crate::Error::UploadNotFound)
+    /// when no upload of this id exists for this key.
+    async fn list_parts(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId)
+    -> Result<Vec<UploadedPart>>;
+
+    /// Succeeds when an upload of this id exists for this key; one cheap call.
+    async fn check_upload(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()> {
+        self.list_parts(bucket, key, upload_id).await.map(drop)
+    }
+
+    /// Assembles the listed parts, in order, into the object, replacing any object of that key, and ends the
+    /// upload. The object appears whole or not at all; when this fails, the parts are kept and the call can be
+    /// repeated with a corrected list ([`Error::InvalidParts`](crate::Error::InvalidParts) says what is wrong).
+    /// Reports the bytes assembled to `progress` where the backend copies them itself.
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+        progress: &Progress,
+    ) -> Result<()>;
+
+    /// Ends an upload and removes its parts. [`Error::UploadNotFound`](crate::Error::UploadNotFound) when no
+    /// upload of this id exists for this key.
+    async fn abort_multipart(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()>;
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;
@@ -245,7 +318,8 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// could not be deleted; `Err` when the call as a whole failed.
     async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>>;
 
-    /// Removes uploads that were started and never completed, returning how many.
+    /// Removes uploads that were started and never completed (multipart uploads, and on the local backend staging
+    /// files), returning how many.
     async fn remove_stale_uploads(&self, bucket: &BucketName, stale: StaleUploads) -> Result<u64>;
 
     /// Puts a lifecycle rule on the bucket: objects expire after `days` days and incomplete multipart uploads are

@@ -107,7 +107,7 @@ pub struct StatusResponse {
     pub status: String,
 }
 
-fn rfc3339(at: OffsetDateTime) -> String {
+pub(super) fn rfc3339(at: OffsetDateTime) -> String {
     at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
 }
 
@@ -228,7 +228,19 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "DraftStore", description = "Two-stage uploads through presigned URLs."),
-    paths(upload_url, download_url, confirm_upload, draft_bucket, health, ready)
+    paths(
+        upload_url,
+        download_url,
+        confirm_upload,
+        draft_bucket,
+        super::multipart::start,
+        super::multipart::sign_parts,
+        super::multipart::list_parts,
+        super::multipart::complete,
+        super::multipart::abort,
+        health,
+        ready
+    )
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

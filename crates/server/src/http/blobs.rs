@@ -6,10 +6,13 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use draftstore_storage::local::{CONTENT_DISPOSITION_PARAM, LocalStorage, WriteChecks};
+use draftstore_storage::local::{
+    CONTENT_DISPOSITION_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, WriteChecks,
+};
+use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
     BucketName, CHECKSUM_HEADER, Checksum, ContentType, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared,
-    Method, ObjectKey,
+    Method, ObjectKey, UploadId,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -25,6 +28,8 @@ struct Verified<'a> {
     key: ObjectKey,
     /// The URL was signed to serve the object as an attachment.
     attachment: bool,
+    /// The URL was signed to upload this part of this multipart upload.
+    part: Option<(UploadId, u32)>,
 }
 
 fn verify<'a>(
@@ -43,18 +48,34 @@ fn verify<'a>(
         .verify(method, &bucket, &key, query.unwrap_or_default(), header, OffsetDateTime::now_utc())
         .map_err(|e| Error::SignatureRejected(e.to_string()))?;
     let attachment = signed.iter().any(|(name, value)| name == CONTENT_DISPOSITION_PARAM && value == "attachment");
-    Ok(Verified { local, bucket, key, attachment })
+    let signed_value = |wanted: &str| signed.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.as_str());
+    let part = match (signed_value(UPLOAD_ID_PARAM), signed_value(PART_NUMBER_PARAM)) {
+        (Some(id), Some(number)) => Some((
+            UploadId::parse(id).map_err(|e| Error::InvalidRequest(e.to_string()))?,
+            number.parse().map_err(|_| Error::InvalidRequest("partNumber is not a number".to_owned()))?,
+        )),
+        _ => None,
+    };
+    Ok(Verified { local, bucket, key, attachment, part })
 }
 
-/// Receives an upload, streaming it to disk.
+/// Receives an upload or a part of a multipart upload, streaming it to disk; answers its `ETag`, as S3 does.
 pub async fn put(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> Result<StatusCode> {
-    let Verified { local, bucket, key, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+) -> Result<Response> {
+    let Verified { local, bucket, key, part, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+    if let Some((upload_id, number)) = part {
+        let sha256 = header_value(&headers, CHECKSUM_HEADER, |v| Checksum::parse(v).ok())?;
+        let part = local
+            .write_part(&bucket, &key, &upload_id, number, sha256, body.into_data_stream())
+            .await
+            .map_err(|e| Error::from_storage("store the part", e))?;
+        return Ok(with_etag(&part.etag));
+    }
     let content_type = match headers.get(header::CONTENT_TYPE) {
         None => ContentType::octet_stream(),
         Some(value) => value
@@ -78,12 +99,22 @@ pub async fn put(
         length: header_value(&headers, DECLARED_LENGTH_HEADER, |v| v.parse().ok())?,
         sha256: header_value(&headers, DECLARED_SHA256_HEADER, |v| Checksum::parse(v).ok())?,
     };
-    let checks = WriteChecks { max_size: Some(state.service.limits().max_size), sha256, declared };
-    local
+    let max_size = state.service.limits().max_size.min(MAX_SINGLE_UPLOAD);
+    let checks = WriteChecks { max_size: Some(max_size), sha256, declared };
+    let meta = local
         .write_object(&bucket, &key, content_type, &checks, body.into_data_stream())
         .await
         .map_err(|e| Error::from_storage("store the upload", e))?;
-    Ok(StatusCode::OK)
+    Ok(with_etag(&format!("\"{}\"", meta.etag.unwrap_or_default())))
+}
+
+/// An empty 200 carrying an `ETag`.
+fn with_etag(etag: &str) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
 }
 
 /// An optional header parsed by `parse`; present but unparsable is a bad request.
@@ -106,7 +137,8 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Verified { local, bucket, key, attachment } = verify(&state, Method::Get, path, query.as_deref(), &headers)?;
+    let Verified { local, bucket, key, attachment, .. } =
+        verify(&state, Method::Get, path, query.as_deref(), &headers)?;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
     let mut response = Body::from_stream(ReaderStream::new(reader.body)).into_response();

@@ -3,6 +3,7 @@
 mod api;
 mod blobs;
 mod error;
+mod multipart;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,8 +25,8 @@ use crate::auth::{Authenticator, Caller};
 use crate::service::DraftService;
 use crate::telemetry;
 
-/// Largest JSON request body; every API request is a few fields.
-const API_BODY_LIMIT: usize = 64 * 1024;
+/// Largest JSON request body: room for the 10,000 parts of a multipart completion.
+const API_BODY_LIMIT: usize = 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -77,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/download-url", post(api::download_url))
         .route("/api/v1/confirm-upload", post(api::confirm_upload))
         .route("/api/v1/draft-bucket", post(api::draft_bucket))
+        .route("/api/v1/multipart/start", post(multipart::start))
+        .route("/api/v1/multipart/sign-parts", post(multipart::sign_parts))
+        .route("/api/v1/multipart/list-parts", post(multipart::list_parts))
+        .route("/api/v1/multipart/complete", post(multipart::complete))
+        .route("/api/v1/multipart/abort", post(multipart::abort))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut router = api

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use draftstore::cleaner::Cleaner;
 use draftstore::config::ServeSettings;
 use draftstore_storage::{
-    BucketName, DeleteFailure, ListPages, MoveOptions, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl,
-    StaleUploads, Storage,
+    BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, ObjectKey, ObjectMeta,
+    PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId, UploadedPart,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -186,8 +186,52 @@ impl Storage for StuckDeletes {
         to: &BucketName,
         key: &ObjectKey,
         options: &MoveOptions,
+        progress: &Progress,
     ) -> draftstore_storage::Result<()> {
-        self.0.move_object(from, to, key, options).await
+        self.0.move_object(from, to, key, options, progress).await
+    }
+    async fn create_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        content_type: &ContentType,
+        declared: &Declared,
+    ) -> draftstore_storage::Result<UploadId> {
+        self.0.create_multipart(bucket, key, content_type, declared).await
+    }
+    async fn presign_part(
+        &self,
+        request: &PresignRequest<'_>,
+        upload_id: &UploadId,
+        number: u32,
+    ) -> draftstore_storage::Result<PresignedUrl> {
+        self.0.presign_part(request, upload_id, number).await
+    }
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> draftstore_storage::Result<Vec<UploadedPart>> {
+        self.0.list_parts(bucket, key, upload_id).await
+    }
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+        progress: &Progress,
+    ) -> draftstore_storage::Result<()> {
+        self.0.complete_multipart(bucket, key, upload_id, parts, progress).await
+    }
+    async fn abort_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> draftstore_storage::Result<()> {
+        self.0.abort_multipart(bucket, key, upload_id).await
     }
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<()> {
         self.0.delete(bucket, key).await

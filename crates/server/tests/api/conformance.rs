@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use draftstore_storage::{
-    BucketName, Conditions, ContentType, Error, Method, MoveOptions, ObjectKey, PresignRequest, Storage,
+    BucketName, Conditions, ContentType, Error, Method, MoveOptions, ObjectKey, PresignRequest, Progress, Storage,
 };
 use time::OffsetDateTime;
 
@@ -83,18 +83,18 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
     assert!(storage.head(&draft, &other).await.expect_err("absent").is_not_found());
     assert!(matches!(storage.head(&missing, &other).await, Err(Error::BucketNotFound { .. })));
 
-    storage.move_object(&draft, &main, &object, &MoveOptions::default()).await.expect("move");
+    storage.move_object(&draft, &main, &object, &MoveOptions::default(), &Progress::default()).await.expect("move");
     assert_eq!(storage.head(&main, &object).await.expect("moved").content_type.as_str(), "image/png");
     assert!(storage.head(&draft, &object).await.expect_err("moved away").is_not_found());
     assert!(
         storage
-            .move_object(&draft, &main, &object, &MoveOptions::default())
+            .move_object(&draft, &main, &object, &MoveOptions::default(), &Progress::default())
             .await
             .expect_err("nothing to move")
             .is_not_found()
     );
     assert!(matches!(
-        storage.move_object(&missing, &main, &object, &MoveOptions::default()).await,
+        storage.move_object(&missing, &main, &object, &MoveOptions::default(), &Progress::default()).await,
         Err(Error::BucketNotFound { .. })
     ));
 

@@ -10,6 +10,7 @@ mod flow;
 mod grpc;
 mod helpers;
 mod limits;
+mod multipart;
 mod ops;
 mod requests;
 mod s3;

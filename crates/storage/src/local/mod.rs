@@ -5,6 +5,7 @@
 //! means a rename moves bytes and metadata together, atomically: a reader sees the old object or the new one, never
 //! a mix. Uploads are written to a staging file, fsync'd and renamed into place.
 
+mod multipart;
 mod object;
 mod signer;
 
@@ -27,8 +28,8 @@ use crate::storage::{
     display_header_name,
 };
 use crate::{
-    BucketName, Checksum, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest, PresignedUrl, Result,
-    Storage,
+    BucketName, Checksum, CompletedPart, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest,
+    PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 pub use signer::SignatureError;
 use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
@@ -70,6 +71,10 @@ pub struct WriteChecks {
     /// Declared values to keep with the object, for confirm to check.
     pub declared: Declared,
 }
+
+/// The signed query parameters of a part upload, named as on S3.
+pub const PART_NUMBER_PARAM: &str = "partNumber";
+pub const UPLOAD_ID_PARAM: &str = "uploadId";
 
 /// The signed query parameter that makes a download an attachment, named as on S3.
 pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
@@ -153,6 +158,25 @@ impl LocalStorage {
         E: Into<BoxError>,
     {
         self.require_bucket(bucket).await?;
+        let staged = self.stage(key, content_type, checks, body).await?;
+        rename_into_place(&staged.file.path, &self.object_path(bucket, key), key).await?;
+        staged.file.disarm();
+        Ok(staged.meta)
+    }
+
+    /// Streams a body into a new staging file with its trailer, fsync'd, checking `checks` on the way. The file is
+    /// removed when the returned guard is dropped, unless disarmed once the file is in place.
+    async fn stage<S, E>(
+        &self,
+        key: &ObjectKey,
+        content_type: ContentType,
+        checks: &WriteChecks,
+        body: S,
+    ) -> Result<Staged>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
         let staged = StagingFile::create(&self.staging).await?;
         // One blocking thread writes the chunks straight to the file as they arrive (no user-space copy), hashing
         // them when a checksum is expected; this task reads the body and enforces the size limit.
@@ -195,11 +219,43 @@ impl LocalStorage {
         {
             return Err(Error::ChecksumMismatch);
         }
+        Ok(Staged { file: staged, meta: object_meta(key, size, trailer, modified) })
+    }
 
-        let target = self.object_path(bucket, key);
-        rename_into_place(&staged.path, &target, key).await?;
-        staged.disarm();
-        Ok(object_meta(key, size, trailer, modified))
+    /// A signed URL for `request` that binds these headers (lowercase, sorted) and extra query parameters (sorted).
+    fn sign_url(
+        &self,
+        request: &PresignRequest<'_>,
+        headers: Vec<(String, String)>,
+        query: Vec<(String, String)>,
+    ) -> Result<PresignedUrl> {
+        let expires_at = request.now + request.expires_in;
+        let expires =
+            u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;
+        let signature = self.signer.sign(&Signed {
+            method: request.method,
+            bucket: request.bucket.as_str(),
+            key: request.key.as_str(),
+            expires,
+            headers: &headers,
+            query: &query,
+        });
+        let mut url = format!("{}{BLOB_ROUTE}/{}", self.public_url, request.bucket);
+        for segment in request.key.segments() {
+            url.push('/');
+            url.extend(utf8_percent_encode(segment, ESCAPE));
+        }
+        url.push_str(&format!("?{EXPIRES}={expires}"));
+        if !headers.is_empty() {
+            let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
+            url.push_str(&format!("&{SIGNED_HEADERS}={}", names.join("%3B")));
+        }
+        for (name, value) in &query {
+            url.push_str(&format!("&{name}={}", utf8_percent_encode(value, ESCAPE)));
+        }
+        url.push_str(&format!("&{SIGNATURE}={signature}"));
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
+        Ok(PresignedUrl { url, method: request.method, headers })
     }
 
     /// Opens an object for reading.
@@ -249,9 +305,6 @@ impl Storage for LocalStorage {
     }
 
     async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
-        let expires_at = request.now + request.expires_in;
-        let expires =
-            u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;
         let (headers, query) = match request.method {
             Method::Put => (request.conditions.upload_headers(), Vec::new()),
             Method::Get if request.conditions.attachment => {
@@ -259,30 +312,21 @@ impl Storage for LocalStorage {
             }
             Method::Get => (Vec::new(), Vec::new()),
         };
-        let signature = self.signer.sign(&Signed {
-            method: request.method,
-            bucket: request.bucket.as_str(),
-            key: request.key.as_str(),
-            expires,
-            headers: &headers,
-            query: &query,
-        });
-        let mut url = format!("{}{BLOB_ROUTE}/{}", self.public_url, request.bucket);
-        for segment in request.key.segments() {
-            url.push('/');
-            url.extend(utf8_percent_encode(segment, ESCAPE));
-        }
-        url.push_str(&format!("?{EXPIRES}={expires}"));
-        if !headers.is_empty() {
-            let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
-            url.push_str(&format!("&{SIGNED_HEADERS}={}", names.join("%3B")));
-        }
-        for (name, value) in &query {
-            url.push_str(&format!("&{name}={}", utf8_percent_encode(value, ESCAPE)));
-        }
-        url.push_str(&format!("&{SIGNATURE}={signature}"));
-        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-        Ok(PresignedUrl { url, method: request.method, headers })
+        self.sign_url(request, headers, query)
+    }
+
+    async fn presign_part(
+        &self,
+        request: &PresignRequest<'_>,
+        upload_id: &UploadId,
+        number: u32,
+    ) -> Result<PresignedUrl> {
+        // Sorted, as the signer canonicalises them.
+        let query = vec![
+            (PART_NUMBER_PARAM.to_owned(), number.to_string()),
+            (UPLOAD_ID_PARAM.to_owned(), upload_id.to_string()),
+        ];
+        self.sign_url(request, request.conditions.part_headers(), query)
     }
 
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta> {
@@ -295,7 +339,9 @@ impl Storage for LocalStorage {
         to: &BucketName,
         key: &ObjectKey,
         options: &MoveOptions,
+        _progress: &Progress,
     ) -> Result<()> {
+        // A rename: instant whatever the size, so there is no progress to report.
         self.require_bucket(to).await?;
         let not_found = || Error::NotFound { bucket: from.to_string(), key: key.to_string() };
         let current = match self.open_object(from, key).await {
@@ -321,6 +367,44 @@ impl Storage for LocalStorage {
             }
             other => other,
         }
+    }
+
+    async fn create_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        content_type: &ContentType,
+        declared: &Declared,
+    ) -> Result<UploadId> {
+        self.create_upload(bucket, key, content_type, declared).await
+    }
+
+    fn verifies_multipart_sha256(&self) -> bool {
+        true
+    }
+
+    async fn list_parts(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+    ) -> Result<Vec<UploadedPart>> {
+        self.uploaded_parts(bucket, key, upload_id).await
+    }
+
+    async fn complete_multipart(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+        progress: &Progress,
+    ) -> Result<()> {
+        self.complete_upload(bucket, key, upload_id, parts, progress).await
+    }
+
+    async fn abort_multipart(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()> {
+        self.abort_upload(bucket, key, upload_id).await
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
@@ -376,7 +460,7 @@ impl Storage for LocalStorage {
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok(removed + self.remove_stale_multipart(stale.multipart_before).await?)
     }
 }
 
@@ -595,6 +679,12 @@ async fn link_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Resul
 async fn sync_dir(dir: &Path) {
     let dir = dir.to_owned();
     let _ = tokio::task::spawn_blocking(move || std::fs::File::open(&dir).and_then(|d| d.sync_all())).await;
+}
+
+/// A complete staging file and the metadata of the object it holds.
+struct Staged {
+    file: StagingFile,
+    meta: ObjectMeta,
 }
 
 /// A staging file that is removed when dropped unless the upload completed.

@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
-use crate::{Conditions, MoveOptions};
+use crate::{Conditions, MoveOptions, Progress};
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {
@@ -107,13 +107,16 @@ async fn move_is_a_rename_that_keeps_metadata_and_reports_a_missing_source() {
         .write_object(&draft, &key("d/e.txt"), text.clone(), &WriteChecks::default(), body(&[b"bytes"]))
         .await
         .expect("write");
-    storage.move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default()).await.expect("move");
+    storage
+        .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default(), &Progress::default())
+        .await
+        .expect("move");
     let (meta, bytes) = read_all(&storage, "main", "d/e.txt").await;
     assert_eq!((meta.content_type, bytes.as_slice()), (text, &b"bytes"[..]));
     assert!(storage.head(&draft, &key("d/e.txt")).await.expect_err("moved").is_not_found());
     assert!(
         storage
-            .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default())
+            .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default(), &Progress::default())
             .await
             .expect_err("gone")
             .is_not_found()

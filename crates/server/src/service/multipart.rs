@@ -1,0 +1,207 @@
+//! Multipart uploads: start, sign parts, list parts, complete, abort. An upload is bound to the caller's tenant and
+//! object name by the store itself (the upload id belongs to one key, and the key carries the tenant), so another
+//! caller or another name finds no such upload.
+
+use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, check_parts};
+use draftstore_storage::{
+    CompletedPart, Conditions, Declared, Method, PresignRequest, PresignedUrl, Progress, UploadId, UploadedPart,
+};
+use time::OffsetDateTime;
+
+use super::DraftService;
+use crate::auth::Caller;
+use crate::domain::{Checksum, ContentType, ObjectName};
+use crate::error::{Error, Result};
+
+/// Most parts one sign call signs.
+pub const MAX_SIGN_BATCH: usize = 1000;
+const MIB: u64 = 1024 * 1024;
+
+/// What a multipart upload declares when it starts.
+#[derive(Debug, Clone, Default)]
+pub struct MultipartStart {
+    pub content_type: Option<ContentType>,
+    /// Total size, when known: checked against MAX_UPLOAD_SIZE now and against the object at confirm.
+    pub content_length: Option<u64>,
+    /// SHA-256 of the whole object, verified at completion where the store can.
+    pub checksum_sha256: Option<Checksum>,
+    /// Part size the client would like; DraftStore's default otherwise.
+    pub part_size: Option<u64>,
+}
+
+/// A started upload and how to cut the file into parts.
+#[derive(Debug, Clone)]
+pub struct StartedUpload {
+    pub upload_id: UploadId,
+    pub object_name: ObjectName,
+    /// Every part but the last has exactly this size.
+    pub part_size: u64,
+    /// How many parts, when the total size was declared.
+    pub part_count: Option<u32>,
+}
+
+/// A part to sign.
+#[derive(Debug, Clone)]
+pub struct PartRequest {
+    pub number: u32,
+    /// The part's SHA-256; signed in, so the store verifies the part.
+    pub checksum_sha256: Option<Checksum>,
+}
+
+/// A signed part URL.
+#[derive(Debug, Clone)]
+pub struct SignedPart {
+    pub number: u32,
+    pub url: PresignedUrl,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The part size for an upload: the one asked for or the default, made larger when the object would otherwise need
+/// more than 10,000 parts (rounded up to whole MiB).
+fn part_size(asked: Option<u64>, default: u64, total: Option<u64>) -> Result<u64> {
+    if let Some(size) = asked
+        && !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size)
+    {
+        return Err(Error::InvalidRequest(format!(
+            "part_size {size} is out of range ({MIN_PART_SIZE} to {MAX_PART_SIZE} bytes)"
+        )));
+    }
+    let needed = total.map_or(0, |total| total.div_ceil(u64::from(MAX_PART_NUMBER)).div_ceil(MIB) * MIB);
+    Ok(asked.unwrap_or(default).max(needed))
+}
+
+impl DraftService {
+    /// Starts a multipart upload of a draft. Refused up front, like an upload URL, when the declared size or type
+    /// is outside the limits.
+    pub async fn start_multipart(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        start: MultipartStart,
+    ) -> Result<StartedUpload> {
+        let key = caller.key(name)?;
+        self.0.limits.check(start.content_type.as_ref(), start.content_length)?;
+        if let Some(length) = start.content_length
+            && length > MAX_OBJECT_SIZE
+        {
+            return Err(Error::UploadTooLarge(format!(
+                "content_length {length} is above {MAX_OBJECT_SIZE} bytes (5 TiB), the largest object"
+            )));
+        }
+        if start.checksum_sha256.is_some() && !self.0.storage.verifies_multipart_sha256() {
+            return Err(Error::InvalidRequest(
+                "checksum_sha256 of a whole multipart upload cannot be verified by this store (S3 checks each part, \
+                 never the whole); declare each part's checksum_sha256 when signing parts instead"
+                    .to_owned(),
+            ));
+        }
+        let part_size = part_size(start.part_size, self.0.multipart_part_size, start.content_length)?;
+        let part_count = start.content_length.map(|total| total.div_ceil(part_size).max(1) as u32);
+        let content_type = start.content_type.unwrap_or_else(ContentType::octet_stream);
+        let declared = Declared { length: start.content_length, sha256: start.checksum_sha256 };
+        let create = self.0.storage.create_multipart(&self.0.buckets.draft, &key, &content_type, &declared);
+        let upload_id = self.call("start a multipart upload", create).await?;
+        metrics::counter!("draftstore_multipart_uploads_total", "event" => "started").increment(1);
+        Ok(StartedUpload { upload_id, object_name: name.clone(), part_size, part_count })
+    }
+
+    /// Presigned URLs to upload a batch of parts of an upload of the caller's.
+    pub async fn sign_parts(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        upload_id: &UploadId,
+        parts: &[PartRequest],
+        now: OffsetDateTime,
+    ) -> Result<Vec<SignedPart>> {
+        let key = caller.key(name)?;
+        if parts.is_empty() || parts.len() > MAX_SIGN_BATCH {
+            return Err(Error::InvalidRequest(format!("sign 1 to {MAX_SIGN_BATCH} parts per call")));
+        }
+        let mut numbers: Vec<u32> = parts.iter().map(|p| p.number).collect();
+        numbers.sort_unstable();
+        if let Some(twice) = numbers.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(Error::InvalidRequest(format!("part {} is listed twice", twice[0])));
+        }
+        let bucket = &self.0.buckets.draft;
+        self.call("look up the multipart upload", self.0.storage.check_upload(bucket, &key, upload_id)).await?;
+        let expires_in = self.0.upload_ttl;
+        let mut signed = Vec::with_capacity(parts.len());
+        for part in parts {
+            let conditions = Conditions { checksum_sha256: part.checksum_sha256.clone(), ..Conditions::default() };
+            let request =
+                PresignRequest { method: Method::Put, bucket, key: &key, now, expires_in, conditions: &conditions };
+            let url =
+                self.call("sign a part URL", self.0.storage.presign_part(&request, upload_id, part.number)).await?;
+            signed.push(SignedPart { number: part.number, url, expires_at: now + expires_in });
+        }
+        metrics::counter!("draftstore_presigned_urls_total", "method" => "PUT").increment(signed.len() as u64);
+        Ok(signed)
+    }
+
+    /// The parts of an upload of the caller's uploaded so far, so that a client can resume.
+    pub async fn list_parts(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        upload_id: &UploadId,
+    ) -> Result<Vec<UploadedPart>> {
+        let key = caller.key(name)?;
+        self.call("list the parts", self.0.storage.list_parts(&self.0.buckets.draft, &key, upload_id)).await
+    }
+
+    /// Assembles the listed parts into the draft, which then exists exactly as if uploaded with one PUT. A wrong
+    /// list is refused with the reason and changes nothing, so the client can correct it and try again. Returns
+    /// the draft's size.
+    pub async fn complete_multipart(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        upload_id: &UploadId,
+        parts: &[CompletedPart],
+    ) -> Result<u64> {
+        let key = caller.key(name)?;
+        let bucket = &self.0.buckets.draft;
+        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, &key, upload_id)).await?;
+        let size = check_parts(parts, &uploaded).map_err(Error::InvalidParts)?;
+        if size > self.0.limits.max_size {
+            return Err(Error::UploadTooLarge(format!(
+                "the parts add up to {size} bytes, above the limit of {} bytes; abort the upload",
+                self.0.limits.max_size
+            )));
+        }
+        let progress = Progress::default();
+        let complete = self.0.storage.complete_multipart(bucket, &key, upload_id, parts, &progress);
+        self.call_with_progress("complete the multipart upload", &progress, complete).await?;
+        metrics::counter!("draftstore_multipart_uploads_total", "event" => "completed").increment(1);
+        Ok(size)
+    }
+
+    /// Ends an upload of the caller's and removes its parts.
+    pub async fn abort_multipart(&self, caller: &Caller, name: &ObjectName, upload_id: &UploadId) -> Result<()> {
+        let key = caller.key(name)?;
+        let abort = self.0.storage.abort_multipart(&self.0.buckets.draft, &key, upload_id);
+        self.call("abort the multipart upload", abort).await?;
+        metrics::counter!("draftstore_multipart_uploads_total", "event" => "aborted").increment(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_size_grows_so_that_no_upload_needs_more_than_ten_thousand_parts() {
+        let default = 16 * MIB;
+        assert_eq!(part_size(None, default, None).expect("valid"), default);
+        assert_eq!(part_size(Some(8 * MIB), default, Some(100 * MIB)).expect("valid"), 8 * MIB);
+        let five_tib = MAX_OBJECT_SIZE;
+        let size = part_size(None, default, Some(five_tib)).expect("valid");
+        assert!(
+            five_tib.div_ceil(size) <= u64::from(MAX_PART_NUMBER) && size.is_multiple_of(MIB) && size <= MAX_PART_SIZE
+        );
+        assert!(part_size(Some(MIB), default, None).is_err());
+        assert!(part_size(Some(MAX_PART_SIZE + 1), default, None).is_err());
+    }
+}
