@@ -605,3 +605,25 @@ async fn a_confirm_that_takes_several_timeouts_succeeds_and_a_frozen_store_still
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+async fn a_draft_unlike_its_declared_size_is_rejected_at_confirm(app: &TestApp) {
+    let started = start(app, "short.bin", json!({ "content_length": 6 * MIB, "content_type": "text/plain" })).await;
+    let upload_id = started["upload_id"].as_str().expect("id").to_owned();
+    let etags = put_parts(app, "short.bin", &upload_id, &[bytes(5 * MIB, 51)]).await;
+    app.post("/api/v1/multipart/complete", &completion("short.bin", &upload_id, &etags)).await.ok();
+    assert_eq!(app.download("short.bin", Some("draft")).await.0, "text/plain");
+    let answer = app.confirm("short.bin").await;
+    answer.error(422, "UPLOAD_REJECTED");
+    assert!(answer.body["error_message"].as_str().expect("message").contains("declared"), "{:?}", answer.body);
+    app.download_url("short.bin", None).await.error(404, "OBJECT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn local_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm() {
+    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&spawn_app().await).await;
+}
+
+#[tokio::test]
+async fn s3_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm() {
+    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&on_seaweed(&[]).await.0).await;
+}
