@@ -53,6 +53,11 @@ impl Caller {
         self.tenant.as_ref()
     }
 
+    /// The start of every key of the caller's: `<tenant>/`, or nothing without a tenant.
+    pub fn namespace(&self) -> String {
+        self.tenant.as_ref().map(|tenant| format!("{}/", tenant.as_str())).unwrap_or_default()
+    }
+
     /// The key of the caller's object `name` in both buckets: `<tenant>/<name>`, or `name` without a tenant.
     pub fn key(&self, name: &ObjectName) -> Result<ObjectName, Error> {
         match &self.tenant {

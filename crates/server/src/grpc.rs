@@ -20,7 +20,7 @@ use crate::auth::Authenticator;
 use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
-use crate::service::{DraftService, MultipartStart, PartRequest, Ticket, Upload};
+use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Ticket, Upload};
 use draftstore_storage::CompletedPart;
 
 /// `ErrorInfo.domain` of every DraftStore error.
@@ -169,6 +169,22 @@ impl DraftRpc for GrpcApi {
     ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
         let auth = authorization(&request);
         observe("AbortMultipartUpload", request_id(&request), self.abort_multipart(auth, request.into_inner())).await
+    }
+
+    async fn list_drafts(
+        &self,
+        request: Request<pb::ListDraftsRequest>,
+    ) -> Result<Response<pb::ListDraftsResponse>, Status> {
+        let auth = authorization(&request);
+        observe("ListDrafts", request_id(&request), self.list(auth, request.into_inner())).await
+    }
+
+    async fn discard_draft(
+        &self,
+        request: Request<pb::DiscardDraftRequest>,
+    ) -> Result<Response<pb::DiscardDraftResponse>, Status> {
+        let auth = authorization(&request);
+        observe("DiscardDraft", request_id(&request), self.discard(auth, request.into_inner())).await
     }
 }
 
@@ -365,6 +381,44 @@ impl GrpcApi {
         let upload_id = parse_upload_id(&request.upload_id)?;
         self.service.abort_multipart(&caller, &name, &upload_id).await?;
         Ok(Response::new(pb::AbortMultipartUploadResponse { result: ok() }))
+    }
+}
+
+impl GrpcApi {
+    async fn list(
+        &self,
+        authorization: Option<String>,
+        request: pb::ListDraftsRequest,
+    ) -> Result<Response<pb::ListDraftsResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let page_size = request.page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
+        let page = self.service.list_drafts(&caller, &request.prefix, given(&request.page_token), page_size).await?;
+        Ok(Response::new(pb::ListDraftsResponse {
+            result: ok(),
+            drafts: page
+                .drafts
+                .into_iter()
+                .map(|draft| pb::Draft {
+                    object_name: draft.name.to_string(),
+                    size: draft.size,
+                    content_type: draft.content_type.to_string(),
+                    uploaded_at: timestamp(draft.uploaded_at),
+                    expires_at: timestamp(draft.expires_at),
+                })
+                .collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn discard(
+        &self,
+        authorization: Option<String>,
+        request: pb::DiscardDraftRequest,
+    ) -> Result<Response<pb::DiscardDraftResponse>, Status> {
+        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let name = parse_object_name(&request.object_name)?;
+        self.service.discard(&caller, &name).await?;
+        Ok(Response::new(pb::DiscardDraftResponse { result: ok() }))
     }
 }
 

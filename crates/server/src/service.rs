@@ -16,8 +16,10 @@ use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{Checksum, ContentType, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
 
+mod drafts;
 mod multipart;
 
+pub use drafts::{DEFAULT_PAGE_SIZE, DraftEntry, DraftPage, MAX_PAGE_SIZE};
 pub use multipart::{MultipartStart, PartRequest, SignedPart, StartedUpload};
 
 /// A signed URL handed to a client, with what it must know to use it.
@@ -55,6 +57,8 @@ struct Inner {
     buckets: Buckets,
     upload_ttl: Duration,
     download_ttl: Duration,
+    /// Age at which the cleaner removes a draft.
+    object_lifetime: Duration,
     timeout: Duration,
     cors_allowed_origins: Vec<String>,
     /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
@@ -77,6 +81,7 @@ impl DraftService {
             buckets: settings.buckets.clone(),
             upload_ttl: settings.upload_ttl,
             download_ttl: settings.download_ttl,
+            object_lifetime: settings.object_lifetime,
             timeout: settings.storage_timeout,
             cors_allowed_origins,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),

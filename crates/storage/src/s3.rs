@@ -31,7 +31,7 @@ use url::Url;
 use crate::error::BoxError;
 use crate::storage::{
     DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages,
-    ListedObject, MoveOptions, StaleUploads, display_header_name,
+    ListedObject, MoveOptions, PrefixPage, StaleUploads, display_header_name,
 };
 use crate::{
     BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest,
@@ -621,6 +621,7 @@ impl Storage for S3Storage {
         key: &ObjectKey,
         content_type: &ContentType,
         declared: &Declared,
+        _part_size: Option<u64>,
     ) -> Result<UploadId> {
         let mut request = self
             .client
@@ -726,6 +727,30 @@ impl Storage for S3Storage {
                 }
             }
         }))
+    }
+
+    async fn list_prefix(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<PrefixPage> {
+        let output = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket.as_str())
+            .prefix(prefix)
+            .set_continuation_token(token.map(str::to_owned))
+            .max_keys(limit.clamp(1, LIST_PAGE) as i32)
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListObjectsV2", bucket, None, e))?;
+        let next = match output.is_truncated() {
+            Some(true) => output.next_continuation_token().map(str::to_owned),
+            _ => None,
+        };
+        Ok(PrefixPage { objects: list_page(&output).objects, next })
     }
 
     async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>> {

@@ -186,6 +186,14 @@ pub struct ListPage {
     pub foreign_keys: Vec<String>,
 }
 
+/// One page of the objects under a prefix, in the store's listing order.
+#[derive(Debug, Clone, Default)]
+pub struct PrefixPage {
+    pub objects: Vec<ListedObject>,
+    /// Where the next page starts, when more objects follow: give it back to get that page. Opaque.
+    pub next: Option<String>,
+}
+
 /// A key a batch delete could not remove, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteFailure {
@@ -257,13 +265,15 @@ pub trait Storage: Debug + Send + Sync + 'static {
 
     /// Starts a multipart upload of `key`. The object it assembles will have `content_type` and carry `declared`.
     /// A declared SHA-256 is verified against the whole object at completion only where
-    /// [`Storage::verifies_multipart_sha256`] says so; callers refuse it elsewhere.
+    /// [`Storage::verifies_multipart_sha256`] says so; callers refuse it elsewhere. `part_size` is the size the
+    /// client was told to use for every part but the last, which a backend may lay its parts out by.
     async fn create_multipart(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         content_type: &ContentType,
         declared: &Declared,
+        part_size: Option<u64>,
     ) -> Result<UploadId>;
 
     /// Whether [`Storage::complete_multipart`] verifies a declared SHA-256 of the whole object. S3 cannot: it
@@ -313,6 +323,19 @@ pub trait Storage: Debug + Send + Sync + 'static {
 
     /// Lists a bucket page by page, streaming: memory does not grow with the bucket.
     fn list(&self, bucket: &BucketName) -> ListPages<'_>;
+
+    /// One page of the objects whose keys start with `prefix`, at most `limit` (1 to 1000), in the store's
+    /// listing order (S3 lists keys in byte order; some compatible stores list folder by folder), from where
+    /// `token` (a [`PrefixPage::next`] of the same prefix) says. `prefix` is a key with its last characters
+    /// removed (empty for all): a caller checks that `prefix` plus any character would be a valid key. A token
+    /// this backend cannot have given is [`Error::InvalidKey`](crate::Error::InvalidKey).
+    async fn list_prefix(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<PrefixPage>;
 
     /// Deletes up to [`LIST_PAGE`] objects in one call. Missing objects count as deleted. Returns the keys that
     /// could not be deleted; `Err` when the call as a whole failed.

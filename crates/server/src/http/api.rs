@@ -233,6 +233,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         download_url,
         confirm_upload,
         draft_bucket,
+        super::drafts::list_drafts,
+        super::drafts::discard_draft,
         super::multipart::start,
         super::multipart::sign_parts,
         super::multipart::list_parts,

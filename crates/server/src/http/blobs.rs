@@ -70,8 +70,9 @@ pub async fn put(
     let Verified { local, bucket, key, part, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
     if let Some((upload_id, number)) = part {
         let sha256 = header_value(&headers, CHECKSUM_HEADER, |v| Checksum::parse(v).ok())?;
+        let length = header_value(&headers, header::CONTENT_LENGTH.as_str(), |v| v.parse().ok())?;
         let part = local
-            .write_part(&bucket, &key, &upload_id, number, sha256, body.into_data_stream())
+            .write_part(&bucket, &key, &upload_id, number, length, sha256, body.into_data_stream())
             .await
             .map_err(|e| Error::from_storage("store the part", e))?;
         return Ok(with_etag(&part.etag));

@@ -2,6 +2,7 @@
 
 mod api;
 mod blobs;
+mod drafts;
 mod error;
 mod multipart;
 
@@ -78,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/download-url", post(api::download_url))
         .route("/api/v1/confirm-upload", post(api::confirm_upload))
         .route("/api/v1/draft-bucket", post(api::draft_bucket))
+        .route("/api/v1/list-drafts", post(drafts::list_drafts))
+        .route("/api/v1/discard-draft", post(drafts::discard_draft))
         .route("/api/v1/multipart/start", post(multipart::start))
         .route("/api/v1/multipart/sign-parts", post(multipart::sign_parts))
         .route("/api/v1/multipart/list-parts", post(multipart::list_parts))

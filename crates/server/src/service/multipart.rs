@@ -99,7 +99,8 @@ impl DraftService {
         let part_count = start.content_length.map(|total| total.div_ceil(part_size).max(1) as u32);
         let content_type = start.content_type.unwrap_or_else(ContentType::octet_stream);
         let declared = Declared { length: start.content_length, sha256: start.checksum_sha256 };
-        let create = self.0.storage.create_multipart(&self.0.buckets.draft, &key, &content_type, &declared);
+        let create =
+            self.0.storage.create_multipart(&self.0.buckets.draft, &key, &content_type, &declared, Some(part_size));
         let upload_id = self.call("start a multipart upload", create).await?;
         metrics::counter!("draftstore_multipart_uploads_total", "event" => "started").increment(1);
         Ok(StartedUpload { upload_id, object_name: name.clone(), part_size, part_count })

@@ -9,7 +9,7 @@ use draftstore::cleaner::Cleaner;
 use draftstore::config::ServeSettings;
 use draftstore_storage::{
     BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, ObjectKey, ObjectMeta,
-    PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId, UploadedPart,
+    PrefixPage, PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId, UploadedPart,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -196,8 +196,9 @@ impl Storage for StuckDeletes {
         key: &ObjectKey,
         content_type: &ContentType,
         declared: &Declared,
+        part_size: Option<u64>,
     ) -> draftstore_storage::Result<UploadId> {
-        self.0.create_multipart(bucket, key, content_type, declared).await
+        self.0.create_multipart(bucket, key, content_type, declared, part_size).await
     }
     async fn presign_part(
         &self,
@@ -238,6 +239,15 @@ impl Storage for StuckDeletes {
     }
     fn list(&self, bucket: &BucketName) -> ListPages<'_> {
         self.0.list(bucket)
+    }
+    async fn list_prefix(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        token: Option<&str>,
+        limit: usize,
+    ) -> draftstore_storage::Result<PrefixPage> {
+        self.0.list_prefix(bucket, prefix, token, limit).await
     }
     async fn delete_many(
         &self,

@@ -24,7 +24,7 @@ use url::Url;
 
 use crate::error::BoxError;
 use crate::storage::{
-    Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, StaleUploads,
+    Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, PrefixPage, StaleUploads,
     display_header_name,
 };
 use crate::{
@@ -178,8 +178,6 @@ impl LocalStorage {
         E: Into<BoxError>,
     {
         let staged = StagingFile::create(&self.staging).await?;
-        // One blocking thread writes the chunks straight to the file as they arrive (no user-space copy), hashing
-        // them when a checksum is expected; this task reads the body and enforces the size limit.
         // The file exists before anything can fail, so that the staging guard always finds what to remove.
         let file = fs::OpenOptions::new()
             .write(true)
@@ -189,31 +187,15 @@ impl LocalStorage {
             .map_err(|e| Error::other("failed to create a staging file", e))?
             .into_std()
             .await;
-        let (chunks, receiver) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
-        let hash = checks.sha256.is_some();
-        let writer = tokio::task::spawn_blocking(move || write_staged(file, receiver, hash));
-        let mut size: u64 = 0;
-        let mut body = std::pin::pin!(body);
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
-            size += chunk.len() as u64;
-            if checks.max_size.is_some_and(|limit| size > limit) {
-                return Err(Error::TooLarge { limit: checks.max_size.unwrap_or_default() });
-            }
-            if chunks.send(Chunk::Data(chunk)).await.is_err() {
-                break; // the writer failed; its error is collected below
-            }
-        }
         let trailer = object::Trailer {
             content_type: content_type.to_string(),
             sha256: checks.sha256.as_ref().map(ToString::to_string),
             declared_length: checks.declared.length,
             declared_sha256: checks.declared.sha256.as_ref().map(ToString::to_string),
         };
-        let _ = chunks.send(Chunk::Finish(object::encode_trailer(&trailer))).await;
-        drop(chunks);
-        let written = writer.await.map_err(|e| Error::other("the upload writer stopped", e))?;
-        let (digest, modified) = written.map_err(|e| write_error(key, e))?;
+        let encoded = object::encode_trailer(&trailer);
+        let (size, digest, modified) =
+            stream_into(file, key, checks.max_size, checks.sha256.is_some(), encoded, body).await?;
         if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
             && &Checksum::from_digest(&digest) != expected
         {
@@ -375,8 +357,9 @@ impl Storage for LocalStorage {
         key: &ObjectKey,
         content_type: &ContentType,
         declared: &Declared,
+        part_size: Option<u64>,
     ) -> Result<UploadId> {
-        self.create_upload(bucket, key, content_type, declared).await
+        self.create_upload(bucket, key, content_type, declared, part_size).await
     }
 
     fn verifies_multipart_sha256(&self) -> bool {
@@ -432,6 +415,56 @@ impl Storage for LocalStorage {
                 }
             }
         }))
+    }
+
+    async fn list_prefix(
+        &self,
+        bucket: &BucketName,
+        prefix: &str,
+        token: Option<&str>,
+        limit: usize,
+    ) -> Result<PrefixPage> {
+        self.require_bucket(bucket).await?;
+        // The token is the last key of the previous page: this backend lists in byte order.
+        let start_after = token
+            .map(|token| {
+                ObjectKey::parse(token)
+                    .map_err(|e| Error::InvalidKey { key: token.to_owned(), reason: format!("not a page token: {e}") })
+            })
+            .transpose()?;
+        let limit = limit.clamp(1, LIST_PAGE);
+        // The folder to walk: the prefix up to its last '/'. Its segments must be folder names of keys.
+        let folder = prefix.rsplit_once('/').map_or("", |(folder, _)| folder);
+        if !folder.is_empty() && folder.split('/').any(|s| matches!(s, "" | "." | "..") || s.contains('\\')) {
+            return Ok(PrefixPage::default());
+        }
+        let mut dir = self.bucket_dir(bucket);
+        let mut key_prefix = String::new();
+        if !folder.is_empty() {
+            dir.extend(folder.split('/'));
+            key_prefix = format!("{folder}/");
+        }
+        let (prefix, after) = (prefix.to_owned(), start_after.map(|key| key.to_string()));
+        let walked = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let truncated = sorted_walk(&dir, &key_prefix, &prefix, after.as_deref(), limit, &mut found)?;
+            Ok::<_, io::Error>((found, truncated))
+        })
+        .await
+        .map_err(|e| Error::other("the listing task stopped", e))?;
+        let (found, truncated) = match walked {
+            Ok(walked) => walked,
+            Err(e) if is_absent(&e) => return Ok(PrefixPage::default()),
+            Err(e) => return Err(Error::other(format!("failed to list bucket '{bucket}'"), e)),
+        };
+        let next = truncated.then(|| found.last().map(|(_, key)| key.to_string())).flatten();
+        let mut objects = Vec::with_capacity(found.len());
+        for (path, key) in found {
+            if let Some(object) = listed(&path, key).await {
+                objects.push(object);
+            }
+        }
+        Ok(PrefixPage { objects, next })
     }
 
     async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>> {
@@ -519,6 +552,57 @@ impl Walker {
     }
 }
 
+/// Walks `dir` (whose keys start with `key_prefix`) depth-first in the byte order of the keys it holds, collecting
+/// the files whose keys start with `prefix` and come after `after`, up to `limit`. Siblings are sorted with a
+/// folder's name followed by '/', so the walk meets keys in the order S3 lists them. Returns whether more keys
+/// matched than `limit`. Symbolic links are not followed.
+fn sorted_walk(
+    dir: &Path,
+    key_prefix: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    found: &mut Vec<(PathBuf, ObjectKey)>,
+) -> io::Result<bool> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            entries.push((format!("{key_prefix}{name}/"), true));
+        } else if kind.is_file() {
+            entries.push((format!("{key_prefix}{name}"), false));
+        }
+    }
+    entries.sort();
+    for (key, is_dir) in entries {
+        if is_dir {
+            let relevant = key.starts_with(prefix) || prefix.starts_with(&key);
+            // Every key in the folder starts with `key`: if `after` is beyond them all, skip the folder.
+            let passed = after.is_some_and(|after| after > key.as_str() && !after.starts_with(&key));
+            if relevant && !passed {
+                let path = dir.join(&key[key_prefix.len()..key.len() - 1]);
+                match sorted_walk(&path, &key, prefix, after, limit, found) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(e) if is_absent(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        } else if key.starts_with(prefix)
+            && after.is_none_or(|after| key.as_str() > after)
+            && let Ok(parsed) = ObjectKey::parse(&key)
+        {
+            if found.len() == limit {
+                return Ok(true);
+            }
+            found.push((dir.join(&key[key_prefix.len()..]), parsed));
+        }
+    }
+    Ok(false)
+}
+
 /// A listed file's size and time; `None` when it vanished meanwhile or is not an object file.
 async fn listed(path: &Path, key: ObjectKey) -> Option<ListedObject> {
     let mut file = fs::File::open(path).await.ok()?;
@@ -574,6 +658,46 @@ enum Chunk {
 
 /// Chunks queued between the upload task and the writer thread.
 const WRITE_QUEUE: usize = 16;
+
+/// Streams `body` into `file` from its current position on a blocking writer thread, then writes `trailer` and
+/// fsyncs. Refuses a body above `max_size`. Returns the size, the SHA-256 of the body (when `hash`) and the file's
+/// modification time.
+async fn stream_into<S, E>(
+    file: std::fs::File,
+    key: &ObjectKey,
+    max_size: Option<u64>,
+    hash: bool,
+    trailer: Vec<u8>,
+    body: S,
+) -> Result<(u64, Option<[u8; 32]>, std::time::SystemTime)>
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+    E: Into<BoxError>,
+{
+    // One blocking thread writes the chunks straight to the file as they arrive (no user-space copy), hashing
+    // them when asked; this task reads the body and enforces the size limit.
+    let (chunks, receiver) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || write_staged(file, receiver, hash));
+    let mut size: u64 = 0;
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
+        size += chunk.len() as u64;
+        if let Some(limit) = max_size
+            && size > limit
+        {
+            return Err(Error::TooLarge { limit });
+        }
+        if chunks.send(Chunk::Data(chunk)).await.is_err() {
+            break; // the writer failed; its error is collected below
+        }
+    }
+    let _ = chunks.send(Chunk::Finish(trailer)).await;
+    drop(chunks);
+    let written = writer.await.map_err(|e| Error::other("the upload writer stopped", e))?;
+    let (digest, modified) = written.map_err(|e| write_error(key, e))?;
+    Ok((size, digest, modified))
+}
 
 /// Writes an upload's chunks to its staging file until `Finish`, then the trailer, then fsyncs. Returns the SHA-256
 /// of the data (when asked) and the file's modification time. A channel closed before `Finish` is an aborted

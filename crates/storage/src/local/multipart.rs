@@ -1,11 +1,19 @@
-//! Multipart uploads on the local backend. An upload is a folder `.multipart/<id>/` holding `upload.json` (the
-//! object it will become: bucket, key, content type, declared values, start time) and one file per part,
-//! `part-00001` and so on, in the object file format (bytes, then a trailer carrying the part's verified SHA-256).
-//! Parts are staged and renamed into the folder like objects, so a part is whole or absent.
+//! Multipart uploads on the local backend, laid out so that completing one writes no byte a second time.
 //!
-//! Completion copies the parts' bytes into one staging file with `copy_file_range` (through `std::io::copy`, which
-//! uses it, and reflinks where the file system can), appends the object trailer, fsyncs, and renames the file into
-//! place; only then is the upload folder removed. A crash during assembly leaves no object and keeps the parts.
+//! An upload is a folder `.multipart/<id>/` holding `upload.json` (the object it will become, and the part size
+//! the client was told to use) and its parts, which come in two kinds:
+//! - *in place*: a part no larger than the announced part size is written straight into the upload's `data` file
+//!   at offset `(number - 1) × part size`, fsync'd, and then recorded by a small marker `inplace-00001` (its size,
+//!   ETag and checksum). Without its marker a part is absent, whatever bytes its range holds;
+//! - *separate*: any other part (a client choosing its own sizes) is its own object file `part-00001`, staged and
+//!   renamed into the folder.
+//!
+//! Completion of parts 1..n, all in place and all but the last of the announced size, is the common case: the
+//! `data` file is cut to length, gets the object trailer, is fsync'd and renamed into place. Any other list is
+//! assembled into a staging file with `copy_file_range` (through `std::io::copy`, a reflink where the file system
+//! has them), then renamed. Either way the object appears whole or not at all, and until it has, a crash keeps
+//! every part. Part writes hold a shared lock on `upload.json` and completion and abort an exclusive one, so a
+//! part can never be written into an object being completed.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,7 +25,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::fs;
 
-use super::{LocalStorage, StagingFile, WriteChecks, is_absent, object, object_meta, random_hex, rename_into_place};
+use super::{
+    LocalStorage, StagingFile, WriteChecks, is_absent, object, object_meta, random_hex, rename_into_place, stream_into,
+};
 use crate::error::BoxError;
 use crate::multipart::{MAX_PART_SIZE, check_parts};
 use crate::storage::Declared;
@@ -28,7 +38,9 @@ use crate::{
 /// Folder under the root for multipart uploads in progress; bucket names cannot start with a dot.
 pub const MULTIPART_DIR: &str = ".multipart";
 const MANIFEST: &str = "upload.json";
+const DATA: &str = "data";
 const PART_PREFIX: &str = "part-";
+const INPLACE_PREFIX: &str = "inplace-";
 /// Bytes copied between two progress reports while assembling.
 const COPY_CHUNK: u64 = 256 * 1024 * 1024;
 
@@ -42,8 +54,39 @@ struct Manifest {
     declared_length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     declared_sha256: Option<String>,
+    /// The part size announced to the client: parts up to this size are written in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    part_size: Option<u64>,
     /// Unix seconds.
     created: i64,
+}
+
+/// The record of a part written in place.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Marker {
+    size: u64,
+    etag: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    /// Unix nanoseconds.
+    written: i128,
+}
+
+/// Where a part's bytes are.
+#[derive(Debug)]
+enum Source {
+    /// In the `data` file, from this offset.
+    InPlace(u64),
+    /// In its own object file, from its start.
+    Separate(PathBuf),
+}
+
+/// An upload's folder with its manifest locked: shared while a part is written, exclusive while the upload is
+/// completed or aborted. The lock is released when this is dropped.
+struct Locked {
+    dir: PathBuf,
+    manifest: Manifest,
+    _lock: std::fs::File,
 }
 
 impl LocalStorage {
@@ -82,12 +125,44 @@ impl LocalStorage {
         Ok((dir, manifest))
     }
 
+    /// The manifest, locked. Checked again once the lock is held: an upload completed or aborted meanwhile is
+    /// not found.
+    async fn lock(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        exclusive: bool,
+    ) -> Result<Locked> {
+        let (dir, _) = self.manifest(bucket, key, upload_id).await?;
+        let path = dir.join(MANIFEST);
+        let locked = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            if exclusive {
+                file.lock()?
+            } else {
+                file.lock_shared()?
+            }
+            Ok::<_, io::Error>(file)
+        })
+        .await
+        .map_err(|e| Error::other("the lock task stopped", e))?;
+        let lock = match locked {
+            Ok(lock) => lock,
+            Err(e) if is_absent(&e) => return Err(not_found(upload_id)),
+            Err(e) => return Err(Error::other(format!("failed to lock multipart upload '{upload_id}'"), e)),
+        };
+        let (dir, manifest) = self.manifest(bucket, key, upload_id).await?;
+        Ok(Locked { dir, manifest, _lock: lock })
+    }
+
     pub(super) async fn create_upload(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         content_type: &ContentType,
         declared: &Declared,
+        part_size: Option<u64>,
     ) -> Result<UploadId> {
         self.require_bucket(bucket).await?;
         let id = UploadId::parse(&random_hex(16)?).map_err(|e| Error::other("generated an invalid upload id", e))?;
@@ -99,6 +174,7 @@ impl LocalStorage {
             content_type: content_type.to_string(),
             declared_length: declared.length,
             declared_sha256: declared.sha256.as_ref().map(ToString::to_string),
+            part_size: part_size.filter(|size| *size <= MAX_PART_SIZE),
             created: OffsetDateTime::now_utc().unix_timestamp(),
         };
         let json = serde_json::to_vec(&manifest).map_err(|e| Error::other("failed to encode a manifest", e))?;
@@ -109,13 +185,103 @@ impl LocalStorage {
         Ok(id)
     }
 
-    /// Stores part `number` of an upload, replacing an earlier upload of the same part. Like an object upload, a
-    /// failed or interrupted part leaves nothing behind.
+    /// Stores part `number` of an upload, replacing an earlier upload of the same part. A part of at most the
+    /// announced part size, whose `length` is known, is written in place; any other, to a file of its own. A
+    /// failed or interrupted part is absent afterwards.
+    #[allow(clippy::too_many_arguments)]
     pub async fn write_part<S, E>(
         &self,
         bucket: &BucketName,
         key: &ObjectKey,
         upload_id: &UploadId,
+        number: u32,
+        length: Option<u64>,
+        sha256: Option<Checksum>,
+        body: S,
+    ) -> Result<UploadedPart>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
+        let locked = self.lock(bucket, key, upload_id, false).await?;
+        // One writer per part at a time, so that two uploads of one part never interleave their bytes.
+        let part_lock = locked.dir.join(format!("lock-{number:05}"));
+        let part_lock = tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(part_lock)?;
+            file.lock()?;
+            Ok::<_, io::Error>(file)
+        })
+        .await
+        .map_err(|e| Error::other("the lock task stopped", e))?
+        .map_err(|e| Error::other(format!("failed to lock part {number} of '{key}'"), e))?;
+        // The part is absent from here until its new bytes are durable.
+        for name in [part_name(number), marker_name(number)] {
+            if let Err(e) = fs::remove_file(locked.dir.join(name)).await
+                && !is_absent(&e)
+            {
+                return Err(Error::other(format!("failed to replace part {number} of '{key}'"), e));
+            }
+        }
+        let part = match (locked.manifest.part_size, length) {
+            (Some(part_size), Some(length)) if length <= part_size => {
+                self.write_in_place(&locked.dir, key, number, part_size, sha256, body).await?
+            }
+            _ => self.write_separate(&locked.dir, key, number, sha256, body).await?,
+        };
+        drop(part_lock);
+        Ok(part)
+    }
+
+    async fn write_in_place<S, E>(
+        &self,
+        dir: &Path,
+        key: &ObjectKey,
+        number: u32,
+        part_size: u64,
+        sha256: Option<Checksum>,
+        body: S,
+    ) -> Result<UploadedPart>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: Into<BoxError>,
+    {
+        let path = dir.join(DATA);
+        let offset = u64::from(number - 1) * part_size;
+        let opened = tokio::task::spawn_blocking(move || {
+            use std::io::Seek;
+            let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+            file.seek(io::SeekFrom::Start(offset))?;
+            Ok::<_, io::Error>(file)
+        })
+        .await
+        .map_err(|e| Error::other("the part writer stopped", e))?;
+        let file = opened.map_err(|e| super::write_error(key, e))?;
+        let (size, digest, _) = stream_into(file, key, Some(part_size), sha256.is_some(), Vec::new(), body).await?;
+        let actual = digest.map(|d| Checksum::from_digest(&d));
+        if sha256.is_some() && actual != sha256 {
+            return Err(Error::ChecksumMismatch);
+        }
+        let now = OffsetDateTime::now_utc();
+        let written = now.unix_timestamp_nanos();
+        let marker = Marker {
+            size,
+            etag: format!("\"{size:x}-{written:x}\""),
+            sha256: sha256.as_ref().map(ToString::to_string),
+            written,
+        };
+        let json = serde_json::to_vec(&marker).map_err(|e| Error::other("failed to encode a part marker", e))?;
+        let (dir, name) = (dir.to_owned(), marker_name(number));
+        let recorded = tokio::task::spawn_blocking(move || write_durably(&dir, &name, &json))
+            .await
+            .map_err(|e| Error::other("the part writer stopped", e))?;
+        recorded.map_err(|e| super::write_error(key, e))?;
+        Ok(UploadedPart { number, size, etag: marker.etag, sha256, last_modified: now })
+    }
+
+    async fn write_separate<S, E>(
+        &self,
+        dir: &Path,
+        key: &ObjectKey,
         number: u32,
         sha256: Option<Checksum>,
         body: S,
@@ -124,17 +290,13 @@ impl LocalStorage {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
-        let (dir, _) = self.manifest(bucket, key, upload_id).await?;
         let checks = WriteChecks { max_size: Some(MAX_PART_SIZE), sha256, declared: Declared::default() };
         let staged = self.stage(key, ContentType::octet_stream(), &checks, body).await?;
-        match fs::rename(&staged.file.path, dir.join(part_name(number))).await {
-            Ok(()) => {}
-            // Aborted while the part was on its way.
-            Err(e) if is_absent(&e) => return Err(not_found(upload_id)),
-            Err(e) => return Err(Error::other(format!("failed to store part {number} of '{key}'"), e)),
-        }
+        fs::rename(&staged.file.path, dir.join(part_name(number)))
+            .await
+            .map_err(|e| Error::other(format!("failed to store part {number} of '{key}'"), e))?;
         staged.file.disarm();
-        super::sync_dir(&dir).await;
+        super::sync_dir(dir).await;
         Ok(UploadedPart {
             number,
             size: staged.meta.size,
@@ -150,28 +312,8 @@ impl LocalStorage {
         key: &ObjectKey,
         upload_id: &UploadId,
     ) -> Result<Vec<UploadedPart>> {
-        let (dir, _) = self.manifest(bucket, key, upload_id).await?;
-        let mut entries = match fs::read_dir(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if is_absent(&e) => return Err(not_found(upload_id)),
-            Err(e) => return Err(Error::other(format!("failed to list the parts of '{upload_id}'"), e)),
-        };
-        let mut parts = Vec::new();
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| Error::other(format!("failed to list the parts of '{upload_id}'"), e))?
-        {
-            let name = entry.file_name();
-            let Some(number) = name.to_str().and_then(part_number) else { continue };
-            match open_part(&entry.path(), key, number).await {
-                Ok(Some((part, _))) => parts.push(part),
-                Ok(None) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        parts.sort_by_key(|part| part.number);
-        Ok(parts)
+        let (dir, manifest) = self.manifest(bucket, key, upload_id).await?;
+        Ok(parts_in(&dir, key, &manifest).await?.into_iter().map(|(part, _)| part).collect())
     }
 
     pub(super) async fn complete_upload(
@@ -182,32 +324,106 @@ impl LocalStorage {
         listed: &[CompletedPart],
         progress: &Progress,
     ) -> Result<()> {
-        let (dir, manifest) = self.manifest(bucket, key, upload_id).await?;
+        let locked = self.lock(bucket, key, upload_id, true).await?;
+        progress.step();
         self.require_bucket(bucket).await?;
-        // Each part is opened once: its ETag is checked on the open file, and the bytes copied are that file's,
-        // even if the part is uploaded again meanwhile.
-        let mut opened = Vec::with_capacity(listed.len());
-        for wanted in listed {
-            match open_part(&dir.join(part_name(wanted.number)), key, wanted.number).await? {
-                Some(found) => opened.push(found),
-                None => {
-                    return Err(Error::InvalidParts { message: format!("part {} was not uploaded", wanted.number) });
-                }
-            }
-        }
-        let uploaded: Vec<UploadedPart> = opened.iter().map(|(part, _)| part.clone()).collect();
+        let (dir, manifest) = (&locked.dir, &locked.manifest);
+        let found = parts_in(dir, key, manifest).await?;
+        let uploaded: Vec<UploadedPart> = found.iter().map(|(part, _)| part.clone()).collect();
         let size = check_parts(listed, &uploaded).map_err(|message| Error::InvalidParts { message })?;
+        let chosen: Vec<&(UploadedPart, Source)> =
+            listed.iter().filter_map(|wanted| found.iter().find(|(part, _)| part.number == wanted.number)).collect();
+        // Parts 1..n in place, each but the last of the announced size, and no other part in place past them: the
+        // data file is the object already, and cutting it to length loses no part.
+        let in_place = found.iter().filter(|(_, source)| matches!(source, Source::InPlace(_))).count();
+        let in_order = in_place == chosen.len()
+            && manifest.part_size.is_some_and(|part_size| {
+                chosen.iter().enumerate().all(|(index, (part, source))| {
+                    part.number as usize == index + 1
+                        && matches!(source, Source::InPlace(_))
+                        && (index + 1 == chosen.len() || part.size == part_size)
+                })
+            });
+        let staged = if in_order {
+            let path = dir.join(DATA);
+            if !chosen.is_empty() && fs::metadata(&path).await.is_err() {
+                return Err(Error::other(
+                    format!("the data of '{key}' is missing"),
+                    io::Error::from(io::ErrorKind::NotFound),
+                ));
+            }
+            StagingFile { path, armed: false }
+        } else {
+            self.assemble(dir, key, &chosen, progress).await?
+        };
 
+        let declared_sha256 = manifest.declared_sha256.as_deref().and_then(|c| Checksum::parse(c).ok());
+        let sha256 = match &declared_sha256 {
+            None => None,
+            Some(expected) => {
+                let actual = hash_file(&staged.path, size, progress).await.map_err(|e| super::write_error(key, e))?;
+                if &actual != expected {
+                    return Err(Error::InvalidParts {
+                        message: "the assembled parts do not match the declared checksum_sha256 of the whole; upload \
+                                  the wrong parts again"
+                            .to_owned(),
+                    });
+                }
+                Some(actual)
+            }
+        };
+        let trailer = object::encode_trailer(&object::Trailer {
+            content_type: manifest.content_type.clone(),
+            sha256: sha256.map(|c| c.to_string()),
+            declared_length: manifest.declared_length,
+            declared_sha256: manifest.declared_sha256.clone(),
+        });
+        let path = staged.path.clone();
+        let finished = tokio::task::spawn_blocking(move || {
+            use std::io::{Seek, Write};
+            let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&path)?;
+            // Cut what lies past the object (a trailer of an earlier attempt) and append the trailer.
+            file.set_len(size)?;
+            file.seek(io::SeekFrom::End(0))?;
+            file.write_all(&trailer)?;
+            file.sync_all()
+        })
+        .await
+        .map_err(|e| Error::other("the assembly task stopped", e))?;
+        finished.map_err(|e| super::write_error(key, e))?;
+        rename_into_place(&staged.path, &self.object_path(bucket, key), key).await?;
+        staged.disarm();
+        // The object is in place: the parts have served. The manifest goes first, so that a part writer waiting
+        // for the lock finds the upload gone; a crash before the folder is removed leaves it to the cleaner.
+        let _ = fs::remove_file(dir.join(MANIFEST)).await;
+        if let Err(e) = fs::remove_dir_all(&locked.dir).await {
+            tracing::warn!(%key, %upload_id, error = %e, "failed to remove the parts of a completed upload");
+        }
+        Ok(())
+    }
+
+    /// Copies the chosen parts, in order, into a new staging file.
+    async fn assemble(
+        &self,
+        dir: &Path,
+        key: &ObjectKey,
+        chosen: &[&(UploadedPart, Source)],
+        progress: &Progress,
+    ) -> Result<StagingFile> {
         let staged = StagingFile::create(&self.staging).await?;
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&staged.path)
             .map_err(|e| Error::other("failed to create a staging file", e))?;
-        for (part, file) in opened {
-            let mut file = file.into_std().await;
+        for (part, source) in chosen {
+            let (path, mut offset) = match source {
+                Source::InPlace(offset) => (dir.join(DATA), *offset),
+                Source::Separate(path) => (path.clone(), 0),
+            };
+            let mut file = std::fs::File::open(&path)
+                .map_err(|e| Error::other(format!("failed to open part {} of '{key}'", part.number), e))?;
             let mut left = part.size;
-            let mut offset = 0;
             while left > 0 {
                 let chunk = left.min(COPY_CHUNK);
                 let copied = tokio::task::spawn_blocking(move || {
@@ -231,48 +447,13 @@ impl LocalStorage {
                 progress.advance(chunk);
             }
         }
-
-        let declared_sha256 = manifest.declared_sha256.as_deref().and_then(|c| Checksum::parse(c).ok());
-        let sha256 = match &declared_sha256 {
-            None => None,
-            Some(expected) => {
-                let actual = hash_file(&staged.path, size, progress).await.map_err(|e| super::write_error(key, e))?;
-                if &actual != expected {
-                    return Err(Error::InvalidParts {
-                        message: "the assembled parts do not match the declared checksum_sha256 of the whole; upload \
-                                  the wrong parts again"
-                            .to_owned(),
-                    });
-                }
-                Some(actual)
-            }
-        };
-        let trailer = object::Trailer {
-            content_type: manifest.content_type,
-            sha256: sha256.map(|c| c.to_string()),
-            declared_length: manifest.declared_length,
-            declared_sha256: manifest.declared_sha256,
-        };
-        let finished = tokio::task::spawn_blocking(move || {
-            use std::io::Write;
-            out.write_all(&object::encode_trailer(&trailer))?;
-            out.sync_all()
-        })
-        .await
-        .map_err(|e| Error::other("the assembly task stopped", e))?;
-        finished.map_err(|e| super::write_error(key, e))?;
-        rename_into_place(&staged.path, &self.object_path(bucket, key), key).await?;
-        staged.disarm();
-        // The object is in place: the parts have served. A crash before this line leaves them to the cleaner.
-        if let Err(e) = fs::remove_dir_all(&dir).await {
-            tracing::warn!(%key, %upload_id, error = %e, "failed to remove the parts of a completed upload");
-        }
-        Ok(())
+        Ok(staged)
     }
 
     pub(super) async fn abort_upload(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()> {
-        let (dir, _) = self.manifest(bucket, key, upload_id).await?;
-        match fs::remove_dir_all(&dir).await {
+        let locked = self.lock(bucket, key, upload_id, true).await?;
+        let _ = fs::remove_file(locked.dir.join(MANIFEST)).await;
+        match fs::remove_dir_all(&locked.dir).await {
             Ok(()) => Ok(()),
             Err(e) if is_absent(&e) => Err(not_found(upload_id)),
             Err(e) => Err(Error::other(format!("failed to remove multipart upload '{upload_id}'"), e)),
@@ -291,18 +472,18 @@ impl LocalStorage {
             entries.next_entry().await.map_err(|e| Error::other("failed to read the multipart folder", e))?
         {
             let dir = entry.path();
-            // An upload whose manifest is unreadable (a crash while creating it) is as old as its folder.
-            let started =
-                match fs::read(dir.join(MANIFEST)).await.ok().and_then(|t| serde_json::from_slice::<Manifest>(&t).ok())
-                {
-                    Some(manifest) => {
-                        OffsetDateTime::from_unix_timestamp(manifest.created).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-                    }
-                    None => match entry.metadata().await.and_then(|m| m.modified()) {
-                        Ok(modified) => modified.into(),
-                        Err(_) => continue,
-                    },
-                };
+            // An upload whose manifest is unreadable (a crash while creating or removing it) is as old as its
+            // folder.
+            let manifest = fs::read(dir.join(MANIFEST)).await.ok();
+            let started = match manifest.and_then(|text| serde_json::from_slice::<Manifest>(&text).ok()) {
+                Some(manifest) => {
+                    OffsetDateTime::from_unix_timestamp(manifest.created).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+                }
+                None => match entry.metadata().await.and_then(|m| m.modified()) {
+                    Ok(modified) => modified.into(),
+                    Err(_) => continue,
+                },
+            };
             if started < before && fs::remove_dir_all(&dir).await.is_ok() {
                 removed += 1;
             }
@@ -319,16 +500,58 @@ fn part_name(number: u32) -> String {
     format!("{PART_PREFIX}{number:05}")
 }
 
-fn part_number(name: &str) -> Option<u32> {
-    name.strip_prefix(PART_PREFIX)?.parse().ok()
+fn marker_name(number: u32) -> String {
+    format!("{INPLACE_PREFIX}{number:05}")
 }
 
 fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// A part file opened, with what the store says of it; `None` when it is absent.
-async fn open_part(path: &Path, key: &ObjectKey, number: u32) -> Result<Option<(UploadedPart, fs::File)>> {
+/// The parts of an upload, by number, with where their bytes are. Should a part exist in both forms (a crash
+/// between replacing one and removing the other), the later one counts.
+async fn parts_in(dir: &Path, key: &ObjectKey, manifest: &Manifest) -> Result<Vec<(UploadedPart, Source)>> {
+    let mut entries =
+        fs::read_dir(dir).await.map_err(|e| Error::other(format!("failed to list the parts of '{key}'"), e))?;
+    let mut parts: Vec<(UploadedPart, Source)> = Vec::new();
+    while let Some(entry) =
+        entries.next_entry().await.map_err(|e| Error::other(format!("failed to list the parts of '{key}'"), e))?
+    {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let found = if let Some(number) = name.strip_prefix(PART_PREFIX).and_then(|n| n.parse::<u32>().ok()) {
+            separate_part(&entry.path(), key, number).await?
+        } else if let Some(number) = name.strip_prefix(INPLACE_PREFIX).and_then(|n| n.parse::<u32>().ok()) {
+            match (manifest.part_size, fs::read(entry.path()).await) {
+                (Some(part_size), Ok(json)) => serde_json::from_slice::<Marker>(&json).ok().map(|marker| {
+                    let part = UploadedPart {
+                        number,
+                        size: marker.size,
+                        etag: marker.etag,
+                        sha256: marker.sha256.and_then(|c| Checksum::parse(&c).ok()),
+                        last_modified: OffsetDateTime::from_unix_timestamp_nanos(marker.written)
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    };
+                    (part, Source::InPlace(u64::from(number - 1) * part_size))
+                }),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let Some((part, source)) = found else { continue };
+        match parts.iter_mut().find(|(known, _)| known.number == part.number) {
+            Some(known) if known.0.last_modified >= part.last_modified => {}
+            Some(known) => *known = (part, source),
+            None => parts.push((part, source)),
+        }
+    }
+    parts.sort_by_key(|(part, _)| part.number);
+    Ok(parts)
+}
+
+/// A part kept in its own object file; `None` when it vanished meanwhile.
+async fn separate_part(path: &Path, key: &ObjectKey, number: u32) -> Result<Option<(UploadedPart, Source)>> {
     let mut file = match fs::File::open(path).await {
         Ok(file) => file,
         Err(e) if is_absent(&e) => return Ok(None),
@@ -349,7 +572,7 @@ async fn open_part(path: &Path, key: &ObjectKey, number: u32) -> Result<Option<(
         sha256: meta.sha256,
         last_modified: meta.last_modified,
     };
-    Ok(Some((part, file)))
+    Ok(Some((part, Source::Separate(path.to_owned()))))
 }
 
 /// The SHA-256 of the first `size` bytes of a file, read in chunks that each report progress.

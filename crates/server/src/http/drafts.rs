@@ -1,0 +1,108 @@
+//! The REST API of a caller's drafts: `POST /api/v1/list-drafts` and `POST /api/v1/discard-draft`.
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::api::{SuccessResponse, rfc3339};
+use super::error::{ApiJson, ErrorBody};
+use crate::auth::Caller;
+use crate::domain::parse_object_name;
+use crate::error::Result;
+use crate::service::DEFAULT_PAGE_SIZE;
+
+/// Request for a page of the caller's drafts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListDraftsRequest {
+    /// Only drafts whose names start with this, for example `photos/`.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Drafts per page, 1 to 1000 [default: 100].
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub page_size: Option<u64>,
+    /// `next_page_token` of the previous page.
+    #[serde(default)]
+    pub page_token: Option<String>,
+}
+
+/// A draft.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftBody {
+    pub object_name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[schema(format = DateTime)]
+    pub uploaded_at: String,
+    /// When the cleaner may remove it (uploaded_at + OBJECT_LIFETIME).
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+}
+
+/// A page of drafts, in name order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListDraftsResponse {
+    pub drafts: Vec<DraftBody>,
+    /// Present when more drafts follow: give it as `page_token` for the next page.
+    pub next_page_token: Option<String>,
+}
+
+/// Names a draft.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiscardDraftRequest {
+    pub object_name: String,
+}
+
+/// List the caller's drafts, a page at a time.
+#[utoipa::path(post, path = "/api/v1/list-drafts", request_body = ListDraftsRequest, responses(
+    (status = 200, body = ListDraftsResponse),
+    (status = 400, description = "INVALID_REQUEST: a bad prefix, page size or page token", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
+))]
+pub async fn list_drafts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<ListDraftsRequest>,
+) -> Result<Json<ListDraftsResponse>> {
+    let page_size = request.page_size.map_or(DEFAULT_PAGE_SIZE, |n| usize::try_from(n).unwrap_or(usize::MAX));
+    let prefix = request.prefix.unwrap_or_default();
+    let page = state.service.list_drafts(&caller, &prefix, request.page_token.as_deref(), page_size).await?;
+    Ok(Json(ListDraftsResponse {
+        drafts: page
+            .drafts
+            .into_iter()
+            .map(|draft| DraftBody {
+                object_name: draft.name.to_string(),
+                size: draft.size,
+                content_type: draft.content_type.to_string(),
+                uploaded_at: rfc3339(draft.uploaded_at),
+                expires_at: rfc3339(draft.expires_at),
+            })
+            .collect(),
+        next_page_token: page.next,
+    }))
+}
+
+/// Discard one of the caller's drafts. A draft the caller does not have (already discarded, confirmed, or another
+/// tenant's) is 404, and nothing changes.
+#[utoipa::path(post, path = "/api/v1/discard-draft", request_body = DiscardDraftRequest, responses(
+    (status = 200, body = SuccessResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 404, description = "OBJECT_NOT_FOUND: the caller has no such draft", body = ErrorBody),
+    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
+))]
+pub async fn discard_draft(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<DiscardDraftRequest>,
+) -> Result<Json<SuccessResponse>> {
+    let name = parse_object_name(&request.object_name)?;
+    state.service.discard(&caller, &name).await?;
+    Ok(Json(SuccessResponse { success: true }))
+}
