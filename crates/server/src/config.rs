@@ -90,7 +90,8 @@ pub struct CommonArgs {
     /// Public base URL written into presigned URLs when the store is reached on an internal address.
     #[arg(long, env = "PRESIGN_ENDPOINT", value_name = "URL")]
     pub presign_endpoint: Option<String>,
-    /// Origins allowed to upload from a browser (comma-separated); sets a CORS rule on the draft bucket.
+    /// Origins allowed to call the API and upload from a browser (comma-separated, or `*`): CORS on the REST API
+    /// and the local backend's URLs, and a CORS rule on the draft bucket (S3).
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS")]
     pub cors_allowed_origins: Option<String>,
     /// Objects larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB). A
@@ -261,7 +262,6 @@ pub struct S3Settings {
     /// `None`: the standard AWS credential chain.
     pub credentials: Option<StaticCredentials>,
     pub presign_endpoint: Option<Url>,
-    pub cors_allowed_origins: Vec<String>,
     pub multipart_copy_threshold: u64,
     pub multipart_copy_part_size: u64,
     pub copy_concurrency: usize,
@@ -290,6 +290,8 @@ pub struct Settings {
     pub limits: UploadLimits,
     /// Part size multipart uploads are told to use.
     pub multipart_part_size: u64,
+    /// Browser origins allowed to call the API and the signed URLs.
+    pub cors_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
 }
 
@@ -346,6 +348,7 @@ impl TryFrom<&CommonArgs> for Settings {
                 },
             },
             multipart_part_size: bytes("MULTIPART_PART_SIZE", &args.multipart_part_size, MIB5, GIB5)?,
+            cors_allowed_origins: cors_origins(args)?,
             log_format: match args.log_format.as_str() {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
@@ -465,7 +468,6 @@ fn s3_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
         force_path_style: boolean("S3_FORCE_PATH_STYLE", &args.s3_force_path_style)?,
         credentials,
         presign_endpoint: presign_endpoint(args)?,
-        cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
         copy_concurrency: count("COPY_CONCURRENCY", &args.copy_concurrency, 1, 64)?,
@@ -507,7 +509,6 @@ fn minio_settings(args: &CommonArgs) -> Result<S3Settings, ConfigError> {
             session_token: None,
         }),
         presign_endpoint: presign_endpoint(args)?,
-        cors_allowed_origins: cors_origins(args)?,
         multipart_copy_threshold: bytes("COPY_MULTIPART_THRESHOLD", &args.copy_multipart_threshold, 1, GIB5)?,
         multipart_copy_part_size: bytes("COPY_PART_SIZE", &args.copy_part_size, MIB5, GIB5)?,
         copy_concurrency: count("COPY_CONCURRENCY", &args.copy_concurrency, 1, 64)?,

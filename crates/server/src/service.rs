@@ -72,10 +72,6 @@ struct Inner {
 
 impl DraftService {
     pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
-        let cors_allowed_origins = match &settings.storage {
-            StorageSettings::S3(s3) => s3.cors_allowed_origins.clone(),
-            StorageSettings::Local { .. } => Vec::new(),
-        };
         Self(Arc::new(Inner {
             storage,
             buckets: settings.buckets.clone(),
@@ -83,7 +79,7 @@ impl DraftService {
             download_ttl: settings.download_ttl,
             object_lifetime: settings.object_lifetime,
             timeout: settings.storage_timeout,
-            cors_allowed_origins,
+            cors_allowed_origins: settings.cors_allowed_origins.clone(),
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,
@@ -97,6 +93,11 @@ impl DraftService {
     /// The store behind this service.
     pub fn storage(&self) -> Arc<dyn Storage> {
         Arc::clone(&self.0.storage)
+    }
+
+    /// Browser origins allowed to call the API and the signed URLs (CORS_ALLOWED_ORIGINS).
+    pub fn cors_allowed_origins(&self) -> &[String] {
+        &self.0.cors_allowed_origins
     }
 
     /// The buckets this service works on.

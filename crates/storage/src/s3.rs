@@ -494,6 +494,8 @@ impl Storage for S3Storage {
         let rule = CorsRule::builder()
             .set_allowed_origins(Some(origins.to_vec()))
             .allowed_methods("PUT")
+            .allowed_methods("POST")
+            .allowed_methods("DELETE")
             .allowed_methods("GET")
             .allowed_methods("HEAD")
             .allowed_headers("*")

@@ -16,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use draftstore_storage::local::{BLOB_ROUTE, LocalStorage};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tracing::Instrument;
 use utoipa::OpenApi;
 
@@ -102,7 +103,28 @@ pub fn router(state: AppState) -> Router {
     if state.local.is_some() {
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), get(blobs::get).put(blobs::put));
     }
-    router.fallback(not_found).layer(middleware::from_fn(observe)).with_state(state)
+    let cors = cors(state.service.cors_allowed_origins());
+    // CORS outermost: a browser's preflight is answered before authentication, which it never carries.
+    router.fallback(not_found).layer(middleware::from_fn(observe)).layer(cors).with_state(state)
+}
+
+/// CORS for the origins of CORS_ALLOWED_ORIGINS, on the API and the local backend's signed URLs: any method an
+/// upload or the API uses, the headers a client sends (`Authorization`, `Content-Type`, the signed `x-amz-*`), and
+/// `ETag` exposed, since uploaders read it from part uploads. Other origins get no CORS headers, so browsers block
+/// them; without any origin configured, no request gets CORS headers.
+fn cors(origins: &[String]) -> CorsLayer {
+    use axum::http::{HeaderName, Method};
+    let allow = if origins.iter().any(|origin| origin == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([header::ETAG, HeaderName::from_static(REQUEST_ID)])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 /// Admits API requests whose credentials check out, passing the [`Caller`] on to the handler; the probes, the

@@ -6,6 +6,7 @@ mod compat;
 mod config;
 mod confirm;
 mod conformance;
+mod cors;
 mod drafts;
 mod flow;
 mod grpc;
