@@ -20,7 +20,7 @@ mod drafts;
 mod multipart;
 
 pub use drafts::{DEFAULT_PAGE_SIZE, DraftEntry, DraftPage, MAX_PAGE_SIZE};
-pub use multipart::{MultipartStart, PartRequest, SignedPart, StartedUpload};
+pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 
 /// A signed URL handed to a client, with what it must know to use it.
 #[derive(Debug, Clone)]
@@ -238,7 +238,7 @@ impl DraftService {
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         let expires_in = match method {
-            Method::Put => self.0.upload_ttl,
+            Method::Put | Method::Post | Method::Delete => self.0.upload_ttl,
             Method::Get => self.0.download_ttl,
         };
         let bucket = match stage {

@@ -16,6 +16,6 @@ pub use multipart::{CompletedPart, Progress, UploadedPart};
 pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey, UploadId};
 pub use storage::{
     CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
-    ListPage, ListPages, ListedObject, Method, MoveOptions, ObjectMeta, PrefixPage, PresignRequest, PresignedUrl,
-    StaleUploads, Storage,
+    ListPage, ListPages, ListedObject, Method, MoveOptions, MultipartRequest, ObjectMeta, PrefixPage, PresignRequest,
+    PresignedUrl, StaleUploads, Storage,
 };

@@ -23,7 +23,10 @@ use aws_sdk_s3::types::{
 };
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use rusty_s3::actions::{GetObject, PutObject, S3Action, UploadPart};
+use rusty_s3::actions::{
+    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, GetObject, ListParts, PutObject, S3Action,
+    UploadPart,
+};
 use rusty_s3::{Bucket, UrlStyle};
 use time::OffsetDateTime;
 use url::Url;
@@ -34,8 +37,8 @@ use crate::storage::{
     ListedObject, MoveOptions, PrefixPage, StaleUploads, display_header_name,
 };
 use crate::{
-    BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest,
-    PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
+    BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
+    PresignRequest, PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 
 /// The largest object a single CopyObject can copy.
@@ -152,6 +155,9 @@ impl Signer {
         let headers = match request.method {
             Method::Put => request.conditions.upload_headers(),
             Method::Get => Vec::new(),
+            Method::Post | Method::Delete => {
+                return Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None });
+            }
         };
         let url = match request.method {
             Method::Put => {
@@ -161,7 +167,7 @@ impl Signer {
                 }
                 action.sign_with_time(request.expires_in, &time)
             }
-            Method::Get => {
+            Method::Get | Method::Post | Method::Delete => {
                 let mut action = GetObject::new(&bucket, Some(&credentials), request.key.as_str());
                 if request.conditions.attachment {
                     action.query_mut().insert("response-content-disposition", "attachment");
@@ -171,6 +177,42 @@ impl Signer {
         };
         let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url: url.into(), method: request.method, headers })
+    }
+
+    async fn sign_multipart(
+        &self,
+        request: &PresignRequest<'_>,
+        multipart: MultipartRequest<'_>,
+    ) -> Result<PresignedUrl> {
+        let credentials = self.credentials().await?;
+        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
+            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
+        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
+            .map_err(|e| Error::other("signing time out of range", e))?;
+        let (key, expires) = (request.key.as_str(), request.expires_in);
+        let mut headers = Vec::new();
+        let url = match multipart {
+            MultipartRequest::Create => {
+                let mut action = CreateMultipartUpload::new(&bucket, Some(&credentials), key);
+                if let Some(content_type) = &request.conditions.content_type {
+                    headers.push(("content-type".to_owned(), content_type.to_string()));
+                    action.headers_mut().insert("content-type", content_type.to_string());
+                }
+                action.sign_with_time(expires, &time)
+            }
+            MultipartRequest::ListParts(id) => {
+                ListParts::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
+            }
+            MultipartRequest::Complete(id) => {
+                CompleteMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str(), std::iter::empty())
+                    .sign_with_time(expires, &time)
+            }
+            MultipartRequest::Abort(id) => {
+                AbortMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
+            }
+        };
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
+        Ok(PresignedUrl { url: url.into(), method: multipart.method(), headers })
     }
 
     async fn sign_part(&self, request: &PresignRequest<'_>, upload_id: &UploadId, number: u32) -> Result<PresignedUrl> {
@@ -649,6 +691,14 @@ impl Storage for S3Storage {
         number: u32,
     ) -> Result<PresignedUrl> {
         self.signer.sign_part(request, upload_id, number).await
+    }
+
+    async fn presign_multipart(
+        &self,
+        request: &PresignRequest<'_>,
+        multipart: MultipartRequest<'_>,
+    ) -> Result<PresignedUrl> {
+        self.signer.sign_multipart(request, multipart).await
     }
 
     async fn list_parts(

@@ -12,6 +12,10 @@ use crate::{BucketName, Checksum, CompletedPart, ContentType, ObjectKey, Progres
 pub enum Method {
     Get,
     Put,
+    /// Multipart requests only: start and complete an upload.
+    Post,
+    /// Multipart requests only: abort an upload.
+    Delete,
 }
 
 impl Method {
@@ -20,6 +24,32 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Put => "PUT",
+            Self::Post => "POST",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// A multipart request of S3's API that a client sends itself, through a presigned URL.
+#[derive(Debug, Clone, Copy)]
+pub enum MultipartRequest<'a> {
+    /// `POST ?uploads`: start an upload; the content type of the request is signed in when given.
+    Create,
+    /// `GET ?uploadId=`: list the parts.
+    ListParts(&'a UploadId),
+    /// `POST ?uploadId=` with the list of parts: complete the upload.
+    Complete(&'a UploadId),
+    /// `DELETE ?uploadId=`: abort the upload.
+    Abort(&'a UploadId),
+}
+
+impl MultipartRequest<'_> {
+    /// The method the request is sent with.
+    pub fn method(self) -> Method {
+        match self {
+            Self::Create | Self::Complete(_) => Method::Post,
+            Self::ListParts(_) => Method::Get,
+            Self::Abort(_) => Method::Delete,
         }
     }
 }
@@ -289,6 +319,14 @@ pub trait Storage: Debug + Send + Sync + 'static {
         request: &PresignRequest<'_>,
         upload_id: &UploadId,
         number: u32,
+    ) -> Result<PresignedUrl>;
+
+    /// Signs a URL for one multipart request that a client sends to the store itself (an uploader that speaks
+    /// S3's API). `request.method` is ignored: the request decides it. No call to the store.
+    async fn presign_multipart(
+        &self,
+        request: &PresignRequest<'_>,
+        multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl>;
 
     /// The parts uploaded so far, by ascending number. [`Error::UploadNotFound`](crate::Error::UploadNotFound)

@@ -240,6 +240,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         super::multipart::list_parts,
         super::multipart::complete,
         super::multipart::abort,
+        super::uppy::sign,
         health,
         ready
     )

@@ -7,12 +7,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use draftstore_storage::local::{
-    CONTENT_DISPOSITION_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, WriteChecks,
+    CONTENT_DISPOSITION_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, UPLOADS_PARAM, WriteChecks,
 };
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
     BucketName, CHECKSUM_HEADER, Checksum, ContentType, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared,
-    Method, ObjectKey, UploadId,
+    Method, ObjectKey, Storage, UploadId,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -30,6 +30,10 @@ struct Verified<'a> {
     attachment: bool,
     /// The URL was signed to upload this part of this multipart upload.
     part: Option<(UploadId, u32)>,
+    /// The URL was signed for a request on this multipart upload as a whole (list, complete, abort).
+    upload: Option<UploadId>,
+    /// The URL was signed to start a multipart upload.
+    start: bool,
 }
 
 fn verify<'a>(
@@ -49,14 +53,18 @@ fn verify<'a>(
         .map_err(|e| Error::SignatureRejected(e.to_string()))?;
     let attachment = signed.iter().any(|(name, value)| name == CONTENT_DISPOSITION_PARAM && value == "attachment");
     let signed_value = |wanted: &str| signed.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.as_str());
-    let part = match (signed_value(UPLOAD_ID_PARAM), signed_value(PART_NUMBER_PARAM)) {
-        (Some(id), Some(number)) => Some((
-            UploadId::parse(id).map_err(|e| Error::InvalidRequest(e.to_string()))?,
-            number.parse().map_err(|_| Error::InvalidRequest("partNumber is not a number".to_owned()))?,
-        )),
-        _ => None,
+    let upload_id = signed_value(UPLOAD_ID_PARAM)
+        .map(|id| UploadId::parse(id).map_err(|e| Error::InvalidRequest(e.to_string())))
+        .transpose()?;
+    let (part, upload) = match (upload_id, signed_value(PART_NUMBER_PARAM)) {
+        (Some(id), Some(number)) => {
+            let number = number.parse().map_err(|_| Error::InvalidRequest("partNumber is not a number".to_owned()))?;
+            (Some((id, number)), None)
+        }
+        (id, _) => (None, id),
     };
-    Ok(Verified { local, bucket, key, attachment, part })
+    let start = signed_value(UPLOADS_PARAM).is_some();
+    Ok(Verified { local, bucket, key, attachment, part, upload, start })
 }
 
 /// Receives an upload or a part of a multipart upload, streaming it to disk; answers its `ETag`, as S3 does.
@@ -138,8 +146,11 @@ pub async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let Verified { local, bucket, key, attachment, .. } =
-        verify(&state, Method::Get, path, query.as_deref(), &headers)?;
+    let verified = verify(&state, Method::Get, path, query.as_deref(), &headers)?;
+    if let Some(upload_id) = &verified.upload {
+        return Ok(s3::list_parts(&verified, upload_id).await);
+    }
+    let Verified { local, bucket, key, attachment, .. } = verified;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
     let mut response = Body::from_stream(ReaderStream::new(reader.body)).into_response();
@@ -160,4 +171,259 @@ pub async fn get(
         response_headers.insert(header::LAST_MODIFIED, value);
     }
     Ok(response)
+}
+
+/// Starts or completes a multipart upload, as S3's `POST ?uploads` and `POST ?uploadId=` do, answering S3's XML.
+pub async fn post(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let verified = match verify(&state, Method::Post, path, query.as_deref(), &headers) {
+        Ok(verified) => verified,
+        Err(error) => return s3::error(error),
+    };
+    match (&verified.upload, verified.start) {
+        (Some(upload_id), _) => s3::complete(&state, &verified, upload_id, body).await,
+        (None, true) => s3::start(&verified, &headers).await,
+        (None, false) => s3::error(Error::InvalidRequest("a POST is signed to start or complete an upload".to_owned())),
+    }
+}
+
+/// Aborts a multipart upload, as S3's `DELETE ?uploadId=` does.
+pub async fn delete(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let verified = match verify(&state, Method::Delete, path, query.as_deref(), &headers) {
+        Ok(verified) => verified,
+        Err(error) => return s3::error(error),
+    };
+    let Some(upload_id) = &verified.upload else {
+        return s3::error(Error::InvalidRequest("a DELETE is signed to abort an upload".to_owned()));
+    };
+    match Storage::abort_multipart(verified.local, &verified.bucket, &verified.key, upload_id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => s3::error(Error::from_storage("abort the multipart upload", e)),
+    }
+}
+
+/// The multipart requests of S3's REST API that browser uploaders send, answered by the local backend with S3's
+/// XML bodies and errors.
+mod s3 {
+    use axum::body::Body;
+    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use draftstore_storage::{CompletedPart, ContentType, Declared, Storage, UploadId};
+    use instant_xml::{FromXml, ToXml};
+    use time::format_description::well_known::Rfc3339;
+
+    use super::{AppState, Verified};
+    use crate::error::Error;
+
+    const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+    /// Largest completion body: the 10,000 parts of an upload.
+    const COMPLETE_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
+    #[derive(Debug, ToXml)]
+    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "InitiateMultipartUploadResult")]
+    struct Initiated {
+        #[xml(rename = "Bucket")]
+        bucket: String,
+        #[xml(rename = "Key")]
+        key: String,
+        #[xml(rename = "UploadId")]
+        upload_id: String,
+    }
+
+    #[derive(Debug, ToXml)]
+    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "ListPartsResult")]
+    struct Listed {
+        #[xml(rename = "Bucket")]
+        bucket: String,
+        #[xml(rename = "Key")]
+        key: String,
+        #[xml(rename = "UploadId")]
+        upload_id: String,
+        #[xml(rename = "IsTruncated")]
+        truncated: bool,
+        parts: Vec<ListedPart>,
+    }
+
+    #[derive(Debug, ToXml)]
+    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "Part")]
+    struct ListedPart {
+        #[xml(rename = "PartNumber")]
+        number: u32,
+        #[xml(rename = "LastModified")]
+        last_modified: String,
+        #[xml(rename = "ETag")]
+        etag: String,
+        #[xml(rename = "Size")]
+        size: u64,
+    }
+
+    #[derive(Debug, FromXml)]
+    #[xml(rename = "CompleteMultipartUpload")]
+    struct Completion {
+        parts: Vec<CompletionPart>,
+    }
+
+    #[derive(Debug, FromXml)]
+    #[xml(rename = "Part")]
+    struct CompletionPart {
+        #[xml(rename = "PartNumber")]
+        number: u32,
+        #[xml(rename = "ETag")]
+        etag: String,
+    }
+
+    #[derive(Debug, ToXml)]
+    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "CompleteMultipartUploadResult")]
+    struct Completed {
+        #[xml(rename = "Location")]
+        location: String,
+        #[xml(rename = "Bucket")]
+        bucket: String,
+        #[xml(rename = "Key")]
+        key: String,
+        #[xml(rename = "ETag")]
+        etag: String,
+    }
+
+    #[derive(Debug, ToXml)]
+    #[xml(rename = "Error")]
+    struct ErrorXml {
+        #[xml(rename = "Code")]
+        code: String,
+        #[xml(rename = "Message")]
+        message: String,
+    }
+
+    fn xml(status: StatusCode, body: &impl ToXml) -> Response {
+        match instant_xml::to_string(body) {
+            Ok(text) => {
+                let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{text}");
+                (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"))], body).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "failed to write an XML answer");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+
+    /// An error as S3 writes it, with the codes uploaders act on: an expired URL says "Request has expired", so
+    /// that they sign the request again.
+    pub(super) fn error(error: Error) -> Response {
+        let status = error.status();
+        if status.is_server_error() {
+            tracing::error!(error = %error.chain(), "signed request failed");
+        }
+        let code = match &error {
+            Error::SignatureRejected(_) | Error::Unauthenticated => "AccessDenied",
+            Error::UploadNotFound(_) => "NoSuchUpload",
+            Error::InvalidParts(_) => "InvalidPart",
+            Error::UploadTooLarge(_) => "EntityTooLarge",
+            Error::BucketNotFound(_) => "NoSuchBucket",
+            Error::ObjectNotFound(_) => "NoSuchKey",
+            Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => "ServiceUnavailable",
+            _ if status.is_server_error() => "InternalError",
+            _ => "InvalidRequest",
+        };
+        let message = match &error {
+            Error::SignatureRejected(message) if message.contains("expired") => "Request has expired".to_owned(),
+            other => other.to_string(),
+        };
+        xml(status, &ErrorXml { code: code.to_owned(), message })
+    }
+
+    pub(super) async fn start(verified: &Verified<'_>, headers: &HeaderMap) -> Response {
+        let content_type = match headers.get(header::CONTENT_TYPE) {
+            None => ContentType::octet_stream(),
+            Some(value) => match value.to_str().ok().and_then(|v| ContentType::parse(v).ok()) {
+                Some(content_type) => content_type,
+                None => return error(Error::InvalidRequest("the Content-Type header is not a media type".to_owned())),
+            },
+        };
+        let declared = Declared::default();
+        let created = verified.local.create_multipart(&verified.bucket, &verified.key, &content_type, &declared, None);
+        match created.await {
+            Ok(upload_id) => xml(
+                StatusCode::OK,
+                &Initiated {
+                    bucket: verified.bucket.to_string(),
+                    key: verified.key.to_string(),
+                    upload_id: upload_id.to_string(),
+                },
+            ),
+            Err(e) => error(Error::from_storage("start a multipart upload", e)),
+        }
+    }
+
+    pub(super) async fn list_parts(verified: &Verified<'_>, upload_id: &UploadId) -> Response {
+        match verified.local.list_parts(&verified.bucket, &verified.key, upload_id).await {
+            Ok(parts) => xml(
+                StatusCode::OK,
+                &Listed {
+                    bucket: verified.bucket.to_string(),
+                    key: verified.key.to_string(),
+                    upload_id: upload_id.to_string(),
+                    truncated: false,
+                    parts: parts
+                        .into_iter()
+                        .map(|part| ListedPart {
+                            number: part.number,
+                            last_modified: part.last_modified.format(&Rfc3339).unwrap_or_default(),
+                            etag: part.etag,
+                            size: part.size,
+                        })
+                        .collect(),
+                },
+            ),
+            Err(e) => error(Error::from_storage("list the parts", e)),
+        }
+    }
+
+    pub(super) async fn complete(
+        state: &AppState,
+        verified: &Verified<'_>,
+        upload_id: &UploadId,
+        body: Body,
+    ) -> Response {
+        let Ok(bytes) = axum::body::to_bytes(body, COMPLETE_BODY_LIMIT).await else {
+            return error(Error::InvalidRequest("the list of parts is too long or was cut off".to_owned()));
+        };
+        // S3's own clients write the namespace; browser uploaders do not. Either reads the same.
+        let text = String::from_utf8_lossy(&bytes).replace(&format!(" xmlns=\"{NS}\""), "");
+        let start = text.find("<CompleteMultipartUpload").unwrap_or(0);
+        let completion: Completion = match instant_xml::from_str(&text[start..]) {
+            Ok(completion) => completion,
+            Err(e) => {
+                return error(Error::InvalidRequest(format!("the body is not a CompleteMultipartUpload: {e}")));
+            }
+        };
+        let parts: Vec<CompletedPart> =
+            completion.parts.into_iter().map(|p| CompletedPart { number: p.number, etag: p.etag }).collect();
+        if let Err(e) = state.service.complete_key(&verified.key, upload_id, &parts).await {
+            return error(e);
+        }
+        let etag = match verified.local.head(&verified.bucket, &verified.key).await {
+            Ok(meta) => format!("\"{}\"", meta.etag.unwrap_or_default()),
+            Err(e) => return error(Error::from_storage("look up the completed draft", e)),
+        };
+        xml(
+            StatusCode::OK,
+            &Completed {
+                location: format!("/{}/{}", verified.bucket, verified.key),
+                bucket: verified.bucket.to_string(),
+                key: verified.key.to_string(),
+                etag,
+            },
+        )
+    }
 }

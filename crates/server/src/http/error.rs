@@ -23,7 +23,7 @@ pub struct ErrorBody {
 }
 
 impl Error {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::InvalidObjectName(_) | Self::InvalidRequest(_) | Self::InvalidParts(_) => StatusCode::BAD_REQUEST,
             Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

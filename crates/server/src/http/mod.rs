@@ -5,6 +5,7 @@ mod blobs;
 mod drafts;
 mod error;
 mod multipart;
+mod uppy;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -87,6 +88,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/multipart/list-parts", post(multipart::list_parts))
         .route("/api/v1/multipart/complete", post(multipart::complete))
         .route("/api/v1/multipart/abort", post(multipart::abort))
+        .route("/api/v1/uppy/sign", post(uppy::sign))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut router = api
@@ -101,7 +103,8 @@ pub fn router(state: AppState) -> Router {
             }),
         );
     if state.local.is_some() {
-        router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), get(blobs::get).put(blobs::put));
+        let blobs = get(blobs::get).put(blobs::put).post(blobs::post).delete(blobs::delete);
+        router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), blobs);
     }
     let cors = cors(state.service.cors_allowed_origins());
     // CORS outermost: a browser's preflight is answered before authentication, which it never carries.

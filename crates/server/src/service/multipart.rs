@@ -4,7 +4,8 @@
 
 use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, check_parts};
 use draftstore_storage::{
-    CompletedPart, Conditions, Declared, Method, PresignRequest, PresignedUrl, Progress, UploadId, UploadedPart,
+    CompletedPart, Conditions, Declared, Method, MultipartRequest, PresignRequest, PresignedUrl, Progress, UploadId,
+    UploadedPart,
 };
 use time::OffsetDateTime;
 
@@ -54,6 +55,24 @@ pub struct SignedPart {
     pub number: u32,
     pub url: PresignedUrl,
     pub expires_at: OffsetDateTime,
+}
+
+/// An S3 request that a browser uploader (Uppy's `@uppy/aws-s3`) asks DraftStore to sign, then sends to the
+/// store itself.
+#[derive(Debug, Clone)]
+pub enum S3Request {
+    /// `PUT` of a whole object: as an upload URL.
+    PutObject { content_type: Option<ContentType> },
+    /// `POST ?uploads`: start a multipart upload.
+    CreateMultipart { content_type: Option<ContentType> },
+    /// `PUT ?partNumber=&uploadId=`.
+    UploadPart { upload_id: UploadId, number: u32 },
+    /// `GET ?uploadId=`.
+    ListParts { upload_id: UploadId },
+    /// `POST ?uploadId=`.
+    Complete { upload_id: UploadId },
+    /// `DELETE ?uploadId=`.
+    Abort { upload_id: UploadId },
 }
 
 /// The part size for an upload: the one asked for or the default, made larger when the object would otherwise need
@@ -161,9 +180,70 @@ impl DraftService {
         upload_id: &UploadId,
         parts: &[CompletedPart],
     ) -> Result<u64> {
+        self.complete_key(&caller.key(name)?, upload_id, parts).await
+    }
+
+    /// Signs one S3 request of a browser uploader, for the caller's object `name` in the draft bucket, with the
+    /// limits of an upload URL: the content type must be allowed and is signed in, and an upload id must be the
+    /// caller's for that name (404 otherwise, as on every multipart operation). `expires_in` may shorten the
+    /// URL's life below UPLOAD_TTL, never lengthen it.
+    pub async fn sign_s3_request(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        request: S3Request,
+        expires_in: Option<std::time::Duration>,
+        now: OffsetDateTime,
+    ) -> Result<PresignedUrl> {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.draft;
-        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, &key, upload_id)).await?;
+        let expires_in = expires_in.map_or(self.0.upload_ttl, |asked| asked.min(self.0.upload_ttl));
+        let presign = |method, conditions| PresignRequest { method, bucket, key: &key, now, expires_in, conditions };
+        let check =
+            |upload_id| self.call("look up the multipart upload", self.0.storage.check_upload(bucket, &key, upload_id));
+        let url = match &request {
+            S3Request::PutObject { content_type } | S3Request::CreateMultipart { content_type } => {
+                self.0.limits.check(content_type.as_ref(), None)?;
+                let conditions = Conditions { content_type: content_type.clone(), ..Conditions::default() };
+                let signed = match request {
+                    S3Request::PutObject { .. } => self.0.storage.presign(&presign(Method::Put, &conditions)).await,
+                    _ => {
+                        self.0
+                            .storage
+                            .presign_multipart(&presign(Method::Post, &conditions), MultipartRequest::Create)
+                            .await
+                    }
+                };
+                signed.map_err(|e| Error::from_storage("sign a URL", e))?
+            }
+            S3Request::UploadPart { upload_id, number } => {
+                check(upload_id).await?;
+                let conditions = Conditions::default();
+                let signed = self.0.storage.presign_part(&presign(Method::Put, &conditions), upload_id, *number).await;
+                signed.map_err(|e| Error::from_storage("sign a part URL", e))?
+            }
+            S3Request::ListParts { upload_id } | S3Request::Complete { upload_id } | S3Request::Abort { upload_id } => {
+                check(upload_id).await?;
+                let multipart = match &request {
+                    S3Request::ListParts { .. } => MultipartRequest::ListParts(upload_id),
+                    S3Request::Complete { .. } => MultipartRequest::Complete(upload_id),
+                    _ => MultipartRequest::Abort(upload_id),
+                };
+                let conditions = Conditions::default();
+                let signed =
+                    self.0.storage.presign_multipart(&presign(multipart.method(), &conditions), multipart).await;
+                signed.map_err(|e| Error::from_storage("sign a URL", e))?
+            }
+        };
+        metrics::counter!("draftstore_presigned_urls_total", "method" => url.method.as_str()).increment(1);
+        Ok(url)
+    }
+
+    /// Completes an upload of `key` (a key in the draft bucket, its tenant's prefix included): for the local
+    /// backend's signed completion requests, which carry no caller but a signature for the key.
+    pub async fn complete_key(&self, key: &ObjectName, upload_id: &UploadId, parts: &[CompletedPart]) -> Result<u64> {
+        let bucket = &self.0.buckets.draft;
+        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, key, upload_id)).await?;
         let size = check_parts(parts, &uploaded).map_err(Error::InvalidParts)?;
         if size > self.0.limits.max_size {
             return Err(Error::UploadTooLarge(format!(
@@ -172,7 +252,7 @@ impl DraftService {
             )));
         }
         let progress = Progress::default();
-        let complete = self.0.storage.complete_multipart(bucket, &key, upload_id, parts, &progress);
+        let complete = self.0.storage.complete_multipart(bucket, key, upload_id, parts, &progress);
         self.call_with_progress("complete the multipart upload", &progress, complete).await?;
         metrics::counter!("draftstore_multipart_uploads_total", "event" => "completed").increment(1);
         Ok(size)

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use draftstore::cleaner::Cleaner;
 use draftstore::config::ServeSettings;
 use draftstore_storage::{
-    BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, ObjectKey, ObjectMeta,
-    PrefixPage, PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId, UploadedPart,
+    BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, MultipartRequest,
+    ObjectKey, ObjectMeta, PrefixPage, PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId,
+    UploadedPart,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -207,6 +208,13 @@ impl Storage for StuckDeletes {
         number: u32,
     ) -> draftstore_storage::Result<PresignedUrl> {
         self.0.presign_part(request, upload_id, number).await
+    }
+    async fn presign_multipart(
+        &self,
+        request: &PresignRequest<'_>,
+        multipart: MultipartRequest<'_>,
+    ) -> draftstore_storage::Result<PresignedUrl> {
+        self.0.presign_multipart(request, multipart).await
     }
     async fn list_parts(
         &self,

@@ -17,4 +17,5 @@ mod ops;
 mod requests;
 mod s3;
 mod seaweed;
+mod uppy;
 mod urls;

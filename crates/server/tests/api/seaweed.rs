@@ -87,6 +87,9 @@ impl SeaweedFs {
                 "-webdav=false",
             ])
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false"])
+            // Every bucket is a collection that takes several volumes at its first write; without a set limit the
+            // count follows the free disk (free space ÷ 128 MB), and a full test run on a fuller disk runs out.
+            .arg("-volume.max=2000")
             .arg(format!("-s3.config={}", config.display()))
             .arg(format!("-s3.port={base}"))
             .arg(format!("-master.port={}", base + 1))

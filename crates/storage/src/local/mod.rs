@@ -28,8 +28,8 @@ use crate::storage::{
     display_header_name,
 };
 use crate::{
-    BucketName, Checksum, CompletedPart, ContentType, Error, Method, ObjectKey, ObjectMeta, PresignRequest,
-    PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
+    BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
+    PresignRequest, PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 pub use signer::SignatureError;
 use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
@@ -75,6 +75,8 @@ pub struct WriteChecks {
 /// The signed query parameters of a part upload, named as on S3.
 pub const PART_NUMBER_PARAM: &str = "partNumber";
 pub const UPLOAD_ID_PARAM: &str = "uploadId";
+/// The signed query parameter of a request that starts a multipart upload, named as on S3.
+pub const UPLOADS_PARAM: &str = "uploads";
 
 /// The signed query parameter that makes a download an attachment, named as on S3.
 pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
@@ -293,8 +295,37 @@ impl Storage for LocalStorage {
                 (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), "attachment".to_owned())])
             }
             Method::Get => (Vec::new(), Vec::new()),
+            Method::Post | Method::Delete => {
+                return Err(Error::other(
+                    "a plain object URL is for GET or PUT",
+                    io::Error::from(io::ErrorKind::InvalidInput),
+                ));
+            }
         };
         self.sign_url(request, headers, query)
+    }
+
+    async fn presign_multipart(
+        &self,
+        request: &PresignRequest<'_>,
+        multipart: MultipartRequest<'_>,
+    ) -> Result<PresignedUrl> {
+        let (headers, query) = match multipart {
+            MultipartRequest::Create => {
+                let headers = request
+                    .conditions
+                    .content_type
+                    .as_ref()
+                    .map(|content_type| vec![("content-type".to_owned(), content_type.to_string())])
+                    .unwrap_or_default();
+                (headers, vec![(UPLOADS_PARAM.to_owned(), String::new())])
+            }
+            MultipartRequest::ListParts(id) | MultipartRequest::Complete(id) | MultipartRequest::Abort(id) => {
+                (Vec::new(), vec![(UPLOAD_ID_PARAM.to_owned(), id.to_string())])
+            }
+        };
+        let request = PresignRequest { method: multipart.method(), ..request.clone() };
+        self.sign_url(&request, headers, query)
     }
 
     async fn presign_part(

@@ -1,0 +1,106 @@
+//! Signing for Uppy's `@uppy/aws-s3` uploader in its `signRequest` mode: `POST /api/v1/uppy/sign` takes exactly
+//! the request object Uppy passes and answers exactly the presigned response it expects, so that a page's whole
+//! integration is a `fetch` to this route. Uppy then sends the S3 request itself, to the store (or, on the local
+//! backend, to DraftStore's signed URLs, which answer S3's multipart requests).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Extension, State};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiJson, ErrorBody};
+use crate::auth::Caller;
+use crate::domain::{parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
+use crate::error::{Error, Result};
+use crate::service::S3Request;
+
+/// Longest URL life a request may ask for (7 days, as SigV4); UPLOAD_TTL caps it further.
+const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
+
+/// One S3 request Uppy wants to send, as Uppy describes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UppySignRequest {
+    /// `PUT` (an object, or a part with `uploadId` and `partNumber`), `POST` (start, or complete with
+    /// `uploadId`), `GET` (list parts, with `uploadId`) or `DELETE` (abort, with `uploadId`).
+    #[schema(pattern = "^(GET|PUT|POST|DELETE)$")]
+    pub method: String,
+    /// The object name; the tenant prefix is DraftStore's business.
+    pub key: String,
+    /// Media type of the object (`PUT` of an object, `POST` to start).
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub upload_id: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub part_number: Option<u64>,
+    /// Seconds the URL should live; at most UPLOAD_TTL.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 604800)]
+    pub expires_in: Option<u64>,
+}
+
+/// The presigned request, as Uppy expects it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UppySignResponse {
+    pub url: String,
+    /// Headers to send exactly as given (the signed `Content-Type`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Which S3 request a signing request describes; anything else is a 400.
+fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
+    let content_type = parse_content_type(request.content_type.as_deref())?;
+    let upload_id = request.upload_id.as_deref().map(parse_upload_id).transpose()?;
+    let part = request.part_number.map(parse_part_number).transpose()?;
+    Ok(match (request.method.as_str(), upload_id, part) {
+        ("PUT", None, None) => S3Request::PutObject { content_type },
+        ("POST", None, None) => S3Request::CreateMultipart { content_type },
+        ("PUT", Some(upload_id), Some(number)) => S3Request::UploadPart { upload_id, number },
+        ("GET", Some(upload_id), None) => S3Request::ListParts { upload_id },
+        ("POST", Some(upload_id), None) => S3Request::Complete { upload_id },
+        ("DELETE", Some(upload_id), None) => S3Request::Abort { upload_id },
+        (method, upload_id, part) => {
+            return Err(Error::InvalidRequest(format!(
+                "DraftStore signs uploads only: {method} {} {} is not one of PutObject, CreateMultipartUpload, \
+                 UploadPart, ListParts, CompleteMultipartUpload, AbortMultipartUpload",
+                if upload_id.is_some() { "with uploadId" } else { "without uploadId" },
+                if part.is_some() { "with partNumber" } else { "without partNumber" },
+            )));
+        }
+    })
+}
+
+/// Sign one S3 request for Uppy's `signRequest`.
+#[utoipa::path(post, path = "/api/v1/uppy/sign", request_body = UppySignRequest, responses(
+    (status = 200, body = UppySignResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request", body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 404, description = "UPLOAD_NOT_FOUND: the upload id is not the caller's for this key", body = ErrorBody),
+    (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
+    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
+))]
+pub async fn sign(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<UppySignRequest>,
+) -> Result<Json<UppySignResponse>> {
+    let name = parse_object_name(&request.key)?;
+    let s3 = s3_request(&request)?;
+    let expires_in = match request.expires_in {
+        Some(seconds @ 1..=MAX_EXPIRES_IN) => Some(Duration::from_secs(seconds)),
+        Some(seconds) => {
+            return Err(Error::InvalidRequest(format!("expiresIn {seconds} is out of range (1 to {MAX_EXPIRES_IN})")));
+        }
+        None => None,
+    };
+    let url = state.service.sign_s3_request(&caller, &name, s3, expires_in, OffsetDateTime::now_utc()).await?;
+    Ok(Json(UppySignResponse { url: url.url, headers: url.headers.into_iter().collect() }))
+}
