@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0, driven over HTTP.
 
 mod auth;
+mod browser;
 mod cleaner;
 mod compat;
 mod config;

@@ -1,0 +1,117 @@
+//! The unmodified Uppy uploader (`@uppy/aws-s3` 6, `signRequest` mode, the README's snippet) in a real headless
+//! Chromium, on a page of another origin, against DraftStore on the local backend and on SeaweedFS with API keys.
+//! `scripts/test` installs Chromium, playwright-core, esbuild and Uppy; a missing tool fails the test.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
+use crate::seaweed;
+
+fn api_keys() -> String {
+    format!("alice:{}", hex::encode(sha2::Sha256::digest("key-of-alice")))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0)).expect("a free port").local_addr().expect("address").port()
+}
+
+/// The bytes the page generates: byte i is (i × 31 + seed) mod 251.
+fn bytes(size: usize, seed: u32) -> Vec<u8> {
+    (0..size as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
+}
+
+/// The files the page uploads: empty, 1 KiB, 3 MiB (one PUT) and 20 MiB (multipart).
+fn files() -> Vec<(String, usize, u32, &'static str)> {
+    [
+        ("empty.txt", 0, 1, "text/plain"),
+        ("one-kib.bin", 1024, 2, "application/octet-stream"),
+        ("three-mib.jpg", 3 << 20, 3, "image/jpeg"),
+        ("twenty-mib.mp4", 20 << 20, 4, "video/mp4"),
+    ]
+    .into_iter()
+    .map(|(name, size, seed, kind)| (name.to_owned(), size, seed, kind))
+    .collect()
+}
+
+/// Runs the page in Chromium; returns the runner's report.
+async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
+    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
+    assert!(
+        tools.join("node_modules/playwright-core").is_dir(),
+        "the browser tools are not installed in {}: run scripts/test, which installs them",
+        tools.display()
+    );
+    let specs: Vec<Value> = files()
+        .into_iter()
+        .map(|(name, size, seed, kind)| json!({ "name": name, "size": size, "seed": seed, "type": kind }))
+        .collect();
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-uppy.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(runner)
+        .args([&app.address, "key-of-alice", &allowed.to_string(), &other.to_string()])
+        .arg(Value::Array(specs).to_string())
+        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp, allowed: u16, other: u16) {
+    let report = run_page(&app, allowed, other).await;
+    let uploads = &report["uploads"];
+    assert_eq!(uploads["failed"], json!([]), "{report}");
+    let alice = app.as_caller("key-of-alice");
+    for (name, size, seed, kind) in files() {
+        let uploaded = uploads["successful"]
+            .as_array()
+            .expect("successful")
+            .iter()
+            .find(|f| f["name"] == json!(name))
+            .unwrap_or_else(|| panic!("{name} was not uploaded: {report}"));
+        let reported = uploaded["key"].as_str().expect("key");
+        // Known gap (issue 12): after a multipart upload Uppy reports the key of the store's
+        // CompleteMultipartUploadResult, which carries the tenant's prefix; a single PUT reports the name.
+        let key = match reported.strip_prefix("alice/") {
+            Some(name) if size > 10 << 20 => name,
+            _ => reported,
+        };
+        assert!(key.ends_with(&name) && !key.starts_with("alice/"), "{reported}");
+        alice.confirm(key).await.ok();
+        let (content_type, body) = alice.download(key, Some("main")).await;
+        assert_eq!(content_type, kind, "{name}");
+        assert!(body == bytes(size, seed), "{name}: the confirmed object differs from what the page uploaded");
+    }
+    let blocked = report["blocked"].as_str().expect("blocked");
+    assert!(blocked.starts_with("blocked"), "an origin outside CORS_ALLOWED_ORIGINS was let through: {blocked}");
+}
+
+#[tokio::test]
+async fn local_uppy_in_chromium_uploads_through_draftstore() {
+    let (allowed, other) = (free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{allowed}");
+    let keys = api_keys();
+    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin]).await;
+    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
+}
+
+#[tokio::test]
+async fn s3_uppy_in_chromium_uploads_through_draftstore() {
+    let (allowed, other) = (free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{allowed}");
+    let weed = seaweed::shared().await;
+    let bucket = seaweed::unique_bucket();
+    let keys = api_keys();
+    let mut args = weed.s3_args(&bucket);
+    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin].map(str::to_owned));
+    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
+}
