@@ -194,7 +194,8 @@ pub struct ServeArgs {
     /// How often the gRPC health service re-checks the store, in seconds.
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
     pub health_interval: String,
-    /// Base of the URLs the local backend signs [default: http://localhost:<HTTP_PORT>].
+    /// Where clients reach this server: base of the URLs the local backend signs and of Uppy's completion requests
+    /// [default: http://localhost:<HTTP_PORT>].
     #[arg(long, env = "PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
     /// Secret for the local backend's URL signatures [default: generated once, kept in DATA_DIR/.signing-key].

@@ -117,7 +117,7 @@ impl Application {
         let signing_key = settings.signing_key.as_ref().map(|k| k.expose_secret().as_bytes().to_vec());
         telemetry::metrics();
         let common = &settings.common;
-        let backend = open_backend(common, public_url, signing_key).await?;
+        let backend = open_backend(common, public_url.clone(), signing_key).await?;
         let cleaner =
             settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
@@ -127,7 +127,7 @@ impl Application {
         if auth.is_open() {
             tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
         }
-        let state = AppState { service, local: backend.local, readiness, auth };
+        let state = AppState { service, local: backend.local, readiness, auth, public_url };
         Ok(Self {
             http,
             http_address,

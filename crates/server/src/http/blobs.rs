@@ -216,130 +216,17 @@ pub async fn delete(
 /// XML bodies and errors.
 mod s3 {
     use axum::body::Body;
-    use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-    use axum::response::{IntoResponse, Response};
-    use draftstore_storage::{CompletedPart, ContentType, Declared, Storage, UploadId};
-    use instant_xml::{FromXml, ToXml};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::Response;
+    use draftstore_storage::{ContentType, Declared, Storage, UploadId};
     use time::format_description::well_known::Rfc3339;
 
     use super::{AppState, Verified};
     use crate::error::Error;
+    use crate::http::s3xml::{self, Completed, Initiated, Listed, ListedPart, xml};
 
-    const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-    /// Largest completion body: the 10,000 parts of an upload.
-    const COMPLETE_BODY_LIMIT: usize = 2 * 1024 * 1024;
-
-    #[derive(Debug, ToXml)]
-    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "InitiateMultipartUploadResult")]
-    struct Initiated {
-        #[xml(rename = "Bucket")]
-        bucket: String,
-        #[xml(rename = "Key")]
-        key: String,
-        #[xml(rename = "UploadId")]
-        upload_id: String,
-    }
-
-    #[derive(Debug, ToXml)]
-    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "ListPartsResult")]
-    struct Listed {
-        #[xml(rename = "Bucket")]
-        bucket: String,
-        #[xml(rename = "Key")]
-        key: String,
-        #[xml(rename = "UploadId")]
-        upload_id: String,
-        #[xml(rename = "IsTruncated")]
-        truncated: bool,
-        parts: Vec<ListedPart>,
-    }
-
-    #[derive(Debug, ToXml)]
-    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "Part")]
-    struct ListedPart {
-        #[xml(rename = "PartNumber")]
-        number: u32,
-        #[xml(rename = "LastModified")]
-        last_modified: String,
-        #[xml(rename = "ETag")]
-        etag: String,
-        #[xml(rename = "Size")]
-        size: u64,
-    }
-
-    #[derive(Debug, FromXml)]
-    #[xml(rename = "CompleteMultipartUpload")]
-    struct Completion {
-        parts: Vec<CompletionPart>,
-    }
-
-    #[derive(Debug, FromXml)]
-    #[xml(rename = "Part")]
-    struct CompletionPart {
-        #[xml(rename = "PartNumber")]
-        number: u32,
-        #[xml(rename = "ETag")]
-        etag: String,
-    }
-
-    #[derive(Debug, ToXml)]
-    #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "CompleteMultipartUploadResult")]
-    struct Completed {
-        #[xml(rename = "Location")]
-        location: String,
-        #[xml(rename = "Bucket")]
-        bucket: String,
-        #[xml(rename = "Key")]
-        key: String,
-        #[xml(rename = "ETag")]
-        etag: String,
-    }
-
-    #[derive(Debug, ToXml)]
-    #[xml(rename = "Error")]
-    struct ErrorXml {
-        #[xml(rename = "Code")]
-        code: String,
-        #[xml(rename = "Message")]
-        message: String,
-    }
-
-    fn xml(status: StatusCode, body: &impl ToXml) -> Response {
-        match instant_xml::to_string(body) {
-            Ok(text) => {
-                let body = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{text}");
-                (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"))], body).into_response()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "failed to write an XML answer");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
-    }
-
-    /// An error as S3 writes it, with the codes uploaders act on: an expired URL says "Request has expired", so
-    /// that they sign the request again.
     pub(super) fn error(error: Error) -> Response {
-        let status = error.status();
-        if status.is_server_error() {
-            tracing::error!(error = %error.chain(), "signed request failed");
-        }
-        let code = match &error {
-            Error::SignatureRejected(_) | Error::Unauthenticated => "AccessDenied",
-            Error::UploadNotFound(_) => "NoSuchUpload",
-            Error::InvalidParts(_) => "InvalidPart",
-            Error::UploadTooLarge(_) => "EntityTooLarge",
-            Error::BucketNotFound(_) => "NoSuchBucket",
-            Error::ObjectNotFound(_) => "NoSuchKey",
-            Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => "ServiceUnavailable",
-            _ if status.is_server_error() => "InternalError",
-            _ => "InvalidRequest",
-        };
-        let message = match &error {
-            Error::SignatureRejected(message) if message.contains("expired") => "Request has expired".to_owned(),
-            other => other.to_string(),
-        };
-        xml(status, &ErrorXml { code: code.to_owned(), message })
+        s3xml::error(error)
     }
 
     pub(super) async fn start(verified: &Verified<'_>, headers: &HeaderMap) -> Response {
@@ -395,20 +282,13 @@ mod s3 {
         upload_id: &UploadId,
         body: Body,
     ) -> Response {
-        let Ok(bytes) = axum::body::to_bytes(body, COMPLETE_BODY_LIMIT).await else {
+        let Ok(bytes) = axum::body::to_bytes(body, s3xml::COMPLETE_BODY_LIMIT).await else {
             return error(Error::InvalidRequest("the list of parts is too long or was cut off".to_owned()));
         };
-        // S3's own clients write the namespace; browser uploaders do not. Either reads the same.
-        let text = String::from_utf8_lossy(&bytes).replace(&format!(" xmlns=\"{NS}\""), "");
-        let start = text.find("<CompleteMultipartUpload").unwrap_or(0);
-        let completion: Completion = match instant_xml::from_str(&text[start..]) {
-            Ok(completion) => completion,
-            Err(e) => {
-                return error(Error::InvalidRequest(format!("the body is not a CompleteMultipartUpload: {e}")));
-            }
+        let parts = match s3xml::parse_completion(&bytes) {
+            Ok(parts) => parts,
+            Err(e) => return error(e),
         };
-        let parts: Vec<CompletedPart> =
-            completion.parts.into_iter().map(|p| CompletedPart { number: p.number, etag: p.etag }).collect();
         if let Err(e) = state.service.complete_key(&verified.key, upload_id, &parts).await {
             return error(e);
         }

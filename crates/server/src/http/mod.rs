@@ -5,6 +5,7 @@ mod blobs;
 mod drafts;
 mod error;
 mod multipart;
+mod s3xml;
 mod uppy;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub readiness: Arc<ReadyCache>,
     /// Checks the credentials of every API request.
     pub auth: Arc<Authenticator>,
+    /// Where clients reach this server (PUBLIC_URL).
+    pub public_url: url::Url,
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.
@@ -89,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/multipart/complete", post(multipart::complete))
         .route("/api/v1/multipart/abort", post(multipart::abort))
         .route("/api/v1/uppy/sign", post(uppy::sign))
+        .route("/api/v1/uppy/complete", post(uppy::complete))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut router = api

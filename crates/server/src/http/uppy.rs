@@ -2,18 +2,28 @@
 //! the request object Uppy passes and answers exactly the presigned response it expects, so that a page's whole
 //! integration is a `fetch` to this route. Uppy then sends the S3 request itself, to the store (or, on the local
 //! backend, to DraftStore's signed URLs, which answer S3's multipart requests).
+//!
+//! One request is the exception: a multipart completion is signed to `POST /api/v1/uppy/complete` on DraftStore
+//! itself, with the caller's own credential as its header. DraftStore completes the upload in the store (the
+//! parts' metadata only; no byte passes through it), checks the size against MAX_UPLOAD_SIZE on every backend,
+//! and answers S3's `CompleteMultipartUploadResult` naming the object by its name, so that Uppy reports the name
+//! the application confirms, never the tenant's key.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::AppState;
 use super::error::{ApiJson, ErrorBody};
+use super::{AppState, s3xml};
 use crate::auth::Caller;
 use crate::domain::{parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::{Error, Result};
@@ -65,7 +75,6 @@ fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
         ("POST", None, None) => S3Request::CreateMultipart { content_type },
         ("PUT", Some(upload_id), Some(number)) => S3Request::UploadPart { upload_id, number },
         ("GET", Some(upload_id), None) => S3Request::ListParts { upload_id },
-        ("POST", Some(upload_id), None) => S3Request::Complete { upload_id },
         ("DELETE", Some(upload_id), None) => S3Request::Abort { upload_id },
         (method, upload_id, part) => {
             return Err(Error::InvalidRequest(format!(
@@ -90,9 +99,27 @@ fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
 pub async fn sign(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<UppySignRequest>,
 ) -> Result<Json<UppySignResponse>> {
     let name = parse_object_name(&request.key)?;
+    if let ("POST", Some(upload_id)) = (request.method.as_str(), request.upload_id.as_deref()) {
+        if request.part_number.is_some() {
+            return Err(Error::InvalidRequest("a completion has no partNumber".to_owned()));
+        }
+        let upload_id = parse_upload_id(upload_id)?;
+        state.service.check_upload(&caller, &name, &upload_id).await?;
+        let mut url = state
+            .public_url
+            .join("/api/v1/uppy/complete")
+            .map_err(|e| Error::InvalidRequest(format!("PUBLIC_URL cannot address the completion route: {e}")))?;
+        url.query_pairs_mut().append_pair("key", name.as_str()).append_pair("uploadId", upload_id.as_str());
+        let mut answer = BTreeMap::new();
+        if let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+            answer.insert("Authorization".to_owned(), authorization.to_owned());
+        }
+        return Ok(Json(UppySignResponse { url: url.into(), headers: answer }));
+    }
     let s3 = s3_request(&request)?;
     let expires_in = match request.expires_in {
         Some(seconds @ 1..=MAX_EXPIRES_IN) => Some(Duration::from_secs(seconds)),
@@ -103,4 +130,42 @@ pub async fn sign(
     };
     let url = state.service.sign_s3_request(&caller, &name, s3, expires_in, OffsetDateTime::now_utc()).await?;
     Ok(Json(UppySignResponse { url: url.url, headers: url.headers.into_iter().collect() }))
+}
+
+/// Where a completion was signed to.
+#[derive(Debug, Deserialize)]
+pub struct CompleteQuery {
+    key: String,
+    #[serde(rename = "uploadId")]
+    upload_id: String,
+}
+
+/// Completes one of the caller's multipart uploads as Uppy sends it: S3's `CompleteMultipartUpload` XML in, S3's
+/// `CompleteMultipartUploadResult` out, with the object's name as its key; errors as S3's XML.
+pub async fn complete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<CompleteQuery>, QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let Query(query) = query.map_err(|e| Error::InvalidRequest(e.body_text()))?;
+        let name = parse_object_name(&query.key)?;
+        let upload_id = parse_upload_id(&query.upload_id)?;
+        let parts = s3xml::parse_completion(&body)?;
+        state.service.complete_multipart(&caller, &name, &upload_id, &parts).await?;
+        Ok::<_, Error>(name)
+    };
+    match result.await {
+        Ok(name) => s3xml::xml(
+            StatusCode::OK,
+            &s3xml::Completed {
+                location: name.to_string(),
+                bucket: state.service.draft_bucket().to_string(),
+                key: name.to_string(),
+                etag: String::new(),
+            },
+        ),
+        Err(error) => s3xml::error(error),
+    }
 }

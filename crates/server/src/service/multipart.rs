@@ -69,8 +69,6 @@ pub enum S3Request {
     UploadPart { upload_id: UploadId, number: u32 },
     /// `GET ?uploadId=`.
     ListParts { upload_id: UploadId },
-    /// `POST ?uploadId=`.
-    Complete { upload_id: UploadId },
     /// `DELETE ?uploadId=`.
     Abort { upload_id: UploadId },
 }
@@ -222,11 +220,10 @@ impl DraftService {
                 let signed = self.0.storage.presign_part(&presign(Method::Put, &conditions), upload_id, *number).await;
                 signed.map_err(|e| Error::from_storage("sign a part URL", e))?
             }
-            S3Request::ListParts { upload_id } | S3Request::Complete { upload_id } | S3Request::Abort { upload_id } => {
+            S3Request::ListParts { upload_id } | S3Request::Abort { upload_id } => {
                 check(upload_id).await?;
                 let multipart = match &request {
                     S3Request::ListParts { .. } => MultipartRequest::ListParts(upload_id),
-                    S3Request::Complete { .. } => MultipartRequest::Complete(upload_id),
                     _ => MultipartRequest::Abort(upload_id),
                 };
                 let conditions = Conditions::default();
@@ -237,6 +234,18 @@ impl DraftService {
         };
         metrics::counter!("draftstore_presigned_urls_total", "method" => url.method.as_str()).increment(1);
         Ok(url)
+    }
+
+    /// Succeeds when `upload_id` is an upload of the caller's object `name`; `UploadNotFound` otherwise.
+    pub async fn check_upload(&self, caller: &Caller, name: &ObjectName, upload_id: &UploadId) -> Result<()> {
+        let key = caller.key(name)?;
+        let check = self.0.storage.check_upload(&self.0.buckets.draft, &key, upload_id);
+        self.call("look up the multipart upload", check).await
+    }
+
+    /// The bucket drafts are uploaded to.
+    pub fn draft_bucket(&self) -> &draftstore_storage::BucketName {
+        &self.0.buckets.draft
     }
 
     /// Completes an upload of `key` (a key in the draft bucket, its tenant's prefix included): for the local

@@ -77,14 +77,9 @@ async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp
             .iter()
             .find(|f| f["name"] == json!(name))
             .unwrap_or_else(|| panic!("{name} was not uploaded: {report}"));
-        let reported = uploaded["key"].as_str().expect("key");
-        // Known gap (issue 12): after a multipart upload Uppy reports the key of the store's
-        // CompleteMultipartUploadResult, which carries the tenant's prefix; a single PUT reports the name.
-        let key = match reported.strip_prefix("alice/") {
-            Some(name) if size > 10 << 20 => name,
-            _ => reported,
-        };
-        assert!(key.ends_with(&name) && !key.starts_with("alice/"), "{reported}");
+        // Uppy's own key, `<random id>-<file name>`: the object name, never the tenant's key.
+        let key = uploaded["key"].as_str().expect("key");
+        assert!(key.ends_with(&name) && !key.starts_with("alice/"), "{key}");
         alice.confirm(key).await.ok();
         let (content_type, body) = alice.download(key, Some("main")).await;
         assert_eq!(content_type, kind, "{name}");

@@ -87,10 +87,17 @@ async fn uppy_uploads_whole_files_and_parts(app: &TestApp) {
         .map(|(n, etag)| format!("<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"))
         .collect();
     let completed = sign(&alice, json!({ "method": "POST", "key": "u/big.bin", "uploadId": upload_id })).await;
+    let wrong =
+        "<CompleteMultipartUpload><Part><PartNumber>2</PartNumber><ETag>x</ETag></Part></CompleteMultipartUpload>";
+    let (status, _, xml) = send(&alice, "POST", &completed, Some("application/xml"), wrong.into()).await;
+    assert_eq!(status, 400, "{xml}");
+    assert!(xml.contains("<Code>InvalidPart</Code>"), "{xml}");
     let xml_body = format!("<CompleteMultipartUpload>{body}</CompleteMultipartUpload>");
     let (status, _, xml) = send(&alice, "POST", &completed, Some("application/xml"), xml_body.into_bytes()).await;
     assert_eq!(status, 200, "{xml}");
-    assert!(element(&xml, "Key").ends_with("u/big.bin"), "{xml}");
+    assert_eq!(element(&xml, "Key"), "u/big.bin", "the name, not the tenant's key: {xml}");
+    assert!(completed["url"].as_str().expect("url").contains("/api/v1/uppy/complete?"), "{completed}");
+    assert_eq!(completed["headers"]["Authorization"], json!("Bearer key-of-alice"));
     alice.confirm("u/big.bin").await.ok();
     assert_eq!(alice.download("u/big.bin", None).await, ("video/mp4".to_owned(), parts.concat()));
 
