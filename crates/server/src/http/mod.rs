@@ -5,6 +5,7 @@ mod blobs;
 mod drafts;
 mod error;
 mod multipart;
+mod page;
 mod s3xml;
 mod uppy;
 
@@ -96,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let mut router = api
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/app.css", get(page::style))
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
         .route("/metrics", get(render_metrics))

@@ -110,3 +110,71 @@ async fn s3_uppy_in_chromium_uploads_through_draftstore() {
     let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
     uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
 }
+
+/// Runs the built-in page in Chromium; returns the runner's report.
+async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
+    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-page.mjs");
+    // Browse the page where its URLs are signed for (PUBLIC_URL, by default http://localhost:<port>), as a user
+    // would: the page and the local backend's URLs then share one origin.
+    let page_url = app.address.replace("127.0.0.1", "localhost");
+    let output = tokio::process::Command::new("node")
+        .arg(runner)
+        .args([page_url.as_str(), "key-of-alice"])
+        .arg(scratch)
+        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the page run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp) {
+    let scratch = tempfile::tempdir().expect("scratch folder");
+    let report = run_builtin_page(&app, scratch.path()).await;
+    if let Some(keep) = std::env::var_os("DRAFTSTORE_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(scratch.path().join("page.png"), keep);
+    }
+    assert_eq!(report["errors"], json!([]), "{report}");
+    for upload in report["uploads"].as_array().expect("uploads") {
+        assert_eq!(upload["state"], json!("done"), "{report}");
+        assert_eq!(upload["value"], upload["max"], "{report}");
+    }
+    let big = report["uploads"]
+        .as_array()
+        .expect("uploads")
+        .iter()
+        .find(|u| u["text"].as_str().is_some_and(|t| t.contains("big.bin")));
+    assert!(big.expect("big.bin")["updates"].as_u64().unwrap_or_default() > 2, "progress was visible: {report}");
+    assert_eq!(report["previewWidth"], json!(1), "the image preview rendered: {report}");
+    assert_eq!(report["left"], json!([]), "{report}");
+    // The store agrees: the image is confirmed, byte for byte; the other file is neither a draft nor confirmed.
+    let alice = app.as_caller("key-of-alice");
+    let png = std::fs::read(scratch.path().join("pixel.png")).expect("pixel");
+    assert_eq!(alice.download("pixel.png", Some("main")).await, ("image/png".to_owned(), png));
+    alice.download_url("big.bin", None).await.error(404, "OBJECT_NOT_FOUND");
+    assert_eq!(alice.post("/api/v1/list-drafts", &json!({})).await.ok()["drafts"], json!([]));
+}
+
+#[tokio::test]
+async fn local_the_builtin_page_uploads_previews_confirms_and_discards() {
+    let keys = api_keys();
+    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    the_builtin_page_uploads_previews_confirms_and_discards(app).await;
+}
+
+#[tokio::test]
+async fn s3_the_builtin_page_uploads_previews_confirms_and_discards() {
+    let weed = seaweed::shared().await;
+    let bucket = seaweed::unique_bucket();
+    let keys = api_keys();
+    let mut args = weed.s3_args(&bucket);
+    // The page's origin is DraftStore's own; the store must let it upload.
+    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", "*"].map(str::to_owned));
+    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    the_builtin_page_uploads_previews_confirms_and_discards(app).await;
+}

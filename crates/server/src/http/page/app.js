@@ -1,0 +1,272 @@
+// DraftStore's built-in page: uploads through the same REST API as any client, straight to storage through the
+// presigned URLs it hands out. No framework, no build step, no third-party script.
+'use strict'
+
+const API = '/api/v1'
+// Files above this go in parallel parts, resumable; smaller ones in one PUT.
+const MULTIPART_ABOVE = 16 * 1024 * 1024
+const PARTS_IN_FLIGHT = 4
+const $ = (id) => document.getElementById(id)
+
+let token = sessionStorage.getItem('draftstore-token') || ''
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error_message) || `HTTP ${status}`)
+    this.status = status
+    this.type = body && body.error_type
+  }
+}
+
+async function api(route, body) {
+  const headers = { 'Content-Type': 'application/json' }
+  if (token) headers.Authorization = 'Bearer ' + token
+  const response = await fetch(API + route, { method: 'POST', headers, body: JSON.stringify(body || {}) })
+  const answer = await response.json().catch(() => null)
+  if (!response.ok) throw new ApiError(response.status, answer)
+  return answer
+}
+
+// A PUT with upload progress (fetch has none); resolves to the ETag the store answered.
+function put(url, headers, body, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('PUT', url)
+    for (const [name, value] of Object.entries(headers || {})) {
+      if (name.toLowerCase() !== 'content-length') xhr.setRequestHeader(name, value)
+    }
+    xhr.upload.onprogress = (event) => onProgress(event.loaded)
+    xhr.onload = () => (xhr.status >= 200 && xhr.status < 300
+      ? resolve(xhr.getResponseHeader('ETag'))
+      : reject(new Error(`the store answered ${xhr.status}`)))
+    xhr.onerror = () => reject(new Error('the upload was cut off'))
+    xhr.send(body)
+  })
+}
+
+function formatSize(bytes) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let size = bytes
+  let unit = 0
+  while (size >= 1024 && unit < units.length - 1) { size /= 1024; unit++ }
+  return `${unit ? size.toFixed(1) : size} ${units[unit]}`
+}
+
+function progressRow(name, size) {
+  const item = document.createElement('li')
+  const label = document.createElement('span')
+  label.textContent = `${name} (${formatSize(size)})`
+  const bar = document.createElement('progress')
+  bar.max = Math.max(size, 1)
+  bar.value = 0
+  bar.setAttribute('aria-label', `Upload of ${name}`)
+  bar.dataset.updates = '0'
+  const status = document.createElement('span')
+  status.className = 'status'
+  item.append(label, bar, status)
+  $('progress').append(item)
+  return {
+    set(bytes) { bar.value = Math.min(bytes, bar.max); bar.dataset.updates = String(Number(bar.dataset.updates) + 1) },
+    done(text) { bar.value = bar.max; status.textContent = ' ' + text; item.dataset.state = 'done' },
+    fail(text) { status.textContent = ' ' + text; status.classList.add('error'); item.dataset.state = 'failed' },
+  }
+}
+
+async function uploadWhole(file, name, row) {
+  const ticket = await api('/upload-url', {
+    object_name: name, content_type: file.type || 'application/octet-stream', content_length: file.size,
+  })
+  await put(ticket.upload_url, ticket.headers, file, (loaded) => row.set(loaded))
+}
+
+// Parts in parallel; an upload interrupted (page closed, network lost) resumes from the parts already stored when
+// the same file is chosen again.
+async function uploadInParts(file, name, row) {
+  const resumeKey = `draftstore-upload:${name}:${file.size}:${file.lastModified}`
+  let upload = JSON.parse(localStorage.getItem(resumeKey) || 'null')
+  let stored = []
+  if (upload) {
+    try {
+      stored = (await api('/multipart/list-parts', { object_name: name, upload_id: upload.upload_id })).parts
+    } catch (error) {
+      if (error.status !== 404) throw error
+      upload = null
+    }
+  }
+  if (!upload) {
+    const started = await api('/multipart/start', {
+      object_name: name, content_type: file.type || 'application/octet-stream', content_length: file.size,
+    })
+    upload = { upload_id: started.upload_id, part_size: started.part_size, part_count: started.part_count }
+    localStorage.setItem(resumeKey, JSON.stringify(upload))
+  }
+  const { upload_id, part_size, part_count } = upload
+  const etags = new Map()
+  const loaded = new Map()
+  for (const part of stored) {
+    const expected = Math.min(part_size, file.size - (part.part_number - 1) * part_size)
+    if (part.size === expected) { etags.set(part.part_number, part.etag); loaded.set(part.part_number, part.size) }
+  }
+  const report = () => row.set([...loaded.values()].reduce((a, b) => a + b, 0))
+  report()
+  const missing = []
+  for (let n = 1; n <= part_count; n++) if (!etags.has(n)) missing.push(n)
+  const signed = []
+  for (let i = 0; i < missing.length; i += 1000) {
+    const batch = missing.slice(i, i + 1000).map((n) => ({ part_number: n }))
+    signed.push(...(await api('/multipart/sign-parts', { object_name: name, upload_id, parts: batch })).parts)
+  }
+  const queue = [...signed]
+  const worker = async () => {
+    for (let part = queue.shift(); part; part = queue.shift()) {
+      const start = (part.part_number - 1) * part_size
+      const blob = file.slice(start, Math.min(start + part_size, file.size))
+      const etag = await put(part.upload_url, part.headers, blob, (bytes) => { loaded.set(part.part_number, bytes); report() })
+      etags.set(part.part_number, etag)
+    }
+  }
+  await Promise.all(Array.from({ length: PARTS_IN_FLIGHT }, worker))
+  const parts = [...etags.entries()].sort((a, b) => a[0] - b[0]).map(([part_number, etag]) => ({ part_number, etag }))
+  await api('/multipart/complete', { object_name: name, upload_id, parts })
+  localStorage.removeItem(resumeKey)
+}
+
+async function upload(files) {
+  const prefix = $('prefix').value.trim()
+  await Promise.all([...files].map(async (file) => {
+    const name = prefix + file.name
+    const row = progressRow(name, file.size)
+    try {
+      await (file.size > MULTIPART_ABOVE ? uploadInParts(file, name, row) : uploadWhole(file, name, row))
+      row.done('uploaded')
+    } catch (error) {
+      row.fail(`failed: ${error.message}`)
+    }
+  }))
+  await listDrafts()
+}
+
+function button(text, label, action) {
+  const b = document.createElement('button')
+  b.type = 'button'
+  b.textContent = text
+  b.setAttribute('aria-label', label)
+  b.addEventListener('click', action)
+  return b
+}
+
+async function preview(draft) {
+  const box = $('preview')
+  box.replaceChildren()
+  const heading = document.createElement('h3')
+  heading.textContent = `Preview of ${draft.object_name}`
+  box.append(heading)
+  const { download_url: url } = await api('/download-url', { object_name: draft.object_name, stage: 'draft' })
+  const type = draft.content_type.split(';')[0].trim().toLowerCase()
+  if (type.startsWith('image/') && type !== 'image/svg+xml') {
+    const img = document.createElement('img')
+    img.src = url
+    img.alt = draft.object_name
+    box.append(img)
+  } else if (type.startsWith('text/') || type === 'application/json') {
+    const text = await (await fetch(url)).text()
+    const pre = document.createElement('pre')
+    pre.textContent = text.slice(0, 100000)
+    box.append(pre)
+  } else {
+    const link = document.createElement('a')
+    link.href = url
+    link.download = draft.object_name.split('/').pop()
+    link.textContent = `Download ${draft.object_name}`
+    box.append(link)
+  }
+}
+
+async function act(route, draft, done) {
+  let message
+  try {
+    await api(route, { object_name: draft.object_name })
+    message = `${draft.object_name} ${done}.`
+  } catch (error) {
+    message = `${draft.object_name}: ${error.message}`
+  }
+  await listDrafts()
+  $('drafts-status').textContent = message
+}
+
+async function listDrafts() {
+  const rows = []
+  let page_token
+  do {
+    const page = await api('/list-drafts', page_token ? { page_token } : {})
+    rows.push(...page.drafts)
+    page_token = page.next_page_token
+  } while (page_token)
+  const body = $('draft-rows')
+  body.replaceChildren()
+  for (const draft of rows) {
+    const tr = document.createElement('tr')
+    tr.dataset.name = draft.object_name
+    const expires = `expires ${new Date(draft.expires_at).toLocaleString()}`
+    const cells = [draft.object_name, formatSize(draft.size), draft.content_type, expires]
+    for (const text of cells) {
+      const td = document.createElement('td')
+      td.textContent = text
+      tr.append(td)
+    }
+    const actions = document.createElement('td')
+    actions.append(
+      button('Preview', `Preview ${draft.object_name}`, () => preview(draft)),
+      button('Confirm', `Confirm ${draft.object_name}`, () => act('/confirm-upload', draft, 'confirmed')),
+      button('Discard', `Discard ${draft.object_name}`, () => act('/discard-draft', draft, 'discarded')),
+    )
+    tr.append(actions)
+    body.append(tr)
+  }
+  const status = $('drafts-status')
+  if (!rows.length) status.textContent = 'No drafts.'
+  else if (status.textContent === 'No drafts.') status.textContent = ''
+}
+
+async function enter() {
+  try {
+    await listDrafts()
+  } catch (error) {
+    if (error.status === 401) {
+      $('login').hidden = false
+      $('upload').hidden = $('drafts').hidden = true
+      $('login-error').textContent = token ? 'That key or token was refused.' : ''
+      $('token').focus()
+      return
+    }
+    throw error
+  }
+  $('login').hidden = true
+  $('upload').hidden = $('drafts').hidden = false
+}
+
+function setUp() {
+  $('login').addEventListener('submit', (event) => {
+    event.preventDefault()
+    token = $('token').value.trim()
+    sessionStorage.setItem('draftstore-token', token)
+    enter()
+  })
+  $('files').addEventListener('change', (event) => { upload(event.target.files); event.target.value = '' })
+  const drop = $('drop')
+  drop.addEventListener('click', () => $('files').click())
+  drop.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); $('files').click() }
+  })
+  drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over') })
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'))
+  drop.addEventListener('drop', (event) => {
+    event.preventDefault()
+    drop.classList.remove('over')
+    upload(event.dataTransfer.files)
+  })
+  $('refresh').addEventListener('click', () => listDrafts())
+  enter()
+}
+
+setUp()

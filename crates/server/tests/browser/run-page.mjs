@@ -1,0 +1,61 @@
+// Drives DraftStore's built-in page in headless Chromium: sign in, upload a small image and a multipart-sized file,
+// preview the image, confirm it, discard the other. Prints what it saw as JSON.
+// Usage: node run-page.mjs <DraftStore URL> <API key> <scratch folder>
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import path from 'node:path'
+
+const [draftstore, token, scratch] = process.argv.slice(2)
+const tools = process.env.DRAFTSTORE_BROWSER_TOOLS
+if (!tools) throw new Error('DRAFTSTORE_BROWSER_TOOLS is not set: run scripts/test, which installs the browser tools')
+const { chromium } = createRequire(path.join(tools, 'package.json'))('playwright-core')
+
+// A 1×1 PNG, and 20 MiB of the tests' generator bytes (byte i is (i × 31 + 5) mod 251).
+const pixel = path.join(scratch, 'pixel.png')
+fs.writeFileSync(pixel, Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64'))
+const big = path.join(scratch, 'big.bin')
+const bytes = Buffer.alloc(20 * 1024 * 1024)
+for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 5) % 251
+fs.writeFileSync(big, bytes)
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run'],
+})
+try {
+  const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
+  const errors = []
+  page.on('pageerror', (error) => errors.push(String(error)))
+  await page.goto(draftstore + '/')
+  await page.getByLabel('API key or token').fill(token)
+  await page.getByRole('button', { name: 'Use it' }).click()
+  await page.locator('#upload').waitFor({ state: 'visible' })
+  await page.setInputFiles('#files', [pixel, big])
+  await page.waitForFunction(() => document.querySelectorAll('#progress li[data-state]').length === 2, null,
+    { timeout: 120000 })
+  const uploads = await page.$$eval('#progress li', (items) => items.map((li) => ({
+    text: li.textContent, state: li.dataset.state,
+    value: li.querySelector('progress').value, max: li.querySelector('progress').max,
+    updates: Number(li.querySelector('progress').dataset.updates),
+  })))
+  const failed = uploads.filter((upload) => upload.state !== 'done')
+  if (failed.length) throw new Error('uploads failed: ' + JSON.stringify(failed) + ' ' + JSON.stringify(errors))
+  await page.locator('tr[data-name="big.bin"]').waitFor()
+  await page.getByRole('button', { name: 'Preview pixel.png' }).click()
+  const width = await page.waitForFunction(() => {
+    const img = document.querySelector('#preview img')
+    return img && img.complete && img.naturalWidth
+  }, null, { timeout: 30000 })
+  await page.screenshot({ path: path.join(scratch, 'page.png'), fullPage: true })
+  await page.getByRole('button', { name: 'Confirm pixel.png' }).click()
+  await page.waitForFunction(() => document.getElementById('drafts-status').textContent.includes('confirmed'))
+  await page.locator('tr[data-name="pixel.png"]').waitFor({ state: 'detached' })
+  await page.getByRole('button', { name: 'Discard big.bin' }).click()
+  await page.waitForFunction(() => document.getElementById('drafts-status').textContent.includes('discarded'))
+  await page.locator('tr[data-name="big.bin"]').waitFor({ state: 'detached' })
+  const left = await page.$$eval('#draft-rows tr', (rows) => rows.map((row) => row.dataset.name))
+  console.log(JSON.stringify({ uploads, previewWidth: await width.jsonValue(), left, errors }))
+} finally {
+  await browser.close()
+}
