@@ -130,6 +130,14 @@ async fn the_openapi_document_describes_every_route() {
         ("/api/v1/download-url", "post"),
         ("/api/v1/confirm-upload", "post"),
         ("/api/v1/draft-bucket", "post"),
+        ("/api/v1/list-drafts", "post"),
+        ("/api/v1/discard-draft", "post"),
+        ("/api/v1/multipart/start", "post"),
+        ("/api/v1/multipart/sign-parts", "post"),
+        ("/api/v1/multipart/list-parts", "post"),
+        ("/api/v1/multipart/complete", "post"),
+        ("/api/v1/multipart/abort", "post"),
+        ("/api/v1/uppy/sign", "post"),
         ("/health", "get"),
         ("/ready", "get"),
     ] {
@@ -138,4 +146,7 @@ async fn the_openapi_document_describes_every_route() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(schemas["UploadUrlRequest"]["required"], json!(["object_name"]));
     assert!(schemas["ErrorBody"]["properties"]["error_type"].is_object());
+    assert_eq!(schemas["CompleteMultipartRequest"]["required"], json!(["object_name", "upload_id", "parts"]));
+    let errors = schemas["ErrorType"]["enum"].as_array().expect("error types");
+    assert!(errors.contains(&json!("UPLOAD_NOT_FOUND")) && errors.contains(&json!("INVALID_PARTS")));
 }
