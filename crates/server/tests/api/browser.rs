@@ -6,13 +6,12 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
 use crate::seaweed;
 
 fn api_keys() -> String {
-    format!("alice:{}", hex::encode(sha2::Sha256::digest("key-of-alice")))
+    crate::helpers::api_keys(&crate::helpers::TENANTS)
 }
 
 fn free_port() -> u16 {

@@ -2,7 +2,6 @@
 
 use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
-use sha2::Digest;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::Code;
@@ -11,11 +10,7 @@ use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
 use crate::seaweed;
 
 fn api_keys() -> String {
-    [("alice", "key-of-alice"), ("mallory", "key-of-mallory")]
-        .iter()
-        .map(|(tenant, key)| format!("{tenant}:{}", hex::encode(sha2::Sha256::digest(key))))
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::helpers::api_keys(&crate::helpers::TENANTS)
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -96,12 +91,8 @@ async fn local_drafts_are_listed_and_discarded_per_tenant() {
 
 #[tokio::test]
 async fn s3_drafts_are_listed_and_discarded_per_tenant() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let mut args = weed.s3_args(&bucket);
     let keys = api_keys();
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    let (app, _) = crate::helpers::spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     drafts_are_listed_and_discarded_per_tenant(&app).await;
 }
 

@@ -83,6 +83,28 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
     app
 }
 
+/// `API_KEYS` entries for these tenants and keys: `tenant:sha256-hex-of-key`, comma-separated.
+pub fn api_keys(keys: &[(&str, &str)]) -> String {
+    use sha2::Digest;
+    keys.iter()
+        .map(|(tenant, key)| format!("{tenant}:{}", hex::encode(sha2::Sha256::digest(key))))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The tenants of the multi-tenant tests and their API keys.
+pub const TENANTS: [(&str, &str); 2] = [("alice", "key-of-alice"), ("mallory", "key-of-mallory")];
+
+/// Starts the server on the shared SeaweedFS, in buckets of its own, with extra arguments; returns it and its
+/// main bucket's name.
+pub async fn spawn_on_seaweed(extra: &[&str]) -> (TestApp, String) {
+    let weed = crate::seaweed::shared().await;
+    let bucket = crate::seaweed::unique_bucket();
+    let mut args = weed.s3_args(&bucket);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    (spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await, bucket)
+}
+
 /// Starts the server with the given settings.
 pub async fn spawn(settings: ServeSettings) -> TestApp {
     let data_dir = match &settings.common.storage {

@@ -10,7 +10,9 @@ use sha2::Digest;
 use time::OffsetDateTime;
 use tonic::Code;
 
-use crate::helpers::{TestApp, files_under, serve_settings, spawn, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TENANTS, TestApp, api_keys, files_under, serve_settings, spawn, spawn_app, spawn_app_with, spawn_on_seaweed,
+};
 use crate::seaweed::{self, SeaweedFs};
 
 const MIB: usize = 1024 * 1024;
@@ -20,19 +22,8 @@ fn bytes(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
 }
 
-fn api_keys(keys: &[(&str, &str)]) -> String {
-    keys.iter()
-        .map(|(tenant, key)| format!("{tenant}:{}", hex::encode(sha2::Sha256::digest(key))))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 async fn on_seaweed(extra: &[&str]) -> (TestApp, String) {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    (spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await, bucket)
+    spawn_on_seaweed(extra).await
 }
 
 async fn start(app: &TestApp, name: &str, body: Value) -> Value {
@@ -281,14 +272,14 @@ async fn uploads_are_bound_to_their_tenant_and_name(app: &TestApp) {
 
 #[tokio::test]
 async fn local_another_tenant_or_name_cannot_touch_an_upload() {
-    let keys = api_keys(&[("alice", "key-of-alice"), ("mallory", "key-of-mallory")]);
+    let keys = api_keys(&TENANTS);
     uploads_are_bound_to_their_tenant_and_name(&spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await)
         .await;
 }
 
 #[tokio::test]
 async fn s3_another_tenant_or_name_cannot_touch_an_upload() {
-    let keys = api_keys(&[("alice", "key-of-alice"), ("mallory", "key-of-mallory")]);
+    let keys = api_keys(&TENANTS);
     let (app, _) = on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     uploads_are_bound_to_their_tenant_and_name(&app).await;
 }

@@ -2,17 +2,11 @@
 //! `POST /api/v1/uppy/sign` and sent as Uppy sends them, on the local backend and on SeaweedFS.
 
 use serde_json::{Value, json};
-use sha2::Digest;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
-use crate::seaweed;
+use crate::helpers::{TestApp, spawn_app_with};
 
 fn api_keys() -> String {
-    [("alice", "key-of-alice"), ("mallory", "key-of-mallory")]
-        .iter()
-        .map(|(tenant, key)| format!("{tenant}:{}", hex::encode(sha2::Sha256::digest(key))))
-        .collect::<Vec<_>>()
-        .join(",")
+    crate::helpers::api_keys(&crate::helpers::TENANTS)
 }
 
 async fn sign(app: &TestApp, request: Value) -> Value {
@@ -148,12 +142,8 @@ async fn local_uppy_requests_upload_whole_files_and_parts() {
 
 #[tokio::test]
 async fn s3_uppy_requests_upload_whole_files_and_parts() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
     let keys = api_keys();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
+    let (app, _) = crate::helpers::spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     uppy_uploads_whole_files_and_parts(&app).await;
 }
 
