@@ -24,8 +24,7 @@ use aws_sdk_s3::types::{
 use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rusty_s3::actions::{
-    AbortMultipartUpload, CompleteMultipartUpload, CreateMultipartUpload, GetObject, ListParts, PutObject, S3Action,
-    UploadPart,
+    AbortMultipartUpload, CreateMultipartUpload, GetObject, ListParts, PutObject, S3Action, UploadPart,
 };
 use rusty_s3::{Bucket, UrlStyle};
 use time::OffsetDateTime;
@@ -202,10 +201,6 @@ impl Signer {
             }
             MultipartRequest::ListParts(id) => {
                 ListParts::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
-            }
-            MultipartRequest::Complete(id) => {
-                CompleteMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str(), std::iter::empty())
-                    .sign_with_time(expires, &time)
             }
             MultipartRequest::Abort(id) => {
                 AbortMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)

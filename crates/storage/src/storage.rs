@@ -30,15 +30,14 @@ impl Method {
     }
 }
 
-/// A multipart request of S3's API that a client sends itself, through a presigned URL.
+/// A multipart request of S3's API that a client sends itself, through a presigned URL. (Completion is not one:
+/// DraftStore completes uploads itself, to check them first.)
 #[derive(Debug, Clone, Copy)]
 pub enum MultipartRequest<'a> {
     /// `POST ?uploads`: start an upload; the content type of the request is signed in when given.
     Create,
     /// `GET ?uploadId=`: list the parts.
     ListParts(&'a UploadId),
-    /// `POST ?uploadId=` with the list of parts: complete the upload.
-    Complete(&'a UploadId),
     /// `DELETE ?uploadId=`: abort the upload.
     Abort(&'a UploadId),
 }
@@ -47,7 +46,7 @@ impl MultipartRequest<'_> {
     /// The method the request is sent with.
     pub fn method(self) -> Method {
         match self {
-            Self::Create | Self::Complete(_) => Method::Post,
+            Self::Create => Method::Post,
             Self::ListParts(_) => Method::Get,
             Self::Abort(_) => Method::Delete,
         }

@@ -173,23 +173,22 @@ pub async fn get(
     Ok(response)
 }
 
-/// Starts or completes a multipart upload, as S3's `POST ?uploads` and `POST ?uploadId=` do, answering S3's XML.
+/// Starts a multipart upload, as S3's `POST ?uploads` does, answering S3's XML. (Completions go to DraftStore's
+/// API, which checks them first.)
 pub async fn post(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Body,
 ) -> Response {
     let verified = match verify(&state, Method::Post, path, query.as_deref(), &headers) {
         Ok(verified) => verified,
         Err(error) => return s3::error(error),
     };
-    match (&verified.upload, verified.start) {
-        (Some(upload_id), _) => s3::complete(&state, &verified, upload_id, body).await,
-        (None, true) => s3::start(&verified, &headers).await,
-        (None, false) => s3::error(Error::InvalidRequest("a POST is signed to start or complete an upload".to_owned())),
+    if !verified.start {
+        return s3::error(Error::InvalidRequest("a POST is signed to start an upload".to_owned()));
     }
+    s3::start(&verified, &headers).await
 }
 
 /// Aborts a multipart upload, as S3's `DELETE ?uploadId=` does.
@@ -215,15 +214,14 @@ pub async fn delete(
 /// The multipart requests of S3's REST API that browser uploaders send, answered by the local backend with S3's
 /// XML bodies and errors.
 mod s3 {
-    use axum::body::Body;
     use axum::http::{HeaderMap, StatusCode, header};
     use axum::response::Response;
     use draftstore_storage::{ContentType, Declared, Storage, UploadId};
     use time::format_description::well_known::Rfc3339;
 
-    use super::{AppState, Verified};
+    use super::Verified;
     use crate::error::Error;
-    use crate::http::s3xml::{self, Completed, Initiated, Listed, ListedPart, xml};
+    use crate::http::s3xml::{self, Initiated, Listed, ListedPart, xml};
 
     pub(super) fn error(error: Error) -> Response {
         s3xml::error(error)
@@ -274,36 +272,5 @@ mod s3 {
             ),
             Err(e) => error(Error::from_storage("list the parts", e)),
         }
-    }
-
-    pub(super) async fn complete(
-        state: &AppState,
-        verified: &Verified<'_>,
-        upload_id: &UploadId,
-        body: Body,
-    ) -> Response {
-        let Ok(bytes) = axum::body::to_bytes(body, s3xml::COMPLETE_BODY_LIMIT).await else {
-            return error(Error::InvalidRequest("the list of parts is too long or was cut off".to_owned()));
-        };
-        let parts = match s3xml::parse_completion(&bytes) {
-            Ok(parts) => parts,
-            Err(e) => return error(e),
-        };
-        if let Err(e) = state.service.complete_key(&verified.key, upload_id, &parts).await {
-            return error(e);
-        }
-        let etag = match verified.local.head(&verified.bucket, &verified.key).await {
-            Ok(meta) => format!("\"{}\"", meta.etag.unwrap_or_default()),
-            Err(e) => return error(Error::from_storage("look up the completed draft", e)),
-        };
-        xml(
-            StatusCode::OK,
-            &Completed {
-                location: format!("/{}/{}", verified.bucket, verified.key),
-                bucket: verified.bucket.to_string(),
-                key: verified.key.to_string(),
-                etag,
-            },
-        )
     }
 }

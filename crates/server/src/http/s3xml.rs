@@ -1,5 +1,5 @@
-//! S3's XML bodies for the multipart requests DraftStore answers itself: the local backend's signed URLs, and the
-//! completion of Uppy's uploads. Errors are S3's `<Error>` with the codes uploaders act on.
+//! S3's XML bodies for the multipart requests DraftStore answers itself: the local backend's signed URLs (start,
+//! list), and the completion of Uppy's uploads. Errors are S3's `<Error>` with the codes uploaders act on.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +9,6 @@ use instant_xml::{FromXml, ToXml};
 use crate::error::Error;
 
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
-/// Largest completion body: the 10,000 parts of an upload.
-pub const COMPLETE_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 #[derive(Debug, ToXml)]
 #[xml(ns("http://s3.amazonaws.com/doc/2006-03-01/"), rename = "InitiateMultipartUploadResult")]

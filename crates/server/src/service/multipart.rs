@@ -178,7 +178,21 @@ impl DraftService {
         upload_id: &UploadId,
         parts: &[CompletedPart],
     ) -> Result<u64> {
-        self.complete_key(&caller.key(name)?, upload_id, parts).await
+        let key = &caller.key(name)?;
+        let bucket = &self.0.buckets.draft;
+        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, key, upload_id)).await?;
+        let size = check_parts(parts, &uploaded).map_err(Error::InvalidParts)?;
+        if size > self.0.limits.max_size {
+            return Err(Error::UploadTooLarge(format!(
+                "the parts add up to {size} bytes, above the limit of {} bytes; abort the upload",
+                self.0.limits.max_size
+            )));
+        }
+        let progress = Progress::default();
+        let complete = self.0.storage.complete_multipart(bucket, key, upload_id, parts, &progress);
+        self.call_with_progress("complete the multipart upload", &progress, complete).await?;
+        metrics::counter!("draftstore_multipart_uploads_total", "event" => "completed").increment(1);
+        Ok(size)
     }
 
     /// Signs one S3 request of a browser uploader, for the caller's object `name` in the draft bucket, with the
@@ -246,25 +260,6 @@ impl DraftService {
     /// The bucket drafts are uploaded to.
     pub fn draft_bucket(&self) -> &draftstore_storage::BucketName {
         &self.0.buckets.draft
-    }
-
-    /// Completes an upload of `key` (a key in the draft bucket, its tenant's prefix included): for the local
-    /// backend's signed completion requests, which carry no caller but a signature for the key.
-    pub async fn complete_key(&self, key: &ObjectName, upload_id: &UploadId, parts: &[CompletedPart]) -> Result<u64> {
-        let bucket = &self.0.buckets.draft;
-        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, key, upload_id)).await?;
-        let size = check_parts(parts, &uploaded).map_err(Error::InvalidParts)?;
-        if size > self.0.limits.max_size {
-            return Err(Error::UploadTooLarge(format!(
-                "the parts add up to {size} bytes, above the limit of {} bytes; abort the upload",
-                self.0.limits.max_size
-            )));
-        }
-        let progress = Progress::default();
-        let complete = self.0.storage.complete_multipart(bucket, key, upload_id, parts, &progress);
-        self.call_with_progress("complete the multipart upload", &progress, complete).await?;
-        metrics::counter!("draftstore_multipart_uploads_total", "event" => "completed").increment(1);
-        Ok(size)
     }
 
     /// Ends an upload of the caller's and removes its parts.

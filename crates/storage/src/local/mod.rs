@@ -320,7 +320,7 @@ impl Storage for LocalStorage {
                     .unwrap_or_default();
                 (headers, vec![(UPLOADS_PARAM.to_owned(), String::new())])
             }
-            MultipartRequest::ListParts(id) | MultipartRequest::Complete(id) | MultipartRequest::Abort(id) => {
+            MultipartRequest::ListParts(id) | MultipartRequest::Abort(id) => {
                 (Vec::new(), vec![(UPLOAD_ID_PARAM.to_owned(), id.to_string())])
             }
         };
