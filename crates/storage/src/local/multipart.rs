@@ -346,11 +346,10 @@ impl LocalStorage {
             });
         let staged = if in_order {
             let path = dir.join(DATA);
-            if !chosen.is_empty() && fs::metadata(&path).await.is_err() {
-                return Err(Error::other(
-                    format!("the data of '{key}' is missing"),
-                    io::Error::from(io::ErrorKind::NotFound),
-                ));
+            if fs::metadata(&path).await.is_err() {
+                // Its markers outlived the data file: a crash after the object was put in place, before the
+                // folder was removed. The upload is complete; the cleaner removes the rest.
+                return Err(not_found(upload_id));
             }
             StagingFile { path, armed: false }
         } else {

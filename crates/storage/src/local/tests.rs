@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
-use crate::{Conditions, MoveOptions, Progress};
+use crate::{CompletedPart, Conditions, MoveOptions, Progress, UploadId};
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {
@@ -228,4 +228,73 @@ async fn uploads_over_the_size_limit_or_with_a_wrong_checksum_store_nothing() {
         .expect("match");
     assert!(storage.head(&draft, &key("big")).await.expect_err("absent").is_not_found());
     assert_eq!(staging_entries(dir.path()), 0);
+}
+
+/// Writes `parts` (numbered from 1) of an upload with `part_size`; returns the list to complete it with.
+async fn write_parts(
+    storage: &LocalStorage,
+    upload_id: &UploadId,
+    name: &str,
+    parts: &[&'static [u8]],
+) -> Vec<CompletedPart> {
+    let mut listed = Vec::new();
+    for (number, bytes) in (1..).zip(parts) {
+        let part = storage
+            .write_part(
+                &bucket_name("main-draft"),
+                &key(name),
+                upload_id,
+                number,
+                Some(bytes.len() as u64),
+                None,
+                body(&[bytes]),
+            )
+            .await
+            .expect("part");
+        listed.push(CompletedPart { number, etag: part.etag });
+    }
+    listed
+}
+
+#[tokio::test]
+async fn parts_of_the_announced_size_complete_in_place_and_others_by_copy_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let (bucket, ct) = (bucket_name("main-draft"), ContentType::parse("text/plain").expect("valid"));
+    let big: &'static [u8] = Box::leak(vec![7u8; 5 * 1024 * 1024].into_boxed_slice());
+    // In place: part size announced, parts 1..n of that size.
+    let (name, declared, part_size) = (key("in-place"), Declared::default(), Some(big.len() as u64));
+    let id = storage.create_multipart(&bucket, &name, &ct, &declared, part_size).await.expect("start");
+    let listed = write_parts(&storage, &id, "in-place", &[big, b"tail"]).await;
+    assert!(dir.path().join(".multipart").join(id.as_str()).join("data").is_file(), "written in place");
+    storage.complete_multipart(&bucket, &key("in-place"), &id, &listed, &Progress::default()).await.expect("done");
+    // Separate: no part size announced.
+    let other =
+        storage.create_multipart(&bucket, &key("copied"), &ct, &Declared::default(), None).await.expect("start");
+    let listed = write_parts(&storage, &other, "copied", &[big, b"tail"]).await;
+    storage.complete_multipart(&bucket, &key("copied"), &other, &listed, &Progress::default()).await.expect("done");
+    for name in ["in-place", "copied"] {
+        let (meta, bytes) = read_all(&storage, "main-draft", name).await;
+        assert_eq!((meta.content_type.as_str(), bytes.len()), ("text/plain", big.len() + 4), "{name}");
+        assert_eq!(&bytes[big.len()..], b"tail", "{name}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path().join(".multipart")).expect("folder").count(), 0, "parts removed");
+}
+
+#[tokio::test]
+async fn a_completion_cut_off_after_the_object_was_in_place_reads_as_completed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let (bucket, ct) = (bucket_name("main-draft"), ContentType::octet_stream());
+    let id = storage.create_multipart(&bucket, &key("x"), &ct, &Declared::default(), Some(1024)).await.expect("start");
+    let listed = write_parts(&storage, &id, "x", &[b"only part"]).await;
+    // The crash: the data file was renamed into place, the folder with its markers was not removed.
+    let upload = dir.path().join(".multipart").join(id.as_str());
+    std::fs::rename(upload.join("data"), dir.path().join("elsewhere")).expect("rename");
+    let again = storage.complete_multipart(&bucket, &key("x"), &id, &listed, &Progress::default()).await;
+    assert!(matches!(again, Err(Error::UploadNotFound { .. })), "{again:?}");
+    let later = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    let stale = StaleUploads { multipart_before: later, staging_before: later };
+    assert!(storage.remove_stale_uploads(&bucket, stale).await.expect("cleaned") >= 1);
+    assert!(!upload.exists(), "the cleaner removes what the crash left");
 }
