@@ -213,37 +213,35 @@ impl DraftService {
         let presign = |method, conditions| PresignRequest { method, bucket, key: &key, now, expires_in, conditions };
         let check =
             |upload_id| self.call("look up the multipart upload", self.0.storage.check_upload(bucket, &key, upload_id));
+        let storage = &self.0.storage;
+        let none = Conditions::default();
         let url = match &request {
-            S3Request::PutObject { content_type } | S3Request::CreateMultipart { content_type } => {
+            S3Request::PutObject { content_type } => {
                 self.0.limits.check(content_type.as_ref(), None)?;
-                let conditions = Conditions { content_type: content_type.clone(), ..Conditions::default() };
-                let signed = match request {
-                    S3Request::PutObject { .. } => self.0.storage.presign(&presign(Method::Put, &conditions)).await,
-                    _ => {
-                        self.0
-                            .storage
-                            .presign_multipart(&presign(Method::Post, &conditions), MultipartRequest::Create)
-                            .await
-                    }
-                };
-                signed.map_err(|e| Error::from_storage("sign a URL", e))?
+                let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
+                let put = presign(Method::Put, &typed);
+                self.call("sign a URL", storage.presign(&put)).await?
+            }
+            S3Request::CreateMultipart { content_type } => {
+                self.0.limits.check(content_type.as_ref(), None)?;
+                let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
+                let post = presign(Method::Post, &typed);
+                self.call("sign a URL", storage.presign_multipart(&post, MultipartRequest::Create)).await?
             }
             S3Request::UploadPart { upload_id, number } => {
                 check(upload_id).await?;
-                let conditions = Conditions::default();
-                let signed = self.0.storage.presign_part(&presign(Method::Put, &conditions), upload_id, *number).await;
-                signed.map_err(|e| Error::from_storage("sign a part URL", e))?
+                let put = presign(Method::Put, &none);
+                self.call("sign a part URL", storage.presign_part(&put, upload_id, *number)).await?
             }
-            S3Request::ListParts { upload_id } | S3Request::Abort { upload_id } => {
+            S3Request::ListParts { upload_id } => {
                 check(upload_id).await?;
-                let multipart = match &request {
-                    S3Request::ListParts { .. } => MultipartRequest::ListParts(upload_id),
-                    _ => MultipartRequest::Abort(upload_id),
-                };
-                let conditions = Conditions::default();
-                let signed =
-                    self.0.storage.presign_multipart(&presign(multipart.method(), &conditions), multipart).await;
-                signed.map_err(|e| Error::from_storage("sign a URL", e))?
+                let get = presign(Method::Get, &none);
+                self.call("sign a URL", storage.presign_multipart(&get, MultipartRequest::ListParts(upload_id))).await?
+            }
+            S3Request::Abort { upload_id } => {
+                check(upload_id).await?;
+                let delete = presign(Method::Delete, &none);
+                self.call("sign a URL", storage.presign_multipart(&delete, MultipartRequest::Abort(upload_id))).await?
             }
         };
         metrics::counter!("draftstore_presigned_urls_total", "method" => url.method.as_str()).increment(1);
