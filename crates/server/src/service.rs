@@ -115,7 +115,7 @@ impl DraftService {
     }
 
     /// Bounds a long storage call by STORAGE_TIMEOUT without progress: the call may take as long as it needs
-    /// while `progress` moves (bytes copied, answers from the store), and fails once it has not moved for a whole
+    /// while `progress` moves (parts copied, answers from the store), and fails once it has not moved for a whole
     /// STORAGE_TIMEOUT. So a store that
     /// stalls is cut off, an object that is big is not.
     async fn call_with_progress<T>(

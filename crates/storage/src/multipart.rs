@@ -90,34 +90,20 @@ pub fn check_parts(listed: &[CompletedPart], uploaded: &[UploadedPart]) -> Resul
     Ok(size)
 }
 
-/// How far a long storage call has got: bytes moved and requests the store answered. Shared with the caller so
-/// that it can tell a call that makes progress from one that stalls.
+/// How far a long storage call has got: it records each step (a part copied, an answer from the store). Shared
+/// with the caller so that it can tell a call that makes progress from one that stalls.
 #[derive(Debug, Default)]
-pub struct Progress {
-    bytes: AtomicU64,
-    steps: AtomicU64,
-}
+pub struct Progress(AtomicU64);
 
 impl Progress {
-    /// Records `bytes` more moved.
-    pub fn advance(&self, bytes: u64) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.step();
-    }
-
-    /// Records one more answer from the store.
+    /// Records one more step.
     pub fn step(&self) {
-        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Bytes so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Changes whenever the call makes progress of any kind.
+    /// Changes whenever the call makes progress.
     pub fn marker(&self) -> u64 {
-        self.steps.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed)
     }
 }
 

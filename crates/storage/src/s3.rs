@@ -296,7 +296,7 @@ impl S3Storage {
                 .await
                 .map(drop)
                 .map_err(|e| sdk_error("CopyObject", from, Some(key), e));
-            progress.advance(size);
+            progress.step();
             copied
         } else {
             self.multipart_copy(job, options.no_overwrite, progress).await
@@ -366,7 +366,7 @@ impl S3Storage {
                         .send()
                         .await
                         .map_err(|e| sdk_error("UploadPartCopy", from, Some(key), e))?;
-                    progress.advance(last + 1 - first);
+                    progress.step();
                     let etag = part.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned);
                     Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
                 }

@@ -274,7 +274,8 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// completes the move.
     ///
     /// A move of a large object takes as long as its bytes take to copy: the backend bounds each request to the
-    /// store on its own and reports the bytes copied to `progress`, so that the caller bounds stalls, not size.
+    /// store on its own and records each step (a part copied, an answer) in `progress`, so that the caller bounds
+    /// stalls, not size.
     async fn move_object(
         &self,
         from: &BucketName,
@@ -341,7 +342,7 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// Assembles the listed parts, in order, into the object, replacing any object of that key, and ends the
     /// upload. The object appears whole or not at all; when this fails, the parts are kept and the call can be
     /// repeated with a corrected list ([`Error::InvalidParts`](crate::Error::InvalidParts) says what is wrong).
-    /// Reports the bytes assembled to `progress` where the backend copies them itself.
+    /// Records each step of an assembly in `progress` where the backend copies the bytes itself.
     async fn complete_multipart(
         &self,
         bucket: &BucketName,

@@ -161,7 +161,7 @@ pub async fn complete(
             StatusCode::OK,
             &s3xml::Completed {
                 location: name.to_string(),
-                bucket: state.service.draft_bucket().to_string(),
+                bucket: state.service.buckets().draft.to_string(),
                 key: name.to_string(),
                 etag: String::new(),
             },

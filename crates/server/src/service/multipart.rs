@@ -255,11 +255,6 @@ impl DraftService {
         self.call("look up the multipart upload", check).await
     }
 
-    /// The bucket drafts are uploaded to.
-    pub fn draft_bucket(&self) -> &draftstore_storage::BucketName {
-        &self.0.buckets.draft
-    }
-
     /// Ends an upload of the caller's and removes its parts.
     pub async fn abort_multipart(&self, caller: &Caller, name: &ObjectName, upload_id: &UploadId) -> Result<()> {
         let key = caller.key(name)?;

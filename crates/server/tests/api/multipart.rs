@@ -22,10 +22,6 @@ fn bytes(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
 }
 
-async fn on_seaweed(extra: &[&str]) -> (TestApp, String) {
-    spawn_on_seaweed(extra).await
-}
-
 async fn start(app: &TestApp, name: &str, body: Value) -> Value {
     let mut request = body;
     request["object_name"] = json!(name);
@@ -109,7 +105,7 @@ async fn local_three_part_upload_completes_and_confirms_byte_identical() {
 
 #[tokio::test]
 async fn s3_three_part_upload_completes_and_confirms_byte_identical() {
-    let (app, bucket) = on_seaweed(&[]).await;
+    let (app, bucket) = spawn_on_seaweed(&[]).await;
     three_parts_complete_and_confirm_byte_identical(&app).await;
     let s3 = seaweed::shared().await.client();
     let object = s3.get_object().bucket(&bucket).key("big/video.mp4").send().await.expect("confirmed object");
@@ -147,7 +143,7 @@ async fn local_upload_resumes_from_the_listed_parts() {
 
 #[tokio::test]
 async fn s3_upload_resumes_from_the_listed_parts() {
-    an_upload_resumes_from_the_listed_parts(&on_seaweed(&[]).await.0).await;
+    an_upload_resumes_from_the_listed_parts(&spawn_on_seaweed(&[]).await.0).await;
 }
 
 /// Starts an upload of `name` and puts one 5 MiB part in it; returns the upload id.
@@ -174,7 +170,7 @@ async fn local_abort_leaves_no_part_and_no_staging_file() {
 
 #[tokio::test]
 async fn s3_abort_leaves_no_multipart_upload() {
-    let (app, bucket) = on_seaweed(&[]).await;
+    let (app, bucket) = spawn_on_seaweed(&[]).await;
     let upload_id = upload_with_one_part(&app, "dropped.bin").await;
     let s3 = seaweed::shared().await.client();
     let draft = format!("{bucket}-draft");
@@ -230,7 +226,7 @@ async fn local_wrong_part_lists_get_a_400_that_names_the_problem() {
 
 #[tokio::test]
 async fn s3_wrong_part_lists_get_a_400_that_names_the_problem() {
-    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&on_seaweed(&[]).await.0).await;
+    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_on_seaweed(&[]).await.0).await;
 }
 
 async fn uploads_are_bound_to_their_tenant_and_name(app: &TestApp) {
@@ -280,7 +276,7 @@ async fn local_another_tenant_or_name_cannot_touch_an_upload() {
 #[tokio::test]
 async fn s3_another_tenant_or_name_cannot_touch_an_upload() {
     let keys = api_keys(&TENANTS);
-    let (app, _) = on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    let (app, _) = spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     uploads_are_bound_to_their_tenant_and_name(&app).await;
 }
 
@@ -363,7 +359,7 @@ async fn the_local_backend_verifies_a_declared_sha256_of_the_whole() {
 #[tokio::test]
 async fn s3_refuses_a_whole_sha256_it_cannot_verify_and_verifies_each_part() {
     use base64::Engine;
-    let (app, _) = on_seaweed(&[]).await;
+    let (app, _) = spawn_on_seaweed(&[]).await;
     let digest = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data));
     let answer =
         app.post("/api/v1/multipart/start", &json!({ "object_name": "x.bin", "checksum_sha256": digest(b"x") })).await;
@@ -616,5 +612,5 @@ async fn local_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm()
 
 #[tokio::test]
 async fn s3_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm() {
-    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&on_seaweed(&[]).await.0).await;
+    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&spawn_on_seaweed(&[]).await.0).await;
 }

@@ -443,7 +443,7 @@ impl LocalStorage {
                 (file, out) = (back, back_out);
                 left -= chunk;
                 offset += chunk;
-                progress.advance(chunk);
+                progress.step();
             }
         }
         Ok(staged)
@@ -598,7 +598,7 @@ async fn hash_file(path: &Path, size: u64, progress: &Progress) -> io::Result<Ch
         .map_err(io::Error::other)??;
         (file, digest) = (back_file, back_digest);
         left -= chunk;
-        progress.advance(chunk);
+        progress.step();
     }
     Ok(Checksum::from_digest(&digest.finalize().into()))
 }
