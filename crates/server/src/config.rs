@@ -33,6 +33,16 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Remove expired drafts once, then exit (the Kubernetes CronJob's command).
     Clean(Box<CleanArgs>),
+    /// Upload files as drafts through a DraftStore server; large files in parallel parts, resumable.
+    Upload(Box<crate::cli::UploadArgs>),
+    /// Download a draft or a confirmed object.
+    Download(Box<crate::cli::DownloadArgs>),
+    /// Confirm drafts: move them into the main bucket.
+    Confirm(Box<crate::cli::ConfirmArgs>),
+    /// Discard drafts.
+    Discard(Box<crate::cli::DiscardArgs>),
+    /// List your drafts with their size and expiry.
+    Ls(Box<crate::cli::LsArgs>),
 }
 
 /// Settings shared by every command.

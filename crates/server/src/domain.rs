@@ -1,7 +1,6 @@
 //! Domain values shared by the REST and gRPC adapters.
 
-use serde::{Deserialize, Serialize};
-
+pub use draftstore_client::api::{ErrorType, Stage};
 pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName, UploadId};
 
@@ -119,69 +118,6 @@ pub fn is_active_content(content_type: &ContentType) -> bool {
             | "application/ecmascript"
             | "multipart/x-mixed-replace"
     ) || essence.ends_with("+xml")
-}
-
-/// Which of the two buckets an object is read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    /// Uploaded, not yet confirmed.
-    Draft,
-    /// Confirmed.
-    Main,
-}
-
-impl Stage {
-    /// The stage as the API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Main => "main",
-        }
-    }
-}
-
-/// Stable error codes clients branch on: the original's `ErrorType` values without their prefix, plus
-/// `INVALID_REQUEST` for requests that are not the expected JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorType {
-    BucketNotFound,
-    ObjectNotFound,
-    AccessDenied,
-    NetworkError,
-    InvalidObjectName,
-    InternalError,
-    InvalidRequest,
-    UploadTooLarge,
-    UnsupportedContentType,
-    UploadRejected,
-    ObjectAlreadyExists,
-    DraftChanged,
-    UploadNotFound,
-    InvalidParts,
-}
-
-impl ErrorType {
-    /// The code as it appears in error bodies.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::BucketNotFound => "BUCKET_NOT_FOUND",
-            Self::ObjectNotFound => "OBJECT_NOT_FOUND",
-            Self::AccessDenied => "ACCESS_DENIED",
-            Self::NetworkError => "NETWORK_ERROR",
-            Self::InvalidObjectName => "INVALID_OBJECT_NAME",
-            Self::InternalError => "INTERNAL_ERROR",
-            Self::InvalidRequest => "INVALID_REQUEST",
-            Self::UploadTooLarge => "UPLOAD_TOO_LARGE",
-            Self::UnsupportedContentType => "UNSUPPORTED_CONTENT_TYPE",
-            Self::UploadRejected => "UPLOAD_REJECTED",
-            Self::ObjectAlreadyExists => "OBJECT_ALREADY_EXISTS",
-            Self::DraftChanged => "DRAFT_CHANGED",
-            Self::UploadNotFound => "UPLOAD_NOT_FOUND",
-            Self::InvalidParts => "INVALID_PARTS",
-        }
-    }
 }
 
 #[cfg(test)]

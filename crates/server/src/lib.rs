@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod cleaner;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

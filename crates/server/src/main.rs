@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use draftstore::cleaner::Cleaner;
+use draftstore::cli;
 use draftstore::config::{Cli, Command, ServeSettings, Settings};
 use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
@@ -34,6 +35,11 @@ async fn main() -> ExitCode {
             telemetry::init(settings.log_format);
             clean(&settings, args.dry_run, args.install_lifecycle).await
         }
+        Command::Upload(args) => cli::upload(*args).await,
+        Command::Download(args) => cli::download(*args).await,
+        Command::Confirm(args) => cli::confirm(*args).await,
+        Command::Discard(args) => cli::discard(*args).await,
+        Command::Ls(args) => cli::ls(*args).await,
     }
 }
 

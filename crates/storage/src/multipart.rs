@@ -70,15 +70,17 @@ pub fn check_parts(listed: &[CompletedPart], uploaded: &[UploadedPart]) -> Resul
     let mut size: u64 = 0;
     for (index, part) in listed.iter().enumerate() {
         let number = part.number;
-        let Some(found) = uploaded.iter().find(|u| u.number == number) else {
+        // A store may keep every upload of a part number (SeaweedFS does) and completes with the one named.
+        let versions = || uploaded.iter().filter(|u| u.number == number);
+        let Some(latest) = versions().max_by_key(|u| u.last_modified) else {
             return Err(format!("part {number} was not uploaded"));
         };
-        if bare_etag(&found.etag) != bare_etag(&part.etag) {
+        let Some(found) = versions().find(|u| bare_etag(&u.etag) == bare_etag(&part.etag)) else {
             return Err(format!(
                 "part {number} has the ETag {} in the store, not {} (was it uploaded again?)",
-                found.etag, part.etag
+                latest.etag, part.etag
             ));
-        }
+        };
         if index + 1 < listed.len() && found.size < MIN_PART_SIZE {
             return Err(format!(
                 "part {number} is {} bytes: every part but the last must be at least 5 MiB ({MIN_PART_SIZE} bytes)",
@@ -88,6 +90,24 @@ pub fn check_parts(listed: &[CompletedPart], uploaded: &[UploadedPart]) -> Resul
         size += found.size;
     }
     Ok(size)
+}
+
+/// One entry per part number, in ascending order: where a store lists several uploads of a part number, the
+/// latest (by last modification; of equal times, the one listed last), which is the one a client resuming wants.
+pub fn latest_versions(mut parts: Vec<UploadedPart>) -> Vec<UploadedPart> {
+    parts.sort_by_key(|part| part.number);
+    let mut latest: Vec<UploadedPart> = Vec::with_capacity(parts.len());
+    for part in parts {
+        match latest.last_mut() {
+            Some(last) if last.number == part.number => {
+                if part.last_modified >= last.last_modified {
+                    *last = part;
+                }
+            }
+            _ => latest.push(part),
+        }
+    }
+    latest
 }
 
 /// How far a long storage call has got: it records each step (a part copied, an answer from the store). Shared
@@ -139,6 +159,28 @@ mod tests {
         let wrong = CompletedPart { number: 1, etag: "other".to_owned() };
         assert!(error(&[wrong]).contains("ETag"));
         assert!(error(&[listed(1), listed(2), listed(3)]).contains("part 2 is 10 bytes"));
+    }
+
+    #[test]
+    fn a_part_uploaded_twice_completes_with_the_version_named_and_lists_as_its_latest() {
+        let at = |seconds| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seconds);
+        let version = |etag: &str, size, seconds| UploadedPart {
+            number: 1,
+            size,
+            etag: format!("\"{etag}\""),
+            sha256: None,
+            last_modified: at(seconds),
+        };
+        let store = [version("new", 5, 20), version("old", 9, 10), uploaded(2, 3)];
+        let named = |etag: &str| CompletedPart { number: 1, etag: etag.to_owned() };
+        assert_eq!(check_parts(&[named("old")], &store), Ok(9));
+        assert_eq!(check_parts(&[named("new")], &store), Ok(5));
+        let error = check_parts(&[named("other")], &store).expect_err("refused");
+        assert!(error.contains("\"new\""), "names the latest version: {error}");
+        let latest = latest_versions(store.to_vec());
+        assert_eq!(latest.iter().map(|p| p.etag.as_str()).collect::<Vec<_>>(), ["\"new\"", "\"e2\""]);
+        let tie = latest_versions(vec![version("first", 1, 10), version("second", 1, 10)]);
+        assert_eq!(tie[0].etag, "\"second\"");
     }
 
     #[test]

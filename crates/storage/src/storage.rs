@@ -329,8 +329,9 @@ pub trait Storage: Debug + Send + Sync + 'static {
         multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl>;
 
-    /// The parts uploaded so far, by ascending number. [`Error::UploadNotFound`](crate::Error::UploadNotFound)
-    /// when no upload of this id exists for this key.
+    /// The parts uploaded so far, by ascending number. A store that keeps every upload of a part number lists
+    /// each (SeaweedFS does; [`latest_versions`](crate::multipart::latest_versions) keeps the latest).
+    /// [`Error::UploadNotFound`](crate::Error::UploadNotFound) when no upload of this id exists for this key.
     async fn list_parts(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId)
     -> Result<Vec<UploadedPart>>;
 

@@ -7,105 +7,19 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use draftstore_client::api::{
+    ConfirmUploadRequest, ConfirmUploadResponse, DownloadUrlRequest, DownloadUrlResponse, DraftBucketRequest,
+    ErrorBody, StatusResponse, SuccessResponse, UploadUrlRequest, UploadUrlResponse,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiJson, ErrorBody};
+use super::error::ApiJson;
 use crate::auth::Caller;
-use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name};
+use crate::domain::{parse_checksum, parse_content_type, parse_object_name};
 use crate::error::Result;
 use crate::service::{Ticket, Upload};
-
-/// Request for an upload URL.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UploadUrlRequest {
-    /// Name of the object, for example `avatars/42.jpg`.
-    pub object_name: String,
-    /// Media type the upload will have; signed into the URL, so the upload must send exactly this Content-Type.
-    #[serde(default)]
-    pub content_type: Option<String>,
-    /// Exact size of the upload in bytes; at most MAX_UPLOAD_SIZE, and signed into the URL.
-    #[serde(default)]
-    pub content_length: Option<u64>,
-    /// Base64 SHA-256 of the upload; signed into the URL as `x-amz-checksum-sha256`, which the store verifies.
-    #[serde(default)]
-    pub checksum_sha256: Option<String>,
-}
-
-/// A URL to upload a draft to.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UploadUrlResponse {
-    pub upload_url: String,
-    pub object_name: String,
-    /// RFC 3339, UTC.
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    /// Always `PUT`.
-    pub method: String,
-    /// Headers the upload must send exactly as given.
-    pub headers: BTreeMap<String, String>,
-}
-
-/// Request for a download URL.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DownloadUrlRequest {
-    pub object_name: String,
-    /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
-    #[serde(default)]
-    pub stage: Option<Stage>,
-}
-
-/// A URL to download an object from.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DownloadUrlResponse {
-    pub download_url: String,
-    pub object_name: String,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    pub stage: Stage,
-}
-
-/// Request to confirm a draft.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmUploadRequest {
-    pub object_name: String,
-    /// `false` refuses to replace an existing confirmed object (409 `OBJECT_ALREADY_EXISTS`). Default `true`.
-    #[serde(default)]
-    pub overwrite: Option<bool>,
-}
-
-/// A confirmed upload.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConfirmUploadResponse {
-    pub success: bool,
-    pub object_name: String,
-    /// `<BUCKET_NAME>/<object_name>`.
-    pub final_location: String,
-}
-
-/// Request to create the buckets; it has no fields.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DraftBucketRequest {}
-
-/// Success without further data.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuccessResponse {
-    pub success: bool,
-}
-
-/// Probe answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatusResponse {
-    /// `ok` (liveness) or `ready` (readiness).
-    pub status: String,
-}
 
 pub(super) fn rfc3339(at: OffsetDateTime) -> String {
     at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()

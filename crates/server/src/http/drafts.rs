@@ -2,60 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use draftstore_client::api::{
+    DiscardDraftRequest, DraftBody, ErrorBody, ListDraftsRequest, ListDraftsResponse, SuccessResponse,
+};
 
 use super::AppState;
-use super::api::{SuccessResponse, rfc3339};
-use super::error::{ApiJson, ErrorBody};
+use super::api::rfc3339;
+use super::error::ApiJson;
 use crate::auth::Caller;
 use crate::domain::parse_object_name;
 use crate::error::Result;
 use crate::service::DEFAULT_PAGE_SIZE;
-
-/// Request for a page of the caller's drafts.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ListDraftsRequest {
-    /// Only drafts whose names start with this, for example `photos/`.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// Drafts per page, 1 to 1000 [default: 100].
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 1000)]
-    pub page_size: Option<u64>,
-    /// `next_page_token` of the previous page.
-    #[serde(default)]
-    pub page_token: Option<String>,
-}
-
-/// A draft.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DraftBody {
-    pub object_name: String,
-    pub size: u64,
-    pub content_type: String,
-    #[schema(format = DateTime)]
-    pub uploaded_at: String,
-    /// When the cleaner may remove it (uploaded_at + OBJECT_LIFETIME).
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-}
-
-/// A page of drafts, in name order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListDraftsResponse {
-    pub drafts: Vec<DraftBody>,
-    /// Present when more drafts follow: give it as `page_token` for the next page.
-    pub next_page_token: Option<String>,
-}
-
-/// Names a draft.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DiscardDraftRequest {
-    pub object_name: String,
-}
 
 /// List the caller's drafts, a page at a time.
 #[utoipa::path(post, path = "/api/v1/list-drafts", request_body = ListDraftsRequest, responses(

@@ -6,21 +6,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+pub use draftstore_client::api::ErrorBody;
 use serde::de::DeserializeOwned;
 
-use crate::domain::ErrorType;
 use crate::error::Error;
-
-/// The body of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Always `false`.
-    pub success: bool,
-    pub error_type: ErrorType,
-    /// A sentence for people; never holds internal details.
-    pub error_message: String,
-}
 
 impl Error {
     pub(crate) fn status(&self) -> StatusCode {

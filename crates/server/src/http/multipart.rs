@@ -1,154 +1,23 @@
 //! The REST API of multipart uploads under `/api/v1/multipart`: start, sign parts, list parts, complete, abort.
 //! Fields are parsed here; the workflow is the draft service's.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Extension, State};
+use draftstore_client::api::{
+    CompleteMultipartRequest, CompleteMultipartResponse, ErrorBody, ListPartsResponse, SignPartsRequest,
+    SignPartsResponse, SignedPartBody, StartMultipartRequest, StartMultipartResponse, SuccessResponse, UploadRequest,
+    UploadedPartBody,
+};
 use draftstore_storage::CompletedPart;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 use super::AppState;
-use super::api::{SuccessResponse, rfc3339};
-use super::error::{ApiJson, ErrorBody};
+use super::api::rfc3339;
+use super::error::ApiJson;
 use crate::auth::Caller;
 use crate::domain::{parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::Result;
 use crate::service::{MultipartStart, PartRequest};
-
-/// Request to start a multipart upload.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StartMultipartRequest {
-    /// Name of the object, as for `upload-url`.
-    pub object_name: String,
-    /// Media type of the object.
-    #[serde(default)]
-    pub content_type: Option<String>,
-    /// Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); checked again at confirm.
-    #[serde(default)]
-    pub content_length: Option<u64>,
-    /// Base64 SHA-256 of the whole object; verified at completion on the local backend. S3 cannot verify a whole
-    /// multipart object: there, give each part's checksum when signing parts.
-    #[serde(default)]
-    pub checksum_sha256: Option<String>,
-    /// Part size to use, 5 MiB to 5 GiB [default: MULTIPART_PART_SIZE].
-    #[serde(default)]
-    #[schema(minimum = 5242880, maximum = 5368709120.0)]
-    pub part_size: Option<u64>,
-}
-
-/// A started multipart upload.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StartMultipartResponse {
-    pub upload_id: String,
-    pub object_name: String,
-    /// Every part but the last must have exactly this size (at least 5 MiB).
-    pub part_size: u64,
-    /// How many parts the declared size makes; absent without `content_length`.
-    pub part_count: Option<u32>,
-}
-
-/// One part to sign.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PartToSign {
-    #[schema(minimum = 1, maximum = 10000)]
-    pub part_number: u64,
-    /// Base64 SHA-256 of the part; signed in as `x-amz-checksum-sha256`, which the store verifies.
-    #[serde(default)]
-    pub checksum_sha256: Option<String>,
-}
-
-/// Request for part upload URLs.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SignPartsRequest {
-    pub object_name: String,
-    pub upload_id: String,
-    /// 1 to 1000 parts.
-    pub parts: Vec<PartToSign>,
-}
-
-/// A URL to upload one part to.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignedPartBody {
-    pub part_number: u32,
-    pub upload_url: String,
-    /// Always `PUT`.
-    pub method: String,
-    /// Headers the upload must send exactly as given.
-    pub headers: BTreeMap<String, String>,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-}
-
-/// Part upload URLs. Each PUT answers the part's `ETag` header, which completion needs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SignPartsResponse {
-    pub upload_id: String,
-    pub object_name: String,
-    pub parts: Vec<SignedPartBody>,
-}
-
-/// Names an upload.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UploadRequest {
-    pub object_name: String,
-    pub upload_id: String,
-}
-
-/// A part the store holds.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UploadedPartBody {
-    pub part_number: u32,
-    pub size: u64,
-    pub etag: String,
-    /// The SHA-256 the store verified, when the part was uploaded with one.
-    pub checksum_sha256: Option<String>,
-    #[schema(format = DateTime)]
-    pub last_modified: String,
-}
-
-/// The parts uploaded so far, by part number.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ListPartsResponse {
-    pub upload_id: String,
-    pub object_name: String,
-    pub parts: Vec<UploadedPartBody>,
-}
-
-/// One part of the object, as its PUT answered.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PartToComplete {
-    #[schema(minimum = 1, maximum = 10000)]
-    pub part_number: u64,
-    /// The `ETag` header the part's upload answered, quotes or not.
-    pub etag: String,
-}
-
-/// Request to complete an upload.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompleteMultipartRequest {
-    pub object_name: String,
-    pub upload_id: String,
-    /// Every part of the object, in ascending part number.
-    pub parts: Vec<PartToComplete>,
-}
-
-/// A completed upload: the draft exists.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CompleteMultipartResponse {
-    pub success: bool,
-    pub object_name: String,
-    /// Size of the draft in bytes.
-    pub size: u64,
-}
 
 /// Start a multipart upload of a draft.
 #[utoipa::path(post, path = "/api/v1/multipart/start", request_body = StartMultipartRequest, responses(

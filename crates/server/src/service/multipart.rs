@@ -2,7 +2,9 @@
 //! object name by the store itself (the upload id belongs to one key, and the key carries the tenant), so another
 //! caller or another name finds no such upload.
 
-use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, check_parts};
+use draftstore_storage::multipart::{
+    MAX_OBJECT_SIZE, MAX_PART_NUMBER, MAX_PART_SIZE, MIN_PART_SIZE, check_parts, latest_versions,
+};
 use draftstore_storage::{
     CompletedPart, Conditions, Declared, Method, MultipartRequest, PresignRequest, PresignedUrl, Progress, UploadId,
     UploadedPart,
@@ -165,7 +167,9 @@ impl DraftService {
         upload_id: &UploadId,
     ) -> Result<Vec<UploadedPart>> {
         let key = caller.key(name)?;
-        self.call("list the parts", self.0.storage.list_parts(&self.0.buckets.draft, &key, upload_id)).await
+        let parts =
+            self.call("list the parts", self.0.storage.list_parts(&self.0.buckets.draft, &key, upload_id)).await?;
+        Ok(latest_versions(parts))
     }
 
     /// Assembles the listed parts into the draft, which then exists exactly as if uploaded with one PUT. A wrong

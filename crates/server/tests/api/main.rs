@@ -3,6 +3,7 @@
 mod auth;
 mod browser;
 mod cleaner;
+mod cli;
 mod compat;
 mod config;
 mod confirm;
@@ -15,6 +16,7 @@ mod helpers;
 mod limits;
 mod multipart;
 mod ops;
+mod proxy;
 mod requests;
 mod s3;
 mod seaweed;

@@ -1,0 +1,117 @@
+//! A TCP proxy that counts the bytes clients send through it and can slow them down: tests put it before a
+//! store (or the local backend's signed URLs) to see how many bytes an upload really sent.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A running proxy; stops accepting when dropped.
+pub struct Proxy {
+    pub address: SocketAddr,
+    sent: Arc<AtomicU64>,
+    epoch: Arc<AtomicU64>,
+    rate: Arc<AtomicU64>,
+    listener: Option<TcpListener>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Binds a loopback port; nothing is forwarded until [`Proxy::forward_to`].
+    pub async fn bind() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        Proxy {
+            address: listener.local_addr().expect("address"),
+            sent: Arc::default(),
+            epoch: Arc::default(),
+            rate: Arc::default(),
+            listener: Some(listener),
+            task: None,
+        }
+    }
+
+    /// `http://<address>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Starts forwarding every connection to `target` (`host:port`).
+    pub fn forward_to(&mut self, target: String) {
+        let listener = self.listener.take().expect("forwarding starts once");
+        let (sent, epoch, rate) = (Arc::clone(&self.sent), Arc::clone(&self.epoch), Arc::clone(&self.rate));
+        self.task = Some(tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(upstream) = TcpStream::connect(&target).await else { continue };
+                let counter =
+                    Counter { sent: Arc::clone(&sent), epoch: Arc::clone(&epoch), born: epoch.load(Ordering::SeqCst) };
+                tokio::spawn(pipe(client, upstream, counter, Arc::clone(&rate)));
+            }
+        }));
+    }
+
+    /// Bytes clients sent through the proxy (request lines, headers and bodies) on connections opened since the
+    /// last [`Proxy::reset`].
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting afresh: what older connections still send (a killed client's bytes draining from the
+    /// kernel's buffers) is no longer counted.
+    pub fn reset(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.sent.store(0, Ordering::SeqCst);
+    }
+
+    /// Limits what clients send to `bytes_per_second` on each connection; 0 lifts the limit.
+    pub fn limit(&self, bytes_per_second: u64) {
+        self.rate.store(bytes_per_second, Ordering::Relaxed);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Counts a connection's bytes while its epoch is the current one.
+struct Counter {
+    sent: Arc<AtomicU64>,
+    epoch: Arc<AtomicU64>,
+    born: u64,
+}
+
+async fn pipe(client: TcpStream, upstream: TcpStream, counter: Counter, rate: Arc<AtomicU64>) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+    let upload = async move {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            let n = match client_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if counter.epoch.load(Ordering::SeqCst) == counter.born {
+                counter.sent.fetch_add(n as u64, Ordering::SeqCst);
+            }
+            let limit = rate.load(Ordering::Relaxed);
+            if limit > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(n as f64 / limit as f64)).await;
+            }
+            if upstream_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = upstream_write.shutdown().await;
+    };
+    let download = async move {
+        let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(upload, download);
+}
