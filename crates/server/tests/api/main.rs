@@ -4,6 +4,7 @@ mod auth;
 mod browser;
 mod cleaner;
 mod cli;
+mod client;
 mod compat;
 mod config;
 mod confirm;
