@@ -67,11 +67,12 @@ pub enum ErrorType {
     DraftChanged,
     UploadNotFound,
     InvalidParts,
+    RateLimited,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 14] = [
+    pub const ALL: [ErrorType; 15] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -86,6 +87,7 @@ impl ErrorType {
         Self::DraftChanged,
         Self::UploadNotFound,
         Self::InvalidParts,
+        Self::RateLimited,
     ];
 
     /// The code as it appears in error bodies.
@@ -105,6 +107,7 @@ impl ErrorType {
             Self::DraftChanged => "DRAFT_CHANGED",
             Self::UploadNotFound => "UPLOAD_NOT_FOUND",
             Self::InvalidParts => "INVALID_PARTS",
+            Self::RateLimited => "RATE_LIMITED",
         }
     }
 }

@@ -201,6 +201,13 @@ pub struct ServeArgs {
     /// How long `/ready` reuses its last answer, in seconds (0: check the store on every probe).
     #[arg(long, env = "READY_CACHE", default_value = "2", value_name = "SECONDS")]
     pub ready_cache: String,
+    /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none), per replica;
+    /// 0 turns rate limiting off.
+    #[arg(long, env = "RATE_LIMIT", default_value = "0", value_name = "PER_SECOND")]
+    pub rate_limit: String,
+    /// Requests a caller may send at once above RATE_LIMIT [default: RATE_LIMIT].
+    #[arg(long, env = "RATE_LIMIT_BURST", value_name = "REQUESTS")]
+    pub rate_limit_burst: Option<String>,
     /// How often the gRPC health service re-checks the store, in seconds.
     #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
     pub health_interval: String,
@@ -323,6 +330,8 @@ pub struct ServeSettings {
     pub public_url: Option<Url>,
     /// `None`: generated and kept under DATA_DIR.
     pub signing_key: Option<SecretString>,
+    /// `None`: no rate limit (RATE_LIMIT=0).
+    pub rate_limit: Option<crate::ratelimit::RateLimit>,
 }
 
 impl TryFrom<&CommonArgs> for Settings {
@@ -409,8 +418,28 @@ impl TryFrom<&ServeArgs> for ServeSettings {
             health_interval,
             public_url,
             signing_key,
+            rate_limit: rate_limit(&args.rate_limit, args.rate_limit_burst.as_deref())?,
         })
     }
+}
+
+/// RATE_LIMIT and RATE_LIMIT_BURST: whole requests, up to a million per second.
+fn rate_limit(per_second: &str, burst: Option<&str>) -> Result<Option<crate::ratelimit::RateLimit>, ConfigError> {
+    let count = |var: &'static str, value: &str| -> Result<u32, ConfigError> {
+        match value.trim().parse::<u32>() {
+            Ok(n) if n <= 1_000_000 => Ok(n),
+            _ => Err(invalid(var, value, "expected a whole number from 0 to 1000000")),
+        }
+    };
+    let Some(per_second) = std::num::NonZeroU32::new(count("RATE_LIMIT", per_second)?) else {
+        return Ok(None);
+    };
+    let burst = match burst.map(str::trim).filter(|b| !b.is_empty()) {
+        None => per_second,
+        Some(value) => std::num::NonZeroU32::new(count("RATE_LIMIT_BURST", value)?)
+            .ok_or_else(|| invalid("RATE_LIMIT_BURST", value, "must be at least 1"))?,
+    };
+    Ok(Some(crate::ratelimit::RateLimit { per_second, burst }))
 }
 
 /// How callers are authenticated; key files are read when the server starts.

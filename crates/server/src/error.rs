@@ -54,6 +54,10 @@ pub enum Error {
     #[error("bucket '{0}' not found")]
     BucketNotFound(String),
 
+    /// The caller sent more requests than RATE_LIMIT allows; it may try again after `retry_after`.
+    #[error("too many requests: try again in {} s", retry_after_seconds(*.retry_after))]
+    RateLimited { retry_after: Duration },
+
     /// Missing or invalid credentials; nothing else is revealed.
     #[error("missing or invalid credentials")]
     Unauthenticated,
@@ -77,6 +81,11 @@ pub enum Error {
     /// Anything else: a bug or an unexpected store answer. Details go to the log, not to the client.
     #[error("failed to {operation}")]
     Internal { operation: &'static str, source: storage::Error },
+}
+
+/// Whole seconds to wait, rounded up and at least 1: what `Retry-After` says.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0 || wait.is_zero())
 }
 
 /// Result of a service call.
@@ -119,6 +128,7 @@ impl Error {
             Self::UploadNotFound(_) => ErrorType::UploadNotFound,
             Self::InvalidParts(_) => ErrorType::InvalidParts,
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
+            Self::RateLimited { .. } => ErrorType::RateLimited,
             Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {
                 ErrorType::AccessDenied
             }

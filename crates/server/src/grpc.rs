@@ -16,10 +16,11 @@ use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Caller};
 use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
+use crate::ratelimit::RateLimiter;
 use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Ticket, Upload};
 use draftstore_storage::CompletedPart;
 
@@ -31,18 +32,42 @@ pub const ERROR_DOMAIN: &str = "draftstore";
 pub struct GrpcApi {
     service: DraftService,
     auth: Arc<Authenticator>,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl GrpcApi {
     /// The tonic service.
-    pub fn server(service: DraftService, auth: Arc<Authenticator>) -> DraftServiceServer<Self> {
-        DraftServiceServer::new(Self { service, auth })
+    pub fn server(
+        service: DraftService,
+        auth: Arc<Authenticator>,
+        limiter: Option<Arc<RateLimiter>>,
+    ) -> DraftServiceServer<Self> {
+        DraftServiceServer::new(Self { service, auth, limiter })
+    }
+
+    /// Authenticates the caller, then counts the call against its rate limit.
+    fn admit(&self, credentials: &Credentials) -> Result<Caller, Error> {
+        let caller = self.auth.authenticate(credentials.authorization.as_deref())?;
+        if let Some(limiter) = &self.limiter {
+            limiter.check(&caller, credentials.peer, "grpc")?;
+        }
+        Ok(caller)
     }
 }
 
 /// The `authorization` metadata, as REST's header: `Bearer <credential>`.
-fn authorization<T>(request: &Request<T>) -> Option<String> {
-    request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// Who is calling: the `authorization` metadata and the peer's address.
+#[derive(Debug)]
+struct Credentials {
+    authorization: Option<String>,
+    peer: Option<std::net::IpAddr>,
+}
+
+fn authorization<T>(request: &Request<T>) -> Credentials {
+    Credentials {
+        authorization: request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+        peer: request.remote_addr().map(|address| address.ip()),
+    }
 }
 
 fn ok() -> Option<pb::Result> {
@@ -191,20 +216,20 @@ impl DraftRpc for GrpcApi {
 impl GrpcApi {
     async fn create_draft_bucket(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         _request: pb::CreateDraftBucketRequest,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
-        self.auth.authenticate(authorization.as_deref())?;
+        self.admit(&authorization)?;
         self.service.create_buckets().await?;
         Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
     }
 
     async fn get_upload_url(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::GetUploadUrlRequest,
     ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         // proto3 cannot tell an empty string from an absent one: empty means none.
         let given = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
@@ -226,10 +251,10 @@ impl GrpcApi {
 
     async fn get_download_url(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::GetDownloadUrlRequest,
     ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let wanted = match pb::Stage::try_from(request.stage) {
             Ok(pb::Stage::Unspecified) => None,
@@ -249,10 +274,10 @@ impl GrpcApi {
 
     async fn confirm_upload(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::ConfirmUploadRequest,
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let confirmation = self.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
         Ok(Response::new(pb::ConfirmUploadResponse {
@@ -271,10 +296,10 @@ fn given(value: &str) -> Option<&str> {
 impl GrpcApi {
     async fn start_multipart(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::StartMultipartUploadRequest,
     ) -> Result<Response<pb::StartMultipartUploadResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let start = MultipartStart {
             content_type: parse_content_type(given(&request.content_type))?,
@@ -294,10 +319,10 @@ impl GrpcApi {
 
     async fn sign_parts(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::SignUploadPartsRequest,
     ) -> Result<Response<pb::SignUploadPartsResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = request
@@ -330,10 +355,10 @@ impl GrpcApi {
 
     async fn list_parts(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::ListUploadPartsRequest,
     ) -> Result<Response<pb::ListUploadPartsResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = self.service.list_parts(&caller, &name, &upload_id).await?;
@@ -356,10 +381,10 @@ impl GrpcApi {
 
     async fn complete_multipart(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::CompleteMultipartUploadRequest,
     ) -> Result<Response<pb::CompleteMultipartUploadResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = request
@@ -373,10 +398,10 @@ impl GrpcApi {
 
     async fn abort_multipart(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::AbortMultipartUploadRequest,
     ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         self.service.abort_multipart(&caller, &name, &upload_id).await?;
@@ -387,10 +412,10 @@ impl GrpcApi {
 impl GrpcApi {
     async fn list(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::ListDraftsRequest,
     ) -> Result<Response<pb::ListDraftsResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let page_size = request.page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
         let page = self.service.list_drafts(&caller, &request.prefix, given(&request.page_token), page_size).await?;
         Ok(Response::new(pb::ListDraftsResponse {
@@ -412,10 +437,10 @@ impl GrpcApi {
 
     async fn discard(
         &self,
-        authorization: Option<String>,
+        authorization: Credentials,
         request: pb::DiscardDraftRequest,
     ) -> Result<Response<pb::DiscardDraftResponse>, Status> {
-        let caller = self.auth.authenticate(authorization.as_deref())?;
+        let caller = self.admit(&authorization)?;
         let name = parse_object_name(&request.object_name)?;
         self.service.discard(&caller, &name).await?;
         Ok(Response::new(pb::DiscardDraftResponse { result: ok() }))
@@ -432,6 +457,7 @@ impl From<Error> for Status {
             | Error::InvalidParts(_) => Code::InvalidArgument,
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
+            Error::RateLimited { .. } => Code::ResourceExhausted,
             Error::UploadRejected(_) => Code::FailedPrecondition,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
             Error::DraftChanged(_) => Code::Aborted,
@@ -443,7 +469,10 @@ impl From<Error> for Status {
         if matches!(code, Code::Internal | Code::Unavailable) {
             tracing::error!(error = %error.chain(), error_type = error.error_type().as_str(), "RPC failed");
         }
-        let details = ErrorDetails::with_error_info(error.error_type().as_str(), ERROR_DOMAIN, HashMap::new());
+        let mut details = ErrorDetails::with_error_info(error.error_type().as_str(), ERROR_DOMAIN, HashMap::new());
+        if let Error::RateLimited { retry_after } = &error {
+            details.set_retry_info(Some(*retry_after));
+        }
         Status::with_error_details(code, error.to_string(), details)
     }
 }

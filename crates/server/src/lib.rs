@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod ratelimit;
 pub mod service;
 pub mod startup;
 pub mod telemetry;

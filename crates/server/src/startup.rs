@@ -127,7 +127,8 @@ impl Application {
         if auth.is_open() {
             tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
         }
-        let state = AppState { service, local: backend.local, readiness, auth, public_url };
+        let limiter = settings.rate_limit.map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
+        let state = AppState { service, local: backend.local, readiness, auth, public_url, limiter };
         Ok(Self {
             http,
             http_address,
@@ -195,7 +196,11 @@ impl Application {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(GrpcApi::server(self.state.service.clone(), Arc::clone(&self.state.auth)))
+            .add_service(GrpcApi::server(
+                self.state.service.clone(),
+                Arc::clone(&self.state.auth),
+                self.state.limiter.clone(),
+            ))
             .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc).with_nodelay(Some(true)), until_stopped());
 
         tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");
@@ -203,7 +208,8 @@ impl Application {
         let http = self.http.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let http_server = axum::serve(http, router(self.state)).with_graceful_shutdown(until_stopped());
+        let http_server = axum::serve(http, router(self.state).into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(until_stopped());
         let on_failure = |error: io::Error| {
             let _ = stop.send(true);
             error

@@ -36,6 +36,7 @@ fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
     (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 500, body = ErrorBody),
 ))]
 pub async fn upload_url(
@@ -64,6 +65,7 @@ pub async fn upload_url(
     (status = 200, body = DownloadUrlResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
@@ -87,6 +89,7 @@ pub async fn download_url(
     (status = 200, body = ConfirmUploadResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
     (status = 409, description = "OBJECT_ALREADY_EXISTS with overwrite false, or DRAFT_CHANGED", body = ErrorBody),
     (status = 422, description = "UPLOAD_REJECTED: the draft failed a check and was deleted", body = ErrorBody),
@@ -110,6 +113,8 @@ pub async fn confirm_upload(
 #[utoipa::path(post, path = "/api/v1/draft-bucket", request_body = DraftBucketRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, body = ErrorBody),
+    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 503, body = ErrorBody),
 ))]
 pub async fn draft_bucket(

@@ -21,6 +21,7 @@ impl Error {
             Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) => StatusCode::CONFLICT,
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -33,7 +34,11 @@ impl Error {
             tracing::error!(error = %self.chain(), error_type = self.error_type().as_str(), "request failed");
         }
         let body = ErrorBody { success: false, error_type: self.error_type(), error_message: self.to_string() };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::RateLimited { retry_after } = self {
+            response.headers_mut().insert(header::RETRY_AFTER, crate::error::retry_after_seconds(*retry_after).into());
+        }
+        response
     }
 }
 

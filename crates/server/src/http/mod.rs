@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Where clients reach this server (PUBLIC_URL).
     pub public_url: url::Url,
+    /// Counts API calls per caller; `None` when RATE_LIMIT=0.
+    pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.
@@ -144,6 +146,12 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     match state.auth.authenticate(authorization) {
         Ok(caller) => {
+            if let Some(limiter) = &state.limiter {
+                let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+                if let Err(error) = limiter.check(&caller, peer, "http") {
+                    return error.into_response();
+                }
+            }
             request.extensions_mut().insert::<Caller>(caller);
             next.run(request).await
         }

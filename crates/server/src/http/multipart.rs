@@ -24,6 +24,7 @@ use crate::service::{MultipartStart, PartRequest};
     (status = 200, body = StartMultipartResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
@@ -54,6 +55,7 @@ pub async fn start(
     (status = 200, body = SignPartsResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
@@ -96,6 +98,7 @@ pub async fn sign_parts(
     (status = 200, body = ListPartsResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
@@ -128,6 +131,7 @@ pub async fn list_parts(
     (status = 200, body = CompleteMultipartResponse),
     (status = 400, description = "INVALID_PARTS (the parts are kept), INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
@@ -153,6 +157,7 @@ pub async fn complete(
     (status = 200, body = SuccessResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]

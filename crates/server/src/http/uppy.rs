@@ -92,6 +92,7 @@ fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
     (status = 200, body = UppySignResponse),
     (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request", body = ErrorBody),
     (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
+    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: the upload id is not the caller's for this key", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
     (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),

@@ -20,6 +20,8 @@ fn a_bad_value_stops_start_up_with_a_message_naming_the_variable() {
         ("STORAGE_TYPE", "floppy", "STORAGE_TYPE: 'floppy' is invalid"),
         ("BUCKET_NAME", "UPPER", "BUCKET_NAME: 'UPPER' is invalid"),
         ("LOG_FORMAT", "yaml", "LOG_FORMAT: 'yaml' is invalid"),
+        ("RATE_LIMIT", "fast", "RATE_LIMIT: 'fast' is invalid"),
+        ("RATE_LIMIT", "-1", "RATE_LIMIT: '-1' is invalid"),
     ];
     for (name, value, message) in cases {
         let output = draftstore(&[(name, value)], &["serve"]);

@@ -18,6 +18,7 @@ mod limits;
 mod multipart;
 mod ops;
 mod proxy;
+mod ratelimit;
 mod requests;
 mod s3;
 mod seaweed;

@@ -1,0 +1,85 @@
+//! Per-caller rate limits (`RATE_LIMIT` requests per second, bursts of `RATE_LIMIT_BURST`): a token bucket per
+//! tenant, or per client address when `AUTH_MODE=none`, kept in this replica's memory (governor's GCRA). Both the
+//! REST and the gRPC adapter ask it once per API call, after authentication; probes, metrics, the built-in page
+//! and the local backend's signed URLs are not counted.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::auth::Caller;
+use crate::error::Error;
+
+/// Forget idle callers every this many checks, so that memory follows the callers of the last seconds.
+const PRUNE_EVERY: u64 = 4096;
+
+/// A rate limit as configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+/// The token buckets of every caller seen recently.
+#[derive(Debug)]
+pub struct RateLimiter {
+    buckets: DefaultKeyedRateLimiter<String>,
+    clock: DefaultClock,
+    checks: AtomicU64,
+}
+
+impl RateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        let quota = Quota::per_second(limit.per_second).allow_burst(limit.burst);
+        Self {
+            buckets: DefaultKeyedRateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            checks: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one call of `caller` (from `peer`) over `protocol`; [`Error::RateLimited`] when its bucket is empty.
+    pub fn check(&self, caller: &Caller, peer: Option<IpAddr>, protocol: &'static str) -> Result<(), Error> {
+        let key = match (caller.tenant(), peer) {
+            (Some(tenant), _) => format!("tenant:{}", tenant.as_str()),
+            (None, Some(address)) => format!("address:{address}"),
+            (None, None) => "address:unknown".to_owned(),
+        };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            self.buckets.retain_recent();
+        }
+        match self.buckets.check_key(&key) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                metrics::counter!("draftstore_rate_limited_total", "protocol" => protocol).increment(1);
+                Err(Error::RateLimited { retry_after: not_until.wait_time_from(self.clock.now()) })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_passes_then_the_caller_waits_and_other_callers_do_not() {
+        let limit = RateLimit { per_second: NonZeroU32::new(1).expect("1"), burst: NonZeroU32::new(3).expect("3") };
+        let limiter = RateLimiter::new(limit);
+        let anonymous = Caller::anonymous();
+        let one = Some(IpAddr::from([10, 0, 0, 1]));
+        for _ in 0..3 {
+            assert!(limiter.check(&anonymous, one, "http").is_ok());
+        }
+        match limiter.check(&anonymous, one, "http") {
+            Err(Error::RateLimited { retry_after }) => {
+                assert!(retry_after.as_millis() > 0 && retry_after.as_secs() <= 1)
+            }
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        assert!(limiter.check(&anonymous, Some(IpAddr::from([10, 0, 0, 2])), "http").is_ok(), "another address");
+    }
+}
