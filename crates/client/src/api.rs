@@ -68,11 +68,12 @@ pub enum ErrorType {
     UploadNotFound,
     InvalidParts,
     RateLimited,
+    InsufficientStorage,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 15] = [
+    pub const ALL: [ErrorType; 16] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -88,6 +89,7 @@ impl ErrorType {
         Self::UploadNotFound,
         Self::InvalidParts,
         Self::RateLimited,
+        Self::InsufficientStorage,
     ];
 
     /// The code as it appears in error bodies.
@@ -108,6 +110,7 @@ impl ErrorType {
             Self::UploadNotFound => "UPLOAD_NOT_FOUND",
             Self::InvalidParts => "INVALID_PARTS",
             Self::RateLimited => "RATE_LIMITED",
+            Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
         }
     }
 }

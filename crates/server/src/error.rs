@@ -74,6 +74,10 @@ pub enum Error {
     #[error("storage is unavailable: failed to {operation}")]
     StorageUnavailable { operation: &'static str, source: storage::Error },
 
+    /// The store has no room left; nothing was stored.
+    #[error("the store is out of space: failed to {operation}")]
+    InsufficientStorage { operation: &'static str, source: storage::Error },
+
     /// The store did not answer within STORAGE_TIMEOUT.
     #[error("storage did not answer within {} s while trying to {operation}", after.as_secs())]
     StorageTimeout { operation: &'static str, after: Duration },
@@ -110,6 +114,9 @@ impl Error {
             }
             error @ storage::Error::AccessDenied { .. } => Self::StorageAccessDenied { operation, source: error },
             error @ storage::Error::Unavailable { .. } => Self::StorageUnavailable { operation, source: error },
+            error @ storage::Error::InsufficientStorage { .. } => {
+                Self::InsufficientStorage { operation, source: error }
+            }
             error @ storage::Error::Other { .. } => Self::Internal { operation, source: error },
         }
     }
@@ -129,6 +136,7 @@ impl Error {
             Self::InvalidParts(_) => ErrorType::InvalidParts,
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
             Self::RateLimited { .. } => ErrorType::RateLimited,
+            Self::InsufficientStorage { .. } => ErrorType::InsufficientStorage,
             Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {
                 ErrorType::AccessDenied
             }

@@ -457,7 +457,7 @@ impl From<Error> for Status {
             | Error::InvalidParts(_) => Code::InvalidArgument,
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
-            Error::RateLimited { .. } => Code::ResourceExhausted,
+            Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
             Error::UploadRejected(_) => Code::FailedPrecondition,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
             Error::DraftChanged(_) => Code::Aborted,
@@ -466,7 +466,7 @@ impl From<Error> for Status {
             // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.
             Error::StorageAccessDenied { .. } | Error::Internal { .. } => Code::Internal,
         };
-        if matches!(code, Code::Internal | Code::Unavailable) {
+        if matches!(code, Code::Internal | Code::Unavailable) || matches!(error, Error::InsufficientStorage { .. }) {
             tracing::error!(error = %error.chain(), error_type = error.error_type().as_str(), "RPC failed");
         }
         let mut details = ErrorDetails::with_error_info(error.error_type().as_str(), ERROR_DOMAIN, HashMap::new());

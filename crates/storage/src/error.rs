@@ -45,6 +45,13 @@ pub enum Error {
     #[error("the upload does not match its x-amz-checksum-sha256")]
     ChecksumMismatch,
 
+    /// The store has no room left (a full filesystem or an exhausted quota); what was staged was removed.
+    #[error("{message}: the store is out of space")]
+    InsufficientStorage {
+        message: String,
+        #[source]
+        source: Option<BoxError>,
+    },
     /// The store refused our credentials or signature.
     #[error("the store refused the credentials: {message}")]
     AccessDenied { message: String },
@@ -67,9 +74,14 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an I/O or client error that has no more precise meaning.
+    /// Wraps an I/O or client error; a full filesystem or quota anywhere in its causes makes it
+    /// [`Error::InsufficientStorage`].
     pub fn other(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self::Other { message: message.into(), source: Some(source.into()) }
+        let source = source.into();
+        if is_out_of_space(source.as_ref()) {
+            return Self::InsufficientStorage { message: message.into(), source: Some(source) };
+        }
+        Self::Other { message: message.into(), source: Some(source) }
     }
 
     /// A store that could not be reached or did not answer in time.
@@ -80,5 +92,33 @@ impl Error {
     /// True for [`Error::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+}
+
+/// Whether an error or one of its causes is ENOSPC or EDQUOT.
+fn is_out_of_space(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_filesystem_anywhere_in_the_causes_is_insufficient_storage() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        assert!(matches!(Error::other("write", full), Error::InsufficientStorage { .. }));
+        let wrapped = std::io::Error::other(std::io::Error::from_raw_os_error(122)); // EDQUOT
+        assert!(matches!(Error::other("write", wrapped), Error::InsufficientStorage { .. }));
+        assert!(matches!(Error::other("write", std::io::Error::other("no")), Error::Other { .. }));
     }
 }

@@ -22,6 +22,7 @@ impl Error {
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,

@@ -74,35 +74,7 @@ impl SeaweedFs {
         )
         .expect("write s3.json");
         let base = free_ports();
-        let log = std::fs::File::create(dir.path().join("weed.log")).expect("log file");
-        let child = Command::new(weed_binary())
-            .current_dir(dir.path())
-            .arg("mini")
-            .arg(format!("-dir={}", dir.path().display()))
-            .args([
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                "-master.telemetry=false",
-                "-admin.ui=false",
-                "-webdav=false",
-            ])
-            .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false"])
-            // Every bucket is a collection that takes several volumes at its first write; without a set limit the
-            // count follows the free disk (free space ÷ 128 MB), and a full test run on a fuller disk runs out.
-            .arg("-volume.max=2000")
-            .arg(format!("-s3.config={}", config.display()))
-            .arg(format!("-s3.port={base}"))
-            .arg(format!("-master.port={}", base + 1))
-            .arg(format!("-volume.port={}", base + 2))
-            .arg(format!("-filer.port={}", base + 3))
-            .arg(format!("-admin.port={}", base + 4))
-            .arg(format!("-metricsPort={}", base + 5))
-            .arg(format!("-s3.metricsPort={}", base + 6))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("SeaweedFS starts");
+        let child = spawn_weed(dir.path(), base);
         watch_over(child.id(), dir.path());
         let weed = SeaweedFs { endpoint: format!("http://127.0.0.1:{base}"), port: base, child, _dir: dir };
         weed.wait_until_ready().await;
@@ -142,6 +114,19 @@ impl SeaweedFs {
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never answered.
     pub fn pause(&self) {
         signal("-STOP", self.child.id());
+    }
+
+    /// Kills the server (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same folder and ports, after [`SeaweedFs::kill`]; its data survives.
+    pub async fn restart(&mut self) {
+        self.child = spawn_weed(self._dir.path(), self.port);
+        watch_over(self.child.id(), self._dir.path());
+        self.wait_until_ready().await;
     }
 
     /// Thaws the server (SIGCONT).
@@ -194,6 +179,33 @@ impl Drop for SeaweedFs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `weed mini` on `dir` with ports from `base`; its log goes to `dir/weed.log`.
+fn spawn_weed(dir: &std::path::Path, base: u16) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("weed.log")).expect("log file");
+    Command::new(weed_binary())
+        .current_dir(dir)
+        .arg("mini")
+        .arg(format!("-dir={}", dir.display()))
+        .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false", "-admin.ui=false", "-webdav=false"])
+        .args(["-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false"])
+        // Every bucket is a collection that takes several volumes at its first write; without a set limit the
+        // count follows the free disk (free space ÷ 128 MB), and a full test run on a fuller disk runs out.
+        .arg("-volume.max=2000")
+        .arg(format!("-s3.config={}", dir.join("s3.json").display()))
+        .arg(format!("-s3.port={base}"))
+        .arg(format!("-master.port={}", base + 1))
+        .arg(format!("-volume.port={}", base + 2))
+        .arg(format!("-filer.port={}", base + 3))
+        .arg(format!("-admin.port={}", base + 4))
+        .arg(format!("-metricsPort={}", base + 5))
+        .arg(format!("-s3.metricsPort={}", base + 6))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("SeaweedFS starts")
 }
 
 fn signal(signal: &str, pid: u32) {

@@ -178,10 +178,15 @@ impl LocalStorage {
             created: OffsetDateTime::now_utc().unix_timestamp(),
         };
         let json = serde_json::to_vec(&manifest).map_err(|e| Error::other("failed to encode a manifest", e))?;
-        let written = tokio::task::spawn_blocking(move || write_durably(&dir, MANIFEST, &json))
+        let folder = dir.clone();
+        let written = tokio::task::spawn_blocking(move || write_durably(&folder, MANIFEST, &json))
             .await
             .map_err(|e| Error::other("manifest writer stopped", e))?;
-        written.map_err(|e| Error::other("failed to write a multipart upload manifest", e))?;
+        if let Err(e) = written {
+            // No manifest, no upload: leave nothing of it behind.
+            let _ = fs::remove_dir_all(&dir).await;
+            return Err(Error::other("failed to write a multipart upload manifest", e));
+        }
         Ok(id)
     }
 
@@ -224,7 +229,17 @@ impl LocalStorage {
         }
         let part = match (locked.manifest.part_size, length) {
             (Some(part_size), Some(length)) if length <= part_size => {
-                self.write_in_place(&locked.dir, key, number, part_size, sha256, body).await?
+                let written = self.write_in_place(&locked.dir, key, number, part_size, sha256, body).await;
+                if written.is_err() {
+                    drop(part_lock);
+                    let dir = locked.dir.clone();
+                    drop(locked);
+                    // Give back the room a failed part took when no other writer is busy (a full disk, most
+                    // likely); otherwise the next completion, abort or cleaner pass does.
+                    let _ = tokio::task::spawn_blocking(move || reclaim_tail(&dir, part_size)).await;
+                    return written;
+                }
+                written?
             }
             _ => self.write_separate(&locked.dir, key, number, sha256, body).await?,
         };
@@ -603,13 +618,54 @@ async fn hash_file(path: &Path, size: u64, progress: &Progress) -> io::Result<Ch
     Ok(Checksum::from_digest(&digest.finalize().into()))
 }
 
-/// Writes `bytes` to `dir/name` through a temporary file, fsync'd and renamed, then fsyncs the folder.
+/// Writes `bytes` to `dir/name` through a temporary file, fsync'd and renamed, then fsyncs the folder. The
+/// temporary file is removed when any step fails.
 fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     use std::io::Write;
     let temp = dir.join(format!("{name}.tmp"));
-    let mut file = std::fs::File::create(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, dir.join(name))?;
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, dir.join(name))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Cuts the in-place data file back to the end of its last recorded part, or removes it when no part is
+/// recorded, if no part write holds the upload (an exclusive lock taken without waiting); otherwise does nothing.
+fn reclaim_tail(dir: &Path, part_size: u64) -> io::Result<()> {
+    let lock = std::fs::File::open(dir.join(MANIFEST))?;
+    if lock.try_lock().is_err() {
+        return Ok(());
+    }
+    let mut end = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(number) =
+            name.to_str().and_then(|n| n.strip_prefix(INPLACE_PREFIX)).and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(marker) = serde_json::from_slice::<Marker>(&std::fs::read(entry.path())?) {
+            end = end.max(u64::from(number - 1) * part_size + marker.size);
+        }
+    }
+    let data = dir.join(DATA);
+    if end == 0 {
+        match std::fs::remove_file(&data) {
+            Err(e) if !is_absent(&e) => return Err(e),
+            _ => return Ok(()),
+        }
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(&data)?;
+    if file.metadata()?.len() > end {
+        file.set_len(end)?;
+    }
+    Ok(())
 }
