@@ -298,3 +298,132 @@ async fn a_completion_cut_off_after_the_object_was_in_place_reads_as_completed()
     assert!(storage.remove_stale_uploads(&bucket, stale).await.expect("cleaned") >= 1);
     assert!(!upload.exists(), "the cleaner removes what the crash left");
 }
+
+mod properties {
+    //! Properties over generated input: object names cannot leave their tenant's folder or bucket, every name
+    //! the documented rules allow is accepted, and no part of a signed local URL can be changed.
+
+    use std::path::Component;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn storage() -> LocalStorage {
+        LocalStorage {
+            root: PathBuf::from("/data"),
+            staging: PathBuf::from("/data/.staging"),
+            public_url: "http://files.example".to_owned(),
+            signer: UrlSigner::new(b"a key for the properties"),
+        }
+    }
+
+    /// Names built from the pieces that make names dangerous: separators, dots, backslashes, controls, unicode.
+    fn hostile_name() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_owned()),
+            Just(".".to_owned()),
+            Just("..".to_owned()),
+            Just("\\".to_owned()),
+            Just("\0".to_owned()),
+            Just("\n".to_owned()),
+            Just("%2e%2e".to_owned()),
+            Just("~".to_owned()),
+            "[a-z0-9 _-]{1,4}",
+            "\\PC{1,3}",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Names the README allows: segments of any characters but `/`, `\` and controls, none `.` or `..`.
+    fn documented_name() -> impl Strategy<Value = String> {
+        let segment = "[^/\\\\\\p{Cc}]{1,12}".prop_filter("not a dot segment", |s| s != "." && s != "..");
+        proptest::collection::vec(segment, 1..8).prop_map(|segments| segments.join("/"))
+    }
+
+    fn stays_inside(path: &std::path::Path, folder: &std::path::Path) -> bool {
+        path.starts_with(folder)
+            && path.strip_prefix(folder).is_ok_and(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn an_accepted_name_never_leaves_its_tenant(name in prop_oneof![hostile_name(), any::<String>()]) {
+            let Ok(_) = ObjectKey::parse(&name) else { return Ok(()) };
+            let Ok(tenant_key) = ObjectKey::parse(&format!("alice/{name}")) else { return Ok(()) };
+            // Local backend: the file is inside the tenant's folder of the bucket, with no `..` to resolve.
+            let bucket = bucket_name("main-draft");
+            let path = storage().object_path(&bucket, &tenant_key);
+            prop_assert!(stays_inside(&path, std::path::Path::new("/data/main-draft/alice")), "{path:?}");
+            // S3: the key starts with the tenant and has no segment a store or proxy could resolve.
+            prop_assert!(tenant_key.as_str().starts_with("alice/"));
+            prop_assert!(tenant_key.as_str().split('/').all(|s| !s.is_empty() && s != "." && s != ".."));
+        }
+
+        #[test]
+        fn every_name_the_rules_allow_is_accepted(name in documented_name()) {
+            prop_assume!(name.len() <= crate::names::MAX_KEY_LEN);
+            prop_assert!(ObjectKey::parse(&name).is_ok(), "{name:?} refused");
+        }
+
+        #[test]
+        fn any_change_to_a_signed_part_of_a_local_url_is_refused(
+            name in documented_name(),
+            length in 0u64..1 << 40,
+            expires_in in 1u64..604_800,
+            change in 0usize..7,
+        ) {
+            let storage = storage();
+            let (bucket, key) = (bucket_name("main-draft"), ObjectKey::parse(&name).expect("valid"));
+            let png = ContentType::parse("image/png").expect("valid");
+            let conditions = Conditions { content_type: Some(png), content_length: Some(length), ..Conditions::default() };
+            let now = OffsetDateTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let request = PresignRequest {
+                method: Method::Put,
+                bucket: &bucket,
+                key: &key,
+                now,
+                expires_in: Duration::from_secs(expires_in),
+                conditions: &conditions,
+            };
+            let url = futures_util::FutureExt::now_or_never(storage.presign(&request)).expect("ready").expect("signed");
+            let query = url.url.split_once('?').expect("query").1.to_owned();
+            let headers: Vec<(String, String)> =
+                url.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.clone())).collect();
+            let unix = now.unix_timestamp();
+            let verify = |method: Method, bucket: &BucketName, key: &ObjectKey, query: &str, headers: &[(String, String)]| {
+                storage.signer.verify(method, bucket, key, query, |name| {
+                    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+                }, unix)
+            };
+            prop_assert!(verify(Method::Put, &bucket, &key, &query, &headers).is_ok());
+            let refused = match change {
+                0 => verify(Method::Get, &bucket, &key, &query, &headers),
+                1 => verify(Method::Put, &bucket_name("main"), &key, &query, &headers),
+                2 => verify(Method::Put, &bucket, &ObjectKey::parse(&format!("{name}x")).expect("valid"), &query, &headers),
+                3 => {
+                    let later = query.replace(&format!("X-DS-Expires={}", 1_700_000_000 + expires_in),
+                        &format!("X-DS-Expires={}", 1_700_000_000 + expires_in + 1));
+                    prop_assert_ne!(&later, &query);
+                    verify(Method::Put, &bucket, &key, &later, &headers)
+                }
+                4 | 5 => {
+                    // Each signed header in turn: content type, then declared length.
+                    let mut changed = headers.clone();
+                    let index = (change - 4).min(changed.len() - 1);
+                    changed[index].1.push('0');
+                    verify(Method::Put, &bucket, &key, &query, &changed)
+                }
+                _ => {
+                    let at = query.find("X-DS-Signature=").expect("signature") + "X-DS-Signature=".len();
+                    let mut forged = query.clone().into_bytes();
+                    forged[at] = if forged[at] == b'0' { b'1' } else { b'0' };
+                    verify(Method::Put, &bucket, &key, &String::from_utf8(forged).expect("ascii"), &headers)
+                }
+            };
+            prop_assert!(refused.is_err(), "change {change} was accepted");
+        }
+    }
+}
