@@ -10,6 +10,7 @@ mod config;
 mod confirm;
 mod conformance;
 mod cors;
+mod crash;
 mod drafts;
 mod flow;
 mod fulldisk;
