@@ -637,6 +637,117 @@ def cli_markdown(r):
     ])
 
 
+def bench_soak(opts, weed):
+    """Mixed load at a fixed rate for a long time on both backends: 5xx count, latency percentiles, and the
+    server's RSS at minute 1 and at the end (a leak shows as growth)."""
+    import http.client
+    import threading
+    import urllib.parse
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = os.urandom(64 << 10)
+    results = {"seconds": opts.soak_seconds, "rate": opts.soak_rate}
+    backends = {
+        "local": lambda work: {"DATA_DIR": os.path.join(work, "data")},
+        "seaweedfs": lambda work: {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+                                   "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                                   "BUCKET_NAME": f"soak-{os.getpid()}"},
+    }
+    for label, env_of in backends.items():
+        work = tempfile.mkdtemp(prefix="bench-soak-", dir=opts.scratch)
+        # The cleaner runs every 5 s inside the server and removes drafts older than 20 s: a third of the uploads
+        # are never confirmed, so it always has work.
+        server = draftstore(opts, dict(env_of(work), CLEANUP_INTERVAL="5", OBJECT_LIFETIME="20"))
+        port = server.port["http"]
+        lock = threading.Lock()
+        latencies, statuses, errors = [], {}, []
+
+        def call(method, url, payload=None, headers=None):
+            parsed = urllib.parse.urlsplit(url)
+            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+            target = parsed.path + ("?" + parsed.query if parsed.query else "")
+            started = time.perf_counter()
+            try:
+                connection.request(method, target, body=payload, headers=headers or {})
+                response = connection.getresponse()
+                data = response.read()
+                status = response.status
+            except Exception as error:
+                with lock:
+                    errors.append(str(error))
+                return None, None
+            finally:
+                connection.close()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                statuses[status] = statuses.get(status, 0) + 1
+            return status, data
+
+        def api(route, payload):
+            status, data = call("POST", f"http://127.0.0.1:{port}{route}", json.dumps(payload),
+                                {"Content-Type": "application/json"})
+            return json.loads(data) if status == 200 else None
+
+        def session(n):
+            name = f"soak/{n}"
+            ticket = api("/api/v1/upload-url", {"object_name": name, "content_type": "application/octet-stream",
+                                                "content_length": len(body)})
+            if not ticket:
+                return
+            status, _ = call("PUT", ticket["upload_url"], body, ticket["headers"])
+            if status != 200 or n % 3 == 0:
+                return
+            if api("/api/v1/confirm-upload", {"object_name": name}):
+                ticket = api("/api/v1/download-url", {"object_name": name, "stage": "main"})
+                if ticket:
+                    call("GET", ticket["download_url"])
+
+        rss = {}
+        started = time.time()
+        with ThreadPoolExecutor(32) as pool:
+            n = 0
+            while (elapsed := time.time() - started) < opts.soak_seconds:
+                target = started + n / opts.soak_rate
+                if target > time.time():
+                    time.sleep(target - time.time())
+                pool.submit(session, n)
+                n += 1
+                if "minute 1" not in rss and elapsed >= 60:
+                    rss["minute 1"] = server.rss_mib()
+        rss["end"] = server.rss_mib()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        latencies.sort()
+
+        def pct(q):
+            return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
+
+        errors_5xx = sum(count for status, count in statuses.items() if status >= 500)
+        results[label] = {"sessions": n, "requests": len(latencies), "statuses": {str(k): v for k, v in statuses.items()},
+                          "5xx": errors_5xx, "transport_errors": len(errors), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+                          "rss_minute_1_mib": rss.get("minute 1", float("nan")), "rss_end_mib": rss["end"],
+                          "rss_growth": rss["end"] / rss["minute 1"] - 1 if "minute 1" in rss else float("nan")}
+        print(f"soak {label}: {results[label]}", flush=True)
+    return results
+
+
+def soak_markdown(r):
+    lines = [f"## Soak: {r['seconds'] // 60} minutes of mixed load at {r['rate']} sessions/s", "",
+             "Each session asks for an upload URL and PUTs 64 KiB; two sessions in three then confirm and download the "
+             "object, the third leaves its draft to the cleaner (inside the server every 5 s, drafts older than 20 s). "
+             "Latency is per HTTP request (API calls, uploads and downloads alike); RSS is the server's, at minute 1 "
+             "and at the end.", "",
+             "| backend | sessions | requests | 5xx (goal 0) | transport errors | p50 | p99 | RSS at minute 1 | RSS at the end | growth (goal ≤ 10%) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label in ("local", "seaweedfs"):
+        x = r[label]
+        lines.append(f"| {label} | {x['sessions']} | {x['requests']} | {x['5xx']} | {x['transport_errors']} | "
+                     f"{x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms | {x['rss_minute_1_mib']:.1f} MiB | "
+                     f"{x['rss_end_mib']:.1f} MiB | {x['rss_growth'] * 100:+.1f}% |")
+    return "\n".join(lines)
+
+
 def bench_cleaner(opts, weed):
     """Drafts removed per second and peak RSS of `draftstore clean`, for growing draft buckets on SeaweedFS."""
     rows = {}
@@ -688,11 +799,13 @@ def main():
     parser.add_argument("--weed", required=True)
     parser.add_argument("--draftstore", required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["upload-url", "objects", "multipart", "cli", "cleaner"], action="append",
+    parser.add_argument("--only", choices=["upload-url", "objects", "multipart", "cli", "soak", "cleaner"], action="append",
                         default=None)
     parser.add_argument("--multipart-gib", type=int, default=4, help="size of the multipart upload, GiB")
     parser.add_argument("--cli-gib", type=int, default=1, help="size of the command-line upload, GiB")
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--soak-seconds", type=int, default=600, help="length of each soak run")
+    parser.add_argument("--soak-rate", type=float, default=20, help="soak sessions started per second")
     parser.add_argument("--bare", required=True)
     parser.add_argument("--grpc-load", required=True)
     parser.add_argument("--populate", required=True)
@@ -704,7 +817,7 @@ def main():
     opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
     opts.populate = os.path.abspath(opts.populate)
     opts.companion = opts.companion and os.path.abspath(opts.companion)
-    wanted = set(opts.only or ["upload-url", "objects", "multipart", "cli", "cleaner"])
+    wanted = set(opts.only or ["upload-url", "objects", "multipart", "cli", "soak", "cleaner"])
 
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": opts.runs}
     sections = []
@@ -722,6 +835,9 @@ def main():
         if "cli" in wanted:
             results["cli"] = bench_cli(opts, weed)
             sections.append(cli_markdown(results["cli"]))
+        if "soak" in wanted:
+            results["soak"] = bench_soak(opts, weed)
+            sections.append(soak_markdown(results["soak"]))
         if "cleaner" in wanted:
             results["cleaner"] = bench_cleaner(opts, weed)
             sections.append(cleaner_markdown(results["cleaner"]))
