@@ -99,10 +99,15 @@ impl Error {
 fn is_out_of_space(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(error) = current {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
-        {
-            return true;
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded) {
+                return true;
+            }
+            // An I/O error wrapping another answers that one's source, not the one itself: look inside.
+            if let Some(inner) = io.get_ref() {
+                current = Some(inner);
+                continue;
+            }
         }
         current = error.source();
     }
