@@ -354,13 +354,18 @@ fn backoff() -> ExponentialBuilder {
         .with_jitter()
 }
 
+/// A reader of `length` bytes of the file from `offset`.
+fn open_range(path: &Path, offset: u64, length: u64) -> std::io::Result<std::io::Take<std::fs::File>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file.take(length))
+}
+
 /// Base64 SHA-256 of `length` bytes of the file from `offset`, read off the async runtime.
 async fn sha256_range(path: &Path, offset: u64, length: u64) -> Result<String> {
     let owned = path.to_owned();
     let digest = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-        let mut file = std::fs::File::open(&owned)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut reader = file.take(length);
+        let mut reader = open_range(&owned, offset, length)?;
         let mut hash = Sha256::new();
         let mut buffer = vec![0; READ_BUFFER * 4];
         let mut read = 0;
@@ -439,12 +444,7 @@ fn file_chunks(
 ) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
-        let read = || -> std::io::Result<std::io::Take<std::fs::File>> {
-            let mut file = std::fs::File::open(&path)?;
-            file.seek(SeekFrom::Start(offset))?;
-            Ok(file.take(length))
-        };
-        let mut reader = match read() {
+        let mut reader = match open_range(&path, offset, length) {
             Ok(reader) => reader,
             Err(e) => {
                 let _ = sender.blocking_send(Err(e));
@@ -499,6 +499,25 @@ fn strip_query(url: &str) -> String {
     url.split('?').next().unwrap_or(url).to_owned()
 }
 
+/// Writes a response body to `out`, reporting progress; returns the bytes written.
+async fn copy_body<B: AsRef<[u8]>>(
+    mut body: impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    url: &str,
+    progress: &dyn Progress,
+    context: &str,
+) -> Result<u64> {
+    let mut size = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|source| Error::Transport { url: url.to_owned(), source })?;
+        let chunk = chunk.as_ref();
+        out.write_all(chunk).await.map_err(Error::io(context))?;
+        size += chunk.len() as u64;
+        progress.advance(chunk.len() as u64);
+    }
+    Ok(size)
+}
+
 /// Where a download goes.
 #[derive(Debug, Clone)]
 pub enum Destination {
@@ -539,22 +558,17 @@ pub async fn download(
     if let Some(length) = response.content_length() {
         progress.start(length);
     }
-    let mut body = response.bytes_stream();
-    let mut size = 0;
-    match destination {
+    let url = strip_query(&ticket.download_url);
+    let body = response.bytes_stream();
+    let size = match destination {
         Destination::Stdout => {
             let mut out = tokio::io::stdout();
-            while let Some(chunk) = body.next().await {
-                let chunk =
-                    chunk.map_err(|source| Error::Transport { url: strip_query(&ticket.download_url), source })?;
-                out.write_all(&chunk).await.map_err(Error::io("cannot write to standard output"))?;
-                size += chunk.len() as u64;
-                progress.advance(chunk.len() as u64);
-            }
+            let size = copy_body(body, &mut out, &url, progress, "cannot write to standard output").await?;
             out.flush().await.map_err(Error::io("cannot write to standard output"))?;
+            size
         }
         Destination::File(path) => {
-            let context = || format!("cannot write {}", path.display());
+            let context = format!("cannot write {}", path.display());
             let dir = match path.parent() {
                 Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
                 _ => PathBuf::from("."),
@@ -562,21 +576,16 @@ pub async fn download(
             let staging = tempfile::Builder::new()
                 .prefix(".draftstore-download-")
                 .tempfile_in(&dir)
-                .map_err(Error::io(context()))?;
+                .map_err(Error::io(context.clone()))?;
             let (file, staging_path) = staging.into_parts();
             let mut file = tokio::fs::File::from_std(file);
-            while let Some(chunk) = body.next().await {
-                let chunk =
-                    chunk.map_err(|source| Error::Transport { url: strip_query(&ticket.download_url), source })?;
-                file.write_all(&chunk).await.map_err(Error::io(context()))?;
-                size += chunk.len() as u64;
-                progress.advance(chunk.len() as u64);
-            }
-            file.sync_all().await.map_err(Error::io(context()))?;
+            let size = copy_body(body, &mut file, &url, progress, &context).await?;
+            file.sync_all().await.map_err(Error::io(context.clone()))?;
             drop(file);
-            staging_path.persist(path).map_err(|e| Error::Io { context: context(), source: e.error })?;
+            staging_path.persist(path).map_err(|e| Error::Io { context, source: e.error })?;
+            size
         }
-    }
+    };
     Ok(DownloadReport { object_name: ticket.object_name, stage: ticket.stage, size })
 }
 

@@ -223,20 +223,16 @@ fn describe(error: &Error) -> String {
             let mut text = other.to_string();
             let mut source = std::error::Error::source(other);
             while let Some(cause) = source {
-                let cause = cause.to_string();
-                if !text.contains(&cause) {
+                let line = cause.to_string();
+                if !text.contains(&line) {
                     text.push_str(": ");
-                    text.push_str(&cause);
+                    text.push_str(&line);
                 }
-                source = cause_of(source);
+                source = cause.source();
             }
             text
         }
     }
-}
-
-fn cause_of<'a>(error: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {
-    error.and_then(std::error::Error::source)
 }
 
 fn connect(args: &ClientArgs) -> Result<Client, ExitCode> {
@@ -329,6 +325,10 @@ struct FileProgress {
 }
 
 impl Progress for FileProgress {
+    fn start(&self, total: u64) {
+        self.file.set_length(total);
+    }
+
     fn advance(&self, bytes: u64) {
         self.file.inc(bytes);
         self.total.inc(bytes);
@@ -468,11 +468,9 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
         output: output.clone(),
         subject: args.name.clone(),
     };
-    let bar = progress.file.clone();
-    let watcher = LengthSetter { inner: progress, bar };
-    match transfer::download(&client, &args.name, args.stage, &destination, &watcher).await {
+    match transfer::download(&client, &args.name, args.stage, &destination, &progress).await {
         Ok(report) => {
-            watcher.bar.finish_and_clear();
+            progress.file.finish_and_clear();
             let target = match &destination {
                 Destination::File(path) => path.display().to_string(),
                 Destination::Stdout => "standard output".to_owned(),
@@ -486,63 +484,47 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            watcher.bar.finish_and_clear();
+            progress.file.finish_and_clear();
             output.error(&args.name, &error);
             ExitCode::FAILURE
         }
     }
 }
 
-/// A download's bar learns its length from the answer.
-struct LengthSetter {
-    inner: FileProgress,
-    bar: ProgressBar,
-}
-
-impl Progress for LengthSetter {
-    fn start(&self, total: u64) {
-        self.bar.set_length(total);
-    }
-
-    fn advance(&self, bytes: u64) {
-        self.inner.advance(bytes);
-    }
-}
-
 /// `draftstore confirm`.
 pub async fn confirm(args: ConfirmArgs) -> ExitCode {
-    let client = match connect(&args.client) {
-        Ok(client) => client,
-        Err(code) => return code,
-    };
-    let output = Output::new(&args.client, false);
-    let mut failures = 0;
-    for name in &args.names {
-        let request = api::ConfirmUploadRequest { object_name: name.clone(), overwrite: Some(args.overwrite) };
-        match client.confirm_upload(&request).await {
-            Ok(confirmed) => {
-                output.done(&format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location))
-            }
-            Err(error) => {
-                output.error(name, &error);
-                failures += 1;
-            }
-        }
-    }
-    exit(failures)
+    each_name(&args.client, &args.names, |client, name| async move {
+        let request = api::ConfirmUploadRequest { object_name: name, overwrite: Some(args.overwrite) };
+        let confirmed = client.confirm_upload(&request).await?;
+        Ok(format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location))
+    })
+    .await
 }
 
 /// `draftstore discard`.
 pub async fn discard(args: DiscardArgs) -> ExitCode {
-    let client = match connect(&args.client) {
+    each_name(&args.client, &args.names, |client, name| async move {
+        client.discard_draft(&api::DiscardDraftRequest { object_name: name.clone() }).await?;
+        Ok(format!("discarded {name}"))
+    })
+    .await
+}
+
+/// Runs `operation` on every name in turn, printing its line or the failure; exit 1 if any failed.
+async fn each_name<F, Fut>(args: &ClientArgs, names: &[String], operation: F) -> ExitCode
+where
+    F: Fn(Client, String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, Error>>,
+{
+    let client = match connect(args) {
         Ok(client) => client,
         Err(code) => return code,
     };
-    let output = Output::new(&args.client, false);
+    let output = Output::new(args, false);
     let mut failures = 0;
-    for name in &args.names {
-        match client.discard_draft(&api::DiscardDraftRequest { object_name: name.clone() }).await {
-            Ok(_) => output.done(&format!("discarded {name}")),
+    for name in names {
+        match operation(client.clone(), name.clone()).await {
+            Ok(line) => output.done(&line),
             Err(error) => {
                 output.error(name, &error);
                 failures += 1;

@@ -84,16 +84,7 @@ impl Cli {
 
 /// Bytes that differ from part to part and from file to file.
 fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
+    crate::helpers::pseudo_random_bytes(len, seed)
 }
 
 async fn on_seaweed_behind(proxy: &mut Proxy, extra: &[&str]) -> TestApp {

@@ -20,16 +20,8 @@ const PART: usize = 5 << 20;
 /// A draft's bytes follow from its name: multipart names (`m…`) are 2½ parts long, others 64 KiB.
 fn content(name: &str) -> Vec<u8> {
     let len = if name.starts_with('m') { 2 * PART + PART / 2 } else { 64 << 10 };
-    let mut state = name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3)) | 1;
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        bytes.extend_from_slice(&state.to_le_bytes());
-    }
-    bytes.truncate(len);
-    bytes
+    let seed = name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
+    crate::helpers::pseudo_random_bytes(len, seed)
 }
 
 fn free_port() -> u16 {
