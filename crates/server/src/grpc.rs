@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument;
@@ -477,10 +478,19 @@ impl From<Error> for Status {
     }
 }
 
+/// The health service, with both names NOT_SERVING until [`track_health`] has asked the store once: a probe that
+/// comes first finds the service registered and not ready, never unknown.
+pub async fn health_service() -> (HealthReporter, HealthServer<impl Health>) {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter.set_service_status("", ServingStatus::NotServing).await;
+    reporter.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
+    (reporter, health)
+}
+
 /// Keeps the health service in step with the store: SERVING while it answers, NOT_SERVING otherwise, both overall
 /// and for `draft.v1.DraftService`. Runs until dropped.
 pub async fn track_health(reporter: HealthReporter, service: DraftService, interval: Duration) {
-    let mut last = None;
+    let mut last = Some(ServingStatus::NotServing);
     loop {
         let status = match service.ready().await {
             Ok(()) => ServingStatus::Serving,

@@ -180,7 +180,7 @@ impl Application {
 
         let cleaner_task = self.cleaner.map(|(cleaner, every)| tokio::spawn(cleaner.run_every(every)));
         let upkeep_task = tokio::spawn(telemetry::metrics_upkeep(telemetry::metrics()));
-        let (reporter, health) = tonic_health::server::health_reporter();
+        let (reporter, health) = grpc::health_service().await;
         let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
