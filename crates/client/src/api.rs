@@ -8,6 +8,56 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// A character an object name may hold anywhere: not a control character, not `\\`, not `/`.
+macro_rules! name_char {
+    () => {
+        r"[^\x00-\x1f\x7f-\x9f\\/]"
+    };
+}
+
+/// One segment of an object name: not empty, not `.` or `..`.
+macro_rules! segment {
+    () => {
+        concat!(
+            r"(?:[^.\x00-\x1f\x7f-\x9f\\/]",
+            name_char!(),
+            r"*|\.[^.\x00-\x1f\x7f-\x9f\\/]",
+            name_char!(),
+            r"*|\.\.",
+            name_char!(),
+            "+)"
+        )
+    };
+}
+
+/// The rules of an object name as an ECMA-262 regular expression: segments between single `/`, none empty and none
+/// `.` or `..`, no control character and no backslash. Names are also 1 to [`MAX_OBJECT_NAME_BYTES`] bytes of UTF-8.
+pub const OBJECT_NAME_PATTERN: &str = concat!("^", segment!(), "(?:/", segment!(), ")*$");
+
+/// The rules of a `list-drafts` prefix: empty, or the start of a valid object name (whole segments, each followed
+/// by `/`, then the start of one more).
+pub const PREFIX_PATTERN: &str = concat!("^(?:", segment!(), "/)*", name_char!(), "*$");
+
+/// Longest object name, in bytes of UTF-8 (the S3 limit).
+pub const MAX_OBJECT_NAME_BYTES: usize = 1024;
+
+/// A multipart upload id: letters, digits and `-._~`, starting with a letter or digit.
+pub const UPLOAD_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._~-]*$";
+
+/// Longest multipart upload id.
+pub const MAX_UPLOAD_ID_LEN: usize = 1024;
+
+/// A SHA-256 digest in standard base64: 43 characters, the last one with its two unused bits zero, and one `=`.
+pub const CHECKSUM_SHA256_PATTERN: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$";
+
+/// A media type: `type/subtype` of RFC 9110 token characters, then any parameters after a `;`, all printable ASCII
+/// (no tab), without a blank at the end.
+pub const CONTENT_TYPE_PATTERN: &str =
+    "^[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(?: *;(?:[\\x20-\\x7e]*[\\x21-\\x7e])?)?$";
+
+/// Longest media type.
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+
 /// Which of the two buckets an object is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -140,16 +190,18 @@ pub struct ErrorBody {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UploadUrlRequest {
-    /// Name of the object, for example `avatars/42.jpg`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
     /// Media type the upload will have; signed into the URL, so the upload must send exactly this Content-Type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::content_type))]
     pub content_type: Option<String>,
     /// Exact size of the upload in bytes; at most MAX_UPLOAD_SIZE, and signed into the URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     pub content_length: Option<u64>,
     /// Base64 SHA-256 of the upload; signed into the URL as `x-amz-checksum-sha256`, which the store verifies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::checksum_sha256))]
     pub checksum_sha256: Option<String>,
 }
 
@@ -173,6 +225,7 @@ pub struct UploadUrlResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DownloadUrlRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
     /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,6 +248,7 @@ pub struct DownloadUrlResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmUploadRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
     /// `false` refuses to replace an existing confirmed object (409 `OBJECT_ALREADY_EXISTS`). Default `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -237,20 +291,22 @@ pub struct StatusResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartMultipartRequest {
-    /// Name of the object, as for `upload-url`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
     /// Media type of the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::content_type))]
     pub content_type: Option<String>,
     /// Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); checked again at confirm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     pub content_length: Option<u64>,
     /// Base64 SHA-256 of the whole object; verified at completion on the local backend. S3 cannot verify a whole
     /// multipart object: there, give each part's checksum when signing parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::checksum_sha256))]
     pub checksum_sha256: Option<String>,
     /// Part size to use, 5 MiB to 5 GiB [default: MULTIPART_PART_SIZE].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 5242880, maximum = 5368709120.0))]
     pub part_size: Option<u64>,
 }
@@ -273,9 +329,11 @@ pub struct StartMultipartResponse {
 #[serde(deny_unknown_fields)]
 pub struct PartToSign {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
+    #[serde(deserialize_with = "integer::required")]
     pub part_number: u64,
     /// Base64 SHA-256 of the part; signed in as `x-amz-checksum-sha256`, which the store verifies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::checksum_sha256))]
     pub checksum_sha256: Option<String>,
 }
 
@@ -284,9 +342,12 @@ pub struct PartToSign {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignPartsRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::upload_id))]
     pub upload_id: String,
     /// 1 to 1000 parts.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub parts: Vec<PartToSign>,
 }
 
@@ -318,7 +379,9 @@ pub struct SignPartsResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UploadRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::upload_id))]
     pub upload_id: String,
 }
 
@@ -350,8 +413,10 @@ pub struct ListPartsResponse {
 #[serde(deny_unknown_fields)]
 pub struct PartToComplete {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10000))]
+    #[serde(deserialize_with = "integer::required")]
     pub part_number: u64,
     /// The `ETag` header the part's upload answered, quotes or not.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 128))]
     pub etag: String,
 }
 
@@ -360,9 +425,12 @@ pub struct PartToComplete {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CompleteMultipartRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::upload_id))]
     pub upload_id: String,
     /// Every part of the object, in ascending part number.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10000))]
     pub parts: Vec<PartToComplete>,
 }
 
@@ -383,9 +451,10 @@ pub struct CompleteMultipartResponse {
 pub struct ListDraftsRequest {
     /// Only drafts whose names start with this, for example `photos/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::prefix))]
     pub prefix: Option<String>,
     /// Drafts per page, 1 to 1000 [default: 100].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub page_size: Option<u64>,
     /// `next_page_token` of the previous page.
@@ -421,7 +490,135 @@ pub struct ListDraftsResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DiscardDraftRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
     pub object_name: String,
+}
+
+/// Integers as JSON Schema defines them: a number with no fractional part, so `117.0` is 117 as `117` is. For
+/// `#[serde(deserialize_with)]`.
+pub mod integer {
+    use serde::de::{self, Deserializer, Visitor};
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a non-negative integer")
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<u64, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<u64, E> {
+            u64::try_from(value).map_err(|_| E::invalid_value(de::Unexpected::Signed(value), &self))
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<u64, E> {
+            // 2^64 as f64; every whole f64 below it is a u64.
+            if value.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&value) {
+                Ok(value as u64)
+            } else {
+                Err(E::invalid_value(de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+
+    /// A required integer.
+    pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_any(Whole)
+    }
+
+    /// An optional one; `null` is `None`.
+    pub fn optional<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wrapped(#[serde(deserialize_with = "required")] u64);
+        Ok(<Option<Wrapped> as serde::Deserialize>::deserialize(deserializer)?.map(|Wrapped(n)| n))
+    }
+}
+
+/// The OpenAPI schemas of the fields whose rules the types alone do not say.
+#[cfg(feature = "openapi")]
+pub mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::{Object, RefOr, Schema};
+
+    use super::*;
+
+    fn string(nullable: bool) -> ObjectBuilder {
+        let types = if nullable { SchemaType::from_iter([Type::String, Type::Null]) } else { Type::String.into() };
+        ObjectBuilder::new().schema_type(types)
+    }
+
+    fn done(object: ObjectBuilder) -> RefOr<Schema> {
+        RefOr::T(Schema::Object(Object::from(object)))
+    }
+
+    /// An object name.
+    pub fn object_name() -> RefOr<Schema> {
+        done(
+            string(false)
+                .description(Some(format!(
+                    "Name of the object, for example `avatars/42.jpg`: 1 to {MAX_OBJECT_NAME_BYTES} bytes of UTF-8 \
+                     with the tenant prefix `<tenant>/` (characters outside ASCII take 2 to 4), segments between single `/`, none `.` or `..`, no \
+                     control character, no backslash."
+                )))
+                .min_length(Some(1))
+                .max_length(Some(MAX_OBJECT_NAME_BYTES))
+                .pattern(Some(OBJECT_NAME_PATTERN)),
+        )
+    }
+
+    /// A multipart upload id.
+    pub fn upload_id() -> RefOr<Schema> {
+        done(
+            string(false)
+                .description(Some("The `upload_id` that `multipart/start` answered."))
+                .min_length(Some(1))
+                .max_length(Some(MAX_UPLOAD_ID_LEN))
+                .pattern(Some(UPLOAD_ID_PATTERN)),
+        )
+    }
+
+    /// An optional SHA-256.
+    pub fn checksum_sha256() -> RefOr<Schema> {
+        done(
+            string(true)
+                .description(Some(
+                    "Base64 SHA-256 of the bytes; signed into the URL as `x-amz-checksum-sha256`, which the store \
+                     verifies.",
+                ))
+                .min_length(Some(44))
+                .max_length(Some(44))
+                .pattern(Some(CHECKSUM_SHA256_PATTERN)),
+        )
+    }
+
+    /// An optional media type.
+    pub fn content_type() -> RefOr<Schema> {
+        done(
+            string(true)
+                .description(Some(
+                    "Media type of the object, signed into the URL, so the upload must send exactly this \
+                     Content-Type [default: application/octet-stream]; 415 outside ALLOWED_CONTENT_TYPES.",
+                ))
+                .min_length(Some(1))
+                .max_length(Some(MAX_CONTENT_TYPE_LEN))
+                .pattern(Some(CONTENT_TYPE_PATTERN)),
+        )
+    }
+
+    /// An optional name prefix.
+    pub fn prefix() -> RefOr<Schema> {
+        done(
+            string(true)
+                .description(Some("Only drafts whose names start with this, for example `photos/`."))
+                .max_length(Some(MAX_OBJECT_NAME_BYTES - 1))
+                .pattern(Some(PREFIX_PATTERN)),
+        )
+    }
 }
 
 #[cfg(test)]

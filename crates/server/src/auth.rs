@@ -178,6 +178,17 @@ impl Authenticator {
         matches!(self, Self::Open)
     }
 
+    /// How many bytes the tenant prefix (`<tenant>/`) takes from an object name's 1024 at most: none when
+    /// requests are open, the longest configured tenant's with API keys, and `None` with JWTs, whose tenants are
+    /// not known in advance.
+    pub fn longest_tenant_prefix(&self) -> Option<usize> {
+        match self {
+            Self::Open => Some(0),
+            Self::ApiKeys(entries) => entries.iter().map(|(tenant, _)| tenant.as_str().len() + 1).max(),
+            Self::Jwt(_) => None,
+        }
+    }
+
     /// Identifies the caller from an `Authorization` header value. Every failure is the same `Unauthenticated`;
     /// the reason goes to the log only.
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, Error> {

@@ -24,6 +24,18 @@ pub fn parse_part_number(value: u64) -> Result<u32, Error> {
         .ok_or_else(|| Error::InvalidRequest(format!("part number {value} is out of range (1 to {MAX_PART_NUMBER})")))
 }
 
+/// Longest ETag a part list may give; stores' are 34 characters or so.
+pub const MAX_ETAG_LEN: usize = 128;
+
+/// Parses a part's ETag from a request.
+pub fn parse_etag(value: String) -> Result<String, Error> {
+    if (1..=MAX_ETAG_LEN).contains(&value.len()) {
+        Ok(value)
+    } else {
+        Err(Error::InvalidRequest(format!("an etag is 1 to {MAX_ETAG_LEN} bytes long")))
+    }
+}
+
 /// Parses an optional content type from a request.
 pub fn parse_content_type(value: Option<&str>) -> Result<Option<ContentType>, Error> {
     value

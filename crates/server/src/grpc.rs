@@ -18,7 +18,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, Caller};
-use crate::domain::{Stage, parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
+use crate::domain::{
+    Stage, parse_checksum, parse_content_type, parse_etag, parse_object_name, parse_part_number, parse_upload_id,
+};
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
@@ -391,7 +393,12 @@ impl GrpcApi {
         let parts = request
             .parts
             .into_iter()
-            .map(|part| Ok(CompletedPart { number: parse_part_number(u64::from(part.part_number))?, etag: part.etag }))
+            .map(|part| {
+                Ok(CompletedPart {
+                    number: parse_part_number(u64::from(part.part_number))?,
+                    etag: parse_etag(part.etag)?,
+                })
+            })
             .collect::<Result<Vec<_>, Error>>()?;
         let size = self.service.complete_multipart(&caller, &name, &upload_id, &parts).await?;
         Ok(Response::new(pb::CompleteMultipartUploadResponse { result: ok(), object_name: name.to_string(), size }))
@@ -454,12 +461,11 @@ impl From<Error> for Status {
             Error::InvalidObjectName(_)
             | Error::InvalidRequest(_)
             | Error::UploadTooLarge(_)
-            | Error::UnsupportedContentType(_)
-            | Error::InvalidParts(_) => Code::InvalidArgument,
+            | Error::UnsupportedContentType(_) => Code::InvalidArgument,
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
             Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
-            Error::UploadRejected(_) => Code::FailedPrecondition,
+            Error::UploadRejected(_) | Error::InvalidParts(_) => Code::FailedPrecondition,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
             Error::DraftChanged(_) => Code::Aborted,
             Error::SignatureRejected(_) => Code::PermissionDenied,

@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 mod drafts;
 mod multipart;
 
-pub use drafts::{DEFAULT_PAGE_SIZE, DraftEntry, DraftPage, MAX_PAGE_SIZE};
+pub use drafts::{DEFAULT_PAGE_SIZE, DraftEntry, DraftPage, MAX_PAGE_SIZE, parse_prefix};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 
 /// A signed URL handed to a client, with what it must know to use it.

@@ -13,7 +13,10 @@ mod storage;
 
 pub use error::{Error, Result};
 pub use multipart::{CompletedPart, Progress, UploadedPart};
-pub use names::{BucketName, Checksum, ContentType, InvalidName, ObjectKey, UploadId};
+pub use names::{
+    BucketName, Checksum, ContentType, InvalidName, MAX_CONTENT_TYPE_LEN, MAX_KEY_LEN, MAX_UPLOAD_ID_LEN, ObjectKey,
+    UploadId,
+};
 pub use storage::{
     CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
     ListPage, ListPages, ListedObject, Method, MoveOptions, MultipartRequest, ObjectMeta, PrefixPage, PresignRequest,

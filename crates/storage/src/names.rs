@@ -133,7 +133,7 @@ impl fmt::Display for BucketName {
 }
 
 /// Longest content type accepted, in bytes.
-const MAX_CONTENT_TYPE_LEN: usize = 255;
+pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 
 /// A media type such as `image/jpeg` or `text/plain; charset=utf-8`, safe to send as a header value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -145,14 +145,24 @@ impl ContentType {
         Self("application/octet-stream".to_owned())
     }
 
-    /// Parses a media type: `type/subtype` made of RFC 7230 token characters, optionally followed by parameters.
+    /// Parses a media type: `type/subtype` made of RFC 9110 token characters, optionally followed by parameters,
+    /// all printable ASCII without a tab or a blank at either end. (A store signs the header as given, and clients
+    /// and stores canonicalize tabs and outer blanks differently, so such a type could never be sent as signed.)
     pub fn parse(value: &str) -> Result<Self, InvalidName> {
         let invalid = || InvalidName::new(format!("'{value}' is not a valid content type (expected type/subtype)"));
         if value.is_empty() || value.len() > MAX_CONTENT_TYPE_LEN {
             return Err(InvalidName::new(format!("content type must be 1 to {MAX_CONTENT_TYPE_LEN} characters long")));
         }
-        if !value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
-            return Err(invalid());
+        if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(InvalidName::new(format!(
+                "'{}' is not a valid content type: printable ASCII only, no tab",
+                value.escape_default()
+            )));
+        }
+        if value.trim() != value {
+            return Err(InvalidName::new(format!(
+                "'{value}' is not a valid content type: it starts or ends with a blank"
+            )));
         }
         let essence = value.split(';').next().unwrap_or_default().trim();
         let (kind, subtype) = essence.split_once('/').ok_or_else(invalid)?;

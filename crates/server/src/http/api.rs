@@ -35,9 +35,6 @@ fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
-    (status = 500, body = ErrorBody),
 ))]
 pub async fn upload_url(
     State(state): State<AppState>,
@@ -64,10 +61,7 @@ pub async fn upload_url(
 #[utoipa::path(post, path = "/api/v1/download-url", request_body = DownloadUrlRequest, responses(
     (status = 200, body = DownloadUrlResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn download_url(
     State(state): State<AppState>,
@@ -88,12 +82,9 @@ pub async fn download_url(
 #[utoipa::path(post, path = "/api/v1/confirm-upload", request_body = ConfirmUploadRequest, responses(
     (status = 200, body = ConfirmUploadResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
     (status = 409, description = "OBJECT_ALREADY_EXISTS with overwrite false, or DRAFT_CHANGED", body = ErrorBody),
     (status = 422, description = "UPLOAD_REJECTED: the draft failed a check and was deleted", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn confirm_upload(
     State(state): State<AppState>,
@@ -113,9 +104,6 @@ pub async fn confirm_upload(
 #[utoipa::path(post, path = "/api/v1/draft-bucket", request_body = DraftBucketRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
-    (status = 503, body = ErrorBody),
 ))]
 pub async fn draft_bucket(
     State(state): State<AppState>,
@@ -142,27 +130,3 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Err(e) => e.response_with(StatusCode::SERVICE_UNAVAILABLE),
     }
 }
-
-/// The OpenAPI description of this API.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(title = "DraftStore", description = "Two-stage uploads through presigned URLs."),
-    paths(
-        upload_url,
-        download_url,
-        confirm_upload,
-        draft_bucket,
-        super::drafts::list_drafts,
-        super::drafts::discard_draft,
-        super::multipart::start,
-        super::multipart::sign_parts,
-        super::multipart::list_parts,
-        super::multipart::complete,
-        super::multipart::abort,
-        super::uppy::sign,
-        health,
-        ready
-    )
-)]
-#[derive(Debug)]
-pub struct ApiDoc;

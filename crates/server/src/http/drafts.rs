@@ -18,9 +18,6 @@ use crate::service::DEFAULT_PAGE_SIZE;
 #[utoipa::path(post, path = "/api/v1/list-drafts", request_body = ListDraftsRequest, responses(
     (status = 200, body = ListDraftsResponse),
     (status = 400, description = "INVALID_REQUEST: a bad prefix, page size or page token", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn list_drafts(
     State(state): State<AppState>,
@@ -51,10 +48,7 @@ pub async fn list_drafts(
 #[utoipa::path(post, path = "/api/v1/discard-draft", request_body = DiscardDraftRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: the caller has no such draft", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn discard_draft(
     State(state): State<AppState>,

@@ -14,11 +14,11 @@ use crate::error::Error;
 impl Error {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::InvalidObjectName(_) | Self::InvalidRequest(_) | Self::InvalidParts(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidObjectName(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::UploadRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) => StatusCode::CONFLICT,
+            Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) | Self::InvalidParts(_) => StatusCode::CONFLICT,
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -5,6 +5,7 @@ mod blobs;
 mod drafts;
 mod error;
 mod multipart;
+mod openapi;
 mod page;
 mod s3xml;
 mod uppy;
@@ -21,17 +22,16 @@ use axum::routing::{get, post};
 use draftstore_storage::local::{BLOB_ROUTE, LocalStorage};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tracing::Instrument;
-use utoipa::OpenApi;
 
-pub use api::ApiDoc;
 pub use error::ErrorBody;
+pub use openapi::ApiDoc;
 
 use crate::auth::{Authenticator, Caller};
 use crate::service::DraftService;
 use crate::telemetry;
 
-/// Largest JSON request body: room for the 10,000 parts of a multipart completion.
-const API_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
+const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -81,7 +81,8 @@ impl ReadyCache {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let openapi = Arc::new(ApiDoc::openapi().to_pretty_json().expect("the OpenAPI document serializes"));
+    let openapi =
+        Arc::new(serde_json::to_string_pretty(&openapi::document(&state)).expect("the OpenAPI document serializes"));
     let api = Router::new()
         .route("/api/v1/upload-url", post(api::upload_url))
         .route("/api/v1/download-url", post(api::download_url))

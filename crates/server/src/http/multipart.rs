@@ -15,7 +15,9 @@ use super::AppState;
 use super::api::rfc3339;
 use super::error::ApiJson;
 use crate::auth::Caller;
-use crate::domain::{parse_checksum, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
+use crate::domain::{
+    parse_checksum, parse_content_type, parse_etag, parse_object_name, parse_part_number, parse_upload_id,
+};
 use crate::error::Result;
 use crate::service::{MultipartStart, PartRequest};
 
@@ -23,11 +25,8 @@ use crate::service::{MultipartStart, PartRequest};
 #[utoipa::path(post, path = "/api/v1/multipart/start", request_body = StartMultipartRequest, responses(
     (status = 200, body = StartMultipartResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn start(
     State(state): State<AppState>,
@@ -54,10 +53,7 @@ pub async fn start(
 #[utoipa::path(post, path = "/api/v1/multipart/sign-parts", request_body = SignPartsRequest, responses(
     (status = 200, body = SignPartsResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn sign_parts(
     State(state): State<AppState>,
@@ -97,10 +93,7 @@ pub async fn sign_parts(
 #[utoipa::path(post, path = "/api/v1/multipart/list-parts", request_body = UploadRequest, responses(
     (status = 200, body = ListPartsResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn list_parts(
     State(state): State<AppState>,
@@ -129,12 +122,10 @@ pub async fn list_parts(
 /// Assemble the parts into the draft.
 #[utoipa::path(post, path = "/api/v1/multipart/complete", request_body = CompleteMultipartRequest, responses(
     (status = 200, body = CompleteMultipartResponse),
-    (status = 400, description = "INVALID_PARTS (the parts are kept), INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 409, description = "INVALID_PARTS: the list does not match the parts in the store; they are kept", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn complete(
     State(state): State<AppState>,
@@ -146,7 +137,7 @@ pub async fn complete(
     let parts = request
         .parts
         .into_iter()
-        .map(|part| Ok(CompletedPart { number: parse_part_number(part.part_number)?, etag: part.etag }))
+        .map(|part| Ok(CompletedPart { number: parse_part_number(part.part_number)?, etag: parse_etag(part.etag)? }))
         .collect::<Result<Vec<_>>>()?;
     let size = state.service.complete_multipart(&caller, &name, &upload_id, &parts).await?;
     Ok(Json(CompleteMultipartResponse { success: true, object_name: name.to_string(), size }))
@@ -156,10 +147,7 @@ pub async fn complete(
 #[utoipa::path(post, path = "/api/v1/multipart/abort", request_body = UploadRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn abort(
     State(state): State<AppState>,

@@ -102,7 +102,11 @@ pub fn xml(status: StatusCode, body: &impl ToXml) -> Response {
 /// An error as S3 writes it, with the codes uploaders act on: an expired URL says "Request has expired", so that
 /// they sign the request again.
 pub fn error(error: Error) -> Response {
-    let status = error.status();
+    let status = match &error {
+        // S3 answers a wrong part list with 400, and uploaders expect its statuses here.
+        Error::InvalidParts(_) => StatusCode::BAD_REQUEST,
+        _ => error.status(),
+    };
     if status.is_server_error() {
         tracing::error!(error = %error.chain(), "signed request failed");
     }

@@ -18,6 +18,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use draftstore_client::api::integer;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -25,20 +26,20 @@ use utoipa::ToSchema;
 use super::error::{ApiJson, ErrorBody};
 use super::{AppState, s3xml};
 use crate::auth::Caller;
-use crate::domain::{parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
+use crate::domain::{ObjectName, UploadId, parse_content_type, parse_object_name, parse_part_number, parse_upload_id};
 use crate::error::{Error, Result};
 use crate::service::S3Request;
 
 /// Longest URL life a request may ask for (7 days, as SigV4); UPLOAD_TTL caps it further.
-const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
+pub const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
 
-/// One S3 request Uppy wants to send, as Uppy describes it.
-#[derive(Debug, Deserialize, ToSchema)]
+/// One S3 request Uppy wants to send, as Uppy describes it. Its OpenAPI schema, one shape per request signed, is
+/// written out in [`super::openapi`].
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UppySignRequest {
     /// `PUT` (an object, or a part with `uploadId` and `partNumber`), `POST` (start, or complete with
     /// `uploadId`), `GET` (list parts, with `uploadId`) or `DELETE` (abort, with `uploadId`).
-    #[schema(pattern = "^(GET|PUT|POST|DELETE)$")]
     pub method: String,
     /// The object name; the tenant prefix is DraftStore's business.
     pub key: String,
@@ -47,12 +48,10 @@ pub struct UppySignRequest {
     pub content_type: Option<String>,
     #[serde(default)]
     pub upload_id: Option<String>,
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 10000)]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub part_number: Option<u64>,
     /// Seconds the URL should live; at most UPLOAD_TTL.
-    #[serde(default)]
-    #[schema(minimum = 1, maximum = 604800)]
+    #[serde(default, deserialize_with = "integer::optional")]
     pub expires_in: Option<u64>,
 }
 
@@ -65,17 +64,34 @@ pub struct UppySignResponse {
     pub headers: BTreeMap<String, String>,
 }
 
-/// Which S3 request a signing request describes; anything else is a 400.
-fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
+/// What a signing request asks for.
+enum Signing {
+    /// One of the S3 requests Uppy sends to the store.
+    S3(S3Request),
+    /// The completion, which Uppy sends to DraftStore.
+    Complete(UploadId),
+}
+
+/// Every field checked, then which request the combination describes; any other combination is a 400.
+fn parse(request: &UppySignRequest) -> Result<(ObjectName, Signing, Option<Duration>)> {
+    let name = parse_object_name(&request.key)?;
     let content_type = parse_content_type(request.content_type.as_deref())?;
     let upload_id = request.upload_id.as_deref().map(parse_upload_id).transpose()?;
     let part = request.part_number.map(parse_part_number).transpose()?;
-    Ok(match (request.method.as_str(), upload_id, part) {
-        ("PUT", None, None) => S3Request::PutObject { content_type },
-        ("POST", None, None) => S3Request::CreateMultipart { content_type },
-        ("PUT", Some(upload_id), Some(number)) => S3Request::UploadPart { upload_id, number },
-        ("GET", Some(upload_id), None) => S3Request::ListParts { upload_id },
-        ("DELETE", Some(upload_id), None) => S3Request::Abort { upload_id },
+    let expires_in = match request.expires_in {
+        Some(seconds @ 1..=MAX_EXPIRES_IN) => Some(Duration::from_secs(seconds)),
+        Some(seconds) => {
+            return Err(Error::InvalidRequest(format!("expiresIn {seconds} is out of range (1 to {MAX_EXPIRES_IN})")));
+        }
+        None => None,
+    };
+    let signing = match (request.method.as_str(), upload_id, part) {
+        ("PUT", None, None) => Signing::S3(S3Request::PutObject { content_type }),
+        ("POST", None, None) => Signing::S3(S3Request::CreateMultipart { content_type }),
+        ("PUT", Some(upload_id), Some(number)) => Signing::S3(S3Request::UploadPart { upload_id, number }),
+        ("GET", Some(upload_id), None) => Signing::S3(S3Request::ListParts { upload_id }),
+        ("DELETE", Some(upload_id), None) => Signing::S3(S3Request::Abort { upload_id }),
+        ("POST", Some(upload_id), None) => Signing::Complete(upload_id),
         (method, upload_id, part) => {
             return Err(Error::InvalidRequest(format!(
                 "DraftStore signs uploads only: {method} {} {} is not one of PutObject, CreateMultipartUpload, \
@@ -84,18 +100,16 @@ fn s3_request(request: &UppySignRequest) -> Result<S3Request> {
                 if part.is_some() { "with partNumber" } else { "without partNumber" },
             )));
         }
-    })
+    };
+    Ok((name, signing, expires_in))
 }
 
 /// Sign one S3 request for Uppy's `signRequest`.
 #[utoipa::path(post, path = "/api/v1/uppy/sign", request_body = UppySignRequest, responses(
     (status = 200, body = UppySignResponse),
     (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request", body = ErrorBody),
-    (status = 401, description = "ACCESS_DENIED: missing or invalid credentials", body = ErrorBody),
-    (status = 429, description = "RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: the upload id is not the caller's for this key", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
-    (status = 503, description = "NETWORK_ERROR: storage unreachable or too slow", body = ErrorBody),
 ))]
 pub async fn sign(
     State(state): State<AppState>,
@@ -103,31 +117,22 @@ pub async fn sign(
     headers: HeaderMap,
     ApiJson(request): ApiJson<UppySignRequest>,
 ) -> Result<Json<UppySignResponse>> {
-    let name = parse_object_name(&request.key)?;
-    if let ("POST", Some(upload_id)) = (request.method.as_str(), request.upload_id.as_deref()) {
-        if request.part_number.is_some() {
-            return Err(Error::InvalidRequest("a completion has no partNumber".to_owned()));
+    let (name, signing, expires_in) = parse(&request)?;
+    let s3 = match signing {
+        Signing::S3(s3) => s3,
+        Signing::Complete(upload_id) => {
+            state.service.check_upload(&caller, &name, &upload_id).await?;
+            let mut url = state
+                .public_url
+                .join("/api/v1/uppy/complete")
+                .map_err(|e| Error::InvalidRequest(format!("PUBLIC_URL cannot address the completion route: {e}")))?;
+            url.query_pairs_mut().append_pair("key", name.as_str()).append_pair("uploadId", upload_id.as_str());
+            let mut answer = BTreeMap::new();
+            if let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+                answer.insert("Authorization".to_owned(), authorization.to_owned());
+            }
+            return Ok(Json(UppySignResponse { url: url.into(), headers: answer }));
         }
-        let upload_id = parse_upload_id(upload_id)?;
-        state.service.check_upload(&caller, &name, &upload_id).await?;
-        let mut url = state
-            .public_url
-            .join("/api/v1/uppy/complete")
-            .map_err(|e| Error::InvalidRequest(format!("PUBLIC_URL cannot address the completion route: {e}")))?;
-        url.query_pairs_mut().append_pair("key", name.as_str()).append_pair("uploadId", upload_id.as_str());
-        let mut answer = BTreeMap::new();
-        if let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-            answer.insert("Authorization".to_owned(), authorization.to_owned());
-        }
-        return Ok(Json(UppySignResponse { url: url.into(), headers: answer }));
-    }
-    let s3 = s3_request(&request)?;
-    let expires_in = match request.expires_in {
-        Some(seconds @ 1..=MAX_EXPIRES_IN) => Some(Duration::from_secs(seconds)),
-        Some(seconds) => {
-            return Err(Error::InvalidRequest(format!("expiresIn {seconds} is out of range (1 to {MAX_EXPIRES_IN})")));
-        }
-        None => None,
     };
     let url = state.service.sign_s3_request(&caller, &name, s3, expires_in, OffsetDateTime::now_utc()).await?;
     Ok(Json(UppySignResponse { url: url.url, headers: url.headers.into_iter().collect() }))

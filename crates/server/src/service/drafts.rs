@@ -1,7 +1,7 @@
 //! A caller's drafts: listed page by page under a name prefix, and discarded one by one. Both see only the
 //! caller's own namespace.
 
-use draftstore_storage::{ContentType, ObjectKey};
+use draftstore_storage::{ContentType, MAX_KEY_LEN, ObjectKey};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
@@ -89,6 +89,12 @@ impl DraftService {
         let prefix = parse_prefix(prefix)?;
         let namespace = caller.namespace();
         let key_prefix = format!("{namespace}{prefix}");
+        if key_prefix.len() >= MAX_KEY_LEN {
+            return Err(Error::InvalidRequest(format!(
+                "prefix: with the tenant prefix it is {} bytes long; names are at most {MAX_KEY_LEN}",
+                key_prefix.len()
+            )));
+        }
         let store_token = page_token.map(|token| decode_token(&key_prefix, token)).transpose()?;
         let bucket = &self.0.buckets.draft;
         let list = self.0.storage.list_prefix(bucket, &key_prefix, store_token.as_deref(), page_size);

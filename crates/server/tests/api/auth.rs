@@ -14,7 +14,7 @@ use tonic_types::StatusExt;
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
 use crate::seaweed;
 
-fn api_keys(keys: &[(&str, &str)]) -> String {
+pub fn api_keys(keys: &[(&str, &str)]) -> String {
     keys.iter()
         .map(|(tenant, key)| format!("{tenant}:{}", hex::encode(sha2::Sha256::digest(key))))
         .collect::<Vec<_>>()

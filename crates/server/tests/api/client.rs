@@ -84,7 +84,7 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
         upload_id: started.upload_id.clone(),
         parts: vec![api::PartToComplete { part_number: 1, etag: "nothing".into() }],
     };
-    assert_eq!(code(client.complete_multipart(&completion).await), (400, Some(ErrorType::InvalidParts)));
+    assert_eq!(code(client.complete_multipart(&completion).await), (409, Some(ErrorType::InvalidParts)));
     assert!(client.abort_multipart(&upload).await.expect("aborts").success);
     assert_eq!(code(client.list_parts(&upload).await), (404, Some(ErrorType::UploadNotFound)));
 

@@ -18,6 +18,7 @@ mod grpc;
 mod helpers;
 mod limits;
 mod multipart;
+mod openapi;
 mod ops;
 mod proxy;
 mod ratelimit;

@@ -77,8 +77,8 @@ async fn malformed_bodies_are_400_invalid_request_never_500() {
         app.upload_url("a.jpg", Some(bad_type)).await.error(400, "INVALID_REQUEST");
     }
     app.post("/api/v1/draft-bucket", &json!({ "surprise": true })).await.error(400, "INVALID_REQUEST");
-    // Above the 1 MiB body limit.
-    let huge: &'static str = Box::leak(format!(r#"{{"object_name": "{}"}}"#, "a".repeat(1_100_000)).into_boxed_str());
+    // Above the 2 MiB body limit.
+    let huge: &'static str = Box::leak(format!(r#"{{"object_name": "{}"}}"#, "a".repeat(2_200_000)).into_boxed_str());
     app.post_raw("/api/v1/upload-url", Some("application/json"), huge).await.error(400, "INVALID_REQUEST");
 }
 
