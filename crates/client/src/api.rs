@@ -119,11 +119,12 @@ pub enum ErrorType {
     InvalidParts,
     RateLimited,
     InsufficientStorage,
+    HookUnavailable,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 16] = [
+    pub const ALL: [ErrorType; 17] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -140,6 +141,7 @@ impl ErrorType {
         Self::InvalidParts,
         Self::RateLimited,
         Self::InsufficientStorage,
+        Self::HookUnavailable,
     ];
 
     /// The code as it appears in error bodies.
@@ -161,6 +163,7 @@ impl ErrorType {
             Self::InvalidParts => "INVALID_PARTS",
             Self::RateLimited => "RATE_LIMITED",
             Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
+            Self::HookUnavailable => "HOOK_UNAVAILABLE",
         }
     }
 }

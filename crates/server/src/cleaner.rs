@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::config::Settings;
 use crate::error::Error;
+use crate::hooks::{EventType, Outbox, Subject};
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,19 +79,26 @@ pub struct Cleaner {
     upload_ttl: Duration,
     timeout: Duration,
     dry_run: bool,
+    /// Where `draft.expired` events are recorded, when EVENTS_URL is set.
+    outbox: Option<Outbox>,
 }
 
 impl Cleaner {
     /// A cleaner of the draft bucket named by the settings.
     pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
         Self {
-            storage,
             bucket: settings.buckets.draft.clone(),
             main: settings.buckets.main.clone(),
             lifetime: settings.object_lifetime,
             upload_ttl: settings.upload_ttl,
             timeout: settings.storage_timeout,
             dry_run: false,
+            outbox: settings
+                .hooks
+                .events_url
+                .is_some()
+                .then(|| Outbox::new(Arc::clone(&storage), settings.buckets.events.clone())),
+            storage,
         }
     }
 
@@ -173,6 +181,13 @@ impl Cleaner {
     }
 
     async fn delete_page(&self, expired: &[ListedObject], report: &mut CleanReport) {
+        if let Err(error) = self.record_expired(expired).await {
+            // Nothing is removed without its event; the next pass tries again.
+            tracing::error!(error = %error.chain(), count = expired.len(), "failed to record draft.expired events");
+            report.failed += expired.len() as u64;
+            report.incomplete.get_or_insert(error.chain());
+            return;
+        }
         let keys: Vec<_> = expired.iter().map(|o| o.key.clone()).collect();
         let failures = match tokio::time::timeout(self.timeout, self.storage.delete_many(&self.bucket, &keys)).await {
             Ok(Ok(failures)) => failures,
@@ -196,6 +211,33 @@ impl Cleaner {
             report.removed += 1;
             report.bytes_freed += object.size;
         }
+    }
+
+    /// One `draft.expired` event per draft about to be removed, when events are on. A draft whose removal then
+    /// fails keeps its recorded event: at least once.
+    async fn record_expired(&self, expired: &[ListedObject]) -> Result<(), Error> {
+        let Some(outbox) = &self.outbox else { return Ok(()) };
+        for object in expired {
+            let subject = Subject {
+                tenant: None,
+                object_name: object.key.as_str(),
+                key: &object.key,
+                size: object.size,
+                content_type: None,
+            };
+            let record = tokio::time::timeout(self.timeout, outbox.record(EventType::Expired, &subject, false));
+            match record.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(Error::from_storage("record a draft.expired event", e)),
+                Err(_) => {
+                    return Err(Error::StorageTimeout {
+                        operation: "record a draft.expired event",
+                        after: self.timeout,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn remove_stale_uploads(&self, now: OffsetDateTime, report: &mut CleanReport) {

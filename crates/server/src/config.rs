@@ -149,6 +149,23 @@ pub struct CommonArgs {
     /// Log output: `text` for people, `json` for one object per line.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
     pub log_format: String,
+    /// URL asked before a draft is promoted, with a signed `draft.confirmed` event and a download URL of the draft:
+    /// a 2xx accepts, a 4xx (or `{"accept": false, "reason": …}`) rejects, anything else fails the confirm (503).
+    #[arg(long, env = "CONFIRM_HOOK_URL", value_name = "URL")]
+    pub confirm_hook_url: Option<String>,
+    /// Seconds the confirm hook, and each event delivery, may take.
+    #[arg(long, env = "HOOK_TIMEOUT", default_value = "10", value_name = "SECONDS")]
+    pub hook_timeout: String,
+    /// URL the events (`draft.confirmed`, `.rejected`, `.discarded`, `.expired`) are delivered to, signed, at least
+    /// once; they wait in `<BUCKET_NAME>-events` until a 2xx.
+    #[arg(long, env = "EVENTS_URL", value_name = "URL")]
+    pub events_url: Option<String>,
+    /// Seconds an event is retried before it is dropped (with an error log and a metric).
+    #[arg(long, env = "EVENTS_MAX_AGE", default_value = "86400", value_name = "SECONDS")]
+    pub events_max_age: String,
+    /// Standard Webhooks secret (`whsec_<base64>`) that signs the hook calls and the events.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true, value_name = "SECRET")]
+    pub webhook_secret: Option<String>,
 }
 
 /// `draftstore serve`.
@@ -252,6 +269,19 @@ impl ConfigError {
 pub struct Buckets {
     pub main: BucketName,
     pub draft: BucketName,
+    /// The event outbox, used when EVENTS_URL is set.
+    pub events: BucketName,
+}
+
+/// The confirm hook and the events, validated.
+#[derive(Debug, Clone)]
+pub struct HookSettings {
+    pub confirm_url: Option<Url>,
+    pub timeout: Duration,
+    pub events_url: Option<Url>,
+    pub events_max_age: Duration,
+    /// Present whenever a URL is.
+    pub secret: Option<crate::hooks::WebhookSecret>,
 }
 
 /// Log output format.
@@ -311,6 +341,7 @@ pub struct Settings {
     /// Browser origins allowed to call the API and the signed URLs.
     pub cors_allowed_origins: Vec<String>,
     pub log_format: LogFormat,
+    pub hooks: HookSettings,
 }
 
 /// Settings of `draftstore serve`, validated.
@@ -341,6 +372,9 @@ impl TryFrom<&CommonArgs> for Settings {
         let main = BucketName::parse(&args.bucket_name).map_err(|e| invalid("BUCKET_NAME", &args.bucket_name, e))?;
         let draft = BucketName::parse(&format!("{main}-draft"))
             .map_err(|e| invalid("BUCKET_NAME", &args.bucket_name, format!("the draft bucket name is invalid: {e}")))?;
+        let events = BucketName::parse(&format!("{main}-events")).map_err(|e| {
+            invalid("BUCKET_NAME", &args.bucket_name, format!("the events bucket name is invalid: {e}"))
+        })?;
         let storage = match args.storage_type.as_str() {
             "local" => StorageSettings::Local { data_dir: args.data_dir.clone() },
             "s3" => StorageSettings::S3(Box::new(s3_settings(args)?)),
@@ -349,7 +383,7 @@ impl TryFrom<&CommonArgs> for Settings {
         };
         Ok(Self {
             storage,
-            buckets: Buckets { main, draft },
+            buckets: Buckets { main, draft, events },
             storage_timeout: seconds("STORAGE_TIMEOUT", &args.storage_timeout, 1, 3600)?,
             upload_ttl: seconds("UPLOAD_TTL", &args.upload_ttl, 1, MAX_URL_TTL)?,
             download_ttl: seconds("DOWNLOAD_TTL", &args.download_ttl, 1, MAX_URL_TTL)?,
@@ -374,8 +408,37 @@ impl TryFrom<&CommonArgs> for Settings {
                 "json" => LogFormat::Json,
                 other => return Err(invalid("LOG_FORMAT", other, "expected text or json")),
             },
+            hooks: hook_settings(args)?,
         })
     }
+}
+
+/// CONFIRM_HOOK_URL, HOOK_TIMEOUT, EVENTS_URL, EVENTS_MAX_AGE and WEBHOOK_SECRET.
+fn hook_settings(args: &CommonArgs) -> Result<HookSettings, ConfigError> {
+    let url = |var, value: &Option<String>| non_empty(value).map(|value| http_url(var, value)).transpose();
+    let confirm_url = url("CONFIRM_HOOK_URL", &args.confirm_hook_url)?;
+    let events_url = url("EVENTS_URL", &args.events_url)?;
+    let secret = match non_empty(&args.webhook_secret) {
+        Some(value) => Some(
+            crate::hooks::WebhookSecret::parse(value.trim())
+                .map_err(|e| ConfigError::new("WEBHOOK_SECRET", format!("is not a Standard Webhooks secret: {e}")))?,
+        ),
+        None if confirm_url.is_some() || events_url.is_some() => {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                "is required with CONFIRM_HOOK_URL or EVENTS_URL: receivers verify every call with it \
+                 (generate one with: echo whsec_$(head -c 32 /dev/urandom | base64))",
+            ));
+        }
+        None => None,
+    };
+    Ok(HookSettings {
+        confirm_url,
+        timeout: seconds("HOOK_TIMEOUT", &args.hook_timeout, 1, 300)?,
+        events_url,
+        events_max_age: seconds("EVENTS_MAX_AGE", &args.events_max_age, 60, 30 * 86400)?,
+        secret,
+    })
 }
 
 impl TryFrom<&ServeArgs> for ServeSettings {

@@ -6,6 +6,12 @@ pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName, Upl
 
 use crate::error::Error;
 
+/// A time as the APIs and the events write it: RFC 3339, UTC, whole seconds.
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    use time::format_description::well_known::Rfc3339;
+    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
+}
+
 /// Parses an object name from a request: the one rule both APIs apply.
 pub fn parse_object_name(name: &str) -> Result<ObjectName, Error> {
     ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))

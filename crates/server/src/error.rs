@@ -70,6 +70,10 @@ pub enum Error {
     #[error("the store refused DraftStore's credentials while trying to {operation}")]
     StorageAccessDenied { operation: &'static str, source: storage::Error },
 
+    /// The confirm hook did not decide (timed out, unreachable, failed); the draft is kept and confirm may be retried.
+    #[error("the confirm hook gave no decision ({0}); the draft is kept, try again")]
+    HookUnavailable(String),
+
     /// The store could not be reached.
     #[error("storage is unavailable: failed to {operation}")]
     StorageUnavailable { operation: &'static str, source: storage::Error },
@@ -142,6 +146,7 @@ impl Error {
             }
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => ErrorType::NetworkError,
             Self::Internal { .. } => ErrorType::InternalError,
+            Self::HookUnavailable(_) => ErrorType::HookUnavailable,
         }
     }
 

@@ -466,6 +466,7 @@ impl From<Error> for Status {
             Error::Unauthenticated => Code::Unauthenticated,
             Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
             Error::UploadRejected(_) | Error::InvalidParts(_) => Code::FailedPrecondition,
+            Error::HookUnavailable(_) => Code::Unavailable,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
             Error::DraftChanged(_) => Code::Aborted,
             Error::SignatureRejected(_) => Code::PermissionDenied,

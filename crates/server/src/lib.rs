@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod hooks;
 pub mod http;
 pub mod ratelimit;
 pub mod service;

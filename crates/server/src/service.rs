@@ -15,6 +15,7 @@ use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{Checksum, ContentType, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
+use crate::hooks::{ConfirmHook, EventType, Outbox, Subject, Verdict};
 
 mod drafts;
 mod multipart;
@@ -68,12 +69,15 @@ struct Inner {
     multipart_part_size: u64,
     /// Find out at start-up whether the store honours conditional writes.
     probe_conditional_writes: bool,
+    /// Asked before a draft is promoted (CONFIRM_HOOK_URL).
+    hook: Option<ConfirmHook>,
+    /// Where events wait for delivery (EVENTS_URL).
+    outbox: Option<Outbox>,
 }
 
 impl DraftService {
     pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
         Self(Arc::new(Inner {
-            storage,
             buckets: settings.buckets.clone(),
             upload_ttl: settings.upload_ttl,
             download_ttl: settings.download_ttl,
@@ -87,7 +91,24 @@ impl DraftService {
                 StorageSettings::S3(s3) => s3.conditional_writes.is_none(),
                 StorageSettings::Local { .. } => false,
             },
+            hook: settings
+                .hooks
+                .confirm_url
+                .clone()
+                .zip(settings.hooks.secret.clone())
+                .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, reqwest::Client::new())),
+            outbox: settings
+                .hooks
+                .events_url
+                .is_some()
+                .then(|| Outbox::new(Arc::clone(&storage), settings.buckets.events.clone())),
+            storage,
         }))
+    }
+
+    /// The event outbox, when EVENTS_URL is set.
+    pub fn outbox(&self) -> Option<&Outbox> {
+        self.0.outbox.as_ref()
     }
 
     /// The store behind this service.
@@ -164,6 +185,9 @@ impl DraftService {
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
         self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;
+        if let Some(outbox) = &self.0.outbox {
+            self.call("create the events bucket", self.0.storage.create_bucket(outbox.bucket())).await?;
+        }
         if !self.0.cors_allowed_origins.is_empty() {
             let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
@@ -286,7 +310,7 @@ impl DraftService {
     /// moved it) the answer is the same success.
     pub async fn confirm(&self, caller: &Caller, name: &ObjectName, overwrite: bool) -> Result<Confirmation> {
         let key = &caller.key(name)?;
-        let outcome = self.confirm_key(key, overwrite).await;
+        let outcome = self.confirm_key(caller, name, key, overwrite).await;
         let label = match &outcome {
             Ok(label) => label,
             Err(e) => e.error_type().as_str(),
@@ -296,7 +320,13 @@ impl DraftService {
         Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{key}", self.0.buckets.main) })
     }
 
-    async fn confirm_key(&self, key: &ObjectName, overwrite: bool) -> Result<&'static str> {
+    async fn confirm_key(
+        &self,
+        caller: &Caller,
+        name: &ObjectName,
+        key: &ObjectName,
+        overwrite: bool,
+    ) -> Result<&'static str> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
         let already_confirmed = async || {
             self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| "already_confirmed")
@@ -308,15 +338,36 @@ impl DraftService {
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(e) => return Err(e),
             };
-            if let Err(reason) = self.verify(&meta) {
+            let subject = Subject {
+                tenant: caller.tenant().map(|t| t.as_str()),
+                object_name: name.as_str(),
+                key,
+                size: meta.size,
+                content_type: Some(&meta.content_type),
+            };
+            let rejection = match self.verify(&meta) {
+                Err(reason) => Some(reason),
+                Ok(()) => self.ask_hook(&subject, name, key, &meta).await?,
+            };
+            if let Some(reason) = rejection {
                 tracing::warn!(%key, reason, "draft rejected at confirm; deleting it");
+                self.record(EventType::Rejected, &subject, false).await?;
                 self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
                 return Err(Error::UploadRejected(reason));
             }
+            // Written before the move, delivered once the object is in the main bucket: a crash between the two
+            // loses no event, and announces no confirm that did not happen.
+            let announced = self.record(EventType::Confirmed, &subject, true).await?;
             let options = MoveOptions { no_overwrite: !overwrite, if_match: meta.etag.clone() };
             let progress = Progress::default();
             let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
-            match self.call_with_progress("move the draft to the main bucket", &progress, moved).await {
+            let moved = self.call_with_progress("move the draft to the main bucket", &progress, moved).await;
+            if moved.is_err()
+                && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
+            {
+                outbox.withdraw(announced).await;
+            }
+            match moved {
                 Ok(()) => return Ok("confirmed"),
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
@@ -324,6 +375,59 @@ impl DraftService {
             }
         }
         Err(Error::DraftChanged("the draft keeps changing; upload it once, then confirm".to_owned()))
+    }
+
+    /// Asks the confirm hook, when there is one, about a draft that passed DraftStore's own checks: `Some` reason
+    /// when it rejects. A hook that cannot decide fails the confirm closed (503, the draft kept).
+    async fn ask_hook(
+        &self,
+        subject: &Subject<'_>,
+        name: &ObjectName,
+        key: &ObjectName,
+        meta: &ObjectMeta,
+    ) -> Result<Option<String>> {
+        let Some(hook) = &self.0.hook else { return Ok(None) };
+        let now = OffsetDateTime::now_utc();
+        let expires_in = hook.timeout() + Duration::from_secs(60);
+        let conditions = Conditions { attachment: is_active_content(&meta.content_type), ..Conditions::default() };
+        let request = PresignRequest {
+            method: Method::Get,
+            bucket: &self.0.buckets.draft,
+            key,
+            now,
+            expires_in,
+            conditions: &conditions,
+        };
+        let url = self.call("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
+        let payload = serde_json::json!({
+            "type": "draft.confirming",
+            "timestamp": crate::domain::rfc3339(now),
+            "data": {
+                "tenant": subject.tenant,
+                "object_name": name.as_str(),
+                "key": key.as_str(),
+                "size": meta.size,
+                "content_type": meta.content_type.as_str(),
+                "sha256": meta.sha256.as_ref().map(ToString::to_string),
+                "download_url": url.url,
+                "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
+            }
+        });
+        match hook.ask(&payload).await {
+            Ok(Verdict::Accept) => Ok(None),
+            Ok(Verdict::Reject(reason)) => Ok(Some(format!("the confirm hook rejected it: {reason}"))),
+            Err(reason) => {
+                tracing::warn!(%key, reason, "the confirm hook gave no decision; the draft is kept");
+                Err(Error::HookUnavailable(reason))
+            }
+        }
+    }
+
+    /// Records an event in the outbox, when events are on; `requires_main`: deliver only once the object is in the
+    /// main bucket. Returns the entry's key, to withdraw it if the operation fails.
+    async fn record(&self, kind: EventType, subject: &Subject<'_>, requires_main: bool) -> Result<Option<ObjectName>> {
+        let Some(outbox) = &self.0.outbox else { return Ok(None) };
+        self.call("record the event", outbox.record(kind, subject, requires_main)).await.map(Some)
     }
 
     /// Why a draft must not be promoted, if it must not.

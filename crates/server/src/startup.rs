@@ -21,6 +21,7 @@ use crate::cleaner::Cleaner;
 use crate::config::{ServeSettings, Settings, StorageSettings};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
+use crate::hooks::Deliverer;
 use crate::http::{AppState, ReadyCache, router};
 use crate::service::DraftService;
 use crate::telemetry;
@@ -97,6 +98,8 @@ pub struct Application {
     health_interval: Duration,
     shutdown_timeout: Duration,
     cleaner: Option<(Cleaner, Duration)>,
+    /// Delivers the event outbox, when EVENTS_URL is set.
+    deliverer: Option<Deliverer>,
     state: AppState,
 }
 
@@ -122,6 +125,19 @@ impl Application {
             settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
+        let deliverer = service.outbox().zip(common.hooks.events_url.clone()).zip(common.hooks.secret.clone()).map(
+            |((outbox, url), secret)| {
+                Deliverer::new(
+                    outbox.clone(),
+                    common.buckets.main.clone(),
+                    url,
+                    secret,
+                    reqwest::Client::new(),
+                    common.hooks.timeout,
+                    common.hooks.events_max_age,
+                )
+            },
+        );
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
         let auth = Arc::new(Authenticator::from_settings(&settings.auth).map_err(StartupError::Config)?);
         if auth.is_open() {
@@ -137,6 +153,7 @@ impl Application {
             health_interval: settings.health_interval,
             shutdown_timeout: settings.shutdown_timeout,
             cleaner,
+            deliverer,
             state,
         })
     }
@@ -179,6 +196,7 @@ impl Application {
         };
 
         let cleaner_task = self.cleaner.map(|(cleaner, every)| tokio::spawn(cleaner.run_every(every)));
+        let deliverer_task = self.deliverer.map(|deliverer| tokio::spawn(deliverer.run()));
         let upkeep_task = tokio::spawn(telemetry::metrics_upkeep(telemetry::metrics()));
         let (reporter, health) = grpc::health_service().await;
         let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
@@ -232,6 +250,9 @@ impl Application {
         tracing::info!("DraftStore stopped");
         health_task.abort();
         upkeep_task.abort();
+        if let Some(task) = deliverer_task {
+            task.abort();
+        }
         if let Some(task) = cleaner_task {
             task.abort();
         }

@@ -748,6 +748,56 @@ impl Storage for S3Storage {
             .map_err(|e| upload_error(sdk_error("AbortMultipartUpload", bucket, Some(key), e), upload_id))
     }
 
+    async fn put_record(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        if_absent: bool,
+    ) -> Result<bool> {
+        let conditional = if_absent && self.conditional_writes.load(Ordering::Relaxed);
+        if if_absent && !conditional {
+            // The store ignores If-None-Match: check first. A writer racing this check can still win.
+            match self.head(bucket, key).await {
+                Ok(_) => return Ok(false),
+                Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let put = self
+            .client
+            .put_object()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .content_type("application/json")
+            .set_if_none_match(conditional.then(|| "*".to_owned()))
+            .body(body.into())
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if conditional && [409, 412].contains(&e.raw().status().as_u16()) => {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("PutObject", bucket, Some(key), e)),
+        }
+    }
+
+    async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bytes::Bytes> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetObject", bucket, Some(key), e))?;
+        let body = object.body.collect().await.map_err(|e| {
+            Error::unavailable(format!("S3 GetObject on {bucket}/{key}: the body broke off"), Some(Box::new(e)))
+        })?;
+        Ok(body.into_bytes())
+    }
+
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         self.client
             .delete_object()

@@ -357,6 +357,20 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// upload of this id exists for this key.
     async fn abort_multipart(&self, bucket: &BucketName, key: &ObjectKey, upload_id: &UploadId) -> Result<()>;
 
+    /// Writes a small object whole: DraftStore's own records (event outbox entries, leases), never a client's
+    /// upload. With `if_absent` an existing object is left as it is and the answer is `false`; a store that ignores
+    /// conditional writes is asked first, so that two racing writers may then, rarely, both succeed.
+    async fn put_record(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        if_absent: bool,
+    ) -> Result<bool>;
+
+    /// Reads a small object whole. [`Error::NotFound`](crate::Error::NotFound) when it does not exist.
+    async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bytes::Bytes>;
+
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;
 

@@ -12,7 +12,6 @@ use draftstore_client::api::{
     ErrorBody, StatusResponse, SuccessResponse, UploadUrlRequest, UploadUrlResponse,
 };
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::AppState;
 use super::error::ApiJson;
@@ -21,9 +20,7 @@ use crate::domain::{parse_checksum, parse_content_type, parse_object_name};
 use crate::error::Result;
 use crate::service::{Ticket, Upload};
 
-pub(super) fn rfc3339(at: OffsetDateTime) -> String {
-    at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
-}
+pub(super) use crate::domain::rfc3339;
 
 fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
     ticket.url.headers.iter().cloned().collect()

@@ -24,7 +24,9 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
-            Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } | Self::HookUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,6 +9,7 @@ use super::DraftService;
 use crate::auth::Caller;
 use crate::domain::ObjectName;
 use crate::error::{Error, Result};
+use crate::hooks::{EventType, Subject};
 
 /// Most drafts on one page.
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -135,7 +136,15 @@ impl DraftService {
     pub async fn discard(&self, caller: &Caller, name: &ObjectName) -> Result<()> {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.draft;
-        self.call("look up the draft", self.0.storage.head(bucket, &key)).await?;
+        let meta = self.call("look up the draft", self.0.storage.head(bucket, &key)).await?;
+        let subject = Subject {
+            tenant: caller.tenant().map(|t| t.as_str()),
+            object_name: name.as_str(),
+            key: &key,
+            size: meta.size,
+            content_type: Some(&meta.content_type),
+        };
+        self.record(EventType::Discarded, &subject, false).await?;
         self.call("discard the draft", self.0.storage.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_drafts_discarded_total").increment(1);
         Ok(())

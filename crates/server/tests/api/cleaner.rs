@@ -242,6 +242,18 @@ impl Storage for StuckDeletes {
     ) -> draftstore_storage::Result<()> {
         self.0.abort_multipart(bucket, key, upload_id).await
     }
+    async fn put_record(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        if_absent: bool,
+    ) -> draftstore_storage::Result<bool> {
+        self.0.put_record(bucket, key, body, if_absent).await
+    }
+    async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<bytes::Bytes> {
+        self.0.get_record(bucket, key).await
+    }
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<()> {
         self.0.delete(bucket, key).await
     }

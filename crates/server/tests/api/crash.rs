@@ -24,12 +24,12 @@ fn content(name: &str) -> Vec<u8> {
     crate::helpers::pseudo_random_bytes(len, seed)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
 }
 
 /// `draftstore serve` as a process of its own, on fixed ports so that a restart answers at the same address.
-struct Server {
+pub struct Server {
     args: Vec<String>,
     http: u16,
     grpc: u16,
@@ -37,15 +37,15 @@ struct Server {
 }
 
 impl Server {
-    fn new(args: Vec<String>) -> Server {
+    pub fn new(args: Vec<String>) -> Server {
         Server { args, http: free_port(), grpc: free_port(), child: None }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
     }
 
-    async fn start(&mut self) {
+    pub async fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_draftstore"))
             .arg("serve")
             .args(&self.args)
@@ -70,7 +70,7 @@ impl Server {
         }
     }
 
-    fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -16,6 +16,7 @@ mod flow;
 mod fulldisk;
 mod grpc;
 mod helpers;
+mod hooks;
 mod limits;
 mod multipart;
 mod openapi;

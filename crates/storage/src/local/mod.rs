@@ -421,6 +421,36 @@ impl Storage for LocalStorage {
         self.abort_upload(bucket, key, upload_id).await
     }
 
+    async fn put_record(&self, bucket: &BucketName, key: &ObjectKey, body: Bytes, if_absent: bool) -> Result<bool> {
+        self.require_bucket(bucket).await?;
+        let checks = WriteChecks::default();
+        let body = futures_util::stream::once(async move { Ok::<_, io::Error>(body) });
+        let staged = self.stage(key, ContentType::octet_stream(), &checks, body).await?;
+        let target = self.object_path(bucket, key);
+        let placed = if if_absent {
+            // A hard link fails when the target exists: an atomic "create unless present".
+            link_into_place(&staged.file.path, &target, key).await
+        } else {
+            rename_into_place(&staged.file.path, &target, key).await
+        };
+        match placed {
+            Ok(()) => {
+                staged.file.disarm();
+                Ok(true)
+            }
+            Err(Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Bytes> {
+        use tokio::io::AsyncReadExt;
+        let mut reader = self.read_object(bucket, key).await?;
+        let mut body = Vec::with_capacity(usize::try_from(reader.meta.size).unwrap_or_default());
+        reader.body.read_to_end(&mut body).await.map_err(|e| Error::other(format!("failed to read '{key}'"), e))?;
+        Ok(body.into())
+    }
+
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
         let path = self.object_path(bucket, key);
         match fs::remove_file(&path).await {

@@ -1,0 +1,428 @@
+//! Events (`draft.confirmed`, `draft.rejected`, `draft.discarded`, `draft.expired`), delivered at least once to
+//! EVENTS_URL. Each is first written to an outbox in the store itself (`outbox/` in `<BUCKET_NAME>-events`, a
+//! bucket no tenant can name), before the operation that caused it answers, so that DraftStore stays stateless and
+//! a crash loses nothing. A worker in every replica delivers them, signed, with the same `webhook-id` on every
+//! retry, and removes each one only after a 2xx.
+//!
+//! Replicas share the work through leases: before delivering an event a replica creates `leases/<id>` with a
+//! conditional write that only one writer can win, naming itself and an expiry; the others skip the event until
+//! the lease expires (the holder crashed or stalled). Two replicas deliver the same event only when a lease expires
+//! during a delivery, or on a store that ignores conditional writes and two replicas claim within the same
+//! instant.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use bytes::Bytes;
+use draftstore_storage::{self as storage, BucketName, ContentType, ObjectKey, Storage};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use url::Url;
+
+use super::{WebhookSecret, message_id};
+
+/// Where outbox entries are kept, oldest first by name.
+const OUTBOX: &str = "outbox/";
+/// Where leases are kept.
+const LEASES: &str = "leases/";
+/// Entries looked at per pass.
+const PASS: usize = 100;
+/// How long a lease outlives the longest delivery (HOOK_TIMEOUT), when it is not renewed.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// How often the outbox is read when nothing wakes the worker.
+const POLL: Duration = Duration::from_secs(1);
+/// How long a `draft.confirmed` entry may wait for its object to be in the main bucket: written before the move,
+/// it is dropped when the move never happened.
+const CONFIRM_GRACE: Duration = Duration::from_secs(120);
+
+/// What happened to a draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Confirmed,
+    Rejected,
+    Discarded,
+    Expired,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "draft.confirmed",
+            Self::Rejected => "draft.rejected",
+            Self::Discarded => "draft.discarded",
+            Self::Expired => "draft.expired",
+        }
+    }
+}
+
+/// The draft an event is about.
+#[derive(Debug, Clone)]
+pub struct Subject<'a> {
+    /// `None` when requests carry no credentials (AUTH_MODE=none), and for `draft.expired`, which the cleaner
+    /// finds by store key.
+    pub tenant: Option<&'a str>,
+    /// The name the client used; for `draft.expired`, the store key.
+    pub object_name: &'a str,
+    /// The key in the store (`<tenant>/<name>` with credentials).
+    pub key: &'a ObjectKey,
+    pub size: u64,
+    /// `None` for `draft.expired`: a listing does not say.
+    pub content_type: Option<&'a ContentType>,
+}
+
+/// An outbox entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    /// The `webhook-id` of every delivery attempt.
+    id: String,
+    /// Unix milliseconds.
+    created_ms: i64,
+    /// Deliver only once this key is in the main bucket (`draft.confirmed`, written before the move).
+    requires_main: Option<String>,
+    /// The body to POST.
+    payload: serde_json::Value,
+}
+
+/// A lease on an entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Lease {
+    owner: String,
+    until_ms: i64,
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// Records events in the store.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    storage: Arc<dyn Storage>,
+    bucket: BucketName,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(storage: Arc<dyn Storage>, bucket: BucketName) -> Self {
+        Self { storage, bucket, wake: Arc::new(Notify::new()) }
+    }
+
+    /// The bucket the outbox lives in.
+    pub fn bucket(&self) -> &BucketName {
+        &self.bucket
+    }
+
+    /// Writes an event to the outbox, returning its key there (to withdraw it if what it announces fails).
+    /// `requires_main`: deliver only once the subject is in the main bucket.
+    pub async fn record(
+        &self,
+        kind: EventType,
+        subject: &Subject<'_>,
+        requires_main: bool,
+    ) -> Result<ObjectKey, storage::Error> {
+        let id = message_id();
+        let created_ms = now_ms();
+        let timestamp = crate::domain::rfc3339(OffsetDateTime::now_utc());
+        let payload = serde_json::json!({
+            "type": kind.as_str(),
+            "timestamp": timestamp,
+            "data": {
+                "tenant": subject.tenant,
+                "object_name": subject.object_name,
+                "key": subject.key.as_str(),
+                "size": subject.size,
+                "content_type": subject.content_type.map(ContentType::as_str),
+                "time": timestamp,
+            }
+        });
+        let entry = Entry {
+            id: id.clone(),
+            created_ms,
+            requires_main: requires_main.then(|| subject.key.to_string()),
+            payload,
+        };
+        let key = entry_key(created_ms, &id);
+        let body = Bytes::from(serde_json::to_vec(&entry).expect("an entry serializes"));
+        self.storage.put_record(&self.bucket, &key, body, false).await?;
+        metrics::counter!("draftstore_events_recorded_total", "type" => kind.as_str()).increment(1);
+        self.wake.notify_one();
+        Ok(key)
+    }
+
+    /// Takes back an entry whose operation failed. Best effort: a `draft.confirmed` entry left behind is dropped
+    /// by the worker once its grace has passed without the object in the main bucket.
+    pub async fn withdraw(&self, key: &ObjectKey) {
+        if let Err(e) = self.storage.delete(&self.bucket, key).await {
+            tracing::warn!(error = %e, %key, "failed to withdraw an event; the worker will drop it");
+        }
+    }
+}
+
+fn entry_key(created_ms: i64, id: &str) -> ObjectKey {
+    ObjectKey::parse(&format!("{OUTBOX}{created_ms:013}-{id}.json")).expect("an outbox key is valid")
+}
+
+fn lease_key(id: &str) -> ObjectKey {
+    ObjectKey::parse(&format!("{LEASES}{id}")).expect("a lease key is valid")
+}
+
+/// The id of an entry, from its key.
+fn id_of(key: &ObjectKey) -> Option<&str> {
+    key.as_str().strip_prefix(OUTBOX)?.split_once('-')?.1.strip_suffix(".json")
+}
+
+/// Delivers the outbox to EVENTS_URL.
+#[derive(Debug)]
+pub struct Deliverer {
+    outbox: Outbox,
+    main: BucketName,
+    url: Url,
+    secret: WebhookSecret,
+    http: reqwest::Client,
+    timeout: Duration,
+    max_age: Duration,
+    /// This replica, in its leases.
+    owner: String,
+    /// Entries that failed here: when to try each again, and the backoff that says so.
+    retries: HashMap<String, (Instant, ExponentialBackoff)>,
+}
+
+/// How a delivery went.
+enum Delivery {
+    Delivered,
+    /// Try again, no sooner than this (a `Retry-After`).
+    Failed {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+}
+
+impl Deliverer {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        outbox: Outbox,
+        main: BucketName,
+        url: Url,
+        secret: WebhookSecret,
+        http: reqwest::Client,
+        timeout: Duration,
+        max_age: Duration,
+    ) -> Self {
+        let owner = format!("{}-{}", std::process::id(), &message_id()[4..12]);
+        Self { outbox, main, url, secret, http, timeout, max_age, owner, retries: HashMap::new() }
+    }
+
+    /// Delivers forever: a pass over the outbox every second, or as soon as an event is recorded here.
+    pub async fn run(mut self) {
+        let wake = Arc::clone(&self.outbox.wake);
+        loop {
+            if let Err(e) = self.pass().await {
+                tracing::warn!(error = %e, "the event outbox could not be read; trying again");
+            }
+            let _ = tokio::time::timeout(POLL, wake.notified()).await;
+        }
+    }
+
+    /// One look at the oldest entries.
+    pub async fn pass(&mut self) -> Result<(), storage::Error> {
+        let storage = Arc::clone(&self.outbox.storage);
+        let bucket = self.outbox.bucket.clone();
+        let page = tokio::time::timeout(self.timeout, storage.list_prefix(&bucket, OUTBOX, None, PASS))
+            .await
+            .map_err(|_| storage::Error::unavailable("listing the outbox timed out", None))??;
+        metrics::gauge!("draftstore_events_outbox_size").set(page.objects.len() as f64);
+        let now = Instant::now();
+        let mut listed = std::collections::HashSet::new();
+        for object in page.objects {
+            let Some(id) = id_of(&object.key).map(str::to_owned) else { continue };
+            listed.insert(id.clone());
+            if self.retries.get(&id).is_some_and(|(due, _)| *due > now) {
+                continue;
+            }
+            if let Err(e) = self.handle(&object.key, &id).await {
+                tracing::warn!(error = %e, id, "an event could not be handled; trying again later");
+                self.schedule(&id, None);
+            }
+        }
+        // Entries gone from the outbox (delivered by another replica, dropped) need no retry state.
+        if self.retries.len() > 10 * PASS {
+            self.retries.retain(|id, _| listed.contains(id));
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, key: &ObjectKey, id: &str) -> Result<(), storage::Error> {
+        let storage = Arc::clone(&self.outbox.storage);
+        let bucket = self.outbox.bucket.clone();
+        if !self.claim(id, Duration::ZERO).await? {
+            return Ok(());
+        }
+        let entry: Entry = match storage.get_record(&bucket, key).await {
+            Ok(body) => match serde_json::from_slice(&body) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::error!(error = %e, %key, "an outbox entry is not DraftStore's; removing it");
+                    return self.finish(key, id).await;
+                }
+            },
+            // Delivered by another replica meanwhile.
+            Err(storage::Error::NotFound { .. }) => {
+                self.retries.remove(id);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let age = Duration::from_millis(u64::try_from(now_ms() - entry.created_ms).unwrap_or_default());
+        let kind = entry.payload["type"].as_str().unwrap_or("unknown").to_owned();
+        if age > self.max_age {
+            tracing::error!(
+                id,
+                r#type = kind,
+                age_s = age.as_secs(),
+                "an event was not delivered within EVENTS_MAX_AGE; dropped"
+            );
+            metrics::counter!("draftstore_events_dropped_total", "type" => kind).increment(1);
+            return self.finish(key, id).await;
+        }
+        if let Some(main_key) = &entry.requires_main {
+            let main_key =
+                ObjectKey::parse(main_key).map_err(|e| storage::Error::other("a bad key in the outbox", e))?;
+            match storage.head(&self.main, &main_key).await {
+                Ok(_) => {}
+                Err(storage::Error::NotFound { .. }) if age < CONFIRM_GRACE => {
+                    self.schedule(id, Some(Duration::from_secs(5)));
+                    return Ok(());
+                }
+                Err(storage::Error::NotFound { .. }) => {
+                    tracing::info!(id, key = %main_key, "a confirm that was announced did not happen; event dropped");
+                    return self.finish(key, id).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match self.deliver(&entry).await {
+            Delivery::Delivered => {
+                metrics::counter!("draftstore_events_delivered_total", "type" => kind).increment(1);
+                self.finish(key, id).await
+            }
+            Delivery::Failed { retry_after, reason } => {
+                tracing::info!(id, r#type = kind, reason, "an event delivery failed; it will be retried");
+                metrics::counter!("draftstore_events_retried_total", "type" => kind).increment(1);
+                let wait = self.schedule(id, retry_after);
+                // Keep the lease while waiting, so that other replicas leave this event to the one retrying it.
+                self.claim(id, wait).await.map(drop)
+            }
+        }
+    }
+
+    /// Removes a handled entry and its lease.
+    async fn finish(&mut self, key: &ObjectKey, id: &str) -> Result<(), storage::Error> {
+        let storage = &self.outbox.storage;
+        storage.delete(&self.outbox.bucket, key).await?;
+        self.retries.remove(id);
+        storage.delete(&self.outbox.bucket, &lease_key(id)).await
+    }
+
+    /// When to try an entry again: its next backoff step, or later when the receiver asked for more.
+    fn schedule(&mut self, id: &str, at_least: Option<Duration>) -> Duration {
+        let (due, backoff) = self.retries.entry(id.to_owned()).or_insert_with(|| (Instant::now(), backoff()));
+        let step = backoff.next().unwrap_or(Duration::from_secs(300));
+        let wait = at_least.map_or(step, |floor| floor.max(step));
+        *due = Instant::now() + wait;
+        wait
+    }
+
+    /// Takes (or renews) the lease on an entry for `extra` beyond the usual. `false`: another replica holds it.
+    async fn claim(&self, id: &str, extra: Duration) -> Result<bool, storage::Error> {
+        let storage = &self.outbox.storage;
+        let bucket = &self.outbox.bucket;
+        let key = lease_key(id);
+        let hold = self.timeout + LEASE_MARGIN + extra;
+        let until_ms = now_ms() + i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
+        let lease = Bytes::from(
+            serde_json::to_vec(&Lease { owner: self.owner.clone(), until_ms }).expect("a lease serializes"),
+        );
+        if storage.put_record(bucket, &key, lease.clone(), true).await? {
+            return Ok(true);
+        }
+        let held: Option<Lease> = match storage.get_record(bucket, &key).await {
+            Ok(body) => serde_json::from_slice(&body).ok(),
+            Err(storage::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        match held {
+            Some(held) if held.owner == self.owner => storage.put_record(bucket, &key, lease, false).await,
+            Some(held) if held.until_ms > now_ms() => Ok(false),
+            // Expired, released or unreadable: take it over, unless another replica is quicker.
+            _ => {
+                storage.delete(bucket, &key).await?;
+                storage.put_record(bucket, &key, lease, true).await
+            }
+        }
+    }
+
+    async fn deliver(&self, entry: &Entry) -> Delivery {
+        let body = serde_json::to_vec(&entry.payload).expect("a payload serializes");
+        let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+        let mut request = self.http.post(self.url.clone()).timeout(self.timeout);
+        for (name, value) in self.secret.headers(&entry.id, timestamp, &body) {
+            request = request.header(name, value);
+        }
+        let response = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+        match response {
+            Ok(response) if response.status().is_success() => Delivery::Delivered,
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = [reqwest::StatusCode::TOO_MANY_REQUESTS, reqwest::StatusCode::SERVICE_UNAVAILABLE]
+                    .contains(&status)
+                    .then(|| retry_after(response.headers()))
+                    .flatten();
+                Delivery::Failed { retry_after, reason: format!("the receiver answered {status}") }
+            }
+            Err(e) => Delivery::Failed { retry_after: None, reason: format!("the receiver could not be reached: {e}") },
+        }
+    }
+}
+
+/// Exponential backoff with jitter: about 0.5 s, 1 s, 2 s, … up to 5 minutes between attempts.
+fn backoff() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_delay(Duration::from_secs(300))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// A `Retry-After` in seconds (the HTTP-date form is read as no advice), at most an hour.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds.min(3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_keys_sort_by_time_and_give_back_their_id() {
+        let (early, late) = (entry_key(1_700_000_000_000, "msg_a"), entry_key(1_800_000_000_000, "msg_b"));
+        assert!(early.as_str() < late.as_str());
+        assert_eq!(id_of(&early), Some("msg_a"));
+        assert_eq!(id_of(&ObjectKey::parse("outbox/elsewhere").expect("valid")), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_retry_after_is_read_in_seconds() {
+        let delays: Vec<Duration> = backoff().take(4).collect();
+        assert!(delays[0] >= Duration::from_millis(500) && delays[3] >= Duration::from_secs(4), "{delays:?}");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "7".parse().expect("a value"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(reqwest::header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("a value"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}
