@@ -5,6 +5,7 @@ Servers run on CPU 0, load generators and clients on CPU 1. Results go to bench/
 """
 
 import argparse
+import base64
 import datetime
 import json
 import os
@@ -16,6 +17,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import boto3
 from botocore.config import Config
@@ -794,12 +796,102 @@ def cleaner_markdown(rows):
     return "\n".join(lines)
 
 
+class EventSink:
+    """An HTTP receiver that answers 204 and notes when each event arrived, by its object name."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        arrived = self.arrived = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                arrived.setdefault(body["data"]["object_name"], time.perf_counter())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def bench_events(opts, weed):
+    """Confirm latency on SeaweedFS with the event outbox on and off, in the same run, and how soon events arrive."""
+    sink = EventSink()
+    secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    confirms = 100
+    latencies = {"off": [], "on": []}
+    lag = []
+    try:
+        for run in range(opts.runs):
+            for mode in ("off", "on"):
+                # One bucket per mode for every run: each new bucket makes SeaweedFS allocate volumes.
+                bucket = f"events-{os.getpid()}-{mode}"
+                env = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+                       "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket}
+                if mode == "on":
+                    env.update(EVENTS_URL=sink.url, WEBHOOK_SECRET=secret)
+                server = draftstore(opts, env)
+                port = server.port["http"]
+                try:
+                    timings, confirmed_at = [], {}
+                    for i in range(confirms):
+                        key = f"bench/{run}/{i}.bin"
+                        ticket, _ = http_json(port, "/api/v1/upload-url", {"object_name": key})
+                        request = urllib.request.Request(ticket["upload_url"], data=b"x" * 1024, method="PUT",
+                                                         headers=ticket["headers"])
+                        urllib.request.urlopen(request).read()
+                        _, elapsed = http_json(port, "/api/v1/confirm-upload", {"object_name": key})
+                        confirmed_at[key] = time.perf_counter()
+                        timings.append(elapsed * 1e3)
+                    latencies[mode].append(statistics.median(timings))
+                    if mode == "on":
+                        deadline = time.time() + 60
+                        while time.time() < deadline and not all(k in sink.arrived for k in confirmed_at):
+                            time.sleep(0.05)
+                        missing = [k for k in confirmed_at if k not in sink.arrived]
+                        if missing:
+                            raise SystemExit(f"{len(missing)} events never arrived")
+                        lag.append(statistics.median((sink.arrived.pop(k) - t) * 1e3 for k, t in confirmed_at.items()))
+                    print(f"events {mode} run {run}: confirm median {latencies[mode][-1]:.2f} ms", flush=True)
+                finally:
+                    server.stop()
+    finally:
+        sink.stop()
+    off, on = spread(latencies["off"]), spread(latencies["on"])
+    return {"confirms_per_run": confirms, "confirm_ms_off": off, "confirm_ms_on": on,
+            "ratio": on["median"] / off["median"], "delivery_lag_ms": spread(lag)}
+
+
+def events_markdown(r):
+    return "\n".join([
+        "## Confirm latency with events on and off (SeaweedFS)", "",
+        f"{r['confirms_per_run']} confirms of 1 KiB drafts per run, timed by the client; each run's median. With "
+        "EVENTS_URL set, every confirm first writes its `draft.confirmed` entry to the outbox in the store, and a "
+        "worker delivers it to a local receiver. Goal: confirm with events within 2 × confirm without.", "",
+        "| events | confirm ms (median, min–max) |", "|---|---|",
+        f"| off | {r['confirm_ms_off']['median']:.2f} ({r['confirm_ms_off']['min']:.2f}–{r['confirm_ms_off']['max']:.2f}) |",
+        f"| on | {r['confirm_ms_on']['median']:.2f} ({r['confirm_ms_on']['min']:.2f}–{r['confirm_ms_on']['max']:.2f}) |",
+        "",
+        f"On ÷ off: **{r['ratio']:.2f}** ({'met' if r['ratio'] <= 2 else 'missed'}). From the confirm's answer to the "
+        f"event's arrival: median {r['delivery_lag_ms']['median']:.1f} ms.",
+    ])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--weed", required=True)
     parser.add_argument("--draftstore", required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["upload-url", "objects", "multipart", "cli", "soak", "cleaner"], action="append",
+    parser.add_argument("--only", choices=["upload-url", "objects", "multipart", "cli", "soak", "cleaner", "events"],
+                        action="append",
                         default=None)
     parser.add_argument("--multipart-gib", type=int, default=4, help="size of the multipart upload, GiB")
     parser.add_argument("--cli-gib", type=int, default=1, help="size of the command-line upload, GiB")
@@ -817,7 +909,7 @@ def main():
     opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
     opts.populate = os.path.abspath(opts.populate)
     opts.companion = opts.companion and os.path.abspath(opts.companion)
-    wanted = set(opts.only or ["upload-url", "objects", "multipart", "cli", "soak", "cleaner"])
+    wanted = set(opts.only or ["upload-url", "objects", "multipart", "cli", "soak", "cleaner", "events"])
 
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": opts.runs}
     sections = []
@@ -838,6 +930,9 @@ def main():
         if "soak" in wanted:
             results["soak"] = bench_soak(opts, weed)
             sections.append(soak_markdown(results["soak"]))
+        if "events" in wanted:
+            results["events"] = bench_events(opts, weed)
+            sections.append(events_markdown(results["events"]))
         if "cleaner" in wanted:
             results["cleaner"] = bench_cleaner(opts, weed)
             sections.append(cleaner_markdown(results["cleaner"]))

@@ -368,7 +368,12 @@ impl DraftService {
                 outbox.withdraw(announced).await;
             }
             match moved {
-                Ok(()) => return Ok("confirmed"),
+                Ok(()) => {
+                    if let Some(outbox) = &self.0.outbox {
+                        outbox.wake();
+                    }
+                    return Ok("confirmed");
+                }
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
                 Err(e) => return Err(e),

@@ -148,8 +148,16 @@ impl Outbox {
         let body = Bytes::from(serde_json::to_vec(&entry).expect("an entry serializes"));
         self.storage.put_record(&self.bucket, &key, body, false).await?;
         metrics::counter!("draftstore_events_recorded_total", "type" => kind.as_str()).increment(1);
-        self.wake.notify_one();
+        if !requires_main {
+            self.wake();
+        }
         Ok(key)
+    }
+
+    /// Has this replica's worker look at the outbox now rather than at its next pass (an entry that waits for its
+    /// object in the main bucket is worth looking at once the move is done).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Takes back an entry whose operation failed. Best effort: a `draft.confirmed` entry left behind is dropped

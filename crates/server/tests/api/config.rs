@@ -22,6 +22,10 @@ fn a_bad_value_stops_start_up_with_a_message_naming_the_variable() {
         ("LOG_FORMAT", "yaml", "LOG_FORMAT: 'yaml' is invalid"),
         ("RATE_LIMIT", "fast", "RATE_LIMIT: 'fast' is invalid"),
         ("RATE_LIMIT", "-1", "RATE_LIMIT: '-1' is invalid"),
+        ("CONFIRM_HOOK_URL", "ftp://scanner", "CONFIRM_HOOK_URL: 'ftp://scanner' is invalid"),
+        ("EVENTS_URL", "http://127.0.0.1:9/", "WEBHOOK_SECRET: is required with CONFIRM_HOOK_URL or EVENTS_URL"),
+        ("WEBHOOK_SECRET", "whsec_c2hvcnQ=", "WEBHOOK_SECRET: is not a Standard Webhooks secret"),
+        ("HOOK_TIMEOUT", "0", "HOOK_TIMEOUT: '0' is out of range"),
     ];
     for (name, value, message) in cases {
         let output = draftstore(&[(name, value)], &["serve"]);
@@ -35,7 +39,10 @@ fn a_bad_value_stops_start_up_with_a_message_naming_the_variable() {
 
 #[test]
 fn help_lists_every_variable_with_its_default_and_hides_secrets() {
-    let output = draftstore(&[("MINIO_SECRET_KEY", "super-secret-value")], &["serve", "--help"]);
+    let output = draftstore(
+        &[("MINIO_SECRET_KEY", "super-secret-value"), ("WEBHOOK_SECRET", "whsec_super-secret-webhook")],
+        &["serve", "--help"],
+    );
     let help = String::from_utf8_lossy(&output.stdout);
     for var in [
         "STORAGE_TYPE",
@@ -57,11 +64,16 @@ fn help_lists_every_variable_with_its_default_and_hides_secrets() {
         "PUBLIC_URL",
         "SIGNING_KEY",
         "LOG_FORMAT",
+        "CONFIRM_HOOK_URL",
+        "HOOK_TIMEOUT",
+        "EVENTS_URL",
+        "EVENTS_MAX_AGE",
+        "WEBHOOK_SECRET",
     ] {
         assert!(help.contains(&format!("env: {var}")), "{var} missing from --help");
     }
     assert!(help.contains("[default: 3600]") && help.contains("[default: ./data]"));
-    assert!(!help.contains("super-secret-value"));
+    assert!(!help.contains("super-secret-value") && !help.contains("super-secret-webhook"));
     let clean = draftstore(&[], &["clean", "--help"]);
     let clean_help = String::from_utf8_lossy(&clean.stdout);
     assert!(clean_help.contains("--dry-run") && clean_help.contains("env: OBJECT_LIFETIME"));

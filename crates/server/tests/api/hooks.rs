@@ -259,6 +259,18 @@ async fn a_hook_that_is_down_fails_closed_until_it_is_back(backend: Backend) {
     app.upload("later.txt", None, b"later").await;
     let answer = app.confirm("later.txt").await;
     answer.error(503, "HOOK_UNAVAILABLE");
+    let status = app
+        .grpc()
+        .await
+        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
+            object_name: "later.txt".into(),
+            overwrite: None,
+        })
+        .await
+        .expect_err("the hook is down");
+    use tonic_types::StatusExt;
+    let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
+    assert_eq!((status.code(), reason.as_str()), (tonic::Code::Unavailable, "HOOK_UNAVAILABLE"));
     assert!(draft_exists(&app, "later.txt").await, "the draft is kept while the hook is down");
     let hook = Receiver::start_on(port, Mode::Accept).await;
     app.confirm("later.txt").await.ok();
@@ -458,4 +470,55 @@ async fn two_replicas_deliver_each_event_on_the_local_backend() {
 #[tokio::test]
 async fn two_replicas_deliver_each_event_on_seaweedfs() {
     two_replicas_share_the_outbox(Backend::SeaweedFs).await;
+}
+
+/// The README's receiver, `examples/webhook_receiver.py`, verifies real events: it prints the ones signed with its
+/// secret and refuses (401) those signed with another, which DraftStore then retries.
+#[tokio::test]
+async fn the_example_python_receiver_verifies_the_events() {
+    use tokio::io::AsyncBufReadExt;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/webhook_receiver.py");
+    let receiver = |secret: String| {
+        let port = free_port();
+        let child = tokio::process::Command::new("python3")
+            .arg(&script)
+            .arg(port.to_string())
+            .env("WEBHOOK_SECRET", secret)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 runs the example");
+        (port, child)
+    };
+    let (port, mut child) = receiver(secret_text());
+    let (args, _dir) = backend_args(Backend::Local).await;
+    let app = app_with(&args, &["--events-url", &format!("http://127.0.0.1:{port}/")]).await;
+    app.upload("py.txt", None, b"from python").await;
+    app.confirm("py.txt").await.ok();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the receiver printed the event in time")
+        .expect("stdout reads")
+        .expect("a line");
+    assert!(line.starts_with("msg_") && line.ends_with(" draft.confirmed py.txt"), "{line}");
+
+    // Signed with another secret: the receiver refuses every attempt.
+    let other = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([9u8; 32]));
+    let (port, mut child) = receiver(other);
+    let (args, _dir) = backend_args(Backend::Local).await;
+    let app = app_with(&args, &["--events-url", &format!("http://127.0.0.1:{port}/")]).await;
+    app.upload("refused.txt", None, b"refused").await;
+    app.confirm("refused.txt").await.ok();
+    let mut errors = tokio::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = tokio::time::timeout(Duration::from_secs(60), errors.next_line())
+        .await
+        .expect("the receiver logged a request in time")
+        .expect("stderr reads")
+        .expect("a line");
+    assert!(log.contains("\"POST / HTTP/1.1\" 401"), "{log}");
+    let mut out = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let printed = tokio::time::timeout(Duration::from_secs(2), out.next_line()).await;
+    assert!(printed.is_err(), "nothing verified: {printed:?}");
 }
