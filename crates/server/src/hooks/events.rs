@@ -423,6 +423,68 @@ mod tests {
         assert_eq!(id_of(&ObjectKey::parse("outbox/elsewhere").expect("valid")), None);
     }
 
+    /// Entries the receiver never takes are dropped once older than EVENTS_MAX_AGE, their leases with them; younger
+    /// ones stay, leased by the replica that retries them.
+    #[tokio::test]
+    async fn undeliverable_events_are_kept_until_too_old_then_dropped() {
+        use draftstore_storage::local::{LocalConfig, LocalStorage};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LocalConfig {
+            root: dir.path().to_owned(),
+            public_url: Url::parse("http://localhost:1").expect("a URL"),
+            signing_key: Some(vec![1; 32]),
+        };
+        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::open(config).await.expect("opens"));
+        let (events, main) =
+            (BucketName::parse("main-events").expect("valid"), BucketName::parse("main").expect("valid"));
+        storage.create_bucket(&events).await.expect("created");
+        let outbox = Outbox::new(Arc::clone(&storage), events.clone());
+        let key = ObjectKey::parse("a.txt").expect("valid");
+        let subject = Subject { tenant: None, object_name: "a.txt", key: &key, size: 1, content_type: None };
+        outbox.record(EventType::Discarded, &subject, false).await.expect("recorded");
+        let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid");
+        let nowhere = Url::parse("http://127.0.0.1:9/").expect("a URL");
+        let deliverer = |max_age| {
+            let http = reqwest::Client::new();
+            Deliverer::new(
+                outbox.clone(),
+                main.clone(),
+                nowhere.clone(),
+                secret.clone(),
+                http,
+                Duration::from_secs(1),
+                max_age,
+            )
+        };
+        let listed = || async { storage.list_prefix(&events, "", None, 100).await.expect("lists").objects.len() };
+
+        deliverer(Duration::from_secs(3600)).pass().await.expect("a pass");
+        assert_eq!(listed().await, 2, "the entry stays, with the lease of the replica that will retry it");
+
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut other = deliverer(Duration::from_millis(10));
+        other.pass().await.expect("a pass");
+        assert_eq!(listed().await, 2, "another replica leaves a leased entry alone, however old");
+        // Once the lease has run out (HOOK_TIMEOUT 1 s + the margin), the entry is taken over and dropped.
+        let mut lease: Lease = serde_json::from_slice(
+            &storage.get_record(&events, &lease_key(&only_id(&storage, &events).await)).await.expect("a lease"),
+        )
+        .expect("a lease");
+        lease.until_ms = now_ms() - 1;
+        let id = only_id(&storage, &events).await;
+        storage
+            .put_record(&events, &lease_key(&id), serde_json::to_vec(&lease).expect("json").into(), false)
+            .await
+            .expect("written");
+        other.pass().await.expect("a pass");
+        assert_eq!(listed().await, 0, "dropped with its lease");
+    }
+
+    async fn only_id(storage: &Arc<dyn Storage>, bucket: &BucketName) -> String {
+        let page = storage.list_prefix(bucket, OUTBOX, None, 10).await.expect("lists");
+        id_of(&page.objects[0].key).expect("an entry").to_owned()
+    }
+
     #[test]
     fn backoff_grows_with_jitter_and_retry_after_is_read_in_seconds() {
         let delays: Vec<Duration> = backoff().take(4).collect();
