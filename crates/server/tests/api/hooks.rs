@@ -455,7 +455,13 @@ async fn two_replicas_share_the_outbox(backend: Backend) {
         *per_id.entry(call.id.as_str()).or_default() += 1;
     }
     let duplicates: usize = per_id.values().map(|n| n - 1).sum();
-    println!("{backend:?}: {} deliveries of {} events, {duplicates} duplicates", calls.len(), per_id.len());
+    // Written past the test harness's capture, so that the figure is in every run's output.
+    let line = format!(
+        "two replicas, {backend:?}: {} deliveries of {} events, {duplicates} duplicates",
+        calls.len(),
+        per_id.len()
+    );
+    std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes()).expect("stderr");
     assert_eq!(per_id.len(), 200, "every event, once or more");
     assert!(duplicates <= 10, "replicas duplicated {duplicates} deliveries of 200");
     assert!(calls.iter().all(|c| c.verifies_with(&secret())));
