@@ -93,11 +93,7 @@ impl Cleaner {
             upload_ttl: settings.upload_ttl,
             timeout: settings.storage_timeout,
             dry_run: false,
-            outbox: settings
-                .hooks
-                .events_url
-                .is_some()
-                .then(|| Outbox::new(Arc::clone(&storage), settings.buckets.events.clone())),
+            outbox: Outbox::from_settings(&storage, settings),
             storage,
         }
     }

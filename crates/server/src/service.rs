@@ -97,11 +97,7 @@ impl DraftService {
                 .clone()
                 .zip(settings.hooks.secret.clone())
                 .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, reqwest::Client::new())),
-            outbox: settings
-                .hooks
-                .events_url
-                .is_some()
-                .then(|| Outbox::new(Arc::clone(&storage), settings.buckets.events.clone())),
+            outbox: Outbox::from_settings(&storage, settings),
             storage,
         }))
     }

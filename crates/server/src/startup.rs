@@ -125,19 +125,7 @@ impl Application {
             settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
         create_buckets(&service).await?;
-        let deliverer = service.outbox().zip(common.hooks.events_url.clone()).zip(common.hooks.secret.clone()).map(
-            |((outbox, url), secret)| {
-                Deliverer::new(
-                    outbox.clone(),
-                    common.buckets.main.clone(),
-                    url,
-                    secret,
-                    reqwest::Client::new(),
-                    common.hooks.timeout,
-                    common.hooks.events_max_age,
-                )
-            },
-        );
+        let deliverer = service.outbox().and_then(|outbox| Deliverer::new(outbox.clone(), common));
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
         let auth = Arc::new(Authenticator::from_settings(&settings.auth).map_err(StartupError::Config)?);
         if auth.is_open() {

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use url::Url;
 
 use super::{WebhookSecret, message_id};
+use crate::config::Settings;
 
 /// Where outbox entries are kept, oldest first by name.
 const OUTBOX: &str = "outbox/";
@@ -108,6 +109,11 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(storage: Arc<dyn Storage>, bucket: BucketName) -> Self {
         Self { storage, bucket, wake: Arc::new(Notify::new()) }
+    }
+
+    /// The outbox of the settings' events bucket, when EVENTS_URL is set.
+    pub fn from_settings(storage: &Arc<dyn Storage>, settings: &Settings) -> Option<Self> {
+        settings.hooks.events_url.as_ref().map(|_| Self::new(Arc::clone(storage), settings.buckets.events.clone()))
     }
 
     /// The bucket the outbox lives in.
@@ -209,18 +215,21 @@ enum Delivery {
 }
 
 impl Deliverer {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        outbox: Outbox,
-        main: BucketName,
-        url: Url,
-        secret: WebhookSecret,
-        http: reqwest::Client,
-        timeout: Duration,
-        max_age: Duration,
-    ) -> Self {
-        let owner = format!("{}-{}", std::process::id(), &message_id()[4..12]);
-        Self { outbox, main, url, secret, http, timeout, max_age, owner, retries: HashMap::new() }
+    /// The worker of this replica, when EVENTS_URL is set (and so, the configuration checked, WEBHOOK_SECRET).
+    pub fn new(outbox: Outbox, settings: &Settings) -> Option<Self> {
+        let hooks = &settings.hooks;
+        let (url, secret) = hooks.events_url.clone().zip(hooks.secret.clone())?;
+        Some(Self {
+            outbox,
+            main: settings.buckets.main.clone(),
+            url,
+            secret,
+            http: reqwest::Client::new(),
+            timeout: hooks.timeout,
+            max_age: hooks.events_max_age,
+            owner: format!("{}-{}", std::process::id(), &message_id()[4..12]),
+            retries: HashMap::new(),
+        })
     }
 
     /// Delivers forever: a pass over the outbox every second, or as soon as an event is recorded here.
@@ -444,25 +453,24 @@ mod tests {
         outbox.record(EventType::Discarded, &subject, false).await.expect("recorded");
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid");
         let nowhere = Url::parse("http://127.0.0.1:9/").expect("a URL");
-        let deliverer = |max_age| {
-            let http = reqwest::Client::new();
-            Deliverer::new(
-                outbox.clone(),
-                main.clone(),
-                nowhere.clone(),
-                secret.clone(),
-                http,
-                Duration::from_secs(1),
-                max_age,
-            )
+        let deliverer = |max_age, owner: &str| Deliverer {
+            outbox: outbox.clone(),
+            main: main.clone(),
+            url: nowhere.clone(),
+            secret: secret.clone(),
+            http: reqwest::Client::new(),
+            timeout: Duration::from_secs(1),
+            max_age,
+            owner: owner.to_owned(),
+            retries: HashMap::new(),
         };
         let listed = || async { storage.list_prefix(&events, "", None, 100).await.expect("lists").objects.len() };
 
-        deliverer(Duration::from_secs(3600)).pass().await.expect("a pass");
+        deliverer(Duration::from_secs(3600), "one").pass().await.expect("a pass");
         assert_eq!(listed().await, 2, "the entry stays, with the lease of the replica that will retry it");
 
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let mut other = deliverer(Duration::from_millis(10));
+        let mut other = deliverer(Duration::from_millis(10), "two");
         other.pass().await.expect("a pass");
         assert_eq!(listed().await, 2, "another replica leaves a leased entry alone, however old");
         // Once the lease has run out (HOOK_TIMEOUT 1 s + the margin), the entry is taken over and dropped.
