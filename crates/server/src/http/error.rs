@@ -72,7 +72,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| Error::InvalidRequest(rejection.body_text()))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        // No body at all is no fields; blanks alone are not JSON.
+        let bytes: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
         if bytes != b"{}" && is_json != Some(true) {
             return Err(Error::InvalidRequest("expected a JSON body with Content-Type: application/json".to_owned()));
         }

@@ -83,9 +83,15 @@ async fn malformed_bodies_are_400_invalid_request_never_500() {
 }
 
 #[tokio::test]
-async fn draft_bucket_accepts_an_empty_body() {
+async fn optional_bodies_may_be_left_out_but_blanks_are_not_json() {
     let app = spawn_app().await;
     assert_eq!(app.post_raw("/api/v1/draft-bucket", None, "").await.ok(), json!({ "success": true }));
+    assert!(app.post_raw("/api/v1/list-drafts", None, "").await.ok()["drafts"].is_array());
+    for route in ["/api/v1/draft-bucket", "/api/v1/list-drafts"] {
+        for blanks in ["\t", " ", "\u{c}"] {
+            app.post_raw(route, Some("application/json"), blanks).await.error(400, "INVALID_REQUEST");
+        }
+    }
 }
 
 #[tokio::test]
