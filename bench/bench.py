@@ -885,13 +885,24 @@ def events_markdown(r):
     ])
 
 
+# The sections, in the order they run: the name `--only` takes, the key of the results, the measurement, its text.
+SECTIONS = {
+    "upload-url": ("upload_url", bench_upload_url, upload_url_markdown),
+    "objects": ("objects", bench_objects, objects_markdown),
+    "multipart": ("multipart", bench_multipart, multipart_markdown),
+    "cli": ("cli", bench_cli, cli_markdown),
+    "soak": ("soak", bench_soak, soak_markdown),
+    "events": ("events", bench_events, events_markdown),
+    "cleaner": ("cleaner", bench_cleaner, cleaner_markdown),
+}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--weed", required=True)
     parser.add_argument("--draftstore", required=True)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", choices=["upload-url", "objects", "multipart", "cli", "soak", "cleaner", "events"],
-                        action="append",
+    parser.add_argument("--only", choices=list(SECTIONS), action="append",
                         default=None)
     parser.add_argument("--multipart-gib", type=int, default=4, help="size of the multipart upload, GiB")
     parser.add_argument("--cli-gib", type=int, default=1, help="size of the command-line upload, GiB")
@@ -909,33 +920,16 @@ def main():
     opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
     opts.populate = os.path.abspath(opts.populate)
     opts.companion = opts.companion and os.path.abspath(opts.companion)
-    wanted = set(opts.only or ["upload-url", "objects", "multipart", "cli", "soak", "cleaner", "events"])
+    wanted = set(opts.only or SECTIONS)
 
     results = {"date": datetime.date.today().isoformat(), "machine": machine(), "runs": opts.runs}
     sections = []
     weed = SeaweedFs(opts.weed)
     try:
-        if "upload-url" in wanted:
-            results["upload_url"] = bench_upload_url(opts, weed)
-            sections.append(upload_url_markdown(results["upload_url"]))
-        if "objects" in wanted:
-            results["objects"] = bench_objects(opts, weed)
-            sections.append(objects_markdown(results["objects"]))
-        if "multipart" in wanted:
-            results["multipart"] = bench_multipart(opts, weed)
-            sections.append(multipart_markdown(results["multipart"]))
-        if "cli" in wanted:
-            results["cli"] = bench_cli(opts, weed)
-            sections.append(cli_markdown(results["cli"]))
-        if "soak" in wanted:
-            results["soak"] = bench_soak(opts, weed)
-            sections.append(soak_markdown(results["soak"]))
-        if "events" in wanted:
-            results["events"] = bench_events(opts, weed)
-            sections.append(events_markdown(results["events"]))
-        if "cleaner" in wanted:
-            results["cleaner"] = bench_cleaner(opts, weed)
-            sections.append(cleaner_markdown(results["cleaner"]))
+        for name, (key, measure, markdown) in SECTIONS.items():
+            if name in wanted:
+                results[key] = measure(opts, weed)
+                sections.append(markdown(results[key]))
     finally:
         weed.stop()
 

@@ -334,16 +334,10 @@ impl DraftService {
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(e) => return Err(e),
             };
-            let subject = Subject {
-                tenant: caller.tenant().map(|t| t.as_str()),
-                object_name: name.as_str(),
-                key,
-                size: meta.size,
-                content_type: Some(&meta.content_type),
-            };
+            let subject = subject(caller, name, key, &meta);
             let rejection = match self.verify(&meta) {
                 Err(reason) => Some(reason),
-                Ok(()) => self.ask_hook(&subject, name, key, &meta).await?,
+                Ok(()) => self.ask_hook(&subject, &meta).await?,
             };
             if let Some(reason) = rejection {
                 tracing::warn!(%key, reason, "draft rejected at confirm; deleting it");
@@ -380,14 +374,9 @@ impl DraftService {
 
     /// Asks the confirm hook, when there is one, about a draft that passed DraftStore's own checks: `Some` reason
     /// when it rejects. A hook that cannot decide fails the confirm closed (503, the draft kept).
-    async fn ask_hook(
-        &self,
-        subject: &Subject<'_>,
-        name: &ObjectName,
-        key: &ObjectName,
-        meta: &ObjectMeta,
-    ) -> Result<Option<String>> {
+    async fn ask_hook(&self, subject: &Subject<'_>, meta: &ObjectMeta) -> Result<Option<String>> {
         let Some(hook) = &self.0.hook else { return Ok(None) };
+        let key = subject.key;
         let now = OffsetDateTime::now_utc();
         let expires_in = hook.timeout() + Duration::from_secs(60);
         let conditions = Conditions { attachment: is_active_content(&meta.content_type), ..Conditions::default() };
@@ -400,20 +389,12 @@ impl DraftService {
             conditions: &conditions,
         };
         let url = self.call("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
-        let payload = serde_json::json!({
-            "type": "draft.confirming",
-            "timestamp": crate::domain::rfc3339(now),
-            "data": {
-                "tenant": subject.tenant,
-                "object_name": name.as_str(),
-                "key": key.as_str(),
-                "size": meta.size,
-                "content_type": meta.content_type.as_str(),
-                "sha256": meta.sha256.as_ref().map(ToString::to_string),
-                "download_url": url.url,
-                "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
-            }
+        let extra = serde_json::json!({
+            "sha256": meta.sha256.as_ref().map(ToString::to_string),
+            "download_url": url.url,
+            "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
         });
+        let payload = subject.payload("draft.confirming", now, extra);
         match hook.ask(&payload).await {
             Ok(Verdict::Accept) => Ok(None),
             Ok(Verdict::Reject(reason)) => Ok(Some(format!("the confirm hook rejected it: {reason}"))),
@@ -454,5 +435,16 @@ impl DraftService {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// What an event says about one of a caller's drafts.
+fn subject<'a>(caller: &'a Caller, name: &'a ObjectName, key: &'a ObjectName, meta: &'a ObjectMeta) -> Subject<'a> {
+    Subject {
+        tenant: caller.tenant().map(|t| t.as_str()),
+        object_name: name.as_str(),
+        key,
+        size: meta.size,
+        content_type: Some(&meta.content_type),
     }
 }

@@ -74,6 +74,26 @@ pub struct Subject<'a> {
     pub content_type: Option<&'a ContentType>,
 }
 
+impl Subject<'_> {
+    /// The body of a hook call or an event about this draft, `{"type", "timestamp", "data": {…}}`, the data holding
+    /// the subject, the time, and `extra` (an object) beside them.
+    pub fn payload(&self, kind: &str, at: OffsetDateTime, extra: serde_json::Value) -> serde_json::Value {
+        let timestamp = crate::domain::rfc3339(at);
+        let mut data = serde_json::json!({
+            "tenant": self.tenant,
+            "object_name": self.object_name,
+            "key": self.key.as_str(),
+            "size": self.size,
+            "content_type": self.content_type.map(ContentType::as_str),
+            "time": timestamp,
+        });
+        if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+            data.extend(extra);
+        }
+        serde_json::json!({ "type": kind, "timestamp": timestamp, "data": data })
+    }
+}
+
 /// An outbox entry.
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
@@ -131,19 +151,7 @@ impl Outbox {
     ) -> Result<ObjectKey, storage::Error> {
         let id = message_id();
         let created_ms = now_ms();
-        let timestamp = crate::domain::rfc3339(OffsetDateTime::now_utc());
-        let payload = serde_json::json!({
-            "type": kind.as_str(),
-            "timestamp": timestamp,
-            "data": {
-                "tenant": subject.tenant,
-                "object_name": subject.object_name,
-                "key": subject.key.as_str(),
-                "size": subject.size,
-                "content_type": subject.content_type.map(ContentType::as_str),
-                "time": timestamp,
-            }
-        });
+        let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), serde_json::json!({}));
         let entry = Entry {
             id: id.clone(),
             created_ms,

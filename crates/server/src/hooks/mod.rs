@@ -13,5 +13,5 @@ pub use signing::WebhookSecret;
 pub fn message_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the system has randomness");
-    format!("msg_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!("msg_{}", hex::encode(bytes))
 }

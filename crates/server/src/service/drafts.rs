@@ -5,11 +5,11 @@ use draftstore_storage::{ContentType, MAX_KEY_LEN, ObjectKey};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
-use super::DraftService;
+use super::{DraftService, subject};
 use crate::auth::Caller;
 use crate::domain::ObjectName;
 use crate::error::{Error, Result};
-use crate::hooks::{EventType, Subject};
+use crate::hooks::EventType;
 
 /// Most drafts on one page.
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -137,14 +137,7 @@ impl DraftService {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.draft;
         let meta = self.call("look up the draft", self.0.storage.head(bucket, &key)).await?;
-        let subject = Subject {
-            tenant: caller.tenant().map(|t| t.as_str()),
-            object_name: name.as_str(),
-            key: &key,
-            size: meta.size,
-            content_type: Some(&meta.content_type),
-        };
-        self.record(EventType::Discarded, &subject, false).await?;
+        self.record(EventType::Discarded, &subject(caller, name, &key, &meta), false).await?;
         self.call("discard the draft", self.0.storage.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_drafts_discarded_total").increment(1);
         Ok(())
