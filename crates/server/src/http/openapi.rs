@@ -91,7 +91,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
     add_links(&mut doc);
     if let Some(prefix) = state.auth.longest_tenant_prefix() {
-        shorten_names(&mut doc, MAX_OBJECT_NAME_BYTES - prefix);
+        shorten_names(&mut doc, MAX_OBJECT_NAME_BYTES.saturating_sub(prefix).max(1));
     }
     doc
 }
@@ -105,7 +105,7 @@ fn shorten_names(value: &mut serde_json::Value, longest: usize) {
                     object.insert("maxLength".to_owned(), longest.into());
                 }
                 Some(PREFIX_PATTERN) => {
-                    object.insert("maxLength".to_owned(), (longest - 1).into());
+                    object.insert("maxLength".to_owned(), longest.saturating_sub(1).into());
                 }
                 _ => {}
             }
