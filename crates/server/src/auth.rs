@@ -12,6 +12,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::{AuthSettings, ConfigError};
+use draftstore_storage::ObjectKey;
+
 use crate::domain::ObjectName;
 use crate::error::Error;
 
@@ -28,7 +30,7 @@ impl Tenant {
         if name.contains('/') {
             return Err("a tenant name must not contain '/'".to_owned());
         }
-        ObjectName::parse(name).map(|_| Self(name.to_owned())).map_err(|e| format!("invalid tenant name: {e}"))
+        ObjectKey::parse(name).map(|_| Self(name.to_owned())).map_err(|e| format!("invalid tenant name: {e}"))
     }
 
     pub fn as_str(&self) -> &str {
@@ -58,13 +60,22 @@ impl Caller {
         self.tenant.as_ref().map(|tenant| format!("{}/", tenant.as_str())).unwrap_or_default()
     }
 
-    /// The key of the caller's object `name` in both buckets: `<tenant>/<name>`, or `name` without a tenant.
-    pub fn key(&self, name: &ObjectName) -> Result<ObjectName, Error> {
-        match &self.tenant {
-            None => Ok(name.clone()),
-            Some(tenant) => ObjectName::parse(&format!("{}/{name}", tenant.as_str()))
-                .map_err(|e| Error::InvalidObjectName(format!("with the tenant prefix, {e}"))),
-        }
+    /// The key of the caller's object `name` in both buckets: `<tenant>/<name>`, or `name` without a tenant. The
+    /// one place a name becomes a key.
+    pub fn key(&self, name: &ObjectName) -> Result<ObjectKey, Error> {
+        let key = match &self.tenant {
+            None => ObjectKey::parse(name.as_str()),
+            Some(tenant) => ObjectKey::parse(&format!("{}/{name}", tenant.as_str())),
+        };
+        key.map_err(|e| Error::InvalidObjectName(format!("with the tenant prefix, {e}")))
+    }
+
+    /// The caller's name of a key in its namespace; the one place a key becomes a name again.
+    pub fn name_of(&self, key: &ObjectKey) -> Result<ObjectName, Error> {
+        key.as_str()
+            .strip_prefix(&self.namespace())
+            .and_then(|name| ObjectName::parse(name).ok())
+            .ok_or_else(|| Error::InvalidObjectName(format!("'{key}' is outside the caller's namespace")))
     }
 }
 

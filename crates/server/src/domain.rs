@@ -2,7 +2,7 @@
 
 pub use draftstore_client::api::{ErrorType, Stage};
 pub use draftstore_storage::multipart::MAX_PART_NUMBER;
-pub use draftstore_storage::{Checksum, ContentType, ObjectKey as ObjectName, UploadId};
+pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
 use crate::error::Error;
 
@@ -10,6 +10,45 @@ use crate::error::Error;
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
     use time::format_description::well_known::Rfc3339;
     at.replace_nanosecond(0).unwrap_or(at).format(&Rfc3339).unwrap_or_default()
+}
+
+/// An object's name as a caller says it, without the tenant: what the APIs take and answer. The store holds
+/// [`ObjectKey`]s instead, and only the caller turns one into the other ([`Caller::key`](crate::auth::Caller::key),
+/// [`Caller::name_of`](crate::auth::Caller::name_of)), so a name handed to the store, or a key handed back to a
+/// client, does not compile:
+///
+/// ```compile_fail
+/// # use draftstore::domain::ObjectName;
+/// # use draftstore::auth::Caller;
+/// let name = ObjectName::parse("docs/a.txt").unwrap();
+/// let key = Caller::anonymous().key(&name).unwrap();
+/// Caller::anonymous().key(&key); // a key is not a name
+/// ```
+///
+/// ```compile_fail
+/// # use draftstore::domain::ObjectName;
+/// let name = ObjectName::parse("docs/a.txt").unwrap();
+/// let _: &draftstore_storage::ObjectKey = &name; // a name is not a key
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectName(String);
+
+impl ObjectName {
+    /// Parses a name with the rules of a store key (the tenant prefix is checked when the key is made).
+    pub fn parse(name: &str) -> Result<Self, draftstore_storage::InvalidName> {
+        ObjectKey::parse(name).map(|_| Self(name.to_owned()))
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Parses an object name from a request: the one rule both APIs apply.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::auth::Caller;
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
-use crate::domain::{Checksum, ContentType, ObjectName, Stage, UploadLimits, is_active_content};
+use crate::domain::{Checksum, ContentType, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
 use crate::hooks::{ConfirmHook, EventType, Outbox, Subject, Verdict};
 
@@ -253,7 +253,7 @@ impl DraftService {
         method: Method,
         stage: Stage,
         name: &ObjectName,
-        key: &ObjectName,
+        key: &ObjectKey,
         conditions: &Conditions,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
@@ -320,7 +320,7 @@ impl DraftService {
         &self,
         caller: &Caller,
         name: &ObjectName,
-        key: &ObjectName,
+        key: &ObjectKey,
         overwrite: bool,
     ) -> Result<&'static str> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
@@ -407,7 +407,7 @@ impl DraftService {
 
     /// Records an event in the outbox, when events are on; `requires_main`: deliver only once the object is in the
     /// main bucket. Returns the entry's key, to withdraw it if the operation fails.
-    async fn record(&self, kind: EventType, subject: &Subject<'_>, requires_main: bool) -> Result<Option<ObjectName>> {
+    async fn record(&self, kind: EventType, subject: &Subject<'_>, requires_main: bool) -> Result<Option<ObjectKey>> {
         let Some(outbox) = &self.0.outbox else { return Ok(None) };
         self.call("record the event", outbox.record(kind, subject, requires_main)).await.map(Some)
     }
@@ -439,7 +439,7 @@ impl DraftService {
 }
 
 /// What an event says about one of a caller's drafts.
-fn subject<'a>(caller: &'a Caller, name: &'a ObjectName, key: &'a ObjectName, meta: &'a ObjectMeta) -> Subject<'a> {
+fn subject<'a>(caller: &'a Caller, name: &'a ObjectName, key: &'a ObjectKey, meta: &'a ObjectMeta) -> Subject<'a> {
     Subject {
         tenant: caller.tenant().map(|t| t.as_str()),
         object_name: name.as_str(),

@@ -1,7 +1,7 @@
 //! A caller's drafts: listed page by page under a name prefix, and discarded one by one. Both see only the
 //! caller's own namespace.
 
-use draftstore_storage::{ContentType, MAX_KEY_LEN, ObjectKey};
+use draftstore_storage::{ContentType, MAX_KEY_LEN};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
@@ -119,7 +119,7 @@ impl DraftService {
             .await?;
         let mut drafts = Vec::with_capacity(heads.len());
         for (object, content_type) in heads.into_iter().flatten() {
-            let name = strip_namespace(&object.key, &namespace)?;
+            let name = caller.name_of(&object.key)?;
             drafts.push(DraftEntry {
                 name,
                 size: object.size,
@@ -142,14 +142,6 @@ impl DraftService {
         metrics::counter!("draftstore_drafts_discarded_total").increment(1);
         Ok(())
     }
-}
-
-/// The caller's name of a key in its namespace.
-fn strip_namespace(key: &ObjectKey, namespace: &str) -> Result<ObjectName> {
-    key.as_str()
-        .strip_prefix(namespace)
-        .and_then(|name| ObjectName::parse(name).ok())
-        .ok_or_else(|| Error::InvalidObjectName(format!("'{key}' is outside the caller's namespace")))
 }
 
 #[cfg(test)]
