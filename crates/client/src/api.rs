@@ -47,6 +47,12 @@ pub const UPLOAD_ID_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._~-]*$";
 /// Longest multipart upload id.
 pub const MAX_UPLOAD_ID_LEN: usize = 1024;
 
+/// An ETag without its quotes or weak prefix, so that `"abc"`, `W/"abc"` and `abc` compare equal (clients and
+/// stores differ in quoting): how the API compares the ETags of parts.
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_start_matches("W/").trim_matches('"')
+}
+
 /// A SHA-256 digest in standard base64: 43 characters, the last one with its two unused bits zero, and one `=`.
 pub const CHECKSUM_SHA256_PATTERN: &str = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$";
 

@@ -10,7 +10,10 @@
 //! ```
 
 pub mod api;
+#[cfg(feature = "http")]
 mod client;
+#[cfg(feature = "http")]
 pub mod transfer;
 
+#[cfg(feature = "http")]
 pub use client::{Client, Error, Result};

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
-use crate::api::{self, ErrorType, Stage};
+use crate::api::{self, ErrorType, Stage, bare_etag};
 use crate::client::{Client, Error, Result, signed_headers, store_message};
 
 /// Files up to this size go in one PUT by default; larger ones in parts.
@@ -199,10 +199,6 @@ fn save_state(file: &Path, state: &ResumeState) -> Result<()> {
     let bytes = serde_json::to_vec(state).map_err(|e| Error::Invalid(e.to_string()))?;
     std::fs::write(&staging, bytes).map_err(Error::io(context()))?;
     std::fs::rename(&staging, file).map_err(Error::io(context()))
-}
-
-fn bare_etag(etag: &str) -> &str {
-    etag.trim().trim_start_matches("W/").trim_matches('"')
 }
 
 async fn upload_multipart(
@@ -603,12 +599,6 @@ mod tests {
         assert_ne!(one, resume_file(dir, &b, "x.bin", Path::new("/data/x.bin")));
         assert_ne!(one, resume_file(dir, &a, "y.bin", Path::new("/data/x.bin")));
         assert_ne!(one, resume_file(dir, &a, "x.bin", Path::new("/data/y.bin")));
-    }
-
-    #[test]
-    fn etags_compare_without_quotes() {
-        assert_eq!(bare_etag("\"abc\""), "abc");
-        assert_eq!(bare_etag("abc"), "abc");
     }
 
     #[tokio::test]

@@ -41,6 +41,16 @@ impl CleanReport {
         self.failed == 0 && self.incomplete.is_none()
     }
 
+    /// Writes the summary to the log: an error when the pass failed.
+    pub fn log(&self) {
+        let summary = self.summary();
+        if self.succeeded() {
+            tracing::info!(removed = self.removed, failed = self.failed, "{summary}");
+        } else {
+            tracing::error!(removed = self.removed, failed = self.failed, "{summary}");
+        }
+    }
+
     /// The one-line summary: `Cleaned up N expired objects (…)`.
     pub fn summary(&self) -> String {
         let lead = if self.dry_run { "Dry run: would clean up" } else { "Cleaned up" };
@@ -259,12 +269,7 @@ impl Cleaner {
     pub async fn run_every(self, interval: Duration) {
         loop {
             tokio::time::sleep(interval).await;
-            let report = self.clean_once(OffsetDateTime::now_utc()).await;
-            if report.succeeded() {
-                tracing::info!(removed = report.removed, failed = report.failed, "{}", report.summary());
-            } else {
-                tracing::error!(removed = report.removed, failed = report.failed, "{}", report.summary());
-            }
+            self.clean_once(OffsetDateTime::now_utc()).await.log();
         }
     }
 }

@@ -5,15 +5,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use draftstore_storage::BucketName;
 use draftstore_storage::multipart::MAX_OBJECT_SIZE;
+use draftstore_storage::{BucketName, MAX_URL_TTL};
 
 use crate::domain::{MediaRange, UploadLimits};
 use secrecy::SecretString;
 use url::Url;
-
-/// Longest presigned-URL lifetime that SigV4 allows (7 days); applied to every backend alike.
-const MAX_URL_TTL: u64 = 7 * 24 * 3600;
 
 /// Command line of the `draftstore` binary.
 #[derive(Debug, Parser)]

@@ -24,7 +24,7 @@ use crate::domain::{
 use crate::error::Error;
 use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
-use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Ticket, Upload};
+use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Upload};
 use draftstore_storage::CompletedPart;
 
 /// `ErrorInfo.domain` of every DraftStore error.
@@ -86,10 +86,6 @@ fn stage(stage: Stage) -> pb::Stage {
         Stage::Draft => pb::Stage::Draft,
         Stage::Main => pb::Stage::Main,
     }
-}
-
-fn headers(ticket: &Ticket) -> HashMap<String, String> {
-    ticket.url.headers.iter().cloned().collect()
 }
 
 /// Runs one RPC in a span carrying its request id (the `x-request-id` metadata, or a new one), logs and counts it,
@@ -244,7 +240,7 @@ impl GrpcApi {
         let ticket = self.service.upload_url(&caller, &name, upload, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetUploadUrlResponse {
             result: ok(),
-            headers: headers(&ticket),
+            headers: ticket.headers(),
             expires_at: timestamp(ticket.expires_at),
             object_name: ticket.object_name.to_string(),
             method: ticket.url.method.as_str().to_owned(),

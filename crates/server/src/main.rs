@@ -80,13 +80,8 @@ async fn clean(settings: &Settings, dry_run: bool, install_lifecycle: bool) -> E
             }
         })
         .await;
-    let summary = report.summary();
-    if report.succeeded() {
-        tracing::info!(removed = report.removed, "{summary}");
-    } else {
-        tracing::error!(removed = report.removed, failed = report.failed, "{summary}");
-    }
-    println!("{summary}");
+    report.log();
+    println!("{}", report.summary());
     if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 

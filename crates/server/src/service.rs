@@ -32,6 +32,13 @@ pub struct Ticket {
     pub stage: Stage,
 }
 
+impl Ticket {
+    /// The headers the request must send, in whatever map the adapter answers with.
+    pub fn headers<M: FromIterator<(String, String)>>(&self) -> M {
+        self.url.headers.iter().cloned().collect()
+    }
+}
+
 /// What an upload declares; each field given is checked and signed into the URL.
 #[derive(Debug, Clone, Default)]
 pub struct Upload {

@@ -188,16 +188,14 @@ impl Application {
         let upkeep_task = tokio::spawn(telemetry::metrics_upkeep(telemetry::metrics()));
         let (reporter, health) = grpc::health_service().await;
         let health_task = tokio::spawn(grpc::track_health(reporter, self.state.service.clone(), self.health_interval));
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(io::Error::other)?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(io::Error::other)?;
+        // Both versions of reflection, over the same descriptors: grpcurl asks v1, older clients v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(draftstore_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1().map_err(io::Error::other)?;
+        let reflection_v1alpha = reflection().build_v1alpha().map_err(io::Error::other)?;
         let grpc_server = tonic::transport::Server::builder()
             .add_service(health)
             .add_service(reflection_v1)

@@ -19,6 +19,6 @@ pub use names::{
 };
 pub use storage::{
     CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
-    ListPage, ListPages, ListedObject, Method, MoveOptions, MultipartRequest, ObjectMeta, PrefixPage, PresignRequest,
-    PresignedUrl, StaleUploads, Storage,
+    ListPage, ListPages, ListedObject, MAX_URL_TTL, Method, MoveOptions, MultipartRequest, ObjectMeta, PrefixPage,
+    PresignRequest, PresignedUrl, StaleUploads, Storage,
 };

@@ -37,10 +37,7 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
-/// An ETag without its quotes, so that `"abc"` and `abc` compare equal (clients and stores differ in quoting).
-pub fn bare_etag(etag: &str) -> &str {
-    etag.trim().trim_matches('"')
-}
+pub use draftstore_client::api::bare_etag;
 
 /// Checks the list of parts a client gives to complete an upload against the parts the store holds, returning the
 /// size of the object they make. The message names the first problem: a part number out of range, parts out of
@@ -188,5 +185,6 @@ mod tests {
         assert_eq!(bare_etag("\"abc\""), "abc");
         assert_eq!(bare_etag("abc"), "abc");
         assert_eq!(bare_etag(" \"a-1\" "), "a-1");
+        assert_eq!(bare_etag("W/\"abc\""), "abc");
     }
 }

@@ -135,6 +135,9 @@ pub(crate) fn display_header_name(name: &str) -> String {
         .join("-")
 }
 
+/// Longest lifetime of a presigned URL, in seconds: 7 days, what SigV4 allows; every backend keeps to it.
+pub const MAX_URL_TTL: u64 = 7 * 24 * 3600;
+
 /// A URL that lets its holder make one kind of request on one object without credentials, until it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresignedUrl {

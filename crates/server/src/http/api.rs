@@ -1,8 +1,6 @@
 //! The REST API under `/api/v1`, with health and readiness probes. Handlers parse every field at the edge, call the
 //! draft service, and shape its answer; no workflow rule lives here.
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
@@ -18,13 +16,9 @@ use super::error::ApiJson;
 use crate::auth::Caller;
 use crate::domain::{parse_checksum, parse_content_type, parse_object_name};
 use crate::error::Result;
-use crate::service::{Ticket, Upload};
+use crate::service::Upload;
 
 pub(super) use crate::domain::rfc3339;
-
-fn headers(ticket: &Ticket) -> BTreeMap<String, String> {
-    ticket.url.headers.iter().cloned().collect()
-}
 
 /// Issue a presigned URL to upload a draft.
 #[utoipa::path(post, path = "/api/v1/upload-url", request_body = UploadUrlRequest, responses(
@@ -46,7 +40,7 @@ pub async fn upload_url(
     };
     let ticket = state.service.upload_url(&caller, &name, upload, OffsetDateTime::now_utc()).await?;
     Ok(Json(UploadUrlResponse {
-        headers: headers(&ticket),
+        headers: ticket.headers(),
         upload_url: ticket.url.url,
         object_name: ticket.object_name.to_string(),
         expires_at: rfc3339(ticket.expires_at),

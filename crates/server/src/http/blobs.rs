@@ -85,14 +85,7 @@ pub async fn put(
             .map_err(|e| Error::from_storage("store the part", e))?;
         return Ok(with_etag(&part.etag));
     }
-    let content_type = match headers.get(header::CONTENT_TYPE) {
-        None => ContentType::octet_stream(),
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| ContentType::parse(v).ok())
-            .ok_or_else(|| Error::InvalidRequest("the Content-Type header is not a valid media type".to_owned()))?,
-    };
+    let content_type = content_type(&headers)?;
     // S3 verifies a checksum header whether or not it was signed; so does this store.
     let sha256 = match headers.get(CHECKSUM_HEADER) {
         None => None,
@@ -115,6 +108,18 @@ pub async fn put(
         .await
         .map_err(|e| Error::from_storage("store the upload", e))?;
     Ok(with_etag(&format!("\"{}\"", meta.etag.unwrap_or_default())))
+}
+
+/// The `Content-Type` an upload is stored with: S3's default when none is sent.
+fn content_type(headers: &HeaderMap) -> Result<ContentType> {
+    match headers.get(header::CONTENT_TYPE) {
+        None => Ok(ContentType::octet_stream()),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| ContentType::parse(v).ok())
+            .ok_or_else(|| Error::InvalidRequest("the Content-Type header is not a valid media type".to_owned())),
+    }
 }
 
 /// An empty 200 carrying an `ETag`.
@@ -214,9 +219,9 @@ pub async fn delete(
 /// The multipart requests of S3's REST API that browser uploaders send, answered by the local backend with S3's
 /// XML bodies and errors.
 mod s3 {
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, StatusCode};
     use axum::response::Response;
-    use draftstore_storage::{ContentType, Declared, Storage, UploadId};
+    use draftstore_storage::{Declared, Storage, UploadId};
     use time::format_description::well_known::Rfc3339;
 
     use super::Verified;
@@ -228,12 +233,9 @@ mod s3 {
     }
 
     pub(super) async fn start(verified: &Verified<'_>, headers: &HeaderMap) -> Response {
-        let content_type = match headers.get(header::CONTENT_TYPE) {
-            None => ContentType::octet_stream(),
-            Some(value) => match value.to_str().ok().and_then(|v| ContentType::parse(v).ok()) {
-                Some(content_type) => content_type,
-                None => return error(Error::InvalidRequest("the Content-Type header is not a media type".to_owned())),
-            },
+        let content_type = match super::content_type(headers) {
+            Ok(content_type) => content_type,
+            Err(e) => return error(e),
         };
         let declared = Declared::default();
         let created = verified.local.create_multipart(&verified.bucket, &verified.key, &content_type, &declared, None);

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::service::S3Request;
 
 /// Longest URL life a request may ask for (7 days, as SigV4); UPLOAD_TTL caps it further.
-pub const MAX_EXPIRES_IN: u64 = 7 * 24 * 3600;
+pub const MAX_EXPIRES_IN: u64 = draftstore_storage::MAX_URL_TTL;
 
 /// One S3 request Uppy wants to send, as Uppy describes it. Its OpenAPI schema, one shape per request signed, is
 /// written out in [`super::openapi`].

@@ -8,6 +8,7 @@
 mod multipart;
 mod object;
 mod signer;
+mod walk;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::{
 };
 pub use signer::SignatureError;
 use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
+use walk::{Found, Walker};
 
 /// Name of the file under the root that keeps the generated signing key.
 const SIGNING_KEY_FILE: &str = ".signing-key";
@@ -463,17 +465,46 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, bucket: &BucketName) -> ListPages<'_> {
-        let walker =
-            Walker { bucket_dir: self.bucket_dir(bucket), bucket: bucket.clone(), stack: Vec::new(), started: false };
-        Box::pin(futures_util::stream::unfold(walker, |mut walker| async move {
-            match walker.next_page().await {
-                Ok(None) => None,
-                Ok(Some(page)) => Some((Ok(page), walker)),
-                Err(e) => {
-                    walker.stack.clear();
-                    walker.started = true;
-                    Some((Err(e), walker))
+        let (dir, bucket) = (self.bucket_dir(bucket), bucket.clone());
+        // `None` once the walk has ended or failed.
+        let start = Some(Err::<Walker, _>(dir));
+        Box::pin(futures_util::stream::unfold(start, move |state| {
+            let bucket = bucket.clone();
+            async move {
+                let failed = |e: io::Error| match is_absent(&e) {
+                    true => Error::BucketNotFound { bucket: bucket.to_string() },
+                    false => Error::other(format!("failed to list bucket '{bucket}'"), e),
+                };
+                let walked = tokio::task::spawn_blocking(move || {
+                    let mut walker = match state? {
+                        Ok(walker) => walker,
+                        Err(dir) => match Walker::new(dir, String::new(), String::new(), None) {
+                            Ok(walker) => walker,
+                            Err(e) => return Some((Err(e), None)),
+                        },
+                    };
+                    let page = walker.next_page(LIST_PAGE);
+                    let more = page.as_ref().is_ok_and(|found| found.truncated);
+                    Some((page, more.then_some(walker)))
+                })
+                .await
+                .unwrap_or_else(|e| Some((Err(io::Error::other(e)), None)))?;
+                let (found, next) = walked;
+                let found = match found {
+                    Ok(found) => found,
+                    Err(e) => return Some((Err(failed(e)), None)),
+                };
+                if found.objects.is_empty() && found.foreign.is_empty() && next.is_none() {
+                    return None;
                 }
+                let mut page =
+                    ListPage { objects: Vec::with_capacity(found.objects.len()), foreign_keys: found.foreign };
+                for (path, key) in found.objects {
+                    if let Some(object) = listed(&path, key).await {
+                        page.objects.push(object);
+                    }
+                }
+                Some((Ok(page), next.map(Ok)))
             }
         }))
     }
@@ -506,14 +537,10 @@ impl Storage for LocalStorage {
             key_prefix = format!("{folder}/");
         }
         let (prefix, after) = (prefix.to_owned(), start_after.map(|key| key.to_string()));
-        let walked = tokio::task::spawn_blocking(move || {
-            let mut found = Vec::new();
-            let truncated = sorted_walk(&dir, &key_prefix, &prefix, after.as_deref(), limit, &mut found)?;
-            Ok::<_, io::Error>((found, truncated))
-        })
-        .await
-        .map_err(|e| Error::other("the listing task stopped", e))?;
-        let (found, truncated) = match walked {
+        let walked = tokio::task::spawn_blocking(move || Walker::new(dir, key_prefix, prefix, after)?.next_page(limit))
+            .await
+            .map_err(|e| Error::other("the listing task stopped", e))?;
+        let Found { objects: found, truncated, .. } = match walked {
             Ok(walked) => walked,
             Err(e) if is_absent(&e) => return Ok(PrefixPage::default()),
             Err(e) => return Err(Error::other(format!("failed to list bucket '{bucket}'"), e)),
@@ -556,112 +583,6 @@ impl Storage for LocalStorage {
         }
         Ok(removed + self.remove_stale_multipart(stale.multipart_before).await?)
     }
-}
-
-/// Walks a bucket's folder depth-first, one open folder per level, never following symbolic links.
-struct Walker {
-    bucket_dir: PathBuf,
-    bucket: BucketName,
-    stack: Vec<(String, fs::ReadDir)>,
-    started: bool,
-}
-
-impl Walker {
-    async fn next_page(&mut self) -> Result<Option<ListPage>> {
-        if !self.started {
-            self.started = true;
-            let root = match fs::read_dir(&self.bucket_dir).await {
-                Ok(root) => root,
-                Err(e) if is_absent(&e) => return Err(Error::BucketNotFound { bucket: self.bucket.to_string() }),
-                Err(e) => return Err(Error::other(format!("failed to list bucket '{}'", self.bucket), e)),
-            };
-            self.stack.push((String::new(), root));
-        }
-        let mut page = ListPage::default();
-        while page.objects.len() < LIST_PAGE {
-            let Some((prefix, dir)) = self.stack.last_mut() else { break };
-            let entry = match dir.next_entry().await {
-                Ok(Some(entry)) => entry,
-                Ok(None) => {
-                    self.stack.pop();
-                    continue;
-                }
-                Err(e) => return Err(Error::other(format!("failed to list bucket '{}'", self.bucket), e)),
-            };
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let key = format!("{prefix}{name}");
-            let Ok(kind) = entry.file_type().await else { continue };
-            if kind.is_dir() {
-                let path = entry.path();
-                match fs::read_dir(&path).await {
-                    Ok(dir) => self.stack.push((format!("{key}/"), dir)),
-                    Err(e) if is_absent(&e) => {}
-                    Err(e) => return Err(Error::other(format!("failed to list {}", path.display()), e)),
-                }
-            } else if kind.is_file() {
-                match ObjectKey::parse(&key) {
-                    Ok(parsed) => {
-                        if let Some(object) = listed(&entry.path(), parsed).await {
-                            page.objects.push(object);
-                        }
-                    }
-                    Err(_) => page.foreign_keys.push(key),
-                }
-            }
-        }
-        Ok((!page.objects.is_empty() || !page.foreign_keys.is_empty() || !self.stack.is_empty()).then_some(page))
-    }
-}
-
-/// Walks `dir` (whose keys start with `key_prefix`) depth-first in the byte order of the keys it holds, collecting
-/// the files whose keys start with `prefix` and come after `after`, up to `limit`. Siblings are sorted with a
-/// folder's name followed by '/', so the walk meets keys in the order S3 lists them. Returns whether more keys
-/// matched than `limit`. Symbolic links are not followed.
-fn sorted_walk(
-    dir: &Path,
-    key_prefix: &str,
-    prefix: &str,
-    after: Option<&str>,
-    limit: usize,
-    found: &mut Vec<(PathBuf, ObjectKey)>,
-) -> io::Result<bool> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            entries.push((format!("{key_prefix}{name}/"), true));
-        } else if kind.is_file() {
-            entries.push((format!("{key_prefix}{name}"), false));
-        }
-    }
-    entries.sort();
-    for (key, is_dir) in entries {
-        if is_dir {
-            let relevant = key.starts_with(prefix) || prefix.starts_with(&key);
-            // Every key in the folder starts with `key`: if `after` is beyond them all, skip the folder.
-            let passed = after.is_some_and(|after| after > key.as_str() && !after.starts_with(&key));
-            if relevant && !passed {
-                let path = dir.join(&key[key_prefix.len()..key.len() - 1]);
-                match sorted_walk(&path, &key, prefix, after, limit, found) {
-                    Ok(true) => return Ok(true),
-                    Ok(false) => {}
-                    Err(e) if is_absent(&e) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        } else if key.starts_with(prefix)
-            && after.is_none_or(|after| key.as_str() > after)
-            && let Ok(parsed) = ObjectKey::parse(&key)
-        {
-            if found.len() == limit {
-                return Ok(true);
-            }
-            found.push((dir.join(&key[key_prefix.len()..]), parsed));
-        }
-    }
-    Ok(false)
 }
 
 /// A listed file's size and time; `None` when it vanished meanwhile or is not an object file.
