@@ -11,6 +11,7 @@ use draftstore_storage::{BucketName, ListedObject, StaleUploads, Storage};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 
+use crate::bounded::StorageCalls;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::hooks::{EventType, Outbox, Subject};
@@ -87,7 +88,7 @@ pub struct Cleaner {
     main: BucketName,
     lifetime: Duration,
     upload_ttl: Duration,
-    timeout: Duration,
+    calls: StorageCalls,
     dry_run: bool,
     /// Where `draft.expired` events are recorded, when EVENTS_URL is set.
     outbox: Option<Outbox>,
@@ -101,7 +102,7 @@ impl Cleaner {
             main: settings.buckets.main.clone(),
             lifetime: settings.object_lifetime,
             upload_ttl: settings.upload_ttl,
-            timeout: settings.storage_timeout,
+            calls: StorageCalls::new(settings.storage_timeout),
             dry_run: false,
             outbox: Outbox::from_settings(&storage, settings),
             storage,
@@ -117,10 +118,7 @@ impl Cleaner {
     /// Puts the safety-net lifecycle rule on the draft bucket. `false` where the backend has none.
     pub async fn install_lifecycle(&self) -> Result<bool, Error> {
         let install = self.storage.install_lifecycle(&self.bucket, lifecycle_days(self.lifetime));
-        match tokio::time::timeout(self.timeout, install).await {
-            Ok(result) => result.map_err(|e| Error::from_storage("install the lifecycle rule", e)),
-            Err(_) => Err(Error::StorageTimeout { operation: "install the lifecycle rule", after: self.timeout }),
-        }
+        self.calls.call("install the lifecycle rule", install).await
     }
 
     /// One pass at time `now`.
@@ -139,15 +137,11 @@ impl Cleaner {
         let cutoff = now - self.lifetime;
         let mut pages = self.storage.list(&self.bucket);
         loop {
-            let page = match tokio::time::timeout(self.timeout, pages.next()).await {
+            let page = match self.calls.call("list the draft bucket", async { pages.next().await.transpose() }).await {
                 Ok(None) => break,
-                Ok(Some(Ok(page))) => page,
-                Ok(Some(Err(e))) => {
-                    report.incomplete = Some(Error::from_storage("list the draft bucket", e).chain());
-                    break;
-                }
-                Err(_) => {
-                    report.incomplete = Some(format!("listing did not answer within {} s", self.timeout.as_secs()));
+                Ok(Some(page)) => page,
+                Err(e) => {
+                    report.incomplete = Some(e.chain());
                     break;
                 }
             };
@@ -195,20 +189,15 @@ impl Cleaner {
             return;
         }
         let keys: Vec<_> = expired.iter().map(|o| o.key.clone()).collect();
-        let failures = match tokio::time::timeout(self.timeout, self.storage.delete_many(&self.bucket, &keys)).await {
-            Ok(Ok(failures)) => failures,
-            Ok(Err(e)) => {
-                let error = Error::from_storage("delete expired drafts", e);
-                tracing::error!(error = %error.chain(), count = keys.len(), "a batch delete failed");
-                report.failed += keys.len() as u64;
-                return;
-            }
-            Err(_) => {
-                tracing::error!(count = keys.len(), "a batch delete did not answer within the storage timeout");
-                report.failed += keys.len() as u64;
-                return;
-            }
-        };
+        let failures =
+            match self.calls.call("delete expired drafts", self.storage.delete_many(&self.bucket, &keys)).await {
+                Ok(failures) => failures,
+                Err(error) => {
+                    tracing::error!(error = %error.chain(), count = keys.len(), "a batch delete failed");
+                    report.failed += keys.len() as u64;
+                    return;
+                }
+            };
         for failure in &failures {
             tracing::error!(key = failure.key, reason = failure.message, "failed to delete an expired draft");
         }
@@ -231,17 +220,8 @@ impl Cleaner {
                 size: object.size,
                 content_type: None,
             };
-            let record = tokio::time::timeout(self.timeout, outbox.record(EventType::Expired, &subject, false));
-            match record.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(Error::from_storage("record a draft.expired event", e)),
-                Err(_) => {
-                    return Err(Error::StorageTimeout {
-                        operation: "record a draft.expired event",
-                        after: self.timeout,
-                    });
-                }
-            }
+            let record = outbox.record(EventType::Expired, &subject, false);
+            self.calls.call("record a draft.expired event", record).await?;
         }
         Ok(())
     }
@@ -251,15 +231,11 @@ impl Cleaner {
         // Abandoned uploads in the draft bucket, and in the main bucket the multipart copies of confirms that
         // failed and could not abort them.
         for bucket in [&self.bucket, &self.main] {
-            match tokio::time::timeout(self.timeout, self.storage.remove_stale_uploads(bucket, stale)).await {
-                Ok(Ok(count)) => report.stale_uploads += count,
-                Ok(Err(e)) => {
-                    let error = Error::from_storage("remove stale uploads", e);
+            match self.calls.call("remove stale uploads", self.storage.remove_stale_uploads(bucket, stale)).await {
+                Ok(count) => report.stale_uploads += count,
+                Err(error) => {
                     tracing::error!(error = %error.chain(), %bucket, "failed to remove stale uploads");
                     report.incomplete.get_or_insert(error.chain());
-                }
-                Err(_) => {
-                    report.incomplete.get_or_insert_with(|| "removing stale uploads timed out".to_owned());
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! application confirms them into the main bucket, server-side.
 
 pub mod auth;
+pub mod bounded;
 pub mod cleaner;
 pub mod cli;
 pub mod config;

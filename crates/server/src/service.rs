@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
@@ -11,6 +11,7 @@ use draftstore_storage::{
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
+use crate::bounded::StorageCalls;
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageSettings};
 use crate::domain::{Checksum, ContentType, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content};
@@ -67,7 +68,7 @@ struct Inner {
     download_ttl: Duration,
     /// Age at which the cleaner removes a draft.
     object_lifetime: Duration,
-    timeout: Duration,
+    calls: StorageCalls,
     cors_allowed_origins: Vec<String>,
     /// Days after which the draft bucket's lifecycle rule expires drafts; `None`: no rule.
     lifecycle_days: Option<u32>,
@@ -89,7 +90,7 @@ impl DraftService {
             upload_ttl: settings.upload_ttl,
             download_ttl: settings.download_ttl,
             object_lifetime: settings.object_lifetime,
-            timeout: settings.storage_timeout,
+            calls: StorageCalls::new(settings.storage_timeout),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
@@ -135,52 +136,17 @@ impl DraftService {
         operation: &'static str,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
-        self.bounded(operation, None, call).await
+        self.0.calls.call(operation, call).await
     }
 
-    /// Bounds a long storage call by STORAGE_TIMEOUT without progress: the call may take as long as it needs
-    /// while `progress` moves (parts copied, answers from the store), and fails once it has not moved for a whole
-    /// STORAGE_TIMEOUT. So a store that
-    /// stalls is cut off, an object that is big is not.
+    /// Bounds a long storage call by STORAGE_TIMEOUT without progress (see [`StorageCalls::call_with_progress`]).
     async fn call_with_progress<T>(
         &self,
         operation: &'static str,
         progress: &Progress,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
-        self.bounded(operation, Some(progress), call).await
-    }
-
-    async fn bounded<T>(
-        &self,
-        operation: &'static str,
-        progress: Option<&Progress>,
-        call: impl Future<Output = draftstore_storage::Result<T>>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let mut call = std::pin::pin!(call);
-        let mut seen = progress.map(Progress::marker);
-        let result = loop {
-            match tokio::time::timeout(self.0.timeout, &mut call).await {
-                Ok(result) => break result.map_err(|e| Error::from_storage(operation, e)),
-                Err(_) => {
-                    let now = progress.map(Progress::marker);
-                    if now == seen {
-                        break Err(Error::StorageTimeout { operation, after: self.0.timeout });
-                    }
-                    seen = now;
-                }
-            }
-        };
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.error_type().as_str(),
-        };
-        metrics::counter!("draftstore_storage_calls_total", "operation" => operation, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("draftstore_storage_call_duration_seconds", "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
-        result
+        self.0.calls.call_with_progress(operation, progress, call).await
     }
 
     /// Creates the main and draft buckets if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft

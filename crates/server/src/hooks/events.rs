@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use url::Url;
 
 use super::{WebhookSecret, message_id};
+use crate::bounded::StorageCalls;
 use crate::config::Settings;
 
 /// Where outbox entries are kept, oldest first by name.
@@ -205,6 +206,8 @@ pub struct Deliverer {
     secret: WebhookSecret,
     http: reqwest::Client,
     timeout: Duration,
+    /// Bounds the outbox's listing by STORAGE_TIMEOUT.
+    calls: StorageCalls,
     max_age: Duration,
     /// This replica, in its leases.
     owner: String,
@@ -234,6 +237,7 @@ impl Deliverer {
             secret,
             http: reqwest::Client::new(),
             timeout: hooks.timeout,
+            calls: StorageCalls::new(settings.storage_timeout),
             max_age: hooks.events_max_age,
             owner: format!("{}-{}", std::process::id(), &message_id()[4..12]),
             retries: HashMap::new(),
@@ -252,12 +256,10 @@ impl Deliverer {
     }
 
     /// One look at the oldest entries.
-    pub async fn pass(&mut self) -> Result<(), storage::Error> {
+    pub async fn pass(&mut self) -> Result<(), crate::error::Error> {
         let storage = Arc::clone(&self.outbox.storage);
         let bucket = self.outbox.bucket.clone();
-        let page = tokio::time::timeout(self.timeout, storage.list_prefix(&bucket, OUTBOX, None, PASS))
-            .await
-            .map_err(|_| storage::Error::unavailable("listing the outbox timed out", None))??;
+        let page = self.calls.call("list the event outbox", storage.list_prefix(&bucket, OUTBOX, None, PASS)).await?;
         metrics::gauge!("draftstore_events_outbox_size").set(page.objects.len() as f64);
         let now = Instant::now();
         let mut listed = std::collections::HashSet::new();
@@ -468,6 +470,7 @@ mod tests {
             secret: secret.clone(),
             http: reqwest::Client::new(),
             timeout: Duration::from_secs(1),
+            calls: StorageCalls::new(Duration::from_secs(5)),
             max_age,
             owner: owner.to_owned(),
             retries: HashMap::new(),
