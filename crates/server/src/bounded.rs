@@ -1,0 +1,80 @@
+//! Every call to the store, bounded by STORAGE_TIMEOUT, counted and put in the service's terms: the one place the
+//! service, the cleaner and the event deliverer wait on the store.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use draftstore_storage::Progress;
+
+use crate::error::{Error, Result};
+
+/// Bounds storage calls by one timeout. Cheap to copy.
+#[derive(Debug, Clone, Copy)]
+pub struct StorageCalls {
+    timeout: Duration,
+}
+
+impl StorageCalls {
+    /// Calls bounded by `timeout` (STORAGE_TIMEOUT).
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+
+    /// The bound.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Bounds a storage call by the timeout and puts its error in the service's terms.
+    pub async fn call<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        self.bounded(operation, None, call).await
+    }
+
+    /// Bounds a long storage call by the timeout without progress: the call may take as long as it needs while
+    /// `progress` moves (parts copied, answers from the store), and fails once it has not moved for a whole
+    /// timeout. So a store that stalls is cut off, an object that is big is not.
+    pub async fn call_with_progress<T>(
+        &self,
+        operation: &'static str,
+        progress: &Progress,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        self.bounded(operation, Some(progress), call).await
+    }
+
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        progress: Option<&Progress>,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut call = std::pin::pin!(call);
+        let mut seen = progress.map(Progress::marker);
+        let result = loop {
+            match tokio::time::timeout(self.timeout, &mut call).await {
+                Ok(result) => break result.map_err(|e| Error::from_storage(operation, e)),
+                Err(_) => {
+                    let now = progress.map(Progress::marker);
+                    if now == seen {
+                        break Err(Error::StorageTimeout { operation, after: self.timeout });
+                    }
+                    seen = now;
+                }
+            }
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.error_type().as_str(),
+        };
+        metrics::counter!("draftstore_storage_calls_total", "operation" => operation, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("draftstore_storage_call_duration_seconds", "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+}
