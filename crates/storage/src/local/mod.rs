@@ -465,38 +465,41 @@ impl Storage for LocalStorage {
     }
 
     fn list(&self, bucket: &BucketName) -> ListPages<'_> {
-        let (dir, bucket) = (self.bucket_dir(bucket), bucket.clone());
-        // `None` once the walk has ended or failed.
-        let start = Some(Err::<Walker, _>(dir));
+        /// Where a listing stands between two pages.
+        enum State {
+            Start(PathBuf),
+            Walking(Walker),
+            Done,
+        }
+        let bucket = bucket.clone();
+        let start = State::Start(self.bucket_dir(&bucket));
         Box::pin(futures_util::stream::unfold(start, move |state| {
             let bucket = bucket.clone();
             async move {
-                let failed = |e: io::Error| match is_absent(&e) {
-                    true => Error::BucketNotFound { bucket: bucket.to_string() },
-                    false => Error::other(format!("failed to list bucket '{bucket}'"), e),
-                };
-                let walked = tokio::task::spawn_blocking(move || {
-                    let mut walker = match state? {
-                        Ok(walker) => walker,
-                        Err(dir) => match Walker::new(dir, String::new(), String::new(), None) {
+                let mut walker = match state {
+                    State::Done => return None,
+                    State::Walking(walker) => walker,
+                    State::Start(dir) => {
+                        let open = move || Walker::new(dir, String::new(), String::new(), None);
+                        match tokio::task::spawn_blocking(open).await.map_err(io::Error::other).and_then(|r| r) {
                             Ok(walker) => walker,
-                            Err(e) => return Some((Err(e), None)),
-                        },
-                    };
-                    let page = walker.next_page(LIST_PAGE);
-                    let more = page.as_ref().is_ok_and(|found| found.truncated);
-                    Some((page, more.then_some(walker)))
-                })
-                .await
-                .unwrap_or_else(|e| Some((Err(io::Error::other(e)), None)))?;
-                let (found, next) = walked;
-                let found = match found {
-                    Ok(found) => found,
-                    Err(e) => return Some((Err(failed(e)), None)),
+                            Err(e) if is_absent(&e) => {
+                                return Some((Err(Error::BucketNotFound { bucket: bucket.to_string() }), State::Done));
+                            }
+                            Err(e) => return Some((Err(list_error(&bucket, e)), State::Done)),
+                        }
+                    }
                 };
-                if found.objects.is_empty() && found.foreign.is_empty() && next.is_none() {
+                let walked = tokio::task::spawn_blocking(move || (walker.next_page(LIST_PAGE), walker)).await;
+                let (found, walker) = match walked {
+                    Ok((Ok(found), walker)) => (found, walker),
+                    Ok((Err(e), _)) => return Some((Err(list_error(&bucket, e)), State::Done)),
+                    Err(e) => return Some((Err(list_error(&bucket, io::Error::other(e))), State::Done)),
+                };
+                if found.objects.is_empty() && found.foreign.is_empty() && !found.truncated {
                     return None;
                 }
+                let next = if found.truncated { State::Walking(walker) } else { State::Done };
                 let mut page =
                     ListPage { objects: Vec::with_capacity(found.objects.len()), foreign_keys: found.foreign };
                 for (path, key) in found.objects {
@@ -504,7 +507,7 @@ impl Storage for LocalStorage {
                         page.objects.push(object);
                     }
                 }
-                Some((Ok(page), next.map(Ok)))
+                Some((Ok(page), next))
             }
         }))
     }
@@ -543,7 +546,7 @@ impl Storage for LocalStorage {
         let Found { objects: found, truncated, .. } = match walked {
             Ok(walked) => walked,
             Err(e) if is_absent(&e) => return Ok(PrefixPage::default()),
-            Err(e) => return Err(Error::other(format!("failed to list bucket '{bucket}'"), e)),
+            Err(e) => return Err(list_error(bucket, e)),
         };
         let next = truncated.then(|| found.last().map(|(_, key)| key.to_string())).flatten();
         let mut objects = Vec::with_capacity(found.len());
@@ -583,6 +586,10 @@ impl Storage for LocalStorage {
         }
         Ok(removed + self.remove_stale_multipart(stale.multipart_before).await?)
     }
+}
+
+fn list_error(bucket: &BucketName, e: io::Error) -> Error {
+    Error::other(format!("failed to list bucket '{bucket}'"), e)
 }
 
 /// A listed file's size and time; `None` when it vanished meanwhile or is not an object file.

@@ -24,8 +24,16 @@ pub(super) struct Walker {
 struct Folder {
     path: PathBuf,
     key_prefix: String,
-    /// `(key, is a folder)`, folders' keys ending in '/'; sorted in reverse, so that `pop` gives the next.
-    entries: Vec<(String, bool)>,
+    /// Keys of the entries, folders' ending in '/'; sorted in reverse, so that `pop` gives the next.
+    entries: Vec<(String, Entry)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Entry {
+    File,
+    Folder,
+    /// A name that is not UTF-8 (its key is written lossily): no key of DraftStore's names it.
+    Foreign,
 }
 
 /// What one page of a walk found.
@@ -52,12 +60,12 @@ impl Walker {
     pub fn next_page(&mut self, limit: usize) -> io::Result<Found> {
         let mut found = Found::default();
         while let Some(folder) = self.stack.last_mut() {
-            let Some((key, is_dir)) = folder.entries.pop() else {
+            let Some((key, entry)) = folder.entries.pop() else {
                 self.stack.pop();
                 continue;
             };
             let name = &key[folder.key_prefix.len()..];
-            if is_dir {
+            if entry == Entry::Folder {
                 let relevant = key.starts_with(&self.prefix) || self.prefix.starts_with(&key);
                 // Every key in the folder starts with `key`: if `after` is beyond them all, skip the folder.
                 let passed =
@@ -71,14 +79,14 @@ impl Walker {
                     }
                 }
             } else if key.starts_with(&self.prefix) && self.after.as_deref().is_none_or(|after| key.as_str() > after) {
-                match ObjectKey::parse(&key) {
-                    Ok(_) if found.objects.len() == limit => {
-                        folder.entries.push((key, false));
+                match ObjectKey::parse(&key).ok().filter(|_| entry == Entry::File) {
+                    Some(_) if found.objects.len() == limit => {
+                        folder.entries.push((key, entry));
                         found.truncated = true;
                         break;
                     }
-                    Ok(parsed) => found.objects.push((folder.path.join(name), parsed)),
-                    Err(_) => found.foreign.push(key),
+                    Some(parsed) => found.objects.push((folder.path.join(name), parsed)),
+                    None => found.foreign.push(key),
                 }
             }
         }
@@ -86,20 +94,44 @@ impl Walker {
     }
 }
 
-/// The entries of a folder as keys, sorted in reverse (folders with their trailing '/'); names that are not UTF-8
-/// are passed over, since no key names them.
-fn read_sorted(dir: &std::path::Path, key_prefix: &str) -> io::Result<Vec<(String, bool)>> {
+/// The entries of a folder as keys, sorted in reverse (folders with their trailing '/'). A name that is not
+/// UTF-8 is foreign: reported, never entered or read.
+fn read_sorted(dir: &std::path::Path, key_prefix: &str) -> io::Result<Vec<(String, Entry)>> {
     let mut entries = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
         let kind = entry.file_type()?;
-        if kind.is_dir() {
-            entries.push((format!("{key_prefix}{name}/"), true));
-        } else if kind.is_file() {
-            entries.push((format!("{key_prefix}{name}"), false));
+        match entry.file_name().into_string() {
+            Ok(name) if kind.is_dir() => entries.push((format!("{key_prefix}{name}/"), Entry::Folder)),
+            Ok(name) if kind.is_file() => entries.push((format!("{key_prefix}{name}"), Entry::File)),
+            Ok(_) => {}
+            Err(name) => entries.push((format!("{key_prefix}{}", name.to_string_lossy()), Entry::Foreign)),
         }
     }
     entries.sort_unstable_by(|a, b| b.cmp(a));
     Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn a_walk_is_in_key_order_and_reports_names_that_are_not_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("a/b")).expect("folders");
+        for file in ["a/b/c", "a-z", "a/a", "b"] {
+            std::fs::write(dir.path().join(file), b"").expect("a file");
+        }
+        std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")), b"").expect("a file");
+        let mut walker = Walker::new(dir.path().to_owned(), String::new(), String::new(), None).expect("a walk");
+        let first = walker.next_page(2).expect("a page");
+        let keys = |found: &Found| found.objects.iter().map(|(_, key)| key.to_string()).collect::<Vec<_>>();
+        assert_eq!((keys(&first), first.truncated), (vec!["a-z".to_owned(), "a/a".to_owned()], true));
+        let rest = walker.next_page(10).expect("a page");
+        assert_eq!((keys(&rest), rest.truncated), (vec!["a/b/c".to_owned(), "b".to_owned()], false));
+        assert_eq!(rest.foreign, ["bad\u{fffd}"]);
+    }
 }
