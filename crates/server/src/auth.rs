@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::{AuthSettings, ConfigError};
+use crate::config::{AuthMode, AuthSettings, ConfigError};
 use draftstore_storage::ObjectKey;
 
 use crate::domain::ObjectName;
@@ -122,15 +122,15 @@ fn unauthenticated(reason: impl std::fmt::Display) -> Error {
 impl Authenticator {
     /// Builds the authenticator, reading key files; errors name the variable.
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, ConfigError> {
-        match settings {
-            AuthSettings::None => Ok(Self::Open),
-            AuthSettings::ApiKeys { file, inline } => {
+        match settings.mode {
+            AuthMode::None => Ok(Self::Open),
+            AuthMode::ApiKey => {
                 let mut entries = Vec::new();
-                if let Some(path) = file {
+                if let Some(path) = &settings.api_keys_file {
                     let text = read("API_KEYS_FILE", path)?;
                     entries.extend(parse_api_keys("API_KEYS_FILE", text.lines())?);
                 }
-                if let Some(inline) = inline {
+                if let Some(inline) = &settings.api_keys {
                     entries.extend(parse_api_keys("API_KEYS", inline.split([',', '\n']))?);
                 }
                 if entries.is_empty() {
@@ -141,8 +141,8 @@ impl Authenticator {
                 }
                 Ok(Self::ApiKeys(entries))
             }
-            AuthSettings::Jwt { secret, public_key_file, jwks_file, issuer, audience, tenant_claim } => {
-                let keys = match (secret, public_key_file, jwks_file) {
+            AuthMode::Jwt => {
+                let keys = match (&settings.jwt_secret, &settings.jwt_public_key_file, &settings.jwks_file) {
                     (Some(secret), None, None) => {
                         JwtKeys::Single(DecodingKey::from_secret(secret.as_bytes()), vec![Algorithm::HS256])
                     }
@@ -176,9 +176,9 @@ impl Authenticator {
                 };
                 Ok(Self::Jwt(Box::new(JwtAuth {
                     keys,
-                    issuer: issuer.clone(),
-                    audience: audience.clone(),
-                    tenant_claim: tenant_claim.clone(),
+                    issuer: settings.jwt_issuer.clone(),
+                    audience: settings.jwt_audience.clone(),
+                    tenant_claim: settings.jwt_tenant_claim.clone(),
                 })))
             }
         }
@@ -310,11 +310,22 @@ fn parse_api_keys<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    /// AUTH_MODE=api-key with these API_KEYS, parsed as the binary parses them.
+    fn api_key_settings(inline: &str) -> AuthSettings {
+        #[derive(Parser)]
+        struct Args {
+            #[command(flatten)]
+            auth: AuthSettings,
+        }
+        Args::try_parse_from(["draftstore", "--auth-mode", "api-key", "--api-keys", inline]).expect("parses").auth
+    }
 
     fn api_keys(keys: &[(&str, &str)]) -> Authenticator {
         let inline =
             keys.iter().map(|(t, k)| format!("{t}:{}", hex::encode(Sha256::digest(k)))).collect::<Vec<_>>().join(",");
-        Authenticator::from_settings(&AuthSettings::ApiKeys { file: None, inline: Some(inline) }).expect("valid")
+        Authenticator::from_settings(&api_key_settings(&inline)).expect("valid")
     }
 
     #[test]
@@ -332,8 +343,7 @@ mod tests {
     #[test]
     fn bad_key_lists_are_refused_at_start_up() {
         for inline in ["alice", "alice:nothex", "a/b:00", ""] {
-            let settings = AuthSettings::ApiKeys { file: None, inline: Some(inline.to_owned()) };
-            assert!(Authenticator::from_settings(&settings).is_err(), "{inline:?}");
+            assert!(Authenticator::from_settings(&api_key_settings(inline)).is_err(), "{inline:?}");
         }
     }
 

@@ -122,11 +122,28 @@ impl MediaRange {
 }
 
 /// Limits on uploads, checked before a URL is issued and signed into it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct UploadLimits {
+    /// Largest upload accepted, in bytes, up to 5 TiB (5497558138880): larger declared sizes are refused before a
+    /// URL is issued. One PUT uploads at most 5 GiB; larger files use the multipart API.
+    #[arg(
+        long = "max-upload-size",
+        env = "MAX_UPLOAD_SIZE",
+        default_value = "5368709120",
+        value_name = "BYTES",
+        value_parser = crate::config::values::bytes(1, draftstore_storage::multipart::MAX_OBJECT_SIZE)
+    )]
     pub max_size: u64,
-    /// Empty: any content type.
-    pub allowed_types: Vec<MediaRange>,
+    /// Content types uploads may have, comma-separated, with wildcards such as `image/*` [default: any].
+    #[arg(
+        long = "allowed-content-types",
+        env = "ALLOWED_CONTENT_TYPES",
+        value_name = "TYPES",
+        value_parser = crate::config::media_ranges(),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub allowed_types: ::std::vec::Vec<MediaRange>,
 }
 
 impl UploadLimits {

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use draftstore::cleaner::Cleaner;
 use draftstore::cli;
-use draftstore::config::{Cli, Command, ServeSettings, Settings};
+use draftstore::config::{Cli, Command, Settings};
 use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
 use time::OffsetDateTime;
@@ -27,10 +27,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
-            let settings = match ServeSettings::try_from(args.as_ref()) {
-                Ok(settings) => settings,
-                Err(e) => return config_error(&e),
-            };
+            if let Err(e) = args.validate() {
+                return config_error(&e);
+            }
+            let settings = *args;
             telemetry::init(settings.common.log_format);
             let app = match Application::build(settings).await {
                 Ok(app) => app,
@@ -42,12 +42,12 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Clean(args) => {
-            let settings = match Settings::try_from(&args.common) {
-                Ok(settings) => settings,
-                Err(e) => return config_error(&e),
-            };
+            if let Err(e) = args.common.validate() {
+                return config_error(&e);
+            }
+            let settings = &args.common;
             telemetry::init(settings.log_format);
-            clean(&settings, args.dry_run, args.install_lifecycle).await
+            clean(settings, args.dry_run, args.install_lifecycle).await
         }
         Command::Upload(args) => cli::upload(*args).await,
         Command::Download(args) => cli::download(*args).await,

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::auth::Caller;
 use crate::bounded::StorageCalls;
 use crate::cleaner::lifecycle_days;
-use crate::config::{Buckets, Settings, StorageSettings};
+use crate::config::{Buckets, Settings, StorageType};
 use crate::domain::{Checksum, ContentType, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content};
 use crate::error::{Error, Result};
 use crate::hooks::{ConfirmHook, EventType, Outbox, Subject, Verdict};
@@ -95,10 +95,8 @@ impl DraftService {
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,
-            probe_conditional_writes: match &settings.storage {
-                StorageSettings::S3(s3) => s3.conditional_writes.is_none(),
-                StorageSettings::Local { .. } => false,
-            },
+            probe_conditional_writes: settings.storage.kind != StorageType::Local
+                && settings.storage.s3_conditional_writes.is_none(),
             hook: settings
                 .hooks
                 .confirm_url

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
-use draftstore_storage::s3::{S3Config, S3Storage, StaticCredentials};
+use draftstore_storage::s3::S3Storage;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -18,7 +18,7 @@ use url::Url;
 
 use crate::auth::Authenticator;
 use crate::cleaner::Cleaner;
-use crate::config::{ServeSettings, Settings, StorageSettings};
+use crate::config::{ServeSettings, Settings};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
 use crate::hooks::Deliverer;
@@ -55,34 +55,17 @@ pub async fn open_backend(
     public_url: Url,
     signing_key: Option<Vec<u8>>,
 ) -> Result<Backend, StartupError> {
-    match &settings.storage {
-        StorageSettings::Local { data_dir } => {
-            let local = LocalStorage::open(LocalConfig { root: data_dir.clone(), public_url, signing_key })
+    match settings.storage.s3_config(settings.storage_timeout).map_err(StartupError::Config)? {
+        None => {
+            let root = settings.storage.data_dir.clone();
+            let local = LocalStorage::open(LocalConfig { root, public_url, signing_key })
                 .await
                 .map_err(StartupError::Storage)?;
             let local = Arc::new(local);
             Ok(Backend { storage: local.clone(), local: Some(local) })
         }
-        StorageSettings::S3(s3) => {
-            let credentials = s3.credentials.as_ref().map(|c| StaticCredentials {
-                access_key_id: c.access_key_id.clone(),
-                secret_access_key: c.secret_access_key.expose_secret().to_owned(),
-                session_token: c.session_token.as_ref().map(|t| t.expose_secret().to_owned()),
-            });
-            let storage = S3Storage::new(S3Config {
-                region: s3.region.clone(),
-                endpoint: s3.endpoint.clone(),
-                force_path_style: s3.force_path_style,
-                credentials,
-                presign_endpoint: s3.presign_endpoint.clone(),
-                timeout: settings.storage_timeout,
-                multipart_copy_threshold: s3.multipart_copy_threshold,
-                multipart_copy_part_size: s3.multipart_copy_part_size,
-                copy_concurrency: s3.copy_concurrency,
-                conditional_writes: s3.conditional_writes,
-            })
-            .await
-            .map_err(StartupError::Storage)?;
+        Some(config) => {
+            let storage = S3Storage::new(config).await.map_err(StartupError::Storage)?;
             Ok(Backend { storage: Arc::new(storage), local: None })
         }
     }
@@ -131,7 +114,7 @@ impl Application {
         if auth.is_open() {
             tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
         }
-        let limiter = settings.rate_limit.map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
+        let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
         let state = AppState { service, local: backend.local, readiness, auth, public_url, limiter };
         Ok(Self {
             http,

@@ -63,7 +63,8 @@ pub fn serve_settings(extra: &[&str]) -> ServeSettings {
     let Command::Serve(serve) = Cli::try_parse_from(args).expect("valid arguments").command else {
         unreachable!("serve was given")
     };
-    ServeSettings::try_from(serve.as_ref()).expect("valid settings")
+    serve.validate().expect("valid settings");
+    *serve
 }
 
 /// Starts the server on the local backend in a fresh temporary folder.
@@ -107,9 +108,10 @@ pub async fn spawn_on_seaweed(extra: &[&str]) -> (TestApp, String) {
 
 /// Starts the server with the given settings.
 pub async fn spawn(settings: ServeSettings) -> TestApp {
-    let data_dir = match &settings.common.storage {
-        draftstore::config::StorageSettings::Local { data_dir } => data_dir.clone(),
-        draftstore::config::StorageSettings::S3(_) => PathBuf::new(),
+    let storage = &settings.common.storage;
+    let data_dir = match storage.kind {
+        draftstore::config::StorageType::Local => storage.data_dir.clone(),
+        _ => PathBuf::new(),
     };
     let app = Application::build(settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.http_port());

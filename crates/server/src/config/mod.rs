@@ -1,0 +1,912 @@
+//! Configuration: every setting is declared once, here, as a typed argument with its environment variable, its
+//! flag, its default, its meaning (the doc comment, shown by `--help` and in `docs/configuration.md`) and its
+//! parser (`values`), in structs grouped by what takes them. A bad value stops start-up with a message naming the
+//! variable; [`Settings::validate`] checks the settings that go together.
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use draftstore_storage::s3::{S3Config, StaticCredentials};
+use draftstore_storage::{BucketName, MAX_URL_TTL};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::domain::{MediaRange, UploadLimits};
+use values::Setting;
+
+pub mod reference;
+pub mod values;
+
+/// Command line of the `draftstore` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "draftstore",
+    version,
+    about = "Two-stage uploads: presigned URLs into a draft bucket, confirm into the main bucket"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API (and, for the local backend, the signed upload and download URLs).
+    Serve(Box<ServeSettings>),
+    /// Remove expired drafts once, then exit (the Kubernetes CronJob's command).
+    Clean(Box<CleanArgs>),
+    /// Upload files as drafts through a DraftStore server; large files in parallel parts, resumable.
+    Upload(Box<crate::cli::UploadArgs>),
+    /// Download a draft or a confirmed object.
+    Download(Box<crate::cli::DownloadArgs>),
+    /// Confirm drafts: move them into the main bucket.
+    Confirm(Box<crate::cli::ConfirmArgs>),
+    /// Discard drafts.
+    Discard(Box<crate::cli::DiscardArgs>),
+    /// List your drafts with their size and expiry.
+    Ls(Box<crate::cli::LsArgs>),
+}
+
+/// Settings every command uses: where objects live, the workflow's lifetimes and limits, the hooks.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    #[command(flatten)]
+    pub storage: StorageSettings,
+    /// Main bucket; drafts go to `<BUCKET_NAME>-draft`, undelivered events wait in `<BUCKET_NAME>-events`.
+    #[arg(
+        long = "bucket-name",
+        env = "BUCKET_NAME",
+        default_value = "main",
+        value_name = "NAME",
+        value_parser = buckets()
+    )]
+    pub buckets: Buckets,
+    /// Browser origins (comma-separated, or `*`) allowed to call the REST API and the local backend's signed URLs
+    /// (preflights answered before authentication; `ETag` exposed), and put in a CORS rule on the draft bucket
+    /// (S3: PUT, POST, DELETE, GET, HEAD); other origins get no CORS headers [default: none].
+    #[arg(
+        long,
+        env = "CORS_ALLOWED_ORIGINS",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "ORIGINS",
+        value_parser = origins()
+    )]
+    pub cors_allowed_origins: ::std::vec::Vec<String>,
+    /// Bound on every request to the store, in seconds (1 to 3600): a store that does not answer (or, during a long
+    /// confirm or completion, makes no progress) for this long gives 503; a big object that keeps copying is never
+    /// cut off.
+    #[arg(
+        long,
+        env = "STORAGE_TIMEOUT",
+        default_value = "30",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 3600)
+    )]
+    pub storage_timeout: Duration,
+    /// Lifetime of upload URLs, in seconds (1 to 604800).
+    #[arg(
+        long,
+        env = "UPLOAD_TTL",
+        default_value = "3600",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, MAX_URL_TTL)
+    )]
+    pub upload_ttl: Duration,
+    /// Lifetime of download URLs, in seconds (1 to 604800).
+    #[arg(
+        long,
+        env = "DOWNLOAD_TTL",
+        default_value = "3600",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, MAX_URL_TTL)
+    )]
+    pub download_ttl: Duration,
+    /// Age after which an unconfirmed draft expires and the cleaner removes it, in seconds.
+    #[arg(
+        long,
+        env = "OBJECT_LIFETIME",
+        default_value = "86400",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, u64::from(u32::MAX))
+    )]
+    pub object_lifetime: Duration,
+    /// Also put a lifecycle rule on the draft bucket as a safety net (S3): expire objects after OBJECT_LIFETIME
+    /// rounded up to days, abort incomplete multipart uploads.
+    #[arg(
+        long,
+        env = "DRAFT_LIFECYCLE",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub draft_lifecycle: bool,
+    #[command(flatten)]
+    pub limits: UploadLimits,
+    /// Part size multipart uploads are told to use, in bytes (5 MiB to 5 GiB); larger when a file would need more
+    /// than 10,000 parts.
+    #[arg(
+        long,
+        env = "MULTIPART_PART_SIZE",
+        default_value = "16777216",
+        value_name = "BYTES",
+        value_parser = values::bytes(MIB5, GIB5)
+    )]
+    pub multipart_part_size: u64,
+    /// Log output: `text` for people, `json` for one object per line; `RUST_LOG` filters.
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        default_value = "text",
+        value_name = "FORMAT",
+        value_parser = values::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)])
+    )]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub hooks: HookSettings,
+}
+
+/// Where objects live: the local backend, or an S3-compatible store reached as `s3` or `minio`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageSettings {
+    /// Storage backend: `local` (folders under DATA_DIR), `s3` or `minio`.
+    #[arg(
+        long = "storage-type",
+        env = "STORAGE_TYPE",
+        default_value = "local",
+        value_name = "TYPE",
+        value_parser = values::choice(STORAGE_TYPES)
+    )]
+    pub kind: StorageType,
+    /// Root folder of the local backend.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", value_name = "PATH")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsSettings,
+    #[command(flatten)]
+    pub minio: MinioSettings,
+    /// Public base URL written into presigned URLs when DraftStore reaches the store on an internal address.
+    #[arg(
+        long,
+        env = "PRESIGN_ENDPOINT",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "URL",
+        value_parser = values::optional(values::http_url())
+    )]
+    pub presign_endpoint: ::std::option::Option<Url>,
+    /// Drafts larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB); a single
+    /// copy is one request bounded by STORAGE_TIMEOUT, so keep this well below what the store copies in it.
+    #[arg(
+        long,
+        env = "COPY_MULTIPART_THRESHOLD",
+        default_value = "67108864",
+        value_name = "BYTES",
+        value_parser = values::bytes(1, GIB5)
+    )]
+    pub copy_multipart_threshold: u64,
+    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB); each part copy is one request bounded by
+    /// STORAGE_TIMEOUT, the whole copy is not.
+    #[arg(
+        long,
+        env = "COPY_PART_SIZE",
+        default_value = "67108864",
+        value_name = "BYTES",
+        value_parser = values::bytes(MIB5, GIB5)
+    )]
+    pub copy_part_size: u64,
+    /// Part copies in flight at once while confirming a large draft (S3; 1 to 64).
+    #[arg(long, env = "COPY_CONCURRENCY", default_value = "8", value_name = "N", value_parser = values::count(1, 64))]
+    pub copy_concurrency: usize,
+    /// Whether the store honours conditional writes (`If-None-Match`), which confirm with `overwrite: false` uses:
+    /// `auto` finds out at start-up, `true`, `false` (S3).
+    #[arg(
+        long,
+        env = "S3_CONDITIONAL_WRITES",
+        default_value = "auto",
+        value_name = "auto|true|false",
+        value_parser = values::auto_or_boolean()
+    )]
+    pub s3_conditional_writes: ::std::option::Option<bool>,
+}
+
+/// The backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageType {
+    Local,
+    S3,
+    Minio,
+}
+
+const STORAGE_TYPES: &[(&str, StorageType)] =
+    &[("local", StorageType::Local), ("s3", StorageType::S3), ("minio", StorageType::Minio)];
+
+/// AWS S3, or any S3-compatible store at `AWS_ENDPOINT_URL` (`STORAGE_TYPE=s3`).
+#[derive(Debug, Clone, Args)]
+pub struct AwsSettings {
+    /// AWS region (`s3`).
+    #[arg(
+        long,
+        env = "AWS_REGION",
+        default_value = "us-east-1",
+        value_name = "REGION",
+        value_parser = values::region()
+    )]
+    pub aws_region: String,
+    /// AWS access key id (`s3`); when unset, the standard AWS credential chain: profile, web identity (EKS),
+    /// instance metadata.
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_access_key_id: ::std::option::Option<String>,
+    /// AWS secret access key (`s3`).
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_secret_access_key: ::std::option::Option<String>,
+    /// AWS session token, with temporary credentials (`s3`).
+    #[arg(
+        long,
+        env = "AWS_SESSION_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_session_token: ::std::option::Option<String>,
+    /// Endpoint of an S3-compatible store instead of AWS (`s3`).
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        value_name = "URL",
+        value_parser = values::optional(values::http_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_endpoint_url: ::std::option::Option<Url>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual hosts (`s3`).
+    #[arg(
+        long,
+        env = "S3_FORCE_PATH_STYLE",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub s3_force_path_style: bool,
+}
+
+/// A MinIO server (`STORAGE_TYPE=minio`): always path-style, with static credentials.
+#[derive(Debug, Clone, Args)]
+pub struct MinioSettings {
+    /// MinIO server as `host:port` (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_ENDPOINT",
+        default_value = "localhost:9000",
+        value_name = "HOST:PORT",
+        value_parser = values::text()
+    )]
+    pub minio_endpoint: String,
+    /// MinIO access key (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_ACCESS_KEY",
+        default_value = "minioadmin",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::text()
+    )]
+    pub minio_access_key: String,
+    /// MinIO secret key (`minio`) [default: minioadmin].
+    #[arg(
+        long,
+        env = "MINIO_SECRET_KEY",
+        default_value = "minioadmin",
+        hide_env_values = true,
+        hide_default_value = true,
+        value_name = "SECRET",
+        value_parser = values::text()
+    )]
+    pub minio_secret_key: String,
+    /// Reach MinIO over https (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_USE_SSL",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub minio_use_ssl: bool,
+    /// MinIO region (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_REGION",
+        default_value = "us-east-1",
+        value_name = "REGION",
+        value_parser = values::region()
+    )]
+    pub minio_region: String,
+}
+
+impl StorageSettings {
+    /// How to reach the S3-compatible store, `None` for the local backend: `s3` and `minio` are two ways to name
+    /// one.
+    pub fn s3_config(&self, timeout: Duration) -> Result<Option<S3Config>, ConfigError> {
+        let (region, endpoint, force_path_style, credentials) = match self.kind {
+            StorageType::Local => return Ok(None),
+            StorageType::S3 => {
+                let aws = &self.aws;
+                let credentials = match (&aws.aws_access_key_id, &aws.aws_secret_access_key) {
+                    (Some(id), Some(secret)) => Some(StaticCredentials {
+                        access_key_id: id.clone(),
+                        secret_access_key: secret.clone(),
+                        session_token: aws.aws_session_token.clone(),
+                    }),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(ConfigError::new(
+                            "AWS_SECRET_ACCESS_KEY",
+                            "is required when AWS_ACCESS_KEY_ID is set",
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::new(
+                            "AWS_ACCESS_KEY_ID",
+                            "is required when AWS_SECRET_ACCESS_KEY is set",
+                        ));
+                    }
+                };
+                (aws.aws_region.clone(), aws.aws_endpoint_url.clone(), aws.s3_force_path_style, credentials)
+            }
+            StorageType::Minio => {
+                let minio = &self.minio;
+                (minio.minio_region.clone(), Some(minio.endpoint()?), true, Some(minio.credentials()?))
+            }
+        };
+        Ok(Some(S3Config {
+            region,
+            endpoint,
+            force_path_style,
+            credentials,
+            presign_endpoint: self.presign_endpoint.clone(),
+            timeout,
+            multipart_copy_threshold: self.copy_multipart_threshold,
+            multipart_copy_part_size: self.copy_part_size,
+            copy_concurrency: self.copy_concurrency,
+            conditional_writes: self.s3_conditional_writes,
+        }))
+    }
+}
+
+impl MinioSettings {
+    /// MINIO_ENDPOINT with the scheme MINIO_USE_SSL asks for.
+    fn endpoint(&self) -> Result<Url, ConfigError> {
+        let endpoint = self.minio_endpoint.as_str();
+        if endpoint.is_empty() {
+            return Err(ConfigError::new("MINIO_ENDPOINT", "is required with STORAGE_TYPE=minio (host:port)"));
+        }
+        if endpoint.contains("://") || endpoint.contains('/') {
+            return Err(ConfigError::new(
+                "MINIO_ENDPOINT",
+                values::invalid(endpoint, "expected host:port without a scheme or path (use MINIO_USE_SSL for https)"),
+            ));
+        }
+        let scheme = if self.minio_use_ssl { "https" } else { "http" };
+        Url::parse(&format!("{scheme}://{endpoint}"))
+            .ok()
+            .filter(|u| u.host_str().is_some())
+            .ok_or_else(|| ConfigError::new("MINIO_ENDPOINT", values::invalid(endpoint, "expected host:port")))
+    }
+
+    fn credentials(&self) -> Result<StaticCredentials, ConfigError> {
+        if self.minio_access_key.is_empty() || self.minio_secret_key.is_empty() {
+            return Err(ConfigError::new(
+                "MINIO_ACCESS_KEY",
+                "MINIO_ACCESS_KEY and MINIO_SECRET_KEY must not be empty",
+            ));
+        }
+        Ok(StaticCredentials {
+            access_key_id: self.minio_access_key.clone(),
+            secret_access_key: self.minio_secret_key.clone(),
+            session_token: None,
+        })
+    }
+}
+
+/// The confirm hook and the events.
+#[derive(Debug, Clone, Args)]
+pub struct HookSettings {
+    /// URL asked before a draft is promoted, with a signed `draft.confirming` event and a download URL of the
+    /// draft: a 2xx accepts, a 4xx (or `{"accept": false, "reason": …}`) rejects, anything else fails the confirm
+    /// (503).
+    #[arg(
+        long = "confirm-hook-url",
+        env = "CONFIRM_HOOK_URL",
+        value_name = "URL",
+        value_parser = values::optional(values::http_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub confirm_url: ::std::option::Option<Url>,
+    /// Seconds the confirm hook, and each event delivery, may take (1 to 300).
+    #[arg(
+        long = "hook-timeout",
+        env = "HOOK_TIMEOUT",
+        default_value = "10",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 300)
+    )]
+    pub timeout: Duration,
+    /// URL the events (`draft.confirmed`, `.rejected`, `.discarded`, `.expired`) are delivered to, signed, at least
+    /// once; they wait in `<BUCKET_NAME>-events` until a 2xx.
+    #[arg(
+        long = "events-url",
+        env = "EVENTS_URL",
+        value_name = "URL",
+        value_parser = values::optional(values::http_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub events_url: ::std::option::Option<Url>,
+    /// Seconds an undelivered event is retried before it is dropped, with an error log and a metric (60 to
+    /// 2592000).
+    #[arg(
+        long = "events-max-age",
+        env = "EVENTS_MAX_AGE",
+        default_value = "86400",
+        value_name = "SECONDS",
+        value_parser = values::seconds(60, 30 * 86400)
+    )]
+    pub events_max_age: Duration,
+    /// Standard Webhooks secret (`whsec_<base64>`, 24 to 64 bytes) that signs the hook calls and the events;
+    /// required with either URL.
+    #[arg(
+        long = "webhook-secret",
+        env = "WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(webhook_secret()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub secret: ::std::option::Option<crate::hooks::WebhookSecret>,
+}
+
+impl HookSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.secret.is_none() && (self.confirm_url.is_some() || self.events_url.is_some()) {
+            return Err(ConfigError::new(
+                "WEBHOOK_SECRET",
+                "is required with CONFIRM_HOOK_URL or EVENTS_URL: receivers verify every call with it \
+                 (generate one with: echo whsec_$(head -c 32 /dev/urandom | base64))",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting that cannot be used with the others, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self { var, message: message.into() }
+    }
+}
+
+/// The buckets of the workflow, named after BUCKET_NAME.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    pub main: BucketName,
+    pub draft: BucketName,
+    /// The event outbox, used when EVENTS_URL is set.
+    pub events: BucketName,
+}
+
+impl Settings {
+    /// Checks what no single setting can: the settings that go together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.storage.s3_config(self.storage_timeout)?;
+        self.hooks.validate()
+    }
+}
+
+/// `draftstore serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub common: Settings,
+    /// Address the servers listen on.
+    #[arg(
+        long,
+        env = "BIND_ADDRESS",
+        default_value = "0.0.0.0",
+        value_name = "IP",
+        value_parser = values::ip_address()
+    )]
+    pub bind_address: std::net::IpAddr,
+    #[command(flatten)]
+    pub auth: AuthSettings,
+    /// Port of the REST API.
+    #[arg(long, env = "HTTP_PORT", default_value = "8080", value_name = "PORT", value_parser = values::port())]
+    pub http_port: u16,
+    /// Port of the gRPC API.
+    #[arg(long, env = "GRPC_PORT", default_value = "50051", value_name = "PORT", value_parser = values::port())]
+    pub grpc_port: u16,
+    /// Run the cleaner inside the server every this many seconds; `0` leaves cleaning to `draftstore clean`.
+    #[arg(
+        long,
+        env = "CLEANUP_INTERVAL",
+        default_value = "0",
+        value_name = "SECONDS",
+        value_parser = values::interval(1, 7 * 86_400)
+    )]
+    pub cleanup_interval: ::std::option::Option<Duration>,
+    /// Longest wait, in seconds, for requests in flight once SIGTERM or SIGINT arrives.
+    #[arg(
+        long,
+        env = "SHUTDOWN_TIMEOUT",
+        default_value = "20",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 3600)
+    )]
+    pub shutdown_timeout: Duration,
+    /// How long `/ready` reuses its last answer, in seconds (`0`: every probe checks the store).
+    #[arg(
+        long,
+        env = "READY_CACHE",
+        default_value = "2",
+        value_name = "SECONDS",
+        value_parser = values::seconds(0, 300)
+    )]
+    pub ready_cache: Duration,
+    #[command(flatten)]
+    pub rate_limit: RateLimitSettings,
+    /// How often the gRPC health service re-checks the store, in seconds.
+    #[arg(
+        long,
+        env = "HEALTH_INTERVAL",
+        default_value = "5",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 3600)
+    )]
+    pub health_interval: Duration,
+    /// Where clients reach this server: base of the URLs the local backend signs and of Uppy's completion requests,
+    /// and where the built-in page is opened [default: http://localhost:<HTTP_PORT>].
+    #[arg(
+        long,
+        env = "PUBLIC_URL",
+        value_name = "URL",
+        value_parser = values::optional(values::http_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub public_url: ::std::option::Option<Url>,
+    /// Secret for the local backend's URL signatures, 16 characters or more [default: generated once, kept in
+    /// DATA_DIR/.signing-key, mode 0600].
+    #[arg(
+        long,
+        env = "SIGNING_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(signing_key()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub signing_key: ::std::option::Option<SecretString>,
+}
+
+impl ServeSettings {
+    /// Checks what no single setting can: the settings that go together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.common.validate()?;
+        if self.http_port == self.grpc_port && self.http_port != 0 {
+            return Err(ConfigError::new(
+                "GRPC_PORT",
+                values::invalid(&self.grpc_port.to_string(), "must differ from HTTP_PORT"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// RATE_LIMIT and RATE_LIMIT_BURST.
+#[derive(Debug, Clone, Args)]
+pub struct RateLimitSettings {
+    /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none), per replica; REST
+    /// and gRPC count together; `0` turns rate limiting off.
+    #[arg(
+        long = "rate-limit",
+        env = "RATE_LIMIT",
+        default_value = "0",
+        value_name = "PER_SECOND",
+        value_parser = values::whole(0, 1_000_000)
+    )]
+    pub per_second: u32,
+    /// Requests a caller may send at once before RATE_LIMIT applies [default: RATE_LIMIT].
+    #[arg(
+        long = "rate-limit-burst",
+        env = "RATE_LIMIT_BURST",
+        value_name = "REQUESTS",
+        value_parser = values::optional(values::whole(1, 1_000_000)),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub burst: ::std::option::Option<u32>,
+}
+
+impl RateLimitSettings {
+    /// `None`: no rate limit (RATE_LIMIT=0).
+    pub fn limit(&self) -> Option<crate::ratelimit::RateLimit> {
+        let per_second = NonZeroU32::new(self.per_second)?;
+        let burst = self.burst.and_then(NonZeroU32::new).unwrap_or(per_second);
+        Some(crate::ratelimit::RateLimit { per_second, burst })
+    }
+}
+
+/// How callers are authenticated; key files are read when the server starts.
+#[derive(Debug, Clone, Args)]
+pub struct AuthSettings {
+    /// Who may call: `none` (every caller trusted; a warning at start-up), `api-key` or `jwt`.
+    #[arg(
+        long = "auth-mode",
+        env = "AUTH_MODE",
+        default_value = "none",
+        value_name = "MODE",
+        value_parser = values::choice(AUTH_MODES)
+    )]
+    pub mode: AuthMode,
+    /// File of `tenant:sha256-hex-of-key` lines (`api-key`).
+    #[arg(
+        long,
+        env = "API_KEYS_FILE",
+        value_name = "PATH",
+        value_parser = values::optional(values::path()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub api_keys_file: ::std::option::Option<PathBuf>,
+    /// `tenant:sha256-hex-of-key` entries, comma- or newline-separated (`api-key`).
+    #[arg(
+        long,
+        env = "API_KEYS",
+        hide_env_values = true,
+        value_name = "ENTRIES",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub api_keys: ::std::option::Option<String>,
+    /// HS256 secret (`jwt`; one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWKS_FILE).
+    #[arg(
+        long,
+        env = "JWT_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwt_secret: ::std::option::Option<String>,
+    /// RS256 or ES256 public key in PEM (`jwt`).
+    #[arg(
+        long,
+        env = "JWT_PUBLIC_KEY_FILE",
+        value_name = "PATH",
+        value_parser = values::optional(values::path()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwt_public_key_file: ::std::option::Option<PathBuf>,
+    /// JSON Web Key Set, keys chosen by `kid` (`jwt`).
+    #[arg(
+        long,
+        env = "JWKS_FILE",
+        value_name = "PATH",
+        value_parser = values::optional(values::path()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwks_file: ::std::option::Option<PathBuf>,
+    /// Required `iss` of tokens, when set (`jwt`).
+    #[arg(
+        long,
+        env = "JWT_ISSUER",
+        value_name = "ISSUER",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwt_issuer: ::std::option::Option<String>,
+    /// Required `aud` of tokens, when set (`jwt`).
+    #[arg(
+        long,
+        env = "JWT_AUDIENCE",
+        value_name = "AUDIENCE",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwt_audience: ::std::option::Option<String>,
+    /// The claim that names the tenant (`jwt`).
+    #[arg(
+        long,
+        env = "JWT_TENANT_CLAIM",
+        default_value = "sub",
+        value_name = "CLAIM",
+        value_parser = values::required_text("must name a claim")
+    )]
+    pub jwt_tenant_claim: String,
+}
+
+/// AUTH_MODE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    None,
+    ApiKey,
+    Jwt,
+}
+
+const AUTH_MODES: &[(&str, AuthMode)] =
+    &[("none", AuthMode::None), ("api-key", AuthMode::ApiKey), ("jwt", AuthMode::Jwt)];
+
+/// `draftstore clean`.
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    pub common: Settings,
+    /// List what would be removed and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Put the safety-net lifecycle rule on the draft bucket before cleaning (as DRAFT_LIFECYCLE=true).
+    #[arg(long)]
+    pub install_lifecycle: bool,
+}
+
+const MIB5: u64 = 5 * 1024 * 1024;
+const GIB5: u64 = 5 * 1024 * 1024 * 1024;
+
+/// BUCKET_NAME, and the draft and event buckets named after it.
+fn buckets() -> Setting<Buckets> {
+    Setting::new(|text| {
+        let main = BucketName::parse(text).map_err(|e| values::invalid(text, e))?;
+        let derived = |suffix: &str, role: &str| {
+            BucketName::parse(&format!("{main}-{suffix}"))
+                .map_err(|e| values::invalid(text, format!("the {role} bucket name is invalid: {e}")))
+        };
+        Ok(Buckets { draft: derived("draft", "draft")?, events: derived("events", "events")?, main })
+    })
+}
+
+/// Media ranges such as `image/*`.
+pub(crate) fn media_ranges() -> Setting<Vec<MediaRange>> {
+    values::list(|range| MediaRange::parse(range).map_err(|e| values::invalid(range, e)))
+}
+
+/// Browser origins, or `*`.
+fn origins() -> Setting<Vec<String>> {
+    values::list(|origin| {
+        if origin == "*" || Url::parse(origin).is_ok_and(|u| u.host_str().is_some()) {
+            Ok(origin.trim_end_matches('/').to_owned())
+        } else {
+            Err(values::invalid(origin, "expected an origin such as https://app.example.com, or *"))
+        }
+    })
+}
+
+/// A Standard Webhooks secret; the message does not show it.
+fn webhook_secret() -> Setting<crate::hooks::WebhookSecret> {
+    Setting::new(|text| {
+        crate::hooks::WebhookSecret::parse(text).map_err(|e| format!("is not a Standard Webhooks secret: {e}"))
+    })
+}
+
+/// The local backend's signing key; the message does not show it.
+fn signing_key() -> Setting<SecretString> {
+    Setting::new(|text| {
+        if text.len() < 16 {
+            return Err("must be at least 16 characters long (value not shown)".to_owned());
+        }
+        Ok(SecretString::from(text.to_owned()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeSettings, String> {
+        // What the binary prints after `error: `.
+        let message = |e: clap::Error| e.to_string().lines().next().unwrap_or_default().replacen("error: ", "", 1);
+        let cli = Cli::try_parse_from(
+            std::iter::once("draftstore").chain(std::iter::once("serve")).chain(args.iter().copied()),
+        )
+        .map_err(message)?;
+        let Command::Serve(settings) = cli.command else { unreachable!("serve was given") };
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(*settings)
+    }
+
+    #[test]
+    fn defaults_run_the_local_backend() {
+        let settings = serve(&[]).expect("defaults are valid");
+        assert!(settings.common.storage.kind == StorageType::Local);
+        assert_eq!(settings.common.storage.data_dir, PathBuf::from("./data"));
+        assert_eq!(settings.common.buckets.main.as_str(), "main");
+        assert_eq!(settings.common.buckets.draft.as_str(), "main-draft");
+        assert_eq!((settings.http_port, settings.grpc_port), (8080, 50051));
+        assert_eq!(settings.common.upload_ttl, Duration::from_secs(3600));
+        assert_eq!(settings.common.object_lifetime, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        assert_eq!(serve(&["--upload-ttl", "abc"]).expect_err("bad"), "UPLOAD_TTL: 'abc' is not a number of seconds");
+        assert!(serve(&["--download-ttl", "0"]).expect_err("bad").starts_with("DOWNLOAD_TTL: '0' is out of range"));
+        assert!(serve(&["--upload-ttl", "604801"]).expect_err("bad").starts_with("UPLOAD_TTL:"));
+        assert!(serve(&["--http-port", "99999"]).expect_err("bad").starts_with("HTTP_PORT: '99999'"));
+        assert!(serve(&["--storage-type", "ftp"]).expect_err("bad").starts_with("STORAGE_TYPE: 'ftp'"));
+        assert!(serve(&["--bucket-name", "Bad_Name"]).expect_err("bad").starts_with("BUCKET_NAME: 'Bad_Name'"));
+        assert!(serve(&["--bucket-name", &"a".repeat(60)]).expect_err("bad").contains("draft bucket"));
+        assert!(serve(&["--log-format", "xml"]).expect_err("bad").starts_with("LOG_FORMAT: 'xml'"));
+        assert!(serve(&["--public-url", "ftp://x"]).expect_err("bad").starts_with("PUBLIC_URL: 'ftp://x'"));
+        let short_key = serve(&["--signing-key", "short"]).expect_err("bad");
+        assert!(short_key.starts_with("SIGNING_KEY:") && !short_key.contains("short'"), "{short_key}");
+    }
+
+    #[test]
+    fn minio_settings_become_a_path_style_endpoint() {
+        let settings =
+            serve(&["--storage-type", "minio", "--minio-endpoint", "minio-service:9000", "--minio-use-ssl", "true"])
+                .expect("valid");
+        let s3 =
+            settings.common.storage.s3_config(settings.common.storage_timeout).expect("valid").expect("minio is S3");
+        assert_eq!(s3.endpoint.map(String::from).as_deref(), Some("https://minio-service:9000/"));
+        assert!(s3.force_path_style);
+        assert!(
+            serve(&["--storage-type", "minio", "--minio-endpoint", "http://x:9000"])
+                .expect_err("bad")
+                .starts_with("MINIO_ENDPOINT:")
+        );
+        assert!(
+            serve(&["--storage-type", "minio", "--minio-endpoint", ""])
+                .expect_err("bad")
+                .starts_with("MINIO_ENDPOINT:")
+        );
+        assert!(
+            serve(&["--storage-type", "s3", "--aws-access-key-id", "x"])
+                .expect_err("bad")
+                .starts_with("AWS_SECRET_ACCESS_KEY:")
+        );
+    }
+}
