@@ -106,6 +106,26 @@ async fn a_missing_object_is_not_found_with_its_reason() {
 }
 
 #[tokio::test]
+async fn every_call_returns_its_request_id_as_rest_does() {
+    let app = spawn_app().await;
+    let mut grpc = app.grpc().await;
+    let mut given = tonic::Request::new(pb::CreateDraftBucketRequest {});
+    given.metadata_mut().insert("x-request-id", "grpc-req-42".parse().expect("ascii"));
+    let answered = grpc.create_draft_bucket(given).await.expect("created");
+    assert_eq!(answered.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("grpc-req-42"));
+
+    let mut failing = tonic::Request::new(pb::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None });
+    failing.metadata_mut().insert("x-request-id", "grpc-req-43".parse().expect("ascii"));
+    let status = grpc.confirm_upload(failing).await.expect_err("absent");
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(status.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("grpc-req-43"));
+
+    let generated = grpc.create_draft_bucket(pb::CreateDraftBucketRequest {}).await.expect("created");
+    let id = generated.metadata().get("x-request-id").and_then(|v| v.to_str().ok()).expect("an id is generated");
+    assert!(id.len() >= 16 && id != "grpc-req-42", "{id}");
+}
+
+#[tokio::test]
 async fn every_bad_object_name_is_invalid_argument() {
     let app = spawn_app().await;
     let mut grpc = app.grpc().await;

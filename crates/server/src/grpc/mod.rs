@@ -2,30 +2,30 @@
 //! and server reflection. Errors are real gRPC statuses carrying the error type in a `google.rpc.ErrorInfo`.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use draftstore_proto::draft::v1 as pb;
 use draftstore_proto::draft::v1::draft_service_server::{DraftService as DraftRpc, DraftServiceServer};
 use time::OffsetDateTime;
-use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
-use tracing::Instrument;
 
-use crate::auth::{Authenticator, Caller};
+use crate::auth::Authenticator;
 use crate::domain::{
     Stage, parse_checksum, parse_content_type, parse_etag, parse_object_name, parse_part_number, parse_upload_id,
 };
 use crate::error::Error;
-use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
 use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Upload};
 use draftstore_storage::CompletedPart;
+use layers::{Admission, Observed, admitted};
+
+mod layers;
 
 /// `ErrorInfo.domain` of every DraftStore error.
 pub const ERROR_DOMAIN: &str = "draftstore";
@@ -34,42 +34,16 @@ pub const ERROR_DOMAIN: &str = "draftstore";
 #[derive(Debug, Clone)]
 pub struct GrpcApi {
     service: DraftService,
-    auth: Arc<Authenticator>,
-    limiter: Option<Arc<RateLimiter>>,
 }
 
 impl GrpcApi {
-    /// The tonic service.
+    /// The tonic service, behind its layers.
     pub fn server(
         service: DraftService,
         auth: Arc<Authenticator>,
         limiter: Option<Arc<RateLimiter>>,
-    ) -> DraftServiceServer<Self> {
-        DraftServiceServer::new(Self { service, auth, limiter })
-    }
-
-    /// Authenticates the caller, then counts the call against its rate limit.
-    fn admit(&self, credentials: &Credentials) -> Result<Caller, Error> {
-        let caller = self.auth.authenticate(credentials.authorization.as_deref())?;
-        if let Some(limiter) = &self.limiter {
-            limiter.check(&caller, credentials.peer, "grpc")?;
-        }
-        Ok(caller)
-    }
-}
-
-/// The `authorization` metadata, as REST's header: `Bearer <credential>`.
-/// Who is calling: the `authorization` metadata and the peer's address.
-#[derive(Debug)]
-struct Credentials {
-    authorization: Option<String>,
-    peer: Option<std::net::IpAddr>,
-}
-
-fn authorization<T>(request: &Request<T>) -> Credentials {
-    Credentials {
-        authorization: request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
-        peer: request.remote_addr().map(|address| address.ip()),
+    ) -> Observed<InterceptedService<DraftServiceServer<Self>, Admission>> {
+        Observed(DraftServiceServer::with_interceptor(Self { service }, Admission { auth, limiter }))
     }
 }
 
@@ -88,36 +62,9 @@ fn stage(stage: Stage) -> pb::Stage {
     }
 }
 
-/// Runs one RPC in a span carrying its request id (the `x-request-id` metadata, or a new one), logs and counts it,
-/// and returns the id in the response metadata.
-async fn observe<T>(
-    method: &'static str,
-    request_id: Option<String>,
-    call: impl Future<Output = Result<Response<T>, Status>>,
-) -> Result<Response<T>, Status> {
-    let started = Instant::now();
-    let id = request_id_from(request_id.as_deref());
-    let span = tracing::info_span!("rpc", request_id = %id, method);
-    let mut result = call.instrument(span.clone()).await;
-    let code = match &result {
-        Ok(_) => Code::Ok,
-        Err(status) => status.code(),
-    };
-    let elapsed = started.elapsed();
-    span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
-    metrics::counter!("draftstore_grpc_requests_total", "method" => method, "code" => format!("{code:?}")).increment(1);
-    metrics::histogram!("draftstore_grpc_request_duration_seconds", "method" => method).record(elapsed.as_secs_f64());
-    if let Ok(value) = MetadataValue::try_from(id.as_str()) {
-        match &mut result {
-            Ok(response) => response.metadata_mut().insert(REQUEST_ID, value),
-            Err(status) => status.metadata_mut().insert(REQUEST_ID, value),
-        };
-    }
-    result
-}
-
-fn request_id<T>(request: &Request<T>) -> Option<String> {
-    request.metadata().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// proto3 cannot tell an empty string from an absent one: empty means none.
+fn given(value: &str) -> Option<&str> {
+    Some(value).filter(|v| !v.is_empty())
 }
 
 #[tonic::async_trait]
@@ -126,116 +73,21 @@ impl DraftRpc for GrpcApi {
         &self,
         request: Request<pb::CreateDraftBucketRequest>,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
-        let auth = authorization(&request);
-        observe("CreateDraftBucket", request_id(&request), self.create_draft_bucket(auth, request.into_inner())).await
-    }
-
-    async fn get_upload_url(
-        &self,
-        request: Request<pb::GetUploadUrlRequest>,
-    ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
-        let auth = authorization(&request);
-        observe("GetUploadURL", request_id(&request), self.get_upload_url(auth, request.into_inner())).await
-    }
-
-    async fn get_download_url(
-        &self,
-        request: Request<pb::GetDownloadUrlRequest>,
-    ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
-        let auth = authorization(&request);
-        observe("GetDownloadURL", request_id(&request), self.get_download_url(auth, request.into_inner())).await
-    }
-
-    async fn confirm_upload(
-        &self,
-        request: Request<pb::ConfirmUploadRequest>,
-    ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
-        let auth = authorization(&request);
-        observe("ConfirmUpload", request_id(&request), self.confirm_upload(auth, request.into_inner())).await
-    }
-
-    async fn start_multipart_upload(
-        &self,
-        request: Request<pb::StartMultipartUploadRequest>,
-    ) -> Result<Response<pb::StartMultipartUploadResponse>, Status> {
-        let auth = authorization(&request);
-        observe("StartMultipartUpload", request_id(&request), self.start_multipart(auth, request.into_inner())).await
-    }
-
-    async fn sign_upload_parts(
-        &self,
-        request: Request<pb::SignUploadPartsRequest>,
-    ) -> Result<Response<pb::SignUploadPartsResponse>, Status> {
-        let auth = authorization(&request);
-        observe("SignUploadParts", request_id(&request), self.sign_parts(auth, request.into_inner())).await
-    }
-
-    async fn list_upload_parts(
-        &self,
-        request: Request<pb::ListUploadPartsRequest>,
-    ) -> Result<Response<pb::ListUploadPartsResponse>, Status> {
-        let auth = authorization(&request);
-        observe("ListUploadParts", request_id(&request), self.list_parts(auth, request.into_inner())).await
-    }
-
-    async fn complete_multipart_upload(
-        &self,
-        request: Request<pb::CompleteMultipartUploadRequest>,
-    ) -> Result<Response<pb::CompleteMultipartUploadResponse>, Status> {
-        let auth = authorization(&request);
-        observe("CompleteMultipartUpload", request_id(&request), self.complete_multipart(auth, request.into_inner()))
-            .await
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        request: Request<pb::AbortMultipartUploadRequest>,
-    ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
-        let auth = authorization(&request);
-        observe("AbortMultipartUpload", request_id(&request), self.abort_multipart(auth, request.into_inner())).await
-    }
-
-    async fn list_drafts(
-        &self,
-        request: Request<pb::ListDraftsRequest>,
-    ) -> Result<Response<pb::ListDraftsResponse>, Status> {
-        let auth = authorization(&request);
-        observe("ListDrafts", request_id(&request), self.list(auth, request.into_inner())).await
-    }
-
-    async fn discard_draft(
-        &self,
-        request: Request<pb::DiscardDraftRequest>,
-    ) -> Result<Response<pb::DiscardDraftResponse>, Status> {
-        let auth = authorization(&request);
-        observe("DiscardDraft", request_id(&request), self.discard(auth, request.into_inner())).await
-    }
-}
-
-impl GrpcApi {
-    async fn create_draft_bucket(
-        &self,
-        authorization: Credentials,
-        _request: pb::CreateDraftBucketRequest,
-    ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
-        self.admit(&authorization)?;
+        admitted(request)?;
         self.service.create_buckets().await?;
         Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
     }
 
     async fn get_upload_url(
         &self,
-        authorization: Credentials,
-        request: pb::GetUploadUrlRequest,
+        request: Request<pb::GetUploadUrlRequest>,
     ) -> Result<Response<pb::GetUploadUrlResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
-        // proto3 cannot tell an empty string from an absent one: empty means none.
-        let given = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
         let upload = Upload {
-            content_type: parse_content_type(given(&request.content_type).as_deref())?,
+            content_type: parse_content_type(given(&request.content_type))?,
             content_length: request.content_length,
-            checksum_sha256: parse_checksum(given(&request.checksum_sha256).as_deref())?,
+            checksum_sha256: parse_checksum(given(&request.checksum_sha256))?,
         };
         let ticket = self.service.upload_url(&caller, &name, upload, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetUploadUrlResponse {
@@ -250,10 +102,9 @@ impl GrpcApi {
 
     async fn get_download_url(
         &self,
-        authorization: Credentials,
-        request: pb::GetDownloadUrlRequest,
+        request: Request<pb::GetDownloadUrlRequest>,
     ) -> Result<Response<pb::GetDownloadUrlResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let wanted = match pb::Stage::try_from(request.stage) {
             Ok(pb::Stage::Unspecified) => None,
@@ -273,10 +124,9 @@ impl GrpcApi {
 
     async fn confirm_upload(
         &self,
-        authorization: Credentials,
-        request: pb::ConfirmUploadRequest,
+        request: Request<pb::ConfirmUploadRequest>,
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let confirmation = self.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
         Ok(Response::new(pb::ConfirmUploadResponse {
@@ -285,20 +135,12 @@ impl GrpcApi {
             object_name: confirmation.object_name.to_string(),
         }))
     }
-}
 
-/// proto3 cannot tell an empty string from an absent one: empty means none.
-fn given(value: &str) -> Option<&str> {
-    Some(value).filter(|v| !v.is_empty())
-}
-
-impl GrpcApi {
-    async fn start_multipart(
+    async fn start_multipart_upload(
         &self,
-        authorization: Credentials,
-        request: pb::StartMultipartUploadRequest,
+        request: Request<pb::StartMultipartUploadRequest>,
     ) -> Result<Response<pb::StartMultipartUploadResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let start = MultipartStart {
             content_type: parse_content_type(given(&request.content_type))?,
@@ -316,12 +158,11 @@ impl GrpcApi {
         }))
     }
 
-    async fn sign_parts(
+    async fn sign_upload_parts(
         &self,
-        authorization: Credentials,
-        request: pb::SignUploadPartsRequest,
+        request: Request<pb::SignUploadPartsRequest>,
     ) -> Result<Response<pb::SignUploadPartsResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = request
@@ -352,12 +193,11 @@ impl GrpcApi {
         }))
     }
 
-    async fn list_parts(
+    async fn list_upload_parts(
         &self,
-        authorization: Credentials,
-        request: pb::ListUploadPartsRequest,
+        request: Request<pb::ListUploadPartsRequest>,
     ) -> Result<Response<pb::ListUploadPartsResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = self.service.list_parts(&caller, &name, &upload_id).await?;
@@ -378,12 +218,11 @@ impl GrpcApi {
         }))
     }
 
-    async fn complete_multipart(
+    async fn complete_multipart_upload(
         &self,
-        authorization: Credentials,
-        request: pb::CompleteMultipartUploadRequest,
+        request: Request<pb::CompleteMultipartUploadRequest>,
     ) -> Result<Response<pb::CompleteMultipartUploadResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         let parts = request
@@ -400,26 +239,22 @@ impl GrpcApi {
         Ok(Response::new(pb::CompleteMultipartUploadResponse { result: ok(), object_name: name.to_string(), size }))
     }
 
-    async fn abort_multipart(
+    async fn abort_multipart_upload(
         &self,
-        authorization: Credentials,
-        request: pb::AbortMultipartUploadRequest,
+        request: Request<pb::AbortMultipartUploadRequest>,
     ) -> Result<Response<pb::AbortMultipartUploadResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         let upload_id = parse_upload_id(&request.upload_id)?;
         self.service.abort_multipart(&caller, &name, &upload_id).await?;
         Ok(Response::new(pb::AbortMultipartUploadResponse { result: ok() }))
     }
-}
 
-impl GrpcApi {
-    async fn list(
+    async fn list_drafts(
         &self,
-        authorization: Credentials,
-        request: pb::ListDraftsRequest,
+        request: Request<pb::ListDraftsRequest>,
     ) -> Result<Response<pb::ListDraftsResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let page_size = request.page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
         let page = self.service.list_drafts(&caller, &request.prefix, given(&request.page_token), page_size).await?;
         Ok(Response::new(pb::ListDraftsResponse {
@@ -439,12 +274,11 @@ impl GrpcApi {
         }))
     }
 
-    async fn discard(
+    async fn discard_draft(
         &self,
-        authorization: Credentials,
-        request: pb::DiscardDraftRequest,
+        request: Request<pb::DiscardDraftRequest>,
     ) -> Result<Response<pb::DiscardDraftResponse>, Status> {
-        let caller = self.admit(&authorization)?;
+        let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
         self.service.discard(&caller, &name).await?;
         Ok(Response::new(pb::DiscardDraftResponse { result: ok() }))

@@ -1,0 +1,96 @@
+//! What every RPC of `draft.v1.DraftService` goes through before and after its handler, as REST's middleware:
+//! [`Observed`] runs each call in a span carrying its request id, logs and counts it and returns the id;
+//! [`Admission`] authenticates the caller and counts the call against its rate limit, handing the [`Caller`] to the
+//! handler in the request's extensions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::http::{HeaderValue, Request as HttpRequest, Response as HttpResponse};
+use tonic::codegen::Service;
+use tonic::server::NamedService;
+use tonic::{Code, Request, Status};
+use tracing::Instrument;
+
+use crate::auth::{Authenticator, Caller};
+use crate::http::{REQUEST_ID, request_id_from};
+use crate::ratelimit::RateLimiter;
+
+/// Authentication, then rate limiting: REST's `authenticate` middleware for gRPC.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub auth: Arc<Authenticator>,
+    pub limiter: Option<Arc<RateLimiter>>,
+}
+
+impl tonic::service::Interceptor for Admission {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        let caller = self.auth.authenticate(authorization)?;
+        if let Some(limiter) = &self.limiter {
+            limiter.check(&caller, request.remote_addr().map(|address| address.ip()), "grpc")?;
+        }
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    }
+}
+
+/// The caller [`Admission`] let in, and the message.
+pub fn admitted<T>(request: Request<T>) -> Result<(Caller, T), Status> {
+    let caller = request.extensions().get::<Caller>().cloned();
+    let caller = caller.ok_or_else(|| Status::internal("the call reached its handler without admission"))?;
+    Ok((caller, request.into_inner()))
+}
+
+/// A service whose calls are observed: REST's `observe` middleware for gRPC.
+#[derive(Debug, Clone)]
+pub struct Observed<S>(pub S);
+
+impl<S: NamedService> NamedService for Observed<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B, R> Service<HttpRequest<B>> for Observed<S>
+where
+    S: Service<HttpRequest<B>, Response = HttpResponse<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
+        let started = Instant::now();
+        let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+        let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+        let span = tracing::info_span!("rpc", request_id = %id, method = %method);
+        // Admission runs in `call` itself: its refusals are logged in the call's span too.
+        let call = span.in_scope(|| self.0.call(request));
+        Box::pin(async move {
+            let mut result = call.instrument(span.clone()).await;
+            if let Ok(response) = &mut result {
+                // An error is a trailers-only response: its status is in the headers. A success's is in trailers.
+                let code = response.headers().get("grpc-status").map_or(Code::Ok, |v| Code::from_bytes(v.as_bytes()));
+                // Only methods of the service answer something else than UNIMPLEMENTED: the labels stay few.
+                let method = if code == Code::Unimplemented { "unknown".to_owned() } else { method };
+                let elapsed = started.elapsed();
+                span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
+                let labels = [("method", method.clone()), ("code", format!("{code:?}"))];
+                metrics::counter!("draftstore_grpc_requests_total", &labels).increment(1);
+                metrics::histogram!("draftstore_grpc_request_duration_seconds", "method" => method)
+                    .record(elapsed.as_secs_f64());
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    response.headers_mut().insert(REQUEST_ID, value);
+                }
+            }
+            result
+        })
+    }
+}
