@@ -1,8 +1,10 @@
 //! Storage for DraftStore: the [`Storage`] trait that the service talks to, and its backends.
 //!
-//! The trait is deliberately small: presigning, metadata, a server-side move, delete, multipart uploads and bucket
-//! management.
-//! Backends keep their own error types private and convert them once into [`Error`].
+//! The trait has about twenty methods in five groups: buckets (create, check, CORS, lifecycle), objects (presign,
+//! head, move, delete), multipart uploads, DraftStore's own records (put, get), and the cleaner's listing and batch
+//! deletes. Its documentation is the contract; one suite (`crates/server/tests/api/conformance.rs`) checks every
+//! method against it on the local backend and on SeaweedFS. Backends keep their own error types private and
+//! convert them once into [`Error`].
 
 mod error;
 pub mod local;

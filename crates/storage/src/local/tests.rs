@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
-use crate::{CompletedPart, Conditions, MoveOptions, Progress, UploadId};
+use crate::{CompletedPart, Conditions, Progress, UploadId};
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {
@@ -95,43 +95,6 @@ async fn a_dropped_upload_removes_its_staging_file() {
     assert!(tokio::time::timeout(Duration::from_millis(200), upload).await.is_err());
     assert_eq!(staging_entries(dir.path()), 0);
     assert!(storage.head(&bucket_name("main-draft"), &key("slow")).await.expect_err("absent").is_not_found());
-}
-
-#[tokio::test]
-async fn move_is_a_rename_that_keeps_metadata_and_reports_a_missing_source() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let storage = store(dir.path()).await;
-    let (draft, main) = (bucket_name("main-draft"), bucket_name("main"));
-    let text = ContentType::parse("text/plain").expect("valid");
-    storage
-        .write_object(&draft, &key("d/e.txt"), text.clone(), &WriteChecks::default(), body(&[b"bytes"]))
-        .await
-        .expect("write");
-    storage
-        .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default(), &Progress::default())
-        .await
-        .expect("move");
-    let (meta, bytes) = read_all(&storage, "main", "d/e.txt").await;
-    assert_eq!((meta.content_type, bytes.as_slice()), (text, &b"bytes"[..]));
-    assert!(storage.head(&draft, &key("d/e.txt")).await.expect_err("moved").is_not_found());
-    assert!(
-        storage
-            .move_object(&draft, &main, &key("d/e.txt"), &MoveOptions::default(), &Progress::default())
-            .await
-            .expect_err("gone")
-            .is_not_found()
-    );
-}
-
-#[tokio::test]
-async fn missing_buckets_and_objects_are_told_apart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let storage = store(dir.path()).await;
-    let nowhere = bucket_name("nowhere");
-    assert!(matches!(storage.head(&nowhere, &key("x")).await, Err(Error::BucketNotFound { .. })));
-    assert!(matches!(storage.check_bucket(&nowhere).await, Err(Error::BucketNotFound { .. })));
-    assert!(matches!(storage.head(&bucket_name("main"), &key("x/y")).await, Err(Error::NotFound { .. })));
-    storage.delete(&bucket_name("main"), &key("x")).await.expect("deleting a missing object succeeds");
 }
 
 #[tokio::test]

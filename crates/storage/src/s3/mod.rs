@@ -4,42 +4,39 @@
 //! signer, which is several times faster than the SDK's presigner on this hot path; the tests check that the
 //! store accepts what it signs. No byte of an object passes through DraftStore: confirm is a server-side copy.
 
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, ProvideCredentials, Region, SharedCredentialsProvider, retry::RetryConfig,
-    timeout::TimeoutConfig,
-};
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, ChecksumMode,
     CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
 };
-use futures_util::{StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use rusty_s3::actions::{
-    AbortMultipartUpload, CreateMultipartUpload, GetObject, ListParts, PutObject, S3Action, UploadPart,
-};
-use rusty_s3::{Bucket, UrlStyle};
-use time::OffsetDateTime;
+use rusty_s3::UrlStyle;
 use url::Url;
 
-use crate::error::BoxError;
 use crate::storage::{
     DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages,
-    ListedObject, MoveOptions, PrefixPage, StaleUploads, display_header_name,
+    ListedObject, MoveOptions, PrefixPage, StaleUploads,
 };
 use crate::{
-    BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
+    BucketName, Checksum, CompletedPart as Part, ContentType, Error, MultipartRequest, ObjectKey, ObjectMeta,
     PresignRequest, PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 
+use copy::{CopyJob, upload_error};
+use errors::{sdk_error, timestamp};
+use signer::Signer;
+
+mod copy;
+mod errors;
+mod signer;
 /// The largest object a single CopyObject can copy.
 pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// The smallest part S3 accepts, except the last one.
@@ -113,121 +110,6 @@ pub struct S3Storage {
     copy_concurrency: usize,
 }
 
-/// Signs URLs with cached credentials, refreshed from the provider before they expire.
-#[derive(Debug)]
-struct Signer {
-    endpoint: Url,
-    style: UrlStyle,
-    region: String,
-    provider: SharedCredentialsProvider,
-    cached: RwLock<Option<(Arc<rusty_s3::Credentials>, Option<SystemTime>)>>,
-}
-
-impl Signer {
-    async fn credentials(&self) -> Result<Arc<rusty_s3::Credentials>> {
-        if let Some((credentials, expiry)) = &*self.cached.read().unwrap_or_else(|e| e.into_inner())
-            && expiry.is_none_or(|at| at > SystemTime::now() + CREDENTIAL_MARGIN)
-        {
-            return Ok(Arc::clone(credentials));
-        }
-        let fresh = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| Error::AccessDenied { message: format!("no usable credentials for signing URLs: {e}") })?;
-        let credentials = Arc::new(match fresh.session_token() {
-            Some(token) => {
-                rusty_s3::Credentials::new_with_token(fresh.access_key_id(), fresh.secret_access_key(), token)
-            }
-            None => rusty_s3::Credentials::new(fresh.access_key_id(), fresh.secret_access_key()),
-        });
-        *self.cached.write().unwrap_or_else(|e| e.into_inner()) = Some((Arc::clone(&credentials), fresh.expiry()));
-        Ok(credentials)
-    }
-
-    async fn sign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
-        let credentials = self.credentials().await?;
-        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
-            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
-        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
-            .map_err(|e| Error::other("signing time out of range", e))?;
-        let headers = match request.method {
-            Method::Put => request.conditions.upload_headers(),
-            Method::Get => Vec::new(),
-            Method::Post | Method::Delete => {
-                return Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None });
-            }
-        };
-        let url = match request.method {
-            Method::Put => {
-                let mut action = PutObject::new(&bucket, Some(&credentials), request.key.as_str());
-                for (name, value) in &headers {
-                    action.headers_mut().insert(name.clone(), value.clone());
-                }
-                action.sign_with_time(request.expires_in, &time)
-            }
-            Method::Get | Method::Post | Method::Delete => {
-                let mut action = GetObject::new(&bucket, Some(&credentials), request.key.as_str());
-                if request.conditions.attachment {
-                    action.query_mut().insert("response-content-disposition", "attachment");
-                }
-                action.sign_with_time(request.expires_in, &time)
-            }
-        };
-        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-        Ok(PresignedUrl { url: url.into(), method: request.method, headers })
-    }
-
-    async fn sign_multipart(
-        &self,
-        request: &PresignRequest<'_>,
-        multipart: MultipartRequest<'_>,
-    ) -> Result<PresignedUrl> {
-        let credentials = self.credentials().await?;
-        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
-            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
-        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
-            .map_err(|e| Error::other("signing time out of range", e))?;
-        let (key, expires) = (request.key.as_str(), request.expires_in);
-        let mut headers = Vec::new();
-        let url = match multipart {
-            MultipartRequest::Create => {
-                let mut action = CreateMultipartUpload::new(&bucket, Some(&credentials), key);
-                if let Some(content_type) = &request.conditions.content_type {
-                    headers.push(("content-type".to_owned(), content_type.to_string()));
-                    action.headers_mut().insert("content-type", content_type.to_string());
-                }
-                action.sign_with_time(expires, &time)
-            }
-            MultipartRequest::ListParts(id) => {
-                ListParts::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
-            }
-            MultipartRequest::Abort(id) => {
-                AbortMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
-            }
-        };
-        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-        Ok(PresignedUrl { url: url.into(), method: multipart.method(), headers })
-    }
-
-    async fn sign_part(&self, request: &PresignRequest<'_>, upload_id: &UploadId, number: u32) -> Result<PresignedUrl> {
-        let credentials = self.credentials().await?;
-        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
-            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
-        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
-            .map_err(|e| Error::other("signing time out of range", e))?;
-        let number = u16::try_from(number).map_err(|e| Error::other("part number out of range", e))?;
-        let headers = request.conditions.part_headers();
-        let mut action = UploadPart::new(&bucket, Some(&credentials), request.key.as_str(), number, upload_id.as_str());
-        for (name, value) in &headers {
-            action.headers_mut().insert(name.clone(), value.clone());
-        }
-        let url = action.sign_with_time(request.expires_in, &time);
-        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-        Ok(PresignedUrl { url: url.into(), method: Method::Put, headers })
-    }
-}
-
 impl S3Storage {
     /// Builds the client. Nothing is sent to the store yet.
     pub async fn new(config: S3Config) -> Result<Self> {
@@ -276,211 +158,6 @@ impl S3Storage {
     /// The SDK client, for operations outside the trait.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// Copies `from/key` to `to/key`: only the source version `etag` when given, and not onto an existing
-    /// object when `options.no_overwrite` (the store answers 412 to either condition).
-    async fn copy(&self, job: &CopyJob<'_>, options: &MoveOptions, progress: &Progress) -> Result<()> {
-        let CopyJob { from, to, key, size, etag, .. } = *job;
-        let result = if size <= self.multipart_copy_threshold {
-            let copied = self
-                .client
-                .copy_object()
-                .copy_source(&job.source)
-                .bucket(to.as_str())
-                .key(key.as_str())
-                .metadata_directive(MetadataDirective::Copy)
-                .set_copy_source_if_match(etag.map(str::to_owned))
-                .set_if_none_match(options.no_overwrite.then(|| "*".to_owned()))
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| sdk_error("CopyObject", from, Some(key), e));
-            progress.step();
-            copied
-        } else {
-            self.multipart_copy(job, options.no_overwrite, progress).await
-        };
-        match result {
-            Err(Error::PreconditionFailed { .. }) if options.no_overwrite && self.head(to, key).await.is_ok() => {
-                Err(Error::AlreadyExists { bucket: to.to_string(), key: key.to_string() })
-            }
-            other => other,
-        }
-    }
-
-    /// Copies a large object part by part, `copy_concurrency` parts at a time, each part copy one request bounded
-    /// by the timeout, so the whole takes as long as the bytes need. Every part is bound to the source version
-    /// `etag`. The new object appears only when every part is in place; a failure, or this future being dropped,
-    /// aborts the upload, leaving nothing behind.
-    async fn multipart_copy(&self, job: &CopyJob<'_>, no_overwrite: bool, progress: &Progress) -> Result<()> {
-        let CopyJob { from, to, key, size, etag, .. } = *job;
-        let source = job.source.as_str();
-        let head = self
-            .client
-            .head_object()
-            .bucket(from.as_str())
-            .key(key.as_str())
-            .set_if_match(etag.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| sdk_error("HeadObject", from, Some(key), e))?;
-        progress.step();
-        let upload = self
-            .client
-            .create_multipart_upload()
-            .bucket(to.as_str())
-            .key(key.as_str())
-            .set_content_type(head.content_type().map(str::to_owned))
-            .set_metadata(head.metadata().cloned())
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateMultipartUpload", to, Some(key), e))?;
-        progress.step();
-        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
-        let guard = AbortOnDrop {
-            client: self.client.clone(),
-            bucket: to.to_string(),
-            key: key.to_string(),
-            upload_id: upload_id.clone(),
-            armed: true,
-        };
-        let part_size = self.multipart_copy_part_size.max(size.div_ceil(MAX_PARTS));
-        let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
-            .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
-            .collect();
-        let parts: Vec<CompletedPart> = futures_util::stream::iter(ranges)
-            .map(|(number, first, last)| {
-                let upload_id = upload_id.clone();
-                async move {
-                    let part = self
-                        .client
-                        .upload_part_copy()
-                        .bucket(to.as_str())
-                        .key(key.as_str())
-                        .upload_id(upload_id)
-                        .part_number(number)
-                        .copy_source(source)
-                        .copy_source_range(format!("bytes={first}-{last}"))
-                        .set_copy_source_if_match(etag.map(str::to_owned))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("UploadPartCopy", from, Some(key), e))?;
-                    progress.step();
-                    let etag = part.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned);
-                    Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
-                }
-            })
-            .buffered(self.copy_concurrency)
-            .try_collect()
-            .await?;
-        self.client
-            .complete_multipart_upload()
-            .bucket(to.as_str())
-            .key(key.as_str())
-            .upload_id(&upload_id)
-            .set_if_none_match(no_overwrite.then(|| "*".to_owned()))
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-            .send()
-            .await
-            .map_err(|e| sdk_error("CompleteMultipartUpload", to, Some(key), e))?;
-        guard.disarm();
-        Ok(())
-    }
-
-    /// Lists an upload's parts, all of them or only the first page of `max_parts`.
-    async fn parts(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        upload_id: &UploadId,
-        max_parts: Option<i32>,
-    ) -> Result<Vec<UploadedPart>> {
-        let mut parts = Vec::new();
-        let mut marker = None::<String>;
-        loop {
-            let page = self
-                .client
-                .list_parts()
-                .bucket(bucket.as_str())
-                .key(key.as_str())
-                .upload_id(upload_id.as_str())
-                .set_max_parts(max_parts)
-                .set_part_number_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| upload_error(sdk_error("ListParts", bucket, Some(key), e), upload_id))?;
-            for part in page.parts() {
-                parts.push(UploadedPart {
-                    number: part.part_number().unwrap_or_default().max(0) as u32,
-                    size: part.size().unwrap_or_default().max(0) as u64,
-                    etag: part.e_tag().unwrap_or_default().to_owned(),
-                    sha256: part.checksum_sha256().and_then(|c| Checksum::parse(c).ok()),
-                    last_modified: part
-                        .last_modified()
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
-                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                });
-            }
-            marker = page.next_part_number_marker().map(str::to_owned).filter(|m| !m.is_empty());
-            if max_parts.is_some() || !page.is_truncated().unwrap_or(false) || marker.is_none() {
-                break;
-            }
-        }
-        parts.sort_by_key(|part| part.number);
-        Ok(parts)
-    }
-}
-
-/// One object to copy between buckets.
-struct CopyJob<'a> {
-    /// `x-amz-copy-source`: the source bucket and escaped key.
-    source: String,
-    from: &'a BucketName,
-    to: &'a BucketName,
-    key: &'a ObjectKey,
-    size: u64,
-    /// The source version to copy; another version fails the copy.
-    etag: Option<&'a str>,
-}
-
-/// Aborts a multipart upload when dropped before it completed, from a task of its own, so that a copy cut off
-/// by a timeout or a dropped request leaves no parts behind (the cleaner aborts what this cannot).
-struct AbortOnDrop {
-    client: Client,
-    bucket: String,
-    key: String,
-    upload_id: String,
-    armed: bool,
-}
-
-impl AbortOnDrop {
-    fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
-        let abort = self.client.abort_multipart_upload().bucket(&self.bucket).key(&self.key).upload_id(&self.upload_id);
-        let (key, upload_id) = (self.key.clone(), self.upload_id.clone());
-        runtime.spawn(async move {
-            if let Err(error) = abort.send().await {
-                tracing::warn!(%key, upload_id, error = %error, "failed to abort a multipart copy; the cleaner will");
-            }
-        });
-    }
-}
-
-/// Names the upload in a "no such upload" error.
-fn upload_error(error: Error, upload_id: &UploadId) -> Error {
-    match error {
-        Error::UploadNotFound { .. } => Error::UploadNotFound { upload_id: upload_id.to_string() },
-        other => other,
     }
 }
 
@@ -572,10 +249,7 @@ impl Storage for S3Storage {
         };
         let content_type =
             head.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
-        let last_modified = head
-            .last_modified()
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let last_modified = timestamp(head.last_modified());
         let metadata = |name: &str| head.metadata().and_then(|m| m.get(name.trim_start_matches("x-amz-meta-")));
         Ok(ObjectMeta {
             key: key.clone(),
@@ -833,18 +507,33 @@ impl Storage for S3Storage {
         token: Option<&str>,
         limit: usize,
     ) -> Result<PrefixPage> {
+        // The token is the last key of the previous page, not the store's continuation token: it can be checked,
+        // and it means the same on every S3-compatible store.
+        let start_after = match token {
+            Some(token) if token.starts_with(prefix) && token.len() > prefix.len() && token.len() <= 1024 => {
+                Some(token.to_owned())
+            }
+            Some(token) => {
+                return Err(Error::InvalidKey {
+                    key: token.to_owned(),
+                    reason: "not a page token of this prefix".to_owned(),
+                });
+            }
+            None => None,
+        };
         let output = self
             .client
             .list_objects_v2()
             .bucket(bucket.as_str())
             .prefix(prefix)
-            .set_continuation_token(token.map(str::to_owned))
+            .set_start_after(start_after)
             .max_keys(limit.clamp(1, LIST_PAGE) as i32)
             .send()
             .await
             .map_err(|e| sdk_error("ListObjectsV2", bucket, None, e))?;
+        // The last key listed, even one DraftStore could not have written, so that no page is skipped.
         let next = match output.is_truncated() {
-            Some(true) => output.next_continuation_token().map(str::to_owned),
+            Some(true) => output.contents().last().and_then(|object| object.key()).map(str::to_owned),
             _ => None,
         };
         Ok(PrefixPage { objects: list_page(&output).objects, next })
@@ -961,87 +650,10 @@ fn list_page(output: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Outpu
             Ok(key) => page.objects.push(ListedObject {
                 key,
                 size: object.size().unwrap_or_default().max(0) as u64,
-                last_modified: object
-                    .last_modified()
-                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t.secs()).ok())
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                last_modified: timestamp(object.last_modified()),
             }),
             Err(_) => page.foreign_keys.push(raw.to_owned()),
         }
     }
     page
 }
-
-/// Puts an SDK error in the shared terms: missing things, refused credentials, an unreachable store, or other.
-fn sdk_error<E>(
-    operation: &str,
-    bucket: &BucketName,
-    key: Option<&ObjectKey>,
-    error: SdkError<E, HttpResponse>,
-) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let target = match key {
-        Some(key) => format!("{bucket}/{key}"),
-        None => bucket.to_string(),
-    };
-    let status = error.raw_response().map(|response| response.status().as_u16());
-    // HEAD answers have no body, hence no code: the status stands in for it.
-    let code = match (error.code(), status) {
-        (Some(code), _) => code.to_owned(),
-        (None, Some(status)) => format!("HTTP {status}"),
-        (None, None) => String::new(),
-    };
-    let boxed = || -> Option<BoxError> { Some(Box::new(DisplayError(format!("{error:?}")))) };
-    match &error {
-        SdkError::TimeoutError(_) => Error::unavailable(format!("S3 {operation} on {target} timed out"), boxed()),
-        SdkError::DispatchFailure(_) => {
-            Error::unavailable(format!("S3 {operation} on {target}: cannot reach the store"), boxed())
-        }
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => match (code.as_str(), status) {
-            ("NoSuchBucket", _) => Error::BucketNotFound { bucket: bucket.to_string() },
-            ("NoSuchUpload", _) => Error::UploadNotFound { upload_id: String::new() },
-            ("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall", _) => Error::InvalidParts {
-                message: format!("the store refused the list of parts ({code}): {}", error.message().unwrap_or("")),
-            },
-            ("NoSuchKey" | "NotFound", _) | (_, Some(404)) => match key {
-                Some(key) => Error::NotFound { bucket: bucket.to_string(), key: key.to_string() },
-                None => Error::BucketNotFound { bucket: bucket.to_string() },
-            },
-            (
-                "AccessDenied"
-                | "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "InvalidToken"
-                | "AllAccessDisabled",
-                _,
-            )
-            | (_, Some(401 | 403)) => {
-                Error::AccessDenied { message: format!("S3 {operation} on {target} answered {code}") }
-            }
-            ("PreconditionFailed", _) | (_, Some(412)) => Error::PreconditionFailed {
-                message: format!("S3 {operation} on {target}: a precondition did not hold"),
-            },
-            (_, Some(500 | 502 | 503 | 504)) => Error::unavailable(
-                format!("S3 {operation} on {target} answered {code} (store busy or failing)"),
-                boxed(),
-            ),
-            _ => Error::Other { message: format!("S3 {operation} on {target} failed with {code}"), source: boxed() },
-        },
-        _ => Error::Other { message: format!("S3 {operation} on {target} failed"), source: boxed() },
-    }
-}
-
-/// An SDK error flattened to its debug text, which holds the store's code, message and request id.
-#[derive(Debug)]
-struct DisplayError(String);
-
-impl std::fmt::Display for DisplayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DisplayError {}
