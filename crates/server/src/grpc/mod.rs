@@ -168,12 +168,7 @@ impl DraftRpc for GrpcApi {
         let parts = request
             .parts
             .iter()
-            .map(|part| {
-                Ok(PartRequest {
-                    number: parse_part_number(u64::from(part.part_number))?,
-                    checksum_sha256: parse_checksum(given(&part.checksum_sha256))?,
-                })
-            })
+            .map(|part| PartRequest::parse(u64::from(part.part_number), given(&part.checksum_sha256)))
             .collect::<Result<Vec<_>, Error>>()?;
         let signed = self.service.sign_parts(&caller, &name, &upload_id, &parts, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::SignUploadPartsResponse {

@@ -65,12 +65,7 @@ pub async fn sign_parts(
     let parts = request
         .parts
         .iter()
-        .map(|part| {
-            Ok(PartRequest {
-                number: parse_part_number(part.part_number)?,
-                checksum_sha256: parse_checksum(part.checksum_sha256.as_deref())?,
-            })
-        })
+        .map(|part| PartRequest::parse(part.part_number, part.checksum_sha256.as_deref()))
         .collect::<Result<Vec<_>>>()?;
     let signed = state.service.sign_parts(&caller, &name, &upload_id, &parts, OffsetDateTime::now_utc()).await?;
     Ok(Json(SignPartsResponse {

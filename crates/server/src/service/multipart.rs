@@ -51,6 +51,16 @@ pub struct PartRequest {
     pub checksum_sha256: Option<Checksum>,
 }
 
+impl PartRequest {
+    /// A part as a request gives it: its number and, when given, its base64 SHA-256.
+    pub fn parse(number: u64, checksum_sha256: Option<&str>) -> Result<Self> {
+        Ok(Self {
+            number: crate::domain::parse_part_number(number)?,
+            checksum_sha256: crate::domain::parse_checksum(checksum_sha256)?,
+        })
+    }
+}
+
 /// A signed part URL.
 #[derive(Debug, Clone)]
 pub struct SignedPart {
