@@ -1,0 +1,293 @@
+//! Where objects live: STORAGE_TYPE, the local backend's folder, and how to reach an S3-compatible store, as AWS
+//! or as MinIO.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+use draftstore_storage::s3::{S3Config, StaticCredentials};
+use url::Url;
+
+use super::{ConfigError, GIB5, MIB5, values};
+
+/// Where objects live: the local backend, or an S3-compatible store reached as `s3` or `minio`.
+#[derive(Debug, Clone, Args)]
+pub struct StorageSettings {
+    /// Storage backend: `local` (folders under DATA_DIR), `s3` or `minio`.
+    #[arg(
+        long = "storage-type",
+        env = "STORAGE_TYPE",
+        default_value = "local",
+        value_name = "TYPE",
+        value_parser = values::choice(STORAGE_TYPES)
+    )]
+    pub kind: StorageType,
+    /// Root folder of the local backend.
+    #[arg(long, env = "DATA_DIR", default_value = "./data", value_name = "PATH")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub aws: AwsSettings,
+    #[command(flatten)]
+    pub minio: MinioSettings,
+    /// Public base URL written into presigned URLs when DraftStore reaches the store on an internal address.
+    #[arg(
+        long,
+        env = "PRESIGN_ENDPOINT",
+        default_value = "",
+        hide_default_value = true,
+        value_name = "URL",
+        value_parser = values::optional(values::http_url())
+    )]
+    pub presign_endpoint: ::std::option::Option<Url>,
+    /// Drafts larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB); a single
+    /// copy is one request bounded by STORAGE_TIMEOUT, so keep this well below what the store copies in it.
+    #[arg(
+        long,
+        env = "COPY_MULTIPART_THRESHOLD",
+        default_value = "67108864",
+        value_name = "BYTES",
+        value_parser = values::bytes(1, GIB5)
+    )]
+    pub copy_multipart_threshold: u64,
+    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB); each part copy is one request bounded by
+    /// STORAGE_TIMEOUT, the whole copy is not.
+    #[arg(
+        long,
+        env = "COPY_PART_SIZE",
+        default_value = "67108864",
+        value_name = "BYTES",
+        value_parser = values::bytes(MIB5, GIB5)
+    )]
+    pub copy_part_size: u64,
+    /// Part copies in flight at once while confirming a large draft (S3; 1 to 64).
+    #[arg(long, env = "COPY_CONCURRENCY", default_value = "8", value_name = "N", value_parser = values::count(1, 64))]
+    pub copy_concurrency: usize,
+    /// Whether the store honours conditional writes (`If-None-Match`), which confirm with `overwrite: false` uses:
+    /// `auto` finds out at start-up, `true`, `false` (S3).
+    #[arg(
+        long,
+        env = "S3_CONDITIONAL_WRITES",
+        default_value = "auto",
+        value_name = "auto|true|false",
+        value_parser = values::auto_or_boolean()
+    )]
+    pub s3_conditional_writes: ::std::option::Option<bool>,
+}
+
+/// The backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageType {
+    Local,
+    S3,
+    Minio,
+}
+
+const STORAGE_TYPES: &[(&str, StorageType)] =
+    &[("local", StorageType::Local), ("s3", StorageType::S3), ("minio", StorageType::Minio)];
+
+/// AWS S3, or any S3-compatible store at `AWS_ENDPOINT_URL` (`STORAGE_TYPE=s3`).
+#[derive(Debug, Clone, Args)]
+pub struct AwsSettings {
+    /// AWS region (`s3`).
+    #[arg(
+        long,
+        env = "AWS_REGION",
+        default_value = "us-east-1",
+        value_name = "REGION",
+        value_parser = values::region()
+    )]
+    pub aws_region: String,
+    /// AWS access key id (`s3`); when unset, the standard AWS credential chain: profile, web identity (EKS),
+    /// instance metadata.
+    #[arg(
+        long,
+        env = "AWS_ACCESS_KEY_ID",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_access_key_id: ::std::option::Option<String>,
+    /// AWS secret access key (`s3`).
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_secret_access_key: ::std::option::Option<String>,
+    /// AWS session token, with temporary credentials (`s3`).
+    #[arg(
+        long,
+        env = "AWS_SESSION_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_session_token: ::std::option::Option<String>,
+    /// Endpoint of an S3-compatible store instead of AWS (`s3`).
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        value_name = "URL",
+        value_parser = values::optional(values::http_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_endpoint_url: ::std::option::Option<Url>,
+    /// Path-style addressing (`endpoint/bucket/key`) instead of virtual hosts (`s3`).
+    #[arg(
+        long,
+        env = "S3_FORCE_PATH_STYLE",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub s3_force_path_style: bool,
+}
+
+/// A MinIO server (`STORAGE_TYPE=minio`): always path-style, with static credentials.
+#[derive(Debug, Clone, Args)]
+pub struct MinioSettings {
+    /// MinIO server as `host:port` (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_ENDPOINT",
+        default_value = "localhost:9000",
+        value_name = "HOST:PORT",
+        value_parser = values::text()
+    )]
+    pub minio_endpoint: String,
+    /// MinIO access key (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_ACCESS_KEY",
+        default_value = "minioadmin",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::text()
+    )]
+    pub minio_access_key: String,
+    /// MinIO secret key (`minio`) [default: minioadmin].
+    #[arg(
+        long,
+        env = "MINIO_SECRET_KEY",
+        default_value = "minioadmin",
+        hide_env_values = true,
+        hide_default_value = true,
+        value_name = "SECRET",
+        value_parser = values::text()
+    )]
+    pub minio_secret_key: String,
+    /// Reach MinIO over https (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_USE_SSL",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub minio_use_ssl: bool,
+    /// MinIO region (`minio`).
+    #[arg(
+        long,
+        env = "MINIO_REGION",
+        default_value = "us-east-1",
+        value_name = "REGION",
+        value_parser = values::region()
+    )]
+    pub minio_region: String,
+}
+
+impl StorageSettings {
+    /// How to reach the S3-compatible store, `None` for the local backend: `s3` and `minio` are two ways to name
+    /// one.
+    pub fn s3_config(&self, timeout: Duration) -> Result<Option<S3Config>, ConfigError> {
+        let (region, endpoint, force_path_style, credentials) = match self.kind {
+            StorageType::Local => return Ok(None),
+            StorageType::S3 => {
+                let aws = &self.aws;
+                let credentials = match (&aws.aws_access_key_id, &aws.aws_secret_access_key) {
+                    (Some(id), Some(secret)) => Some(StaticCredentials {
+                        access_key_id: id.clone(),
+                        secret_access_key: secret.clone(),
+                        session_token: aws.aws_session_token.clone(),
+                    }),
+                    (None, None) => None,
+                    (Some(_), None) => {
+                        return Err(ConfigError::new(
+                            "AWS_SECRET_ACCESS_KEY",
+                            "is required when AWS_ACCESS_KEY_ID is set",
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(ConfigError::new(
+                            "AWS_ACCESS_KEY_ID",
+                            "is required when AWS_SECRET_ACCESS_KEY is set",
+                        ));
+                    }
+                };
+                (aws.aws_region.clone(), aws.aws_endpoint_url.clone(), aws.s3_force_path_style, credentials)
+            }
+            StorageType::Minio => {
+                let minio = &self.minio;
+                (minio.minio_region.clone(), Some(minio.endpoint()?), true, Some(minio.credentials()?))
+            }
+        };
+        Ok(Some(S3Config {
+            region,
+            endpoint,
+            force_path_style,
+            credentials,
+            presign_endpoint: self.presign_endpoint.clone(),
+            timeout,
+            multipart_copy_threshold: self.copy_multipart_threshold,
+            multipart_copy_part_size: self.copy_part_size,
+            copy_concurrency: self.copy_concurrency,
+            conditional_writes: self.s3_conditional_writes,
+        }))
+    }
+}
+
+impl MinioSettings {
+    /// MINIO_ENDPOINT with the scheme MINIO_USE_SSL asks for.
+    fn endpoint(&self) -> Result<Url, ConfigError> {
+        let endpoint = self.minio_endpoint.as_str();
+        if endpoint.is_empty() {
+            return Err(ConfigError::new("MINIO_ENDPOINT", "is required with STORAGE_TYPE=minio (host:port)"));
+        }
+        if endpoint.contains("://") || endpoint.contains('/') {
+            return Err(ConfigError::new(
+                "MINIO_ENDPOINT",
+                values::invalid(endpoint, "expected host:port without a scheme or path (use MINIO_USE_SSL for https)"),
+            ));
+        }
+        let scheme = if self.minio_use_ssl { "https" } else { "http" };
+        Url::parse(&format!("{scheme}://{endpoint}"))
+            .ok()
+            .filter(|u| u.host_str().is_some())
+            .ok_or_else(|| ConfigError::new("MINIO_ENDPOINT", values::invalid(endpoint, "expected host:port")))
+    }
+
+    fn credentials(&self) -> Result<StaticCredentials, ConfigError> {
+        if self.minio_access_key.is_empty() || self.minio_secret_key.is_empty() {
+            return Err(ConfigError::new(
+                "MINIO_ACCESS_KEY",
+                "MINIO_ACCESS_KEY and MINIO_SECRET_KEY must not be empty",
+            ));
+        }
+        Ok(StaticCredentials {
+            access_key_id: self.minio_access_key.clone(),
+            secret_access_key: self.minio_secret_key.clone(),
+            session_token: None,
+        })
+    }
+}
