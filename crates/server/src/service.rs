@@ -326,7 +326,7 @@ impl DraftService {
             if moved.is_err()
                 && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
             {
-                outbox.withdraw(announced).await;
+                outbox.withdraw(&self.0.calls, announced).await;
             }
             match moved {
                 Ok(()) => {

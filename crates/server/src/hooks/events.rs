@@ -25,6 +25,7 @@ use url::Url;
 use super::{WebhookSecret, message_id};
 use crate::bounded::StorageCalls;
 use crate::config::Settings;
+use crate::error::Error;
 
 /// Where outbox entries are kept, oldest first by name.
 const OUTBOX: &str = "outbox/";
@@ -177,8 +178,8 @@ impl Outbox {
 
     /// Takes back an entry whose operation failed. Best effort: a `draft.confirmed` entry left behind is dropped
     /// by the worker once its grace has passed without the object in the main bucket.
-    pub async fn withdraw(&self, key: &ObjectKey) {
-        if let Err(e) = self.storage.delete(&self.bucket, key).await {
+    pub async fn withdraw(&self, calls: &StorageCalls, key: &ObjectKey) {
+        if let Err(e) = calls.call("withdraw an event", self.storage.delete(&self.bucket, key)).await {
             tracing::warn!(error = %e, %key, "failed to withdraw an event; the worker will drop it");
         }
     }
@@ -256,7 +257,7 @@ impl Deliverer {
     }
 
     /// One look at the oldest entries.
-    pub async fn pass(&mut self) -> Result<(), crate::error::Error> {
+    pub async fn pass(&mut self) -> Result<(), Error> {
         let storage = Arc::clone(&self.outbox.storage);
         let bucket = self.outbox.bucket.clone();
         let page = self.calls.call("list the event outbox", storage.list_prefix(&bucket, OUTBOX, None, PASS)).await?;
@@ -281,13 +282,13 @@ impl Deliverer {
         Ok(())
     }
 
-    async fn handle(&mut self, key: &ObjectKey, id: &str) -> Result<(), storage::Error> {
+    async fn handle(&mut self, key: &ObjectKey, id: &str) -> Result<(), Error> {
         let storage = Arc::clone(&self.outbox.storage);
         let bucket = self.outbox.bucket.clone();
         if !self.claim(id, Duration::ZERO).await? {
             return Ok(());
         }
-        let entry: Entry = match storage.get_record(&bucket, key).await {
+        let entry: Entry = match self.calls.call("read an outbox entry", storage.get_record(&bucket, key)).await {
             Ok(body) => match serde_json::from_slice(&body) {
                 Ok(entry) => entry,
                 Err(e) => {
@@ -296,7 +297,7 @@ impl Deliverer {
                 }
             },
             // Delivered by another replica meanwhile.
-            Err(storage::Error::NotFound { .. }) => {
+            Err(Error::ObjectNotFound(_)) => {
                 self.retries.remove(id);
                 return Ok(());
             }
@@ -315,15 +316,17 @@ impl Deliverer {
             return self.finish(key, id).await;
         }
         if let Some(main_key) = &entry.requires_main {
-            let main_key =
-                ObjectKey::parse(main_key).map_err(|e| storage::Error::other("a bad key in the outbox", e))?;
-            match storage.head(&self.main, &main_key).await {
+            let main_key = ObjectKey::parse(main_key).map_err(|e| Error::Internal {
+                operation: "read an outbox entry",
+                source: storage::Error::other("a bad key in the outbox", e),
+            })?;
+            match self.calls.call("find the confirmed object", storage.head(&self.main, &main_key)).await {
                 Ok(_) => {}
-                Err(storage::Error::NotFound { .. }) if age < CONFIRM_GRACE => {
+                Err(Error::ObjectNotFound(_)) if age < CONFIRM_GRACE => {
                     self.schedule(id, Some(Duration::from_secs(5)));
                     return Ok(());
                 }
-                Err(storage::Error::NotFound { .. }) => {
+                Err(Error::ObjectNotFound(_)) => {
                     tracing::info!(id, key = %main_key, "a confirm that was announced did not happen; event dropped");
                     return self.finish(key, id).await;
                 }
@@ -346,11 +349,11 @@ impl Deliverer {
     }
 
     /// Removes a handled entry and its lease.
-    async fn finish(&mut self, key: &ObjectKey, id: &str) -> Result<(), storage::Error> {
-        let storage = &self.outbox.storage;
-        storage.delete(&self.outbox.bucket, key).await?;
+    async fn finish(&mut self, key: &ObjectKey, id: &str) -> Result<(), Error> {
+        let (storage, bucket) = (&self.outbox.storage, &self.outbox.bucket);
+        self.calls.call("remove an outbox entry", storage.delete(bucket, key)).await?;
         self.retries.remove(id);
-        storage.delete(&self.outbox.bucket, &lease_key(id)).await
+        self.calls.call("release an outbox lease", storage.delete(bucket, &lease_key(id))).await
     }
 
     /// When to try an entry again: its next backoff step, or later when the receiver asked for more.
@@ -363,7 +366,7 @@ impl Deliverer {
     }
 
     /// Takes (or renews) the lease on an entry for `extra` beyond the usual. `false`: another replica holds it.
-    async fn claim(&self, id: &str, extra: Duration) -> Result<bool, storage::Error> {
+    async fn claim(&self, id: &str, extra: Duration) -> Result<bool, Error> {
         let storage = &self.outbox.storage;
         let bucket = &self.outbox.bucket;
         let key = lease_key(id);
@@ -372,21 +375,24 @@ impl Deliverer {
         let lease = Bytes::from(
             serde_json::to_vec(&Lease { owner: self.owner.clone(), until_ms }).expect("a lease serializes"),
         );
-        if storage.put_record(bucket, &key, lease.clone(), true).await? {
+        let calls = &self.calls;
+        let take =
+            |lease, if_absent| calls.call("take an outbox lease", storage.put_record(bucket, &key, lease, if_absent));
+        if take(lease.clone(), true).await? {
             return Ok(true);
         }
-        let held: Option<Lease> = match storage.get_record(bucket, &key).await {
+        let held: Option<Lease> = match calls.call("read an outbox lease", storage.get_record(bucket, &key)).await {
             Ok(body) => serde_json::from_slice(&body).ok(),
-            Err(storage::Error::NotFound { .. }) => None,
+            Err(Error::ObjectNotFound(_)) => None,
             Err(e) => return Err(e),
         };
         match held {
-            Some(held) if held.owner == self.owner => storage.put_record(bucket, &key, lease, false).await,
+            Some(held) if held.owner == self.owner => take(lease, false).await,
             Some(held) if held.until_ms > now_ms() => Ok(false),
             // Expired, released or unreadable: take it over, unless another replica is quicker.
             _ => {
-                storage.delete(bucket, &key).await?;
-                storage.put_record(bucket, &key, lease, true).await
+                calls.call("remove an expired outbox lease", storage.delete(bucket, &key)).await?;
+                take(lease, true).await
             }
         }
     }
