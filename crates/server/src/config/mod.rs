@@ -17,7 +17,7 @@ use values::Setting;
 
 pub mod reference;
 mod storage;
-pub mod values;
+pub(crate) mod values;
 
 pub use storage::{AwsSettings, MinioSettings, StorageSettings, StorageType};
 
@@ -602,6 +602,30 @@ mod tests {
         assert!(serve(&["--public-url", "ftp://x"]).expect_err("bad").starts_with("PUBLIC_URL: 'ftp://x'"));
         let short_key = serve(&["--signing-key", "short"]).expect_err("bad");
         assert!(short_key.starts_with("SIGNING_KEY:") && !short_key.contains("short'"), "{short_key}");
+    }
+
+    #[test]
+    fn an_empty_value_is_an_unset_one() {
+        let settings = serve(&[
+            "--cleanup-interval",
+            "",
+            "--public-url",
+            "",
+            "--rate-limit-burst",
+            "",
+            "--s3-conditional-writes",
+            "",
+        ])
+        .expect("empty values are valid");
+        assert_eq!(settings.cleanup_interval, None);
+        assert_eq!(settings.public_url, None);
+        assert_eq!(settings.rate_limit.burst, None);
+        assert_eq!(settings.common.storage.s3_conditional_writes, None);
+        assert_eq!(serve(&["--cleanup-interval", "0"]).expect("valid").cleanup_interval, None);
+        assert_eq!(
+            serve(&["--cleanup-interval", "60"]).expect("valid").cleanup_interval,
+            Some(Duration::from_secs(60))
+        );
     }
 
     #[test]

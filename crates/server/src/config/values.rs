@@ -64,7 +64,12 @@ pub(crate) fn invalid(value: &str, reason: impl Display) -> String {
 
 /// An unset or empty value is `None`: environments often set a variable to nothing to leave it unset.
 pub fn optional<T: Send + Sync + 'static>(inner: Setting<T>) -> Setting<Option<T>> {
-    Setting::new(move |text| if text.is_empty() { Ok(None) } else { (inner.parse)(text).map(Some) })
+    none_for(&[""], inner)
+}
+
+/// `None` for these words, otherwise what `inner` makes of the value.
+fn none_for<T: Send + Sync + 'static>(words: &'static [&'static str], inner: Setting<T>) -> Setting<Option<T>> {
+    Setting::new(move |text| if words.contains(&text) { Ok(None) } else { (inner.parse)(text).map(Some) })
 }
 
 /// One of a few names.
@@ -98,10 +103,9 @@ pub fn seconds(min: u64, max: u64) -> Setting<Duration> {
     number(min, max, "seconds").map(Duration::from_secs)
 }
 
-/// Whole seconds from `min` to `max`, or `0` for never.
+/// Whole seconds from `min` to `max`, or `0` (or nothing) for never.
 pub fn interval(min: u64, max: u64) -> Setting<Option<Duration>> {
-    let seconds = seconds(min, max);
-    Setting::new(move |text| if text == "0" { Ok(None) } else { (seconds.parse)(text).map(Some) })
+    none_for(&["", "0"], seconds(min, max))
 }
 
 /// A number of bytes from `min` to `max`.
@@ -140,8 +144,7 @@ pub fn boolean() -> Setting<bool> {
 
 /// `auto` (find out), or a boolean.
 pub fn auto_or_boolean() -> Setting<Option<bool>> {
-    let boolean = boolean();
-    Setting::new(move |text| if matches!(text, "auto" | "") { Ok(None) } else { (boolean.parse)(text).map(Some) })
+    none_for(&["auto", ""], boolean())
 }
 
 /// An IP address to listen on.
