@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use draftstore_storage::multipart::bare_etag;
 use draftstore_storage::{
-    BucketName, CompletedPart, Conditions, ContentType, Declared, Error, Method, MoveOptions, MultipartRequest,
-    ObjectKey, PresignRequest, Progress, StaleUploads, Storage, UploadId,
+    BucketName, Checksum, CompletedPart, Conditions, ContentType, Declared, Error, Method, MoveOptions,
+    MultipartRequest, ObjectKey, PresignRequest, Progress, StaleUploads, Storage, UploadId,
 };
 use futures_util::TryStreamExt;
 use time::OffsetDateTime;
@@ -167,17 +167,7 @@ async fn multipart(storage: &dyn Storage, client: &reqwest::Client, bucket: &Buc
     static FIRST: std::sync::LazyLock<Vec<u8>> = std::sync::LazyLock::new(|| vec![b'a'; 5 * 1024 * 1024]);
     let mut etags = Vec::new();
     for (number, body) in [(2u32, &b"end"[..]), (1, FIRST.as_slice())] {
-        let request = presign_request(Method::Put, bucket, &object);
-        let url = storage.presign_part(&request, &id, number).await.expect("part URL");
-        assert_eq!(url.method, Method::Put);
-        let mut put = client.put(&url.url);
-        for (name, value) in &url.headers {
-            put = put.header(name, value);
-        }
-        let response = put.body(body.to_vec()).send().await.expect("sent");
-        assert_eq!(response.status(), 200, "part {number}");
-        let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).expect("an ETag").to_owned();
-        etags.push(CompletedPart { number, etag: bare_etag(&etag).to_owned() });
+        etags.push(send_part(storage, client, bucket, &object, &id, number, body).await);
     }
     etags.sort_by_key(|part| part.number);
     let listed = storage.list_parts(bucket, &object, &id).await.expect("listed");
@@ -210,8 +200,43 @@ async fn multipart(storage: &dyn Storage, client: &reqwest::Client, bucket: &Buc
     let list = storage.presign_multipart(&request, MultipartRequest::ListParts(&id)).await.expect("signed");
     let abort = storage.presign_multipart(&request, MultipartRequest::Abort(&id)).await.expect("signed");
     assert_eq!((create.method, list.method, abort.method), (Method::Post, Method::Get, Method::Delete));
-    let _ = storage.verifies_multipart_sha256();
     storage.delete(bucket, &object).await.expect("delete");
+
+    // Where a backend says it verifies a declared SHA-256 of the whole, a mismatch assembles nothing.
+    if storage.verifies_multipart_sha256() {
+        let checked = key("multi/checked.bin");
+        let empty = Checksum::parse("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").expect("the SHA-256 of nothing");
+        let declared = Declared { length: None, sha256: Some(empty) };
+        let id = storage.create_multipart(bucket, &checked, &ct, &declared, None).await.expect("start");
+        let part = send_part(storage, client, bucket, &checked, &id, 1, b"not nothing").await;
+        let refused = storage.complete_multipart(bucket, &checked, &id, &[part], &Progress::default()).await;
+        assert!(matches!(refused, Err(Error::InvalidParts { .. })), "{refused:?}");
+        assert!(storage.head(bucket, &checked).await.expect_err("nothing assembled").is_not_found());
+        storage.abort_multipart(bucket, &checked, &id).await.expect("aborted");
+    }
+}
+
+/// Uploads part `number` of an upload through the URL the backend signs for it; the part as completion names it.
+async fn send_part(
+    storage: &dyn Storage,
+    client: &reqwest::Client,
+    bucket: &BucketName,
+    object: &ObjectKey,
+    id: &UploadId,
+    number: u32,
+    body: &[u8],
+) -> CompletedPart {
+    let request = presign_request(Method::Put, bucket, object);
+    let url = storage.presign_part(&request, id, number).await.expect("part URL");
+    assert_eq!(url.method, Method::Put);
+    let mut put = client.put(&url.url);
+    for (name, value) in &url.headers {
+        put = put.header(name, value);
+    }
+    let response = put.body(body.to_vec()).send().await.expect("sent");
+    assert_eq!(response.status(), 200, "part {number}");
+    let etag = response.headers().get("etag").and_then(|v| v.to_str().ok()).expect("an ETag").to_owned();
+    CompletedPart { number, etag: bare_etag(&etag).to_owned() }
 }
 
 /// Records: written whole, read back; `if_absent` leaves an existing record and says so; a missing record is not
