@@ -126,11 +126,13 @@ pub enum ErrorType {
     RateLimited,
     InsufficientStorage,
     HookUnavailable,
+    RequestTimeout,
+    ServerBusy,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 17] = [
+    pub const ALL: [ErrorType; 19] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -148,6 +150,8 @@ impl ErrorType {
         Self::RateLimited,
         Self::InsufficientStorage,
         Self::HookUnavailable,
+        Self::RequestTimeout,
+        Self::ServerBusy,
     ];
 
     /// The code as it appears in error bodies.
@@ -170,6 +174,8 @@ impl ErrorType {
             Self::RateLimited => "RATE_LIMITED",
             Self::InsufficientStorage => "INSUFFICIENT_STORAGE",
             Self::HookUnavailable => "HOOK_UNAVAILABLE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::ServerBusy => "SERVER_BUSY",
         }
     }
 }

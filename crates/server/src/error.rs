@@ -74,6 +74,14 @@ pub enum Error {
     #[error("the confirm hook gave no decision ({0}); the draft is kept, try again")]
     HookUnavailable(String),
 
+    /// A request body sent nothing for BODY_IDLE_TIMEOUT; what it had sent is discarded.
+    #[error("{0}")]
+    BodyStalled(String),
+
+    /// Every connection the server takes is open; only the probes are answered.
+    #[error("the server has too many open connections; try again")]
+    ServerBusy,
+
     /// The store could not be reached.
     #[error("storage is unavailable: failed to {operation}")]
     StorageUnavailable { operation: &'static str, source: storage::Error },
@@ -147,6 +155,8 @@ impl Error {
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => ErrorType::NetworkError,
             Self::Internal { .. } => ErrorType::InternalError,
             Self::HookUnavailable(_) => ErrorType::HookUnavailable,
+            Self::BodyStalled(_) => ErrorType::RequestTimeout,
+            Self::ServerBusy => ErrorType::ServerBusy,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod cleaner;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod error;
 pub mod grpc;

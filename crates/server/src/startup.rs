@@ -6,23 +6,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
 use draftstore_storage::s3::S3Storage;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
 use url::Url;
 
 use crate::auth::Authenticator;
 use crate::cleaner::Cleaner;
-use crate::config::{ServeSettings, Settings};
+use crate::config::{ConnectionSettings, ServeSettings, Settings};
+use crate::connections::{self, HttpRouters, Slots};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
 use crate::hooks::Deliverer;
-use crate::http::{AppState, ReadyCache, router};
+use crate::http::{AppState, ReadyCache, reserve_router, router};
 use crate::service::DraftService;
 use crate::telemetry;
 
@@ -84,6 +83,9 @@ pub struct Application {
     /// Delivers the event outbox, when EVENTS_URL is set.
     deliverer: Option<Deliverer>,
     state: AppState,
+    connections: ConnectionSettings,
+    /// Connections each port takes: MAX_CONNECTIONS, fitted to the open-file limit.
+    connection_cap: usize,
 }
 
 async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -95,6 +97,7 @@ async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupE
 impl Application {
     /// Binds the listener, opens the store and creates the buckets if missing.
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
+        let connection_cap = fit_connections(&settings.connections);
         let (http, http_address) = bind(SocketAddr::new(settings.bind_address, settings.http_port)).await?;
         let (grpc, grpc_address) = bind(SocketAddr::new(settings.bind_address, settings.grpc_port)).await?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
@@ -126,6 +129,8 @@ impl Application {
             cleaner,
             deliverer,
             state,
+            connections: settings.connections,
+            connection_cap,
         })
     }
 
@@ -179,7 +184,13 @@ impl Application {
         };
         let reflection_v1 = reflection().build_v1().map_err(io::Error::other)?;
         let reflection_v1alpha = reflection().build_v1alpha().map_err(io::Error::other)?;
+        let connections = self.connections;
+        let grpc_incoming =
+            connections::grpc_incoming(self.grpc, Slots::new("grpc", self.connection_cap, 0), &connections);
         let grpc_server = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(connections::HTTP2_KEEPALIVE))
+            .http2_keepalive_timeout(Some(connections::HTTP2_KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(connections::HTTP2_MAX_STREAMS)
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -188,15 +199,12 @@ impl Application {
                 Arc::clone(&self.state.auth),
                 self.state.limiter.clone(),
             ))
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc).with_nodelay(Some(true)), until_stopped());
+            .serve_with_incoming_shutdown(grpc_incoming, until_stopped());
 
         tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");
-        // Small responses go out at once instead of waiting for Nagle's algorithm.
-        let http = self.http.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let http_server = axum::serve(http, router(self.state).into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(until_stopped());
+        let routers = HttpRouters { reserve: reserve_router(self.state.clone()), full: router(self.state) };
+        let http_slots = Slots::new("http", self.connection_cap, connections::PROBE_RESERVE);
+        let http_server = connections::serve_http(self.http, http_slots, routers, connections, until_stopped());
         let on_failure = |error: io::Error| {
             let _ = stop.send(true);
             error
@@ -227,6 +235,29 @@ impl Application {
         }
         result
     }
+}
+
+/// Raises the open-file limit and fits MAX_CONNECTIONS to it, saying what it did.
+fn fit_connections(settings: &ConnectionSettings) -> usize {
+    let files = connections::raise_open_file_limit();
+    let cap = connections::connection_cap(settings.max_connections, files.soft);
+    let shown = |limit: Option<u64>| limit.map_or_else(|| "unlimited".to_owned(), |n| n.to_string());
+    tracing::info!(
+        soft = %shown(files.soft),
+        hard = %shown(files.hard),
+        was = %shown(files.was),
+        connections_per_port = cap,
+        "open-file limit"
+    );
+    if settings.max_connections != 0 && cap < settings.max_connections {
+        tracing::warn!(
+            max_connections = settings.max_connections,
+            lowered_to = cap,
+            open_files = %shown(files.soft),
+            "MAX_CONNECTIONS lowered to fit the open-file limit (each connection needs descriptors of its own)"
+        );
+    }
+    cap
 }
 
 /// Creates the buckets at start-up. A store that is unreachable does not stop the server: it starts unready

@@ -312,6 +312,8 @@ pub struct ServeSettings {
     pub ready_cache: Duration,
     #[command(flatten)]
     pub rate_limit: RateLimitSettings,
+    #[command(flatten)]
+    pub connections: ConnectionSettings,
     /// How often the gRPC health service re-checks the store, in seconds.
     #[arg(
         long,
@@ -358,6 +360,43 @@ impl ServeSettings {
         }
         Ok(())
     }
+}
+
+/// What a connection may hold of the server: the limits that keep hostile or broken clients from taking it down.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectionSettings {
+    /// Seconds a client has to send a request's headers (HTTP/1) or its connection preface (HTTP/2, gRPC) from
+    /// the moment it starts, and that an idle keep-alive connection is kept open; `0` turns the limit off.
+    #[arg(
+        long = "http-header-timeout",
+        env = "HTTP_HEADER_TIMEOUT",
+        default_value = "10",
+        value_name = "SECONDS",
+        value_parser = values::interval(1, 3600)
+    )]
+    pub header_timeout: ::std::option::Option<Duration>,
+    /// Seconds a request body (an upload to a local signed URL included) may send nothing before it is cut off
+    /// and what it had sent is discarded; `0` turns the limit off.
+    #[arg(
+        long = "body-idle-timeout",
+        env = "BODY_IDLE_TIMEOUT",
+        default_value = "30",
+        value_name = "SECONDS",
+        value_parser = values::interval(1, 3600)
+    )]
+    pub body_idle_timeout: ::std::option::Option<Duration>,
+    /// Connections each port (REST and gRPC) keeps open at most, lowered at start-up to fit the open-file limit;
+    /// beyond it the REST port still answers `/health` and `/ready` on a small reserve and answers other requests
+    /// 503 `SERVER_BUSY`, and the gRPC port closes new connections at once; `0`: as many as the open-file limit
+    /// allows.
+    #[arg(
+        long = "max-connections",
+        env = "MAX_CONNECTIONS",
+        default_value = "4096",
+        value_name = "CONNECTIONS",
+        value_parser = values::count(0, 1_000_000)
+    )]
+    pub max_connections: usize,
 }
 
 /// RATE_LIMIT and RATE_LIMIT_BURST.

@@ -19,6 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
+use crate::connections::BodyStalled;
 use crate::error::{Error, Result};
 
 /// A request to a signed URL, checked: the bucket, key and signature are valid.
@@ -82,7 +83,7 @@ pub async fn put(
         let part = local
             .write_part(&bucket, &key, &upload_id, number, length, sha256, body.into_data_stream())
             .await
-            .map_err(|e| Error::from_storage("store the part", e))?;
+            .map_err(|e| upload_error("store the part", e))?;
         return Ok(with_etag(&part.etag));
     }
     let content_type = content_type(&headers)?;
@@ -106,8 +107,20 @@ pub async fn put(
     let meta = local
         .write_object(&bucket, &key, content_type, &checks, body.into_data_stream())
         .await
-        .map_err(|e| Error::from_storage("store the upload", e))?;
+        .map_err(|e| upload_error("store the upload", e))?;
     Ok(with_etag(&format!("\"{}\"", meta.etag.unwrap_or_default())))
+}
+
+/// An upload that failed: a client that stopped sending is told so (408), not logged as the server's failure.
+fn upload_error(operation: &'static str, error: draftstore_storage::Error) -> Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(error) = cause {
+        if let Some(stalled) = error.downcast_ref::<BodyStalled>() {
+            return Error::BodyStalled(stalled.to_string());
+        }
+        cause = error.source();
+    }
+    Error::from_storage(operation, error)
 }
 
 /// The `Content-Type` an upload is stored with: S3's default when none is sent.

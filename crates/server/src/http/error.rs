@@ -24,9 +24,11 @@ impl Error {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::SignatureRejected(_) => StatusCode::FORBIDDEN,
-            Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } | Self::HookUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::BodyStalled(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::StorageUnavailable { .. }
+            | Self::StorageTimeout { .. }
+            | Self::HookUnavailable(_)
+            | Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -38,8 +40,16 @@ impl Error {
         }
         let body = ErrorBody { success: false, error_type: self.error_type(), error_message: self.to_string() };
         let mut response = (status, Json(body)).into_response();
-        if let Self::RateLimited { retry_after } = self {
-            response.headers_mut().insert(header::RETRY_AFTER, crate::error::retry_after_seconds(*retry_after).into());
+        match self {
+            Self::RateLimited { retry_after } => {
+                let seconds = crate::error::retry_after_seconds(*retry_after);
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
+            // A connection on the probe reserve is closed after its answer: the client tries again on a new one.
+            Self::ServerBusy => {
+                response.headers_mut().insert(header::RETRY_AFTER, 1.into());
+            }
+            _ => {}
         }
         response
     }

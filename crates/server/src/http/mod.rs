@@ -122,6 +122,17 @@ pub fn router(state: AppState) -> Router {
     router.fallback(not_found).layer(middleware::from_fn(observe)).layer(cors).with_state(state)
 }
 
+/// What a connection on the probe reserve is answered (see [`crate::connections`]): the probes, and to anything
+/// else 503 `SERVER_BUSY` with `Retry-After`, so that a saturated server still looks alive and ready.
+pub fn reserve_router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(api::health))
+        .route("/ready", get(api::ready))
+        .fallback(|| async { crate::error::Error::ServerBusy.into_response() })
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
 /// CORS for the origins of CORS_ALLOWED_ORIGINS, on the API and the local backend's signed URLs: any method an
 /// upload or the API uses, the headers a client sends (`Authorization`, `Content-Type`, the signed `x-amz-*`), and
 /// `ETag` exposed, since uploaders read it from part uploads. Other origins get no CORS headers, so browsers block

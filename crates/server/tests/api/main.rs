@@ -9,6 +9,7 @@ mod compat;
 mod config;
 mod confirm;
 mod conformance;
+mod connections;
 mod cors;
 mod crash;
 mod drafts;

@@ -12,16 +12,30 @@ use serde_json::{Value, json};
 use crate::helpers::{serve_settings, spawn, spawn_app};
 
 /// The real binary, serving on free ports; its log lines arrive on a channel.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    http: String,
+    pub(crate) http: String,
     logs: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Server {
-    fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_draftstore"))
+    pub(crate) fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
+        Self::start_with_open_files(data_dir, envs, None)
+    }
+
+    /// Started as a shell would start it after `ulimit -Sn <soft>`, when `soft` is given.
+    pub(crate) fn start_with_open_files(data_dir: &Path, envs: &[(&str, &str)], soft: Option<u64>) -> Server {
+        let binary = env!("CARGO_BIN_EXE_draftstore");
+        let mut command = match soft {
+            None => Command::new(binary),
+            Some(soft) => {
+                let mut shell = Command::new("sh");
+                shell.args(["-c", &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""), binary]);
+                shell
+            }
+        };
+        let mut child = command
             .arg("serve")
             .env("DATA_DIR", data_dir)
             .env("HTTP_PORT", "0")
@@ -47,7 +61,7 @@ impl Server {
     }
 
     /// Waits for a JSON log line matching `wanted`; every line must be JSON.
-    fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         loop {
             let line = self
                 .logs
@@ -59,6 +73,11 @@ impl Server {
                 return parsed;
             }
         }
+    }
+
+    /// Every log line read so far.
+    pub(crate) fn seen(&self) -> &[String] {
+        &self.seen
     }
 
     fn signal(&self, signal: &str) {
@@ -128,7 +147,7 @@ fn slow_upload(url: String) -> (tokio::sync::oneshot::Sender<()>, tokio::task::J
 
 use futures_util::StreamExt;
 
-fn staging_files(data_dir: &Path) -> usize {
+pub(crate) fn staging_files(data_dir: &Path) -> usize {
     std::fs::read_dir(data_dir.join(".staging")).map(|d| d.count()).unwrap_or(0)
 }
 

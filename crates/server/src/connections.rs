@@ -1,0 +1,592 @@
+//! The listeners' defence against hostile and broken clients. Every connection, on either port, is admitted into a
+//! bounded number of slots sized to the open-file limit, must show its first bytes within HTTP_HEADER_TIMEOUT (an
+//! HTTP/2 or gRPC client its whole connection preface), and is then served by hyper with its timers on: HTTP/1
+//! headers and idle keep-alives bounded by the same timeout, HTTP/2 connections pinged, request bodies cut off after
+//! BODY_IDLE_TIMEOUT without a byte. The REST port keeps a small reserve of slots beyond MAX_CONNECTIONS on which it
+//! answers the probes, so that an orchestrator sees a saturated server as alive and ready, not dead.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use futures_util::Stream;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower_service::Service;
+
+use crate::config::ConnectionSettings;
+
+/// Connections beyond MAX_CONNECTIONS on which the REST port still answers the probes.
+pub const PROBE_RESERVE: usize = 32;
+/// How long a connection on the probe reserve may take to send its request: a probe sends at once.
+const PROBE_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Open files kept free of connections, for the store's files and sockets, logs and the like.
+const FILES_HEADROOM: u64 = 128;
+/// Interval of the HTTP/2 pings that find dead peers, and how long an answer may take.
+pub const HTTP2_KEEPALIVE: Duration = Duration::from_secs(30);
+pub const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Requests one HTTP/2 connection (a gRPC channel) may have in flight at once.
+pub const HTTP2_MAX_STREAMS: u32 = 256;
+/// How often, at most, running out of file descriptors is logged.
+const ACCEPT_WARNING_EVERY: Duration = Duration::from_secs(10);
+
+/// The open-file limit after start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenFiles {
+    /// The soft limit, raised to the hard one where it was lower; `None` is unlimited.
+    pub soft: Option<u64>,
+    pub hard: Option<u64>,
+    /// What the soft limit was before.
+    pub was: Option<u64>,
+}
+
+/// Raises the soft limit on open files to the hard limit, as servers do at start: the common soft default of 1,024
+/// is a few hundred clients.
+pub fn raise_open_file_limit() -> OpenFiles {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let was = limit.current;
+    let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+    if limit.current != limit.maximum
+        && let Err(e) = setrlimit(Resource::Nofile, raised)
+    {
+        tracing::warn!(error = %e, soft = ?was, hard = ?limit.maximum, "cannot raise the open-file limit");
+        return OpenFiles { soft: was, hard: limit.maximum, was };
+    }
+    OpenFiles { soft: limit.maximum, hard: limit.maximum, was }
+}
+
+/// How many connections each port takes: MAX_CONNECTIONS (0: no number of its own), lowered so that every
+/// connection can have its descriptor and one more (a local upload's file), with the probe reserve and some
+/// headroom besides.
+pub fn connection_cap(wanted: usize, files: Option<u64>) -> usize {
+    let fit = files.map_or(usize::MAX, |files| {
+        // Three descriptors per pair of connections, one a port, and a local upload's file for the REST one.
+        let spare = files.saturating_sub(FILES_HEADROOM + PROBE_RESERVE as u64);
+        usize::try_from(spare / 3).unwrap_or(usize::MAX).max(1)
+    });
+    if wanted == 0 { fit } else { wanted.min(fit) }
+}
+
+/// The slots of one port: connections hold one until they close.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    port: &'static str,
+    open: Arc<Semaphore>,
+    reserve: Arc<Reserve>,
+}
+
+/// A connection admitted, counted in `draftstore_connections` until it is dropped.
+#[derive(Debug)]
+struct Admission {
+    port: &'static str,
+    /// One of MAX_CONNECTIONS, served in full; `None` on the probe reserve.
+    slot: Option<OwnedSemaphorePermit>,
+}
+
+/// The probe reserve: connections served beyond MAX_CONNECTIONS, one request each, the probes answered and
+/// everything else told the server is busy. When it is full the oldest is closed for the newest: a probe sends its
+/// request the moment it connects, so clients that hold connections without sending cannot keep it out.
+#[derive(Debug)]
+struct Reserve {
+    capacity: usize,
+    held: std::sync::Mutex<std::collections::VecDeque<(u64, tokio::task::AbortHandle)>>,
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Reserve {
+    fn new(capacity: usize) -> Self {
+        Self { capacity, held: Default::default(), next: Default::default() }
+    }
+
+    /// Holds a connection's task, closing the oldest held when full; returns its ticket for [`Reserve::release`].
+    fn hold(&self, task: tokio::task::AbortHandle) -> u64 {
+        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let evicted = {
+            let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let evicted = if held.len() >= self.capacity { held.pop_front() } else { None };
+            held.push_back((ticket, task));
+            evicted
+        };
+        // Aborted outside the lock: the task's drop takes it to release its own ticket.
+        if let Some((_, oldest)) = evicted {
+            oldest.abort();
+            metrics::counter!("draftstore_connections_evicted_total").increment(1);
+        }
+        ticket
+    }
+
+    fn release(&self, ticket: u64) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.retain(|(held, _)| *held != ticket);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        metrics::gauge!("draftstore_connections", "port" => self.port).decrement(1.0);
+    }
+}
+
+impl Slots {
+    /// `cap` connections, and `reserve` more on which only the probes are answered.
+    pub fn new(port: &'static str, cap: usize, reserve: usize) -> Self {
+        Self { port, open: Arc::new(Semaphore::new(cap)), reserve: Arc::new(Reserve::new(reserve)) }
+    }
+
+    /// A slot of MAX_CONNECTIONS, else one on the reserve (which the caller must hold), else none.
+    fn admit(&self) -> Option<Admission> {
+        let slot = match Arc::clone(&self.open).try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) if self.reserve.capacity > 0 => None,
+            Err(_) => return None,
+        };
+        metrics::gauge!("draftstore_connections", "port" => self.port).increment(1.0);
+        Some(Admission { port: self.port, slot })
+    }
+}
+
+/// Accepts connections for ever, handing each one admitted to `admitted`. Those beyond every slot are closed at
+/// once (and counted), so that the backlog drains and a probe behind them is not kept waiting. Failures to accept
+/// (out of descriptors above all) are counted, logged at most every ten seconds, and waited out with a backoff
+/// instead of a busy loop.
+async fn accept_loop(listener: TcpListener, slots: &Slots, mut admitted: impl FnMut(TcpStream, SocketAddr, Admission)) {
+    let mut errors = AcceptErrors::default();
+    let mut backoff = Duration::ZERO;
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                backoff = Duration::ZERO;
+                match slots.admit() {
+                    Some(admission) => admitted(tcp, peer, admission),
+                    None => {
+                        metrics::counter!("draftstore_connections_refused_total", "port" => slots.port).increment(1)
+                    }
+                }
+            }
+            // The peer gave up before it was accepted: nothing is wrong here.
+            Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {}
+            Err(e) => {
+                if let Some(suppressed) = errors.record(slots.port, &e, Instant::now()) {
+                    tracing::warn!(
+                        port = slots.port,
+                        error = %e,
+                        suppressed,
+                        "cannot accept connections; retrying (the same error, not logged, since the last line: {suppressed})"
+                    );
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+/// Failures to accept, counted by kind; the log line is rate-limited.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    last_logged: Option<Instant>,
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    /// Counts the failure; `Some(failures not logged since the last line)` when this one is to be logged.
+    fn record(&mut self, port: &'static str, error: &io::Error, now: Instant) -> Option<u64> {
+        // EMFILE and ENFILE: the process's or the system's descriptors are all in use.
+        let kind = match error.raw_os_error() {
+            Some(23 | 24) => "too_many_open_files",
+            _ => "other",
+        };
+        metrics::counter!("draftstore_accept_errors_total", "port" => port, "kind" => kind).increment(1);
+        if self.last_logged.is_some_and(|at| now.duration_since(at) < ACCEPT_WARNING_EVERY) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.last_logged = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+/// The HTTP/2 connection preface, which also marks HTTP/2 without TLS on the REST port.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Reads a connection's first bytes, as many as it takes to tell the HTTP/2 preface from anything else, within
+/// `timeout`; they are read again by whoever serves the connection. An HTTP/1 request is told by its first byte
+/// or two, whose headers hyper then times; a half-sent preface is what this bounds.
+async fn first_bytes(mut tcp: TcpStream, timeout: Option<Duration>) -> io::Result<Rewound> {
+    let mut prefix = [0u8; H2_PREFACE.len()];
+    let mut filled = 0;
+    let read = async {
+        loop {
+            let n = tcp.read(&mut prefix[filled..]).await?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before its first request"));
+            }
+            filled += n;
+            if filled == prefix.len() || prefix[..filled] != H2_PREFACE[..filled] {
+                return Ok(());
+            }
+        }
+    };
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request within HTTP_HEADER_TIMEOUT"))??,
+        None => read.await?,
+    }
+    Ok(Rewound { prefix, start: 0, end: filled, tcp })
+}
+
+/// A TCP stream whose first bytes, already read, are read again.
+#[derive(Debug)]
+struct Rewound {
+    prefix: [u8; H2_PREFACE.len()],
+    start: usize,
+    end: usize,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Rewound {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.start < self.end {
+            let n = (self.end - self.start).min(buf.remaining());
+            buf.put_slice(&self.prefix[self.start..self.start + n]);
+            self.start += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewound {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// The REST port's routers: the whole application, and what connections on the probe reserve are answered.
+#[derive(Debug, Clone)]
+pub struct HttpRouters {
+    pub full: Router,
+    pub reserve: Router,
+}
+
+/// Serves the REST port until `stop` completes, then lets the connections finish their requests.
+pub async fn serve_http(
+    listener: TcpListener,
+    slots: Slots,
+    routers: HttpRouters,
+    settings: ConnectionSettings,
+    stop: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let builder = |header_timeout: Option<Duration>, keep_alive: bool| {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(keep_alive);
+        http2_limits(&mut builder);
+        Arc::new(builder)
+    };
+    let full = builder(settings.header_timeout, true);
+    let reserve =
+        builder(Some(settings.header_timeout.map_or(PROBE_HEADER_TIMEOUT, |t| t.min(PROBE_HEADER_TIMEOUT))), false);
+    let accept = accept_loop(listener, &slots, |tcp, peer, admission| {
+        let _ = tcp.set_nodelay(true);
+        let on_reserve = admission.slot.is_none();
+        let (router, builder, first_bytes_within) = if on_reserve {
+            (routers.reserve.clone(), Arc::clone(&reserve), Some(PROBE_HEADER_TIMEOUT))
+        } else {
+            (routers.full.clone(), Arc::clone(&full), settings.header_timeout)
+        };
+        let body_idle = settings.body_idle_timeout;
+        let watcher = graceful.watcher();
+        let (ticket_sender, ticket) = tokio::sync::oneshot::channel::<u64>();
+        let held = on_reserve.then(|| Arc::clone(&slots.reserve));
+        let task = tokio::spawn(async move {
+            let _admission = admission;
+            let _release = held.map(|reserve| Released { reserve, ticket });
+            let Ok(io) = first_bytes(tcp, first_bytes_within).await else { return };
+            let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let request = request.map(|body| match body_idle {
+                    Some(idle) => Body::new(IdleBody::new(body, idle)),
+                    None => Body::new(body),
+                });
+                let mut router = router.clone();
+                async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
+            });
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+        if on_reserve {
+            let _ = ticket_sender.send(slots.reserve.hold(task.abort_handle()));
+        }
+    });
+    tokio::select! {
+        () = accept => {}
+        () = stop => {}
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Takes a connection off the reserve when its task ends.
+struct Released {
+    reserve: Arc<Reserve>,
+    ticket: tokio::sync::oneshot::Receiver<u64>,
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        if let Ok(ticket) = self.ticket.try_recv() {
+            self.reserve.release(ticket);
+        }
+    }
+}
+
+/// The HTTP/2 settings of both ports: dead peers found by pings, streams per connection bounded.
+fn http2_limits(builder: &mut auto::Builder<TokioExecutor>) {
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(HTTP2_KEEPALIVE)
+        .keep_alive_timeout(HTTP2_KEEPALIVE_TIMEOUT)
+        .max_concurrent_streams(HTTP2_MAX_STREAMS);
+}
+
+/// The gRPC port's connections, admitted as the REST port's are (without a probe reserve: gRPC probes go to the
+/// REST port) and handed over once their preface is in, for tonic to serve; the accepting stops with the stream.
+pub fn grpc_incoming(
+    listener: TcpListener,
+    slots: Slots,
+    settings: &ConnectionSettings,
+) -> impl Stream<Item = io::Result<GrpcConnection>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<GrpcConnection>(64);
+    let within = settings.header_timeout;
+    let accepting = tokio::spawn(async move {
+        accept_loop(listener, &slots, move |tcp, peer, admission| {
+            let _ = tcp.set_nodelay(true);
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let local = tcp.local_addr().ok();
+                if let Ok(io) = first_bytes(tcp, within).await {
+                    let info = tonic::transport::server::TcpConnectInfo { local_addr: local, remote_addr: Some(peer) };
+                    let _ = sender.send(GrpcConnection { io, info, _admission: admission }).await;
+                }
+            });
+        })
+        .await;
+    });
+    let stop_accepting = AbortOnDrop(accepting);
+    futures_util::stream::unfold((receiver, stop_accepting), |(mut receiver, stop)| async move {
+        receiver.recv().await.map(|connection| (Ok(connection), (receiver, stop)))
+    })
+}
+
+/// Aborts the task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A gRPC connection admitted, its preface read; it holds its slot until closed.
+#[derive(Debug)]
+pub struct GrpcConnection {
+    io: Rewound,
+    info: tonic::transport::server::TcpConnectInfo,
+    _admission: Admission,
+}
+
+impl tonic::transport::server::Connected for GrpcConnection {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.info.clone()
+    }
+}
+
+impl AsyncRead for GrpcConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for GrpcConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A request body that fails once nothing has arrived for `idle` while its reader waits: a client that stops
+/// sending is cut off, and what it sent is discarded as for any interrupted upload. Time the reader spends elsewhere
+/// (writing what it got) does not count against the client.
+#[derive(Debug)]
+pub struct IdleBody {
+    inner: Incoming,
+    idle: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    waiting: bool,
+}
+
+/// The error a stalled body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body sent nothing for {} s (BODY_IDLE_TIMEOUT)", .0.as_secs())]
+pub struct BodyStalled(pub Duration);
+
+impl IdleBody {
+    pub fn new(inner: Incoming, idle: Duration) -> Self {
+        Self { inner, idle, timer: Box::pin(tokio::time::sleep(idle)), waiting: false }
+    }
+}
+
+impl http_body::Body for IdleBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.waiting = false;
+                Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if !this.waiting {
+                    this.waiting = true;
+                    let deadline = tokio::time::Instant::now() + this.idle;
+                    this.timer.as_mut().reset(deadline);
+                }
+                ready!(this.timer.as_mut().poll(cx));
+                Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cap_fits_the_open_file_limit() {
+        assert_eq!(connection_cap(4096, Some(1_048_576)), 4096);
+        assert_eq!(connection_cap(4096, None), 4096);
+        assert_eq!(connection_cap(4096, Some(1024)), (1024 - 128 - 32) / 3);
+        assert_eq!(connection_cap(0, Some(1024)), (1024 - 128 - 32) / 3);
+        assert_eq!(connection_cap(10, Some(1024)), 10);
+        assert_eq!(connection_cap(4096, Some(16)), 1, "a tiny limit still takes one connection");
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_logged_at_most_every_ten_seconds() {
+        let mut errors = AcceptErrors::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let start = Instant::now();
+        assert_eq!(errors.record("http", &emfile, start), Some(0), "the first failure is logged");
+        for ms in 1..100 {
+            assert_eq!(errors.record("http", &emfile, start + Duration::from_millis(ms * 10)), None);
+        }
+        assert_eq!(errors.record("http", &emfile, start + ACCEPT_WARNING_EVERY), Some(99), "then with the count");
+        assert_eq!(errors.record("http", &emfile, start + ACCEPT_WARNING_EVERY + Duration::from_secs(1)), None);
+    }
+
+    #[tokio::test]
+    async fn an_http1_request_is_told_by_its_first_byte_and_read_again_whole() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let mut client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (tcp, _) = listener.accept().await.expect("accept");
+        client.write_all(b"G").await.expect("write");
+        let mut io = first_bytes(tcp, Some(Duration::from_secs(5))).await.expect("told without waiting for more");
+        assert_eq!(io.end, 1);
+        client.write_all(b"ET /health HTTP/1.1\r\n\r\n").await.expect("write");
+        let mut all = vec![0u8; 24];
+        io.read_exact(&mut all).await.expect("read");
+        assert_eq!(&all, b"GET /health HTTP/1.1\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_half_sent_preface_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let client = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut tcp = TcpStream::connect(address).await.expect("connect");
+            tcp.write_all(&H2_PREFACE[..12]).await.expect("write");
+            tcp
+        });
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let _client = client.await.expect("joined");
+        let error = first_bytes(tcp, Some(Duration::from_millis(200))).await.expect_err("times out");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    }
+}
