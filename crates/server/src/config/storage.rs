@@ -39,8 +39,9 @@ pub struct StorageSettings {
         value_parser = values::optional(values::http_url())
     )]
     pub presign_endpoint: ::std::option::Option<Url>,
-    /// Drafts larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB); a single
-    /// copy is one request bounded by STORAGE_TIMEOUT, so keep this well below what the store copies in it.
+    /// Drafts larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB); so are
+    /// smaller ones that the store, by the speed it has shown, would not copy in one request within a quarter of
+    /// STORAGE_TIMEOUT.
     #[arg(
         long,
         env = "COPY_MULTIPART_THRESHOLD",
@@ -49,8 +50,9 @@ pub struct StorageSettings {
         value_parser = values::bytes(1, GIB5)
     )]
     pub copy_multipart_threshold: u64,
-    /// Part size of multipart copies, in bytes (S3; 5 MiB to 5 GiB); each part copy is one request bounded by
-    /// STORAGE_TIMEOUT, the whole copy is not.
+    /// Largest part of a multipart copy, in bytes (S3; 5 MiB to 5 GiB): parts start at 5 MiB and are sized to what
+    /// the store has shown it copies in a quarter of STORAGE_TIMEOUT, since each part copy is one request bounded
+    /// by it (the whole copy is not).
     #[arg(
         long,
         env = "COPY_PART_SIZE",

@@ -1,6 +1,9 @@
 //! The copy engine of confirm: one CopyObject for small drafts, a parallel multipart copy for large ones, and
 //! the guard that aborts a multipart copy cut off before it completed.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use futures_util::{StreamExt, TryStreamExt};
@@ -9,14 +12,16 @@ use crate::storage::MoveOptions;
 use crate::{BucketName, Checksum, Error, ObjectKey, Progress, Result, Storage, UploadId, UploadedPart};
 
 use super::errors::{sdk_error, timestamp};
-use super::{MAX_PARTS, S3Storage};
+use super::{MAX_PARTS, MIN_PART_SIZE, S3Storage};
 
 impl S3Storage {
     /// Copies `from/key` to `to/key`: only the source version `etag` when given, and not onto an existing
     /// object when `options.no_overwrite` (the store answers 412 to either condition).
     pub(super) async fn copy(&self, job: &CopyJob<'_>, options: &MoveOptions, progress: &Progress) -> Result<()> {
         let CopyJob { from, to, key, size, etag, .. } = *job;
-        let result = if size <= self.multipart_copy_threshold {
+        let single = self.multipart_copy_threshold.min(self.pace.request_bytes().max(MIN_PART_SIZE));
+        let result = if size <= single {
+            let started = Instant::now();
             let copied = self
                 .client
                 .copy_object()
@@ -30,6 +35,9 @@ impl S3Storage {
                 .await
                 .map(drop)
                 .map_err(|e| sdk_error("CopyObject", from, Some(key), e));
+            if copied.is_ok() {
+                self.pace.observe(size, started.elapsed());
+            }
             progress.step();
             copied
         } else {
@@ -44,7 +52,8 @@ impl S3Storage {
     }
 
     /// Copies a large object part by part, `copy_concurrency` parts at a time, each part copy one request bounded
-    /// by the timeout, so the whole takes as long as the bytes need. Every part is bound to the source version
+    /// by the timeout and sized by the pace the store has shown (see [`CopyPace`]), so the whole takes as long as
+    /// the bytes need and progress shows well within every timeout. Every part is bound to the source version
     /// `etag`. The new object appears only when every part is in place; a failure, or this future being dropped,
     /// aborts the upload, leaving nothing behind.
     pub(super) async fn multipart_copy(
@@ -84,14 +93,14 @@ impl S3Storage {
             upload_id: upload_id.clone(),
             armed: true,
         };
-        let part_size = self.multipart_copy_part_size.max(size.div_ceil(MAX_PARTS));
-        let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
-            .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
-            .collect();
-        let parts: Vec<CompletedPart> = futures_util::stream::iter(ranges)
+        // Each range is cut when a part copy can start, so it is sized by the pace of the parts copied so far.
+        let mut cursor = PartCursor::default();
+        let ranges = std::iter::from_fn(|| cursor.next(size, self.pace.request_bytes(), self.multipart_copy_part_size));
+        let mut parts: Vec<CompletedPart> = futures_util::stream::iter(ranges)
             .map(|(number, first, last)| {
                 let upload_id = upload_id.clone();
                 async move {
+                    let started = Instant::now();
                     let part = self
                         .client
                         .upload_part_copy()
@@ -105,14 +114,16 @@ impl S3Storage {
                         .send()
                         .await
                         .map_err(|e| sdk_error("UploadPartCopy", from, Some(key), e))?;
+                    self.pace.observe(last - first + 1, started.elapsed());
                     progress.step();
                     let etag = part.copy_part_result().and_then(|r| r.e_tag()).map(str::to_owned);
                     Ok::<_, Error>(CompletedPart::builder().part_number(number).set_e_tag(etag).build())
                 }
             })
-            .buffered(self.copy_concurrency)
+            .buffer_unordered(self.copy_concurrency)
             .try_collect()
             .await?;
+        parts.sort_by_key(|part| part.part_number());
         self.client
             .complete_multipart_upload()
             .bucket(to.as_str())
@@ -168,6 +179,64 @@ impl S3Storage {
     }
 }
 
+/// How many bytes one copy request of this store carries within a quarter of the timeout, learned from the
+/// copies it has done: a store shows its speed only by finishing requests, and a copy is cut off once it has
+/// shown no progress for a whole timeout, so no request may be sized to take longer than that. A quarter leaves
+/// room for a slower moment and for the parts in flight together. Before any copy, a request carries
+/// [`MIN_PART_SIZE`].
+#[derive(Debug)]
+pub(super) struct CopyPace {
+    /// A quarter of the timeout.
+    budget: Duration,
+    /// Bytes per second one copy request was seen to move, smoothed.
+    per_request: AtomicU64,
+}
+
+impl CopyPace {
+    pub(super) fn new(timeout: Duration) -> Self {
+        let budget = timeout / 4;
+        let start = (MIN_PART_SIZE as f64 / budget.as_secs_f64().max(1e-3)) as u64;
+        Self { budget, per_request: AtomicU64::new(start) }
+    }
+
+    /// Bytes one copy request may carry.
+    pub(super) fn request_bytes(&self) -> u64 {
+        (self.per_request.load(Ordering::Relaxed) as f64 * self.budget.as_secs_f64()) as u64
+    }
+
+    /// Learns from a copy request that moved `bytes` in `took`. Requests of less than a minimum part measure the
+    /// round trip, not the copy, and are not counted.
+    pub(super) fn observe(&self, bytes: u64, took: Duration) {
+        if bytes < MIN_PART_SIZE {
+            return;
+        }
+        let seen = (bytes as f64 / took.as_secs_f64().max(1e-3)) as u64;
+        // Half the last estimate, half this request: quick to follow the store, not thrown by one request.
+        let _ = self.per_request.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| Some(old / 2 + seen / 2));
+    }
+}
+
+/// Cuts an object into the byte ranges of a multipart copy, one part at a time.
+#[derive(Debug, Default)]
+struct PartCursor {
+    next: u64,
+    number: i32,
+}
+
+impl PartCursor {
+    /// The next part's number and first and last byte: `pace` bytes, within [`MIN_PART_SIZE`] and `largest`, but
+    /// large enough that the rest still fits in the parts left of [`MAX_PARTS`].
+    fn next(&mut self, size: u64, pace: u64, largest: u64) -> Option<(i32, u64, u64)> {
+        let remaining = size.checked_sub(self.next).filter(|r| *r > 0)?;
+        let parts_left = MAX_PARTS.saturating_sub(self.number as u64).max(1);
+        let part = pace.min(largest).max(MIN_PART_SIZE).max(remaining.div_ceil(parts_left)).min(remaining);
+        self.number += 1;
+        let first = self.next;
+        self.next += part;
+        Some((self.number, first, self.next - 1))
+    }
+}
+
 /// One object to copy between buckets.
 pub(super) struct CopyJob<'a> {
     /// `x-amz-copy-source`: the source bucket and escaped key.
@@ -217,5 +286,50 @@ pub(super) fn upload_error(error: Error, upload_id: &UploadId) -> Error {
     match error {
         Error::UploadNotFound { .. } => Error::UploadNotFound { upload_id: upload_id.to_string() },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn cut(size: u64, pace: u64, largest: u64) -> Vec<(i32, u64, u64)> {
+        let mut cursor = PartCursor::default();
+        std::iter::from_fn(|| cursor.next(size, pace, largest)).collect()
+    }
+
+    #[test]
+    fn parts_follow_the_pace_within_the_limits_and_cover_the_object() {
+        let parts = cut(100 * MIB, 12 * MIB, 64 * MIB);
+        assert_eq!(parts.len(), 9);
+        assert_eq!(parts[0], (1, 0, 12 * MIB - 1));
+        assert_eq!(parts[8], (9, 96 * MIB, 100 * MIB - 1));
+        assert!(parts.windows(2).all(|w| w[1].1 == w[0].2 + 1 && w[1].0 == w[0].0 + 1), "contiguous, numbered");
+        assert_eq!(cut(100 * MIB, 1, 64 * MIB)[0].2, MIN_PART_SIZE - 1, "never below the smallest part");
+        assert_eq!(cut(200 * MIB, 1 << 40, 64 * MIB)[0].2, 64 * MIB - 1, "never above COPY_PART_SIZE");
+    }
+
+    #[test]
+    fn parts_grow_so_that_the_largest_object_fits_in_10000_parts() {
+        let size = 5 * 1024 * 1024 * MIB;
+        let parts = cut(size, MIN_PART_SIZE, 64 * MIB);
+        assert!(parts.len() as u64 <= MAX_PARTS, "{} parts", parts.len());
+        assert_eq!(parts.last().map(|p| p.2), Some(size - 1));
+    }
+
+    #[test]
+    fn the_pace_starts_at_a_minimum_part_and_follows_what_is_seen() {
+        let pace = CopyPace::new(Duration::from_secs(2));
+        assert_eq!(pace.request_bytes(), MIN_PART_SIZE);
+        // 80 MiB/s seen again and again: a request carries what moves in half a second.
+        for _ in 0..20 {
+            pace.observe(40 * MIB, Duration::from_millis(500));
+        }
+        let carried = pace.request_bytes();
+        assert!((39 * MIB..=40 * MIB).contains(&carried), "{carried}");
+        pace.observe(1024, Duration::from_secs(1));
+        assert_eq!(pace.request_bytes(), carried, "a small copy measures the round trip and is not counted");
     }
 }

@@ -86,10 +86,11 @@ pub struct S3Config {
     pub presign_endpoint: Option<Url>,
     /// Bound on each call to the store, retries included.
     pub timeout: Duration,
-    /// Objects larger than this are moved with a multipart copy (at most [`MAX_SINGLE_COPY`]).
+    /// Objects larger than this are moved with a multipart copy (at most [`MAX_SINGLE_COPY`]); so are those the
+    /// store could not copy in one request well within `timeout`, by what it has shown of its speed.
     pub multipart_copy_threshold: u64,
-    /// Part size of multipart copies (at least [`MIN_PART_SIZE`]). Each part copy is one request, bounded by
-    /// `timeout`: parts must be small enough to copy well within it.
+    /// Largest part of a multipart copy (at least [`MIN_PART_SIZE`]). Each part copy is one request, bounded by
+    /// `timeout`: parts start at [`MIN_PART_SIZE`] and are sized to what the store copies in a quarter of it.
     pub multipart_copy_part_size: u64,
     /// Part copies in flight at once during a multipart copy.
     pub copy_concurrency: usize,
@@ -108,6 +109,8 @@ pub struct S3Storage {
     multipart_copy_threshold: u64,
     multipart_copy_part_size: u64,
     copy_concurrency: usize,
+    /// How much one copy request carries, learned from the copies done.
+    pace: copy::CopyPace,
 }
 
 impl S3Storage {
@@ -152,6 +155,7 @@ impl S3Storage {
             multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
             multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
             copy_concurrency: config.copy_concurrency.max(1),
+            pace: copy::CopyPace::new(config.timeout),
         })
     }
 
