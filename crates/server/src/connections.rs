@@ -482,7 +482,8 @@ impl AsyncWrite for GrpcConnection {
 pub struct IdleBody {
     inner: Incoming,
     idle: Duration,
-    timer: Pin<Box<tokio::time::Sleep>>,
+    /// Made the first time the reader has to wait: a body that came with its headers never needs one.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     waiting: bool,
 }
 
@@ -493,7 +494,7 @@ pub struct BodyStalled(pub Duration);
 
 impl IdleBody {
     pub fn new(inner: Incoming, idle: Duration) -> Self {
-        Self { inner, idle, timer: Box::pin(tokio::time::sleep(idle)), waiting: false }
+        Self { inner, idle, timer: None, waiting: false }
     }
 }
 
@@ -512,12 +513,13 @@ impl http_body::Body for IdleBody {
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
             Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + this.idle;
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
                 if !this.waiting {
                     this.waiting = true;
-                    let deadline = tokio::time::Instant::now() + this.idle;
-                    this.timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(deadline);
                 }
-                ready!(this.timer.as_mut().poll(cx));
+                ready!(timer.as_mut().poll(cx));
                 Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle)))))
             }
         }
