@@ -1,8 +1,8 @@
 //! The listeners' defence against hostile and broken clients. Every connection, on either port, is admitted into a
-//! bounded number of slots sized to the open-file limit, must show its first bytes within HTTP_HEADER_TIMEOUT (an
-//! HTTP/2 or gRPC client its whole connection preface), and is then served by hyper with its timers on: HTTP/1
-//! headers and idle keep-alives bounded by the same timeout, HTTP/2 connections pinged, request bodies cut off after
-//! BODY_IDLE_TIMEOUT without a byte. The REST port keeps a small reserve of slots beyond MAX_CONNECTIONS on which it
+//! bounded number of slots sized to the open-file limit. On the REST port a watchdog closes a connection that has had
+//! no request in flight for HTTP_HEADER_TIMEOUT (half-sent headers or preface, idle keep-alives); on the gRPC port
+//! the whole HTTP/2 preface must arrive within it. HTTP/2 connections are pinged, and request bodies are cut off
+//! after BODY_IDLE_TIMEOUT without a byte. The REST port keeps a small reserve of slots beyond MAX_CONNECTIONS on which it
 //! answers the probes, so that an orchestrator sees a saturated server as alive and ready, not dead.
 
 use std::convert::Infallible;
@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -313,47 +314,66 @@ pub async fn serve_http(
     stop: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
-    let builder = |header_timeout: Option<Duration>, keep_alive: bool| {
+    let builder = |keep_alive: bool| {
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(keep_alive);
+        // The header timeout is the watchdog's (see `idle_watchdog`): hyper's would arm a timer for every request.
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(None).keep_alive(keep_alive);
         http2_limits(&mut builder);
         Arc::new(builder)
     };
-    let full = builder(settings.header_timeout, true);
-    let reserve =
-        builder(Some(settings.header_timeout.map_or(PROBE_HEADER_TIMEOUT, |t| t.min(PROBE_HEADER_TIMEOUT))), false);
+    let (full, reserve) = (builder(true), builder(false));
     let accept = accept_loop(listener, &slots, |tcp, peer, admission| {
         let _ = tcp.set_nodelay(true);
         let on_reserve = admission.slot.is_none();
-        let (router, builder, first_bytes_within) = if on_reserve {
-            (routers.reserve.clone(), Arc::clone(&reserve), Some(PROBE_HEADER_TIMEOUT))
+        let (router, builder, header_timeout) = if on_reserve {
+            let within = settings.header_timeout.map_or(PROBE_HEADER_TIMEOUT, |t| t.min(PROBE_HEADER_TIMEOUT));
+            (routers.reserve.clone(), Arc::clone(&reserve), Some(within))
         } else {
             (routers.full.clone(), Arc::clone(&full), settings.header_timeout)
         };
         let body_idle = settings.body_idle_timeout;
         let watcher = graceful.watcher();
-        let (ticket_sender, ticket) = tokio::sync::oneshot::channel::<u64>();
+        let (ticket_sender, ticket) = match on_reserve {
+            true => {
+                let (sender, receiver) = tokio::sync::oneshot::channel::<u64>();
+                (Some(sender), Some(receiver))
+            }
+            false => (None, None),
+        };
         let held = on_reserve.then(|| Arc::clone(&slots.reserve));
         let task = tokio::spawn(async move {
             let _admission = admission;
-            let _release = held.map(|reserve| Released { reserve, ticket });
-            let Ok(io) = first_bytes(tcp, first_bytes_within).await else { return };
+            let _release = held.zip(ticket).map(|(reserve, ticket)| Released { reserve, ticket });
+            let activity = Arc::new(Activity::new());
+            let watched = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                let in_flight = activity.started();
                 request.extensions_mut().insert(ConnectInfo(peer));
                 let request = request.map(|body| match body_idle {
                     Some(idle) => Body::new(IdleBody::new(body, idle)),
                     None => Body::new(body),
                 });
                 let mut router = router.clone();
-                async move { Ok::<_, Infallible>(router.call(request).await.unwrap_or_else(|never| match never {})) }
+                async move {
+                    let response = router.call(request).await.unwrap_or_else(|never| match never {});
+                    Ok::<_, Infallible>(response.map(|body| Tracked { body, _in_flight: in_flight }))
+                }
             });
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
+            let connection =
+                watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned());
+            let result = match header_timeout {
+                None => connection.await,
+                Some(timeout) => tokio::select! {
+                    result = connection => result,
+                    () = idle_watchdog(&watched, timeout) => Ok(()),
+                },
+            };
+            if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection closed with an error");
             }
         });
-        if on_reserve {
-            let _ = ticket_sender.send(slots.reserve.hold(task.abort_handle()));
+        if let Some(sender) = ticket_sender {
+            let _ = sender.send(slots.reserve.hold(task.abort_handle()));
         }
     });
     tokio::select! {
@@ -362,6 +382,93 @@ pub async fn serve_http(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+/// What the watchdog of one connection sees: the requests in flight, and since when there has been none.
+#[derive(Debug)]
+struct Activity {
+    opened: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request ended, in nanoseconds since `opened`.
+    idle_since: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { opened: Instant::now(), in_flight: AtomicUsize::new(0), idle_since: AtomicU64::new(0) }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.opened.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// A request whose head has arrived; it is in flight until its response's body is sent or dropped.
+    fn started(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// A request in flight (see [`Activity::started`]).
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // The idle time starts before the count falls, so a watchdog that sees none in flight sees when.
+        self.0.idle_since.store(self.0.now(), Ordering::Release);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Completes once the connection has had no request in flight for `timeout`: a client must send a complete request
+/// head (or, in HTTP/2, open a stream) within it, from the connection's start and after every response. That
+/// bounds half-sent headers, half-sent prefaces and idle keep-alives alike, with one timer per connection that is
+/// re-armed only when it fires, instead of one per request.
+async fn idle_watchdog(activity: &Activity, timeout: Duration) {
+    let mut sleep = std::pin::pin!(tokio::time::sleep(timeout));
+    loop {
+        sleep.as_mut().await;
+        let now = tokio::time::Instant::now();
+        let next = if activity.in_flight.load(Ordering::Acquire) > 0 {
+            now + timeout
+        } else {
+            let idle_for =
+                Duration::from_nanos(activity.now().saturating_sub(activity.idle_since.load(Ordering::Acquire)));
+            match timeout.checked_sub(idle_for) {
+                Some(left) if !left.is_zero() => now + left,
+                _ => return,
+            }
+        };
+        sleep.as_mut().reset(next);
+    }
+}
+
+/// A response body that keeps its request in flight until it is sent or dropped.
+#[derive(Debug)]
+struct Tracked {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// Takes a connection off the reserve when its task ends.

@@ -365,8 +365,9 @@ impl ServeSettings {
 /// What a connection may hold of the server: the limits that keep hostile or broken clients from taking it down.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionSettings {
-    /// Seconds a client has to send a request's headers (HTTP/1) or its connection preface (HTTP/2, gRPC) from
-    /// the moment it starts, and that an idle keep-alive connection is kept open; `0` turns the limit off.
+    /// Seconds a client has to send a complete request head (HTTP/1) or its connection preface (HTTP/2, gRPC), from
+    /// the connection's start and after each response: a connection with no request in flight for this long is
+    /// closed; `0` turns the limit off.
     #[arg(
         long = "http-header-timeout",
         env = "HTTP_HEADER_TIMEOUT",

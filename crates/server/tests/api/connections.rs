@@ -221,3 +221,29 @@ async fn an_upload_that_stalls_after_1_mib_is_cut_off_and_leaves_no_staging_file
     assert_eq!(staging_files(&app.data_dir), 0, "no staging file is left");
     assert!(!app.data_dir.join("main-draft/stalled.bin").exists(), "no object is stored");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_in_flight_outlives_the_header_timeout_and_a_half_preface_on_the_rest_port_does_not() {
+    let app = spawn_app_with(&["--http-header-timeout", "1"]).await;
+    let half = hold(address(&app.address), 50, &PREFACE[..12]).await;
+    let sent = Instant::now();
+
+    // An upload whose body takes three header timeouts to arrive, a chunk every half second.
+    let ticket = app.upload_url("slow.bin", None).await.ok();
+    let chunks = futures_util::stream::unfold(0, |i| async move {
+        (i < 6).then_some(())?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Some((Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1024])), i + 1))
+    });
+    let mut request = app.client.put(ticket["upload_url"].as_str().expect("url"));
+    for (name, value) in ticket["headers"].as_object().expect("headers") {
+        request = request.header(name, value.as_str().expect("text"));
+    }
+    let started = Instant::now();
+    let status = request.body(reqwest::Body::wrap_stream(chunks)).send().await.expect("answered").status();
+    assert_eq!(status, 200, "a request in flight is not cut off by the header timeout");
+    assert!(started.elapsed() >= Duration::from_secs(3), "the body took {:?}", started.elapsed());
+    assert!(app.data_dir.join("main-draft/slow.bin").exists(), "the upload was stored");
+
+    assert_eq!(closed_by(half, sent + Duration::from_secs(1) + MARGIN).await, 50, "half prefaces are closed");
+}
