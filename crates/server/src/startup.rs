@@ -21,7 +21,7 @@ use crate::connections::{self, HttpRouters, Slots};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
 use crate::hooks::Deliverer;
-use crate::http::{AppState, ReadyCache, reserve_router, router};
+use crate::http::{AppState, ReadyCache, Shared, reserve_router, router};
 use crate::service::DraftService;
 use crate::telemetry;
 
@@ -118,7 +118,7 @@ impl Application {
             tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
-        let state = AppState { service, local: backend.local, readiness, auth, public_url, limiter };
+        let state = AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, limiter });
         Ok(Self {
             http,
             http_address,

@@ -33,9 +33,28 @@ use crate::telemetry;
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
 const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`Shared`], so that the clone each extractor and middleware takes is one
+/// reference count, not a copy of every field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub service: DraftService,
     /// Present when the local backend is in use: DraftStore then serves the signed URLs itself.
     pub local: Option<Arc<LocalStorage>>,
