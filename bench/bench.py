@@ -302,6 +302,63 @@ def bench_connection_limits(opts, weed):
     return result
 
 
+def bench_big_confirm(opts, weed):
+    """A 1 GiB draft, uploaded in one PUT to SeaweedFS, confirmed with STORAGE_TIMEOUT=2 and the default copy
+    settings, against boto3's managed copy of an object uploaded the same way; alternated in each run."""
+    from boto3.s3.transfer import TransferConfig
+    work = tempfile.mkdtemp(prefix="bench-big-confirm-", dir=opts.scratch)
+    path = os.path.join(work, "draft.bin")
+    size = 1 << 30
+    subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
+    bucket = f"bigconfirm-{os.getpid()}"
+    env = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket,
+           "STORAGE_TIMEOUT": "2"}
+    server = draftstore(opts, env)
+    port = server.port["http"]
+    times = {"draftstore": [], "boto3": []}
+    try:
+        for run in range(opts.runs):
+            uploaded = {}
+            for who in times:
+                key = f"bench/{run}/{who}.bin"
+                ticket, _ = http_json(port, "/api/v1/upload-url",
+                                      {"object_name": key, "content_type": "application/octet-stream"})
+                put_file(ticket["upload_url"], path)
+                uploaded[who] = key
+            _, elapsed = http_json(port, "/api/v1/confirm-upload", {"object_name": uploaded["draftstore"]})
+            times["draftstore"].append(elapsed)
+            started = time.perf_counter()
+            weed.client.copy({"Bucket": f"{bucket}-draft", "Key": uploaded["boto3"]}, bucket, uploaded["boto3"],
+                             Config=TransferConfig())
+            times["boto3"].append(time.perf_counter() - started)
+            print(f"big confirm run {run}: DraftStore {times['draftstore'][-1]:.1f} s, "
+                  f"boto3 {times['boto3'][-1]:.1f} s", flush=True)
+            for key in uploaded.values():
+                weed.client.delete_object(Bucket=bucket, Key=key)
+            weed.client.delete_object(Bucket=f"{bucket}-draft", Key=uploaded["boto3"])
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    result = {who: spread(values) for who, values in times.items()}
+    result["ratio"] = result["draftstore"]["median"] / result["boto3"]["median"]
+    return result
+
+
+def big_confirm_markdown(r):
+    d, b = r["draftstore"], r["boto3"]
+    return "\n".join([
+        "## A 1 GiB confirm under a small timeout (SeaweedFS)", "",
+        "A 1 GiB draft uploaded in one PUT, confirmed with `STORAGE_TIMEOUT=2` and the default copy settings (the parts "
+        "sized to what the store copies in half a second), against boto3's managed copy (`TransferConfig()`: 8 MiB "
+        "parts, 10 threads) of another 1 GiB object uploaded the same way, alternated in each run.", "",
+        "| copy | seconds (median, min–max) |", "|---|---|",
+        f"| DraftStore confirm | {d['median']:.1f} ({d['min']:.1f}–{d['max']:.1f}) |",
+        f"| boto3 managed copy | {b['median']:.1f} ({b['min']:.1f}–{b['max']:.1f}) |", "",
+        f"DraftStore ÷ boto3: **{r['ratio']:.2f}**, goal ≤ 1.0: {'met' if r['ratio'] <= 1.0 else 'MISSED'}.",
+    ])
+
+
 def connection_limits_markdown(r):
     def row(name, m):
         return (f"| {name} | {m['rps']['median']:,.0f} ({m['rps']['min']:,.0f}–{m['rps']['max']:,.0f}) | "
@@ -936,6 +993,7 @@ def events_markdown(r):
 SECTIONS = {
     "upload-url": ("upload_url", bench_upload_url, upload_url_markdown),
     "connection-limits": ("connection_limits", bench_connection_limits, connection_limits_markdown),
+    "big-confirm": ("big_confirm", bench_big_confirm, big_confirm_markdown),
     "objects": ("objects", bench_objects, objects_markdown),
     "multipart": ("multipart", bench_multipart, multipart_markdown),
     "cli": ("cli", bench_cli, cli_markdown),
