@@ -5,6 +5,7 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use draftstore::cleaner::Cleaner;
@@ -102,10 +103,17 @@ async fn put(
     Ok(response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
-/// Uploads and confirms `name` (in parts for `m…`); `Ok(())` once the confirm answered 200.
-async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str) -> Result<(), String> {
+/// Uploads and confirms `name` (in parts for `m…`); `Ok(())` once the confirm answered 200. Every request that
+/// succeeds counts in `progress`, so a failure can be told apart: cut off half-way, or refused at its first request.
+async fn upload_and_confirm(
+    client: &Client,
+    http: &reqwest::Client,
+    name: &str,
+    progress: &AtomicUsize,
+) -> Result<(), String> {
     let bytes = content(name);
     let e = |e: Error| e.to_string();
+    let step = || progress.fetch_add(1, Ordering::Relaxed);
     if name.starts_with('m') {
         let started = client
             .start_multipart(&api::StartMultipartRequest {
@@ -116,6 +124,7 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
             })
             .await
             .map_err(e)?;
+        step();
         let parts = bytes
             .chunks(PART)
             .enumerate()
@@ -128,10 +137,12 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
             })
             .await
             .map_err(e)?;
+        step();
         let mut completed = Vec::new();
         for (part, chunk) in signed.parts.iter().zip(bytes.chunks(PART)) {
             let etag =
                 put(http, &part.method, &part.upload_url, &part.headers, chunk.to_vec()).await?.ok_or("no ETag")?;
+            step();
             completed.push(api::PartToComplete { part_number: part.part_number.into(), etag });
         }
         client
@@ -142,6 +153,7 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
             })
             .await
             .map_err(e)?;
+        step();
     } else {
         let ticket = client
             .upload_url(&api::UploadUrlRequest {
@@ -151,7 +163,9 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
             })
             .await
             .map_err(e)?;
+        step();
         put(http, &ticket.method, &ticket.upload_url, &ticket.headers, bytes).await?;
+        step();
     }
     client
         .confirm_upload(&api::ConfirmUploadRequest { object_name: name.to_owned(), overwrite: None })
@@ -204,20 +218,22 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
                 let mut done = Vec::new();
                 for i in 0.. {
                     let name = if i % 3 == 2 { format!("m{round}-{i}") } else { format!("s{round}-{i}") };
-                    let result = upload_and_confirm(&client, &http, &name).await;
+                    let progress = AtomicUsize::new(0);
+                    let result = upload_and_confirm(&client, &http, &name, &progress).await;
                     let failed = result.is_err();
                     done.push((name, result.is_ok()));
                     if failed {
-                        break;
+                        // Cut off half-way when a request of it had already succeeded.
+                        return (done, progress.load(Ordering::Relaxed) > 0);
                     }
                 }
-                done
+                unreachable!("the loop ends at the first failure")
             })
         };
         tokio::time::sleep(kill_after).await;
         server.kill();
-        let done = workload.await.expect("workload");
-        killed_during += usize::from(done.last().is_some_and(|(_, ok)| !ok));
+        let (done, cut_off) = workload.await.expect("workload");
+        killed_during += usize::from(cut_off);
         for (name, ok) in done {
             if ok {
                 confirmed.push(name.clone());
@@ -227,10 +243,13 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
         server.start().await;
     }
     println!(
-        "crash ({label}): seed {seed}, {rounds} SIGKILLs, {} confirms answered 200, {} operations cut off",
+        "crash ({label}): seed {seed}, {rounds} SIGKILLs, {} confirms answered 200, {killed_during} operations cut off \
+         half-way",
         confirmed.len(),
-        killed_during
     );
+    // The test means something only if the kills landed inside operations and confirms went through between them.
+    assert!(killed_during * 2 > rounds, "only {killed_during} of {rounds} kills cut an operation off (seed {seed})");
+    assert!(!confirmed.is_empty(), "no confirm answered 200 in {rounds} rounds (seed {seed})");
 
     // Every confirm that answered 200 holds its whole object.
     for name in &confirmed {

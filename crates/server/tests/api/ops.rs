@@ -147,6 +147,15 @@ fn slow_upload(url: String) -> (tokio::sync::oneshot::Sender<()>, tokio::task::J
 
 use futures_util::StreamExt;
 
+/// Waits until an upload has reached its staging file.
+async fn wait_for_staging(data_dir: &Path) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while staging_files(data_dir) != 1 {
+        assert!(std::time::Instant::now() < deadline, "the upload never reached its staging file");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub(crate) fn staging_files(data_dir: &Path) -> usize {
     std::fs::read_dir(data_dir.join(".staging")).map(|d| d.count()).unwrap_or(0)
 }
@@ -157,10 +166,9 @@ async fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &[]));
     let url = upload_url(&server.http, "in-flight.bin").await;
     let (go, upload) = slow_upload(url);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(staging_files(dir.path()), 1, "the upload is streaming");
+    wait_for_staging(dir.path()).await;
     server.signal("-TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| server.wait_for(|line| line["message"] == "SIGTERM received, shutting down"));
     let _ = go.send(());
     assert_eq!(upload.await.expect("joined"), Ok(200), "the upload in flight completes");
     assert_eq!(tokio::task::block_in_place(|| server.wait_exit()), 0);
@@ -175,8 +183,7 @@ async fn an_upload_outlasting_the_shutdown_timeout_leaves_no_partial_object() {
     let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &[("SHUTDOWN_TIMEOUT", "1")]));
     let url = upload_url(&server.http, "stalled.bin").await;
     let (_never, upload) = slow_upload(url);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(staging_files(dir.path()), 1);
+    wait_for_staging(dir.path()).await;
     server.signal("-INT");
     assert_eq!(tokio::task::block_in_place(|| server.wait_exit()), 0);
     assert!(upload.await.expect("joined").is_err(), "the stalled upload was cut off");

@@ -1,7 +1,7 @@
 //! Rate limits: a token bucket per tenant (per client address without authentication), shared by REST and gRPC,
 //! answered 429 `RATE_LIMITED` with `Retry-After` (gRPC RESOURCE_EXHAUSTED with a RetryInfo), off by default.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use draftstore_proto::draft::v1 as pb;
 use serde_json::json;
@@ -16,6 +16,23 @@ async fn list(app: &TestApp) -> reqwest::Response {
         request = request.bearer_auth(bearer);
     }
     request.send().await.expect("sent")
+}
+
+/// Lists until the first 429; returns how many were admitted before it, the seconds that took (rounded up: the
+/// tokens that may have come back meanwhile), and its Retry-After. No assumption on how fast requests go.
+async fn until_refused(app: &TestApp) -> (u64, u64, u64) {
+    let started = Instant::now();
+    let mut admitted = 0;
+    loop {
+        let response = list(app).await;
+        if response.status() == 429 {
+            let retry_after = refused(response).await;
+            return (admitted, started.elapsed().as_secs() + 1, retry_after);
+        }
+        assert_eq!(response.status(), 200);
+        admitted += 1;
+        assert!(admitted < 1000, "never refused");
+    }
 }
 
 /// Retry-After of a 429 after checking its body.
@@ -45,19 +62,21 @@ async fn each_tenant_has_its_own_bucket_shared_by_rest_and_grpc() {
     .await;
     let alice = app.as_caller(TENANTS[0].1);
     let mallory = app.as_caller(TENANTS[1].1);
-    for _ in 0..3 {
-        assert_eq!(list(&alice).await.status(), 200);
-    }
-    let retry_after = refused(list(&alice).await).await;
+    // A burst of 3, then one more token a second for as long as the burst took.
+    let (admitted, took, retry_after) = until_refused(&alice).await;
+    assert!((3..=3 + took).contains(&admitted), "{admitted} admitted in {took} s with a burst of 3 at 1/s");
     assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
 
-    // The same bucket over gRPC: RESOURCE_EXHAUSTED with the code and a RetryInfo.
-    let status = alice
-        .grpc()
-        .await
-        .list_drafts(alice.rpc(pb::ListDraftsRequest::default()))
-        .await
-        .expect_err("limited over gRPC too");
+    // The same bucket over gRPC: RESOURCE_EXHAUSTED with the code and a RetryInfo, after no more calls than the
+    // tokens that came back since REST was refused.
+    let (since, mut grpc, mut admitted) = (Instant::now(), alice.grpc().await, 0);
+    let status = loop {
+        match grpc.list_drafts(alice.rpc(pb::ListDraftsRequest::default())).await {
+            Ok(_) => admitted += 1,
+            Err(status) => break status,
+        }
+    };
+    assert!(admitted <= since.elapsed().as_secs() + 1, "{admitted} gRPC calls admitted: not the same bucket");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     let details = status.get_error_details();
     assert_eq!(details.error_info().expect("ErrorInfo").reason, "RATE_LIMITED");
@@ -85,9 +104,8 @@ async fn each_tenant_has_its_own_bucket_shared_by_rest_and_grpc() {
 #[tokio::test]
 async fn without_authentication_the_limit_is_per_client_address() {
     let app = spawn_app_with(&["--rate-limit", "2"]).await;
-    assert_eq!(list(&app).await.status(), 200);
-    assert_eq!(list(&app).await.status(), 200);
-    refused(list(&app).await).await;
+    let (admitted, took, _) = until_refused(&app).await;
+    assert!((2..=2 + 2 * took).contains(&admitted), "{admitted} admitted in {took} s with a burst of 2 at 2/s");
 }
 
 #[tokio::test]
