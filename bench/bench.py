@@ -233,6 +233,18 @@ def bench_upload_url(opts, weed):
     finally:
         server.stop()
 
+    # The same call on the S3 backend (SigV4 presigning against this run's SeaweedFS): what Companion is compared
+    # with, since Companion presigns for S3 too.
+    s3 = draftstore(opts, {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+                           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                           "BUCKET_NAME": f"presign-{os.getpid()}"})
+    try:
+        url = f"http://127.0.0.1:{s3.port['http']}/api/v1/upload-url"
+        results["draftstore_rest_s3"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
+        print("upload-url REST on S3", results["draftstore_rest_s3"], flush=True)
+    finally:
+        s3.stop()
+
     bare = Server([opts.bare], port_from=lambda p: {"http": int(p.stdout.readline())})
     try:
         url = f"http://127.0.0.1:{bare.port['http']}/api/v1/upload-url"
@@ -271,12 +283,14 @@ def bench_upload_url(opts, weed):
         finally:
             companion.stop()
     rest = results["draftstore_rest"]["rps"]["median"]
+    rest_s3 = results["draftstore_rest_s3"]["rps"]["median"]
     results["ratios"] = {
         "rest_vs_bare": rest / results["bare_endpoint"]["rps"]["median"],
         "grpc_vs_rest": results["draftstore_grpc"]["rps"]["median"] / rest,
+        "s3_vs_local": rest_s3 / rest,
     }
     if "companion" in results:
-        results["ratios"]["rest_vs_companion"] = rest / results["companion"]["rps"]["median"]
+        results["ratios"]["rest_vs_companion"] = rest_s3 / results["companion"]["rps"]["median"]
     return results
 
 
@@ -385,6 +399,7 @@ def upload_url_markdown(r):
              "bare endpoint has none).", "",
              "| server | req/s (median, min–max) | p50 ms | p99 ms (median, min–max) |", "|---|---|---|---|",
              row("DraftStore `POST /api/v1/upload-url`", r["draftstore_rest"]),
+             row("DraftStore `POST /api/v1/upload-url`, S3 backend (SigV4, SeaweedFS)", r["draftstore_rest_s3"]),
              row("bare axum endpoint (same JSON in and out, no signing)", r["bare_endpoint"]),
              row("DraftStore gRPC `GetUploadURL`", r["draftstore_grpc"])]
     if "companion" in r:
@@ -392,14 +407,16 @@ def upload_url_markdown(r):
         failed = r["companion"]["failed"]["max"]
         if failed:
             lines += ["", f"Companion failed up to {failed:.0f} requests a run (wrk's 2 s timeout); DraftStore failed none."]
-    p99 = r["draftstore_rest"]["p99_ms"]["median"]
+    p99 = r["draftstore_rest"]["p99_ms"]["max"]
     lines += ["", "| comparison | ratio | goal | verdict |", "|---|---|---|---|",
               f"| REST ÷ bare endpoint | {ratios['rest_vs_bare']:.2f} | ≥ 0.7 | {'met' if ratios['rest_vs_bare'] >= 0.7 else 'MISSED'} |",
-              f"| REST p99 | {p99:.2f} ms | ≤ 5 ms | {'met' if p99 <= 5 else 'MISSED'} |",
+              f"| REST p99, worst run | {p99:.2f} ms | ≤ 5 ms | {'met' if p99 <= 5 else 'MISSED'} |",
               f"| gRPC ÷ REST | {ratios['grpc_vs_rest']:.2f} | ≥ 0.8 | {'met' if ratios['grpc_vs_rest'] >= 0.8 else 'MISSED'} |"]
+    v = ratios["s3_vs_local"]
+    lines.append(f"| REST on S3 ÷ REST local | {v:.2f} | ≥ 0.9 | {'met' if v >= 0.9 else 'MISSED'} |")
     if "rest_vs_companion" in ratios:
         v = ratios["rest_vs_companion"]
-        lines.append(f"| REST ÷ Companion | {v:.0f} | ≥ 100 | {'met' if v >= 100 else 'MISSED'} |")
+        lines.append(f"| REST on S3 ÷ Companion (both SigV4 on the same store) | {v:.0f} | ≥ 100 | {'met' if v >= 100 else 'MISSED'} |")
     return "\n".join(lines)
 
 
@@ -491,12 +508,16 @@ def bench_objects(opts, weed):
 def objects_markdown(r):
     lines = ["## Confirm latency by object size", "",
              "Upload through the presigned URL (curl on CPU 1), then `POST /api/v1/confirm-upload`, timed by the client. "
-             "Goal: the 1 GiB confirm within 2 × the 1 KiB confirm (no byte passes through the server).", "",
+             "On the local backend a confirm is a rename whatever the size; goal: the 1 GiB confirm within 2 × the 1 KiB "
+             "confirm. On SeaweedFS a draft above `COPY_MULTIPART_THRESHOLD` (64 MiB) is copied by the store in parts, "
+             "so its confirm grows with its size (no byte passes through DraftStore either way); the section on 1 GiB "
+             "confirms compares that copy with boto3's.", "",
              "| backend | size | confirm ms (median, min–max) | ÷ 1 KiB | goal |", "|---|---|---|---|---|"]
     for backend, rows in r["confirm"].items():
         for name, row in rows.items():
             c = row["confirm_ms"]
-            verdict = ("met" if row["ratio_to_1kib"] <= 2 else "MISSED") if name == "1 GiB" else ""
+            judged = name == "1 GiB" and backend == "local"
+            verdict = ("met" if row["ratio_to_1kib"] <= 2 else "MISSED") if judged else ""
             lines.append(f"| {backend} | {name} | {c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | "
                          f"{row['ratio_to_1kib']:.2f} | {verdict} |")
     up = r["upload"]
@@ -723,6 +744,8 @@ def cli_markdown(r):
 
     rss, rss_small = r["peak_rss_mib"], r["peak_rss_256mib_file_mib"]
     worst = max(rss["max"], rss_small["max"])
+    # Flat: the peak for a file four times larger is within 10% (and 2 MiB) of the smaller file's.
+    flat = rss["max"] <= rss_small["max"] * 1.1 + 2
     return "\n".join([
         f"## Command-line upload of {r['size_gib']} GiB, local backend", "",
         "`draftstore upload FILE --quiet` (defaults: 16 MiB parts, 8 in flight, the SHA-256 of every part computed by "
@@ -739,7 +762,8 @@ def cli_markdown(r):
         f"| client peak RSS, {r['size_gib']} GiB file | {rss['median']:.1f} MiB ({rss['min']:.1f}–{rss['max']:.1f}) | | | "
         f"< 64 MiB | {'met' if rss['max'] < 64 else 'MISSED'} |",
         f"| client peak RSS, 256 MiB file | {rss_small['median']:.1f} MiB ({rss_small['min']:.1f}–{rss_small['max']:.1f}) "
-        f"| | | < 64 MiB, flat | {'met' if worst < 64 else 'MISSED'} |",
+        f"| | | < 64 MiB, flat | {'met' if worst < 64 and flat else 'MISSED'} "
+        f"({'flat' if flat else 'grows'}: {rss['max']:.1f} MiB at {r['size_gib']} GiB) |",
     ])
 
 
@@ -811,13 +835,14 @@ def bench_soak(opts, weed):
 
         rss = {}
         started = time.time()
+        sessions = []
         with ThreadPoolExecutor(32) as pool:
             n = 0
             while (elapsed := time.time() - started) < opts.soak_seconds:
                 target = started + n / opts.soak_rate
                 if target > time.time():
                     time.sleep(target - time.time())
-                pool.submit(session, n)
+                sessions.append(pool.submit(session, n))
                 n += 1
                 if "minute 1" not in rss and elapsed >= 60:
                     rss["minute 1"] = server.rss_mib()
@@ -829,9 +854,11 @@ def bench_soak(opts, weed):
         def pct(q):
             return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else float("nan")
 
+        failed_sessions = [repr(f.exception()) for f in sessions if f.exception() is not None]
         errors_5xx = sum(count for status, count in statuses.items() if status >= 500)
         results[label] = {"sessions": n, "requests": len(latencies), "statuses": {str(k): v for k, v in statuses.items()},
-                          "5xx": errors_5xx, "transport_errors": len(errors), "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+                          "5xx": errors_5xx, "transport_errors": len(errors), "failed_sessions": len(failed_sessions),
+                          "session_errors": failed_sessions[:5], "p50_ms": pct(0.50), "p99_ms": pct(0.99),
                           "rss_minute_1_mib": rss.get("minute 1", float("nan")), "rss_end_mib": rss["end"],
                           "rss_growth": rss["end"] / rss["minute 1"] - 1 if "minute 1" in rss else float("nan")}
         print(f"soak {label}: {results[label]}", flush=True)
@@ -839,16 +866,18 @@ def bench_soak(opts, weed):
 
 
 def soak_markdown(r):
-    lines = [f"## Soak: {r['seconds'] // 60} minutes of mixed load at {r['rate']} sessions/s", "",
+    lines = [f"## Soak: {r['seconds'] // 60} minutes of mixed load at {r['rate']} sessions/s (one run)", "",
              "Each session asks for an upload URL and PUTs 64 KiB; two sessions in three then confirm and download the "
              "object, the third leaves its draft to the cleaner (inside the server every 5 s, drafts older than 20 s). "
              "Latency is per HTTP request (API calls, uploads and downloads alike); RSS is the server's, at minute 1 "
              "and at the end.", "",
-             "| backend | sessions | requests | 5xx (goal 0) | transport errors | p50 | p99 | RSS at minute 1 | RSS at the end | growth (goal ≤ 10%) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "The soak runs once whatever `--runs` says: it is long, and one run of it is the measurement.", "",
+             "| backend | sessions | requests | 5xx (goal 0) | transport errors | failed sessions | p50 | p99 | RSS at minute 1 | RSS at the end | growth (goal ≤ 10%) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for label in ("local", "seaweedfs"):
         x = r[label]
         lines.append(f"| {label} | {x['sessions']} | {x['requests']} | {x['5xx']} | {x['transport_errors']} | "
+                     f"{x['failed_sessions']} | "
                      f"{x['p50_ms']:.1f} ms | {x['p99_ms']:.1f} ms | {x['rss_minute_1_mib']:.1f} MiB | "
                      f"{x['rss_end_mib']:.1f} MiB | {x['rss_growth'] * 100:+.1f}% |")
     return "\n".join(lines)
@@ -1046,7 +1075,8 @@ def main():
         json.dump(results, f, indent=2)
     with open(out + ".md", "w") as f:
         f.write(f"# DraftStore benchmarks, {results['date']}\n\nMachine: {results['machine']}. "
-                f"Every figure is the median of {opts.runs} runs with the min–max spread.\n\n")
+                f"Every figure is the median of {opts.runs} runs with the min–max spread, unless its section says "
+                "otherwise.\n\n")
         f.write("\n\n".join(sections) + "\n")
     print(open(out + ".md").read())
 
