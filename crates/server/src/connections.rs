@@ -2,8 +2,8 @@
 //! bounded number of slots sized to the open-file limit. On the REST port a watchdog closes a connection that has had
 //! no request in flight for HTTP_HEADER_TIMEOUT (half-sent headers or preface, idle keep-alives); on the gRPC port
 //! the whole HTTP/2 preface must arrive within it. HTTP/2 connections are pinged, and request bodies are cut off
-//! after BODY_IDLE_TIMEOUT without a byte. The REST port keeps a small reserve of slots beyond MAX_CONNECTIONS on which it
-//! answers the probes, so that an orchestrator sees a saturated server as alive and ready, not dead.
+//! after BODY_IDLE_TIMEOUT without a byte. The REST port keeps a small reserve of slots beyond MAX_CONNECTIONS on
+//! which it answers the probes, so that an orchestrator sees a saturated server as alive and ready, not dead.
 
 use std::convert::Infallible;
 use std::io;
@@ -98,6 +98,12 @@ struct Admission {
     slot: Option<OwnedSemaphorePermit>,
 }
 
+impl Drop for Admission {
+    fn drop(&mut self) {
+        metrics::gauge!("draftstore_connections", "port" => self.port).decrement(1.0);
+    }
+}
+
 /// The probe reserve: connections served beyond MAX_CONNECTIONS, one request each, the probes answered and
 /// everything else told the server is busy. When it is full the oldest is closed for the newest: a probe sends its
 /// request the moment it connects, so clients that hold connections without sending cannot keep it out.
@@ -105,7 +111,7 @@ struct Admission {
 struct Reserve {
     capacity: usize,
     held: std::sync::Mutex<std::collections::VecDeque<(u64, tokio::task::AbortHandle)>>,
-    next: std::sync::atomic::AtomicU64,
+    next: AtomicU64,
 }
 
 impl Reserve {
@@ -115,7 +121,7 @@ impl Reserve {
 
     /// Holds a connection's task, closing the oldest held when full; returns its ticket for [`Reserve::release`].
     fn hold(&self, task: tokio::task::AbortHandle) -> u64 {
-        let ticket = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
         let evicted = {
             let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let evicted = if held.len() >= self.capacity { held.pop_front() } else { None };
@@ -133,12 +139,6 @@ impl Reserve {
     fn release(&self, ticket: u64) {
         let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         held.retain(|(held, _)| *held != ticket);
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        metrics::gauge!("draftstore_connections", "port" => self.port).decrement(1.0);
     }
 }
 
@@ -182,12 +182,8 @@ async fn accept_loop(listener: TcpListener, slots: &Slots, mut admitted: impl Fn
             Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset) => {}
             Err(e) => {
                 if let Some(suppressed) = errors.record(slots.port, &e, Instant::now()) {
-                    tracing::warn!(
-                        port = slots.port,
-                        error = %e,
-                        suppressed,
-                        "cannot accept connections; retrying (the same error, not logged, since the last line: {suppressed})"
-                    );
+                    // `suppressed`: the failures since the last line, counted but not logged.
+                    tracing::warn!(port = slots.port, error = %e, suppressed, "cannot accept connections; retrying");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
                 tokio::time::sleep(backoff).await;

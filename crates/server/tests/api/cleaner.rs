@@ -420,7 +420,9 @@ async fn confirm_races_the_cleaner(setup: Setup) {
         assert!(!setup.exists(&setup.draft(), &name).await, "the draft is gone either way");
         round += 1;
     }
-    println!("confirm against the cleaner: {round} rounds, {confirmed} confirmed, {gone} removed by the cleaner");
+    crate::helpers::report(&format!(
+        "confirm against the cleaner: {round} rounds, {confirmed} confirmed, {gone} removed by the cleaner"
+    ));
 }
 
 #[tokio::test]

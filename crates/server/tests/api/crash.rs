@@ -5,7 +5,6 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use draftstore::cleaner::Cleaner;
@@ -103,17 +102,10 @@ async fn put(
     Ok(response.headers().get("etag").and_then(|v| v.to_str().ok()).map(str::to_owned))
 }
 
-/// Uploads and confirms `name` (in parts for `m…`); `Ok(())` once the confirm answered 200. Every request that
-/// succeeds counts in `progress`, so a failure can be told apart: cut off half-way, or refused at its first request.
-async fn upload_and_confirm(
-    client: &Client,
-    http: &reqwest::Client,
-    name: &str,
-    progress: &AtomicUsize,
-) -> Result<(), String> {
+/// Uploads and confirms `name` (in parts for `m…`); `Ok(())` once the confirm answered 200.
+async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str) -> Result<(), String> {
     let bytes = content(name);
     let e = |e: Error| e.to_string();
-    let step = || progress.fetch_add(1, Ordering::Relaxed);
     if name.starts_with('m') {
         let started = client
             .start_multipart(&api::StartMultipartRequest {
@@ -124,7 +116,6 @@ async fn upload_and_confirm(
             })
             .await
             .map_err(e)?;
-        step();
         let parts = bytes
             .chunks(PART)
             .enumerate()
@@ -137,12 +128,10 @@ async fn upload_and_confirm(
             })
             .await
             .map_err(e)?;
-        step();
         let mut completed = Vec::new();
         for (part, chunk) in signed.parts.iter().zip(bytes.chunks(PART)) {
             let etag =
                 put(http, &part.method, &part.upload_url, &part.headers, chunk.to_vec()).await?.ok_or("no ETag")?;
-            step();
             completed.push(api::PartToComplete { part_number: part.part_number.into(), etag });
         }
         client
@@ -153,7 +142,6 @@ async fn upload_and_confirm(
             })
             .await
             .map_err(e)?;
-        step();
     } else {
         let ticket = client
             .upload_url(&api::UploadUrlRequest {
@@ -163,9 +151,7 @@ async fn upload_and_confirm(
             })
             .await
             .map_err(e)?;
-        step();
         put(http, &ticket.method, &ticket.upload_url, &ticket.headers, bytes).await?;
-        step();
     }
     client
         .confirm_upload(&api::ConfirmUploadRequest { object_name: name.to_owned(), overwrite: None })
@@ -213,27 +199,30 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
     for round in 0..rounds {
         let kill_after = Duration::from_millis(50 + rng.below(1200));
         let workload = {
-            let (client, http) = (client.clone(), http.clone());
+            // Clients of their own each round: a connection pooled before the last restart would fail the round's
+            // first request at once, and the kill would then land on an idle server.
+            let (client, http) = (Client::new(&server.url(), None).expect("client"), reqwest::Client::new());
             tokio::spawn(async move {
                 let mut done = Vec::new();
                 for i in 0.. {
                     let name = if i % 3 == 2 { format!("m{round}-{i}") } else { format!("s{round}-{i}") };
-                    let progress = AtomicUsize::new(0);
-                    let result = upload_and_confirm(&client, &http, &name, &progress).await;
+                    let started = Instant::now();
+                    let result = upload_and_confirm(&client, &http, &name).await;
                     let failed = result.is_err();
                     done.push((name, result.is_ok()));
                     if failed {
-                        // Cut off half-way when a request of it had already succeeded.
-                        return (done, progress.load(Ordering::Relaxed) > 0);
+                        return (done, started);
                     }
                 }
                 unreachable!("the loop ends at the first failure")
             })
         };
         tokio::time::sleep(kill_after).await;
+        let killed_at = Instant::now();
         server.kill();
-        let (done, cut_off) = workload.await.expect("workload");
-        killed_during += usize::from(cut_off);
+        let (done, failed_started) = workload.await.expect("workload");
+        // Cut off by the kill when the operation that failed had begun before it, not between operations.
+        killed_during += usize::from(failed_started < killed_at);
         for (name, ok) in done {
             if ok {
                 confirmed.push(name.clone());
@@ -242,11 +231,11 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
         }
         server.start().await;
     }
-    println!(
+    crate::helpers::report(&format!(
         "crash ({label}): seed {seed}, {rounds} SIGKILLs, {} confirms answered 200, {killed_during} operations cut off \
-         half-way",
+         by a kill",
         confirmed.len(),
-    );
+    ));
     // The test means something only if the kills landed inside operations and confirms went through between them.
     assert!(killed_during * 2 > rounds, "only {killed_during} of {rounds} kills cut an operation off (seed {seed})");
     assert!(!confirmed.is_empty(), "no confirm answered 200 in {rounds} rounds (seed {seed})");
@@ -274,7 +263,9 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
             }
         }
     }
-    println!("crash ({label}): {retried} cut-off confirms succeeded when retried; no partial object");
+    crate::helpers::report(&format!(
+        "crash ({label}): {retried} cut-off confirms succeeded when retried; no partial object"
+    ));
     server.kill();
 }
 

@@ -8,6 +8,12 @@ use draftstore_proto::draft::v1::draft_service_client::DraftServiceClient;
 use draftstore_storage::Storage;
 use serde_json::{Value, json};
 
+/// Writes a line past the test harness's capture (which takes `print!`, not the standard error stream itself), so
+/// that what a test measured is in every run's output, passing or not.
+pub fn report(line: &str) {
+    std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes()).expect("stderr");
+}
+
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,

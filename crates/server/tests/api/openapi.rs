@@ -50,9 +50,7 @@ async fn fuzz(app: &TestApp) {
         assert!(report.contains(&format!("✅ {phase}")), "the {phase} phase did not pass:\n{report}");
     }
     let summary = report.lines().find(|line| line.contains(" generated, ")).expect("a summary line");
-    // Written past the test harness's capture, so that the summary is in every run's output.
-    std::io::Write::write_all(&mut std::io::stderr(), format!("schemathesis: {}\n", summary.trim()).as_bytes())
-        .expect("stderr");
+    crate::helpers::report(&format!("schemathesis: {}", summary.trim()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
