@@ -57,6 +57,12 @@ def free_base():
     raise SystemExit("no free ports")
 
 
+def s3_env(weed, bucket, **extra):
+    """DraftStore's settings for this run's SeaweedFS, in buckets named after `bucket`."""
+    return {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket, **extra}
+
+
 class SeaweedFs:
     """SeaweedFS on CPU 0, on free loopback ports; ready once a bucket can be written."""
 
@@ -235,9 +241,7 @@ def bench_upload_url(opts, weed):
 
     # The same call on the S3 backend (SigV4 presigning against this run's SeaweedFS): what Companion is compared
     # with, since Companion presigns for S3 too.
-    s3 = draftstore(opts, {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                           "BUCKET_NAME": f"presign-{os.getpid()}"})
+    s3 = draftstore(opts, s3_env(weed, f"presign-{os.getpid()}"))
     try:
         url = f"http://127.0.0.1:{s3.port['http']}/api/v1/upload-url"
         results["draftstore_rest_s3"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
@@ -325,9 +329,7 @@ def bench_big_confirm(opts, weed):
     size = 1 << 30
     subprocess.run(["head", "-c", str(size), "/dev/urandom"], stdout=open(path, "wb"), check=True)
     bucket = f"bigconfirm-{os.getpid()}"
-    env = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket,
-           "STORAGE_TIMEOUT": "2"}
+    env = s3_env(weed, bucket, STORAGE_TIMEOUT="2")
     server = draftstore(opts, env)
     port = server.port["http"]
     times = {"draftstore": [], "boto3": []}
@@ -459,9 +461,7 @@ def bench_objects(opts, weed):
     results = {"confirm": {}, "upload": {}}
     backends = {"local": {"DATA_DIR": os.path.join(work, "data")}}
     bucket = f"objects-{os.getpid()}"
-    backends["seaweedfs"] = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                             "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket,
-                             "STORAGE_TIMEOUT": "600"}
+    backends["seaweedfs"] = s3_env(weed, bucket, STORAGE_TIMEOUT="600")
     for backend, env in backends.items():
         server = draftstore(opts, env)
         port = server.port["http"]
@@ -620,9 +620,7 @@ def bench_multipart(opts, weed):
     # SeaweedFS: DraftStore's multipart upload against boto3's upload_file, same part size and concurrency; then
     # confirm (a parallel multipart copy) against boto3's managed copy of the same object.
     bucket = f"multipart-{os.getpid()}"
-    env = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-           "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket,
-           "MAX_UPLOAD_SIZE": str(size)}
+    env = s3_env(weed, bucket, MAX_UPLOAD_SIZE=str(size))
     server = draftstore(opts, env)
     transfer = TransferConfig(multipart_threshold=MULTIPART_PART, multipart_chunksize=MULTIPART_PART,
                               max_concurrency=MULTIPART_PARALLEL)
@@ -793,9 +791,7 @@ def bench_soak(opts, weed):
     results = {"seconds": opts.soak_seconds, "rate": opts.soak_rate}
     backends = {
         "local": lambda work: {"DATA_DIR": os.path.join(work, "data")},
-        "seaweedfs": lambda work: {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                                   "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                                   "BUCKET_NAME": f"soak-{os.getpid()}"},
+        "seaweedfs": lambda work: s3_env(weed, f"soak-{os.getpid()}"),
     }
     for label, env_of in backends.items():
         work = tempfile.mkdtemp(prefix="bench-soak-", dir=opts.scratch)
@@ -981,8 +977,7 @@ def bench_events(opts, weed):
             for mode in ("off", "on"):
                 # One bucket per mode for every run: each new bucket makes SeaweedFS allocate volumes.
                 bucket = f"events-{os.getpid()}-{mode}"
-                env = {"STORAGE_TYPE": "s3", "AWS_ENDPOINT_URL": weed.endpoint, "S3_FORCE_PATH_STYLE": "true",
-                       "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "BUCKET_NAME": bucket}
+                env = s3_env(weed, bucket)
                 if mode == "on":
                     env.update(EVENTS_URL=sink.url, WEBHOOK_SECRET=secret)
                 server = draftstore(opts, env)

@@ -26,6 +26,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::transport::server::TcpConnectInfo;
 use tower_service::Service;
 
 use crate::config::ConnectionSettings;
@@ -217,20 +218,19 @@ impl AcceptErrors {
     }
 }
 
-/// The HTTP/2 connection preface, which also marks HTTP/2 without TLS on the REST port.
+/// The HTTP/2 connection preface, which a gRPC client sends first.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Reads a connection's first bytes, as many as it takes to tell the HTTP/2 preface from anything else, within
-/// `timeout`; they are read again by whoever serves the connection. An HTTP/1 request is told by its first byte
-/// or two, whose headers hyper then times; a half-sent preface is what this bounds.
-async fn first_bytes(mut tcp: TcpStream, timeout: Option<Duration>) -> io::Result<Rewound> {
+/// Reads a connection's first bytes within `timeout`: the whole HTTP/2 preface, or as far as it takes to see it is
+/// not one. A client that sends half of it is cut off here; tonic reads the bytes again (see [`GrpcConnection`]).
+async fn read_preface(tcp: &mut TcpStream, timeout: Option<Duration>) -> io::Result<([u8; 24], usize)> {
     let mut prefix = [0u8; H2_PREFACE.len()];
     let mut filled = 0;
     let read = async {
         loop {
             let n = tcp.read(&mut prefix[filled..]).await?;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before its first request"));
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed before its preface"));
             }
             filled += n;
             if filled == prefix.len() || prefix[..filled] != H2_PREFACE[..filled] {
@@ -241,57 +241,10 @@ async fn first_bytes(mut tcp: TcpStream, timeout: Option<Duration>) -> io::Resul
     match timeout {
         Some(timeout) => tokio::time::timeout(timeout, read)
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no request within HTTP_HEADER_TIMEOUT"))??,
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no preface within HTTP_HEADER_TIMEOUT"))??,
         None => read.await?,
     }
-    Ok(Rewound { prefix, start: 0, end: filled, tcp })
-}
-
-/// A TCP stream whose first bytes, already read, are read again.
-#[derive(Debug)]
-struct Rewound {
-    prefix: [u8; H2_PREFACE.len()],
-    start: usize,
-    end: usize,
-    tcp: TcpStream,
-}
-
-impl AsyncRead for Rewound {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if self.start < self.end {
-            let n = (self.end - self.start).min(buf.remaining());
-            buf.put_slice(&self.prefix[self.start..self.start + n]);
-            self.start += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewound {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
-    }
+    Ok((prefix, filled))
 }
 
 /// The REST port's routers: the whole application, and what connections on the probe reserve are answered.
@@ -505,10 +458,11 @@ pub fn grpc_incoming(
             let _ = tcp.set_nodelay(true);
             let sender = sender.clone();
             tokio::spawn(async move {
-                let local = tcp.local_addr().ok();
-                if let Ok(io) = first_bytes(tcp, within).await {
-                    let info = tonic::transport::server::TcpConnectInfo { local_addr: local, remote_addr: Some(peer) };
-                    let _ = sender.send(GrpcConnection { io, info, _admission: admission }).await;
+                let mut tcp = tcp;
+                if let Ok((prefix, end)) = read_preface(&mut tcp, within).await {
+                    let info = TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
+                    let connection = GrpcConnection { prefix, start: 0, end, tcp, info, _admission: admission };
+                    let _ = sender.send(connection).await;
                 }
             });
         })
@@ -530,16 +484,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A gRPC connection admitted, its preface read; it holds its slot until closed.
+/// A gRPC connection admitted, its preface read and read again by tonic; it holds its slot until closed.
 #[derive(Debug)]
 pub struct GrpcConnection {
-    io: Rewound,
-    info: tonic::transport::server::TcpConnectInfo,
+    /// The first bytes, already read; `start..end` of them are still to be read again.
+    prefix: [u8; 24],
+    start: usize,
+    end: usize,
+    tcp: TcpStream,
+    info: TcpConnectInfo,
     _admission: Admission,
 }
 
 impl tonic::transport::server::Connected for GrpcConnection {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
         self.info.clone()
@@ -548,13 +506,19 @@ impl tonic::transport::server::Connected for GrpcConnection {
 
 impl AsyncRead for GrpcConnection {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        if self.start < self.end {
+            let n = (self.end - self.start).min(buf.remaining());
+            buf.put_slice(&self.prefix[self.start..self.start + n]);
+            self.start += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for GrpcConnection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -562,19 +526,19 @@ impl AsyncWrite for GrpcConnection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.tcp.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        Pin::new(&mut self.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
     }
 }
 
@@ -665,18 +629,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_http1_request_is_told_by_its_first_byte_and_read_again_whole() {
+    async fn a_preface_is_read_again_whole_and_anything_else_is_told_at_its_first_byte() {
         use tokio::io::AsyncWriteExt;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let mut client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
-        let (tcp, _) = listener.accept().await.expect("accept");
-        client.write_all(b"G").await.expect("write");
-        let mut io = first_bytes(tcp, Some(Duration::from_secs(5))).await.expect("told without waiting for more");
-        assert_eq!(io.end, 1);
-        client.write_all(b"ET /health HTTP/1.1\r\n\r\n").await.expect("write");
-        let mut all = vec![0u8; 24];
-        io.read_exact(&mut all).await.expect("read");
-        assert_eq!(&all, b"GET /health HTTP/1.1\r\n\r\n");
+        let (mut tcp, peer) = listener.accept().await.expect("accept");
+        client.write_all(&H2_PREFACE[..10]).await.expect("write");
+        client.write_all(&H2_PREFACE[10..]).await.expect("write");
+        client.write_all(b"then frames").await.expect("write");
+        let (prefix, end) = read_preface(&mut tcp, Some(Duration::from_secs(5))).await.expect("the preface");
+        let admission = Slots::new("test", 1, 0).admit().expect("a slot");
+        let info = TcpConnectInfo { local_addr: None, remote_addr: Some(peer) };
+        let mut connection = GrpcConnection { prefix, start: 0, end, tcp, info, _admission: admission };
+        let mut all = vec![0u8; 24 + 11];
+        connection.read_exact(&mut all).await.expect("read");
+        assert_eq!(&all[..24], H2_PREFACE);
+        assert_eq!(&all[24..], b"then frames");
+
+        let mut other = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connect");
+        let (mut tcp, _) = listener.accept().await.expect("accept");
+        other.write_all(b"G").await.expect("write");
+        let (prefix, end) = read_preface(&mut tcp, Some(Duration::from_secs(5))).await.expect("told at once");
+        assert_eq!((&prefix[..end], end), (&b"G"[..], 1));
     }
 
     #[tokio::test]
@@ -689,9 +663,9 @@ mod tests {
             tcp.write_all(&H2_PREFACE[..12]).await.expect("write");
             tcp
         });
-        let (tcp, _) = listener.accept().await.expect("accept");
+        let (mut tcp, _) = listener.accept().await.expect("accept");
         let _client = client.await.expect("joined");
-        let error = first_bytes(tcp, Some(Duration::from_millis(200))).await.expect_err("times out");
+        let error = read_preface(&mut tcp, Some(Duration::from_millis(200))).await.expect_err("times out");
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
     }
 }
