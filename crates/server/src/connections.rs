@@ -120,9 +120,13 @@ impl Reserve {
         Self { capacity, held: Default::default(), next: Default::default() }
     }
 
-    /// Holds a connection's task, closing the oldest held when full; returns its ticket for [`Reserve::release`].
-    fn hold(&self, task: tokio::task::AbortHandle) -> u64 {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+    /// A new connection's ticket, for [`Reserve::hold`] and [`Reserve::release`].
+    fn ticket(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Holds a connection's task, closing the oldest held when full.
+    fn hold(&self, ticket: u64, task: tokio::task::AbortHandle) {
         let evicted = {
             let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let evicted = if held.len() >= self.capacity { held.pop_front() } else { None };
@@ -134,7 +138,6 @@ impl Reserve {
             oldest.abort();
             metrics::counter!("draftstore_connections_evicted_total").increment(1);
         }
-        ticket
     }
 
     fn release(&self, ticket: u64) {
@@ -282,17 +285,11 @@ pub async fn serve_http(
         };
         let body_idle = settings.body_idle_timeout;
         let watcher = graceful.watcher();
-        let (ticket_sender, ticket) = match on_reserve {
-            true => {
-                let (sender, receiver) = tokio::sync::oneshot::channel::<u64>();
-                (Some(sender), Some(receiver))
-            }
-            false => (None, None),
-        };
-        let held = on_reserve.then(|| Arc::clone(&slots.reserve));
+        let held = on_reserve.then(|| Released { reserve: Arc::clone(&slots.reserve), ticket: slots.reserve.ticket() });
+        let ticket = held.as_ref().map(|held| held.ticket);
         let task = tokio::spawn(async move {
             let _admission = admission;
-            let _release = held.zip(ticket).map(|(reserve, ticket)| Released { reserve, ticket });
+            let _release = held;
             let activity = Arc::new(Activity::new());
             let watched = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -321,8 +318,9 @@ pub async fn serve_http(
                 tracing::debug!(%peer, error = %e, "connection closed with an error");
             }
         });
-        if let Some(sender) = ticket_sender {
-            let _ = sender.send(slots.reserve.hold(task.abort_handle()));
+        // A task that ended before it is held leaves a stale entry; it gives way like any other once the oldest.
+        if let Some(ticket) = ticket {
+            slots.reserve.hold(ticket, task.abort_handle());
         }
     });
     tokio::select! {
@@ -423,14 +421,12 @@ impl http_body::Body for Tracked {
 /// Takes a connection off the reserve when its task ends.
 struct Released {
     reserve: Arc<Reserve>,
-    ticket: tokio::sync::oneshot::Receiver<u64>,
+    ticket: u64,
 }
 
 impl Drop for Released {
     fn drop(&mut self) {
-        if let Ok(ticket) = self.ticket.try_recv() {
-            self.reserve.release(ticket);
-        }
+        self.reserve.release(self.ticket);
     }
 }
 
