@@ -10,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -225,7 +225,7 @@ impl AcceptErrors {
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Reads a connection's first bytes within `timeout`: the whole HTTP/2 preface, or as far as it takes to see it is
-/// not one. A client that sends half of it is cut off here; tonic reads the bytes again (see [`GrpcConnection`]).
+/// not one. A client that sends half of it is cut off here; tonic reads the bytes again (see [`Connection`]).
 async fn read_preface(tcp: &mut TcpStream, timeout: Option<Duration>) -> io::Result<([u8; 24], usize)> {
     let mut prefix = [0u8; H2_PREFACE.len()];
     let mut filled = 0;
@@ -277,21 +277,23 @@ pub async fn serve_http(
     let accept = accept_loop(listener, &slots, |tcp, peer, admission| {
         let _ = tcp.set_nodelay(true);
         let on_reserve = admission.slot.is_none();
-        let (router, builder, header_timeout) = if on_reserve {
+        let (router, builder, idle) = if on_reserve {
             let within = settings.header_timeout.map_or(PROBE_HEADER_TIMEOUT, |t| t.min(PROBE_HEADER_TIMEOUT));
-            (routers.reserve.clone(), Arc::clone(&reserve), Some(within))
+            (routers.reserve.clone(), Arc::clone(&reserve), Idle { header: Some(within), keep_alive: Some(within) })
         } else {
-            (routers.full.clone(), Arc::clone(&full), settings.header_timeout)
+            let idle = Idle { header: settings.header_timeout, keep_alive: settings.idle_timeout };
+            (routers.full.clone(), Arc::clone(&full), idle)
         };
         let body_idle = settings.body_idle_timeout;
         let watcher = graceful.watcher();
         let held = on_reserve.then(|| Released { reserve: Arc::clone(&slots.reserve), ticket: slots.reserve.ticket() });
         let ticket = held.as_ref().map(|held| held.ticket);
         let task = tokio::spawn(async move {
-            let _admission = admission;
             let _release = held;
             let activity = Arc::new(Activity::new());
             let watched = Arc::clone(&activity);
+            let mut connection = Connection::new(tcp, peer, admission);
+            connection.activity = Some(Arc::clone(&activity));
             let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 let in_flight = activity.started();
                 request.extensions_mut().insert(ConnectInfo(peer));
@@ -305,13 +307,13 @@ pub async fn serve_http(
                     Ok::<_, Infallible>(response.map(|body| Tracked { body, _in_flight: in_flight }))
                 }
             });
-            let connection =
-                watcher.watch(builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned());
-            let result = match header_timeout {
-                None => connection.await,
-                Some(timeout) => tokio::select! {
-                    result = connection => result,
-                    () = idle_watchdog(&watched, timeout) => Ok(()),
+            let served = builder.serve_connection_with_upgrades(TokioIo::new(connection), service).into_owned();
+            let served = watcher.watch(served);
+            let result = match (idle.header, idle.keep_alive) {
+                (None, None) => served.await,
+                _ => tokio::select! {
+                    result = served => result,
+                    () = idle_watchdog(&watched, idle) => Ok(()),
                 },
             };
             if let Err(e) = result {
@@ -338,11 +340,21 @@ struct Activity {
     in_flight: AtomicUsize,
     /// When the last request ended, in nanoseconds since `opened`.
     idle_since: AtomicU64,
+    /// A response has been sent: the connection is kept alive for the next request.
+    served: AtomicBool,
+    /// Bytes arrived since `idle_since`: a request has begun.
+    heard: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
-        Self { opened: Instant::now(), in_flight: AtomicUsize::new(0), idle_since: AtomicU64::new(0) }
+        Self {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            served: AtomicBool::new(false),
+            heard: AtomicBool::new(false),
+        }
     }
 
     fn now(&self) -> u64 {
@@ -364,28 +376,47 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         // The idle time starts before the count falls, so a watchdog that sees none in flight sees when.
         self.0.idle_since.store(self.0.now(), Ordering::Release);
+        self.0.heard.store(false, Ordering::Release);
+        self.0.served.store(true, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-/// Completes once the connection has had no request in flight for `timeout`: a client must send a complete request
-/// head (or, in HTTP/2, open a stream) within it, from the connection's start and after every response. That
-/// bounds half-sent headers, half-sent prefaces and idle keep-alives alike, with one timer per connection that is
-/// re-armed only when it fires, instead of one per request.
-async fn idle_watchdog(activity: &Activity, timeout: Duration) {
-    let mut sleep = std::pin::pin!(tokio::time::sleep(timeout));
+/// How long a REST connection may go without a request in flight.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    /// With a request begun or none yet (HTTP_HEADER_TIMEOUT): half-sent heads and prefaces, silent connections.
+    header: Option<Duration>,
+    /// Between requests, nothing sent since the last response (HTTP_IDLE_TIMEOUT): keep-alives.
+    keep_alive: Option<Duration>,
+}
+
+/// Completes once the connection has had no request in flight for longer than its [`Idle`] limit: from the
+/// connection's start and after every response, a client must send a complete request head (or, in HTTP/2, open a
+/// stream) within HTTP_HEADER_TIMEOUT of beginning one, and begin one within HTTP_IDLE_TIMEOUT. One timer per
+/// connection, re-armed only when it fires, instead of one per request.
+async fn idle_watchdog(activity: &Activity, idle: Idle) {
+    // Woken at least this often to look again; a limit that is off never closes.
+    let look = idle.header.into_iter().chain(idle.keep_alive).min().unwrap_or(Duration::from_secs(60));
+    let mut sleep = std::pin::pin!(tokio::time::sleep(look));
     loop {
         sleep.as_mut().await;
         let now = tokio::time::Instant::now();
-        let next = if activity.in_flight.load(Ordering::Acquire) > 0 {
-            now + timeout
+        let limit = if activity.served.load(Ordering::Acquire) && !activity.heard.load(Ordering::Acquire) {
+            idle.keep_alive
         } else {
-            let idle_for =
-                Duration::from_nanos(activity.now().saturating_sub(activity.idle_since.load(Ordering::Acquire)));
-            match timeout.checked_sub(idle_for) {
-                Some(left) if !left.is_zero() => now + left,
-                _ => return,
+            idle.header
+        };
+        let next = match limit {
+            Some(limit) if activity.in_flight.load(Ordering::Acquire) == 0 => {
+                let since = activity.idle_since.load(Ordering::Acquire);
+                let idle_for = Duration::from_nanos(activity.now().saturating_sub(since));
+                match limit.checked_sub(idle_for) {
+                    Some(left) if !left.is_zero() => now + left.min(look),
+                    _ => return,
+                }
             }
+            _ => now + look,
         };
         sleep.as_mut().reset(next);
     }
@@ -446,18 +477,17 @@ pub fn grpc_incoming(
     listener: TcpListener,
     slots: Slots,
     settings: &ConnectionSettings,
-) -> impl Stream<Item = io::Result<GrpcConnection>> + Send + 'static {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<GrpcConnection>(64);
+) -> impl Stream<Item = io::Result<Connection>> + Send + 'static {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Connection>(64);
     let within = settings.header_timeout;
     let accepting = tokio::spawn(async move {
         accept_loop(listener, &slots, move |tcp, peer, admission| {
             let _ = tcp.set_nodelay(true);
             let sender = sender.clone();
             tokio::spawn(async move {
-                let mut tcp = tcp;
-                if let Ok((prefix, end)) = read_preface(&mut tcp, within).await {
-                    let info = TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
-                    let connection = GrpcConnection { prefix, start: 0, end, tcp, info, _admission: admission };
+                let mut connection = Connection::new(tcp, peer, admission);
+                if let Ok((prefix, end)) = read_preface(&mut connection.tcp, within).await {
+                    (connection.prefix, connection.end) = (prefix, end);
                     let _ = sender.send(connection).await;
                 }
             });
@@ -480,19 +510,30 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// A gRPC connection admitted, its preface read and read again by tonic; it holds its slot until closed.
+/// An admitted connection, as the server reads it: on the gRPC port its preface, already read, is read again
+/// (by tonic); on the REST port the bytes that arrive tell the watchdog (see [`Activity`]). It holds its slot until
+/// closed.
 #[derive(Debug)]
-pub struct GrpcConnection {
+pub struct Connection {
     /// The first bytes, already read; `start..end` of them are still to be read again.
     prefix: [u8; 24],
     start: usize,
     end: usize,
     tcp: TcpStream,
     info: TcpConnectInfo,
+    /// Told when bytes arrive (REST port).
+    activity: Option<Arc<Activity>>,
     _admission: Admission,
 }
 
-impl tonic::transport::server::Connected for GrpcConnection {
+impl Connection {
+    fn new(tcp: TcpStream, peer: SocketAddr, admission: Admission) -> Self {
+        let info = TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
+        Self { prefix: [0; 24], start: 0, end: 0, tcp, info, activity: None, _admission: admission }
+    }
+}
+
+impl tonic::transport::server::Connected for Connection {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
@@ -500,7 +541,7 @@ impl tonic::transport::server::Connected for GrpcConnection {
     }
 }
 
-impl AsyncRead for GrpcConnection {
+impl AsyncRead for Connection {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if self.start < self.end {
             let n = (self.end - self.start).min(buf.remaining());
@@ -508,11 +549,18 @@ impl AsyncRead for GrpcConnection {
             self.start += n;
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.tcp).poll_read(cx, buf)
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.tcp).poll_read(cx, buf))?;
+        if buf.filled().len() > before
+            && let Some(activity) = &self.activity
+        {
+            activity.heard.store(true, Ordering::Relaxed);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
-impl AsyncWrite for GrpcConnection {
+impl AsyncWrite for Connection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
@@ -634,9 +682,8 @@ mod tests {
         client.write_all(&H2_PREFACE[10..]).await.expect("write");
         client.write_all(b"then frames").await.expect("write");
         let (prefix, end) = read_preface(&mut tcp, Some(Duration::from_secs(5))).await.expect("the preface");
-        let admission = Slots::new("test", 1, 0).admit().expect("a slot");
-        let info = TcpConnectInfo { local_addr: None, remote_addr: Some(peer) };
-        let mut connection = GrpcConnection { prefix, start: 0, end, tcp, info, _admission: admission };
+        let mut connection = Connection::new(tcp, peer, Slots::new("test", 1, 0).admit().expect("a slot"));
+        (connection.prefix, connection.end) = (prefix, end);
         let mut all = vec![0u8; 24 + 11];
         connection.read_exact(&mut all).await.expect("read");
         assert_eq!(&all[..24], H2_PREFACE);

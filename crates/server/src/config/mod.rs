@@ -365,9 +365,8 @@ impl ServeSettings {
 /// What a connection may hold of the server: the limits that keep hostile or broken clients from taking it down.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionSettings {
-    /// Seconds a client has to send a complete request head (HTTP/1) or its connection preface (HTTP/2, gRPC), from
-    /// the connection's start and after each response: a connection with no request in flight for this long is
-    /// closed; `0` turns the limit off.
+    /// Seconds a client has to send a complete request head (HTTP/1) or its connection preface (HTTP/2, gRPC) once
+    /// it has connected or begun one; a connection that has not is closed; `0` turns the limit off.
     #[arg(
         long = "http-header-timeout",
         env = "HTTP_HEADER_TIMEOUT",
@@ -376,6 +375,17 @@ pub struct ConnectionSettings {
         value_parser = values::interval(1, 3600)
     )]
     pub header_timeout: ::std::option::Option<Duration>,
+    /// Seconds a REST connection is kept alive with nothing sent after its last response; longer than clients keep
+    /// idle connections in their pools (90 s in most), so that they close first and never send on a connection
+    /// being closed; `0` keeps it while the client does.
+    #[arg(
+        long = "http-idle-timeout",
+        env = "HTTP_IDLE_TIMEOUT",
+        default_value = "120",
+        value_name = "SECONDS",
+        value_parser = values::interval(1, 3600)
+    )]
+    pub idle_timeout: ::std::option::Option<Duration>,
     /// Seconds a request body (an upload to a local signed URL included) may send nothing before it is cut off
     /// and what it had sent is discarded; `0` turns the limit off.
     #[arg(
