@@ -128,11 +128,15 @@ pub enum ErrorType {
     HookUnavailable,
     RequestTimeout,
     ServerBusy,
+    ContentTypeMismatch,
+    ImageTooLarge,
+    UploadInfected,
+    ScannerUnavailable,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 19] = [
+    pub const ALL: [ErrorType; 23] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -152,6 +156,10 @@ impl ErrorType {
         Self::HookUnavailable,
         Self::RequestTimeout,
         Self::ServerBusy,
+        Self::ContentTypeMismatch,
+        Self::ImageTooLarge,
+        Self::UploadInfected,
+        Self::ScannerUnavailable,
     ];
 
     /// The code as it appears in error bodies.
@@ -176,6 +184,10 @@ impl ErrorType {
             Self::HookUnavailable => "HOOK_UNAVAILABLE",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::ServerBusy => "SERVER_BUSY",
+            Self::ContentTypeMismatch => "CONTENT_TYPE_MISMATCH",
+            Self::ImageTooLarge => "IMAGE_TOO_LARGE",
+            Self::UploadInfected => "UPLOAD_INFECTED",
+            Self::ScannerUnavailable => "SCANNER_UNAVAILABLE",
         }
     }
 }
@@ -278,6 +290,48 @@ pub struct ConfirmUploadResponse {
     pub object_name: String,
     /// `<BUCKET_NAME>/<object_name>`.
     pub final_location: String,
+    /// What the checks found in the draft's bytes; absent when the draft had already been confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentReport>,
+}
+
+/// What DraftStore found in a draft's bytes at confirm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContentReport {
+    /// The type read from the first bytes; absent when they match no known format (plain text, CSV, JSON, an
+    /// unknown binary), where the declared type stands, and with CONTENT_CHECKS=off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_type: Option<String>,
+    /// An image's width in pixels, read from its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// An image's height in pixels, read from its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// The virus scan, when CLAMD_ADDRESS is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<ScanReport>,
+}
+
+/// The virus scan of a promoted draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ScanReport {
+    /// `clean`, or `skipped` for a draft above SCAN_MAX_SIZE promoted unscanned (SCAN_OVERSIZE=skip).
+    pub result: ScanResult,
+    /// The scanner's version and signature database (`ClamAV 1.4.2/27000/…`); absent when skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+}
+
+/// How a promoted draft's scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ScanResult {
+    Clean,
+    Skipped,
 }
 
 /// Request to create the buckets; it has no fields.

@@ -53,19 +53,9 @@ impl StorageCalls {
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        let mut call = std::pin::pin!(call);
-        let mut seen = progress.map(Progress::marker);
-        let result = loop {
-            match tokio::time::timeout(self.timeout, &mut call).await {
-                Ok(result) => break result.map_err(|e| Error::from_storage(operation, e)),
-                Err(_) => {
-                    let now = progress.map(Progress::marker);
-                    if now == seen {
-                        break Err(Error::StorageTimeout { operation, after: self.timeout });
-                    }
-                    seen = now;
-                }
-            }
+        let result = match until_stalled(self.timeout, progress, call).await {
+            Some(result) => result.map_err(|e| Error::from_storage(operation, e)),
+            None => Err(Error::StorageTimeout { operation, after: self.timeout }),
         };
         let outcome = match &result {
             Ok(_) => "ok",
@@ -76,5 +66,28 @@ impl StorageCalls {
         metrics::histogram!("draftstore_storage_call_duration_seconds", "operation" => operation)
             .record(started.elapsed().as_secs_f64());
         result
+    }
+}
+
+/// Runs `work` until it ends, or until it has gone a whole `timeout` without `progress` moving (without
+/// `progress`: until `timeout`); `None` when it stalled.
+pub async fn until_stalled<T>(
+    timeout: Duration,
+    progress: Option<&Progress>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut seen = progress.map(Progress::marker);
+    loop {
+        match tokio::time::timeout(timeout, &mut work).await {
+            Ok(result) => return Some(result),
+            Err(_) => {
+                let now = progress.map(Progress::marker);
+                if now == seen {
+                    return None;
+                }
+                seen = now;
+            }
+        }
     }
 }

@@ -220,7 +220,7 @@ impl Cleaner {
                 size: object.size,
                 content_type: None,
             };
-            let record = outbox.record(EventType::Expired, &subject, false);
+            let record = outbox.record(EventType::Expired, &subject, serde_json::json!({}), false);
             self.calls.call("record a draft.expired event", record).await?;
         }
         Ok(())

@@ -30,6 +30,22 @@ pub enum Error {
     #[error("upload rejected: {0}")]
     UploadRejected(String),
 
+    /// The draft's bytes are not what its declared content type says (or are a type not allowed); it was deleted.
+    #[error("content type mismatch: {0}")]
+    ContentTypeMismatch(String),
+
+    /// An image draft whose header announces more pixels than MAX_IMAGE_PIXELS; it was deleted.
+    #[error("image too large: {0}")]
+    ImageTooLarge(String),
+
+    /// The virus scanner found a signature in the draft; it was deleted.
+    #[error("the upload is infected: the virus scanner found {0}")]
+    UploadInfected(String),
+
+    /// The virus scanner could not give a verdict (unreachable, too slow, failing); the draft is kept.
+    #[error("the virus scanner gave no verdict ({0}); the draft is kept, try again")]
+    ScannerUnavailable(String),
+
     /// Confirm without overwrite, and the main object exists.
     #[error("object '{0}' already exists; confirm with overwrite to replace it")]
     ObjectAlreadyExists(String),
@@ -141,6 +157,10 @@ impl Error {
             Self::UploadTooLarge(_) => ErrorType::UploadTooLarge,
             Self::UnsupportedContentType(_) => ErrorType::UnsupportedContentType,
             Self::UploadRejected(_) => ErrorType::UploadRejected,
+            Self::ContentTypeMismatch(_) => ErrorType::ContentTypeMismatch,
+            Self::ImageTooLarge(_) => ErrorType::ImageTooLarge,
+            Self::UploadInfected(_) => ErrorType::UploadInfected,
+            Self::ScannerUnavailable(_) => ErrorType::ScannerUnavailable,
             Self::ObjectAlreadyExists(_) => ErrorType::ObjectAlreadyExists,
             Self::DraftChanged(_) => ErrorType::DraftChanged,
             Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,

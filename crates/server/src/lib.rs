@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bounded;
+pub mod checks;
 pub mod cleaner;
 pub mod cli;
 pub mod config;

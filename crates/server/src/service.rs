@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use draftstore_client::api::ContentReport;
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
     Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Progress, Storage,
@@ -12,6 +13,7 @@ use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::bounded::StorageCalls;
+use crate::checks::{Checked, Checks};
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageType};
 use crate::domain::{Checksum, ContentType, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content};
@@ -54,6 +56,8 @@ pub struct Confirmation {
     pub object_name: ObjectName,
     /// `<main bucket>/<key>`.
     pub final_location: String,
+    /// What the checks found in the draft's bytes; `None` when an earlier confirm had already promoted it.
+    pub content: Option<ContentReport>,
 }
 
 /// The two-stage upload workflow over one store. Cheap to clone: handlers get a copy per request.
@@ -81,6 +85,8 @@ struct Inner {
     hook: Option<ConfirmHook>,
     /// Where events wait for delivery (EVENTS_URL).
     outbox: Option<Outbox>,
+    /// What a draft's bytes are checked for before the hook is asked.
+    checks: Checks,
 }
 
 impl DraftService {
@@ -104,6 +110,7 @@ impl DraftService {
                 .zip(settings.hooks.secret.clone())
                 .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, reqwest::Client::new())),
             outbox: Outbox::from_settings(&storage, settings),
+            checks: Checks::new(&settings.checks),
             storage,
         }))
     }
@@ -279,12 +286,16 @@ impl DraftService {
         let key = &caller.key(name)?;
         let outcome = self.confirm_key(caller, name, key, overwrite).await;
         let label = match &outcome {
-            Ok(label) => label,
+            Ok(Some(_)) => "confirmed",
+            Ok(None) => "already_confirmed",
             Err(e) => e.error_type().as_str(),
         };
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
-        outcome?;
-        Ok(Confirmation { object_name: name.clone(), final_location: format!("{}/{key}", self.0.buckets.main) })
+        Ok(Confirmation {
+            object_name: name.clone(),
+            final_location: format!("{}/{key}", self.0.buckets.main),
+            content: outcome?,
+        })
     }
 
     async fn confirm_key(
@@ -293,11 +304,10 @@ impl DraftService {
         name: &ObjectName,
         key: &ObjectKey,
         overwrite: bool,
-    ) -> Result<&'static str> {
+    ) -> Result<Option<ContentReport>> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
-        let already_confirmed = async || {
-            self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| "already_confirmed")
-        };
+        let already_confirmed =
+            async || self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| None);
         // A draft replaced between the check and the move makes the move fail; it is checked again, once.
         for attempt in 0..2 {
             let meta = match self.call("look up the draft", self.0.storage.head(draft, key)).await {
@@ -306,19 +316,29 @@ impl DraftService {
                 Err(e) => return Err(e),
             };
             let subject = subject(caller, name, key, &meta);
-            let rejection = match self.verify(&meta) {
-                Err(reason) => Some(reason),
-                Ok(()) => self.ask_hook(&subject, &meta).await?,
+            let checked = match self.check(&subject, &meta).await {
+                // Promoted, or replaced, by a concurrent confirm or upload while its bytes were read.
+                Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
+                Err(Error::DraftChanged(_)) if attempt == 0 => continue,
+                other => other?,
             };
-            if let Some(reason) = rejection {
-                tracing::warn!(%key, reason, "draft rejected at confirm; deleting it");
-                self.record(EventType::Rejected, &subject, false).await?;
-                self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
-                return Err(Error::UploadRejected(reason));
-            }
+            let report = match checked {
+                Ok(report) => report,
+                Err(refusal) => {
+                    tracing::warn!(%key, reason = %refusal, "draft rejected at confirm; deleting it");
+                    let why = serde_json::json!({
+                        "error_type": refusal.error_type().as_str(),
+                        "reason": refusal.to_string(),
+                    });
+                    self.record(EventType::Rejected, &subject, why, false).await?;
+                    self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
+                    return Err(refusal);
+                }
+            };
             // Written before the move, delivered once the object is in the main bucket: a crash between the two
             // loses no event, and announces no confirm that did not happen.
-            let announced = self.record(EventType::Confirmed, &subject, true).await?;
+            let content = serde_json::json!({ "content": report });
+            let announced = self.record(EventType::Confirmed, &subject, content, true).await?;
             let options = MoveOptions { no_overwrite: !overwrite, if_match: meta.etag.clone() };
             let progress = Progress::default();
             let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
@@ -333,7 +353,7 @@ impl DraftService {
                     if let Some(outbox) = &self.0.outbox {
                         outbox.wake();
                     }
-                    return Ok("confirmed");
+                    return Ok(Some(report));
                 }
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
@@ -343,9 +363,32 @@ impl DraftService {
         Err(Error::DraftChanged("the draft keeps changing; upload it once, then confirm".to_owned()))
     }
 
+    /// Runs every check on a draft, in order: its size and checksum, its bytes (type, image size, scan), then the
+    /// confirm hook. `Err` when a check could not decide (the draft is kept); `Ok(Err(refusal))` when the draft
+    /// fails one.
+    async fn check(&self, subject: &Subject<'_>, meta: &ObjectMeta) -> Result<Checked> {
+        if let Err(reason) = self.verify(meta) {
+            return Ok(Err(Error::UploadRejected(reason)));
+        }
+        let (storage, draft) = (self.0.storage.as_ref(), &self.0.buckets.draft);
+        let report = match self.0.checks.run(storage, &self.0.calls, draft, meta, &self.0.limits).await? {
+            Ok(report) => report,
+            refused => return Ok(refused),
+        };
+        Ok(match self.ask_hook(subject, meta, &report).await? {
+            Some(reason) => Err(Error::UploadRejected(reason)),
+            None => Ok(report),
+        })
+    }
+
     /// Asks the confirm hook, when there is one, about a draft that passed DraftStore's own checks: `Some` reason
     /// when it rejects. A hook that cannot decide fails the confirm closed (503, the draft kept).
-    async fn ask_hook(&self, subject: &Subject<'_>, meta: &ObjectMeta) -> Result<Option<String>> {
+    async fn ask_hook(
+        &self,
+        subject: &Subject<'_>,
+        meta: &ObjectMeta,
+        report: &ContentReport,
+    ) -> Result<Option<String>> {
         let Some(hook) = &self.0.hook else { return Ok(None) };
         let key = subject.key;
         let now = OffsetDateTime::now_utc();
@@ -364,6 +407,7 @@ impl DraftService {
             "sha256": meta.sha256.as_ref().map(ToString::to_string),
             "download_url": url.url,
             "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
+            "content": report,
         });
         let payload = subject.payload("draft.confirming", now, extra);
         match hook.ask(&payload).await {
@@ -378,9 +422,16 @@ impl DraftService {
 
     /// Records an event in the outbox, when events are on; `requires_main`: deliver only once the object is in the
     /// main bucket. Returns the entry's key, to withdraw it if the operation fails.
-    async fn record(&self, kind: EventType, subject: &Subject<'_>, requires_main: bool) -> Result<Option<ObjectKey>> {
+    /// `extra` goes into the event's data beside the subject.
+    async fn record(
+        &self,
+        kind: EventType,
+        subject: &Subject<'_>,
+        extra: serde_json::Value,
+        requires_main: bool,
+    ) -> Result<Option<ObjectKey>> {
         let Some(outbox) = &self.0.outbox else { return Ok(None) };
-        self.call("record the event", outbox.record(kind, subject, requires_main)).await.map(Some)
+        self.call("record the event", outbox.record(kind, subject, extra, requires_main)).await.map(Some)
     }
 
     /// Why a draft must not be promoted, if it must not.

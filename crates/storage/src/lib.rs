@@ -20,7 +20,7 @@ pub use names::{
     UploadId,
 };
 pub use storage::{
-    CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE,
-    ListPage, ListPages, ListedObject, MAX_URL_TTL, Method, MoveOptions, MultipartRequest, ObjectMeta, PrefixPage,
-    PresignRequest, PresignedUrl, StaleUploads, Storage,
+    ByteChunks, CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure,
+    LIST_PAGE, ListPage, ListPages, ListedObject, MAX_URL_TTL, Method, MoveOptions, MultipartRequest, ObjectMeta,
+    PrefixPage, PresignRequest, PresignedUrl, StaleUploads, Storage,
 };

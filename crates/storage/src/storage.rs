@@ -187,9 +187,9 @@ impl MoveOptions {
     /// Fails when the source found is not the version asked for.
     pub(crate) fn check_source(&self, key: &ObjectKey, found: &ObjectMeta) -> Result<()> {
         match &self.if_match {
-            Some(wanted) if found.etag.as_ref() != Some(wanted) => {
-                Err(crate::Error::PreconditionFailed { message: format!("draft '{key}' changed while being moved") })
-            }
+            Some(wanted) if found.etag.as_ref() != Some(wanted) => Err(crate::Error::PreconditionFailed {
+                message: format!("object '{key}' changed since it was looked up"),
+            }),
             _ => Ok(()),
         }
     }
@@ -205,6 +205,9 @@ pub struct ListedObject {
 
 /// Pages of a bucket's listing, each at most [`LIST_PAGE`] objects long, in no promised order.
 pub type ListPages<'a> = BoxStream<'a, Result<ListPage>>;
+
+/// An object's bytes, chunk by chunk, as [`Storage::read`] streams them.
+pub type ByteChunks = BoxStream<'static, Result<bytes::Bytes>>;
 
 /// Objects per listing page (the S3 maximum).
 pub const LIST_PAGE: usize = 1000;
@@ -373,6 +376,19 @@ pub trait Storage: Debug + Send + Sync + 'static {
 
     /// Reads a small object whole. [`Error::NotFound`](crate::Error::NotFound) when it does not exist.
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bytes::Bytes>;
+
+    /// Reads an object's bytes as a stream of chunks, from its start: all of them, or with `first` only the first
+    /// that many (fewer when the object is shorter). Memory stays bounded by a chunk, whatever the object's size.
+    /// With `if_match`, only the version of that etag is read: another is
+    /// [`Error::PreconditionFailed`](crate::Error::PreconditionFailed). A body that breaks off ends the stream
+    /// with [`Error::Unavailable`](crate::Error::Unavailable).
+    async fn read(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        first: Option<u64>,
+        if_match: Option<&str>,
+    ) -> Result<ByteChunks>;
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;

@@ -149,6 +149,75 @@ pub struct Settings {
     pub log_format: LogFormat,
     #[command(flatten)]
     pub hooks: HookSettings,
+    #[command(flatten)]
+    pub checks: CheckSettings,
+}
+
+/// What a draft's bytes are checked for at confirm: their type, an image's size, and with a scanner, viruses.
+#[derive(Debug, Clone, Args)]
+pub struct CheckSettings {
+    /// Check at confirm that a draft's first bytes are what its declared content type says (`on`), or trust the
+    /// declared type (`off`); image dimensions are checked only when this is on.
+    #[arg(
+        long = "content-checks",
+        env = "CONTENT_CHECKS",
+        default_value = "on",
+        value_name = "on|off",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
+    )]
+    pub content_checks: bool,
+    /// Most pixels (width × height, read from the header) an image draft may have (1 to 10^12).
+    #[arg(
+        long = "max-image-pixels",
+        env = "MAX_IMAGE_PIXELS",
+        default_value = "100000000",
+        value_name = "PIXELS",
+        value_parser = values::pixels(1, 1_000_000_000_000)
+    )]
+    pub max_image_pixels: u64,
+    /// clamd to scan every draft with before it is promoted, `tcp://host:port` or `unix:/path/to/clamd.sock`; the
+    /// draft's bytes are streamed from the store to it [default: no scan].
+    #[arg(
+        long = "clamd-address",
+        env = "CLAMD_ADDRESS",
+        value_name = "ADDRESS",
+        value_parser = values::optional(clamd_address()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub clamd_address: ::std::option::Option<crate::checks::ClamdAddress>,
+    /// Seconds a scan may go without progress (clamd taking no bytes, or not answering once it has them all)
+    /// before the confirm fails with 503 and the draft is kept (1 to 3600).
+    #[arg(
+        long = "scan-timeout",
+        env = "SCAN_TIMEOUT",
+        default_value = "60",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 3600)
+    )]
+    pub scan_timeout: Duration,
+    /// Largest draft scanned, in bytes; keep it at or below clamd's `StreamMaxLength` [default: 100 MiB].
+    #[arg(
+        long = "scan-max-size",
+        env = "SCAN_MAX_SIZE",
+        default_value = "104857600",
+        hide_default_value = true,
+        value_name = "BYTES",
+        value_parser = values::bytes(1, 5 << 40)
+    )]
+    pub scan_max_size: u64,
+    /// What happens to a draft above SCAN_MAX_SIZE: `refuse` it (fail closed) or `skip` the scan and promote it,
+    /// its scan result saying `skipped`.
+    #[arg(
+        long = "scan-oversize",
+        env = "SCAN_OVERSIZE",
+        default_value = "refuse",
+        value_name = "refuse|skip",
+        action = ArgAction::Set,
+        value_parser = values::choice(&[("refuse", false), ("skip", true)])
+    )]
+    pub scan_oversize_skip: bool,
 }
 
 /// The confirm hook and the events.
@@ -599,6 +668,11 @@ fn webhook_secret() -> Setting<crate::hooks::WebhookSecret> {
     Setting::new(|text| {
         crate::hooks::WebhookSecret::parse(text).map_err(|e| format!("is not a Standard Webhooks secret: {e}"))
     })
+}
+
+/// Where clamd listens.
+fn clamd_address() -> Setting<crate::checks::ClamdAddress> {
+    Setting::new(|text| crate::checks::ClamdAddress::parse(text).map_err(|e| values::invalid(text, e)))
 }
 
 /// The local backend's signing key; the message does not show it.

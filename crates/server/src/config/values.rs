@@ -113,6 +113,11 @@ pub fn bytes(min: u64, max: u64) -> Setting<u64> {
     number(min, max, "bytes")
 }
 
+/// A number of pixels from `min` to `max`.
+pub fn pixels(min: u64, max: u64) -> Setting<u64> {
+    number(min, max, "pixels")
+}
+
 /// A count from `min` to `max`.
 pub fn count(min: usize, max: usize) -> Setting<usize> {
     number(min, max, "")

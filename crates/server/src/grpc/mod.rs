@@ -133,6 +133,7 @@ impl DraftRpc for GrpcApi {
             result: ok(),
             final_location: confirmation.final_location,
             object_name: confirmation.object_name.to_string(),
+            content: confirmation.content.map(content_report),
         }))
     }
 
@@ -280,6 +281,28 @@ impl DraftRpc for GrpcApi {
     }
 }
 
+/// A content report in the protocol's terms.
+fn content_report(report: draftstore_client::api::ContentReport) -> pb::ContentReport {
+    use draftstore_client::api::ScanResult;
+    let (scan_result, scan_engine) = match report.scan {
+        Some(scan) => {
+            let result = match scan.result {
+                ScanResult::Clean => "clean",
+                ScanResult::Skipped => "skipped",
+            };
+            (result.to_owned(), scan.engine.unwrap_or_default())
+        }
+        None => (String::new(), String::new()),
+    };
+    pb::ContentReport {
+        detected_type: report.detected_type.unwrap_or_default(),
+        width: report.width,
+        height: report.height,
+        scan_result,
+        scan_engine,
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
         let code = match &error {
@@ -290,8 +313,12 @@ impl From<Error> for Status {
             Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
             Error::Unauthenticated => Code::Unauthenticated,
             Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
-            Error::UploadRejected(_) | Error::InvalidParts(_) => Code::FailedPrecondition,
-            Error::HookUnavailable(_) | Error::ServerBusy => Code::Unavailable,
+            Error::UploadRejected(_)
+            | Error::ContentTypeMismatch(_)
+            | Error::ImageTooLarge(_)
+            | Error::UploadInfected(_)
+            | Error::InvalidParts(_) => Code::FailedPrecondition,
+            Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy => Code::Unavailable,
             Error::BodyStalled(_) => Code::DeadlineExceeded,
             Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
             Error::DraftChanged(_) => Code::Aborted,

@@ -149,11 +149,12 @@ impl Outbox {
         &self,
         kind: EventType,
         subject: &Subject<'_>,
+        extra: serde_json::Value,
         requires_main: bool,
     ) -> Result<ObjectKey, storage::Error> {
         let id = message_id();
         let created_ms = now_ms();
-        let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), serde_json::json!({}));
+        let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), extra);
         let entry = Entry {
             id: id.clone(),
             created_ms,
@@ -466,7 +467,7 @@ mod tests {
         let outbox = Outbox::new(Arc::clone(&storage), events.clone());
         let key = ObjectKey::parse("a.txt").expect("valid");
         let subject = Subject { tenant: None, object_name: "a.txt", key: &key, size: 1, content_type: None };
-        outbox.record(EventType::Discarded, &subject, false).await.expect("recorded");
+        outbox.record(EventType::Discarded, &subject, serde_json::json!({}), false).await.expect("recorded");
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid");
         let nowhere = Url::parse("http://127.0.0.1:9/").expect("a URL");
         let deliverer = |max_age, owner: &str| Deliverer {

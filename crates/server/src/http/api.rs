@@ -75,7 +75,10 @@ pub async fn download_url(
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
     (status = 409, description = "OBJECT_ALREADY_EXISTS with overwrite false, or DRAFT_CHANGED", body = ErrorBody),
-    (status = 422, description = "UPLOAD_REJECTED: the draft failed a check and was deleted", body = ErrorBody),
+    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: the draft \
+        failed a check and was deleted", body = ErrorBody),
+    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision; the draft is \
+        kept, try again", body = ErrorBody),
 ))]
 pub async fn confirm_upload(
     State(state): State<AppState>,
@@ -88,6 +91,7 @@ pub async fn confirm_upload(
         success: true,
         object_name: confirmation.object_name.to_string(),
         final_location: confirmation.final_location,
+        content: confirmation.content,
     }))
 }
 

@@ -17,7 +17,10 @@ impl Error {
             Self::InvalidObjectName(_) | Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::UploadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::UploadRejected(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UploadRejected(_)
+            | Self::ContentTypeMismatch(_)
+            | Self::ImageTooLarge(_)
+            | Self::UploadInfected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) | Self::InvalidParts(_) => StatusCode::CONFLICT,
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -28,6 +31,7 @@ impl Error {
             Self::StorageUnavailable { .. }
             | Self::StorageTimeout { .. }
             | Self::HookUnavailable(_)
+            | Self::ScannerUnavailable(_)
             | Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }

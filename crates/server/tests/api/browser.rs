@@ -150,12 +150,17 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp) {
         .find(|u| u["text"].as_str().is_some_and(|t| t.contains("big.bin")));
     assert!(big.expect("big.bin")["updates"].as_u64().unwrap_or_default() > 2, "progress was visible: {report}");
     assert_eq!(report["previewWidth"], json!(1), "the image preview rendered: {report}");
+    // The page says what the checks found, and why a program named as an image was refused.
+    assert_eq!(report["confirmed"], json!("pixel.png confirmed (image/png, 1 × 1)."), "{report}");
+    let refused = report["refused"].as_str().unwrap_or_default();
+    assert!(refused.starts_with("fake.png: content type mismatch: it was declared image/png"), "{report}");
     assert_eq!(report["left"], json!([]), "{report}");
     // The store agrees: the image is confirmed, byte for byte; the other file is neither a draft nor confirmed.
     let alice = app.as_caller("key-of-alice");
     let png = std::fs::read(scratch.path().join("pixel.png")).expect("pixel");
     assert_eq!(alice.download("pixel.png", Some("main")).await, ("image/png".to_owned(), png));
     alice.download_url("big.bin", None).await.error(404, "OBJECT_NOT_FOUND");
+    alice.download_url("fake.png", None).await.error(404, "OBJECT_NOT_FOUND");
     assert_eq!(alice.post("/api/v1/list-drafts", &json!({})).await.ok()["drafts"], json!([]));
 }
 

@@ -254,6 +254,15 @@ impl Storage for StuckDeletes {
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<bytes::Bytes> {
         self.0.get_record(bucket, key).await
     }
+    async fn read(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        first: Option<u64>,
+        if_match: Option<&str>,
+    ) -> draftstore_storage::Result<draftstore_storage::ByteChunks> {
+        self.0.read(bucket, key, first, if_match).await
+    }
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<()> {
         self.0.delete(bucket, key).await
     }

@@ -28,11 +28,13 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
     // Single upload through the transfer helper, then preview, list, confirm, download.
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("photo.png");
-    std::fs::write(&file, b"\x89PNG fake").expect("write");
+    // A real PNG, 64 × 48, 1039 bytes: confirm reads its type and size from its bytes.
+    let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/content/photo.png")).expect("png");
+    std::fs::write(&file, &png).expect("write");
     let report = transfer::upload_file(&client, &file, &UploadOptions::new("p/photo.png", "image/png"), &NoProgress)
         .await
         .expect("uploads");
-    assert_eq!((report.size, report.parts, report.bytes_sent), (9, 0, 9));
+    assert_eq!((report.size, report.parts, report.bytes_sent), (1039, 0, 1039));
     let preview = client
         .download_url(&api::DownloadUrlRequest { object_name: "p/photo.png".into(), stage: None })
         .await
@@ -42,20 +44,25 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
     assert_eq!(drafts.len(), 1);
     assert_eq!(
         (drafts[0].object_name.as_str(), drafts[0].size, drafts[0].content_type.as_str()),
-        ("p/photo.png", 9, "image/png")
+        ("p/photo.png", 1039, "image/png")
     );
     let confirmed = client
         .confirm_upload(&api::ConfirmUploadRequest { object_name: "p/photo.png".into(), overwrite: Some(false) })
         .await
         .expect("confirms");
     assert!(confirmed.success && confirmed.final_location.ends_with("/p/photo.png"), "{confirmed:?}");
+    let content = confirmed.content.expect("what the checks found");
+    assert_eq!(
+        (content.detected_type.as_deref(), content.width, content.height),
+        (Some("image/png"), Some(64), Some(48))
+    );
     let copy = dir.path().join("copy.png");
     let downloaded =
         transfer::download(&client, "p/photo.png", Some(Stage::Main), &Destination::File(copy.clone()), &NoProgress)
             .await
             .expect("downloads");
-    assert_eq!((downloaded.stage, downloaded.size), (Stage::Main, 9));
-    assert_eq!(std::fs::read(&copy).expect("read"), b"\x89PNG fake");
+    assert_eq!((downloaded.stage, downloaded.size), (Stage::Main, 1039));
+    assert_eq!(std::fs::read(&copy).expect("read"), png);
 
     // Multipart by hand: start, sign, list, abort; then a completed one.
     let started = client

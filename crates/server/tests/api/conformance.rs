@@ -111,6 +111,7 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
     conditional_moves(storage, client, &main, &draft).await;
     multipart(storage, client, &draft).await;
     records(storage, &draft).await;
+    reads(storage, client, &draft).await;
     listing(storage, client, &main).await;
     admin(storage, &draft).await;
 }
@@ -251,6 +252,35 @@ async fn records(storage: &dyn Storage, bucket: &BucketName) {
     assert_eq!(storage.get_record(bucket, &record).await.expect("read"), "third");
     storage.delete(bucket, &record).await.expect("delete");
     assert!(storage.get_record(bucket, &record).await.expect_err("deleted").is_not_found());
+}
+
+/// Reads: the whole object or its first bytes, chunk by chunk; only the version asked for; an empty object's first
+/// bytes are none; a missing object is not found.
+async fn reads(storage: &dyn Storage, client: &reqwest::Client, bucket: &BucketName) {
+    async fn collect(chunks: draftstore_storage::Result<draftstore_storage::ByteChunks>) -> Vec<u8> {
+        use futures_util::TryStreamExt;
+        let chunks: Vec<_> = chunks.expect("read").try_collect().await.expect("the whole stream");
+        chunks.concat()
+    }
+    let object = key("reads/body.bin");
+    let body: &'static [u8] =
+        Box::leak((0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>().into_boxed_slice());
+    upload(storage, client, bucket, &object, body).await;
+    let etag = storage.head(bucket, &object).await.expect("head").etag;
+    assert_eq!(collect(storage.read(bucket, &object, None, None).await).await, body);
+    assert_eq!(collect(storage.read(bucket, &object, Some(4096), etag.as_deref()).await).await, body[..4096]);
+    assert_eq!(collect(storage.read(bucket, &object, Some(1 << 20), None).await).await, body, "shorter than asked");
+    let stale = storage.read(bucket, &object, Some(16), Some("\"not-this-version\"")).await;
+    assert!(matches!(stale.map(drop), Err(Error::PreconditionFailed { .. })));
+
+    let empty = key("reads/empty.bin");
+    upload(storage, client, bucket, &empty, b"").await;
+    assert!(collect(storage.read(bucket, &empty, Some(4096), None).await).await.is_empty());
+    assert!(collect(storage.read(bucket, &empty, None, None).await).await.is_empty());
+    let missing = storage.read(bucket, &key("reads/missing.bin"), Some(16), None).await;
+    assert!(missing.map(drop).expect_err("absent").is_not_found());
+    storage.delete(bucket, &object).await.expect("delete");
+    storage.delete(bucket, &empty).await.expect("delete");
 }
 
 /// Listing: the whole bucket streamed, a prefix paged without repeats or gaps, a batch delete that counts missing

@@ -41,6 +41,11 @@ impl Server {
         Server { args, http: free_port(), grpc: free_port(), child: None }
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("started").id()
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
     }
@@ -58,7 +63,8 @@ impl Server {
             .spawn()
             .expect("the binary starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Generous: other tests of the suite write gigabytes to the same disk meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(90);
         let client = reqwest::Client::new();
         loop {
             let ready = client.get(format!("{}/ready", self.url())).send().await;

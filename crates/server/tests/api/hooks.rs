@@ -20,6 +20,11 @@ use crate::crash::{Server, free_port};
 use crate::helpers::{TestApp, serve_settings, spawn};
 use crate::seaweed;
 
+/// A real PNG, 64 × 48 (`tests/fixtures/content`).
+fn fixture_png() -> Vec<u8> {
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/content/photo.png")).expect("fixture")
+}
+
 fn secret_text() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
 }
@@ -220,9 +225,20 @@ async fn confirm_hook_decides(backend: Backend) {
     let other = WebhookSecret::parse(&format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([7u8; 32])))
         .expect("valid");
     assert!(!calls[0].verifies_with(&other), "and not with another");
+    assert_eq!(event["data"]["content"], json!({}), "nothing detected in plain text");
     // An idempotent confirm that finds the object promoted does not ask again.
     app.confirm("ok.txt").await.ok();
     assert_eq!(hook.calls().len(), 1);
+
+    // The hook is told what the content checks found; a draft that fails them never reaches it.
+    app.upload("photo.png", Some("image/png"), &fixture_png()).await;
+    app.confirm("photo.png").await.ok();
+    let calls = hook.calls();
+    assert_eq!(calls.len(), 2, "{:#?}", summary(&calls));
+    assert_eq!(calls[1].json()["data"]["content"], json!({"detected_type": "image/png", "width": 64, "height": 48}));
+    app.upload("program.png", Some("image/png"), b"MZ\x90\0\x03\0\0\0").await;
+    app.confirm("program.png").await.error(422, "CONTENT_TYPE_MISMATCH");
+    assert_eq!(hook.calls().len(), 2, "the hook was not asked");
 
     // Rejected in a 2xx body, and with a 4xx: 422 with the hook's reason, the draft deleted.
     for (mode, reason) in [
@@ -314,11 +330,14 @@ async fn every_event_is_delivered_signed(backend: Backend) {
     );
     assert_eq!(confirmed["data"]["content_type"], "text/plain");
     assert!(confirmed["data"]["time"].is_string());
+    assert_eq!(confirmed["data"]["content"], json!({}), "what the checks found: nothing, in plain text");
 
     // draft.rejected (by the hook), draft.discarded, draft.expired (by the cleaner inside the server).
     hook.inner.lock().expect("lock").mode = Mode::RejectInBody("not today");
     app.upload("bad.txt", None, b"bad").await;
     app.confirm("bad.txt").await.error(422, "UPLOAD_REJECTED");
+    app.upload("program.png", Some("image/png"), b"MZ\x90\0\x03\0\0\0").await;
+    app.confirm("program.png").await.error(422, "CONTENT_TYPE_MISMATCH");
     app.upload("gone.txt", None, b"gone").await;
     app.post("/api/v1/discard-draft", &json!({"object_name": "gone.txt"})).await.ok();
     app.upload("old.txt", None, b"old").await;
@@ -335,8 +354,26 @@ async fn every_event_is_delivered_signed(backend: Backend) {
     assert_eq!(expired["data"]["key"], "old.txt");
     let discarded = calls.iter().find(|c| c.json()["type"] == "draft.discarded").expect("discarded").json();
     assert_eq!(discarded["data"]["object_name"], "gone.txt");
-    let rejected = calls.iter().find(|c| c.json()["type"] == "draft.rejected").expect("rejected").json();
-    assert_eq!(rejected["data"]["object_name"], "bad.txt");
+    let rejections: Vec<Value> =
+        calls.iter().filter(|c| c.status == 200 && c.json()["type"] == "draft.rejected").map(Call::json).collect();
+    let rejected = |name: &str| rejections.iter().find(|r| r["data"]["object_name"] == name).cloned();
+    let by_hook = rejected("bad.txt").expect("bad.txt rejected");
+    assert_eq!(by_hook["data"]["error_type"], "UPLOAD_REJECTED");
+    assert!(by_hook["data"]["reason"].as_str().is_some_and(|r| r.contains("not today")), "{by_hook}");
+    let by_checks = events
+        .wait_for("program.png rejected", |calls| {
+            calls.iter().any(|c| c.status == 200 && c.json()["data"]["object_name"] == "program.png")
+        })
+        .await
+        .into_iter()
+        .find(|c| c.status == 200 && c.json()["data"]["object_name"] == "program.png")
+        .expect("delivered")
+        .json();
+    assert_eq!(
+        (by_checks["type"].as_str(), by_checks["data"]["error_type"].as_str()),
+        (Some("draft.rejected"), Some("CONTENT_TYPE_MISMATCH"))
+    );
+    assert!(by_checks["data"]["reason"].as_str().is_some_and(|r| r.contains("declared image/png")), "{by_checks}");
     events.stop();
     hook.stop();
 }

@@ -2,6 +2,8 @@
 
 mod auth;
 mod browser;
+mod checks;
+mod clamd;
 mod cleaner;
 mod cli;
 mod client;

@@ -22,7 +22,7 @@ fn bytes(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
 }
 
-async fn start(app: &TestApp, name: &str, body: Value) -> Value {
+pub(crate) async fn start(app: &TestApp, name: &str, body: Value) -> Value {
     let mut request = body;
     request["object_name"] = json!(name);
     app.post("/api/v1/multipart/start", &request).await.ok()
@@ -49,7 +49,7 @@ async fn put_part(app: &TestApp, signed: &Value, bytes: Vec<u8>) -> String {
 }
 
 /// Uploads the given parts (numbered from 1); returns `(part_number, etag)` for each.
-async fn put_parts(app: &TestApp, name: &str, upload_id: &str, parts: &[Vec<u8>]) -> Vec<(u32, String)> {
+pub(crate) async fn put_parts(app: &TestApp, name: &str, upload_id: &str, parts: &[Vec<u8>]) -> Vec<(u32, String)> {
     let numbers: Vec<u32> = (1..=parts.len() as u32).collect();
     let signed = sign(app, name, upload_id, &numbers).await;
     let mut etags = Vec::new();
@@ -60,7 +60,7 @@ async fn put_parts(app: &TestApp, name: &str, upload_id: &str, parts: &[Vec<u8>]
     etags
 }
 
-fn completion(name: &str, upload_id: &str, parts: &[(u32, String)]) -> Value {
+pub(crate) fn completion(name: &str, upload_id: &str, parts: &[(u32, String)]) -> Value {
     let parts: Vec<Value> = parts.iter().map(|(n, etag)| json!({ "part_number": n, "etag": etag })).collect();
     json!({ "object_name": name, "upload_id": upload_id, "parts": parts })
 }
@@ -416,7 +416,7 @@ async fn the_cleaner_removes_a_stale_local_multipart_upload() {
     }
 }
 
-fn error_reason(status: &tonic::Status) -> String {
+pub(crate) fn error_reason(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
 }

@@ -33,7 +33,9 @@ async fn whole_flow(weed: &SeaweedFs, app: &TestApp, bucket: &str) {
     assert_eq!(confirmed["final_location"], json!(format!("{bucket}/in/the draft.bin")));
     assert_eq!(object(&s3, bucket, "in/the draft.bin").await, Some(("application/x-test".to_owned(), bytes.clone())));
     assert_eq!(object(&s3, &draft, "in/the draft.bin").await, None, "the draft is gone");
-    assert_eq!(app.confirm("in/the draft.bin").await.ok(), confirmed, "confirm is idempotent");
+    let mut again = app.confirm("in/the draft.bin").await.ok();
+    again["content"] = json!({});
+    assert_eq!(again, confirmed, "confirm is idempotent (what the checks found comes with the first answer only)");
     assert_eq!(app.download("in/the draft.bin", None).await.1, bytes);
     app.confirm("never-uploaded").await.error(404, "OBJECT_NOT_FOUND");
 }

@@ -1,5 +1,6 @@
-// Drives DraftStore's built-in page in headless Chromium: sign in, upload a small image and a multipart-sized file,
-// preview the image, confirm it, discard the other. Prints what it saw as JSON.
+// Drives DraftStore's built-in page in headless Chromium: sign in, upload a small image, a multipart-sized file and a
+// program named as an image, preview the image, confirm it, confirm the program (refused), discard the big file.
+// Prints what it saw as JSON.
 // Usage: node run-page.mjs <DraftStore URL> <API key> <scratch folder>
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
@@ -17,6 +18,13 @@ const big = path.join(scratch, 'big.bin')
 const bytes = Buffer.alloc(20 * 1024 * 1024)
 for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + 5) % 251
 fs.writeFileSync(big, bytes)
+// A Windows program's first bytes, named as a PNG: the browser declares it image/png.
+const fake = path.join(scratch, 'fake.png')
+const program = Buffer.alloc(512)
+program.write('MZ', 0)
+program[0x3c] = 0x80
+program.write('PE\0\0', 0x80, 'latin1')
+fs.writeFileSync(fake, program)
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -31,8 +39,8 @@ try {
   await page.getByLabel('API key or token').fill(token)
   await page.getByRole('button', { name: 'Use it' }).click()
   await page.locator('#upload').waitFor({ state: 'visible' })
-  await page.setInputFiles('#files', [pixel, big])
-  await page.waitForFunction(() => document.querySelectorAll('#progress li[data-state]').length === 2, null,
+  await page.setInputFiles('#files', [pixel, big, fake])
+  await page.waitForFunction(() => document.querySelectorAll('#progress li[data-state]').length === 3, null,
     { timeout: 120000 })
   const uploads = await page.$$eval('#progress li', (items) => items.map((li) => ({
     text: li.textContent, state: li.dataset.state,
@@ -51,11 +59,16 @@ try {
   await page.getByRole('button', { name: 'Confirm pixel.png' }).click()
   await page.waitForFunction(() => document.getElementById('drafts-status').textContent.includes('confirmed'))
   await page.locator('tr[data-name="pixel.png"]').waitFor({ state: 'detached' })
+  const confirmed = await page.locator('#drafts-status').textContent()
+  await page.getByRole('button', { name: 'Confirm fake.png' }).click()
+  await page.waitForFunction(() => document.getElementById('drafts-status').textContent.startsWith('fake.png:'))
+  await page.locator('tr[data-name="fake.png"]').waitFor({ state: 'detached' })
+  const refused = await page.locator('#drafts-status').textContent()
   await page.getByRole('button', { name: 'Discard big.bin' }).click()
   await page.waitForFunction(() => document.getElementById('drafts-status').textContent.includes('discarded'))
   await page.locator('tr[data-name="big.bin"]').waitFor({ state: 'detached' })
   const left = await page.$$eval('#draft-rows tr', (rows) => rows.map((row) => row.dataset.name))
-  console.log(JSON.stringify({ uploads, previewWidth: await width.jsonValue(), left, errors }))
+  console.log(JSON.stringify({ uploads, previewWidth: await width.jsonValue(), confirmed, refused, left, errors }))
 } finally {
   await browser.close()
 }

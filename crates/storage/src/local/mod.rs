@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -25,8 +25,8 @@ use url::Url;
 
 use crate::error::BoxError;
 use crate::storage::{
-    Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, PrefixPage, StaleUploads,
-    display_header_name,
+    ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, PrefixPage,
+    StaleUploads, display_header_name,
 };
 use crate::{
     BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -451,6 +451,25 @@ impl Storage for LocalStorage {
         let mut body = Vec::with_capacity(usize::try_from(reader.meta.size).unwrap_or_default());
         reader.body.read_to_end(&mut body).await.map_err(|e| Error::other(format!("failed to read '{key}'"), e))?;
         Ok(body.into())
+    }
+
+    async fn read(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        first: Option<u64>,
+        if_match: Option<&str>,
+    ) -> Result<ByteChunks> {
+        use tokio::io::AsyncReadExt;
+        let reader = self.read_object(bucket, key).await?;
+        let found = MoveOptions { if_match: if_match.map(str::to_owned), ..MoveOptions::default() };
+        found.check_source(key, &reader.meta)?;
+        let body = reader.body.take(first.unwrap_or(u64::MAX));
+        let key = key.clone();
+        Ok(Box::pin(
+            tokio_util::io::ReaderStream::new(body)
+                .map_err(move |e| Error::unavailable(format!("failed to read object '{key}'"), Some(Box::new(e)))),
+        ))
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {

@@ -22,8 +22,8 @@ use rusty_s3::UrlStyle;
 use url::Url;
 
 use crate::storage::{
-    DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages,
-    ListedObject, MoveOptions, PrefixPage, StaleUploads,
+    ByteChunks, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage,
+    ListPages, ListedObject, MoveOptions, PrefixPage, StaleUploads,
 };
 use crate::{
     BucketName, Checksum, CompletedPart as Part, ContentType, Error, MultipartRequest, ObjectKey, ObjectMeta,
@@ -474,6 +474,39 @@ impl Storage for S3Storage {
             Error::unavailable(format!("S3 GetObject on {bucket}/{key}: the body broke off"), Some(Box::new(e)))
         })?;
         Ok(body.into_bytes())
+    }
+
+    async fn read(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        first: Option<u64>,
+        if_match: Option<&str>,
+    ) -> Result<ByteChunks> {
+        if first == Some(0) {
+            return Ok(Box::pin(futures_util::stream::empty()));
+        }
+        let range = first.map(|n| format!("bytes=0-{}", n - 1));
+        let object = self.client.get_object().bucket(bucket.as_str()).key(key.as_str()).set_range(range);
+        let object = match object.set_if_match(if_match.map(str::to_owned)).send().await {
+            Ok(object) => object,
+            // A range of an empty object is not satisfiable: its first bytes are none.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok(Box::pin(futures_util::stream::empty()));
+            }
+            Err(e) => return Err(sdk_error("GetObject", bucket, Some(key), e)),
+        };
+        let state = Some((object.body, format!("{bucket}/{key}")));
+        Ok(Box::pin(futures_util::stream::unfold(state, |state| async move {
+            let (mut body, target) = state?;
+            match body.next().await? {
+                Ok(chunk) => Some((Ok(chunk), Some((body, target)))),
+                Err(e) => {
+                    let message = format!("S3 GetObject on {target}: the body broke off");
+                    Some((Err(Error::unavailable(message, Some(Box::new(e)))), None))
+                }
+            }
+        })))
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {

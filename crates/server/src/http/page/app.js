@@ -182,11 +182,21 @@ async function preview(draft) {
   }
 }
 
+// What the checks found in a confirmed draft, as " (image/png, 64 × 48, scanned clean)".
+function describe(content) {
+  if (!content) return ''
+  const found = []
+  if (content.detected_type) found.push(content.detected_type)
+  if (content.width) found.push(`${content.width} × ${content.height}`)
+  if (content.scan) found.push(content.scan.result === 'clean' ? 'scanned clean' : 'not scanned (too large)')
+  return found.length ? ` (${found.join(', ')})` : ''
+}
+
 async function act(route, draft, done) {
   let message
   try {
-    await api(route, { object_name: draft.object_name })
-    message = `${draft.object_name} ${done}.`
+    const answer = await api(route, { object_name: draft.object_name })
+    message = `${draft.object_name} ${done}${describe(answer.content)}.`
   } catch (error) {
     message = `${draft.object_name}: ${error.message}`
   }
