@@ -74,6 +74,7 @@ class SeaweedFs:
                                        "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, f)
         base = free_base()
         self.endpoint = f"http://127.0.0.1:{base}"
+        self.master = f"http://127.0.0.1:{base + 1}"
         args = ["taskset", "-c", "0", os.path.abspath(weed), "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
                 "-s3.autoCreateBucket=false", f"-s3.config={config}", f"-s3.port={base}", f"-master.port={base + 1}",
@@ -99,6 +100,12 @@ class SeaweedFs:
                     log = open(os.path.join(self.dir, "weed.log")).read()[-3000:]
                     raise SystemExit(f"SeaweedFS did not become ready: {error}\n{log}")
                 time.sleep(0.2)
+
+    def vacuum(self):
+        """Reclaims the space of deleted objects now rather than at SeaweedFS's next periodic pass: a section that
+        writes and deletes gigabytes round after round would otherwise fill the disk (a full volume server answers
+        InternalError)."""
+        urllib.request.urlopen(f"{self.master}/vol/vacuum?garbageThreshold=0.01", timeout=900).read()
 
     def stop(self):
         self.process.kill()
@@ -354,6 +361,7 @@ def bench_big_confirm(opts, weed):
             for key in uploaded.values():
                 weed.client.delete_object(Bucket=bucket, Key=key)
             weed.client.delete_object(Bucket=f"{bucket}-draft", Key=uploaded["boto3"])
+            weed.vacuum()
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -656,6 +664,7 @@ def bench_multipart(opts, weed):
             for name in (key, f"boto/{key}"):
                 client.delete_object(Bucket=bucket, Key=name)
             client.delete_object(Bucket=bucket + "-draft", Key=f"boto/{key}")
+            weed.vacuum()
             print(f"multipart seaweedfs: {ours[-1]:.0f} MiB/s vs boto3 {theirs[-1]:.0f} MiB/s; "
                   f"confirm {confirms[-1]:.2f} s vs boto3 copy {copies[-1]:.2f} s", flush=True)
     finally:
@@ -1232,10 +1241,16 @@ def main():
             f.write("\n\n".join(sections) + "\n")
 
     weed = SeaweedFs(opts.weed)
+    scratch = opts.scratch
     try:
         for name, (key, measure, markdown) in SECTIONS.items():
             if name in wanted:
-                results[key] = measure(opts, weed)
+                # Each section's large files in a folder of its own, removed even when the section fails.
+                opts.scratch = tempfile.mkdtemp(prefix=f"bench-{name}-", dir=scratch)
+                try:
+                    results[key] = measure(opts, weed)
+                finally:
+                    shutil.rmtree(opts.scratch, ignore_errors=True)
                 sections.append(markdown(results[key]))
                 # Written after every section, so that a run cut off keeps what it measured (marked incomplete).
                 write(complete=False)

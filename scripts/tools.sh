@@ -1,4 +1,4 @@
-# The test tools at the exact versions pinned in scripts/tools/: sourced by scripts/test and scripts/check-deploy.
+# The tools at the exact versions pinned in scripts/tools/: sourced by scripts/test, scripts/check-deploy and bench/run.
 # A folder under .tools/ is installed anew when its pins change, so every machine runs what CI ran.
 
 # pip_tool DIR REQUIREMENTS: every distribution at the version REQUIREMENTS pins, nothing resolved anew.
