@@ -64,7 +64,9 @@ def s3_env(weed, bucket, **extra):
 
 
 class SeaweedFs:
-    """SeaweedFS on CPU 0, on free loopback ports; ready once a bucket can be written."""
+    """SeaweedFS on CPU 0, on free loopback ports; ready once a bucket can be written. Every bucket is a collection
+    that takes volumes of its own at its first write: without a set `-volume.max` their number follows the free
+    disk, and a full run's buckets exhausted it in the cleaner section (every write of a new bucket failed)."""
 
     def __init__(self, weed):
         self.dir = tempfile.mkdtemp(prefix="bench-weed-")
@@ -77,7 +79,7 @@ class SeaweedFs:
         self.master = f"http://127.0.0.1:{base + 1}"
         args = ["taskset", "-c", "0", os.path.abspath(weed), "mini", f"-dir={self.dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.telemetry=false", "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-                "-s3.autoCreateBucket=false", f"-s3.config={config}", f"-s3.port={base}", f"-master.port={base + 1}",
+                "-s3.autoCreateBucket=false", "-volume.max=2000", f"-s3.config={config}", f"-s3.port={base}", f"-master.port={base + 1}",
                 f"-volume.port={base + 2}", f"-filer.port={base + 3}", f"-admin.port={base + 4}",
                 f"-metricsPort={base + 5}", f"-s3.metricsPort={base + 6}"]
         self.process = subprocess.Popen(args, stdout=open(os.path.join(self.dir, "weed.log"), "w"),
@@ -1183,6 +1185,138 @@ def checks_markdown(r):
     return "\n".join(lines)
 
 
+def cpu_seconds(pid):
+    """User and system CPU time a process has used, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_end_to_end(opts, weed):
+    """The whole flow a user sees, on the same SeaweedFS: many small files by DraftStore (upload-url, PUT to the
+    store, confirm), by the tus server (create, PATCH) and by the AWS SDK for JavaScript sending the same S3 calls
+    itself, from one Node client on CPU 1; one 1 GiB file by DraftStore's CLI and by tus-js-client; the CPU time
+    each server spent (both pinned to CPU 0, SeaweedFS's own not counted)."""
+    tools = os.path.join(ROOT, ".tools", "tus")
+    client = os.path.join(ROOT, "bench", "tus", "client.mjs")
+    count, size, parallel = opts.e2e_files, 64 << 10, 16
+    bucket = f"e2e-{os.getpid()}"
+    env = dict(os.environ, DRAFTSTORE_TUS_TOOLS=tools, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
+    weed.client.create_bucket(Bucket=f"{bucket}-tus")
+    server = draftstore(opts, s3_env(weed, bucket, MAX_UPLOAD_SIZE=str(2 << 30)))
+    port = server.port["http"]
+    tus = subprocess.Popen(["taskset", "-c", "0", "node", os.path.join(ROOT, "bench", "tus", "server.mjs"),
+                            weed.endpoint, f"{bucket}-tus"], env=env, stdout=subprocess.PIPE, text=True)
+    line = tus.stdout.readline()
+    if not line.startswith("listening "):
+        raise SystemExit(f"the tus server did not start: {line}")
+    tus_url = f"http://127.0.0.1:{int(line.split()[1])}/files"
+    servers = {"draftstore": server.process.pid, "tus": tus.pid, "s3": None}
+    rates = {who: [] for who in servers}
+    cpu_per_file = {"draftstore": [], "tus": []}
+
+    def node(*args):
+        out = subprocess.run(["taskset", "-c", "1", "node", client, *args], env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"the client failed: {out.stderr}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result["failed"]:
+            raise SystemExit(f"{args[0]}: {result['failed']} of {result['files']} failed:\n{out.stderr}")
+        return result
+
+    work = tempfile.mkdtemp(prefix="bench-e2e-", dir=opts.scratch)
+    try:
+        for run in range(opts.runs):
+            for who, target, extra in (("draftstore", f"http://127.0.0.1:{port}", []), ("tus", tus_url, []),
+                                       ("s3", weed.endpoint, [bucket])):
+                before = cpu_seconds(servers[who]) if servers[who] else 0
+                result = node(who, target, str(count), str(size), str(parallel), *extra)
+                rates[who].append(result["files"] / result["seconds"])
+                if servers[who]:
+                    cpu_per_file[who].append((cpu_seconds(servers[who]) - before) / count)
+                print(f"end to end {who}, run {run}: {rates[who][-1]:.0f} files/s", flush=True)
+            weed.vacuum()
+
+        # One 1 GiB file: DraftStore's CLI to SeaweedFS (multipart, parts straight to the store) and tus-js-client
+        # to the tus server (which proxies every byte to the store).
+        path = os.path.join(work, "big.bin")
+        gib = 1 << 30
+        subprocess.run(["head", "-c", str(gib), "/dev/urandom"], stdout=open(path, "wb"), check=True)
+        cli_env = dict(os.environ, DRAFTSTORE_URL=f"http://127.0.0.1:{port}",
+                       DRAFTSTORE_STATE_DIR=os.path.join(work, "state"))
+        big = {"draftstore": [], "tus": []}
+        cpu_per_gib = {"draftstore": [], "tus": []}
+        for run in range(opts.runs):
+            before = cpu_seconds(servers["draftstore"])
+            os.sync()
+            elapsed, _, _ = run_measured([opts.draftstore, "upload", path, "--name", f"e2e/big-{run}", "--quiet"],
+                                         cli_env)
+            big["draftstore"].append(elapsed)
+            cpu_per_gib["draftstore"].append(cpu_seconds(servers["draftstore"]) - before)
+            http_json(port, "/api/v1/discard-draft", {"object_name": f"e2e/big-{run}"})
+            before = cpu_seconds(servers["tus"])
+            os.sync()
+            result = node("tus-file", tus_url, path)
+            big["tus"].append(result["seconds"])
+            cpu_per_gib["tus"].append(cpu_seconds(servers["tus"]) - before)
+            print(f"end to end 1 GiB, run {run}: DraftStore CLI {big['draftstore'][-1]:.1f} s, tus-js-client "
+                  f"{big['tus'][-1]:.1f} s", flush=True)
+            weed.vacuum()
+    finally:
+        server.stop()
+        tus.kill()
+        tus.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    result = {"files": count, "file_kib": size >> 10, "parallel": parallel,
+              "files_per_s": {who: spread(values) for who, values in rates.items()},
+              "cpu_ms_per_file": {who: spread([v * 1e3 for v in values]) for who, values in cpu_per_file.items()},
+              "gib_seconds": {who: spread(values) for who, values in big.items()},
+              "cpu_s_per_gib": {who: spread(values) for who, values in cpu_per_gib.items()}}
+    med = lambda group, who: result[group][who]["median"]  # noqa: E731
+    result["ratios"] = {
+        "files_vs_tus": med("files_per_s", "draftstore") / med("files_per_s", "tus"),
+        "files_vs_s3": med("files_per_s", "draftstore") / med("files_per_s", "s3"),
+        "gib_vs_tus": med("gib_seconds", "tus") / med("gib_seconds", "draftstore"),
+        "cpu_file_vs_tus": med("cpu_ms_per_file", "draftstore") / med("cpu_ms_per_file", "tus"),
+        "cpu_gib_vs_tus": med("cpu_s_per_gib", "draftstore") / max(med("cpu_s_per_gib", "tus"), 1e-9),
+    }
+    return result
+
+
+def end_to_end_markdown(r):
+    def cell(m, digits=1):
+        return f"{m['median']:.{digits}f} ({m['min']:.{digits}f}–{m['max']:.{digits}f})"
+
+    f, c, g, cg, x = r["files_per_s"], r["cpu_ms_per_file"], r["gib_seconds"], r["cpu_s_per_gib"], r["ratios"]
+
+    def verdict(value, goal, at_least=True):
+        met = value >= goal if at_least else value <= goal
+        return f"**{value:.2f}** (goal {'≥' if at_least else '≤'} {goal}: {'met' if met else 'MISSED'})"
+
+    return "\n".join([
+        "## End to end against the tus server and against doing it by hand (SeaweedFS)", "",
+        f"{r['files']} files of {r['file_kib']} KiB, {r['parallel']} in flight, from one Node client on CPU 1: "
+        "DraftStore (upload-url, PUT to the store, confirm), the tus protocol's official Node server (`@tus/server` "
+        "with `@tus/s3-store`: create, PATCH; it proxies every byte), and the AWS SDK for JavaScript sending the same "
+        "S3 calls itself (PutObject, CopyObject, DeleteObject). Both servers on CPU 0; their CPU time from `/proc` "
+        "(SeaweedFS's own not counted).", "",
+        "| side | files/s | server CPU ms per file |", "|---|---|---|",
+        f"| DraftStore | {cell(f['draftstore'])} | {cell(c['draftstore'], 3)} |",
+        f"| tus server | {cell(f['tus'])} | {cell(c['tus'], 3)} |",
+        f"| AWS SDK, by hand | {cell(f['s3'])} | none |", "",
+        "One 1 GiB file: DraftStore's CLI (multipart, parts straight to the store) and `tus-js-client` to the tus "
+        "server (64 MiB PATCHes).", "",
+        "| side | seconds | server CPU s per GiB |", "|---|---|---|",
+        f"| DraftStore CLI | {cell(g['draftstore'])} | {cell(cg['draftstore'], 2)} |",
+        f"| tus-js-client | {cell(g['tus'])} | {cell(cg['tus'], 2)} |", "",
+        f"- files/s, DraftStore ÷ tus: {verdict(x['files_vs_tus'], 4)}",
+        f"- files/s, DraftStore ÷ the AWS SDK by hand: {verdict(x['files_vs_s3'], 1.2)}",
+        f"- 1 GiB speed, DraftStore CLI ÷ tus-js-client: {verdict(x['gib_vs_tus'], 1.5)}",
+        f"- server CPU per file, DraftStore ÷ tus: {verdict(x['cpu_file_vs_tus'], 0.05, at_least=False)}",
+        f"- server CPU per GiB, DraftStore ÷ tus: {verdict(x['cpu_gib_vs_tus'], 0.05, at_least=False)}",
+    ])
+
+
 # The sections, in the order they run: the name `--only` takes, the key of the results, the measurement, its text.
 SECTIONS = {
     "upload-url": ("upload_url", bench_upload_url, upload_url_markdown),
@@ -1194,6 +1328,7 @@ SECTIONS = {
     "soak": ("soak", bench_soak, soak_markdown),
     "events": ("events", bench_events, events_markdown),
     "checks": ("checks", bench_checks, checks_markdown),
+    "end-to-end": ("end_to_end", bench_end_to_end, end_to_end_markdown),
     "cleaner": ("cleaner", bench_cleaner, cleaner_markdown),
 }
 
@@ -1207,6 +1342,7 @@ def main():
                         default=None)
     parser.add_argument("--multipart-gib", type=int, default=4, help="size of the multipart upload, GiB")
     parser.add_argument("--cli-gib", type=int, default=1, help="size of the command-line upload, GiB")
+    parser.add_argument("--e2e-files", type=int, default=2000, help="small files per side in the end-to-end section")
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--soak-seconds", type=int, default=600, help="length of each soak run")
     parser.add_argument("--soak-rate", type=float, default=20, help="soak sessions started per second")

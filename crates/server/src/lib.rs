@@ -6,6 +6,7 @@ pub mod bounded;
 pub mod checks;
 pub mod cleaner;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod connections;
 pub mod domain;

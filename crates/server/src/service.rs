@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use draftstore_client::api::ContentReport;
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
@@ -310,13 +311,24 @@ impl DraftService {
             async || self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| None);
         // A draft replaced between the check and the move makes the move fail; it is checked again, once.
         for attempt in 0..2 {
-            let meta = match self.call("look up the draft", self.0.storage.head(draft, key)).await {
-                Ok(meta) => meta,
+            // The draft's metadata, and its first bytes when the checks read them: fetched together.
+            let looked_up = match self.0.checks.head_len() {
+                Some(len) => {
+                    let head = self.0.storage.head_with_first_bytes(draft, key, len);
+                    self.call("look up the draft", head).await
+                }
+                None => {
+                    self.call("look up the draft", self.0.storage.head(draft, key)).await.map(|m| (m, Bytes::new()))
+                }
+            };
+            let (meta, first) = match looked_up {
+                Ok(found) => found,
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
+                Err(Error::DraftChanged(_)) if attempt == 0 => continue,
                 Err(e) => return Err(e),
             };
             let subject = subject(caller, name, key, &meta);
-            let checked = match self.check(&subject, &meta).await {
+            let checked = match self.check(&subject, (&meta, &first)).await {
                 // Promoted, or replaced, by a concurrent confirm or upload while its bytes were read.
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
@@ -366,12 +378,12 @@ impl DraftService {
     /// Runs every check on a draft, in order: its size and checksum, its bytes (type, image size, scan), then the
     /// confirm hook. `Err` when a check could not decide (the draft is kept); `Ok(Err(refusal))` when the draft
     /// fails one.
-    async fn check(&self, subject: &Subject<'_>, meta: &ObjectMeta) -> Result<Checked> {
+    async fn check(&self, subject: &Subject<'_>, (meta, first): (&ObjectMeta, &[u8])) -> Result<Checked> {
         if let Err(reason) = self.verify(meta) {
             return Ok(Err(Error::UploadRejected(reason)));
         }
         let (storage, draft) = (self.0.storage.as_ref(), &self.0.buckets.draft);
-        let report = match self.0.checks.run(storage, &self.0.calls, draft, meta, &self.0.limits).await? {
+        let report = match self.0.checks.run(storage, &self.0.calls, draft, (meta, first), &self.0.limits).await? {
             Ok(report) => report,
             refused => return Ok(refused),
         };

@@ -19,7 +19,7 @@ use crate::cleaner::Cleaner;
 use crate::config::{ConnectionSettings, ServeSettings, Settings};
 use crate::connections::{self, HttpRouters, Slots};
 use crate::error::Error;
-use crate::grpc::{self, GrpcApi};
+use crate::grpc::{self, Admission, GrpcApi};
 use crate::hooks::Deliverer;
 use crate::http::{AppState, ReadyCache, Shared, reserve_router, router};
 use crate::service::DraftService;
@@ -118,7 +118,9 @@ impl Application {
             tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
-        let state = AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, limiter });
+        let proxies = Arc::new(settings.trusted_proxies.clone());
+        let state =
+            AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, limiter, proxies });
         Ok(Self {
             http,
             http_address,
@@ -196,8 +198,11 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(GrpcApi::server(
                 self.state.service.clone(),
-                Arc::clone(&self.state.auth),
-                self.state.limiter.clone(),
+                Admission {
+                    auth: Arc::clone(&self.state.auth),
+                    limiter: self.state.limiter.clone(),
+                    proxies: Arc::clone(&self.state.proxies),
+                },
             ))
             .serve_with_incoming_shutdown(grpc_incoming, until_stopped());
 

@@ -209,6 +209,17 @@ pub type ListPages<'a> = BoxStream<'a, Result<ListPage>>;
 /// An object's bytes, chunk by chunk, as [`Storage::read`] streams them.
 pub type ByteChunks = BoxStream<'static, Result<bytes::Bytes>>;
 
+/// Gathers a stream of chunks, at most `len` bytes of them.
+pub(crate) async fn collect(mut chunks: ByteChunks, len: u64) -> Result<bytes::Bytes> {
+    use futures_util::StreamExt;
+    let mut gathered = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or_default());
+    while let Some(chunk) = chunks.next().await {
+        gathered.extend_from_slice(&chunk?);
+    }
+    gathered.truncate(usize::try_from(len).unwrap_or(usize::MAX));
+    Ok(gathered.into())
+}
+
 /// Objects per listing page (the S3 maximum).
 pub const LIST_PAGE: usize = 1000;
 
@@ -389,6 +400,19 @@ pub trait Storage: Debug + Send + Sync + 'static {
         first: Option<u64>,
         if_match: Option<&str>,
     ) -> Result<ByteChunks>;
+
+    /// The metadata of one object and its first `len` bytes (fewer when it is shorter), of the same version: what a
+    /// check of its type needs, in about the time of [`Storage::head`] alone. The default reads after the head.
+    async fn head_with_first_bytes(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        len: u64,
+    ) -> Result<(ObjectMeta, bytes::Bytes)> {
+        let meta = self.head(bucket, key).await?;
+        let first = collect(self.read(bucket, key, Some(len), meta.etag.as_deref()).await?, len).await?;
+        Ok((meta, first))
+    }
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;

@@ -174,6 +174,13 @@ pub fn is_sized_image(detected: Detected) -> bool {
     IMAGES.contains(&detected.mime)
 }
 
+/// Whether an image's dimensions come at its start by the format's rules, so that not finding them there means
+/// a broken header. TIFF's directory, and HEIF's and AVIF's metadata, may come after the pixels, anywhere in the
+/// file.
+pub fn dimensions_lead(detected: Detected) -> bool {
+    !matches!(detected.mime, "image/tiff" | "image/heif" | "image/avif")
+}
+
 /// Width and height, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dimensions {

@@ -37,20 +37,27 @@ impl Checks {
         }
     }
 
+    /// How many of a draft's first bytes the checks read, to be fetched with its metadata; `None` when they read
+    /// none (CONTENT_CHECKS=off).
+    pub fn head_len(&self) -> Option<u64> {
+        self.content.then_some(content::HEAD_LEN)
+    }
+
     /// Checks the draft `meta` describes, in `bucket`, against its declared type and `limits`: the type of its
-    /// bytes, an image's size, then a scan. `Err` when a check could not be made (the store or the scanner failed;
-    /// the draft is to be kept), `Ok(Err(refusal))` when the draft fails one.
+    /// bytes (`first`: its first [`Checks::head_len`] bytes), an image's size, then a scan. `Err` when a check
+    /// could not be made (the store or the scanner failed; the draft is to be kept), `Ok(Err(refusal))` when the
+    /// draft fails one.
     pub async fn run(
         &self,
         storage: &dyn Storage,
         calls: &StorageCalls,
         bucket: &BucketName,
-        meta: &ObjectMeta,
+        (meta, first): (&ObjectMeta, &[u8]),
         limits: &UploadLimits,
     ) -> Result<Checked> {
         let mut report = ContentReport::default();
         if self.content
-            && let Err(refusal) = self.check_content(storage, calls, bucket, meta, limits, &mut report).await?
+            && let Err(refusal) = self.check_content(storage, calls, bucket, (meta, first), limits, &mut report).await?
         {
             return Ok(Err(refusal));
         }
@@ -68,23 +75,27 @@ impl Checks {
         storage: &dyn Storage,
         calls: &StorageCalls,
         bucket: &BucketName,
-        meta: &ObjectMeta,
+        (meta, head): (&ObjectMeta, &[u8]),
         limits: &UploadLimits,
         report: &mut ContentReport,
     ) -> Result<std::result::Result<(), Error>> {
-        let head = read_head(storage, calls, bucket, meta, content::HEAD_LEN).await?;
-        let detected = content::detect(&head);
+        let detected = content::detect(head);
         if let Err(refusal) = content::check_type(&meta.content_type, detected, limits) {
             return Ok(Err(refusal));
         }
         report.detected_type = detected.map(|d| d.mime.to_owned());
         let Some(image) = detected.filter(|d| content::is_sized_image(*d)) else { return Ok(Ok(())) };
-        let mut size = content::dimensions(&head);
+        let mut size = content::dimensions(head);
         if size.is_none() && meta.size > head.len() as u64 {
             let longer = read_head(storage, calls, bucket, meta, content::IMAGE_HEAD_LEN).await?;
             size = content::dimensions(&longer);
         }
         let Some(size) = size else {
+            if !content::dimensions_lead(image) {
+                // Its dimensions lie further than a head read reaches: reported as unknown, not refused.
+                tracing::info!(key = %meta.key, r#type = image.mime, "image dimensions not in the first bytes");
+                return Ok(Ok(()));
+            }
             return Ok(Err(Error::UploadRejected(format!(
                 "its bytes are {} but its header gives no dimensions within its first {} KiB",
                 image.mime,

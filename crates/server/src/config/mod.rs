@@ -381,6 +381,18 @@ pub struct ServeSettings {
     pub ready_cache: Duration,
     #[command(flatten)]
     pub rate_limit: RateLimitSettings,
+    /// Proxies (comma-separated networks such as `10.0.0.0/8`, or addresses) whose connections may name the client
+    /// in `X-Forwarded-For` or `Forwarded`; that client then feeds the rate limit and the request log. Headers from
+    /// any other peer are ignored [default: none].
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        value_name = "CIDRS",
+        value_parser = trusted_proxies(),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub trusted_proxies: crate::clients::TrustedProxies,
     #[command(flatten)]
     pub connections: ConnectionSettings,
     /// How often the gRPC health service re-checks the store, in seconds.
@@ -668,6 +680,11 @@ fn webhook_secret() -> Setting<crate::hooks::WebhookSecret> {
     Setting::new(|text| {
         crate::hooks::WebhookSecret::parse(text).map_err(|e| format!("is not a Standard Webhooks secret: {e}"))
     })
+}
+
+/// Networks of trusted proxies.
+fn trusted_proxies() -> Setting<crate::clients::TrustedProxies> {
+    Setting::new(|text| crate::clients::TrustedProxies::parse(text).map_err(|e| values::invalid(text, e)))
 }
 
 /// Where clamd listens.

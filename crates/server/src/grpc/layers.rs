@@ -16,6 +16,7 @@ use tonic::{Code, Request, Status};
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, Caller};
+use crate::clients::TrustedProxies;
 use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
 
@@ -24,6 +25,8 @@ use crate::ratelimit::RateLimiter;
 pub struct Admission {
     pub auth: Arc<Authenticator>,
     pub limiter: Option<Arc<RateLimiter>>,
+    /// Who may name the client behind a connection (TRUSTED_PROXIES).
+    pub proxies: Arc<TrustedProxies>,
 }
 
 impl tonic::service::Interceptor for Admission {
@@ -31,7 +34,12 @@ impl tonic::service::Interceptor for Admission {
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
         let caller = self.auth.authenticate(authorization)?;
         if let Some(limiter) = &self.limiter {
-            limiter.check(&caller, request.remote_addr().map(|address| address.ip()), "grpc")?;
+            let metadata = request.metadata();
+            let values = |name| metadata.get_all(name).iter().filter_map(|v| v.to_str().ok());
+            let client = request
+                .remote_addr()
+                .map(|peer| self.proxies.client(peer.ip(), values("x-forwarded-for"), values("forwarded")));
+            limiter.check(&caller, client, "grpc")?;
         }
         request.extensions_mut().insert(caller);
         Ok(request)

@@ -2,7 +2,6 @@
 //! and server reflection. Errors are real gRPC statuses carrying the error type in a `google.rpc.ErrorInfo`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use draftstore_proto::draft::v1 as pb;
@@ -15,15 +14,14 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::auth::Authenticator;
 use crate::domain::{
     Stage, parse_checksum, parse_content_type, parse_etag, parse_object_name, parse_part_number, parse_upload_id,
 };
 use crate::error::Error;
-use crate::ratelimit::RateLimiter;
 use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Upload};
 use draftstore_storage::CompletedPart;
-use layers::{Admission, Observed, admitted};
+pub use layers::Admission;
+use layers::{Observed, admitted};
 
 mod layers;
 
@@ -40,10 +38,9 @@ impl GrpcApi {
     /// The tonic service, behind its layers.
     pub fn server(
         service: DraftService,
-        auth: Arc<Authenticator>,
-        limiter: Option<Arc<RateLimiter>>,
+        admission: Admission,
     ) -> Observed<InterceptedService<DraftServiceServer<Self>, Admission>> {
-        Observed(DraftServiceServer::with_interceptor(Self { service }, Admission { auth, limiter }))
+        Observed(DraftServiceServer::with_interceptor(Self { service }, admission))
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use bytes::Bytes;
-use draftstore_storage::{self as storage, BucketName, ContentType, ObjectKey, Storage};
+use draftstore_storage::{self as storage, BucketName, ContentType, LIST_PAGE, ObjectKey, Storage};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -31,8 +31,11 @@ use crate::error::Error;
 const OUTBOX: &str = "outbox/";
 /// Where leases are kept.
 const LEASES: &str = "leases/";
-/// Entries looked at per pass.
+/// Entries handled per pass, at most.
 const PASS: usize = 100;
+/// Entries a pass looks through, at most, for those due: it reads past the ones waiting out a backoff, so that
+/// entries a receiver keeps refusing cannot hold back the ones behind them.
+const SCAN: usize = 10_000;
 /// How long a lease outlives the longest delivery (HOOK_TIMEOUT), when it is not renewed.
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How often the outbox is read when nothing wakes the worker.
@@ -194,6 +197,11 @@ fn lease_key(id: &str) -> ObjectKey {
     ObjectKey::parse(&format!("{LEASES}{id}")).expect("a lease key is valid")
 }
 
+/// When an entry was recorded (Unix milliseconds), from its key.
+fn created_ms_of(key: &ObjectKey) -> Option<i64> {
+    key.as_str().strip_prefix(OUTBOX)?.split_once('-')?.0.parse().ok()
+}
+
 /// The id of an entry, from its key.
 fn id_of(key: &ObjectKey) -> Option<&str> {
     key.as_str().strip_prefix(OUTBOX)?.split_once('-')?.1.strip_suffix(".json")
@@ -257,27 +265,41 @@ impl Deliverer {
         }
     }
 
-    /// One look at the oldest entries.
+    /// One look at the outbox, oldest first: up to [`PASS`] entries that are due are handled, those waiting out a
+    /// backoff skipped, reading on past them through at most [`SCAN`] entries.
     pub async fn pass(&mut self) -> Result<(), Error> {
         let storage = Arc::clone(&self.outbox.storage);
         let bucket = self.outbox.bucket.clone();
-        let page = self.calls.call("list the event outbox", storage.list_prefix(&bucket, OUTBOX, None, PASS)).await?;
-        metrics::gauge!("draftstore_events_outbox_size").set(page.objects.len() as f64);
         let now = Instant::now();
         let mut listed = std::collections::HashSet::new();
-        for object in page.objects {
-            let Some(id) = id_of(&object.key).map(str::to_owned) else { continue };
-            listed.insert(id.clone());
-            if self.retries.get(&id).is_some_and(|(due, _)| *due > now) {
-                continue;
+        let (mut handled, mut oldest_ms, mut token) = (0, None, None::<String>);
+        loop {
+            let list = storage.list_prefix(&bucket, OUTBOX, token.as_deref(), LIST_PAGE);
+            let page = self.calls.call("list the event outbox", list).await?;
+            for object in page.objects {
+                let Some(id) = id_of(&object.key).map(str::to_owned) else { continue };
+                oldest_ms = created_ms_of(&object.key).into_iter().chain(oldest_ms).min();
+                listed.insert(id.clone());
+                if handled == PASS || self.retries.get(&id).is_some_and(|(due, _)| *due > now) {
+                    continue;
+                }
+                handled += 1;
+                if let Err(e) = self.handle(&object.key, &id).await {
+                    tracing::warn!(error = %e, id, "an event could not be handled; trying again later");
+                    self.schedule(&id, None);
+                }
             }
-            if let Err(e) = self.handle(&object.key, &id).await {
-                tracing::warn!(error = %e, id, "an event could not be handled; trying again later");
-                self.schedule(&id, None);
+            token = page.next;
+            if token.is_none() || handled == PASS || listed.len() >= SCAN {
+                break;
             }
         }
-        // Entries gone from the outbox (delivered by another replica, dropped) need no retry state.
-        if self.retries.len() > 10 * PASS {
+        metrics::gauge!("draftstore_events_outbox_size").set(listed.len() as f64);
+        let age_ms = oldest_ms.map_or(0, |oldest| now_ms().saturating_sub(oldest).max(0));
+        metrics::gauge!("draftstore_events_outbox_oldest_seconds").set(age_ms as f64 / 1000.0);
+        // Entries gone from the outbox (delivered by another replica, dropped) need no retry state; only a listing
+        // that reached the end shows which are gone.
+        if token.is_none() || self.retries.len() > 2 * SCAN {
             self.retries.retain(|id, _| listed.contains(id));
         }
         Ok(())
@@ -446,6 +468,7 @@ mod tests {
         let (early, late) = (entry_key(1_700_000_000_000, "msg_a"), entry_key(1_800_000_000_000, "msg_b"));
         assert!(early.as_str() < late.as_str());
         assert_eq!(id_of(&early), Some("msg_a"));
+        assert_eq!(created_ms_of(&early), Some(1_700_000_000_000));
         assert_eq!(id_of(&ObjectKey::parse("outbox/elsewhere").expect("valid")), None);
     }
 

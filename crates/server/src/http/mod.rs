@@ -27,7 +27,11 @@ pub use error::ErrorBody;
 pub use openapi::ApiDoc;
 
 use crate::auth::{Authenticator, Caller};
+use crate::clients::{ClientAddr, TrustedProxies};
 use crate::service::DraftService;
+
+/// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 use crate::telemetry;
 
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
@@ -66,6 +70,8 @@ pub struct Shared {
     pub public_url: url::Url,
     /// Counts API calls per caller; `None` when RATE_LIMIT=0.
     pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
+    /// Who may name the client behind a connection (TRUSTED_PROXIES).
+    pub proxies: Arc<TrustedProxies>,
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.
@@ -138,7 +144,11 @@ pub fn router(state: AppState) -> Router {
     }
     let cors = cors(state.service.cors_allowed_origins());
     // CORS outermost: a browser's preflight is answered before authentication, which it never carries.
-    router.fallback(not_found).layer(middleware::from_fn(observe)).layer(cors).with_state(state)
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(cors)
+        .with_state(state)
 }
 
 /// What a connection on the probe reserve is answered (see [`crate::connections`]): the probes, and to anything
@@ -148,7 +158,7 @@ pub fn reserve_router(state: AppState) -> Router {
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
         .fallback(|| async { crate::error::Error::ServerBusy.into_response() })
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }
 
@@ -178,8 +188,8 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
     match state.auth.authenticate(authorization) {
         Ok(caller) => {
             if let Some(limiter) = &state.limiter {
-                let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-                if let Err(error) = limiter.check(&caller, peer, "http") {
+                let client = request.extensions().get::<ClientAddr>().map(|client| client.0);
+                if let Err(error) = limiter.check(&caller, client, "http") {
                     return error.into_response();
                 }
             }
@@ -239,12 +249,31 @@ pub(crate) fn request_id_from(given: Option<&str>) -> String {
 
 /// Every request runs in a span carrying its request id, ends with one log line (route, status, duration), and
 /// is counted in the metrics.
-async fn observe(request: Request, next: Next) -> Response {
+async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = static_method(request.method());
     let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", |p| p.as_str()).to_owned();
     let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+    let client = peer.map(|peer| {
+        if state.proxies.is_empty() {
+            return ClientAddr(peer);
+        }
+        let headers = request.headers();
+        let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
+        ClientAddr(state.proxies.client(peer, values(X_FORWARDED_FOR), values(header::FORWARDED.as_str())))
+    });
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        client = tracing::field::Empty
+    );
+    if let Some(client) = client {
+        span.record("client", tracing::field::display(client.0));
+        request.extensions_mut().insert(client);
+    }
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

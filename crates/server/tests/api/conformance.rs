@@ -279,6 +279,14 @@ async fn reads(storage: &dyn Storage, client: &reqwest::Client, bucket: &BucketN
     assert!(collect(storage.read(bucket, &empty, None, None).await).await.is_empty());
     let missing = storage.read(bucket, &key("reads/missing.bin"), Some(16), None).await;
     assert!(missing.map(drop).expect_err("absent").is_not_found());
+
+    // The metadata and the first bytes together.
+    let (meta, first) = storage.head_with_first_bytes(bucket, &object, 4096).await.expect("head and first bytes");
+    assert_eq!((meta.size, &first[..]), (body.len() as u64, &body[..4096]));
+    let (meta, first) = storage.head_with_first_bytes(bucket, &empty, 4096).await.expect("an empty object");
+    assert_eq!((meta.size, first.len()), (0, 0));
+    let missing = storage.head_with_first_bytes(bucket, &key("reads/missing.bin"), 16).await;
+    assert!(missing.expect_err("absent").is_not_found());
     storage.delete(bucket, &object).await.expect("delete");
     storage.delete(bucket, &empty).await.expect("delete");
 }

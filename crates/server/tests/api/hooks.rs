@@ -3,7 +3,7 @@
 //! slow; events of every type, signed, delivered at least once through a receiver's failures, a SIGKILL and two
 //! replicas sharing the outbox.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,6 +43,8 @@ enum Mode {
     RejectWithStatus(&'static str),
     /// Answers after this long.
     Slow(Duration),
+    /// 500 to every event about an object whose name starts with this; 200 to the others.
+    FailNamed(&'static str),
 }
 
 /// One call the receiver got.
@@ -166,6 +168,14 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
             Mode::Slow(delay) => {
                 tokio::time::sleep(delay).await;
                 StatusCode::OK.into_response()
+            }
+            Mode::FailNamed(prefix) => {
+                if event["data"]["object_name"].as_str().is_some_and(|name| name.starts_with(prefix)) {
+                    call.status = 500;
+                    (StatusCode::INTERNAL_SERVER_ERROR, "never this one").into_response()
+                } else {
+                    StatusCode::OK.into_response()
+                }
             }
         }
     };
@@ -376,6 +386,48 @@ async fn every_event_is_delivered_signed(backend: Backend) {
     assert!(by_checks["data"]["reason"].as_str().is_some_and(|r| r.contains("declared image/png")), "{by_checks}");
     events.stop();
     hook.stop();
+}
+
+/// 150 events the receiver refuses every time, recorded first, do not hold back the 151st: a pass reads on past
+/// entries waiting out their backoff.
+async fn events_a_receiver_refuses_do_not_hold_back_the_others(backend: Backend) {
+    let (args, _dir) = backend_args(backend).await;
+    let events = Receiver::start(Mode::FailNamed("poison/")).await;
+    let app = app_with(&args, &["--events-url", &events.url]).await;
+    for i in 0..150 {
+        let name = format!("poison/{i:03}.txt");
+        app.upload(&name, Some("text/plain"), b"refused by the receiver").await;
+        app.confirm(&name).await.ok();
+    }
+    // Every refused event has been tried and is waiting out its backoff before the good one is recorded.
+    events
+        .wait_for("a try of each refused event", |calls| {
+            calls.iter().filter(|c| c.status == 500).map(|c| c.id.clone()).collect::<HashSet<_>>().len() == 150
+        })
+        .await;
+    app.upload("good.txt", Some("text/plain"), b"wanted").await;
+    app.confirm("good.txt").await.ok();
+    let calls = events
+        .wait_for("the event behind the refused ones", |calls| {
+            calls.iter().any(|c| c.status == 200 && c.json()["data"]["object_name"] == "good.txt")
+        })
+        .await;
+    let refused = calls.iter().filter(|c| c.status == 500).count();
+    crate::helpers::report(&format!("{backend:?}: the 151st event arrived after {refused} refused deliveries"));
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(metrics.contains("draftstore_events_outbox_oldest_seconds"), "{metrics}");
+    events.stop();
+}
+
+#[tokio::test]
+async fn refused_events_do_not_hold_back_the_others_on_the_local_backend() {
+    events_a_receiver_refuses_do_not_hold_back_the_others(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn refused_events_do_not_hold_back_the_others_on_seaweedfs() {
+    events_a_receiver_refuses_do_not_hold_back_the_others(Backend::SeaweedFs).await;
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod drafts;
 mod flow;
 mod fulldisk;
 mod grpc;
+mod haproxy;
 mod helpers;
 mod hooks;
 mod limits;

@@ -115,3 +115,38 @@ async fn rate_limits_are_off_by_default() {
         assert_eq!(list(&app).await.status(), 200);
     }
 }
+
+/// A client that connects from `source`, a loopback address of its own.
+fn client_from(source: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(source)).build().expect("a client")
+}
+
+async fn upload_url(client: &reqwest::Client, base: &str, forwarded_for: Option<&str>) -> u16 {
+    let mut request = client.post(format!("{base}/api/v1/upload-url")).json(&json!({ "object_name": "a.txt" }));
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    request.send().await.expect("sent").status().as_u16()
+}
+
+/// Behind HAProxy, with its address in TRUSTED_PROXIES, each client has its own bucket (without it, every client
+/// would be the proxy); a header naming another client changes nothing, through the proxy or sent straight.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_bucket_and_forged_headers_change_nothing() {
+    let app =
+        spawn_app_with(&["--rate-limit", "1", "--rate-limit-burst", "1", "--trusted-proxies", "127.0.0.1/32"]).await;
+    let backend = app.address.trim_start_matches("http://").to_owned();
+    let haproxy = crate::haproxy::HaProxy::start(&backend).await;
+    let (one, two) = (client_from([127, 0, 0, 2]), client_from([127, 0, 0, 3]));
+
+    assert_eq!(upload_url(&one, &haproxy.url(), None).await, 200);
+    assert_eq!(upload_url(&one, &haproxy.url(), None).await, 429, "the same client, through the proxy");
+    // HAProxy appends the address it saw: the right-most untrusted hop is still the first client.
+    assert_eq!(upload_url(&one, &haproxy.url(), Some("203.0.113.9")).await, 429, "a forged first hop");
+    assert_eq!(upload_url(&two, &haproxy.url(), None).await, 200, "another client, another bucket");
+
+    // Straight to DraftStore from an untrusted address, the header is ignored.
+    let direct = client_from([127, 0, 0, 4]);
+    assert_eq!(upload_url(&direct, &app.address, Some("198.51.100.1")).await, 200);
+    assert_eq!(upload_url(&direct, &app.address, Some("198.51.100.2")).await, 429, "one bucket whatever it claims");
+}
