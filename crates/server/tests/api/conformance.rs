@@ -12,6 +12,7 @@ use draftstore_storage::{
     MultipartRequest, ObjectKey, PresignRequest, Progress, StaleUploads, Storage, UploadId,
 };
 use futures_util::TryStreamExt;
+use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app};
@@ -287,6 +288,17 @@ async fn reads(storage: &dyn Storage, client: &reqwest::Client, bucket: &BucketN
     assert_eq!((meta.size, first.len()), (0, 0));
     let missing = storage.head_with_first_bytes(bucket, &key("reads/missing.bin"), 16).await;
     assert!(missing.expect_err("absent").is_not_found());
+    // With a declared SHA-256, the store's checksum comes too, as head gives it.
+    let summed = key("reads/summed.bin");
+    let checksum = draftstore_storage::Checksum::from_digest(&sha2::Sha256::digest(body).into());
+    let conditions = Conditions { checksum_sha256: Some(checksum.clone()), ..Conditions::default() };
+    let request = PresignRequest { conditions: &conditions, ..presign_request(Method::Put, bucket, &summed) };
+    let url = storage.presign(&request).await.expect("presign");
+    assert_eq!(put(client, &url.url, &url.headers, body).await, 200);
+    let (meta, first) = storage.head_with_first_bytes(bucket, &summed, 16).await.expect("head and first bytes");
+    assert_eq!(meta, storage.head(bucket, &summed).await.expect("head"));
+    assert_eq!((meta.declared.sha256.as_ref(), &first[..]), (Some(&checksum), &body[..16]));
+    storage.delete(bucket, &summed).await.expect("delete");
     storage.delete(bucket, &object).await.expect("delete");
     storage.delete(bucket, &empty).await.expect("delete");
 }

@@ -515,30 +515,51 @@ impl Storage for S3Storage {
         key: &ObjectKey,
         len: u64,
     ) -> Result<(ObjectMeta, bytes::Bytes)> {
-        // The two requests at once, then checked to be of one version: one round trip instead of two.
-        let first = async {
-            let object = self.client.get_object().bucket(bucket.as_str()).key(key.as_str());
-            match object.range(format!("bytes=0-{}", len.max(1) - 1)).send().await {
-                Ok(object) => {
-                    let etag = object.e_tag().map(str::to_owned);
-                    let body = object.body.collect().await.map_err(|e| {
-                        let message = format!("S3 GetObject on {bucket}/{key}: the body broke off");
-                        Error::unavailable(message, Some(Box::new(e)))
-                    })?;
-                    Ok(Some((etag, body.into_bytes())))
-                }
-                // An empty object has no first bytes to range over.
-                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => Ok(None),
-                Err(e) => Err(sdk_error("GetObject", bucket, Some(key), e)),
+        // One ranged GET answers with the object's headers too: its metadata, its etag, its size in Content-Range.
+        let request = self.client.get_object().bucket(bucket.as_str()).key(key.as_str());
+        let object = match request.range(format!("bytes=0-{}", len.max(1) - 1)).send().await {
+            Ok(object) => object,
+            // An empty object has no first bytes to range over.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+                return Ok((self.head(bucket, key).await?, bytes::Bytes::new()));
             }
+            Err(e) => return Err(sdk_error("GetObject", bucket, Some(key), e)),
         };
-        let (meta, first) = tokio::join!(self.head(bucket, key), first);
-        let meta = meta?;
-        match first? {
-            None => Ok((meta, bytes::Bytes::new())),
-            Some((etag, first)) if etag == meta.etag => Ok((meta, first.slice(..first.len().min(len as usize)))),
-            Some(_) => Err(Error::PreconditionFailed { message: format!("object '{key}' changed while being read") }),
+        let size = object
+            .content_range()
+            .and_then(|range| range.rsplit_once('/')?.1.parse().ok())
+            .unwrap_or_else(|| object.content_length().unwrap_or_default().max(0) as u64);
+        let content_type =
+            object.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
+        let metadata = |name: &str| object.metadata().and_then(|m| m.get(name.trim_start_matches("x-amz-meta-")));
+        let declared = Declared {
+            length: metadata(DECLARED_LENGTH_HEADER).and_then(|l| l.parse().ok()),
+            sha256: metadata(DECLARED_SHA256_HEADER).and_then(|c| Checksum::parse(c).ok()),
+        };
+        let mut meta = ObjectMeta {
+            key: key.clone(),
+            size,
+            content_type,
+            last_modified: timestamp(object.last_modified()),
+            // A ranged answer carries no checksum of the whole object.
+            sha256: None,
+            declared,
+            etag: object.e_tag().map(str::to_owned),
+        };
+        let first = object.body.collect().await.map_err(|e| {
+            Error::unavailable(format!("S3 GetObject on {bucket}/{key}: the body broke off"), Some(Box::new(e)))
+        })?;
+        let first = first.into_bytes();
+        let first = first.slice(..first.len().min(usize::try_from(len).unwrap_or(usize::MAX)));
+        // A declared SHA-256 is checked against the store's, which only a HEAD gives: of the same version.
+        if meta.declared.sha256.is_some() {
+            let head = self.head(bucket, key).await?;
+            if head.etag != meta.etag {
+                return Err(Error::PreconditionFailed { message: format!("object '{key}' changed while being read") });
+            }
+            meta = head;
         }
+        Ok((meta, first))
     }
 
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()> {
