@@ -171,24 +171,133 @@ pub async fn get(
     let Verified { local, bucket, key, attachment, .. } = verified;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
-    let mut response = Body::from_stream(ReaderStream::new(reader.body)).into_response();
+    let last_modified = meta.last_modified.format(&Rfc2822).ok().map(|date| date.replace("+0000", "GMT"));
+    let range = ranged(&headers, meta.size, meta.etag.as_deref(), last_modified.as_deref());
+    let (mut response, length) = match range {
+        Ranged::Whole => (Body::from_stream(ReaderStream::new(reader.body)).into_response(), meta.size),
+        Ranged::Unsatisfiable => {
+            let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            response.headers_mut().insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            return Ok(response);
+        }
+        Ranged::Part { start, end } => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut file = reader.body.into_inner();
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(|e| Error::from_storage("read the object", draftstore_storage::Error::other("seek", e)))?;
+            let body = Body::from_stream(ReaderStream::new(file.take(end + 1 - start)));
+            let mut response = (StatusCode::PARTIAL_CONTENT, body).into_response();
+            if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", meta.size)) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            (response, end + 1 - start)
+        }
+    };
     let response_headers = response.headers_mut();
     let content_type = HeaderValue::from_str(meta.content_type.as_str())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     response_headers.insert(header::CONTENT_TYPE, content_type);
-    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
+    response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(etag) = meta.etag.as_deref().and_then(|etag| HeaderValue::from_str(etag).ok()) {
+        response_headers.insert(header::ETAG, etag);
+    }
     response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Objects are served from DraftStore's own origin: nothing in them may script it.
     response_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
     if attachment {
         response_headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
     }
-    if let Ok(modified) = meta.last_modified.format(&Rfc2822)
-        && let Ok(value) = HeaderValue::from_str(&modified.replace("+0000", "GMT"))
-    {
+    if let Some(value) = last_modified.and_then(|date| HeaderValue::from_str(&date).ok()) {
         response_headers.insert(header::LAST_MODIFIED, value);
     }
     Ok(response)
+}
+
+/// What a GET asks for of an object of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Ranged {
+    /// No range, one the server may ignore (several ranges, a malformed one), or an `If-Range` that no longer
+    /// holds: the whole object, 200.
+    Whole,
+    /// Bytes `start` to `end`, both included: 206.
+    Part { start: u64, end: u64 },
+    /// A range that starts past the end: 416.
+    Unsatisfiable,
+}
+
+/// Reads `Range` (one `bytes=` range: `a-b`, `a-` or `-n`) and `If-Range` (the object's ETag or its Last-Modified),
+/// as S3 answers them.
+fn ranged(headers: &HeaderMap, size: u64, etag: Option<&str>, last_modified: Option<&str>) -> Ranged {
+    let Some(range) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else { return Ranged::Whole };
+    if let Some(condition) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && Some(condition) != etag
+        && Some(condition) != last_modified
+    {
+        return Ranged::Whole;
+    }
+    let Some(spec) = range.trim().strip_prefix("bytes=") else { return Ranged::Whole };
+    if spec.contains(',') {
+        return Ranged::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else { return Ranged::Whole };
+    let (first, last) = (first.trim(), last.trim());
+    let number = |text: &str| text.parse::<u64>().ok();
+    match (first.is_empty(), last.is_empty()) {
+        // The last n bytes.
+        (true, false) => match number(last) {
+            Some(0) => Ranged::Unsatisfiable,
+            Some(n) if size > 0 => Ranged::Part { start: size.saturating_sub(n), end: size - 1 },
+            Some(_) => Ranged::Unsatisfiable,
+            None => Ranged::Whole,
+        },
+        (false, _) => match (number(first), if last.is_empty() { Some(u64::MAX) } else { number(last) }) {
+            (Some(start), Some(end)) if start <= end => {
+                if start >= size {
+                    Ranged::Unsatisfiable
+                } else {
+                    Ranged::Part { start, end: end.min(size - 1) }
+                }
+            }
+            _ => Ranged::Whole,
+        },
+        (true, true) => Ranged::Whole,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ask(range: &str, if_range: Option<&str>) -> Ranged {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_str(range).expect("ascii"));
+        if let Some(condition) = if_range {
+            headers.insert(header::IF_RANGE, HeaderValue::from_str(condition).expect("ascii"));
+        }
+        ranged(&headers, 100, Some("\"v1\""), Some("Thu, 03 Dec 2026 10:00:00 GMT"))
+    }
+
+    #[test]
+    fn ranges_are_read_as_s3_reads_them() {
+        assert_eq!(ask("bytes=0-9", None), Ranged::Part { start: 0, end: 9 });
+        assert_eq!(ask("bytes=90-", None), Ranged::Part { start: 90, end: 99 });
+        assert_eq!(ask("bytes=95-200", None), Ranged::Part { start: 95, end: 99 }, "clipped to the end");
+        assert_eq!(ask("bytes=-10", None), Ranged::Part { start: 90, end: 99 });
+        assert_eq!(ask("bytes=-500", None), Ranged::Part { start: 0, end: 99 });
+        assert_eq!(ask("bytes=100-", None), Ranged::Unsatisfiable);
+        assert_eq!(ask("bytes=-0", None), Ranged::Unsatisfiable);
+        for ignored in ["bytes=0-1,5-6", "bytes=9-0", "items=0-1", "bytes=x-y", "bytes=-"] {
+            assert_eq!(ask(ignored, None), Ranged::Whole, "{ignored}");
+        }
+        assert_eq!(ask("bytes=0-9", Some("\"v1\"")), Ranged::Part { start: 0, end: 9 });
+        assert_eq!(ask("bytes=0-9", Some("Thu, 03 Dec 2026 10:00:00 GMT")), Ranged::Part { start: 0, end: 9 });
+        assert_eq!(ask("bytes=0-9", Some("\"v0\"")), Ranged::Whole, "the object changed: all of it");
+    }
 }
 
 /// Starts a multipart upload, as S3's `POST ?uploads` does, answering S3's XML. (Completions go to DraftStore's

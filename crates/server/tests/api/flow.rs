@@ -157,3 +157,53 @@ async fn the_openapi_document_describes_every_route() {
     let errors = schemas["ErrorType"]["enum"].as_array().expect("error types");
     assert!(errors.contains(&json!("UPLOAD_NOT_FOUND")) && errors.contains(&json!("INVALID_PARTS")));
 }
+
+/// A ranged GET of a download URL answers as S3 does, on both backends, for a draft and for a confirmed object:
+/// 206 with exactly those bytes and `Content-Range`, a suffix range, 416 past the end, and the whole object when
+/// `If-Range` names another version (DraftStore's own URLs; SeaweedFS ignores `If-Range`).
+async fn ranges_are_answered_like_s3(app: &crate::helpers::TestApp, own_urls: bool) {
+    let bytes = crate::helpers::pseudo_random_bytes(300_000, 7);
+    app.upload("video.bin", Some("application/octet-stream"), &bytes).await;
+    for stage in ["draft", "main"] {
+        if stage == "main" {
+            app.confirm("video.bin").await.ok();
+        }
+        let ticket = app.download_url("video.bin", Some(stage)).await.ok();
+        let url = ticket["download_url"].as_str().expect("url");
+        let get = |range: &str, if_range: Option<&str>| {
+            let mut request = app.client.get(url).header("range", range);
+            if let Some(condition) = if_range {
+                request = request.header("if-range", condition);
+            }
+            request.send()
+        };
+        let response = get("bytes=1000-1999", None).await.expect("sent");
+        assert_eq!(response.status(), 206, "{stage}");
+        let header = |r: &reqwest::Response, name: &str| r.headers()[name].to_str().expect("ascii").to_owned();
+        assert_eq!(header(&response, "content-range"), "bytes 1000-1999/300000", "{stage}");
+        let etag = header(&response, "etag");
+        assert_eq!(response.bytes().await.expect("body"), bytes[1000..2000], "{stage}");
+
+        let response = get("bytes=-100", None).await.expect("sent");
+        assert_eq!(response.status(), 206, "{stage}");
+        assert_eq!(response.bytes().await.expect("body"), bytes[300_000 - 100..], "{stage}");
+        assert_eq!(get("bytes=300000-", None).await.expect("sent").status(), 416, "{stage}");
+        let response = get("bytes=0-9", Some(&etag)).await.expect("sent");
+        assert_eq!(response.status(), 206, "{stage}: the version named");
+        if own_urls {
+            let response = get("bytes=0-9", Some("\"another-version\"")).await.expect("sent");
+            assert_eq!(response.status(), 200, "{stage}: another version");
+            assert_eq!(response.bytes().await.expect("body").len(), bytes.len(), "{stage}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn ranges_are_answered_like_s3_on_the_local_backend() {
+    ranges_are_answered_like_s3(&spawn_app().await, true).await;
+}
+
+#[tokio::test]
+async fn ranges_are_answered_like_s3_on_seaweedfs() {
+    ranges_are_answered_like_s3(&crate::helpers::spawn_on_seaweed(&[]).await.0, false).await;
+}
