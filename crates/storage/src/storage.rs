@@ -186,12 +186,17 @@ pub struct MoveOptions {
 impl MoveOptions {
     /// Fails when the source found is not the version asked for.
     pub(crate) fn check_source(&self, key: &ObjectKey, found: &ObjectMeta) -> Result<()> {
-        match &self.if_match {
-            Some(wanted) if found.etag.as_ref() != Some(wanted) => Err(crate::Error::PreconditionFailed {
-                message: format!("object '{key}' changed since it was looked up"),
-            }),
-            _ => Ok(()),
+        check_version(key, self.if_match.as_deref(), found)
+    }
+}
+
+/// Fails when `found` is not the version `if_match` names (any version will do without one).
+pub(crate) fn check_version(key: &ObjectKey, if_match: Option<&str>, found: &ObjectMeta) -> Result<()> {
+    match if_match {
+        Some(wanted) if found.etag.as_deref() != Some(wanted) => {
+            Err(crate::Error::PreconditionFailed { message: format!("object '{key}' changed since it was looked up") })
         }
+        _ => Ok(()),
     }
 }
 
@@ -210,7 +215,7 @@ pub type ListPages<'a> = BoxStream<'a, Result<ListPage>>;
 pub type ByteChunks = BoxStream<'static, Result<bytes::Bytes>>;
 
 /// Gathers a stream of chunks, at most `len` bytes of them.
-pub(crate) async fn collect(mut chunks: ByteChunks, len: u64) -> Result<bytes::Bytes> {
+pub async fn collect(mut chunks: ByteChunks, len: u64) -> Result<bytes::Bytes> {
     use futures_util::StreamExt;
     let mut gathered = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or_default());
     while let Some(chunk) = chunks.next().await {

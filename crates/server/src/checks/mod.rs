@@ -5,7 +5,6 @@
 
 use draftstore_client::api::{ContentReport, ScanReport, ScanResult};
 use draftstore_storage::{BucketName, ObjectMeta, Storage};
-use futures_util::StreamExt;
 
 use crate::bounded::StorageCalls;
 use crate::config::CheckSettings;
@@ -117,14 +116,10 @@ async fn read_head(
     bucket: &BucketName,
     meta: &ObjectMeta,
     len: u64,
-) -> Result<Vec<u8>> {
+) -> Result<bytes::Bytes> {
     let read = async {
-        let mut chunks = storage.read(bucket, &meta.key, Some(len), meta.etag.as_deref()).await?;
-        let mut head = Vec::with_capacity(usize::try_from(len.min(meta.size)).unwrap_or_default());
-        while let Some(chunk) = chunks.next().await {
-            head.extend_from_slice(&chunk?);
-        }
-        Ok(head)
+        let chunks = storage.read(bucket, &meta.key, Some(len), meta.etag.as_deref()).await?;
+        draftstore_storage::collect(chunks, len).await
     };
     calls.call("read the draft's first bytes", read).await
 }

@@ -2,7 +2,6 @@
 //! says, an image must be within MAX_IMAGE_PIXELS, and with CLAMD_ADDRESS a real clamd must find it clean; a draft
 //! that fails is deleted and nothing reaches the main bucket.
 
-use std::path::Path;
 use std::time::Instant;
 
 use draftstore_proto::draft::v1 as pb;
@@ -10,24 +9,9 @@ use serde_json::{Value, json};
 
 use crate::clamd::{self, Clamd};
 use crate::crash::Server;
-use crate::helpers::{TestApp, report, spawn_app_with, spawn_on_seaweed};
+use crate::helpers::{TestApp, fixture, report, spawn_app_with, spawn_on_seaweed, windows_program};
 use crate::multipart::{completion, error_reason, put_parts, start};
 use crate::seaweed::{self, SeaweedFs};
-
-/// A real file of the fixtures (`tests/fixtures/content`).
-fn fixture(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/content").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// The start of a Windows program: a DOS header pointing at a PE header for x86-64.
-fn windows_program() -> Vec<u8> {
-    let mut bytes = vec![0u8; 512];
-    bytes[..2].copy_from_slice(b"MZ");
-    bytes[0x3c] = 0x80;
-    bytes[0x80..0x86].copy_from_slice(b"PE\0\0\x64\x86");
-    bytes
-}
 
 /// A 2 KiB PNG whose header announces 100,000 × 100,000 pixels.
 fn png_bomb() -> Vec<u8> {

@@ -208,9 +208,7 @@ async fn a_directory_uploads_recursively(seaweed: bool) {
     assert_eq!(bytes, b"<p>hi</p>");
 
     // A program named as an image is refused at confirm, and the CLI says why.
-    let mut program = vec![0u8; 512];
-    program[..2].copy_from_slice(b"MZ");
-    std::fs::write(cli.path("evil.png"), program).expect("write");
+    std::fs::write(cli.path("evil.png"), crate::helpers::windows_program()).expect("write");
     let run = cli.run(&["upload", "evil.png", "--confirm"]).await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("error: evil.png:") && run.stderr.contains("CONTENT_TYPE_MISMATCH"), "{run:?}");

@@ -29,7 +29,7 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("photo.png");
     // A real PNG, 64 × 48, 1039 bytes: confirm reads its type and size from its bytes.
-    let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/content/photo.png")).expect("png");
+    let png = crate::helpers::fixture("photo.png");
     std::fs::write(&file, &png).expect("write");
     let report = transfer::upload_file(&client, &file, &UploadOptions::new("p/photo.png", "image/png"), &NoProgress)
         .await

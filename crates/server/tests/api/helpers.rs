@@ -255,6 +255,21 @@ async fn answer(response: reqwest::Response) -> Answer {
     Answer { status, body }
 }
 
+/// A real file of the content fixtures (`tests/fixtures/content`).
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/content").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The start of a Windows program: a DOS header pointing at a PE header for x86-64.
+pub fn windows_program() -> Vec<u8> {
+    let mut bytes = vec![0u8; 512];
+    bytes[..2].copy_from_slice(b"MZ");
+    bytes[0x3c] = 0x80;
+    bytes[0x80..0x86].copy_from_slice(b"PE\0\0\x64\x86");
+    bytes
+}
+
 /// `len` bytes that differ from seed to seed (xorshift), for files whose content a test must recognise.
 pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;

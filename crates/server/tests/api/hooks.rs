@@ -17,13 +17,8 @@ use draftstore::hooks::WebhookSecret;
 use serde_json::{Value, json};
 
 use crate::crash::{Server, free_port};
-use crate::helpers::{TestApp, serve_settings, spawn};
+use crate::helpers::{TestApp, fixture, serve_settings, spawn, windows_program};
 use crate::seaweed;
-
-/// A real PNG, 64 × 48 (`tests/fixtures/content`).
-fn fixture_png() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/content/photo.png")).expect("fixture")
-}
 
 fn secret_text() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
@@ -241,12 +236,12 @@ async fn confirm_hook_decides(backend: Backend) {
     assert_eq!(hook.calls().len(), 1);
 
     // The hook is told what the content checks found; a draft that fails them never reaches it.
-    app.upload("photo.png", Some("image/png"), &fixture_png()).await;
+    app.upload("photo.png", Some("image/png"), &fixture("photo.png")).await;
     app.confirm("photo.png").await.ok();
     let calls = hook.calls();
     assert_eq!(calls.len(), 2, "{:#?}", summary(&calls));
     assert_eq!(calls[1].json()["data"]["content"], json!({"detected_type": "image/png", "width": 64, "height": 48}));
-    app.upload("program.png", Some("image/png"), b"MZ\x90\0\x03\0\0\0").await;
+    app.upload("program.png", Some("image/png"), &windows_program()).await;
     app.confirm("program.png").await.error(422, "CONTENT_TYPE_MISMATCH");
     assert_eq!(hook.calls().len(), 2, "the hook was not asked");
 
@@ -346,7 +341,7 @@ async fn every_event_is_delivered_signed(backend: Backend) {
     hook.inner.lock().expect("lock").mode = Mode::RejectInBody("not today");
     app.upload("bad.txt", None, b"bad").await;
     app.confirm("bad.txt").await.error(422, "UPLOAD_REJECTED");
-    app.upload("program.png", Some("image/png"), b"MZ\x90\0\x03\0\0\0").await;
+    app.upload("program.png", Some("image/png"), &windows_program()).await;
     app.confirm("program.png").await.error(422, "CONTENT_TYPE_MISMATCH");
     app.upload("gone.txt", None, b"gone").await;
     app.post("/api/v1/discard-draft", &json!({"object_name": "gone.txt"})).await.ok();

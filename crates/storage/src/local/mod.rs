@@ -26,7 +26,7 @@ use url::Url;
 use crate::error::BoxError;
 use crate::storage::{
     ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, PrefixPage,
-    StaleUploads, display_header_name,
+    StaleUploads, check_version, display_header_name,
 };
 use crate::{
     BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -462,8 +462,7 @@ impl Storage for LocalStorage {
     ) -> Result<ByteChunks> {
         use tokio::io::AsyncReadExt;
         let reader = self.read_object(bucket, key).await?;
-        let found = MoveOptions { if_match: if_match.map(str::to_owned), ..MoveOptions::default() };
-        found.check_source(key, &reader.meta)?;
+        check_version(key, if_match, &reader.meta)?;
         let body = reader.body.take(first.unwrap_or(u64::MAX));
         let key = key.clone();
         Ok(Box::pin(

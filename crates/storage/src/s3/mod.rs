@@ -470,9 +470,7 @@ impl Storage for S3Storage {
             .send()
             .await
             .map_err(|e| sdk_error("GetObject", bucket, Some(key), e))?;
-        let body = object.body.collect().await.map_err(|e| {
-            Error::unavailable(format!("S3 GetObject on {bucket}/{key}: the body broke off"), Some(Box::new(e)))
-        })?;
+        let body = object.body.collect().await.map_err(|e| body_broke_off(&format!("{bucket}/{key}"), e))?;
         Ok(body.into_bytes())
     }
 
@@ -491,7 +489,7 @@ impl Storage for S3Storage {
         let object = match object.set_if_match(if_match.map(str::to_owned)).send().await {
             Ok(object) => object,
             // A range of an empty object is not satisfiable: its first bytes are none.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+            Err(e) if unsatisfiable(&e) => {
                 return Ok(Box::pin(futures_util::stream::empty()));
             }
             Err(e) => return Err(sdk_error("GetObject", bucket, Some(key), e)),
@@ -501,10 +499,7 @@ impl Storage for S3Storage {
             let (mut body, target) = state?;
             match body.next().await? {
                 Ok(chunk) => Some((Ok(chunk), Some((body, target)))),
-                Err(e) => {
-                    let message = format!("S3 GetObject on {target}: the body broke off");
-                    Some((Err(Error::unavailable(message, Some(Box::new(e)))), None))
-                }
+                Err(e) => Some((Err(body_broke_off(&target, e)), None)),
             }
         })))
     }
@@ -520,7 +515,7 @@ impl Storage for S3Storage {
         let object = match request.range(format!("bytes=0-{}", len.max(1) - 1)).send().await {
             Ok(object) => object,
             // An empty object has no first bytes to range over.
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => {
+            Err(e) if unsatisfiable(&e) => {
                 return Ok((self.head(bucket, key).await?, bytes::Bytes::new()));
             }
             Err(e) => return Err(sdk_error("GetObject", bucket, Some(key), e)),
@@ -546,9 +541,7 @@ impl Storage for S3Storage {
             declared,
             etag: object.e_tag().map(str::to_owned),
         };
-        let first = object.body.collect().await.map_err(|e| {
-            Error::unavailable(format!("S3 GetObject on {bucket}/{key}: the body broke off"), Some(Box::new(e)))
-        })?;
+        let first = object.body.collect().await.map_err(|e| body_broke_off(&format!("{bucket}/{key}"), e))?;
         let first = first.into_bytes();
         let first = first.slice(..first.len().min(usize::try_from(len).unwrap_or(usize::MAX)));
         // A declared SHA-256 is checked against the store's, which only a HEAD gives: of the same version.
@@ -746,4 +739,14 @@ fn list_page(output: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Outpu
         }
     }
     page
+}
+
+/// A GetObject whose body stopped before its end.
+fn body_broke_off(target: &str, error: aws_smithy_types::byte_stream::error::Error) -> Error {
+    Error::unavailable(format!("S3 GetObject on {target}: the body broke off"), Some(Box::new(error)))
+}
+
+/// A range of an empty object, which has no first bytes to range over.
+fn unsatisfiable<E>(error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    error.raw_response().is_some_and(|r| r.status().as_u16() == 416)
 }
