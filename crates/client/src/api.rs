@@ -64,6 +64,54 @@ pub const CONTENT_TYPE_PATTERN: &str =
 /// Longest media type.
 pub const MAX_CONTENT_TYPE_LEN: usize = 255;
 
+/// The start of DraftStore's own metadata names.
+pub const RESERVED_METADATA_PREFIX: &str = "draftstore-";
+
+/// The rule of a metadata name as a regular expression: lowercase letters, digits and `-`, starting with a letter
+/// or digit, 1 to 64 characters, not starting with [`RESERVED_METADATA_PREFIX`]. Spelt out without look-ahead,
+/// which not every engine has: a proper start of the prefix, or the prefix's first characters then another.
+pub fn metadata_name_pattern() -> String {
+    let reserved = RESERVED_METADATA_PREFIX;
+    let class_without = |excluded: char, first: bool| {
+        let mut class = String::from("[");
+        let letters: Vec<char> = ('a'..='z').filter(|&c| c != excluded).collect();
+        for run in letters.chunk_by(|a, b| *b as u32 == *a as u32 + 1) {
+            class.push_str(&format!("{}-{}", run[0], run[run.len() - 1]));
+        }
+        class.push_str("0-9");
+        if !first && excluded != '-' {
+            class.push('-');
+        }
+        class.push(']');
+        class
+    };
+    let mut alternatives: Vec<String> = (1..reserved.len()).map(|n| reserved[..n].to_owned()).collect();
+    for (i, c) in reserved.char_indices() {
+        alternatives.push(format!("{}{}[a-z0-9-]{{0,{}}}", &reserved[..i], class_without(c, i == 0), 63 - i));
+    }
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
+/// A metadata value: any text without control characters.
+pub const METADATA_VALUE_PATTERN: &str = "^[^\\x00-\\x1f\\x7f]*$";
+
+/// Most bytes of metadata on one object, names and values together as S3 keeps them: printable ASCII one byte a
+/// character, any other byte (and `%`) three, percent-encoded. S3 keeps 2 KiB of user metadata per object;
+/// DraftStore uses the other 128 bytes (the checksum, the set an object was confirmed in).
+pub const MAX_METADATA_BYTES: usize = 1920;
+
+/// An idempotency key: 1 to 128 letters, digits, `-` and `_` (a UUID fits).
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
+
+/// Most drafts in one set.
+pub const MAX_SET_DRAFTS: usize = 100;
+
+/// A file name to download an object under: 1 to 255 characters, no control character, `/` or `\\`.
+pub const FILENAME_PATTERN: &str = "^[^\\x00-\\x1f\\x7f/\\\\]{1,255}$";
+
+/// User metadata of a confirmed object: names to values.
+pub type Metadata = BTreeMap<String, String>;
+
 /// Which of the two buckets an object is read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -132,11 +180,12 @@ pub enum ErrorType {
     ImageTooLarge,
     UploadInfected,
     ScannerUnavailable,
+    IdempotencyKeyReused,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 23] = [
+    pub const ALL: [ErrorType; 24] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -160,6 +209,7 @@ impl ErrorType {
         Self::ImageTooLarge,
         Self::UploadInfected,
         Self::ScannerUnavailable,
+        Self::IdempotencyKeyReused,
     ];
 
     /// The code as it appears in error bodies.
@@ -188,6 +238,7 @@ impl ErrorType {
             Self::ImageTooLarge => "IMAGE_TOO_LARGE",
             Self::UploadInfected => "UPLOAD_INFECTED",
             Self::ScannerUnavailable => "SCANNER_UNAVAILABLE",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
         }
     }
 }
@@ -257,6 +308,26 @@ pub struct DownloadUrlRequest {
     /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<Stage>,
+    /// The name a browser saves the download under (`Content-Disposition: attachment; filename*=UTF-8''…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::filename))]
+    pub filename: Option<String>,
+    /// `inline` to let a browser show the object (refused for types that can carry active content: HTML, SVG, XML,
+    /// scripts), `attachment` to have it saved. Default: `attachment` with a `filename` or for active content,
+    /// the store's own answer otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Disposition>,
+}
+
+/// How a browser treats a download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// Shown in the page, where the browser can.
+    Inline,
+    /// Saved as a file.
+    Attachment,
 }
 
 /// A URL to download an object from.
@@ -280,6 +351,16 @@ pub struct ConfirmUploadRequest {
     /// `false` refuses to replace an existing confirmed object (409 `OBJECT_ALREADY_EXISTS`). Default `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overwrite: Option<bool>,
+    /// The confirmed object's name, in the caller's namespace; default: the draft's own name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::final_name))]
+    pub final_name: Option<String>,
+    /// Stored with the confirmed object and returned by `stat-object` and `list-objects`: names of lowercase
+    /// letters, digits and `-`, at most 1,920 bytes of names and values in all (outside printable ASCII, and for
+    /// `%`, a byte counts three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::metadata))]
+    pub metadata: Option<Metadata>,
 }
 
 /// A confirmed upload.
@@ -287,8 +368,9 @@ pub struct ConfirmUploadRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfirmUploadResponse {
     pub success: bool,
+    /// The confirmed object's name: `final_name` when given, else the draft's.
     pub object_name: String,
-    /// `<BUCKET_NAME>/<object_name>`.
+    /// `<BUCKET_NAME>/<object_name>` (with the tenant prefix, as the store keeps it).
     pub final_location: String,
     /// What the checks found in the draft's bytes; absent when the draft had already been confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -563,6 +645,98 @@ pub struct DiscardDraftRequest {
     pub object_name: String,
 }
 
+/// Request to list the caller's confirmed objects.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ListObjectsRequest {
+    /// Only objects whose names start with this, for example `photos/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::prefix))]
+    pub prefix: Option<String>,
+    /// Objects per page, 1 to 1000 [default: 100].
+    #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub page_size: Option<u64>,
+    /// `next_page_token` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_token: Option<String>,
+}
+
+/// A confirmed object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ObjectBody {
+    pub object_name: String,
+    pub size: u64,
+    pub content_type: String,
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
+    pub confirmed_at: String,
+    /// Base64 SHA-256 of the bytes, when one was declared at upload (and verified).
+    pub sha256: Option<String>,
+    /// What confirm stored with it.
+    pub metadata: Metadata,
+}
+
+/// A page of confirmed objects, in the store's listing order (name order on S3 and the local backend).
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ListObjectsResponse {
+    pub objects: Vec<ObjectBody>,
+    /// Present when more objects follow: give it as `page_token` for the next page.
+    pub next_page_token: Option<String>,
+}
+
+/// Names a confirmed object.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ObjectRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
+    pub object_name: String,
+}
+
+/// One draft of a set to confirm.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SetDraft {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::object_name))]
+    pub object_name: String,
+    /// The confirmed object's name; default: the draft's own. It must be free: a set never replaces an object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::final_name))]
+    pub final_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::metadata))]
+    pub metadata: Option<Metadata>,
+}
+
+/// Request to confirm drafts all together or not at all.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmSetRequest {
+    /// Names this set: the same key again answers the recorded outcome; with other drafts it is 409
+    /// `IDEMPOTENCY_KEY_REUSED`. Kept OBJECT_LIFETIME.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9_-]{1,128}$", min_length = 1, max_length = 128))]
+    pub idempotency_key: String,
+    /// 1 to 100 drafts, each named once, each final name once.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
+    pub drafts: Vec<SetDraft>,
+}
+
+/// A set confirmed: every draft promoted.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConfirmSetResponse {
+    pub success: bool,
+    /// The set's id, also in each object's `draft.confirmed` event and in `set.confirmed`.
+    pub set_id: String,
+    /// The confirmed objects, in the order of the request.
+    pub objects: Vec<ConfirmUploadResponse>,
+}
+
 /// Integers as JSON Schema defines them: a number with no fractional part, so `117.0` is 117 as `117` is. For
 /// `#[serde(deserialize_with)]`.
 pub mod integer {
@@ -680,10 +854,51 @@ pub mod schema {
     }
 
     /// An optional name prefix.
+    /// A confirmed object's name, optional.
+    pub fn final_name() -> RefOr<Schema> {
+        done(
+            string(true)
+                .description(Some("The confirmed object's name; the same rules as `object_name`."))
+                .min_length(Some(1))
+                .max_length(Some(MAX_OBJECT_NAME_BYTES))
+                .pattern(Some(OBJECT_NAME_PATTERN)),
+        )
+    }
+
+    /// A download's file name, optional.
+    pub fn filename() -> RefOr<Schema> {
+        done(
+            string(true)
+                .description(Some("A file name: 1 to 255 characters, no control character, `/` or `\\`."))
+                .min_length(Some(1))
+                .max_length(Some(255))
+                .pattern(Some(FILENAME_PATTERN)),
+        )
+    }
+
+    /// User metadata, optional.
+    pub fn metadata() -> RefOr<Schema> {
+        use utoipa::openapi::schema::AdditionalProperties;
+        let value = string(false).max_length(Some(MAX_METADATA_BYTES)).pattern(Some(METADATA_VALUE_PATTERN));
+        let types = SchemaType::from_iter([Type::Object, Type::Null]);
+        let mut object = ObjectBuilder::new()
+            .schema_type(types)
+            .description(Some(format!(
+                "Names (lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`) to values (text \
+                 without control characters); at most {MAX_METADATA_BYTES} bytes in all, as S3 keeps them (outside \
+                 printable ASCII, and for `%`, a byte of UTF-8 counts three)."
+            )))
+            .additional_properties(Some(AdditionalProperties::RefOr(done(value))))
+            .property_names(Some(string(false).max_length(Some(64)).pattern(Some(metadata_name_pattern()))))
+            .build();
+        object.max_properties = Some(MAX_METADATA_BYTES / 2);
+        RefOr::T(Schema::Object(object))
+    }
+
     pub fn prefix() -> RefOr<Schema> {
         done(
             string(true)
-                .description(Some("Only drafts whose names start with this, for example `photos/`."))
+                .description(Some("Only names that start with this, for example `photos/`."))
                 .max_length(Some(MAX_OBJECT_NAME_BYTES - 1))
                 .pattern(Some(PREFIX_PATTERN)),
         )

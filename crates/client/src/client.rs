@@ -191,6 +191,45 @@ impl Client {
         self.call("api/v1/discard-draft", request).await
     }
 
+    /// One page of the caller's confirmed objects.
+    pub async fn list_objects(&self, request: &api::ListObjectsRequest) -> Result<api::ListObjectsResponse> {
+        self.call("api/v1/list-objects", request).await
+    }
+
+    /// Every confirmed object of the caller under `prefix`, following the pages.
+    pub async fn list_all_objects(&self, prefix: Option<&str>) -> Result<Vec<api::ObjectBody>> {
+        let mut objects = Vec::new();
+        let mut page_token = None;
+        loop {
+            let request = api::ListObjectsRequest {
+                prefix: prefix.map(str::to_owned),
+                page_size: Some(1000),
+                page_token: page_token.take(),
+            };
+            let page = self.list_objects(&request).await?;
+            objects.extend(page.objects);
+            match page.next_page_token {
+                Some(next) => page_token = Some(next),
+                None => return Ok(objects),
+            }
+        }
+    }
+
+    /// One confirmed object's size, type, checksum and metadata.
+    pub async fn stat_object(&self, request: &api::ObjectRequest) -> Result<api::ObjectBody> {
+        self.call("api/v1/stat-object", request).await
+    }
+
+    /// Delete one of the caller's confirmed objects.
+    pub async fn delete_object(&self, request: &api::ObjectRequest) -> Result<api::SuccessResponse> {
+        self.call("api/v1/delete-object", request).await
+    }
+
+    /// Confirm drafts all together or not at all.
+    pub async fn confirm_set(&self, request: &api::ConfirmSetRequest) -> Result<api::ConfirmSetResponse> {
+        self.call("api/v1/confirm-set", request).await
+    }
+
     /// The HTTP client, for presigned transfers.
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http

@@ -531,7 +531,15 @@ pub struct DownloadReport {
     pub size: u64,
 }
 
+/// Attempts at a download whose connection breaks off, each resuming where the last one stopped.
+const DOWNLOAD_ATTEMPTS: usize = 5;
+
 /// Downloads an object (the draft when one exists, else the confirmed object, unless `stage` says which).
+///
+/// A file is written beside its final name (`.<name>.draftstore-partial`, its ETag beside it) and renamed into
+/// place once whole. A transfer cut off (the connection broke, the process was killed) resumes from what the
+/// partial file holds, with a `Range` request bound by `If-Range` to the same version of the object: when the
+/// object changed meanwhile, the store answers the whole object and the download starts over.
 pub async fn download(
     client: &Client,
     object_name: &str,
@@ -539,50 +547,103 @@ pub async fn download(
     destination: &Destination,
     progress: &dyn Progress,
 ) -> Result<DownloadReport> {
-    let ticket = client.download_url(&api::DownloadUrlRequest { object_name: object_name.to_owned(), stage }).await?;
-    let response = client
-        .http()
-        .get(&ticket.download_url)
-        .send()
-        .await
-        .map_err(|source| Error::Transport { url: strip_query(&ticket.download_url), source })?;
+    let request = api::DownloadUrlRequest { object_name: object_name.to_owned(), stage, ..Default::default() };
+    let ticket = client.download_url(&request).await?;
+    let url = strip_query(&ticket.download_url);
+    let size = match destination {
+        Destination::Stdout => {
+            let response = get(client, &ticket.download_url, None).await?;
+            if let Some(length) = response.content_length() {
+                progress.start(length);
+            }
+            let mut out = tokio::io::stdout();
+            let context = "cannot write to standard output";
+            let size = copy_body(response.bytes_stream(), &mut out, &url, progress, context).await?;
+            out.flush().await.map_err(Error::io(context))?;
+            size
+        }
+        Destination::File(path) => download_file(client, &ticket.download_url, path, progress).await?,
+    };
+    Ok(DownloadReport { object_name: ticket.object_name, stage: ticket.stage, size })
+}
+
+/// Sends a GET to a signed URL, from byte `from` of the version `etag` when resuming; a store's refusal is an
+/// error.
+async fn get(client: &Client, url: &str, resume: Option<(u64, &str)>) -> Result<reqwest::Response> {
+    let mut request = client.http().get(url);
+    if let Some((from, etag)) = resume {
+        request =
+            request.header(reqwest::header::RANGE, format!("bytes={from}-")).header(reqwest::header::IF_RANGE, etag);
+    }
+    let response = request.send().await.map_err(|source| Error::Transport { url: strip_query(url), source })?;
     let status = response.status();
-    if !status.is_success() {
+    if !status.is_success() && status != reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
         let body = response.bytes().await.unwrap_or_default();
         return Err(Error::Store { operation: "download", status: status.as_u16(), message: store_message(&body) });
     }
-    if let Some(length) = response.content_length() {
-        progress.start(length);
+    Ok(response)
+}
+
+/// Downloads into a partial file beside `path`, resuming what an earlier attempt left, then renames it into place.
+async fn download_file(client: &Client, url: &str, path: &Path, progress: &dyn Progress) -> Result<u64> {
+    let context = format!("cannot write {}", path.display());
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = path.with_file_name(format!(".{file_name}.draftstore-partial"));
+    let etag_file = path.with_file_name(format!(".{file_name}.draftstore-partial.etag"));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let have = tokio::fs::metadata(&partial).await.map(|m| m.len()).unwrap_or(0);
+        let etag = tokio::fs::read_to_string(&etag_file).await.ok().filter(|e| !e.is_empty());
+        let resume = etag.as_deref().filter(|_| have > 0).map(|etag| (have, etag));
+        let response = get(client, url, resume).await?;
+        let status = response.status();
+        let answered_etag = response.headers().get(ETAG).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        if status == reqwest::StatusCode::PARTIAL_CONTENT && etag.as_deref() != Some(answered_etag.as_str()) {
+            // A store that ignores If-Range answered a range of another version: start over.
+            let _ = tokio::fs::remove_file(&partial).await;
+            continue;
+        }
+        let (mut file, from) = if status == reqwest::StatusCode::PARTIAL_CONTENT {
+            let file =
+                tokio::fs::OpenOptions::new().append(true).open(&partial).await.map_err(Error::io(context.clone()))?;
+            (file, have)
+        } else if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            // The partial file is no start of this object: start over.
+            let _ = tokio::fs::remove_file(&partial).await;
+            continue;
+        } else {
+            // The whole object: a first attempt, or the object changed since the partial file was written.
+            tokio::fs::write(&etag_file, &answered_etag).await.map_err(Error::io(context.clone()))?;
+            let file = tokio::fs::File::create(&partial).await.map_err(Error::io(context.clone()))?;
+            (file, 0)
+        };
+        let total = match status {
+            reqwest::StatusCode::PARTIAL_CONTENT => content_range_total(&response).unwrap_or(from),
+            _ => response.content_length().unwrap_or_default(),
+        };
+        progress.start(total);
+        progress.advance(from);
+        let url_shown = strip_query(url);
+        let copied = copy_body(response.bytes_stream(), &mut file, &url_shown, progress, &context).await;
+        file.sync_all().await.map_err(Error::io(context.clone()))?;
+        drop(file);
+        match copied {
+            Ok(_) => {}
+            Err(Error::Transport { .. }) if attempt < DOWNLOAD_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+        let size = tokio::fs::metadata(&partial).await.map_err(Error::io(context.clone()))?.len();
+        tokio::fs::rename(&partial, path).await.map_err(Error::io(context.clone()))?;
+        let _ = tokio::fs::remove_file(&etag_file).await;
+        return Ok(size);
     }
-    let url = strip_query(&ticket.download_url);
-    let body = response.bytes_stream();
-    let size = match destination {
-        Destination::Stdout => {
-            let mut out = tokio::io::stdout();
-            let size = copy_body(body, &mut out, &url, progress, "cannot write to standard output").await?;
-            out.flush().await.map_err(Error::io("cannot write to standard output"))?;
-            size
-        }
-        Destination::File(path) => {
-            let context = format!("cannot write {}", path.display());
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-                _ => PathBuf::from("."),
-            };
-            let staging = tempfile::Builder::new()
-                .prefix(".draftstore-download-")
-                .tempfile_in(&dir)
-                .map_err(Error::io(context.clone()))?;
-            let (file, staging_path) = staging.into_parts();
-            let mut file = tokio::fs::File::from_std(file);
-            let size = copy_body(body, &mut file, &url, progress, &context).await?;
-            file.sync_all().await.map_err(Error::io(context.clone()))?;
-            drop(file);
-            staging_path.persist(path).map_err(|e| Error::Io { context, source: e.error })?;
-            size
-        }
-    };
-    Ok(DownloadReport { object_name: ticket.object_name, stage: ticket.stage, size })
+}
+
+/// The whole object's size from a `Content-Range: bytes a-b/size` answer.
+fn content_range_total(response: &reqwest::Response) -> Option<u64> {
+    let range = response.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    range.rsplit_once('/')?.1.parse().ok()
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use crate::bounded::StorageCalls;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::hooks::{EventType, Outbox, Subject};
+use crate::service::DraftService;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct CleanReport {
     pub foreign: u64,
     /// Abandoned uploads removed (S3 multipart uploads, local staging files).
     pub stale_uploads: u64,
+    /// Sets cut off by a crash and finished by this pass (all their drafts confirmed, or none).
+    pub sets_finished: u64,
     /// Why the pass stopped before the end of the bucket, if it did.
     pub incomplete: Option<String>,
     pub dry_run: bool,
@@ -64,6 +67,9 @@ impl CleanReport {
             self.stale_uploads,
             self.duration.as_secs_f64()
         );
+        if self.sets_finished > 0 {
+            line.push_str(&format!("; {} sets cut off by a crash finished", self.sets_finished));
+        }
         if self.foreign > 0 {
             line.push_str(&format!("; {} objects with names DraftStore does not use were left alone", self.foreign));
         }
@@ -92,6 +98,8 @@ pub struct Cleaner {
     dry_run: bool,
     /// Where `draft.expired` events are recorded, when EVENTS_URL is set.
     outbox: Option<Outbox>,
+    /// Finishes sets cut off by a crash.
+    sets: DraftService,
 }
 
 impl Cleaner {
@@ -105,6 +113,7 @@ impl Cleaner {
             calls: StorageCalls::new(settings.storage_timeout),
             dry_run: false,
             outbox: Outbox::from_settings(&storage, settings),
+            sets: DraftService::new(Arc::clone(&storage), settings),
             storage,
         }
     }
@@ -134,6 +143,23 @@ impl Cleaner {
     ) -> CleanReport {
         let started = Instant::now();
         let mut report = CleanReport { dry_run: self.dry_run, ..CleanReport::default() };
+        // Sets first: one cut off by a crash still needs its drafts, to confirm them or keep them.
+        if !self.dry_run {
+            match self.sets.recover_sets(now).await {
+                Ok(recovery) => {
+                    report.sets_finished = recovery.finished;
+                    if recovery.failed > 0 {
+                        report.incomplete = Some(format!("{} sets could not be finished", recovery.failed));
+                    }
+                }
+                // No records bucket: no set was ever confirmed.
+                Err(Error::BucketNotFound(_)) => {}
+                Err(error) => {
+                    tracing::error!(error = %error.chain(), "failed to look for sets cut off by a crash");
+                    report.incomplete = Some(error.chain());
+                }
+            }
+        }
         let cutoff = now - self.lifetime;
         let mut pages = self.storage.list(&self.bucket);
         loop {

@@ -1,4 +1,5 @@
-//! The client commands of the `draftstore` binary: `upload`, `download`, `confirm`, `discard`, `ls`. They call a
+//! The client commands of the `draftstore` binary: `upload`, `download`, `confirm`, `discard`, `ls`, and for confirmed
+//! objects `objects`, `stat`, `delete`. They call a
 //! DraftStore server through [`draftstore_client`]; progress bars are drawn only on a terminal, and every failure
 //! names the file or object and carries the server's message.
 //!
@@ -97,6 +98,52 @@ pub struct ConfirmArgs {
     /// Replace a confirmed object of the same name (refused otherwise).
     #[arg(long)]
     pub overwrite: bool,
+    /// The confirmed object's name (one draft only) [default: the draft's own].
+    #[arg(long = "as", value_name = "FINAL")]
+    pub final_name: Option<String>,
+    /// Metadata stored with each confirmed object; repeat for more.
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = parse_meta)]
+    pub metadata: Vec<(String, String)>,
+}
+
+/// `draftstore objects`.
+#[derive(Debug, Args)]
+pub struct ObjectsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only objects whose names start with this.
+    #[arg(value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Print a JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `draftstore stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Confirmed objects to describe, as JSON.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+/// `draftstore delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Confirmed objects to delete.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+/// `key=value`.
+fn parse_meta(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))
 }
 
 /// `draftstore discard`.
@@ -436,8 +483,11 @@ async fn upload_one(
     }
     output.done(&line);
     if args.confirm {
-        let request =
-            api::ConfirmUploadRequest { object_name: report.object_name.clone(), overwrite: Some(args.overwrite) };
+        let request = api::ConfirmUploadRequest {
+            object_name: report.object_name.clone(),
+            overwrite: Some(args.overwrite),
+            ..Default::default()
+        };
         let confirmed = client.confirm_upload(&request).await?;
         output.done(&format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location));
     }
@@ -493,10 +543,40 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
 
 /// `draftstore confirm`.
 pub async fn confirm(args: ConfirmArgs) -> ExitCode {
+    if args.final_name.is_some() && args.names.len() > 1 {
+        eprintln!("error: --as names one confirmed object: give one draft");
+        return ExitCode::from(2);
+    }
+    let metadata: Option<api::Metadata> = (!args.metadata.is_empty()).then(|| args.metadata.iter().cloned().collect());
+    each_name(&args.client, &args.names, |client, name| {
+        let request = api::ConfirmUploadRequest {
+            object_name: name,
+            overwrite: Some(args.overwrite),
+            final_name: args.final_name.clone(),
+            metadata: metadata.clone(),
+        };
+        async move {
+            let confirmed = client.confirm_upload(&request).await?;
+            Ok(format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location))
+        }
+    })
+    .await
+}
+
+/// `draftstore stat`: each object as JSON.
+pub async fn stat(args: StatArgs) -> ExitCode {
     each_name(&args.client, &args.names, |client, name| async move {
-        let request = api::ConfirmUploadRequest { object_name: name, overwrite: Some(args.overwrite) };
-        let confirmed = client.confirm_upload(&request).await?;
-        Ok(format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location))
+        let object = client.stat_object(&api::ObjectRequest { object_name: name }).await?;
+        serde_json::to_string_pretty(&object).map_err(|e| Error::Invalid(e.to_string()))
+    })
+    .await
+}
+
+/// `draftstore delete`.
+pub async fn delete(args: DeleteArgs) -> ExitCode {
+    each_name(&args.client, &args.names, |client, name| async move {
+        client.delete_object(&api::ObjectRequest { object_name: name.clone() }).await?;
+        Ok(format!("deleted {name}"))
     })
     .await
 }
@@ -558,17 +638,48 @@ pub async fn ls(args: LsArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    print!("{}", table(&drafts));
+    let rows = drafts
+        .iter()
+        .map(|d| [d.object_name.clone(), HumanBytes(d.size).to_string(), d.content_type.clone(), d.expires_at.clone()]);
+    print!("{}", table("EXPIRES", rows));
     ExitCode::SUCCESS
 }
 
-/// Drafts as aligned columns: name, size, type, expiry.
-fn table(drafts: &[api::DraftBody]) -> String {
-    let rows: Vec<[String; 4]> = drafts
-        .iter()
-        .map(|d| [d.object_name.clone(), HumanBytes(d.size).to_string(), d.content_type.clone(), d.expires_at.clone()])
-        .collect();
-    let header = ["NAME".to_owned(), "SIZE".to_owned(), "TYPE".to_owned(), "EXPIRES".to_owned()];
+/// `draftstore objects`: the caller's confirmed objects as a table (or JSON), every page.
+pub async fn objects(args: ObjectsArgs) -> ExitCode {
+    let client = match connect(&args.client) {
+        Ok(client) => client,
+        Err(code) => return code,
+    };
+    let output = Output::new(&args.client, false);
+    let objects = match client.list_all_objects(args.prefix.as_deref()).await {
+        Ok(objects) => objects,
+        Err(error) => {
+            output.error(args.prefix.as_deref().unwrap_or("objects"), &error);
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        match serde_json::to_string_pretty(&objects) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    let rows = objects.iter().map(|o| {
+        [o.object_name.clone(), HumanBytes(o.size).to_string(), o.content_type.clone(), o.confirmed_at.clone()]
+    });
+    print!("{}", table("CONFIRMED", rows));
+    ExitCode::SUCCESS
+}
+
+/// Rows as aligned columns: name, size, type, then a time under `last`.
+fn table(last: &str, rows: impl Iterator<Item = [String; 4]>) -> String {
+    let rows: Vec<[String; 4]> = rows.collect();
+    let header = ["NAME".to_owned(), "SIZE".to_owned(), "TYPE".to_owned(), last.to_owned()];
     let mut widths = header.clone().map(|h| h.chars().count());
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -617,7 +728,11 @@ mod tests {
             uploaded_at: "2026-11-29T10:00:00Z".to_owned(),
             expires_at: "2026-11-30T10:00:00Z".to_owned(),
         };
-        let text = table(&[draft("a.png", 10), draft("photos/long-name.png", 2048)]);
+        let drafts = [draft("a.png", 10), draft("photos/long-name.png", 2048)];
+        let rows = drafts.iter().map(|d| {
+            [d.object_name.clone(), HumanBytes(d.size).to_string(), d.content_type.clone(), d.expires_at.clone()]
+        });
+        let text = table("EXPIRES", rows);
         let lines: Vec<_> = text.lines().collect();
         assert_eq!(lines[0], "NAME                      SIZE  TYPE       EXPIRES");
         assert_eq!(lines[1], "a.png                     10 B  image/png  2026-11-30T10:00:00Z");

@@ -1,6 +1,6 @@
 //! Domain values shared by the REST and gRPC adapters.
 
-pub use draftstore_client::api::{ErrorType, Stage};
+pub use draftstore_client::api::{Disposition, ErrorType, MAX_METADATA_BYTES, MAX_SET_DRAFTS, Metadata, Stage};
 pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
@@ -91,6 +91,71 @@ pub fn parse_content_type(value: Option<&str>) -> Result<Option<ContentType>, Er
 /// Parses an optional base64 SHA-256 from a request.
 pub fn parse_checksum(value: Option<&str>) -> Result<Option<Checksum>, Error> {
     value.map(|value| Checksum::parse(value).map_err(|e| Error::InvalidRequest(e.to_string()))).transpose()
+}
+
+/// Checks user metadata from a request: names of lowercase letters, digits and `-` (1 to 64, not DraftStore's own
+/// `draftstore-`), values without control characters, at most [`MAX_METADATA_BYTES`] bytes in all as S3 keeps them
+/// (a byte outside printable ASCII, or `%`, takes three).
+pub fn parse_metadata(metadata: Option<Metadata>) -> Result<Option<Metadata>, Error> {
+    let Some(metadata) = metadata else { return Ok(None) };
+    let invalid = |why: String| Err(Error::InvalidRequest(format!("metadata: {why}")));
+    let mut total = 0;
+    for (name, value) in &metadata {
+        let name_ok = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-');
+        if !name_ok {
+            return invalid(format!("name {name:?} is not 1 to 64 lowercase letters, digits and '-'"));
+        }
+        if name.starts_with("draftstore-") {
+            return invalid(format!("name {name:?}: names starting with 'draftstore-' are DraftStore's own"));
+        }
+        if value.chars().any(|c| c.is_ascii_control() || c == '\u{7f}') {
+            return invalid(format!("the value of {name:?} holds a control character"));
+        }
+        total += name.len() + stored_len(value);
+    }
+    if total > MAX_METADATA_BYTES {
+        return invalid(format!("{total} bytes of names and values; at most {MAX_METADATA_BYTES}"));
+    }
+    Ok(Some(metadata))
+}
+
+/// A metadata value's length as S3 keeps it: printable ASCII as it is, every other byte (and `%`) percent-encoded.
+fn stored_len(value: &str) -> usize {
+    value.bytes().map(|b| if (0x20..0x7f).contains(&b) && b != b'%' { 1 } else { 3 }).sum()
+}
+
+/// Checks a download's file name: 1 to 255 characters, no control character, `/` or `\`.
+pub fn parse_filename(filename: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(filename) = filename else { return Ok(None) };
+    let count = filename.chars().count();
+    if !(1..=255).contains(&count) || filename.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        return Err(Error::InvalidRequest(
+            "filename: 1 to 255 characters, no control character, '/' or '\\'".to_owned(),
+        ));
+    }
+    Ok(Some(filename.to_owned()))
+}
+
+/// An idempotency key, as a request gives it: 1 to 128 letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(value: &str) -> Result<Self, Error> {
+        let ok = (1..=128).contains(&value.len())
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(Error::InvalidRequest("idempotency_key: 1 to 128 letters, digits, '-' and '_'".to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A content type pattern: `image/png`, `image/*` or `*/*`.
@@ -197,6 +262,33 @@ pub fn is_active_content(content_type: &ContentType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_names_values_and_size_are_checked() {
+        let one = |name: &str, value: &str| Some(Metadata::from([(name.to_owned(), value.to_owned())]));
+        assert!(parse_metadata(one("owner-id", "Café ☕ 42")).is_ok());
+        assert!(parse_metadata(None).expect("none").is_none());
+        for name in ["", "Owner", "a_b", "-a", "draftstore-set", &"a".repeat(65)] {
+            assert!(parse_metadata(one(name, "x")).is_err(), "{name:?}");
+        }
+        assert!(parse_metadata(one("a", "line\nbreak")).is_err());
+        assert!(parse_metadata(one("a", &"x".repeat(MAX_METADATA_BYTES - 1))).is_ok());
+        assert!(parse_metadata(one("a", &"x".repeat(MAX_METADATA_BYTES))).is_err());
+        assert!(parse_metadata(one("a", &"é".repeat(319))).is_ok(), "1 + 319 × 6 bytes");
+        assert!(parse_metadata(one("a", &"%".repeat(640))).is_err(), "1 + 640 × 3 bytes");
+    }
+
+    #[test]
+    fn filenames_and_idempotency_keys_are_checked() {
+        assert!(parse_filename(Some("rapport d'été.pdf")).is_ok());
+        for bad in ["", "a/b", "a\\b", "tab\t", &"é".repeat(256)] {
+            assert!(parse_filename(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(IdempotencyKey::parse("0b6f4a1c-2f1e-4a51-9d5e-4f6b1c2d3e4f").is_ok());
+        for bad in ["", "a b", "a/b", &"k".repeat(129)] {
+            assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn ct(value: &str) -> ContentType {
         ContentType::parse(value).expect("valid")

@@ -50,6 +50,18 @@ pub enum Error {
     #[error("object '{0}' already exists; confirm with overwrite to replace it")]
     ObjectAlreadyExists(String),
 
+    /// A set's final name is taken: a set never replaces an object.
+    #[error("object '{0}' already exists; a set never replaces an object")]
+    NameTaken(String),
+
+    /// A set's idempotency key came again with other drafts.
+    #[error("idempotency_key '{0}' was used for another set of drafts; use a new key")]
+    IdempotencyKeyReused(String),
+
+    /// One draft of a set failed; nothing of the set was confirmed.
+    #[error("draft '{name}' of the set: {error}")]
+    InSet { name: String, error: Box<Error> },
+
     /// The draft changed while being confirmed.
     #[error("the draft changed during the confirm: {0}")]
     DraftChanged(String),
@@ -162,6 +174,9 @@ impl Error {
             Self::UploadInfected(_) => ErrorType::UploadInfected,
             Self::ScannerUnavailable(_) => ErrorType::ScannerUnavailable,
             Self::ObjectAlreadyExists(_) => ErrorType::ObjectAlreadyExists,
+            Self::IdempotencyKeyReused(_) => ErrorType::IdempotencyKeyReused,
+            Self::NameTaken(_) => ErrorType::ObjectAlreadyExists,
+            Self::InSet { error, .. } => error.error_type(),
             Self::DraftChanged(_) => ErrorType::DraftChanged,
             Self::ObjectNotFound(_) => ErrorType::ObjectNotFound,
             Self::UploadNotFound(_) => ErrorType::UploadNotFound,

@@ -54,6 +54,9 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Confirm(args) => cli::confirm(*args).await,
         Command::Discard(args) => cli::discard(*args).await,
         Command::Ls(args) => cli::ls(*args).await,
+        Command::Objects(args) => cli::objects(*args).await,
+        Command::Stat(args) => cli::stat(*args).await,
+        Command::Delete(args) => cli::delete(*args).await,
     }
 }
 

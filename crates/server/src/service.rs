@@ -17,15 +17,23 @@ use crate::bounded::StorageCalls;
 use crate::checks::{Checked, Checks};
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings, StorageType};
-use crate::domain::{Checksum, ContentType, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content};
+use crate::domain::{
+    Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content,
+};
 use crate::error::{Error, Result};
 use crate::hooks::{ConfirmHook, EventType, Outbox, Subject, Verdict};
 
 mod drafts;
+mod listing;
 mod multipart;
+mod objects;
+mod sets;
 
-pub use drafts::{DEFAULT_PAGE_SIZE, DraftEntry, DraftPage, MAX_PAGE_SIZE, parse_prefix};
+pub use drafts::{DraftEntry, DraftPage};
+pub use listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, parse_prefix};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
+pub use objects::{ObjectEntry, ObjectPage};
+pub use sets::{SetConfirmation, SetDraft, SetRecovery};
 
 /// A signed URL handed to a client, with what it must know to use it.
 #[derive(Debug, Clone)]
@@ -51,9 +59,31 @@ pub struct Upload {
     pub checksum_sha256: Option<Checksum>,
 }
 
+/// What a confirm asks for besides the draft.
+#[derive(Debug, Clone, Default)]
+pub struct Promotion {
+    /// The confirmed object's name; the draft's own when `None`.
+    pub final_name: Option<ObjectName>,
+    /// Stored with the object, replacing what the draft carried; the draft's kept when `None`.
+    pub metadata: Option<Metadata>,
+    /// Replace an object already confirmed under the final name.
+    pub overwrite: bool,
+}
+
+/// How a download URL presents the object.
+#[derive(Debug, Clone, Default)]
+pub struct Download {
+    /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
+    pub stage: Option<Stage>,
+    /// The name a browser saves it under.
+    pub filename: Option<String>,
+    pub disposition: Option<Disposition>,
+}
+
 /// The outcome of a confirm.
 #[derive(Debug, Clone)]
 pub struct Confirmation {
+    /// The confirmed object's name.
     pub object_name: ObjectName,
     /// `<main bucket>/<key>`.
     pub final_location: String,
@@ -88,6 +118,8 @@ struct Inner {
     outbox: Option<Outbox>,
     /// What a draft's bytes are checked for before the hook is asked.
     checks: Checks,
+    /// How long the outcome of a set is kept for its idempotency key.
+    set_record_lifetime: Duration,
 }
 
 impl DraftService {
@@ -99,6 +131,7 @@ impl DraftService {
             object_lifetime: settings.object_lifetime,
             calls: StorageCalls::new(settings.storage_timeout),
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
+            set_record_lifetime: settings.object_lifetime,
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,
@@ -160,9 +193,8 @@ impl DraftService {
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
         self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;
-        if let Some(outbox) = &self.0.outbox {
-            self.call("create the events bucket", self.0.storage.create_bucket(outbox.bucket())).await?;
-        }
+        // DraftStore's own records: the event outbox and the journals of sets.
+        self.call("create the events bucket", self.0.storage.create_bucket(&self.0.buckets.events)).await?;
         if !self.0.cors_allowed_origins.is_empty() {
             let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
@@ -216,7 +248,7 @@ impl DraftService {
             content_type: upload.content_type,
             content_length: upload.content_length,
             checksum_sha256: upload.checksum_sha256,
-            attachment: false,
+            disposition: None,
         };
         self.presign(Method::Put, Stage::Draft, name, &key, &conditions, now).await
     }
@@ -252,17 +284,18 @@ impl DraftService {
 
     /// A URL to read an object. Without a stage: the draft when one exists (preview before confirm), the
     /// confirmed object otherwise; `ObjectNotFound` when neither exists. Active content (HTML, SVG, XML,
-    /// scripts) is served as an attachment, so a preview can never run in a browser's page.
+    /// scripts) is served as an attachment, so a preview can never run in a browser's page; `inline` is refused
+    /// for it.
     pub async fn download_url(
         &self,
         caller: &Caller,
         name: &ObjectName,
-        stage: Option<Stage>,
+        download: &Download,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         let key = &caller.key(name)?;
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
-        let (stage, meta) = match stage {
+        let (stage, meta) = match download.stage {
             Some(Stage::Draft) => {
                 (Stage::Draft, self.call("look up the draft", self.0.storage.head(draft, key)).await?)
             }
@@ -275,17 +308,20 @@ impl DraftService {
                 Err(e) => return Err(e),
             },
         };
-        let conditions = Conditions { attachment: is_active_content(&meta.content_type), ..Conditions::default() };
+        let disposition = content_disposition(&meta.content_type, download)?;
+        let conditions = Conditions { disposition, ..Conditions::default() };
         self.presign(Method::Get, stage, name, key, &conditions, now).await
     }
 
-    /// Moves a draft into the main bucket after checking it against what its upload URL declared and the upload
-    /// limits; a draft that fails is deleted and refused. Without `overwrite`, an existing main object is never
-    /// replaced. Idempotent: when the draft is gone but the main object exists (an earlier or concurrent confirm
-    /// moved it) the answer is the same success.
-    pub async fn confirm(&self, caller: &Caller, name: &ObjectName, overwrite: bool) -> Result<Confirmation> {
+    /// Moves a draft into the main bucket, under its own name or `promotion.final_name`, after checking it against
+    /// what its upload URL declared, the upload limits, its bytes and the hook; a draft that fails is deleted and
+    /// refused. Without `overwrite`, an existing main object is never replaced. Idempotent: when the draft is gone
+    /// but the confirmed object exists (an earlier or concurrent confirm moved it) the answer is the same success.
+    pub async fn confirm(&self, caller: &Caller, name: &ObjectName, promotion: &Promotion) -> Result<Confirmation> {
         let key = &caller.key(name)?;
-        let outcome = self.confirm_key(caller, name, key, overwrite).await;
+        let final_name = promotion.final_name.as_ref().unwrap_or(name);
+        let final_key = &caller.key(final_name)?;
+        let outcome = self.confirm_key(caller, (name, key), (final_name, final_key), promotion).await;
         let label = match &outcome {
             Ok(Some(_)) => "confirmed",
             Ok(None) => "already_confirmed",
@@ -293,8 +329,8 @@ impl DraftService {
         };
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
         Ok(Confirmation {
-            object_name: name.clone(),
-            final_location: format!("{}/{key}", self.0.buckets.main),
+            object_name: final_name.clone(),
+            final_location: format!("{}/{final_key}", self.0.buckets.main),
             content: outcome?,
         })
     }
@@ -302,33 +338,24 @@ impl DraftService {
     async fn confirm_key(
         &self,
         caller: &Caller,
-        name: &ObjectName,
-        key: &ObjectKey,
-        overwrite: bool,
+        (name, key): (&ObjectName, &ObjectKey),
+        (final_name, final_key): (&ObjectName, &ObjectKey),
+        promotion: &Promotion,
     ) -> Result<Option<ContentReport>> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
-        let already_confirmed =
-            async || self.call("look up the confirmed object", self.0.storage.head(main, key)).await.map(|_| None);
+        let already_confirmed = async || {
+            self.call("look up the confirmed object", self.0.storage.head(main, final_key)).await.map(|_| None)
+        };
         // A draft replaced between the check and the move makes the move fail; it is checked again, once.
         for attempt in 0..2 {
-            // The draft's metadata, and its first bytes when the checks read them: fetched together.
-            let looked_up = match self.0.checks.head_len() {
-                Some(len) => {
-                    let head = self.0.storage.head_with_first_bytes(draft, key, len);
-                    self.call("look up the draft", head).await
-                }
-                None => {
-                    self.call("look up the draft", self.0.storage.head(draft, key)).await.map(|m| (m, Bytes::new()))
-                }
-            };
-            let (meta, first) = match looked_up {
+            let (meta, first) = match self.look_up_draft(key).await {
                 Ok(found) => found,
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
                 Err(e) => return Err(e),
             };
-            let subject = subject(caller, name, key, &meta);
-            let checked = match self.check(&subject, (&meta, &first)).await {
+            let about = subject(caller, name, key, &meta);
+            let checked = match self.check(&about, (&meta, &first)).await {
                 // Promoted, or replaced, by a concurrent confirm or upload while its bytes were read.
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
@@ -342,16 +369,23 @@ impl DraftService {
                         "error_type": refusal.error_type().as_str(),
                         "reason": refusal.to_string(),
                     });
-                    self.record(EventType::Rejected, &subject, why, false).await?;
+                    self.record(EventType::Rejected, &about, why, false).await?;
                     self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
                     return Err(refusal);
                 }
             };
             // Written before the move, delivered once the object is in the main bucket: a crash between the two
             // loses no event, and announces no confirm that did not happen.
-            let content = serde_json::json!({ "content": report });
-            let announced = self.record(EventType::Confirmed, &subject, content, true).await?;
-            let options = MoveOptions { no_overwrite: !overwrite, if_match: meta.etag.clone() };
+            let confirmed = subject(caller, final_name, final_key, &meta);
+            let extra = confirmed_extra(name, promotion.metadata.as_ref(), &report, None);
+            let announced = self.record(EventType::Confirmed, &confirmed, extra, true).await?;
+            let options = MoveOptions {
+                no_overwrite: !promotion.overwrite,
+                if_match: meta.etag.clone(),
+                to_key: (final_key != key).then(|| final_key.clone()),
+                metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
+                keep_source: false,
+            };
             let progress = Progress::default();
             let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
             let moved = self.call_with_progress("move the draft to the main bucket", &progress, moved).await;
@@ -373,6 +407,15 @@ impl DraftService {
             }
         }
         Err(Error::DraftChanged("the draft keeps changing; upload it once, then confirm".to_owned()))
+    }
+
+    /// A draft's metadata, and its first bytes when the checks read them: fetched together.
+    async fn look_up_draft(&self, key: &ObjectKey) -> Result<(ObjectMeta, Bytes)> {
+        let draft = &self.0.buckets.draft;
+        match self.0.checks.head_len() {
+            Some(len) => self.call("look up the draft", self.0.storage.head_with_first_bytes(draft, key, len)).await,
+            None => self.call("look up the draft", self.0.storage.head(draft, key)).await.map(|m| (m, Bytes::new())),
+        }
     }
 
     /// Runs every check on a draft, in order: its size and checksum, its bytes (type, image size, scan), then the
@@ -405,7 +448,10 @@ impl DraftService {
         let key = subject.key;
         let now = OffsetDateTime::now_utc();
         let expires_in = hook.timeout() + Duration::from_secs(60);
-        let conditions = Conditions { attachment: is_active_content(&meta.content_type), ..Conditions::default() };
+        let conditions = Conditions {
+            disposition: is_active_content(&meta.content_type).then(|| "attachment".to_owned()),
+            ..Conditions::default()
+        };
         let request = PresignRequest {
             method: Method::Get,
             bucket: &self.0.buckets.draft,
@@ -481,4 +527,74 @@ fn subject<'a>(caller: &'a Caller, name: &'a ObjectName, key: &'a ObjectKey, met
         size: meta.size,
         content_type: Some(&meta.content_type),
     }
+}
+
+/// What `draft.confirmed` carries besides its subject.
+fn confirmed_extra(
+    draft_name: &ObjectName,
+    metadata: Option<&Metadata>,
+    report: &ContentReport,
+    set_id: Option<&str>,
+) -> serde_json::Value {
+    let mut extra = serde_json::json!({ "content": report, "draft_name": draft_name.as_str() });
+    if let Some(metadata) = metadata {
+        extra["metadata"] = serde_json::json!(metadata);
+    }
+    if let Some(set_id) = set_id {
+        extra["set_id"] = serde_json::json!(set_id);
+    }
+    extra
+}
+
+/// The metadata name of the set an object was confirmed in.
+pub(crate) const SET_METADATA: &str = "draftstore-set";
+
+/// The metadata a confirmed object is stored with: the caller's, the draft's checksum (for `stat-object`), and the
+/// set it was confirmed in.
+fn stored_metadata(mut metadata: Metadata, draft: &ObjectMeta, set_id: Option<&str>) -> Metadata {
+    let sha256 = draft.sha256.clone().or_else(|| draft.declared.sha256.clone());
+    draftstore_storage::Declared { length: None, sha256 }.insert_into(&mut metadata);
+    if let Some(set_id) = set_id {
+        metadata.insert(SET_METADATA.to_owned(), set_id.to_owned());
+    }
+    metadata
+}
+
+/// Characters escaped in a `filename*` value (RFC 8187): all but its attr-chars.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// The `Content-Disposition` a download is signed with, if any: `inline` or `attachment` as asked (an attachment
+/// when a file name is given, always for active content), with the file name in UTF-8.
+fn content_disposition(content_type: &ContentType, download: &Download) -> Result<Option<String>> {
+    let active = is_active_content(content_type);
+    let kind = match download.disposition {
+        Some(Disposition::Inline) if active => {
+            return Err(Error::InvalidRequest(format!(
+                "disposition: '{}' can carry active content, which is only ever served as an attachment",
+                content_type.essence()
+            )));
+        }
+        Some(Disposition::Inline) => "inline",
+        Some(Disposition::Attachment) => "attachment",
+        None if active || download.filename.is_some() => "attachment",
+        None => return Ok(None),
+    };
+    Ok(Some(match &download.filename {
+        Some(filename) => {
+            format!("{kind}; filename*=UTF-8''{}", percent_encoding::utf8_percent_encode(filename, ATTR_CHAR))
+        }
+        None => kind.to_owned(),
+    }))
 }

@@ -75,9 +75,9 @@ pub struct Conditions {
     pub content_length: Option<u64>,
     /// Upload: the SHA-256 of the body, which the store verifies.
     pub checksum_sha256: Option<Checksum>,
-    /// Download: the response carries `Content-Disposition: attachment`, so a browser saves the object instead of
-    /// rendering it.
-    pub attachment: bool,
+    /// Download: the response's `Content-Disposition` (for example `attachment`, so that a browser saves the object
+    /// instead of rendering it, with the file name to save it under).
+    pub disposition: Option<String>,
 }
 
 /// The checksum header, as S3 names it; the local backend uses the same name.
@@ -160,7 +160,12 @@ pub struct ObjectMeta {
     pub declared: Declared,
     /// Identifies this version of the object, for a move that must not pick up a newer one.
     pub etag: Option<String>,
+    /// The object's user metadata (S3's `x-amz-meta-*`, names lowercase), besides the [`Declared`] values.
+    pub metadata: Metadata,
 }
+
+/// User metadata: names (lowercase) to values (any text; a backend that cannot carry a character encodes it).
+pub type Metadata = std::collections::BTreeMap<String, String>;
 
 /// Size and SHA-256 declared when an upload URL was issued; stored as object metadata.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -173,6 +178,28 @@ pub struct Declared {
 pub const DECLARED_LENGTH_HEADER: &str = "x-amz-meta-draftstore-length";
 pub const DECLARED_SHA256_HEADER: &str = "x-amz-meta-draftstore-sha256";
 
+impl Declared {
+    /// Takes the declared values out of an object's user metadata (names without `x-amz-meta-`), leaving the rest.
+    pub fn split_from(mut metadata: Metadata) -> (Self, Metadata) {
+        let mut take = |header: &str| metadata.remove(header.trim_start_matches("x-amz-meta-"));
+        let declared = Self {
+            length: take(DECLARED_LENGTH_HEADER).and_then(|l| l.parse().ok()),
+            sha256: take(DECLARED_SHA256_HEADER).and_then(|c| Checksum::parse(&c).ok()),
+        };
+        (declared, metadata)
+    }
+
+    /// Puts the declared values into user metadata, as [`Declared::split_from`] reads them.
+    pub fn insert_into(&self, metadata: &mut Metadata) {
+        if let Some(length) = self.length {
+            metadata.insert(DECLARED_LENGTH_HEADER.trim_start_matches("x-amz-meta-").to_owned(), length.to_string());
+        }
+        if let Some(sha256) = &self.sha256 {
+            metadata.insert(DECLARED_SHA256_HEADER.trim_start_matches("x-amz-meta-").to_owned(), sha256.to_string());
+        }
+    }
+}
+
 /// How a move treats the destination and the source.
 #[derive(Debug, Clone, Default)]
 pub struct MoveOptions {
@@ -181,12 +208,24 @@ pub struct MoveOptions {
     /// Move only the source version with this etag; another is
     /// [`Error::PreconditionFailed`](crate::Error::PreconditionFailed).
     pub if_match: Option<String>,
+    /// The key in the destination bucket; the source's own key when `None`.
+    pub to_key: Option<ObjectKey>,
+    /// The destination's user metadata, replacing the source's (the [`Declared`] values included: give them again
+    /// to keep them); the source's kept when `None`. The content type is kept either way.
+    pub metadata: Option<Metadata>,
+    /// Copy: leave the source where it is.
+    pub keep_source: bool,
 }
 
 impl MoveOptions {
     /// Fails when the source found is not the version asked for.
     pub(crate) fn check_source(&self, key: &ObjectKey, found: &ObjectMeta) -> Result<()> {
         check_version(key, self.if_match.as_deref(), found)
+    }
+
+    /// The key the object gets in the destination bucket.
+    pub fn destination<'a>(&'a self, key: &'a ObjectKey) -> &'a ObjectKey {
+        self.to_key.as_ref().unwrap_or(key)
     }
 }
 
@@ -288,8 +327,9 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// The metadata of one object.
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta>;
 
-    /// Moves an object to another bucket under the same key, content type and metadata kept; see [`MoveOptions`]
-    /// for refusing to replace an object already there. The destination is never seen half-written: it holds the
+    /// Moves an object to another bucket, under the same key or [`MoveOptions::to_key`], its content type kept and
+    /// its metadata kept or replaced; see [`MoveOptions`] for refusing to replace an object already there, and for
+    /// copying instead of moving. The destination is never seen half-written: it holds the
     /// old object or the whole new one. When the source is missing the result is
     /// [`Error::NotFound`](crate::Error::NotFound) and nothing changes. Not atomic as a whole on every backend (S3
     /// copies, then deletes): after a failure the object may exist in both buckets, and repeating the call

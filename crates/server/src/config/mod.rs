@@ -49,6 +49,12 @@ pub enum Command {
     Discard(Box<crate::cli::DiscardArgs>),
     /// List your drafts with their size and expiry.
     Ls(Box<crate::cli::LsArgs>),
+    /// List your confirmed objects with their size and confirm time.
+    Objects(Box<crate::cli::ObjectsArgs>),
+    /// Describe confirmed objects: size, type, checksum, metadata.
+    Stat(Box<crate::cli::StatArgs>),
+    /// Delete confirmed objects.
+    Delete(Box<crate::cli::DeleteArgs>),
 }
 
 /// Settings every command uses: where objects live, the workflow's lifetimes and limits, the hooks.

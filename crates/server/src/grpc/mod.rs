@@ -15,10 +15,14 @@ use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{
-    Stage, parse_checksum, parse_content_type, parse_etag, parse_object_name, parse_part_number, parse_upload_id,
+    Disposition, IdempotencyKey, Metadata, Stage, parse_checksum, parse_content_type, parse_etag, parse_filename,
+    parse_metadata, parse_object_name, parse_part_number, parse_upload_id,
 };
 use crate::error::Error;
-use crate::service::{DEFAULT_PAGE_SIZE, DraftService, MultipartStart, PartRequest, Upload};
+use crate::service::{
+    Confirmation, DEFAULT_PAGE_SIZE, Download, DraftService, MultipartStart, ObjectEntry, PartRequest, Promotion,
+    SetDraft, Upload,
+};
 use draftstore_storage::CompletedPart;
 pub use layers::Admission;
 use layers::{Observed, admitted};
@@ -109,7 +113,14 @@ impl DraftRpc for GrpcApi {
             Ok(pb::Stage::Main) => Some(Stage::Main),
             Err(_) => return Err(Error::InvalidRequest(format!("unknown stage {}", request.stage)).into()),
         };
-        let ticket = self.service.download_url(&caller, &name, wanted, OffsetDateTime::now_utc()).await?;
+        let disposition = match pb::Disposition::try_from(request.disposition) {
+            Ok(pb::Disposition::Unspecified) => None,
+            Ok(pb::Disposition::Inline) => Some(Disposition::Inline),
+            Ok(pb::Disposition::Attachment) => Some(Disposition::Attachment),
+            Err(_) => return Err(Error::InvalidRequest(format!("unknown disposition {}", request.disposition)).into()),
+        };
+        let download = Download { stage: wanted, filename: parse_filename(given(&request.filename))?, disposition };
+        let ticket = self.service.download_url(&caller, &name, &download, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetDownloadUrlResponse {
             result: ok(),
             expires_at: timestamp(ticket.expires_at),
@@ -125,13 +136,72 @@ impl DraftRpc for GrpcApi {
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
         let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
-        let confirmation = self.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
-        Ok(Response::new(pb::ConfirmUploadResponse {
+        let promotion = Promotion {
+            final_name: given(&request.final_name).map(parse_object_name).transpose()?,
+            metadata: parse_metadata(metadata(request.metadata))?,
+            overwrite: request.overwrite.unwrap_or(true),
+        };
+        let confirmation = self.service.confirm(&caller, &name, &promotion).await?;
+        Ok(Response::new(confirmed(confirmation)))
+    }
+
+    async fn confirm_set(
+        &self,
+        request: Request<pb::ConfirmSetRequest>,
+    ) -> Result<Response<pb::ConfirmSetResponse>, Status> {
+        let (caller, request) = admitted(request)?;
+        let key = IdempotencyKey::parse(&request.idempotency_key)?;
+        let drafts = request
+            .drafts
+            .into_iter()
+            .map(|draft| {
+                Ok(SetDraft {
+                    name: parse_object_name(&draft.object_name)?,
+                    final_name: given(&draft.final_name).map(parse_object_name).transpose()?,
+                    metadata: parse_metadata(metadata(draft.metadata))?,
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let set = self.service.confirm_set(&caller, &key, &drafts).await?;
+        Ok(Response::new(pb::ConfirmSetResponse {
             result: ok(),
-            final_location: confirmation.final_location,
-            object_name: confirmation.object_name.to_string(),
-            content: confirmation.content.map(content_report),
+            set_id: set.set_id,
+            objects: set.objects.into_iter().map(confirmed).collect(),
         }))
+    }
+
+    async fn list_objects(
+        &self,
+        request: Request<pb::ListObjectsRequest>,
+    ) -> Result<Response<pb::ListObjectsResponse>, Status> {
+        let (caller, request) = admitted(request)?;
+        let page_size = request.page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize);
+        let page = self.service.list_objects(&caller, &request.prefix, given(&request.page_token), page_size).await?;
+        Ok(Response::new(pb::ListObjectsResponse {
+            result: ok(),
+            objects: page.objects.into_iter().map(stored_object).collect(),
+            next_page_token: page.next.unwrap_or_default(),
+        }))
+    }
+
+    async fn stat_object(
+        &self,
+        request: Request<pb::StatObjectRequest>,
+    ) -> Result<Response<pb::StatObjectResponse>, Status> {
+        let (caller, request) = admitted(request)?;
+        let name = parse_object_name(&request.object_name)?;
+        let object = self.service.stat_object(&caller, &name).await?;
+        Ok(Response::new(pb::StatObjectResponse { result: ok(), object: Some(stored_object(object)) }))
+    }
+
+    async fn delete_object(
+        &self,
+        request: Request<pb::DeleteObjectRequest>,
+    ) -> Result<Response<pb::DeleteObjectResponse>, Status> {
+        let (caller, request) = admitted(request)?;
+        let name = parse_object_name(&request.object_name)?;
+        self.service.delete_object(&caller, &name).await?;
+        Ok(Response::new(pb::DeleteObjectResponse { result: ok() }))
     }
 
     async fn start_multipart_upload(
@@ -278,6 +348,33 @@ impl DraftRpc for GrpcApi {
     }
 }
 
+/// proto3 cannot tell an empty map from an absent one: empty means none.
+fn metadata(metadata: HashMap<String, String>) -> Option<Metadata> {
+    Some(metadata.into_iter().collect()).filter(|m: &Metadata| !m.is_empty())
+}
+
+/// A confirmation in the protocol's terms.
+fn confirmed(confirmation: Confirmation) -> pb::ConfirmUploadResponse {
+    pb::ConfirmUploadResponse {
+        result: ok(),
+        final_location: confirmation.final_location,
+        object_name: confirmation.object_name.to_string(),
+        content: confirmation.content.map(content_report),
+    }
+}
+
+/// A confirmed object in the protocol's terms.
+fn stored_object(object: ObjectEntry) -> pb::StoredObject {
+    pb::StoredObject {
+        object_name: object.name.to_string(),
+        size: object.size,
+        content_type: object.content_type.to_string(),
+        confirmed_at: timestamp(object.confirmed_at),
+        sha256: object.sha256.map(|c| c.to_string()).unwrap_or_default(),
+        metadata: object.metadata.into_iter().collect(),
+    }
+}
+
 /// A content report in the protocol's terms.
 fn content_report(report: draftstore_client::api::ContentReport) -> pb::ContentReport {
     use draftstore_client::api::ScanResult;
@@ -300,30 +397,37 @@ fn content_report(report: draftstore_client::api::ContentReport) -> pb::ContentR
     }
 }
 
+/// The gRPC code of an error, as REST's status.
+fn code(error: &Error) -> Code {
+    match error {
+        Error::InvalidObjectName(_)
+        | Error::InvalidRequest(_)
+        | Error::UploadTooLarge(_)
+        | Error::UnsupportedContentType(_) => Code::InvalidArgument,
+        Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
+        Error::Unauthenticated => Code::Unauthenticated,
+        Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
+        Error::UploadRejected(_)
+        | Error::ContentTypeMismatch(_)
+        | Error::ImageTooLarge(_)
+        | Error::UploadInfected(_)
+        | Error::InvalidParts(_) => Code::FailedPrecondition,
+        Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy => Code::Unavailable,
+        Error::BodyStalled(_) => Code::DeadlineExceeded,
+        Error::ObjectAlreadyExists(_) | Error::NameTaken(_) => Code::AlreadyExists,
+        Error::DraftChanged(_) => Code::Aborted,
+        Error::IdempotencyKeyReused(_) => Code::FailedPrecondition,
+        Error::InSet { error, .. } => code(error),
+        Error::SignatureRejected(_) => Code::PermissionDenied,
+        Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
+        // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.
+        Error::StorageAccessDenied { .. } | Error::Internal { .. } => Code::Internal,
+    }
+}
+
 impl From<Error> for Status {
     fn from(error: Error) -> Self {
-        let code = match &error {
-            Error::InvalidObjectName(_)
-            | Error::InvalidRequest(_)
-            | Error::UploadTooLarge(_)
-            | Error::UnsupportedContentType(_) => Code::InvalidArgument,
-            Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
-            Error::Unauthenticated => Code::Unauthenticated,
-            Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
-            Error::UploadRejected(_)
-            | Error::ContentTypeMismatch(_)
-            | Error::ImageTooLarge(_)
-            | Error::UploadInfected(_)
-            | Error::InvalidParts(_) => Code::FailedPrecondition,
-            Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy => Code::Unavailable,
-            Error::BodyStalled(_) => Code::DeadlineExceeded,
-            Error::ObjectAlreadyExists(_) => Code::AlreadyExists,
-            Error::DraftChanged(_) => Code::Aborted,
-            Error::SignatureRejected(_) => Code::PermissionDenied,
-            Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
-            // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.
-            Error::StorageAccessDenied { .. } | Error::Internal { .. } => Code::Internal,
-        };
+        let code = code(&error);
         if matches!(code, Code::Internal | Code::Unavailable) || matches!(error, Error::InsufficientStorage { .. }) {
             tracing::error!(error = %error.chain(), error_type = error.error_type().as_str(), "RPC failed");
         }

@@ -51,6 +51,8 @@ pub enum EventType {
     Rejected,
     Discarded,
     Expired,
+    ObjectDeleted,
+    SetConfirmed,
 }
 
 impl EventType {
@@ -60,6 +62,8 @@ impl EventType {
             Self::Rejected => "draft.rejected",
             Self::Discarded => "draft.discarded",
             Self::Expired => "draft.expired",
+            Self::ObjectDeleted => "object.deleted",
+            Self::SetConfirmed => "set.confirmed",
         }
     }
 }
@@ -155,20 +159,35 @@ impl Outbox {
         extra: serde_json::Value,
         requires_main: bool,
     ) -> Result<ObjectKey, storage::Error> {
-        let id = message_id();
-        let created_ms = now_ms();
         let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), extra);
         let entry = Entry {
-            id: id.clone(),
-            created_ms,
+            id: message_id(),
+            created_ms: now_ms(),
             requires_main: requires_main.then(|| subject.key.to_string()),
             payload,
         };
-        let key = entry_key(created_ms, &id);
-        let body = Bytes::from(serde_json::to_vec(&entry).expect("an entry serializes"));
-        self.storage.put_record(&self.bucket, &key, body, false).await?;
-        metrics::counter!("draftstore_events_recorded_total", "type" => kind.as_str()).increment(1);
-        if !requires_main {
+        self.put(kind, &entry, false).await
+    }
+
+    /// Writes an event under an id of the caller's, recorded at `created_ms`, unless one is there already: an
+    /// operation that may be finished twice (a set recovered after a crash) records its events once.
+    pub async fn record_once(
+        &self,
+        kind: EventType,
+        id: String,
+        created_ms: i64,
+        payload: serde_json::Value,
+    ) -> Result<ObjectKey, storage::Error> {
+        self.put(kind, &Entry { id, created_ms, requires_main: None, payload }, true).await
+    }
+
+    async fn put(&self, kind: EventType, entry: &Entry, if_absent: bool) -> Result<ObjectKey, storage::Error> {
+        let key = entry_key(entry.created_ms, &entry.id);
+        let body = Bytes::from(serde_json::to_vec(entry).expect("an entry serializes"));
+        if self.storage.put_record(&self.bucket, &key, body, if_absent).await? {
+            metrics::counter!("draftstore_events_recorded_total", "type" => kind.as_str()).increment(1);
+        }
+        if entry.requires_main.is_none() {
             self.wake();
         }
         Ok(key)

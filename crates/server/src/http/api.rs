@@ -6,17 +6,20 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use draftstore_client::api::{
-    ConfirmUploadRequest, ConfirmUploadResponse, DownloadUrlRequest, DownloadUrlResponse, DraftBucketRequest,
-    ErrorBody, StatusResponse, SuccessResponse, UploadUrlRequest, UploadUrlResponse,
+    ConfirmSetRequest, ConfirmSetResponse, ConfirmUploadRequest, ConfirmUploadResponse, DownloadUrlRequest,
+    DownloadUrlResponse, DraftBucketRequest, ErrorBody, StatusResponse, SuccessResponse, UploadUrlRequest,
+    UploadUrlResponse,
 };
 use time::OffsetDateTime;
 
 use super::AppState;
 use super::error::ApiJson;
 use crate::auth::Caller;
-use crate::domain::{parse_checksum, parse_content_type, parse_object_name};
+use crate::domain::{
+    IdempotencyKey, parse_checksum, parse_content_type, parse_filename, parse_metadata, parse_object_name,
+};
 use crate::error::Result;
-use crate::service::Upload;
+use crate::service::{Confirmation, Download, Promotion, SetDraft, Upload};
 
 pub(super) use crate::domain::rfc3339;
 
@@ -51,7 +54,8 @@ pub async fn upload_url(
 /// Issue a presigned URL to download a draft (preview) or a confirmed object.
 #[utoipa::path(post, path = "/api/v1/download-url", request_body = DownloadUrlRequest, responses(
     (status = 200, body = DownloadUrlResponse),
-    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST (also `disposition: inline` for a type \
+        that can carry active content)", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
 ))]
 pub async fn download_url(
@@ -60,7 +64,12 @@ pub async fn download_url(
     ApiJson(request): ApiJson<DownloadUrlRequest>,
 ) -> Result<Json<DownloadUrlResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let ticket = state.service.download_url(&caller, &name, request.stage, OffsetDateTime::now_utc()).await?;
+    let download = Download {
+        stage: request.stage,
+        filename: parse_filename(request.filename.as_deref())?,
+        disposition: request.disposition,
+    };
+    let ticket = state.service.download_url(&caller, &name, &download, OffsetDateTime::now_utc()).await?;
     Ok(Json(DownloadUrlResponse {
         download_url: ticket.url.url,
         object_name: ticket.object_name.to_string(),
@@ -69,7 +78,7 @@ pub async fn download_url(
     }))
 }
 
-/// Move a draft into the main bucket. Idempotent.
+/// Move a draft into the main bucket, under its own name or `final_name`, with `metadata`. Idempotent.
 #[utoipa::path(post, path = "/api/v1/confirm-upload", request_body = ConfirmUploadRequest, responses(
     (status = 200, body = ConfirmUploadResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
@@ -86,12 +95,58 @@ pub async fn confirm_upload(
     ApiJson(request): ApiJson<ConfirmUploadRequest>,
 ) -> Result<Json<ConfirmUploadResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let confirmation = state.service.confirm(&caller, &name, request.overwrite.unwrap_or(true)).await?;
-    Ok(Json(ConfirmUploadResponse {
+    let promotion = Promotion {
+        final_name: request.final_name.as_deref().map(parse_object_name).transpose()?,
+        metadata: parse_metadata(request.metadata)?,
+        overwrite: request.overwrite.unwrap_or(true),
+    };
+    let confirmation = state.service.confirm(&caller, &name, &promotion).await?;
+    Ok(Json(confirmed(confirmation)))
+}
+
+fn confirmed(confirmation: Confirmation) -> ConfirmUploadResponse {
+    ConfirmUploadResponse {
         success: true,
         object_name: confirmation.object_name.to_string(),
         final_location: confirmation.final_location,
         content: confirmation.content,
+    }
+}
+
+/// Confirm drafts all together or not at all. Idempotent by key.
+#[utoipa::path(post, path = "/api/v1/confirm-set", request_body = ConfirmSetRequest, responses(
+    (status = 200, body = ConfirmSetResponse),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST (a draft or final name given twice)", body = ErrorBody),
+    (status = 404, description = "OBJECT_NOT_FOUND: a draft of the set does not exist; nothing was confirmed", body = ErrorBody),
+    (status = 409, description = "OBJECT_ALREADY_EXISTS: a final name is taken (a set never replaces an object), \
+        DRAFT_CHANGED, or IDEMPOTENCY_KEY_REUSED: the key came with other drafts; nothing was confirmed", body = ErrorBody),
+    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: a draft \
+        failed a check; nothing was confirmed and every draft is kept", body = ErrorBody),
+    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision yet; repeat the \
+        request with the same key", body = ErrorBody),
+))]
+pub async fn confirm_set(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<ConfirmSetRequest>,
+) -> Result<Json<ConfirmSetResponse>> {
+    let key = IdempotencyKey::parse(&request.idempotency_key)?;
+    let drafts = request
+        .drafts
+        .into_iter()
+        .map(|draft| {
+            Ok(SetDraft {
+                name: parse_object_name(&draft.object_name)?,
+                final_name: draft.final_name.as_deref().map(parse_object_name).transpose()?,
+                metadata: parse_metadata(draft.metadata)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let set = state.service.confirm_set(&caller, &key, &drafts).await?;
+    Ok(Json(ConfirmSetResponse {
+        success: true,
+        set_id: set.set_id,
+        objects: set.objects.into_iter().map(confirmed).collect(),
     }))
 }
 

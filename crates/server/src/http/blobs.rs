@@ -27,8 +27,8 @@ struct Verified<'a> {
     local: &'a LocalStorage,
     bucket: BucketName,
     key: ObjectKey,
-    /// The URL was signed to serve the object as an attachment.
-    attachment: bool,
+    /// The URL was signed to serve the object with this `Content-Disposition`.
+    disposition: Option<String>,
     /// The URL was signed to upload this part of this multipart upload.
     part: Option<(UploadId, u32)>,
     /// The URL was signed for a request on this multipart upload as a whole (list, complete, abort).
@@ -52,7 +52,6 @@ fn verify<'a>(
     let signed = local
         .verify(method, &bucket, &key, query.unwrap_or_default(), header, OffsetDateTime::now_utc())
         .map_err(|e| Error::SignatureRejected(e.to_string()))?;
-    let attachment = signed.iter().any(|(name, value)| name == CONTENT_DISPOSITION_PARAM && value == "attachment");
     let signed_value = |wanted: &str| signed.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.as_str());
     let upload_id = signed_value(UPLOAD_ID_PARAM)
         .map(|id| UploadId::parse(id).map_err(|e| Error::InvalidRequest(e.to_string())))
@@ -65,7 +64,8 @@ fn verify<'a>(
         (id, _) => (None, id),
     };
     let start = signed_value(UPLOADS_PARAM).is_some();
-    Ok(Verified { local, bucket, key, attachment, part, upload, start })
+    let disposition = signed_value(CONTENT_DISPOSITION_PARAM).map(str::to_owned);
+    Ok(Verified { local, bucket, key, disposition, part, upload, start })
 }
 
 /// Receives an upload or a part of a multipart upload, streaming it to disk; answers its `ETag`, as S3 does.
@@ -103,7 +103,7 @@ pub async fn put(
         sha256: header_value(&headers, DECLARED_SHA256_HEADER, |v| Checksum::parse(v).ok())?,
     };
     let max_size = state.service.limits().max_size.min(MAX_SINGLE_UPLOAD);
-    let checks = WriteChecks { max_size: Some(max_size), sha256, declared };
+    let checks = WriteChecks { max_size: Some(max_size), sha256, declared, ..WriteChecks::default() };
     let meta = local
         .write_object(&bucket, &key, content_type, &checks, body.into_data_stream())
         .await
@@ -168,7 +168,7 @@ pub async fn get(
     if let Some(upload_id) = &verified.upload {
         return Ok(s3::list_parts(&verified, upload_id).await);
     }
-    let Verified { local, bucket, key, attachment, .. } = verified;
+    let Verified { local, bucket, key, disposition, .. } = verified;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
     let last_modified = meta.last_modified.format(&Rfc2822).ok().map(|date| date.replace("+0000", "GMT"));
@@ -209,8 +209,8 @@ pub async fn get(
     response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // Objects are served from DraftStore's own origin: nothing in them may script it.
     response_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
-    if attachment {
-        response_headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment"));
+    if let Some(value) = disposition.and_then(|value| HeaderValue::from_str(&value).ok()) {
+        response_headers.insert(header::CONTENT_DISPOSITION, value);
     }
     if let Some(value) = last_modified.and_then(|date| HeaderValue::from_str(&date).ok()) {
         response_headers.insert(header::LAST_MODIFIED, value);

@@ -21,7 +21,12 @@ impl Error {
             | Self::ContentTypeMismatch(_)
             | Self::ImageTooLarge(_)
             | Self::UploadInfected(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::ObjectAlreadyExists(_) | Self::DraftChanged(_) | Self::InvalidParts(_) => StatusCode::CONFLICT,
+            Self::ObjectAlreadyExists(_)
+            | Self::NameTaken(_)
+            | Self::DraftChanged(_)
+            | Self::InvalidParts(_)
+            | Self::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
+            Self::InSet { error, .. } => error.status(),
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

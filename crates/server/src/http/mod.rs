@@ -5,6 +5,7 @@ mod blobs;
 mod drafts;
 mod error;
 mod multipart;
+mod objects;
 mod openapi;
 mod page;
 mod s3xml;
@@ -115,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/draft-bucket", post(api::draft_bucket))
         .route("/api/v1/list-drafts", post(drafts::list_drafts))
         .route("/api/v1/discard-draft", post(drafts::discard_draft))
+        .route("/api/v1/confirm-set", post(api::confirm_set))
+        .route("/api/v1/list-objects", post(objects::list_objects))
+        .route("/api/v1/stat-object", post(objects::stat_object))
+        .route("/api/v1/delete-object", post(objects::delete_object))
         .route("/api/v1/multipart/start", post(multipart::start))
         .route("/api/v1/multipart/sign-parts", post(multipart::sign_parts))
         .route("/api/v1/multipart/list-parts", post(multipart::list_parts))

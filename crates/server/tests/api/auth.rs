@@ -216,7 +216,11 @@ async fn tenants_are_isolated(app: &TestApp) {
         .error(400, "INVALID_OBJECT_NAME");
     let mut grpc = app.grpc().await;
     let status = grpc
-        .confirm_upload(bob.rpc(pb::ConfirmUploadRequest { object_name: "doc.txt".into(), overwrite: None }))
+        .confirm_upload(bob.rpc(pb::ConfirmUploadRequest {
+            object_name: "doc.txt".into(),
+            overwrite: None,
+            ..Default::default()
+        }))
         .await
         .expect_err("not bob's");
     assert_eq!(status.code(), Code::NotFound);
@@ -231,7 +235,11 @@ async fn tenants_are_isolated(app: &TestApp) {
     assert_eq!(alice.download("doc.txt", Some("main")).await.1, b"alice's");
     assert_eq!(bob.download("doc.txt", Some("main")).await.1, b"bob's");
     let via_grpc = grpc
-        .get_download_url(bob.rpc(pb::GetDownloadUrlRequest { object_name: "doc.txt".into(), stage: 0 }))
+        .get_download_url(bob.rpc(pb::GetDownloadUrlRequest {
+            object_name: "doc.txt".into(),
+            stage: 0,
+            ..Default::default()
+        }))
         .await
         .expect("bob's own")
         .into_inner();

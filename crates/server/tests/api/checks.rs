@@ -100,14 +100,22 @@ async fn content_checks(app: &TestApp) {
     let mut grpc = app.grpc().await;
     app.upload("grpc.png", Some("image/png"), &program).await;
     let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "grpc.png".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "grpc.png".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert_eq!(error_reason(&status), "CONTENT_TYPE_MISMATCH");
     app.upload("grpc.webp", Some("image/webp"), &fixture("photo.webp")).await;
     let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "grpc.webp".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "grpc.webp".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect("confirmed")
         .into_inner();

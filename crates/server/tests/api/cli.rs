@@ -310,6 +310,52 @@ async fn a_killed_upload_resumes_without_resending_stored_parts_on_seaweedfs() {
     a_killed_upload_resumes_without_resending_stored_parts(true).await;
 }
 
+/// A download killed half-way (SIGKILL) resumes with a range request: the re-run receives only what was missing,
+/// and the file is whole.
+async fn a_killed_download_resumes(seaweed: bool) {
+    let (app, proxy) = backend(seaweed).await;
+    let cli = Cli::new(&app);
+    let size = 24 * MIB;
+    let bytes = content(size, 9);
+    app.upload("movie.bin", None, &bytes).await;
+    app.confirm("movie.bin").await.ok();
+    proxy.limit_downloads(4 * MIB as u64);
+    let mut child = cli.command(&["download", "movie.bin", "-o", "movie.bin"]).spawn().expect("starts");
+    let partial = cli.path(".movie.bin.draftstore-partial");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 4 * MIB as u64 {
+        assert!(child.try_wait().expect("status").is_none(), "the download ended before it could be killed");
+        assert!(Instant::now() < deadline, "the download wrote nothing within a minute");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("waits");
+    let had = std::fs::metadata(&partial).expect("the partial file is kept").len();
+    assert!(had < size as u64, "killed half-way: {had} of {size} bytes");
+
+    proxy.limit_downloads(0);
+    proxy.reset();
+    let run = cli.ok(&["download", "movie.bin", "-o", "movie.bin"]).await;
+    let received = proxy.received();
+    println!(
+        "download resume ({}): {had} of {size} bytes kept after SIGKILL; the re-run received {received} bytes",
+        if seaweed { "SeaweedFS" } else { "local" }
+    );
+    assert!(received < (size as u64 - had) + 64 * 1024, "the re-run received {received} bytes: {run:?}");
+    assert!(std::fs::read(cli.path("movie.bin")).expect("written") == bytes, "the resumed file differs");
+    assert!(!partial.exists(), "no partial file is left behind");
+}
+
+#[tokio::test]
+async fn a_killed_download_resumes_on_the_local_backend() {
+    a_killed_download_resumes(false).await;
+}
+
+#[tokio::test]
+async fn a_killed_download_resumes_on_seaweedfs() {
+    a_killed_download_resumes(true).await;
+}
+
 async fn a_file_changed_between_runs_is_caught(seaweed: bool) {
     let (app, proxy) = backend(seaweed).await;
     let cli = Cli::new(&app);

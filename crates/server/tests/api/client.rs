@@ -36,7 +36,7 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
         .expect("uploads");
     assert_eq!((report.size, report.parts, report.bytes_sent), (1039, 0, 1039));
     let preview = client
-        .download_url(&api::DownloadUrlRequest { object_name: "p/photo.png".into(), stage: None })
+        .download_url(&api::DownloadUrlRequest { object_name: "p/photo.png".into(), stage: None, ..Default::default() })
         .await
         .expect("download URL");
     assert_eq!(preview.stage, Stage::Draft);
@@ -47,7 +47,11 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
         ("p/photo.png", 1039, "image/png")
     );
     let confirmed = client
-        .confirm_upload(&api::ConfirmUploadRequest { object_name: "p/photo.png".into(), overwrite: Some(false) })
+        .confirm_upload(&api::ConfirmUploadRequest {
+            object_name: "p/photo.png".into(),
+            overwrite: Some(false),
+            ..Default::default()
+        })
         .await
         .expect("confirms");
     assert!(confirmed.success && confirmed.final_location.ends_with("/p/photo.png"), "{confirmed:?}");
@@ -111,10 +115,11 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
     );
 
     // The server's refusals, typed.
-    let absent = api::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None };
+    let absent = api::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None, ..Default::default() };
     assert_eq!(code(client.confirm_upload(&absent).await), (404, Some(ErrorType::ObjectNotFound)));
     // Confirm is idempotent; a new draft over a confirmed object is refused without overwrite.
-    let again = api::ConfirmUploadRequest { object_name: "p/photo.png".into(), overwrite: Some(false) };
+    let again =
+        api::ConfirmUploadRequest { object_name: "p/photo.png".into(), overwrite: Some(false), ..Default::default() };
     assert!(client.confirm_upload(&again).await.expect("idempotent").success);
     transfer::upload_file(&client, &file, &UploadOptions::new("p/photo.png", "image/png"), &NoProgress)
         .await

@@ -32,7 +32,12 @@ impl Backdoor {
     ) {
         match self {
             Backdoor::Local(local) => {
-                let checks = WriteChecks { sha256: verified_sha256.then(|| sha256(body)), declared, max_size: None };
+                let checks = WriteChecks {
+                    sha256: verified_sha256.then(|| sha256(body)),
+                    declared,
+                    max_size: None,
+                    ..Default::default()
+                };
                 let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(body))]);
                 let draft = BucketName::parse("main-draft").expect("valid");
                 let key = ObjectKey::parse(name).expect("valid");
@@ -109,7 +114,11 @@ async fn checks_reject_and_delete(app: &TestApp, backdoor: &Backdoor) {
     let mut grpc = app.grpc().await;
     backdoor.put("grpc.html", b"<b>", "text/html", Declared::default(), false).await;
     let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "grpc.html".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "grpc.html".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect_err("rejected");
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -174,7 +183,11 @@ async fn overwrite_false_keeps_the_confirmed_object(app: &TestApp) {
     assert_eq!(app.download("v.txt", Some("draft")).await.1, b"second", "the draft waits");
     let mut grpc = app.grpc().await;
     let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "v.txt".into(), overwrite: Some(false) })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "v.txt".into(),
+            overwrite: Some(false),
+            ..Default::default()
+        })
         .await
         .expect_err("exists");
     assert_eq!(status.code(), Code::AlreadyExists);

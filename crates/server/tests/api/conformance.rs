@@ -110,6 +110,7 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
     storage.delete(&main, &object).await.expect("deleting again succeeds");
 
     conditional_moves(storage, client, &main, &draft).await;
+    renaming_moves(storage, client, &main, &draft).await;
     multipart(storage, client, &draft).await;
     records(storage, &draft).await;
     reads(storage, client, &draft).await;
@@ -153,6 +154,63 @@ async fn conditional_moves(storage: &dyn Storage, client: &reqwest::Client, main
     assert_eq!(storage.head(main, &object).await.expect("replaced").size, 11, "overwrite is the default");
     assert!(storage.head(draft, &object).await.expect_err("moved").is_not_found());
     storage.delete(main, &object).await.expect("delete");
+}
+
+/// A move to another key with new metadata: the content type kept, the metadata replaced (any text, declared values
+/// included), the last-modified time that of the move; a copy keeps its source; a signed download names the file.
+async fn renaming_moves(storage: &dyn Storage, client: &reqwest::Client, main: &BucketName, draft: &BucketName) {
+    let (object, renamed, copied) = (key("renames/draft.png"), key("renames/final/é 1.png"), key("renames/copy.png"));
+    let png = ContentType::parse("image/png").expect("valid");
+    let (url, headers) = presign(storage, Method::Put, draft, &object, Some(&png)).await;
+    assert_eq!(put(client, &url, &headers, b"png bytes").await, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let mut metadata = draftstore_storage::Metadata::new();
+    metadata.insert("caption".to_owned(), "Café % 100 – naïve\"quoted\"".to_owned());
+    metadata.insert("owner-id".to_owned(), "42".to_owned());
+    let sha256 = Checksum::from_digest(&sha2::Sha256::digest(b"png bytes").into());
+    Declared { length: None, sha256: Some(sha256.clone()) }.insert_into(&mut metadata);
+    let copy = MoveOptions {
+        to_key: Some(copied.clone()),
+        metadata: Some(metadata.clone()),
+        keep_source: true,
+        no_overwrite: true,
+        ..MoveOptions::default()
+    };
+    storage.move_object(draft, main, &object, &copy, &Progress::default()).await.expect("copied");
+    storage.head(draft, &object).await.expect("a copy keeps its source");
+    let refused = storage.move_object(draft, main, &object, &copy, &Progress::default()).await;
+    assert!(matches!(refused, Err(Error::AlreadyExists { .. })), "{refused:?}");
+
+    let uploaded = storage.head(draft, &object).await.expect("head").last_modified;
+    let rename = MoveOptions { to_key: Some(renamed.clone()), metadata: Some(metadata), ..MoveOptions::default() };
+    storage.move_object(draft, main, &object, &rename, &Progress::default()).await.expect("moved");
+    assert!(storage.head(draft, &object).await.expect_err("moved away").is_not_found());
+    for target in [&renamed, &copied] {
+        let meta = storage.head(main, target).await.expect("moved under its new key");
+        assert_eq!((meta.size, meta.content_type.as_str()), (9, "image/png"));
+        assert_eq!(meta.metadata.get("caption").map(String::as_str), Some("Café % 100 – naïve\"quoted\""));
+        assert_eq!(meta.metadata.get("owner-id").map(String::as_str), Some("42"));
+        assert_eq!(meta.declared.sha256.as_ref(), Some(&sha256), "declared values travel as metadata");
+        assert!(!meta.metadata.keys().any(|name| name.starts_with("draftstore-")), "{:?}", meta.metadata);
+    }
+    let moved = storage.head(main, &renamed).await.expect("head").last_modified;
+    assert!(moved > uploaded, "last modified at the move ({moved}), not the upload ({uploaded})");
+    let (_, first) = storage.head_with_first_bytes(main, &renamed, 3).await.expect("read");
+    assert_eq!(&first[..], b"png");
+    assert_eq!(storage.head_with_first_bytes(main, &renamed, 3).await.expect("read").0.metadata.len(), 2);
+
+    let disposition = "attachment; filename*=UTF-8''%C3%A9%201.png".to_owned();
+    let request = PresignRequest {
+        conditions: &Conditions { disposition: Some(disposition.clone()), ..Conditions::default() },
+        ..presign_request(Method::Get, main, &renamed)
+    };
+    let url = storage.presign(&request).await.expect("signed");
+    let response = client.get(&url.url).send().await.expect("sent");
+    assert_eq!(response.status(), 200);
+    let header = response.headers().get("content-disposition").map(|v| v.to_str().unwrap_or_default().to_owned());
+    assert_eq!(header, Some(disposition));
+    storage.delete_many(main, &[renamed, copied]).await.expect("deleted");
 }
 
 /// A multipart upload: parts signed and sent, listed by ascending number, completed into one object with the

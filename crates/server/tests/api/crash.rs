@@ -160,7 +160,11 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
         put(http, &ticket.method, &ticket.upload_url, &ticket.headers, bytes).await?;
     }
     client
-        .confirm_upload(&api::ConfirmUploadRequest { object_name: name.to_owned(), overwrite: None })
+        .confirm_upload(&api::ConfirmUploadRequest {
+            object_name: name.to_owned(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .map_err(e)?;
     Ok(())
@@ -168,7 +172,14 @@ async fn upload_and_confirm(client: &Client, http: &reqwest::Client, name: &str)
 
 /// The object at `stage`, or `None` when there is none.
 async fn fetch(client: &Client, http: &reqwest::Client, name: &str, stage: Stage) -> Option<Vec<u8>> {
-    match client.download_url(&api::DownloadUrlRequest { object_name: name.to_owned(), stage: Some(stage) }).await {
+    match client
+        .download_url(&api::DownloadUrlRequest {
+            object_name: name.to_owned(),
+            stage: Some(stage),
+            ..Default::default()
+        })
+        .await
+    {
         Ok(ticket) => {
             let response = http.get(&ticket.download_url).send().await.expect("download");
             assert_eq!(response.status(), 200, "{name} ({stage})");
@@ -253,7 +264,14 @@ async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
     // A confirm cut off by the crash can be retried: it promotes a complete draft, or finds none.
     let mut retried = 0;
     for name in attempted.iter().filter(|n| !confirmed.contains(n)) {
-        match client.confirm_upload(&api::ConfirmUploadRequest { object_name: name.clone(), overwrite: None }).await {
+        match client
+            .confirm_upload(&api::ConfirmUploadRequest {
+                object_name: name.clone(),
+                overwrite: None,
+                ..Default::default()
+            })
+            .await
+        {
             Ok(_) => {
                 retried += 1;
                 assert!(fetch(&client, &http, name, Stage::Main).await == Some(content(name)), "{name} after a retry");

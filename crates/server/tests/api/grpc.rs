@@ -43,7 +43,7 @@ async fn whole_flow(app: &TestApp) {
     assert_eq!(put.body("over grpc").send().await.expect("PUT").status(), 200);
 
     let preview = grpc
-        .get_download_url(pb::GetDownloadUrlRequest { object_name: "g/rpc.txt".into(), stage: 0 })
+        .get_download_url(pb::GetDownloadUrlRequest { object_name: "g/rpc.txt".into(), stage: 0, ..Default::default() })
         .await
         .expect("preview")
         .into_inner();
@@ -51,20 +51,32 @@ async fn whole_flow(app: &TestApp) {
     assert_eq!(app.client.get(&preview.url).send().await.expect("GET").text().await.expect("body"), "over grpc");
 
     let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "g/rpc.txt".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect("confirm")
         .into_inner();
     assert!(confirmed.result.as_ref().is_some_and(|r| r.success));
     assert!(confirmed.final_location.ends_with("/g/rpc.txt"), "{}", confirmed.final_location);
     let again = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "g/rpc.txt".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "g/rpc.txt".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect("idempotent");
     assert_eq!(again.into_inner().final_location, confirmed.final_location);
 
     let main = grpc
-        .get_download_url(pb::GetDownloadUrlRequest { object_name: "g/rpc.txt".into(), stage: pb::Stage::Main.into() })
+        .get_download_url(pb::GetDownloadUrlRequest {
+            object_name: "g/rpc.txt".into(),
+            stage: pb::Stage::Main.into(),
+            ..Default::default()
+        })
         .await
         .expect("download")
         .into_inner();
@@ -93,13 +105,17 @@ async fn a_missing_object_is_not_found_with_its_reason() {
     let app = spawn_app().await;
     let mut grpc = app.grpc().await;
     let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest {
+            object_name: "absent".into(),
+            overwrite: None,
+            ..Default::default()
+        })
         .await
         .expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(reason(&status), ("OBJECT_NOT_FOUND".to_owned(), "draftstore".to_owned()));
     let status = grpc
-        .get_download_url(pb::GetDownloadUrlRequest { object_name: "absent".into(), stage: 0 })
+        .get_download_url(pb::GetDownloadUrlRequest { object_name: "absent".into(), stage: 0, ..Default::default() })
         .await
         .expect_err("absent");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::NotFound, "OBJECT_NOT_FOUND"));
@@ -114,7 +130,11 @@ async fn every_call_returns_its_request_id_as_rest_does() {
     let answered = grpc.create_draft_bucket(given).await.expect("created");
     assert_eq!(answered.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("grpc-req-42"));
 
-    let mut failing = tonic::Request::new(pb::ConfirmUploadRequest { object_name: "absent".into(), overwrite: None });
+    let mut failing = tonic::Request::new(pb::ConfirmUploadRequest {
+        object_name: "absent".into(),
+        overwrite: None,
+        ..Default::default()
+    });
     failing.metadata_mut().insert("x-request-id", "grpc-req-43".parse().expect("ascii"));
     let status = grpc.confirm_upload(failing).await.expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
@@ -138,8 +158,20 @@ async fn every_bad_object_name_is_invalid_argument() {
             })
             .await
             .map(drop),
-            grpc.get_download_url(pb::GetDownloadUrlRequest { object_name: name.into(), stage: 0 }).await.map(drop),
-            grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into(), overwrite: None }).await.map(drop),
+            grpc.get_download_url(pb::GetDownloadUrlRequest {
+                object_name: name.into(),
+                stage: 0,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+            grpc.confirm_upload(pb::ConfirmUploadRequest {
+                object_name: name.into(),
+                overwrite: None,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
         ];
         for result in checks {
             let status = result.expect_err("refused");
@@ -157,7 +189,7 @@ async fn every_bad_object_name_is_invalid_argument() {
         .expect_err("bad content type");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::InvalidArgument, "INVALID_REQUEST"));
     let status = grpc
-        .get_download_url(pb::GetDownloadUrlRequest { object_name: "ok".into(), stage: 42 })
+        .get_download_url(pb::GetDownloadUrlRequest { object_name: "ok".into(), stage: 42, ..Default::default() })
         .await
         .expect_err("bad stage");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::InvalidArgument, "INVALID_REQUEST"));
@@ -191,7 +223,7 @@ async fn storage_outage_is_unavailable_and_health_follows_the_store() {
     weed.pause();
     let mut grpc = app.grpc().await;
     let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None })
+        .confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None, ..Default::default() })
         .await
         .expect_err("down");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::Unavailable, "NETWORK_ERROR"));
@@ -199,7 +231,7 @@ async fn storage_outage_is_unavailable_and_health_follows_the_store() {
 
     weed.resume();
     wait_for_health(&app, ServingStatus::Serving).await;
-    grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None })
+    grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None, ..Default::default() })
         .await
         .expect("confirmed after the outage");
 }
@@ -278,7 +310,12 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
         for (rest_stage, rpc_stage) in stages {
             let rest = rest_outcome(&app.download_url(name, rest_stage).await);
             let rpc = grpc_outcome(
-                grpc.get_download_url(pb::GetDownloadUrlRequest { object_name: name.into(), stage: rpc_stage }).await,
+                grpc.get_download_url(pb::GetDownloadUrlRequest {
+                    object_name: name.into(),
+                    stage: rpc_stage,
+                    ..Default::default()
+                })
+                .await,
             );
             assert_eq!(rest, rpc, "download-url {name:?} {rest_stage:?}");
         }
@@ -287,7 +324,12 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
         let rest = rest_outcome(&app.confirm(name).await);
         // The first confirm moved the draft; the gRPC one meets the idempotent path, which must agree.
         let rpc = grpc_outcome(
-            grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: name.into(), overwrite: None }).await,
+            grpc.confirm_upload(pb::ConfirmUploadRequest {
+                object_name: name.into(),
+                overwrite: None,
+                ..Default::default()
+            })
+            .await,
         );
         assert_eq!(rest, rpc, "confirm {name:?}");
     }

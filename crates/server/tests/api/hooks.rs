@@ -287,6 +287,7 @@ async fn a_hook_that_is_down_fails_closed_until_it_is_back(backend: Backend) {
         .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
             object_name: "later.txt".into(),
             overwrite: None,
+            ..Default::default()
         })
         .await
         .expect_err("the hook is down");
@@ -487,6 +488,7 @@ async fn an_event_survives_a_sigkill(backend: Backend) {
         .confirm_upload(&draftstore_client::api::ConfirmUploadRequest {
             object_name: "crash.txt".into(),
             overwrite: None,
+            ..Default::default()
         })
         .await
         .expect("confirmed");

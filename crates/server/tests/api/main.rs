@@ -23,6 +23,7 @@ mod helpers;
 mod hooks;
 mod limits;
 mod multipart;
+mod objects;
 mod openapi;
 mod ops;
 mod proxy;

@@ -273,6 +273,7 @@ async fn metrics_parse_as_prometheus_text_and_move_with_requests() {
         .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
             object_name: "counted.txt".into(),
             overwrite: None,
+            ..Default::default()
         })
         .await
         .expect("idempotent confirm");

@@ -15,6 +15,9 @@ pub struct Proxy {
     sent: Arc<AtomicU64>,
     epoch: Arc<AtomicU64>,
     rate: Arc<AtomicU64>,
+    /// Bytes sent back to clients, and their limit per second.
+    received: Arc<AtomicU64>,
+    download_rate: Arc<AtomicU64>,
     listener: Option<TcpListener>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -28,6 +31,8 @@ impl Proxy {
             sent: Arc::default(),
             epoch: Arc::default(),
             rate: Arc::default(),
+            received: Arc::default(),
+            download_rate: Arc::default(),
             listener: Some(listener),
             task: None,
         }
@@ -42,12 +47,18 @@ impl Proxy {
     pub fn forward_to(&mut self, target: String) {
         let listener = self.listener.take().expect("forwarding starts once");
         let (sent, epoch, rate) = (Arc::clone(&self.sent), Arc::clone(&self.epoch), Arc::clone(&self.rate));
+        let (received, download_rate) = (Arc::clone(&self.received), Arc::clone(&self.download_rate));
         self.task = Some(tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(upstream) = TcpStream::connect(&target).await else { continue };
-                let counter =
-                    Counter { sent: Arc::clone(&sent), epoch: Arc::clone(&epoch), born: epoch.load(Ordering::SeqCst) };
-                tokio::spawn(pipe(client, upstream, counter, Arc::clone(&rate)));
+                let counter = Counter {
+                    sent: Arc::clone(&sent),
+                    received: Arc::clone(&received),
+                    epoch: Arc::clone(&epoch),
+                    born: epoch.load(Ordering::SeqCst),
+                };
+                let rates = (Arc::clone(&rate), Arc::clone(&download_rate));
+                tokio::spawn(pipe(client, upstream, counter, rates));
             }
         }));
     }
@@ -63,6 +74,17 @@ impl Proxy {
     pub fn reset(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.sent.store(0, Ordering::SeqCst);
+        self.received.store(0, Ordering::SeqCst);
+    }
+
+    /// Bytes sent back to clients (status lines, headers and bodies) since the last [`Proxy::reset`].
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    /// Limits what clients receive to `bytes_per_second` on each connection; 0 lifts the limit.
+    pub fn limit_downloads(&self, bytes_per_second: u64) {
+        self.download_rate.store(bytes_per_second, Ordering::Relaxed);
     }
 
     /// Limits what clients send to `bytes_per_second` on each connection; 0 lifts the limit.
@@ -79,16 +101,31 @@ impl Drop for Proxy {
     }
 }
 
+impl Counter {
+    /// Whether the connection was opened since the last reset.
+    fn current(&self) -> bool {
+        self.epoch.load(Ordering::SeqCst) == self.born
+    }
+}
+
 /// Counts a connection's bytes while its epoch is the current one.
 struct Counter {
     sent: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
     epoch: Arc<AtomicU64>,
     born: u64,
 }
 
-async fn pipe(client: TcpStream, upstream: TcpStream, counter: Counter, rate: Arc<AtomicU64>) {
+async fn pipe(
+    client: TcpStream,
+    upstream: TcpStream,
+    counter: Counter,
+    (rate, download_rate): (Arc<AtomicU64>, Arc<AtomicU64>),
+) {
     let (mut client_read, mut client_write) = client.into_split();
     let (mut upstream_read, mut upstream_write) = upstream.into_split();
+    let counter = Arc::new(counter);
+    let counted = Arc::clone(&counter);
     let upload = async move {
         let mut buffer = vec![0; 64 * 1024];
         loop {
@@ -96,8 +133,8 @@ async fn pipe(client: TcpStream, upstream: TcpStream, counter: Counter, rate: Ar
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            if counter.epoch.load(Ordering::SeqCst) == counter.born {
-                counter.sent.fetch_add(n as u64, Ordering::SeqCst);
+            if counted.current() {
+                counted.sent.fetch_add(n as u64, Ordering::SeqCst);
             }
             let limit = rate.load(Ordering::Relaxed);
             if limit > 0 {
@@ -110,7 +147,23 @@ async fn pipe(client: TcpStream, upstream: TcpStream, counter: Counter, rate: Ar
         let _ = upstream_write.shutdown().await;
     };
     let download = async move {
-        let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            let n = match upstream_read.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if counter.current() {
+                counter.received.fetch_add(n as u64, Ordering::SeqCst);
+            }
+            let limit = download_rate.load(Ordering::Relaxed);
+            if limit > 0 {
+                tokio::time::sleep(Duration::from_secs_f64(n as f64 / limit as f64)).await;
+            }
+            if client_write.write_all(&buffer[..n]).await.is_err() {
+                break;
+            }
+        }
         let _ = client_write.shutdown().await;
     };
     tokio::join!(upload, download);

@@ -25,8 +25,8 @@ use url::Url;
 
 use crate::error::BoxError;
 use crate::storage::{
-    ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, MoveOptions, PrefixPage,
-    StaleUploads, check_version, display_header_name,
+    ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
+    PrefixPage, StaleUploads, check_version, display_header_name,
 };
 use crate::{
     BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -72,6 +72,8 @@ pub struct WriteChecks {
     pub sha256: Option<Checksum>,
     /// Declared values to keep with the object, for confirm to check.
     pub declared: Declared,
+    /// User metadata to keep with the object.
+    pub metadata: Metadata,
 }
 
 /// The signed query parameters of a part upload, named as on S3.
@@ -196,6 +198,7 @@ impl LocalStorage {
             sha256: checks.sha256.as_ref().map(ToString::to_string),
             declared_length: checks.declared.length,
             declared_sha256: checks.declared.sha256.as_ref().map(ToString::to_string),
+            metadata: checks.metadata.clone(),
         };
         let encoded = object::encode_trailer(&trailer);
         let (size, digest, modified) =
@@ -206,6 +209,37 @@ impl LocalStorage {
             return Err(Error::ChecksumMismatch);
         }
         Ok(Staged { file: staged, meta: object_meta(key, size, trailer, modified) })
+    }
+
+    /// Copies an opened object into a new staging file, with `metadata` (declared values included) in place of its
+    /// own when given, the bytes checked against the SHA-256 it was stored with.
+    async fn stage_copy(
+        &self,
+        meta: &ObjectMeta,
+        mut file: fs::File,
+        metadata: Option<Metadata>,
+        progress: &Progress,
+    ) -> Result<Staged> {
+        use tokio::io::AsyncReadExt;
+        let (declared, metadata) = match metadata {
+            Some(metadata) => Declared::split_from(metadata),
+            None => (meta.declared.clone(), meta.metadata.clone()),
+        };
+        let checks = WriteChecks { max_size: None, sha256: meta.sha256.clone(), declared, metadata };
+        file.seek(io::SeekFrom::Start(0))
+            .await
+            .map_err(|e| Error::other(format!("failed to read '{}'", meta.key), e))?;
+        let key = meta.key.clone();
+        let body =
+            tokio_util::io::ReaderStream::with_capacity(file.take(meta.size), 1 << 20).inspect(|_| progress.step());
+        let staged = self.stage(&key, meta.content_type.clone(), &checks, body).await;
+        staged.map_err(|e| match e {
+            Error::ChecksumMismatch => Error::other(
+                format!("object '{key}' no longer matches its SHA-256"),
+                io::Error::from(io::ErrorKind::InvalidData),
+            ),
+            other => other,
+        })
     }
 
     /// A signed URL for `request` that binds these headers (lowercase, sorted) and extra query parameters (sorted).
@@ -293,8 +327,8 @@ impl Storage for LocalStorage {
     async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         let (headers, query) = match request.method {
             Method::Put => (request.conditions.upload_headers(), Vec::new()),
-            Method::Get if request.conditions.attachment => {
-                (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), "attachment".to_owned())])
+            Method::Get if let Some(disposition) = &request.conditions.disposition => {
+                (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), disposition.clone())])
             }
             Method::Get => (Vec::new(), Vec::new()),
             Method::Post | Method::Delete => {
@@ -354,34 +388,58 @@ impl Storage for LocalStorage {
         to: &BucketName,
         key: &ObjectKey,
         options: &MoveOptions,
-        _progress: &Progress,
+        progress: &Progress,
     ) -> Result<()> {
-        // A rename: instant whatever the size, so there is no progress to report.
+        // A rename is instant whatever the size; a copy (new metadata, or the source kept) reads the bytes once.
         self.require_bucket(to).await?;
         let not_found = || Error::NotFound { bucket: from.to_string(), key: key.to_string() };
-        let current = match self.open_object(from, key).await {
-            Ok((meta, _)) => meta,
+        let (current, file) = match self.open_object(from, key).await {
+            Ok(found) => found,
             Err(Error::NotFound { .. }) => return Err(not_found()),
             Err(e) => return Err(e),
         };
         options.check_source(key, &current)?;
+        let to_key = options.destination(key);
         let source = self.object_path(from, key);
-        let target = self.object_path(to, key);
-        let moved = if options.no_overwrite {
-            // A hard link fails when the target exists: an atomic "move unless present".
-            link_into_place(&source, &target, key).await
+        let target = self.object_path(to, to_key);
+        let placed = if options.metadata.is_none() && !options.keep_source {
+            drop(file);
+            if options.no_overwrite {
+                // A hard link fails when the target exists: an atomic "move unless present".
+                link_into_place(&source, &target, to_key).await
+            } else {
+                rename_into_place(&source, &target, to_key).await
+            }
         } else {
-            rename_into_place(&source, &target, key).await
+            let staged = self.stage_copy(&current, file, options.metadata.clone(), progress).await?;
+            let placed = if options.no_overwrite {
+                link_into_place(&staged.file.path, &target, to_key).await
+            } else {
+                rename_into_place(&staged.file.path, &target, to_key).await
+            };
+            if placed.is_ok() {
+                staged.file.disarm();
+            }
+            placed
         };
-        match moved {
+        match placed {
+            Err(Error::AlreadyExists { .. }) => {
+                return Err(Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() });
+            }
             Err(Error::Other { source: Some(e), .. })
                 if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
             {
                 // Another mover won the race: the source is gone.
-                Err(not_found())
+                return Err(not_found());
             }
-            other => other,
+            other => other?,
         }
+        // The object was confirmed now, whenever its bytes were uploaded.
+        touch(&target).await;
+        if options.keep_source || options.metadata.is_none() {
+            return Ok(());
+        }
+        self.delete(from, key).await
     }
 
     async fn create_multipart(
@@ -645,6 +703,7 @@ fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: s
             sha256: trailer.declared_sha256.and_then(|c| Checksum::parse(&c).ok()),
         },
         etag: Some(format!("{size:x}-{nanos:x}")),
+        metadata: trailer.metadata,
     }
 }
 
@@ -804,6 +863,15 @@ async fn link_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Resul
         sync_dir(source_dir).await;
     }
     Ok(())
+}
+
+/// Sets a file's modification time, which is the object's last-modified time, to now. Best effort.
+async fn touch(path: &Path) {
+    let path = path.to_owned();
+    let _ = tokio::task::spawn_blocking(move || {
+        std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()))
+    })
+    .await;
 }
 
 /// Makes a folder's entries durable. Best effort: some file systems do not support fsync on folders.

@@ -305,7 +305,7 @@ impl LocalStorage {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
-        let checks = WriteChecks { max_size: Some(MAX_PART_SIZE), sha256, declared: Declared::default() };
+        let checks = WriteChecks { max_size: Some(MAX_PART_SIZE), sha256, ..WriteChecks::default() };
         let staged = self.stage(key, ContentType::octet_stream(), &checks, body).await?;
         fs::rename(&staged.file.path, dir.join(part_name(number)))
             .await
@@ -391,6 +391,7 @@ impl LocalStorage {
             sha256: sha256.map(|c| c.to_string()),
             declared_length: manifest.declared_length,
             declared_sha256: manifest.declared_sha256.clone(),
+            metadata: crate::Metadata::new(),
         });
         let path = staged.path.clone();
         let finished = tokio::task::spawn_blocking(move || {

@@ -21,6 +21,9 @@ pub(crate) struct Trailer {
     pub declared_length: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declared_sha256: Option<String>,
+    /// User metadata, as S3 keeps `x-amz-meta-*`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metadata: crate::Metadata,
 }
 
 /// The bytes appended after an object's data.

@@ -9,7 +9,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirecti
 use futures_util::{StreamExt, TryStreamExt};
 
 use crate::storage::MoveOptions;
-use crate::{BucketName, Checksum, Error, ObjectKey, Progress, Result, Storage, UploadId, UploadedPart};
+use crate::{BucketName, Checksum, ContentType, Error, ObjectKey, Progress, Result, Storage, UploadId, UploadedPart};
 
 use super::errors::{sdk_error, timestamp};
 use super::{MAX_PARTS, MIN_PART_SIZE, S3Storage};
@@ -18,17 +18,20 @@ impl S3Storage {
     /// Copies `from/key` to `to/key`: only the source version `etag` when given, and not onto an existing
     /// object when `options.no_overwrite` (the store answers 412 to either condition).
     pub(super) async fn copy(&self, job: &CopyJob<'_>, options: &MoveOptions, progress: &Progress) -> Result<()> {
-        let CopyJob { from, to, key, size, etag, .. } = *job;
+        let CopyJob { from, to, key, to_key, size, etag, .. } = *job;
         let single = self.multipart_copy_threshold.min(self.pace.request_bytes().max(MIN_PART_SIZE));
         let result = if size <= single {
             let started = Instant::now();
-            let copied = self
-                .client
-                .copy_object()
-                .copy_source(&job.source)
-                .bucket(to.as_str())
-                .key(key.as_str())
-                .metadata_directive(MetadataDirective::Copy)
+            let request = self.client.copy_object().copy_source(&job.source).bucket(to.as_str()).key(to_key.as_str());
+            let request = match &job.metadata {
+                // Replacing the metadata replaces the content type too: it is given again.
+                Some(metadata) => request
+                    .metadata_directive(MetadataDirective::Replace)
+                    .content_type(job.content_type.as_str())
+                    .set_metadata(Some(metadata.clone())),
+                None => request.metadata_directive(MetadataDirective::Copy),
+            };
+            let copied = request
                 .set_copy_source_if_match(etag.map(str::to_owned))
                 .set_if_none_match(options.no_overwrite.then(|| "*".to_owned()))
                 .send()
@@ -44,8 +47,8 @@ impl S3Storage {
             self.multipart_copy(job, options.no_overwrite, progress).await
         };
         match result {
-            Err(Error::PreconditionFailed { .. }) if options.no_overwrite && self.head(to, key).await.is_ok() => {
-                Err(Error::AlreadyExists { bucket: to.to_string(), key: key.to_string() })
+            Err(Error::PreconditionFailed { .. }) if options.no_overwrite && self.head(to, to_key).await.is_ok() => {
+                Err(Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() })
             }
             other => other,
         }
@@ -62,7 +65,7 @@ impl S3Storage {
         no_overwrite: bool,
         progress: &Progress,
     ) -> Result<()> {
-        let CopyJob { from, to, key, size, etag, .. } = *job;
+        let CopyJob { from, to, key, to_key, size, etag, .. } = *job;
         let source = job.source.as_str();
         let head = self
             .client
@@ -78,18 +81,18 @@ impl S3Storage {
             .client
             .create_multipart_upload()
             .bucket(to.as_str())
-            .key(key.as_str())
+            .key(to_key.as_str())
             .set_content_type(head.content_type().map(str::to_owned))
-            .set_metadata(head.metadata().cloned())
+            .set_metadata(job.metadata.clone().or_else(|| head.metadata().cloned()))
             .send()
             .await
-            .map_err(|e| sdk_error("CreateMultipartUpload", to, Some(key), e))?;
+            .map_err(|e| sdk_error("CreateMultipartUpload", to, Some(to_key), e))?;
         progress.step();
         let upload_id = upload.upload_id().unwrap_or_default().to_owned();
         let guard = AbortOnDrop {
             client: self.client.clone(),
             bucket: to.to_string(),
-            key: key.to_string(),
+            key: to_key.to_string(),
             upload_id: upload_id.clone(),
             armed: true,
         };
@@ -105,7 +108,7 @@ impl S3Storage {
                         .client
                         .upload_part_copy()
                         .bucket(to.as_str())
-                        .key(key.as_str())
+                        .key(to_key.as_str())
                         .upload_id(upload_id)
                         .part_number(number)
                         .copy_source(source)
@@ -127,13 +130,13 @@ impl S3Storage {
         self.client
             .complete_multipart_upload()
             .bucket(to.as_str())
-            .key(key.as_str())
+            .key(to_key.as_str())
             .upload_id(&upload_id)
             .set_if_none_match(no_overwrite.then(|| "*".to_owned()))
             .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
             .send()
             .await
-            .map_err(|e| sdk_error("CompleteMultipartUpload", to, Some(key), e))?;
+            .map_err(|e| sdk_error("CompleteMultipartUpload", to, Some(to_key), e))?;
         guard.disarm();
         Ok(())
     }
@@ -244,9 +247,14 @@ pub(super) struct CopyJob<'a> {
     pub(super) from: &'a BucketName,
     pub(super) to: &'a BucketName,
     pub(super) key: &'a ObjectKey,
+    /// The key of the copy.
+    pub(super) to_key: &'a ObjectKey,
     pub(super) size: u64,
     /// The source version to copy; another version fails the copy.
     pub(super) etag: Option<&'a str>,
+    pub(super) content_type: &'a ContentType,
+    /// The copy's user metadata, encoded for the wire; the source's when `None`.
+    pub(super) metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 /// Aborts a multipart upload when dropped before it completed, from a task of its own, so that a copy cut off

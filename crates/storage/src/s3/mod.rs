@@ -22,8 +22,8 @@ use rusty_s3::UrlStyle;
 use url::Url;
 
 use crate::storage::{
-    ByteChunks, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure, LIST_PAGE, ListPage,
-    ListPages, ListedObject, MoveOptions, PrefixPage, StaleUploads,
+    ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
+    PrefixPage, StaleUploads,
 };
 use crate::{
     BucketName, Checksum, CompletedPart as Part, ContentType, Error, MultipartRequest, ObjectKey, ObjectMeta,
@@ -58,6 +58,32 @@ const COPY_SOURCE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}')
     .add(b'+');
+
+/// Characters escaped in a metadata value: an HTTP header carries printable ASCII only, and `%` marks an escape.
+const METADATA_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// User metadata as a request carries it: values that are not printable ASCII, or hold a `%`, percent-encoded.
+fn encode_metadata(metadata: &Metadata) -> std::collections::HashMap<String, String> {
+    metadata
+        .iter()
+        .map(|(name, value)| (name.clone(), utf8_percent_encode(value, METADATA_VALUE).to_string()))
+        .collect()
+}
+
+/// An answer's user metadata, decoded, with the declared values taken out.
+fn read_metadata(raw: Option<&std::collections::HashMap<String, String>>) -> (Declared, Metadata) {
+    let decoded = raw
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_or_else(|_| value.clone(), |decoded| decoded.into_owned());
+            (name.to_ascii_lowercase(), value)
+        })
+        .collect();
+    Declared::split_from(decoded)
+}
 
 /// Static credentials given in the configuration.
 #[derive(Clone)]
@@ -254,18 +280,16 @@ impl Storage for S3Storage {
         let content_type =
             head.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
         let last_modified = timestamp(head.last_modified());
-        let metadata = |name: &str| head.metadata().and_then(|m| m.get(name.trim_start_matches("x-amz-meta-")));
+        let (declared, metadata) = read_metadata(head.metadata());
         Ok(ObjectMeta {
             key: key.clone(),
             size: head.content_length().unwrap_or_default().max(0) as u64,
             content_type,
             last_modified,
             sha256: head.checksum_sha256().and_then(|c| Checksum::parse(c).ok()),
-            declared: Declared {
-                length: metadata(DECLARED_LENGTH_HEADER).and_then(|l| l.parse().ok()),
-                sha256: metadata(DECLARED_SHA256_HEADER).and_then(|c| Checksum::parse(c).ok()),
-            },
+            declared,
             etag: head.e_tag().map(str::to_owned),
+            metadata,
         })
     }
 
@@ -280,10 +304,11 @@ impl Storage for S3Storage {
         let meta = self.head(from, key).await?;
         progress.step();
         options.check_source(key, &meta)?;
+        let to_key = options.destination(key);
         if options.no_overwrite && !self.conditional_writes.load(Ordering::Relaxed) {
             // The store ignores If-None-Match: check first. A writer racing this check can still win.
-            match self.head(to, key).await {
-                Ok(_) => return Err(Error::AlreadyExists { bucket: to.to_string(), key: key.to_string() }),
+            match self.head(to, to_key).await {
+                Ok(_) => return Err(Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() }),
                 Err(Error::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -293,11 +318,17 @@ impl Storage for S3Storage {
             from,
             to,
             key,
+            to_key,
             size: meta.size,
             etag: meta.etag.as_deref(),
+            content_type: &meta.content_type,
+            metadata: options.metadata.as_ref().map(encode_metadata),
         };
         self.copy(&job, options, progress).await?;
         progress.step();
+        if options.keep_source {
+            return Ok(());
+        }
         self.delete(from, key).await
     }
 
@@ -346,11 +377,10 @@ impl Storage for S3Storage {
             .bucket(bucket.as_str())
             .key(key.as_str())
             .content_type(content_type.as_str());
-        if let Some(length) = declared.length {
-            request = request.metadata(DECLARED_LENGTH_HEADER.trim_start_matches("x-amz-meta-"), length.to_string());
-        }
-        if let Some(sha256) = &declared.sha256 {
-            request = request.metadata(DECLARED_SHA256_HEADER.trim_start_matches("x-amz-meta-"), sha256.to_string());
+        let mut metadata = Metadata::new();
+        declared.insert_into(&mut metadata);
+        for (name, value) in metadata {
+            request = request.metadata(name, value);
         }
         let created = request.send().await.map_err(|e| sdk_error("CreateMultipartUpload", bucket, Some(key), e))?;
         let id = created.upload_id().unwrap_or_default();
@@ -526,11 +556,7 @@ impl Storage for S3Storage {
             .unwrap_or_else(|| object.content_length().unwrap_or_default().max(0) as u64);
         let content_type =
             object.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
-        let metadata = |name: &str| object.metadata().and_then(|m| m.get(name.trim_start_matches("x-amz-meta-")));
-        let declared = Declared {
-            length: metadata(DECLARED_LENGTH_HEADER).and_then(|l| l.parse().ok()),
-            sha256: metadata(DECLARED_SHA256_HEADER).and_then(|c| Checksum::parse(c).ok()),
-        };
+        let (declared, metadata) = read_metadata(object.metadata());
         let mut meta = ObjectMeta {
             key: key.clone(),
             size,
@@ -540,6 +566,7 @@ impl Storage for S3Storage {
             sha256: None,
             declared,
             etag: object.e_tag().map(str::to_owned),
+            metadata,
         };
         let first = object.body.collect().await.map_err(|e| body_broke_off(&format!("{bucket}/{key}"), e))?;
         let first = first.into_bytes();

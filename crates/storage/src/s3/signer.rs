@@ -79,8 +79,8 @@ impl Signer {
             }
             Method::Get | Method::Post | Method::Delete => {
                 let mut action = GetObject::new(&bucket, Some(&credentials), request.key.as_str());
-                if request.conditions.attachment {
-                    action.query_mut().insert("response-content-disposition", "attachment");
+                if let Some(disposition) = &request.conditions.disposition {
+                    action.query_mut().insert("response-content-disposition", disposition.clone());
                 }
                 action.sign_with_time(request.expires_in, &time)
             }

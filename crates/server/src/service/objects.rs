@@ -1,0 +1,81 @@
+//! A caller's confirmed objects: listed page by page, looked up one by one, deleted. Each sees only the caller's
+//! own namespace, as drafts do.
+
+use draftstore_storage::{Checksum, ContentType, ObjectMeta};
+use time::OffsetDateTime;
+
+use super::{DraftService, SET_METADATA, subject};
+use crate::auth::Caller;
+use crate::domain::{Metadata, ObjectName};
+use crate::error::Result;
+use crate::hooks::EventType;
+
+/// A confirmed object.
+#[derive(Debug, Clone)]
+pub struct ObjectEntry {
+    pub name: ObjectName,
+    pub size: u64,
+    pub content_type: ContentType,
+    pub confirmed_at: OffsetDateTime,
+    /// The SHA-256 declared at upload and verified, when there was one.
+    pub sha256: Option<Checksum>,
+    /// What confirm stored with it (DraftStore's own entries left out).
+    pub metadata: Metadata,
+}
+
+impl ObjectEntry {
+    fn new(name: ObjectName, meta: ObjectMeta) -> Self {
+        let metadata = meta.metadata.into_iter().filter(|(key, _)| key != SET_METADATA).collect();
+        Self {
+            name,
+            size: meta.size,
+            content_type: meta.content_type,
+            confirmed_at: meta.last_modified,
+            sha256: meta.sha256.or(meta.declared.sha256),
+            metadata,
+        }
+    }
+}
+
+/// One page of confirmed objects, and where the next one starts.
+#[derive(Debug, Clone)]
+pub struct ObjectPage {
+    pub objects: Vec<ObjectEntry>,
+    /// Give this back as the page token for the next page; `None` on the last page. Opaque.
+    pub next: Option<String>,
+}
+
+impl DraftService {
+    /// The caller's confirmed objects whose names start with `prefix`, a page at a time.
+    pub async fn list_objects(
+        &self,
+        caller: &Caller,
+        prefix: &str,
+        page_token: Option<&str>,
+        page_size: usize,
+    ) -> Result<ObjectPage> {
+        let listed = self.list_page(&self.0.buckets.main, caller, prefix, page_token, page_size).await?;
+        let objects = listed.entries.into_iter().map(|(name, meta)| ObjectEntry::new(name, meta)).collect();
+        Ok(ObjectPage { objects, next: listed.next })
+    }
+
+    /// One of the caller's confirmed objects. `ObjectNotFound` when the caller has none of that name.
+    pub async fn stat_object(&self, caller: &Caller, name: &ObjectName) -> Result<ObjectEntry> {
+        let key = caller.key(name)?;
+        let meta = self.call("look up the object", self.0.storage.head(&self.0.buckets.main, &key)).await?;
+        Ok(ObjectEntry::new(name.clone(), meta))
+    }
+
+    /// Deletes one of the caller's confirmed objects, announcing it with `object.deleted`. `ObjectNotFound` when
+    /// the caller has none of that name (never confirmed, already deleted, or another tenant's).
+    pub async fn delete_object(&self, caller: &Caller, name: &ObjectName) -> Result<()> {
+        let key = caller.key(name)?;
+        let bucket = &self.0.buckets.main;
+        let meta = self.call("look up the object", self.0.storage.head(bucket, &key)).await?;
+        let subject = subject(caller, name, &key, &meta);
+        self.record(EventType::ObjectDeleted, &subject, serde_json::json!({}), false).await?;
+        self.call("delete the object", self.0.storage.delete(bucket, &key)).await?;
+        metrics::counter!("draftstore_objects_deleted_total").increment(1);
+        Ok(())
+    }
+}

@@ -1,0 +1,566 @@
+//! Sets: drafts confirmed all together or not at all (`confirm-set`).
+//!
+//! Every draft of a set is checked as a single confirm checks it (limits, content, the hook), and its final name
+//! must be free. Nothing has changed until then. From there on a set is carried out through records in the events
+//! bucket, under `sets/<namespace>/<idempotency key>/`, so that whoever finds them (the request itself, a repeat of
+//! it on any replica, the cleaner) can finish the work of one that was cut off, and any number of them at once:
+//!
+//! 1. the **journal** (`journal`) is written before the first copy: what goes where, from which draft version;
+//! 2. each draft is **copied** under its final name, never onto an existing object, marked with the set's id;
+//! 3. the **decision** (`decision`), written once with a conditional write whoever gets there first: *commit*
+//!    when every copy is in place, *abort* when one cannot be (the name was taken meanwhile, the draft was removed
+//!    or replaced);
+//! 4. on commit the drafts are deleted and the events recorded; on abort the copies marked with the set's id are
+//!    deleted and the drafts stay;
+//! 5. the **outcome** (`outcome`) replaces the journal and the decision, and answers a repeat of the request for
+//!    OBJECT_LIFETIME.
+//!
+//! Until the decision exists, every actor copies and proposes; after it, every actor finishes what it says. So
+//! after any crash, once someone drives the journal again, either every draft is in the main bucket under its final
+//! name and gone from the drafts, or none is and every draft is still there.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use draftstore_client::api::ContentReport;
+use draftstore_storage::{BucketName, LIST_PAGE, MoveOptions, ObjectKey, Progress};
+use futures_util::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use time::OffsetDateTime;
+
+use super::{Confirmation, DraftService, SET_METADATA, confirmed_extra, stored_metadata, subject};
+use crate::auth::Caller;
+use crate::domain::{IdempotencyKey, MAX_SET_DRAFTS, Metadata, ObjectName};
+use crate::error::{Error, Result};
+use crate::hooks::{EventType, Subject};
+
+/// Where the records of sets are kept in the events bucket.
+const SETS: &str = "sets/";
+/// Drafts checked, and copied, at once.
+const CONCURRENCY: usize = 8;
+/// How old a journal must be before the cleaner drives it: the request that wrote it may still be at work (two
+/// actors driving one set are safe, only wasteful).
+const RECOVERY_GRACE: Duration = Duration::from_secs(60);
+
+/// One draft of a set, as a request names it.
+#[derive(Debug, Clone)]
+pub struct SetDraft {
+    pub name: ObjectName,
+    /// The confirmed object's name; the draft's own when `None`.
+    pub final_name: Option<ObjectName>,
+    /// Stored with the confirmed object.
+    pub metadata: Option<Metadata>,
+}
+
+/// A set confirmed.
+#[derive(Debug, Clone)]
+pub struct SetConfirmation {
+    pub set_id: String,
+    /// Each object, in the order of the request.
+    pub objects: Vec<Confirmation>,
+}
+
+/// What a cleaner pass did to sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetRecovery {
+    /// Sets cut off by a crash, carried to their end (committed or rolled back).
+    pub finished: u64,
+    /// Outcomes older than OBJECT_LIFETIME removed.
+    pub expired: u64,
+    /// Journals that could not be finished this time (the store failing); the next pass tries again.
+    pub failed: u64,
+}
+
+/// The journal: what a set moves where.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Journal {
+    id: String,
+    /// The request's digest: the same key with other drafts is refused.
+    fingerprint: String,
+    idempotency_key: String,
+    tenant: Option<String>,
+    /// Unix milliseconds.
+    created_ms: i64,
+    members: Vec<Member>,
+}
+
+/// One draft of a journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Member {
+    name: String,
+    key: String,
+    final_name: String,
+    final_key: String,
+    /// The draft version checked; another is not copied.
+    etag: Option<String>,
+    size: u64,
+    content_type: String,
+    /// What the confirmed object is stored with, DraftStore's own entries included.
+    stored: Metadata,
+    /// The caller's metadata, for the event.
+    metadata: Option<Metadata>,
+    content: ContentReport,
+}
+
+/// Why a set was rolled back after its journal was written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+enum Abort {
+    /// Another object took the final name meanwhile.
+    Taken { name: String, final_name: String },
+    /// The draft was removed meanwhile.
+    Gone { name: String },
+    /// The draft was replaced meanwhile.
+    Changed { name: String },
+}
+
+impl Abort {
+    fn error(&self) -> Error {
+        match self {
+            Self::Taken { name, final_name } => in_set(name, Error::NameTaken(final_name.clone())),
+            Self::Gone { name } => in_set(name, Error::ObjectNotFound(name.clone())),
+            Self::Changed { name } => {
+                in_set(name, Error::DraftChanged("it was replaced while the set was confirmed".to_owned()))
+            }
+        }
+    }
+}
+
+/// The decision: commit (no abort) or abort, written once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Decision {
+    abort: Option<Abort>,
+}
+
+/// The outcome, kept for the idempotency key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Outcome {
+    journal: Journal,
+    abort: Option<Abort>,
+}
+
+/// The keys of one set's records.
+struct Records {
+    journal: ObjectKey,
+    decision: ObjectKey,
+    outcome: ObjectKey,
+}
+
+impl Records {
+    fn new(tenant: Option<&str>, idempotency_key: &str) -> Self {
+        let folder = match tenant {
+            Some(tenant) => format!("{SETS}tenant/{tenant}/{idempotency_key}/"),
+            None => format!("{SETS}any/{idempotency_key}/"),
+        };
+        let key = |name: &str| ObjectKey::parse(&format!("{folder}{name}")).expect("a set's record key is valid");
+        Self { journal: key("journal"), decision: key("decision"), outcome: key("outcome") }
+    }
+
+    fn of(journal: &Journal) -> Self {
+        Self::new(journal.tenant.as_deref(), &journal.idempotency_key)
+    }
+}
+
+fn in_set(name: &str, error: Error) -> Error {
+    Error::InSet { name: name.to_owned(), error: Box::new(error) }
+}
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+fn set_id() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("the system has randomness");
+    format!("set_{}", hex::encode(bytes))
+}
+
+impl DraftService {
+    /// Confirms drafts all together or not at all; see the module's documentation. The same idempotency key
+    /// again answers the recorded outcome; with other drafts it is `IdempotencyKeyReused`.
+    pub async fn confirm_set(
+        &self,
+        caller: &Caller,
+        idempotency_key: &IdempotencyKey,
+        drafts: &[SetDraft],
+    ) -> Result<SetConfirmation> {
+        let outcome = self.confirm_set_inner(caller, idempotency_key, drafts).await;
+        let label = match &outcome {
+            Ok(_) => "confirmed",
+            Err(e) => e.error_type().as_str(),
+        };
+        metrics::counter!("draftstore_sets_total", "outcome" => label).increment(1);
+        outcome
+    }
+
+    async fn confirm_set_inner(
+        &self,
+        caller: &Caller,
+        idempotency_key: &IdempotencyKey,
+        drafts: &[SetDraft],
+    ) -> Result<SetConfirmation> {
+        if !(1..=MAX_SET_DRAFTS).contains(&drafts.len()) {
+            return Err(Error::InvalidRequest(format!("drafts: a set holds 1 to {MAX_SET_DRAFTS} drafts")));
+        }
+        let (mut names, mut finals) = (HashSet::new(), HashSet::new());
+        for draft in drafts {
+            let final_name = draft.final_name.as_ref().unwrap_or(&draft.name);
+            if !names.insert(&draft.name) {
+                return Err(Error::InvalidRequest(format!("drafts: '{}' is named twice", draft.name)));
+            }
+            if !finals.insert(final_name) {
+                return Err(Error::InvalidRequest(format!("drafts: final name '{final_name}' is given twice")));
+            }
+        }
+        let tenant = caller.tenant().map(|t| t.as_str().to_owned());
+        let fingerprint = fingerprint(tenant.as_deref(), drafts);
+        let records = Records::new(tenant.as_deref(), idempotency_key.as_str());
+        let reused = || Error::IdempotencyKeyReused(idempotency_key.as_str().to_owned());
+
+        // A repeat: the recorded outcome, or the journal of a set still under way (or cut off), driven to its end.
+        if let Some(outcome) = self.read::<Outcome>(&records.outcome).await? {
+            if outcome.journal.fingerprint != fingerprint {
+                return Err(reused());
+            }
+            self.forget(&records, false).await;
+            return answer(&self.0.buckets.main, &outcome.journal, outcome.abort.as_ref());
+        }
+        if let Some(journal) = self.read::<Journal>(&records.journal).await? {
+            if journal.fingerprint != fingerprint {
+                return Err(reused());
+            }
+            return self.drive(&journal).await;
+        }
+
+        let id = set_id();
+        let members = futures_util::stream::iter(drafts.iter().cloned())
+            .map(|draft| {
+                let id = id.clone();
+                async move { self.check_member(caller, &draft, &id).await }
+            })
+            .buffered(CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let journal = Journal {
+            id,
+            fingerprint,
+            idempotency_key: idempotency_key.as_str().to_owned(),
+            tenant,
+            created_ms: now_ms(),
+            members,
+        };
+        if !self.write(&records.journal, &journal, true).await? {
+            // Another request with this key got there first.
+            let theirs = self.read::<Journal>(&records.journal).await?;
+            return match theirs {
+                Some(theirs) if theirs.fingerprint == journal.fingerprint => self.drive(&theirs).await,
+                Some(_) => Err(reused()),
+                None => Err(Error::DraftChanged(
+                    "another request with this idempotency_key was under way; repeat the request".to_owned(),
+                )),
+            };
+        }
+        self.drive(&journal).await
+    }
+
+    /// Checks one draft of a set as a single confirm would, and that its final name is free: the journal's entry
+    /// for it, or why the set is refused.
+    async fn check_member(&self, caller: &Caller, draft: &SetDraft, set_id: &str) -> Result<Member> {
+        let name = draft.name.as_str();
+        let final_name = draft.final_name.as_ref().unwrap_or(&draft.name);
+        let (key, final_key) = (caller.key(&draft.name)?, caller.key(final_name)?);
+        let main = &self.0.buckets.main;
+        let (looked_up, taken) = tokio::join!(
+            self.look_up_draft(&key),
+            self.call("look up a final name", self.0.storage.head(main, &final_key))
+        );
+        match taken {
+            Ok(_) => return Err(in_set(name, Error::NameTaken(final_name.to_string()))),
+            Err(Error::ObjectNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        let (meta, first) = looked_up.map_err(|e| match e {
+            Error::ObjectNotFound(_) => in_set(name, Error::ObjectNotFound(name.to_owned())),
+            other => other,
+        })?;
+        let subject = subject(caller, &draft.name, &key, &meta);
+        let content = match self.check(&subject, (&meta, &first)).await? {
+            Ok(report) => report,
+            Err(refusal) => {
+                tracing::warn!(%key, reason = %refusal, "a draft of a set failed its checks; nothing of the set is confirmed");
+                return Err(in_set(name, refusal));
+            }
+        };
+        Ok(Member {
+            name: name.to_owned(),
+            key: key.to_string(),
+            final_name: final_name.to_string(),
+            final_key: final_key.to_string(),
+            etag: meta.etag.clone(),
+            size: meta.size,
+            content_type: meta.content_type.to_string(),
+            stored: stored_metadata(draft.metadata.clone().unwrap_or_default(), &meta, Some(set_id)),
+            metadata: draft.metadata.clone(),
+            content,
+        })
+    }
+
+    /// Carries a journaled set to its end, whoever wrote the journal, and answers its outcome.
+    async fn drive(&self, journal: &Journal) -> Result<SetConfirmation> {
+        let records = Records::of(journal);
+        let decision = match self.read::<Decision>(&records.decision).await? {
+            Some(decision) => decision,
+            None => {
+                let proposed = Decision { abort: self.copy_members(journal).await? };
+                if self.write(&records.decision, &proposed, true).await? {
+                    proposed
+                } else {
+                    // Another actor decided first: its decision stands.
+                    self.read::<Decision>(&records.decision).await?.ok_or_else(|| {
+                        Error::DraftChanged("the set's decision disappeared; repeat the request".to_owned())
+                    })?
+                }
+            }
+        };
+        match &decision.abort {
+            None => self.commit(journal).await?,
+            Some(_) => self.roll_back(journal).await?,
+        }
+        let outcome = Outcome { journal: journal.clone(), abort: decision.abort };
+        self.write(&records.outcome, &outcome, false).await?;
+        self.forget(&records, true).await;
+        answer(&self.0.buckets.main, journal, outcome.abort.as_ref())
+    }
+
+    /// Copies every draft under its final name; `Some` reason when one cannot be, `Err` when the store fails.
+    async fn copy_members(&self, journal: &Journal) -> Result<Option<Abort>> {
+        let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
+        let copied = futures_util::stream::iter(journal.members.iter().cloned())
+            .map(|member| async move {
+                let (key, final_key) = (parse_key(&member.key)?, parse_key(&member.final_key)?);
+                let options = MoveOptions {
+                    no_overwrite: true,
+                    if_match: member.etag.clone(),
+                    to_key: (final_key != key).then(|| final_key.clone()),
+                    metadata: Some(member.stored.clone()),
+                    keep_source: true,
+                };
+                let progress = Progress::default();
+                let copy = self.0.storage.move_object(draft, main, &key, &options, &progress);
+                let abort = match self.call_with_progress("copy a draft of the set", &progress, copy).await {
+                    Ok(()) => return Ok(None),
+                    Err(Error::ObjectAlreadyExists(_)) => {
+                        Abort::Taken { name: member.name.clone(), final_name: member.final_name.clone() }
+                    }
+                    Err(Error::ObjectNotFound(_)) => Abort::Gone { name: member.name.clone() },
+                    Err(Error::DraftChanged(_)) => Abort::Changed { name: member.name.clone() },
+                    Err(e) => return Err(e),
+                };
+                // A copy already in place, by this set (an earlier attempt, another actor), is no reason to abort.
+                Ok((!self.is_copy_of(journal, &final_key).await?).then_some(abort))
+            })
+            .buffered(CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(copied.into_iter().flatten().next())
+    }
+
+    /// Whether the object under `final_key` is this set's copy.
+    async fn is_copy_of(&self, journal: &Journal, final_key: &ObjectKey) -> Result<bool> {
+        match self.call("look up a copy of the set", self.0.storage.head(&self.0.buckets.main, final_key)).await {
+            Ok(meta) => Ok(meta.metadata.get(SET_METADATA) == Some(&journal.id)),
+            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After a commit: the events recorded (once, whoever finishes), the drafts deleted.
+    async fn commit(&self, journal: &Journal) -> Result<()> {
+        if let Some(outbox) = &self.0.outbox {
+            let now = OffsetDateTime::now_utc();
+            let mut objects = Vec::with_capacity(journal.members.len());
+            for (index, member) in journal.members.iter().enumerate() {
+                let (final_name, final_key) = (parse_name(&member.final_name)?, parse_key(&member.final_key)?);
+                let content_type = draftstore_storage::ContentType::parse(&member.content_type).ok();
+                let subject = Subject {
+                    tenant: journal.tenant.as_deref(),
+                    object_name: final_name.as_str(),
+                    key: &final_key,
+                    size: member.size,
+                    content_type: content_type.as_ref(),
+                };
+                let draft_name = parse_name(&member.name)?;
+                let extra = confirmed_extra(&draft_name, member.metadata.as_ref(), &member.content, Some(&journal.id));
+                let payload = subject.payload(EventType::Confirmed.as_str(), now, extra);
+                let id = format!("{}-{index}", journal.id);
+                let record = outbox.record_once(EventType::Confirmed, id, journal.created_ms, payload);
+                self.call("record the event", record).await?;
+                objects.push(serde_json::json!({
+                    "object_name": member.final_name,
+                    "key": member.final_key,
+                    "draft_name": member.name,
+                    "size": member.size,
+                    "content_type": member.content_type,
+                }));
+            }
+            let timestamp = crate::domain::rfc3339(now);
+            let payload = serde_json::json!({
+                "type": EventType::SetConfirmed.as_str(),
+                "timestamp": timestamp,
+                "data": {
+                    "tenant": journal.tenant,
+                    "set_id": journal.id,
+                    "idempotency_key": journal.idempotency_key,
+                    "objects": objects,
+                    "time": timestamp,
+                },
+            });
+            let record = outbox.record_once(EventType::SetConfirmed, journal.id.clone(), journal.created_ms, payload);
+            self.call("record the event", record).await?;
+        }
+        let keys = journal.members.iter().map(|member| parse_key(&member.key)).collect::<Result<Vec<_>>>()?;
+        let failed =
+            self.call("delete the drafts of the set", self.0.storage.delete_many(&self.0.buckets.draft, &keys)).await?;
+        if let Some(failure) = failed.first() {
+            return Err(Error::StorageUnavailable {
+                operation: "delete the drafts of the set",
+                source: draftstore_storage::Error::unavailable(failure.message.clone(), None),
+            });
+        }
+        Ok(())
+    }
+
+    /// After an abort: this set's copies deleted; the drafts stay.
+    async fn roll_back(&self, journal: &Journal) -> Result<()> {
+        for member in &journal.members {
+            let final_key = parse_key(&member.final_key)?;
+            if self.is_copy_of(journal, &final_key).await? {
+                self.call("remove a copy of the set", self.0.storage.delete(&self.0.buckets.main, &final_key)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a set's journal and decision once its outcome is written. Best effort: the cleaner removes what is
+    /// left.
+    async fn forget(&self, records: &Records, log: bool) {
+        let events = &self.0.buckets.events;
+        // The decision first: a journal left alone is recognised by its outcome.
+        for key in [&records.decision, &records.journal] {
+            if let Err(e) = self.call("remove a set's record", self.0.storage.delete(events, key)).await
+                && log
+            {
+                tracing::warn!(error = %e.chain(), %key, "failed to remove a set's record; the cleaner will");
+            }
+        }
+    }
+
+    /// One pass over the records of sets: journals older than a minute driven to their end (sets cut off by a
+    /// crash), outcomes older than OBJECT_LIFETIME removed.
+    pub async fn recover_sets(&self, now: OffsetDateTime) -> Result<SetRecovery> {
+        let events = &self.0.buckets.events;
+        let mut recovery = SetRecovery::default();
+        let mut token = None;
+        loop {
+            let list = self.0.storage.list_prefix(events, SETS, token.as_deref(), LIST_PAGE);
+            let page = self.call("list the records of sets", list).await?;
+            for object in page.objects {
+                let age = now - object.last_modified;
+                if object.key.as_str().ends_with("/outcome") && age > self.0.set_record_lifetime {
+                    self.call("remove a set's outcome", self.0.storage.delete(events, &object.key)).await?;
+                    recovery.expired += 1;
+                } else if object.key.as_str().ends_with("/journal") && age > RECOVERY_GRACE {
+                    match self.recover(&object.key).await {
+                        Ok(()) => recovery.finished += 1,
+                        Err(e) => {
+                            tracing::warn!(error = %e.chain(), key = %object.key, "failed to finish a set; the next pass will");
+                            recovery.failed += 1;
+                        }
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(recovery),
+            }
+        }
+    }
+
+    /// Finishes the set of one journal.
+    async fn recover(&self, key: &ObjectKey) -> Result<()> {
+        let Some(journal) = self.read::<Journal>(key).await? else { return Ok(()) };
+        let records = Records::of(&journal);
+        if self.read::<Outcome>(&records.outcome).await?.is_some() {
+            self.forget(&records, true).await;
+            return Ok(());
+        }
+        match self.drive(&journal).await {
+            // An abort is an outcome too.
+            Ok(_) | Err(Error::InSet { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a record of sets, `None` when absent.
+    async fn read<T: serde::de::DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>> {
+        match self.call("read a set's record", self.0.storage.get_record(&self.0.buckets.events, key)).await {
+            Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| Error::Internal {
+                operation: "read a set's record",
+                source: draftstore_storage::Error::other(format!("'{key}' is not a set's record"), e),
+            }),
+            Err(Error::ObjectNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a record of sets; with `if_absent`, `false` when one was there.
+    async fn write<T: Serialize>(&self, key: &ObjectKey, record: &T, if_absent: bool) -> Result<bool> {
+        let body = bytes::Bytes::from(serde_json::to_vec(record).expect("a record serializes"));
+        let put = self.0.storage.put_record(&self.0.buckets.events, key, body, if_absent);
+        self.call("write a set's record", put).await
+    }
+}
+
+/// The answer to a set's request, from its journal and decision.
+fn answer(main: &BucketName, journal: &Journal, abort: Option<&Abort>) -> Result<SetConfirmation> {
+    if let Some(abort) = abort {
+        return Err(abort.error());
+    }
+    let objects = journal
+        .members
+        .iter()
+        .map(|member| {
+            Ok(Confirmation {
+                object_name: parse_name(&member.final_name)?,
+                final_location: format!("{main}/{}", member.final_key),
+                content: Some(member.content.clone()),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(SetConfirmation { set_id: journal.id.clone(), objects })
+}
+
+/// The digest of a set's request: the caller and each draft with its final name and metadata.
+fn fingerprint(tenant: Option<&str>, drafts: &[SetDraft]) -> String {
+    let drafts: Vec<_> = drafts
+        .iter()
+        .map(|d| (d.name.as_str(), d.final_name.as_ref().map(ObjectName::as_str), d.metadata.as_ref()))
+        .collect();
+    let json = serde_json::to_vec(&(tenant, drafts)).expect("a request serializes");
+    hex::encode(sha2::Sha256::digest(json))
+}
+
+fn parse_key(key: &str) -> Result<ObjectKey> {
+    ObjectKey::parse(key).map_err(|e| Error::Internal {
+        operation: "read a set's journal",
+        source: draftstore_storage::Error::other("a journal holds an invalid key", e),
+    })
+}
+
+fn parse_name(name: &str) -> Result<ObjectName> {
+    ObjectName::parse(name).map_err(|e| Error::Internal {
+        operation: "read a set's journal",
+        source: draftstore_storage::Error::other("a journal holds an invalid name", e),
+    })
+}
