@@ -15,7 +15,7 @@ use crate::bounded::StorageCalls;
 use crate::config::Settings;
 use crate::error::Error;
 use crate::hooks::{EventType, Outbox, Subject};
-use crate::service::DraftService;
+use crate::service::{DraftService, RECOVERY_GRACE};
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl Cleaner {
         let mut report = CleanReport { dry_run: self.dry_run, ..CleanReport::default() };
         // Sets first: one cut off by a crash still needs its drafts, to confirm them or keep them.
         if !self.dry_run {
-            match self.sets.recover_sets(now).await {
+            match self.sets.recover_sets(now, RECOVERY_GRACE).await {
                 Ok(recovery) => {
                     report.sets_finished = recovery.finished;
                     if recovery.failed > 0 {

@@ -33,7 +33,7 @@ pub use drafts::{DraftEntry, DraftPage};
 pub use listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, parse_prefix};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 pub use objects::{ObjectEntry, ObjectPage};
-pub use sets::{SetConfirmation, SetDraft, SetRecovery};
+pub use sets::{RECOVERY_GRACE, SetConfirmation, SetDraft, SetRecovery};
 
 /// A signed URL handed to a client, with what it must know to use it.
 #[derive(Debug, Clone)]

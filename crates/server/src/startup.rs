@@ -269,7 +269,10 @@ fn fit_connections(settings: &ConnectionSettings) -> usize {
 /// (`/ready` answers 503) and keeps trying in the background, so that a storage outage never needs a restart.
 async fn create_buckets(service: &DraftService) -> Result<(), StartupError> {
     match service.create_buckets().await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            finish_cut_off_sets(service).await;
+            Ok(())
+        }
         Err(e @ (Error::StorageUnavailable { .. } | Error::StorageTimeout { .. })) => {
             tracing::warn!(error = %e.chain(), "storage unreachable at start-up; retrying in the background");
             let service = service.clone();
@@ -277,7 +280,10 @@ async fn create_buckets(service: &DraftService) -> Result<(), StartupError> {
                 loop {
                     tokio::time::sleep(BUCKET_RETRY).await;
                     match service.create_buckets().await {
-                        Ok(()) => break tracing::info!("buckets ready"),
+                        Ok(()) => {
+                            tracing::info!("buckets ready");
+                            break finish_cut_off_sets(&service).await;
+                        }
                         Err(e) => tracing::warn!(error = %e.chain(), "still cannot create the buckets"),
                     }
                 }
@@ -285,6 +291,17 @@ async fn create_buckets(service: &DraftService) -> Result<(), StartupError> {
             Ok(())
         }
         Err(e) => Err(StartupError::Buckets(e)),
+    }
+}
+
+/// Finishes the sets a crash cut off (this replica's, or another's), before serving: confirmed whole or not at all.
+async fn finish_cut_off_sets(service: &DraftService) {
+    match service.recover_sets(time::OffsetDateTime::now_utc(), Duration::ZERO).await {
+        Ok(recovery) if recovery.finished + recovery.failed > 0 => {
+            tracing::info!(finished = recovery.finished, failed = recovery.failed, "sets cut off by a crash");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e.chain(), "failed to look for sets cut off by a crash; the cleaner will"),
     }
 }
 

@@ -41,7 +41,7 @@ const SETS: &str = "sets/";
 const CONCURRENCY: usize = 8;
 /// How old a journal must be before the cleaner drives it: the request that wrote it may still be at work (two
 /// actors driving one set are safe, only wasteful).
-const RECOVERY_GRACE: Duration = Duration::from_secs(60);
+pub const RECOVERY_GRACE: Duration = Duration::from_secs(60);
 
 /// One draft of a set, as a request names it.
 #[derive(Debug, Clone)]
@@ -456,9 +456,9 @@ impl DraftService {
         }
     }
 
-    /// One pass over the records of sets: journals older than a minute driven to their end (sets cut off by a
+    /// One pass over the records of sets: journals older than `grace` driven to their end (sets cut off by a
     /// crash), outcomes older than OBJECT_LIFETIME removed.
-    pub async fn recover_sets(&self, now: OffsetDateTime) -> Result<SetRecovery> {
+    pub async fn recover_sets(&self, now: OffsetDateTime, grace: Duration) -> Result<SetRecovery> {
         let events = &self.0.buckets.events;
         let mut recovery = SetRecovery::default();
         let mut token = None;
@@ -470,7 +470,7 @@ impl DraftService {
                 if object.key.as_str().ends_with("/outcome") && age > self.0.set_record_lifetime {
                     self.call("remove a set's outcome", self.0.storage.delete(events, &object.key)).await?;
                     recovery.expired += 1;
-                } else if object.key.as_str().ends_with("/journal") && age > RECOVERY_GRACE {
+                } else if object.key.as_str().ends_with("/journal") && age >= grace {
                     match self.recover(&object.key).await {
                         Ok(()) => recovery.finished += 1,
                         Err(e) => {

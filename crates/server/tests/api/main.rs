@@ -32,5 +32,6 @@ mod requests;
 mod restart;
 mod s3;
 mod seaweed;
+mod sets;
 mod uppy;
 mod urls;
