@@ -107,7 +107,7 @@ pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
 pub const MAX_SET_DRAFTS: usize = 100;
 
 /// A file name to download an object under: 1 to 255 characters, no control character, `/` or `\\`.
-pub const FILENAME_PATTERN: &str = "^[^\\x00-\\x1f\\x7f/\\\\]{1,255}$";
+pub const FILENAME_PATTERN: &str = "^[^\\x00-\\x1f\\x7f-\\x9f/\\\\]{1,255}$";
 
 /// User metadata of a confirmed object: names to values.
 pub type Metadata = BTreeMap<String, String>;

@@ -31,6 +31,11 @@ use crate::error::Error;
 const OUTBOX: &str = "outbox/";
 /// Where leases are kept.
 const LEASES: &str = "leases/";
+/// Where a deleted object leaves word that it was in the main bucket until then, for a `draft.confirmed` entry
+/// still waiting to see it there.
+const DELETED: &str = "deleted/";
+/// How often a worker removes the words of deletions no entry can still wait for.
+const SWEEP: Duration = Duration::from_secs(300);
 /// Entries handled per pass, at most.
 const PASS: usize = 100;
 /// Entries a pass looks through, at most, for those due: it reads past the ones waiting out a backoff, so that
@@ -199,6 +204,13 @@ impl Outbox {
         self.wake.notify_one();
     }
 
+    /// Leaves word that a confirmed object is about to be deleted, so that a `draft.confirmed` entry recorded
+    /// before and still waiting to see the object in the main bucket is delivered all the same.
+    pub async fn mark_deleted(&self, key: &ObjectKey) -> Result<(), storage::Error> {
+        let body = Bytes::from(now_ms().to_string());
+        self.storage.put_record(&self.bucket, &deleted_key(key), body, false).await.map(drop)
+    }
+
     /// Takes back an entry whose operation failed. Best effort: a `draft.confirmed` entry left behind is dropped
     /// by the worker once its grace has passed without the object in the main bucket.
     pub async fn withdraw(&self, calls: &StorageCalls, key: &ObjectKey) {
@@ -210,6 +222,13 @@ impl Outbox {
 
 fn entry_key(created_ms: i64, id: &str) -> ObjectKey {
     ObjectKey::parse(&format!("{OUTBOX}{created_ms:013}-{id}.json")).expect("an outbox key is valid")
+}
+
+/// The word a deletion leaves for the key of a confirmed object.
+fn deleted_key(key: &ObjectKey) -> ObjectKey {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(key.as_str().as_bytes()));
+    ObjectKey::parse(&format!("{DELETED}{digest}")).expect("a deletion's key is valid")
 }
 
 fn lease_key(id: &str) -> ObjectKey {
@@ -276,9 +295,16 @@ impl Deliverer {
     /// Delivers forever: a pass over the outbox every second, or as soon as an event is recorded here.
     pub async fn run(mut self) {
         let wake = Arc::clone(&self.outbox.wake);
+        let mut swept = Instant::now();
         loop {
             if let Err(e) = self.pass().await {
                 tracing::warn!(error = %e, "the event outbox could not be read; trying again");
+            }
+            if swept.elapsed() > SWEEP {
+                swept = Instant::now();
+                if let Err(e) = self.sweep().await {
+                    tracing::warn!(error = %e, "old words of deletions could not be removed; trying again later");
+                }
             }
             let _ = tokio::time::timeout(POLL, wake.notified()).await;
         }
@@ -364,6 +390,8 @@ impl Deliverer {
             })?;
             match self.calls.call("find the confirmed object", storage.head(&self.main, &main_key)).await {
                 Ok(_) => {}
+                // Confirmed, then deleted before this delivery.
+                Err(Error::ObjectNotFound(_)) if self.deleted_since(&main_key, entry.created_ms).await? => {}
                 Err(Error::ObjectNotFound(_)) if age < CONFIRM_GRACE => {
                     self.schedule(id, Some(Duration::from_secs(5)));
                     return Ok(());
@@ -386,6 +414,37 @@ impl Deliverer {
                 let wait = self.schedule(id, retry_after);
                 // Keep the lease while waiting, so that other replicas leave this event to the one retrying it.
                 self.claim(id, wait).await.map(drop)
+            }
+        }
+    }
+
+    /// Whether the object of `key` was deleted after `since_ms`, when it must have been in the main bucket.
+    async fn deleted_since(&self, key: &ObjectKey, since_ms: i64) -> Result<bool, Error> {
+        let (storage, bucket) = (&self.outbox.storage, &self.outbox.bucket);
+        match self.calls.call("read a deletion's word", storage.get_record(bucket, &deleted_key(key))).await {
+            Ok(body) => {
+                Ok(std::str::from_utf8(&body).ok().and_then(|t| t.parse::<i64>().ok()).is_some_and(|at| at >= since_ms))
+            }
+            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the words of deletions older than any entry can wait for its object.
+    async fn sweep(&self) -> Result<(), Error> {
+        let (storage, bucket) = (&self.outbox.storage, &self.outbox.bucket);
+        let cutoff = OffsetDateTime::now_utc() - 2 * CONFIRM_GRACE;
+        let mut token = None;
+        loop {
+            let list = storage.list_prefix(bucket, DELETED, token.as_deref(), LIST_PAGE);
+            let page = self.calls.call("list the words of deletions", list).await?;
+            let old: Vec<_> = page.objects.into_iter().filter(|o| o.last_modified < cutoff).map(|o| o.key).collect();
+            if !old.is_empty() {
+                self.calls.call("remove old words of deletions", storage.delete_many(bucket, &old)).await?;
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(()),
             }
         }
     }

@@ -52,7 +52,7 @@ const SHARED_ERRORS: [(&str, &str); 5] = [
 ];
 
 /// Routes whose request body may be left out.
-const OPTIONAL_BODIES: [&str; 2] = ["/api/v1/draft-bucket", "/api/v1/list-drafts"];
+const OPTIONAL_BODIES: [&str; 3] = ["/api/v1/draft-bucket", "/api/v1/list-drafts", "/api/v1/list-objects"];
 
 /// The document this server serves.
 pub fn document(state: &AppState) -> serde_json::Value {
@@ -130,11 +130,17 @@ fn set_maximum(components: &mut Components, schema: &str, property: &str, maximu
 }
 
 /// The operations a successful answer leads to, with the values they take from it: an upload URL's object to
-/// download, confirm or discard; a started upload to sign, list or abort; a page of drafts to the next. (Written
+/// download, confirm or discard; a started upload to sign, list or abort; a confirmed object to describe, download
+/// or delete; a page of drafts or objects to the next. (Written
 /// into the JSON: utoipa spells a link's fields in snake case.)
 fn add_links(doc: &mut serde_json::Value) {
     let name = "$response.body#/object_name";
     let upload = json!({"object_name": name, "upload_id": "$response.body#/upload_id"});
+    let next_page = json!({
+        "prefix": "$request.body#/prefix",
+        "page_size": "$request.body#/page_size",
+        "page_token": "$response.body#/next_page_token"
+    });
     let routes = [
         (
             "/api/v1/upload-url",
@@ -156,16 +162,15 @@ fn add_links(doc: &mut serde_json::Value) {
             ],
         ),
         (
-            "/api/v1/list-drafts",
-            vec![(
-                "list_drafts",
-                json!({
-                    "prefix": "$request.body#/prefix",
-                    "page_size": "$request.body#/page_size",
-                    "page_token": "$response.body#/next_page_token"
-                }),
-            )],
+            "/api/v1/confirm-upload",
+            vec![
+                ("stat_object", json!({"object_name": name})),
+                ("download_url", json!({"object_name": name, "stage": "main"})),
+                ("delete_object", json!({"object_name": name})),
+            ],
         ),
+        ("/api/v1/list-drafts", vec![("list_drafts", next_page.clone())]),
+        ("/api/v1/list-objects", vec![("list_objects", next_page)]),
     ];
     for (path, links) in routes {
         let Some(ok) = doc.pointer_mut(&format!("/paths/{}/post/responses/200", path.replace('/', "~1"))) else {
@@ -239,13 +244,15 @@ fn uppy_sign_request() -> RefOr<Schema> {
 #[cfg(test)]
 mod tests {
     use draftstore_client::api::{
-        CHECKSUM_SHA256_PATTERN, CONTENT_TYPE_PATTERN, MAX_CONTENT_TYPE_LEN, MAX_UPLOAD_ID_LEN, UPLOAD_ID_PATTERN,
+        CHECKSUM_SHA256_PATTERN, CONTENT_TYPE_PATTERN, FILENAME_PATTERN, MAX_CONTENT_TYPE_LEN, MAX_UPLOAD_ID_LEN,
+        UPLOAD_ID_PATTERN, metadata_name_pattern,
     };
     use draftstore_storage::{Checksum, ContentType, MAX_KEY_LEN, ObjectKey, UploadId};
     use proptest::prelude::*;
     use regex::Regex;
 
     use super::*;
+    use crate::domain::parse_filename;
     use crate::service::parse_prefix;
 
     /// Strings made of what the rules are about: separators, dots, backslashes, control characters, blanks, token
@@ -324,6 +331,21 @@ mod tests {
             let value = value.replacen(';', "/", 1);
             let by_pattern = matches(CONTENT_TYPE_PATTERN, &value) && value.len() <= MAX_CONTENT_TYPE_LEN;
             prop_assert_eq!(by_pattern, ContentType::parse(&value).is_ok(), "{:?}", value);
+        }
+
+        #[test]
+        fn the_filename_pattern_is_the_filename_rule(value in tricky()) {
+            let by_pattern = matches(FILENAME_PATTERN, &value);
+            prop_assert_eq!(by_pattern, parse_filename(Some(&value)).is_ok(), "{:?}", value);
+        }
+
+        #[test]
+        fn the_metadata_name_pattern_is_the_metadata_name_rule(
+            name in prop_oneof![tricky(), "d(r(a(f(t(s(t(o(r(e(-[a-z-]{0,3})?)?)?)?)?)?)?)?)?)?", "[a-z0-9-]{60,66}"]
+        ) {
+            let by_pattern = matches(&metadata_name_pattern(), &name);
+            let metadata = Some([(name.clone(), "x".to_owned())].into_iter().collect());
+            prop_assert_eq!(by_pattern, crate::domain::parse_metadata(metadata).is_ok(), "{:?}", name);
         }
 
         #[test]

@@ -74,6 +74,10 @@ impl DraftService {
         let meta = self.call("look up the object", self.0.storage.head(bucket, &key)).await?;
         let subject = subject(caller, name, &key, &meta);
         self.record(EventType::ObjectDeleted, &subject, serde_json::json!({}), false).await?;
+        if let Some(outbox) = &self.0.outbox {
+            // A draft.confirmed of this object may still be waiting to see it in the main bucket.
+            self.call("record the deletion", outbox.mark_deleted(&key)).await?;
+        }
         self.call("delete the object", self.0.storage.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_objects_deleted_total").increment(1);
         Ok(())

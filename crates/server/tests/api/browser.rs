@@ -132,7 +132,13 @@ async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp) {
+async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp, main: &str) {
+    // 55 confirmed objects already: more than a page of the confirmed side.
+    let main = draftstore_storage::BucketName::parse(main).expect("bucket");
+    for i in 0..55 {
+        let key = draftstore_storage::ObjectKey::parse(&format!("alice/archive/{i:02}.txt")).expect("key");
+        app.storage.put_record(&main, &key, bytes::Bytes::from(format!("archived {i}")), false).await.expect("written");
+    }
     let scratch = tempfile::tempdir().expect("scratch folder");
     let report = run_builtin_page(&app, scratch.path()).await;
     if let Some(keep) = std::env::var_os("DRAFTSTORE_KEEP_SCREENSHOT") {
@@ -155,20 +161,41 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp) {
     let refused = report["refused"].as_str().unwrap_or_default();
     assert!(refused.starts_with("fake.png: content type mismatch: it was declared image/png"), "{report}");
     assert_eq!(report["left"], json!([]), "{report}");
+    // The confirmed side, at desktop width: a page of 50, then the rest; every name, size, type and date on one
+    // line; a draft confirmed under another name, downloaded under its file name, deleted.
+    assert_eq!(report["firstPage"], json!(50), "{report}");
+    let mut expected: Vec<String> = (0..55).map(|i| format!("archive/{i:02}.txt")).collect();
+    expected.push("pixel.png".to_owned());
+    assert_eq!(report["objects"], json!(expected), "{report}");
+    assert_eq!(report["moreHidden"], json!(true), "{report}");
+    for lines in ["draftLines", "objectLines"] {
+        let counts = report[lines].as_array().expect("line counts");
+        assert!(!counts.is_empty() && counts.iter().all(|n| n == 1), "{lines}: {report}");
+    }
+    assert_eq!(report["confirmedAs"], json!("notes.txt confirmed as archive/00-renamed été.txt."), "{report}");
+    assert_eq!(report["downloadedAs"], json!("00-renamed été.txt"), "{report}");
+    assert_eq!(report["downloaded"], json!("notes to keep\n"), "{report}");
+    assert_eq!(report["deleted"], json!("archive/00-renamed été.txt deleted."), "{report}");
     // The store agrees: the image is confirmed, byte for byte; the other file is neither a draft nor confirmed.
     let alice = app.as_caller("key-of-alice");
     let png = std::fs::read(scratch.path().join("pixel.png")).expect("pixel");
     assert_eq!(alice.download("pixel.png", Some("main")).await, ("image/png".to_owned(), png));
     alice.download_url("big.bin", None).await.error(404, "OBJECT_NOT_FOUND");
     alice.download_url("fake.png", None).await.error(404, "OBJECT_NOT_FOUND");
-    assert_eq!(alice.post("/api/v1/list-drafts", &json!({})).await.ok()["drafts"], json!([]));
+    let drafts = alice.post("/api/v1/list-drafts", &json!({})).await.ok();
+    let names: Vec<_> = drafts["drafts"].as_array().expect("drafts").iter().map(|d| d["object_name"].clone()).collect();
+    assert_eq!(names, [json!("docs/report.pdf")]);
+    alice
+        .post("/api/v1/stat-object", &json!({"object_name": "archive/00-renamed été.txt"}))
+        .await
+        .error(404, "OBJECT_NOT_FOUND");
 }
 
 #[tokio::test]
 async fn local_the_builtin_page_uploads_previews_confirms_and_discards() {
     let keys = api_keys();
     let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app).await;
+    the_builtin_page_uploads_previews_confirms_and_discards(app, "main").await;
 }
 
 #[tokio::test]
@@ -180,5 +207,5 @@ async fn s3_the_builtin_page_uploads_previews_confirms_and_discards() {
     // The page's origin is DraftStore's own; the store must let it upload.
     args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", "*"].map(str::to_owned));
     let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app).await;
+    the_builtin_page_uploads_previews_confirms_and_discards(app, &bucket).await;
 }

@@ -615,3 +615,67 @@ async fn the_example_python_receiver_verifies_the_events() {
     let printed = tokio::time::timeout(Duration::from_secs(2), out.next_line()).await;
     assert!(printed.is_err(), "nothing verified: {printed:?}");
 }
+
+/// After confirm: `draft.confirmed` names the final object, the draft it came from and its metadata;
+/// `object.deleted` a deleted object; a set's `set.confirmed` lists its objects, each `draft.confirmed` carrying the
+/// set's id.
+async fn objects_and_sets_are_announced(backend: Backend) {
+    let (args, _dir) = backend_args(backend).await;
+    let events = Receiver::start(Mode::Accept).await;
+    let app = app_with(&args, &["--events-url", &events.url]).await;
+    app.upload("a.txt", Some("text/plain"), b"a").await;
+    let confirm = json!({"object_name": "a.txt", "final_name": "final/a.txt", "metadata": {"owner-id": "7"}});
+    app.post("/api/v1/confirm-upload", &confirm).await.ok();
+    app.post("/api/v1/delete-object", &json!({"object_name": "final/a.txt"})).await.ok();
+    for name in ["b.txt", "c.txt"] {
+        app.upload(name, Some("text/plain"), name.as_bytes()).await;
+    }
+    let set = json!({"idempotency_key": "set-1", "drafts": [{"object_name": "b.txt"}, {"object_name": "c.txt", "final_name": "final/c.txt"}]});
+    let set_id = app.post("/api/v1/confirm-set", &set).await.ok()["set_id"].as_str().expect("set id").to_owned();
+    app.post("/api/v1/confirm-set", &set).await.ok();
+
+    let delivered = |calls: &[Call], kind: &str| -> Vec<Value> {
+        calls.iter().filter(|c| c.status == 200).map(Call::json).filter(|e| e["type"] == kind).collect()
+    };
+    let calls = events
+        .wait_for("every event", |calls| {
+            delivered(calls, "draft.confirmed").len() >= 3
+                && delivered(calls, "object.deleted").len() == 1
+                && !delivered(calls, "set.confirmed").is_empty()
+        })
+        .await;
+    assert!(calls.iter().all(|c| c.verifies_with(&secret())));
+    let confirmed = delivered(&calls, "draft.confirmed");
+    let single = confirmed.iter().find(|e| e["data"]["draft_name"] == "a.txt").expect("a.txt confirmed");
+    assert_eq!(single["data"]["object_name"], "final/a.txt");
+    assert_eq!(single["data"]["metadata"], json!({"owner-id": "7"}));
+    let deleted = &delivered(&calls, "object.deleted")[0];
+    assert_eq!(
+        (deleted["data"]["object_name"].as_str(), deleted["data"]["size"].as_u64()),
+        (Some("final/a.txt"), Some(1))
+    );
+    let sets = delivered(&calls, "set.confirmed");
+    assert_eq!(sets.len(), 1, "a repeated set announces nothing again: {sets:?}");
+    assert_eq!(sets[0]["data"]["set_id"], set_id.as_str());
+    let listed: Vec<_> =
+        sets[0]["data"]["objects"].as_array().expect("objects").iter().map(|o| o["object_name"].clone()).collect();
+    assert_eq!(listed, [json!("b.txt"), json!("final/c.txt")]);
+    let members: Vec<_> = confirmed
+        .iter()
+        .filter(|e| e["data"]["set_id"] == set_id.as_str())
+        .map(|e| e["data"]["object_name"].clone())
+        .collect();
+    assert_eq!(members.len(), 2, "{confirmed:?}");
+    assert!(members.contains(&json!("final/c.txt")));
+    events.stop();
+}
+
+#[tokio::test]
+async fn objects_and_sets_are_announced_on_the_local_backend() {
+    objects_and_sets_are_announced(Backend::Local).await;
+}
+
+#[tokio::test]
+async fn objects_and_sets_are_announced_on_seaweedfs() {
+    objects_and_sets_are_announced(Backend::SeaweedFs).await;
+}

@@ -1,10 +1,17 @@
 """Schemathesis hooks for DraftStore's OpenAPI test (tests/api/openapi.rs).
 
-A `list-drafts` page token is opaque and valid only for the listing that gave it, which no schema can say: the
-server answers any other token 400, and no generator can make one. So a generated page token that is not one of
-DraftStore's is left out of the request before it is sent (every other field goes as generated), while the
-stateful phase sends real ones, following the `next_page_token` link of a page. A page token that is not a string
-at all stays, for the negative cases.
+Two rules no schema can say, so generated requests are brought within them before they are sent (every other
+field goes as generated):
+
+- A `list-drafts` or `list-objects` page token is opaque and valid only for the listing that gave it: the server
+  answers any other token 400, and no generator can make one. A generated page token that is not one of
+  DraftStore's is left out, while the stateful phase sends real ones, following the `next_page_token` link of a
+  page. A page token that is not a string at all stays, for the negative cases.
+- A set names each draft once, and each final name (a draft's own name when it gives none) once. Generated drafts
+  that repeat one are left out.
+- Metadata holds at most 1,920 bytes in all, counted as S3 keeps them (a byte outside printable ASCII, or `%`,
+  takes three): a limit on the sum over every entry. Generated metadata above it is left out; metadata that is not
+  an object of strings stays, for the negative cases.
 """
 
 import base64
@@ -21,11 +28,43 @@ def _is_a_page_token(token: str) -> bool:
     return isinstance(decoded, dict) and {"p", "t"} <= decoded.keys()
 
 
+MAX_METADATA_BYTES = 1920
+
+
+def _stored_len(value: str) -> int:
+    return sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in value.encode("utf-8", "surrogatepass"))
+
+
+def _drop_oversized_metadata(holder):
+    metadata = holder.get("metadata") if isinstance(holder, dict) else None
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        return
+    if sum(len(k) + _stored_len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+        del holder["metadata"]
+
+
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     body = case.body
-    if case.operation.path != "/api/v1/list-drafts" or not isinstance(body, dict):
+    if not isinstance(body, dict):
         return
-    token = body.get("page_token")
-    if isinstance(token, str) and not _is_a_page_token(token):
-        del body["page_token"]
+    path = case.operation.path
+    if path in ("/api/v1/list-drafts", "/api/v1/list-objects"):
+        token = body.get("page_token")
+        if isinstance(token, str) and not _is_a_page_token(token):
+            del body["page_token"]
+    elif path == "/api/v1/confirm-upload":
+        _drop_oversized_metadata(body)
+    elif path == "/api/v1/confirm-set" and isinstance(body.get("drafts"), list):
+        names, finals, kept = set(), set(), []
+        for draft in body["drafts"]:
+            if isinstance(draft, dict) and isinstance(draft.get("object_name"), str):
+                final = draft.get("final_name") or draft["object_name"]
+                if not isinstance(final, str) or draft["object_name"] in names or final in finals:
+                    continue
+                names.add(draft["object_name"])
+                finals.add(final)
+            _drop_oversized_metadata(draft)
+            kept.append(draft)
+        if kept:
+            body["drafts"] = kept

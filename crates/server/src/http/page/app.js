@@ -6,6 +6,8 @@ const API = '/api/v1'
 // Files above this go in parallel parts, resumable; smaller ones in one PUT.
 const MULTIPART_ABOVE = 16 * 1024 * 1024
 const PARTS_IN_FLIGHT = 4
+// Confirmed objects shown per page; "Show more" fetches the next.
+const OBJECTS_PAGE = 50
 const $ = (id) => document.getElementById(id)
 
 let token = sessionStorage.getItem('draftstore-token') || ''
@@ -192,16 +194,33 @@ function describe(content) {
   return found.length ? ` (${found.join(', ')})` : ''
 }
 
-async function act(route, draft, done) {
+async function act(route, draft, done, extra) {
   let message
   try {
-    const answer = await api(route, { object_name: draft.object_name })
-    message = `${draft.object_name} ${done}${describe(answer.content)}.`
+    const answer = await api(route, { object_name: draft.object_name, ...extra })
+    const renamed = answer.object_name && answer.object_name !== draft.object_name ? ` as ${answer.object_name}` : ''
+    message = `${draft.object_name} ${done}${renamed}${describe(answer.content)}.`
   } catch (error) {
     message = `${draft.object_name}: ${error.message}`
   }
-  await listDrafts()
+  await Promise.all([listDrafts(), listObjects()])
   $('drafts-status').textContent = message
+}
+
+// Asks for the name to confirm a draft under, in the form below the drafts.
+function confirmAs(draft) {
+  const form = $('confirm-as')
+  form.dataset.name = draft.object_name
+  $('confirm-as-draft').textContent = draft.object_name
+  $('final-name').value = draft.object_name
+  form.hidden = false
+  $('final-name').focus()
+}
+
+function cell(row, text) {
+  const td = document.createElement('td')
+  td.textContent = text
+  row.append(td)
 }
 
 async function listDrafts() {
@@ -218,16 +237,12 @@ async function listDrafts() {
     const tr = document.createElement('tr')
     tr.dataset.name = draft.object_name
     const expires = `expires ${new Date(draft.expires_at).toLocaleString()}`
-    const cells = [draft.object_name, formatSize(draft.size), draft.content_type, expires]
-    for (const text of cells) {
-      const td = document.createElement('td')
-      td.textContent = text
-      tr.append(td)
-    }
+    for (const text of [draft.object_name, formatSize(draft.size), draft.content_type, expires]) cell(tr, text)
     const actions = document.createElement('td')
     actions.append(
       button('Preview', `Preview ${draft.object_name}`, () => preview(draft)),
       button('Confirm', `Confirm ${draft.object_name}`, () => act('/confirm-upload', draft, 'confirmed')),
+      button('Confirm as…', `Confirm under another name: ${draft.object_name}`, () => confirmAs(draft)),
       button('Discard', `Discard ${draft.object_name}`, () => act('/discard-draft', draft, 'discarded')),
     )
     tr.append(actions)
@@ -238,13 +253,68 @@ async function listDrafts() {
   else if (status.textContent === 'No drafts.') status.textContent = ''
 }
 
+// Saves a confirmed object under its own file name: the URL is signed to answer as an attachment of that name.
+async function download(object) {
+  const filename = object.object_name.split('/').pop()
+  const { download_url: url } = await api('/download-url', { object_name: object.object_name, stage: 'main', filename })
+  const link = document.createElement('a')
+  link.href = url
+  link.download = filename
+  document.body.append(link)
+  link.click()
+  link.remove()
+}
+
+async function remove(object) {
+  if (!window.confirm(`Delete ${object.object_name}? This cannot be undone.`)) return
+  let message
+  try {
+    await api('/delete-object', { object_name: object.object_name })
+    message = `${object.object_name} deleted.`
+  } catch (error) {
+    message = `${object.object_name}: ${error.message}`
+  }
+  await listObjects()
+  $('objects-status').textContent = message
+}
+
+function objectRow(object) {
+  const tr = document.createElement('tr')
+  tr.dataset.name = object.object_name
+  const confirmed = new Date(object.confirmed_at).toLocaleString()
+  for (const text of [object.object_name, formatSize(object.size), object.content_type, confirmed]) cell(tr, text)
+  const actions = document.createElement('td')
+  actions.append(
+    button('Download', `Download ${object.object_name}`, () => download(object)),
+    button('Delete', `Delete ${object.object_name}`, () => remove(object)),
+  )
+  tr.append(actions)
+  return tr
+}
+
+// The first page of confirmed objects, or with `more` the next one after those shown.
+let objectsToken = null
+async function listObjects(more) {
+  const request = { page_size: OBJECTS_PAGE }
+  if (more && objectsToken) request.page_token = objectsToken
+  const page = await api('/list-objects', request)
+  const body = $('object-rows')
+  if (!more) body.replaceChildren()
+  body.append(...page.objects.map(objectRow))
+  objectsToken = page.next_page_token
+  $('more-objects').hidden = !objectsToken
+  const status = $('objects-status')
+  if (!body.children.length) status.textContent = 'Nothing confirmed yet.'
+  else if (status.textContent === 'Nothing confirmed yet.') status.textContent = ''
+}
+
 async function enter() {
   try {
-    await listDrafts()
+    await Promise.all([listDrafts(), listObjects()])
   } catch (error) {
     if (error.status === 401) {
       $('login').hidden = false
-      $('upload').hidden = $('drafts').hidden = true
+      $('upload').hidden = $('drafts').hidden = $('objects').hidden = true
       $('login-error').textContent = token ? 'That key or token was refused.' : ''
       $('token').focus()
       return
@@ -252,7 +322,7 @@ async function enter() {
     throw error
   }
   $('login').hidden = true
-  $('upload').hidden = $('drafts').hidden = false
+  $('upload').hidden = $('drafts').hidden = $('objects').hidden = false
 }
 
 function setUp() {
@@ -275,7 +345,15 @@ function setUp() {
     drop.classList.remove('over')
     upload(event.dataTransfer.files)
   })
-  $('refresh').addEventListener('click', () => listDrafts())
+  $('refresh').addEventListener('click', () => Promise.all([listDrafts(), listObjects()]))
+  $('more-objects').addEventListener('click', () => listObjects(true))
+  $('confirm-as').addEventListener('submit', (event) => {
+    event.preventDefault()
+    const form = $('confirm-as')
+    form.hidden = true
+    act('/confirm-upload', { object_name: form.dataset.name }, 'confirmed', { final_name: $('final-name').value.trim() })
+  })
+  $('confirm-as-cancel').addEventListener('click', () => { $('confirm-as').hidden = true })
   enter()
 }
 
