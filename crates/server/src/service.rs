@@ -385,6 +385,7 @@ impl DraftService {
                 to_key: (final_key != key).then(|| final_key.clone()),
                 metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
                 keep_source: false,
+                source: Some(meta.clone()),
             };
             let progress = Progress::default();
             let moved = self.0.storage.move_object(draft, main, key, &options, &progress);

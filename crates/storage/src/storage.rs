@@ -215,6 +215,9 @@ pub struct MoveOptions {
     pub metadata: Option<Metadata>,
     /// Copy: leave the source where it is.
     pub keep_source: bool,
+    /// The source as the caller looked it up (with `if_match` its etag): a backend may use it instead of looking
+    /// the source up again. The version is still checked where the store checks `if_match` itself.
+    pub source: Option<ObjectMeta>,
 }
 
 impl MoveOptions {

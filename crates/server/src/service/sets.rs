@@ -38,7 +38,7 @@ use crate::hooks::{EventType, Subject};
 /// Where the records of sets are kept in the events bucket.
 const SETS: &str = "sets/";
 /// Drafts checked, and copied, at once.
-const CONCURRENCY: usize = 8;
+const CONCURRENCY: usize = 16;
 /// How old a journal must be before the cleaner drives it: the request that wrote it may still be at work (two
 /// actors driving one set are safe, only wasteful).
 pub const RECOVERY_GRACE: Duration = Duration::from_secs(60);
@@ -101,6 +101,23 @@ struct Member {
     /// The caller's metadata, for the event.
     metadata: Option<Metadata>,
     content: ContentReport,
+}
+
+impl Member {
+    /// The draft as the checks found it: what its copy needs to know.
+    fn source(&self, key: &ObjectKey) -> draftstore_storage::ObjectMeta {
+        draftstore_storage::ObjectMeta {
+            key: key.clone(),
+            size: self.size,
+            content_type: draftstore_storage::ContentType::parse(&self.content_type)
+                .unwrap_or_else(|_| draftstore_storage::ContentType::octet_stream()),
+            last_modified: OffsetDateTime::UNIX_EPOCH,
+            sha256: None,
+            declared: draftstore_storage::Declared::default(),
+            etag: self.etag.clone(),
+            metadata: Metadata::new(),
+        }
+    }
 }
 
 /// Why a set was rolled back after its journal was written.
@@ -345,6 +362,7 @@ impl DraftService {
                     to_key: (final_key != key).then(|| final_key.clone()),
                     metadata: Some(member.stored.clone()),
                     keep_source: true,
+                    source: Some(member.source(&key)),
                 };
                 let progress = Progress::default();
                 let copy = self.0.storage.move_object(draft, main, &key, &options, &progress);

@@ -301,7 +301,13 @@ impl Storage for S3Storage {
         options: &MoveOptions,
         progress: &Progress,
     ) -> Result<()> {
-        let meta = self.head(from, key).await?;
+        // A source the caller looked up is not looked up again when the copy itself checks its version.
+        let meta = match &options.source {
+            Some(meta) if &meta.key == key && options.if_match.is_some() && meta.etag == options.if_match => {
+                meta.clone()
+            }
+            _ => self.head(from, key).await?,
+        };
         progress.step();
         options.check_source(key, &meta)?;
         let to_key = options.destination(key);
