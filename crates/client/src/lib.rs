@@ -1,11 +1,17 @@
 //! A typed client for DraftStore's REST API, and the file transfers built on it (`transfer`): single and
-//! multipart uploads with per-part checksums, resumable across runs, and streamed downloads.
+//! multipart uploads with per-part checksums, resumable across runs, and downloads that resume where they stopped.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), draftstore_client::Error> {
 //! use draftstore_client::{Client, api::ConfirmUploadRequest};
 //! let client = Client::new("http://localhost:8080", Some("my-api-key".into()))?;
-//! client.confirm_upload(&ConfirmUploadRequest { object_name: "avatars/42.png".into(), overwrite: Some(false) }).await?;
+//! let request = ConfirmUploadRequest {
+//!     object_name: "uploads/3f9c.png".into(),
+//!     final_name: Some("avatars/42.png".into()),
+//!     metadata: Some([("user-id".to_owned(), "42".to_owned())].into()),
+//!     overwrite: Some(true),
+//! };
+//! client.confirm_upload(&request).await?;
 //! # Ok(()) }
 //! ```
 

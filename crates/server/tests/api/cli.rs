@@ -453,3 +453,29 @@ async fn usage_errors_exit_2_and_quiet_prints_nothing() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("error: a.txt: could not reach http://127.0.0.1:9/"), "{run:?}");
 }
+
+/// Confirmed objects from the command line: a draft confirmed under another name with metadata, then listed,
+/// described and deleted; `--as` names one object, `--meta` takes KEY=VALUE.
+#[tokio::test]
+async fn confirmed_objects_from_the_command_line() {
+    let (app, _proxy) = backend(false).await;
+    let cli = Cli::new(&app);
+    std::fs::write(cli.path("scan.pdf"), b"%PDF-1.4\n% a scanned receipt\n").expect("write");
+    cli.ok(&["upload", "scan.pdf"]).await;
+    let run = cli
+        .ok(&["confirm", "scan.pdf", "--as", "orders/7/scan.pdf", "--meta", "owner-id=7", "--meta", "note=a=b"])
+        .await;
+    assert!(run.stdout.contains("confirmed orders/7/scan.pdf to "), "{run:?}");
+    let listed: Value = serde_json::from_str(&cli.ok(&["objects", "orders/", "--json"]).await.stdout).expect("JSON");
+    assert_eq!(listed[0]["object_name"], "orders/7/scan.pdf");
+    assert_eq!(listed[0]["metadata"], json!({"owner-id": "7", "note": "a=b"}));
+    let table = cli.ok(&["objects"]).await.stdout;
+    assert!(table.starts_with("NAME") && table.contains("CONFIRMED") && table.contains("orders/7/scan.pdf"), "{table}");
+    let stat: Value = serde_json::from_str(&cli.ok(&["stat", "orders/7/scan.pdf"]).await.stdout).expect("JSON");
+    assert_eq!((stat["content_type"].as_str(), stat["size"].as_u64()), (Some("application/pdf"), Some(29)));
+    assert_eq!(cli.ok(&["delete", "orders/7/scan.pdf"]).await.stdout.trim(), "deleted orders/7/scan.pdf");
+    let run = cli.run(&["stat", "orders/7/scan.pdf"]).await;
+    assert!(run.code == 1 && run.stderr.contains("OBJECT_NOT_FOUND"), "{run:?}");
+    assert_eq!(cli.run(&["confirm", "a", "b", "--as", "c"]).await.code, 2, "--as names one object");
+    assert_eq!(cli.run(&["confirm", "a", "--meta", "no-value"]).await.code, 2, "--meta takes KEY=VALUE");
+}
