@@ -675,6 +675,7 @@ pub struct ObjectBody {
     /// Base64 SHA-256 of the bytes, when one was declared at upload (and verified).
     pub sha256: Option<String>,
     /// What confirm stored with it.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::stored_metadata))]
     pub metadata: Metadata,
 }
 
@@ -873,6 +874,17 @@ pub mod schema {
                 .min_length(Some(1))
                 .max_length(Some(255))
                 .pattern(Some(FILENAME_PATTERN)),
+        )
+    }
+
+    /// The metadata an object is stored with.
+    pub fn stored_metadata() -> RefOr<Schema> {
+        use utoipa::openapi::schema::AdditionalProperties;
+        done(
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("What confirm stored with the object: names to values."))
+                .additional_properties(Some(AdditionalProperties::RefOr(done(string(false))))),
         )
     }
 

@@ -7,6 +7,7 @@ mod clamd;
 mod cleaner;
 mod cli;
 mod client;
+mod clients;
 mod compat;
 mod config;
 mod confirm;

@@ -1,0 +1,159 @@
+// The TypeScript client against a real DraftStore server (the local backend or SeaweedFS, as DraftStore's test
+// suite runs it: crates/server/tests/api/clients.rs sets DRAFTSTORE_URL, DRAFTSTORE_LIMITED_URL and DRAFTSTORE_KEYS).
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { randomBytes, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { test } from 'node:test'
+
+import { DraftStore, DraftStoreError, fileResumeStore } from '../dist/index.js'
+import { signRequest } from '../dist/uppy.js'
+
+function env(name) {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: these tests run from DraftStore's test suite (scripts/test)`)
+  return value
+}
+const url = env('DRAFTSTORE_URL')
+const limitedUrl = env('DRAFTSTORE_LIMITED_URL')
+const [alice, mallory] = env('DRAFTSTORE_KEYS').split(',')
+const MIB = 1024 * 1024
+const unique = (prefix) => `${prefix}-${randomUUID().slice(0, 8)}`
+const scratch = () => fs.mkdtempSync(path.join(os.tmpdir(), 'draftstore-ts-'))
+
+async function put(ticket, body) {
+  const headers = Object.fromEntries(Object.entries(ticket.headers).filter(([name]) => name.toLowerCase() !== 'content-length'))
+  return fetch(ticket.upload_url, { method: 'PUT', headers, body })
+}
+
+test('every operation', async () => {
+  const client = new DraftStore(url, { token: alice })
+  const folder = unique('ops')
+  assert.deepEqual(await client.health(), { status: 'ok' })
+  assert.deepEqual(await client.ready(), { status: 'ready' })
+  assert.deepEqual(await client.createBuckets(), { success: true })
+  const name = `${folder}/note.txt`
+  assert.equal((await put(await client.uploadUrl({ object_name: name, content_type: 'text/plain', content_length: 5 }), 'hello')).status, 200)
+  const preview = await client.downloadUrl({ object_name: name, stage: 'draft' })
+  assert.equal(await (await fetch(preview.download_url)).text(), 'hello')
+  assert.deepEqual((await client.listDrafts({ prefix: `${folder}/` })).drafts.map((d) => d.object_name), [name])
+
+  const confirmed = await client.confirmUpload({ object_name: name, final_name: `${folder}/final/note.txt`, metadata: { 'owner-id': '7' } })
+  assert.equal(confirmed.object_name, `${folder}/final/note.txt`)
+  const stat = await client.statObject({ object_name: `${folder}/final/note.txt` })
+  assert.deepEqual([stat.size, stat.content_type, stat.metadata], [5, 'text/plain', { 'owner-id': '7' }])
+  const listed = await client.listObjects({ prefix: `${folder}/`, page_size: 10 })
+  assert.deepEqual(listed.objects, [stat])
+  assert.equal(listed.next_page_token, null)
+  const named = await client.downloadUrl({ object_name: `${folder}/final/note.txt`, filename: "note d'été.txt" })
+  assert.equal((await fetch(named.download_url)).headers.get('content-disposition'), "attachment; filename*=UTF-8''note%20d%27%C3%A9t%C3%A9.txt")
+
+  await put(await client.uploadUrl({ object_name: `${folder}/gone.txt` }), 'x')
+  assert.deepEqual(await client.discardDraft({ object_name: `${folder}/gone.txt` }), { success: true })
+
+  const big = `${folder}/parts.bin`
+  const started = await client.startMultipart({ object_name: big, content_length: 5 * MIB + 3, part_size: 5 * MIB })
+  const signed = await client.signParts({ object_name: big, upload_id: started.upload_id, parts: [{ part_number: 1 }, { part_number: 2 }] })
+  const parts = []
+  for (const [part, body] of signed.parts.map((p, i) => [p, i === 0 ? new Uint8Array(5 * MIB).fill(97) : 'end'])) {
+    const response = await put({ upload_url: part.upload_url, headers: part.headers }, body)
+    parts.push({ part_number: part.part_number, etag: response.headers.get('etag') })
+  }
+  assert.deepEqual((await client.listParts({ object_name: big, upload_id: started.upload_id })).parts.map((p) => p.part_number), [1, 2])
+  assert.equal((await client.completeMultipart({ object_name: big, upload_id: started.upload_id, parts })).size, 5 * MIB + 3)
+  const aborted = await client.startMultipart({ object_name: `${folder}/aborted.bin` })
+  assert.deepEqual(await client.abortMultipart({ object_name: `${folder}/aborted.bin`, upload_id: aborted.upload_id }), { success: true })
+
+  for (let i = 0; i < 3; i++) await put(await client.uploadUrl({ object_name: `${folder}/set/${i}.txt` }), 's')
+  const drafts = [0, 1, 2].map((i) => ({ object_name: `${folder}/set/${i}.txt`, final_name: `${folder}/kept/${i}.txt` }))
+  const set = await client.confirmSet({ idempotency_key: unique('key'), drafts })
+  assert.deepEqual(set.objects.map((o) => o.object_name), drafts.map((d) => d.final_name))
+
+  const uppy = await signRequest(client)({ method: 'PUT', key: `${folder}/uppy.bin` })
+  assert.match(uppy.url, /^http/)
+  assert.deepEqual(await client.deleteObject({ object_name: `${folder}/final/note.txt` }), { success: true })
+})
+
+test('a 20 MiB multipart upload reports progress and round-trips', async () => {
+  const dir = scratch()
+  const file = path.join(dir, 'twenty.bin')
+  const data = randomBytes(20 * MIB + 17)
+  fs.writeFileSync(file, data)
+  const client = new DraftStore(url, { token: alice })
+  const name = `${unique('multi')}/twenty.bin`
+  const seen = []
+  const result = await client.uploadFile(file, name, {
+    partSize: 5 * MIB, multipartThreshold: 5 * MIB, progress: (done, total) => seen.push([done, total]),
+    resume: await fileResumeStore(path.join(dir, 'state')),
+  })
+  assert.deepEqual(result, { objectName: name, size: data.length, parts: 5, partsResumed: 0 })
+  assert.ok(seen.length >= 5, JSON.stringify(seen))
+  assert.deepEqual(seen.at(-1), [data.length, data.length])
+  assert.ok(seen.every(([done, total], i) => total === data.length && done <= total && (i === 0 || done >= seen[i - 1][0])))
+  await client.confirmUpload({ object_name: name })
+  const back = Buffer.from(await (await fetch((await client.downloadUrl({ object_name: name, stage: 'main' })).download_url)).arrayBuffer())
+  assert.ok(back.equals(data), 'the object differs from the file')
+  // A Blob (a browser's File) goes the same way, in one PUT when small.
+  const small = await client.uploadFile(new Blob(['small'], { type: 'text/plain' }), `${name}.txt`)
+  assert.deepEqual(small, { objectName: `${name}.txt`, size: 5, parts: 0, partsResumed: 0 })
+})
+
+const KILLED_UPLOAD = `
+import { DraftStore, fileResumeStore } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}
+const [url, key, source, name, state] = process.argv.slice(1)
+const client = new DraftStore(url, { token: key })
+await client.uploadFile(source, name, {
+  partSize: 5 * 1024 * 1024, multipartThreshold: 5 * 1024 * 1024, parallel: 1, resume: await fileResumeStore(state),
+  progress: (done) => { if (done >= 10 * 1024 * 1024) process.kill(process.pid, 'SIGKILL') },
+})
+`
+
+test('an upload killed between parts resumes', async () => {
+  const dir = scratch()
+  const file = path.join(dir, 'resumed.bin')
+  const data = randomBytes(20 * MIB + 1)
+  fs.writeFileSync(file, data)
+  const name = `${unique('resume')}/resumed.bin`
+  const state = path.join(dir, 'state')
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', KILLED_UPLOAD, url, alice, file, name, state], { stdio: 'inherit' })
+  assert.equal(child.signal, 'SIGKILL', 'the upload was killed')
+  const client = new DraftStore(url, { token: alice })
+  const result = await client.uploadFile(file, name, { partSize: 5 * MIB, multipartThreshold: 5 * MIB, resume: await fileResumeStore(state) })
+  assert.ok(result.partsResumed >= 2, JSON.stringify(result))
+  await client.confirmUpload({ object_name: name })
+  const back = Buffer.from(await (await fetch((await client.downloadUrl({ object_name: name, stage: 'main' })).download_url)).arrayBuffer())
+  assert.ok(back.equals(data), 'the resumed object differs from the file')
+  assert.deepEqual(fs.readdirSync(path.join(state, 'ts-uploads')), [], 'a completed upload leaves no record')
+})
+
+test('errors carry the error type, and rate limits are waited out', async () => {
+  const client = new DraftStore(url, { token: alice })
+  await assert.rejects(client.statObject({ object_name: `${unique('absent')}.txt` }),
+    (e) => e instanceof DraftStoreError && e.errorType === 'OBJECT_NOT_FOUND' && e.status === 404)
+  await assert.rejects(client.uploadUrl({ object_name: '../escape.txt' }), (e) => e.errorType === 'INVALID_OBJECT_NAME')
+  // One request a second: the second and third wait out the Retry-After the server gives.
+  const limited = new DraftStore(limitedUrl, { token: alice })
+  const started = Date.now()
+  for (let i = 0; i < 3; i++) await limited.listDrafts({ page_size: 1 })
+  assert.ok(Date.now() - started >= 1500, `${Date.now() - started} ms`)
+  const impatient = new DraftStore(limitedUrl, { token: mallory, retries: 0 })
+  await impatient.listDrafts({ page_size: 1 })
+  await assert.rejects(impatient.listDrafts({ page_size: 1 }),
+    (e) => e.errorType === 'RATE_LIMITED' && e.status === 429 && e.retryAfter >= 1)
+})
+
+test('tenants see their own objects only', async () => {
+  const name = `${unique('tenant')}/secret.txt`
+  const owner = new DraftStore(url, { token: alice })
+  const other = new DraftStore(url, { token: mallory })
+  await put(await owner.uploadUrl({ object_name: name }), 'secret')
+  await owner.confirmUpload({ object_name: name })
+  assert.ok(!(await other.listObjects()).objects.some((o) => o.object_name === name))
+  for (const call of [other.statObject, other.deleteObject, other.downloadUrl]) {
+    await assert.rejects(call.call(other, { object_name: name }), (e) => e.errorType === 'OBJECT_NOT_FOUND')
+  }
+  assert.equal((await owner.statObject({ object_name: name })).size, 6)
+  await assert.rejects(new DraftStore(url, { token: 'not-a-key' }).listObjects(), (e) => e.errorType === 'ACCESS_DENIED' && e.status === 401)
+})

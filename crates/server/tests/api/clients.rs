@@ -1,0 +1,241 @@
+//! The Python and TypeScript clients (`clients/`), tested with their own runners (pytest, Node's test runner)
+//! against the real server on the local backend and on SeaweedFS; their generated types kept in step with the
+//! running server's `/openapi.json`; their packages built (`python -m build`, `npm pack`) and installed into a clean
+//! folder that then runs one upload. The tools come from scripts/test (`.tools/clients-python`, `.tools/clients-ts`).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::helpers::{TENANTS, TestApp, api_keys, spawn_app, spawn_app_with, spawn_on_seaweed};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tools(variable: &str, folder: &str) -> PathBuf {
+    let path = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| repo().join(".tools").join(folder));
+    assert!(path.is_dir(), "{} is not installed at {}: run scripts/test", folder, path.display());
+    path
+}
+
+fn python_tools() -> PathBuf {
+    tools("DRAFTSTORE_CLIENTS_PYTHON", "clients-python")
+}
+
+fn ts_tools() -> PathBuf {
+    tools("DRAFTSTORE_CLIENTS_TS", "clients-ts")
+}
+
+async fn run(mut command: Command) -> Output {
+    let shown = format!("{command:?}");
+    let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined");
+    output.unwrap_or_else(|e| panic!("{shown}: {e}"))
+}
+
+fn succeeded(what: &str, output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+/// Compiles the TypeScript client into `clients/typescript/dist`, once per test run.
+async fn build_typescript() {
+    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_init(|| async {
+            let mut tsc = Command::new("node");
+            tsc.arg(ts_tools().join("node_modules/typescript/bin/tsc"))
+                .args(["-p", "clients/typescript"])
+                .current_dir(repo());
+            succeeded("tsc", &run(tsc).await);
+        })
+        .await;
+}
+
+/// A server with API keys for the test tenants, and one more on the same backend with one request a second.
+async fn servers(seaweed: bool) -> (TestApp, TestApp) {
+    let keys = api_keys(&TENANTS);
+    let with_keys = ["--auth-mode", "api-key", "--api-keys", &keys];
+    let limited = [&with_keys[..], &["--rate-limit", "1", "--rate-limit-burst", "1"]].concat();
+    if seaweed {
+        (spawn_on_seaweed(&with_keys).await.0, spawn_on_seaweed(&limited).await.0)
+    } else {
+        (spawn_app_with(&with_keys).await, spawn_app_with(&limited).await)
+    }
+}
+
+fn with_servers(command: &mut Command, (app, limited): &(TestApp, TestApp)) {
+    let keys: Vec<_> = TENANTS.iter().map(|(_, key)| *key).collect();
+    command
+        .env("DRAFTSTORE_URL", &app.address)
+        .env("DRAFTSTORE_LIMITED_URL", &limited.address)
+        .env("DRAFTSTORE_KEYS", keys.join(","))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(repo());
+}
+
+async fn python_client(seaweed: bool) {
+    let servers = servers(seaweed).await;
+    let mut pytest = Command::new("python3");
+    pytest.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "clients/python/tests"]);
+    let path = std::env::join_paths([repo().join("clients/python/src"), python_tools()]).expect("paths join");
+    pytest.env("PYTHONPATH", path);
+    with_servers(&mut pytest, &servers);
+    let report = succeeded("pytest", &run(pytest).await);
+    let summary = report.lines().rev().find(|l| l.contains(" passed")).unwrap_or_default().to_owned();
+    crate::helpers::report(&format!("python client ({}): {summary}", if seaweed { "SeaweedFS" } else { "local" }));
+    assert!(summary.contains("5 passed") && !summary.contains("failed") && !summary.contains("skipped"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_client_on_the_local_backend() {
+    python_client(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_python_client_on_seaweedfs() {
+    python_client(true).await;
+}
+
+async fn typescript_client(seaweed: bool) {
+    build_typescript().await;
+    let servers = servers(seaweed).await;
+    let mut node = Command::new("node");
+    node.args(["--test", "clients/typescript/test/"]);
+    with_servers(&mut node, &servers);
+    let report = succeeded("node --test", &run(node).await);
+    let count = |what: &str| {
+        report.lines().find_map(|l| l.strip_prefix(&format!("# {what} "))).and_then(|n| n.trim().parse::<u32>().ok())
+    };
+    crate::helpers::report(&format!(
+        "typescript client ({}): {} passed",
+        if seaweed { "SeaweedFS" } else { "local" },
+        count("pass").unwrap_or_default()
+    ));
+    assert_eq!((count("pass"), count("fail"), count("skipped")), (Some(5), Some(0), Some(0)), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typescript_client_on_the_local_backend() {
+    typescript_client(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_typescript_client_on_seaweedfs() {
+    typescript_client(true).await;
+}
+
+/// Both clients' generated parts are what their generators make of the running server's document (a server with
+/// the default settings): a change to the API that is not regenerated fails here.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clients_generated_types_match_the_servers_document() {
+    let app = spawn_app().await;
+    let document = app.client.get(format!("{}/openapi.json", app.address)).send().await.expect("sent");
+    let work = tempfile::tempdir().expect("tempdir");
+    let path = work.path().join("openapi.json");
+    std::fs::write(&path, document.bytes().await.expect("body")).expect("written");
+
+    let mut python = Command::new("python3");
+    python.arg(repo().join("clients/python/generate.py")).arg(&path);
+    let generated = succeeded("generate.py", &run(python).await);
+    let committed = std::fs::read_to_string(repo().join("clients/python/src/draftstore/_models.py")).expect("read");
+    assert!(
+        generated == committed,
+        "clients/python/src/draftstore/_models.py is not what generate.py makes of /openapi.json: run \
+         `python3 clients/python/generate.py openapi.json > clients/python/src/draftstore/_models.py`"
+    );
+
+    let out = work.path().join("schema.ts");
+    let mut typescript = Command::new("node");
+    typescript.arg(ts_tools().join("node_modules/openapi-typescript/bin/cli.js")).arg(&path).arg("-o").arg(&out);
+    succeeded("openapi-typescript", &run(typescript).await);
+    let committed = std::fs::read_to_string(repo().join("clients/typescript/src/schema.ts")).expect("read");
+    assert!(
+        std::fs::read_to_string(&out).expect("generated") == committed,
+        "clients/typescript/src/schema.ts is not what openapi-typescript makes of /openapi.json: run `npm run \
+         generate` in clients/typescript against a server with the default settings"
+    );
+}
+
+/// `python -m build` and `npm pack` make packages that, installed into a clean folder of their own, import and
+/// upload a file.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_built_packages_install_and_upload() {
+    build_typescript().await;
+    let app = spawn_app().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let dist = work.path().join("dist");
+
+    // Built from a copy: setuptools writes beside the sources.
+    let source = work.path().join("python");
+    let mut copy = Command::new("cp");
+    copy.arg("-r").arg(repo().join("clients/python")).arg(&source);
+    succeeded("cp", &run(copy).await);
+    let mut build = Command::new("python3");
+    build
+        .args(["-m", "build", "--no-isolation", "--outdir"])
+        .arg(&dist)
+        .arg(&source)
+        .env("PYTHONPATH", python_tools())
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    succeeded("python -m build", &run(build).await);
+    let wheel = std::fs::read_dir(&dist)
+        .expect("built")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    assert!(
+        std::fs::read_dir(&dist).expect("built").any(|e| e
+            .expect("entry")
+            .path()
+            .to_string_lossy()
+            .ends_with(".tar.gz"))
+    );
+    let site = work.path().join("site");
+    let mut install = Command::new("python3");
+    install
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps", "--target"])
+        .arg(&site)
+        .arg(&wheel);
+    succeeded("pip install", &run(install).await);
+    let file = work.path().join("hello.txt");
+    std::fs::write(&file, b"hello from the wheel").expect("written");
+    let mut python = Command::new("python3");
+    python
+        .args([
+            "-c",
+            "import sys, draftstore; print(draftstore.Client(sys.argv[1]).upload_file(sys.argv[2], 'py/hello.txt'))",
+        ])
+        .arg(&app.address)
+        .arg(&file)
+        // The package from the wheel; httpx, its one dependency, from the tools.
+        .env("PYTHONPATH", std::env::join_paths([&site, &python_tools()]).expect("paths join"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(work.path());
+    let printed = succeeded("the installed wheel", &run(python).await);
+    assert!(printed.contains("'object_name': 'py/hello.txt'"), "{printed}");
+
+    let mut pack = Command::new("npm");
+    pack.args(["pack", "--silent", "--pack-destination"]).arg(&dist).current_dir(repo().join("clients/typescript"));
+    let tarball = dist.join(succeeded("npm pack", &run(pack).await).trim());
+    let project = work.path().join("project");
+    std::fs::create_dir_all(&project).expect("created");
+    std::fs::write(project.join("package.json"), r#"{"name": "a-project", "private": true, "type": "module"}"#)
+        .expect("written");
+    let mut add = Command::new("npm");
+    add.args(["install", "--silent", "--no-audit", "--no-fund", "--offline"]).arg(&tarball).current_dir(&project);
+    succeeded("npm install of the package", &run(add).await);
+    let script = "import { DraftStore } from '@draftstore/client'\n\
+                  import { signRequest } from '@draftstore/client/uppy'\n\
+                  if (typeof signRequest !== 'function') throw new Error('no Uppy preset')\n\
+                  const client = new DraftStore(process.argv[2])\n\
+                  console.log(JSON.stringify(await client.uploadFile(process.argv[3], 'ts/hello.txt')))\n";
+    std::fs::write(project.join("upload.mjs"), script).expect("written");
+    let mut node = Command::new("node");
+    node.arg("upload.mjs").arg(&app.address).arg(&file).current_dir(&project);
+    let printed = succeeded("the installed package", &run(node).await);
+    assert!(printed.contains(r#""objectName":"ts/hello.txt""#), "{printed}");
+    let alice = app.download_url("py/hello.txt", Some("draft")).await.ok();
+    assert!(alice["download_url"].is_string());
+    app.download_url("ts/hello.txt", Some("draft")).await.ok();
+}
