@@ -24,3 +24,14 @@ npm_tool() {
     cp "$source/package-lock.json" "$dir/.pinned"
   fi
 }
+
+# npm_app DIR: an application's own dependencies, installed in DIR/node_modules from its committed lockfile (npm ci)
+# when the lockfile changed.
+npm_app() {
+  local dir=$1
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.pinned"; then
+    echo "installing the dependencies of $dir" >&2
+    (cd "$dir" && npm ci --silent --no-audit --no-fund)
+    cp "$dir/package-lock.json" "$dir/node_modules/.pinned"
+  fi
+}

@@ -239,3 +239,82 @@ async fn the_built_packages_install_and_upload() {
     assert!(alice["download_url"].is_string());
     app.download_url("ts/hello.txt", Some("draft")).await.ok();
 }
+
+/// The FastAPI example (examples/fastapi) end to end with its own tests, served by uvicorn, against the real server.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fastapi_example_publishes_a_post() {
+    let app = spawn_app().await;
+    let examples = tools("DRAFTSTORE_EXAMPLES_PYTHON", "examples-python");
+    let mut pytest = Command::new("python3");
+    pytest.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"]);
+    let path = std::env::join_paths([
+        repo().join("examples/fastapi"),
+        repo().join("clients/python/src"),
+        python_tools(),
+        examples,
+    ])
+    .expect("paths join");
+    pytest
+        .env("PYTHONPATH", path)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("DRAFTSTORE_URL", &app.address)
+        .current_dir(repo().join("examples/fastapi"));
+    let report = succeeded("the FastAPI example's tests", &run(pytest).await);
+    let summary = report.lines().rev().find(|l| l.contains(" passed")).unwrap_or_default().to_owned();
+    crate::helpers::report(&format!("fastapi example: {summary}"));
+    assert!(summary.contains("2 passed") && !summary.contains("failed"), "{report}");
+}
+
+/// The Express example (examples/express, its dependencies installed by scripts/test) in headless Chromium: the
+/// page uploads two files with Uppy through the TypeScript preset, and publishing confirms both into the post.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_express_example_publishes_a_post_in_chromium() {
+    build_typescript().await;
+    let example_dir = repo().join("examples/express");
+    assert!(
+        example_dir.join("node_modules/express").is_dir(),
+        "the Express example's dependencies are not installed: run scripts/test"
+    );
+    let app = spawn_app_with(&["--cors-allowed-origins", "*"]).await;
+    let port = crate::crash::free_port();
+    let server = tokio::process::Command::new("node")
+        .arg("server.mjs")
+        .env("PORT", port.to_string())
+        .env("DRAFTSTORE_URL", &app.address)
+        .current_dir(&example_dir)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the example starts");
+    let example = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(&example).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the Express example did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let browser_tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".tools/browser"));
+    let mut node = Command::new("node");
+    node.arg(repo().join("crates/server/tests/browser/run-express.mjs"))
+        .arg(&example)
+        .arg(scratch.path())
+        .env("DRAFTSTORE_BROWSER_TOOLS", browser_tools);
+    let printed = succeeded("the Express page in Chromium", &run(node).await);
+    drop(server);
+    let report: serde_json::Value =
+        serde_json::from_str(printed.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {printed}"));
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    let post = report["post"].as_str().expect("a post").to_owned();
+    assert!(report["status"].as_str().is_some_and(|s| s.starts_with("Published ")), "{report}");
+    for (name, bytes) in [("notes.txt", &b"notes of the post\n"[..]), ("table.csv", b"a,b\n1,2\n")] {
+        let (_, body) = app.download(&format!("{post}/{name}"), Some("main")).await;
+        assert_eq!(body, bytes, "{name}");
+        let stat =
+            app.post("/api/v1/stat-object", &serde_json::json!({"object_name": format!("{post}/{name}")})).await.ok();
+        assert_eq!(stat["metadata"], serde_json::json!({"post-title": "A post with two attachments"}));
+    }
+    let drafts = app.post("/api/v1/list-drafts", &serde_json::json!({"prefix": "incoming/"})).await.ok();
+    assert_eq!(drafts["drafts"], serde_json::json!([]), "the drafts were confirmed");
+}
