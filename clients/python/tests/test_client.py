@@ -24,7 +24,7 @@ def put(ticket, body: bytes) -> httpx.Response:
     return httpx.put(ticket["upload_url"], content=body, headers=ticket["headers"])
 
 
-def test_every_operation(url, keys):
+def test_every_operation(url, keys, tmp_path):
     folder = unique("ops")
     with Client(url, keys["alice"]) as client:
         assert client.health() == {"status": "ok"}
@@ -69,6 +69,11 @@ def test_every_operation(url, keys):
         drafts = [{"object_name": f"{folder}/set/{i}.txt", "final_name": f"{folder}/kept/{i}.txt"} for i in range(3)]
         first = client.confirm_set(unique("key"), drafts)
         assert [o["object_name"] for o in first["objects"]] == [d["final_name"] for d in drafts]
+
+        # progress=True draws a tqdm bar (tqdm is installed with the tests).
+        small = tmp_path / "small.txt"
+        small.write_bytes(b"small")
+        assert client.upload_file(small, f"{folder}/small.txt", progress=True)["size"] == 5
 
         signed = client.uppy_sign({"method": "PUT", "key": f"{folder}/uppy.bin"})
         assert signed["url"].startswith("http")
