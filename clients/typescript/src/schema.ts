@@ -104,7 +104,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create the main and draft buckets if missing. Idempotent. */
+        /** Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent. */
         post: operations["draft_bucket"];
         delete?: never;
         options?: never;

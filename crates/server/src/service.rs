@@ -188,8 +188,9 @@ impl DraftService {
         self.0.calls.call_with_progress(operation, progress, call).await
     }
 
-    /// Creates the main and draft buckets if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft
-    /// bucket, and with DRAFT_LIFECYCLE puts the safety-net lifecycle rule on it. Idempotent.
+    /// Creates the main and draft buckets and the records bucket (the event outbox, the journals of sets) if missing,
+    /// lets browsers of CORS_ALLOWED_ORIGINS upload to the draft bucket, and with DRAFT_LIFECYCLE puts the safety-net
+    /// lifecycle rule on it. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
         self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;

@@ -150,7 +150,7 @@ pub async fn confirm_set(
     }))
 }
 
-/// Create the main and draft buckets if missing. Idempotent.
+/// Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent.
 #[utoipa::path(post, path = "/api/v1/draft-bucket", request_body = DraftBucketRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, body = ErrorBody),
