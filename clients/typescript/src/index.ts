@@ -168,13 +168,15 @@ export class DraftStore {
   uppySign(request: Body<'UppySignRequest'>) { return this.call<Body<'UppySignResponse'>>('uppy/sign', request) }
 
   /**
-   * Uploads a file as a draft: a `Blob` (a browser's `File`), or in Node a path. One PUT up to
+   * Uploads a file as a draft: a `Blob` (a browser's `File`), in Node a path, or a stream (a `ReadableStream`, a
+   * Node `Readable`, any async iterable of bytes: gathered in memory first, since its size and SHA-256 are signed
+   * in; give a path for large files). One PUT up to
    * `multipartThreshold` (16 MiB), parts in parallel above it; the size and SHA-256 of the file (of each part) are
    * signed into the URL, so the store refuses bytes that differ. A multipart upload is recorded in `resume` and,
    * run again after an interruption, sends only the parts the store does not hold.
    */
-  async uploadFile(source: Blob | string, objectName: string, options: UploadOptions = {}): Promise<UploadResult> {
-    const file = typeof source === 'string' ? await openAsBlob(source) : source
+  async uploadFile(source: UploadSource, objectName: string, options: UploadOptions = {}): Promise<UploadResult> {
+    const file = await asBlob(source)
     const contentType = options.contentType || file.type || 'application/octet-stream'
     const progress = options.progress ?? (() => {})
     const size = file.size
@@ -254,6 +256,18 @@ export class DraftStore {
     }
     return response.headers.get('etag') ?? ''
   }
+}
+
+/** What `uploadFile` takes. */
+export type UploadSource = Blob | string | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>
+
+/** A source as a Blob: a path read as it is used, a stream gathered. */
+async function asBlob(source: UploadSource): Promise<Blob> {
+  if (typeof source === 'string') return openAsBlob(source)
+  if (source instanceof Blob) return source
+  const chunks: Uint8Array[] = []
+  for await (const chunk of source as AsyncIterable<Uint8Array>) chunks.push(chunk)
+  return new Blob(chunks as BlobPart[])
 }
 
 /** Base64 SHA-256 of a Blob, with WebCrypto. */

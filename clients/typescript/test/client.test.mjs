@@ -95,9 +95,13 @@ test('a 20 MiB multipart upload reports progress and round-trips', async () => {
   await client.confirmUpload({ object_name: name })
   const back = Buffer.from(await (await fetch((await client.downloadUrl({ object_name: name, stage: 'main' })).download_url)).arrayBuffer())
   assert.ok(back.equals(data), 'the object differs from the file')
-  // A Blob (a browser's File) goes the same way, in one PUT when small.
+  // A Blob (a browser's File) goes the same way, in one PUT when small; and a Node stream.
   const small = await client.uploadFile(new Blob(['small'], { type: 'text/plain' }), `${name}.txt`)
   assert.deepEqual(small, { objectName: `${name}.txt`, size: 5, parts: 0, partsResumed: 0 })
+  const streamed = await client.uploadFile(fs.createReadStream(file, { start: 0, end: 999 }), `${name}.stream`)
+  assert.deepEqual(streamed, { objectName: `${name}.stream`, size: 1000, parts: 0, partsResumed: 0 })
+  const got = Buffer.from(await (await fetch((await client.downloadUrl({ object_name: `${name}.stream` })).download_url)).arrayBuffer())
+  assert.ok(got.equals(data.subarray(0, 1000)), 'the streamed draft differs')
 })
 
 const KILLED_UPLOAD = `
