@@ -308,6 +308,83 @@ def bench_upload_url(opts, weed):
     return results
 
 
+class OtlpSink:
+    """An OTLP/HTTP receiver that takes every trace export and keeps nothing (answers an empty
+    ExportTraceServiceResponse), counting the bytes: the cost measured is DraftStore's, not a collector's."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        received = self.received = [0]
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                received[0] += len(self.rfile.read(int(self.headers.get("content-length", 0))))
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def bench_tracing(opts, weed):
+    """upload-url on the local backend with OpenTelemetry traces exported (every request sampled, over OTLP/HTTP to a
+    receiver that discards them) and without, alternated."""
+    script = os.path.join(opts.scratch, "post.lua")
+    with open(script, "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = '{UPLOAD_BODY}'\n")
+    sink = OtlpSink()
+    results = {"off": [], "on": []}
+    try:
+        for run in range(opts.runs):
+            for mode in (("off", "on") if run % 2 == 0 else ("on", "off")):
+                env = {"DATA_DIR": tempfile.mkdtemp(prefix="bench-data-", dir=opts.scratch)}
+                if mode == "on":
+                    env.update(OTEL_EXPORTER_OTLP_ENDPOINT=sink.url, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+                               OTEL_TRACES_SAMPLER="always_on")
+                server = draftstore(opts, env)
+                try:
+                    url = f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url"
+                    results[mode].append(wrk(url, opts.seconds, script))
+                finally:
+                    server.stop()
+                print(f"tracing {mode}, run {run}: {results[mode][-1]['rps']:.0f} req/s", flush=True)
+    finally:
+        sink.stop()
+    out = {mode: {"rps": spread([r["rps"] for r in runs]), "p99_ms": spread([r["p99_ms"] for r in runs])}
+           for mode, runs in results.items()}
+    out["exported_bytes"] = sink.received[0]
+    out["ratio"] = out["on"]["rps"]["median"] / out["off"]["rps"]["median"]
+    return out
+
+
+def tracing_markdown(r):
+    def cell(m, digits=0):
+        return f"{m['median']:.{digits}f} ({m['min']:.{digits}f}–{m['max']:.{digits}f})"
+
+    ratio = r["ratio"]
+    return "\n".join([
+        "## OpenTelemetry traces", "",
+        "`POST /api/v1/upload-url` on the local backend as in the first section, with traces off and on "
+        "(`OTEL_EXPORTER_OTLP_ENDPOINT` set, every request sampled, spans batched and exported over OTLP/HTTP to a "
+        f"receiver that discards them: {r['exported_bytes'] / 1e6:.0f} MB received in all), alternated.", "",
+        "| traces | req/s | p99 ms |", "|---|---|---|",
+        f"| off | {cell(r['off']['rps'])} | {cell(r['off']['p99_ms'], 2)} |",
+        f"| on | {cell(r['on']['rps'])} | {cell(r['on']['p99_ms'], 2)} |", "",
+        f"On ÷ off: **{ratio:.2f}**, goal ≥ 0.85: {'met' if ratio >= 0.85 else 'MISSED'}.",
+    ])
+
+
 def bench_connection_limits(opts, weed):
     """upload-url with the connection limits on (the defaults) and off, alternated in each run."""
     script = os.path.join(tempfile.mkdtemp(prefix="bench-wrk-"), "post.lua")
@@ -1447,6 +1524,7 @@ def end_to_end_markdown(r):
 SECTIONS = {
     "upload-url": ("upload_url", bench_upload_url, upload_url_markdown),
     "connection-limits": ("connection_limits", bench_connection_limits, connection_limits_markdown),
+    "tracing": ("tracing", bench_tracing, tracing_markdown),
     "big-confirm": ("big_confirm", bench_big_confirm, big_confirm_markdown),
     "objects": ("objects", bench_objects, objects_markdown),
     "multipart": ("multipart", bench_multipart, multipart_markdown),

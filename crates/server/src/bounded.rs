@@ -5,6 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use draftstore_storage::Progress;
+use tracing::Instrument;
 
 use crate::error::{Error, Result};
 
@@ -53,7 +54,13 @@ impl StorageCalls {
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        let result = match until_stalled(self.timeout, progress, call).await {
+        // A span of its own only when traces are exported: the hot path (a presign) pays nothing otherwise.
+        let span = if crate::telemetry::tracing_on() {
+            tracing::info_span!("storage", operation)
+        } else {
+            tracing::Span::none()
+        };
+        let result = match until_stalled(self.timeout, progress, call).instrument(span).await {
             Some(result) => result.map_err(|e| Error::from_storage(operation, e)),
             None => Err(Error::StorageTimeout { operation, after: self.timeout }),
         };

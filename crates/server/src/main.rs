@@ -31,23 +31,27 @@ async fn run(cli: Cli) -> ExitCode {
                 return config_error(&e);
             }
             let settings = *args;
-            telemetry::init(settings.common.log_format);
+            let tracing = telemetry::init(settings.common.log_format);
             let app = match Application::build(settings).await {
                 Ok(app) => app,
                 Err(e) => return fatal(&e),
             };
-            match app.run_until_stopped(shutdown_signal()).await {
+            let code = match app.run_until_stopped(shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fatal(&e),
-            }
+            };
+            tracing.shutdown().await;
+            code
         }
         Command::Clean(args) => {
             if let Err(e) = args.common.validate() {
                 return config_error(&e);
             }
             let settings = &args.common;
-            telemetry::init(settings.log_format);
-            clean(settings, args.dry_run, args.install_lifecycle).await
+            let tracing = telemetry::init(settings.log_format);
+            let code = clean(settings, args.dry_run, args.install_lifecycle).await;
+            tracing.shutdown().await;
+            code
         }
         Command::Upload(args) => cli::upload(*args).await,
         Command::Download(args) => cli::download(*args).await,

@@ -1,23 +1,140 @@
-//! Logs and metrics. Logs go through `tracing`: text for people, one JSON object per line for machines, `RUST_LOG`
-//! filters. Metrics are recorded with the `metrics` crate and rendered in the Prometheus text format.
+//! Logs, traces and metrics. Logs go through `tracing`: text for people, one JSON object per line for machines,
+//! `RUST_LOG` filters. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the same spans (a request, its storage calls, the
+//! confirm hook, a scan, an event delivery) are exported as OpenTelemetry traces over OTLP, and W3C `traceparent`
+//! is read from requests and sent to the hook and the event receiver; unset, nothing of it runs. Metrics are
+//! recorded with the `metrics` crate and rendered in the Prometheus text format.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::LogFormat;
 
-/// Installs the global subscriber; logs go to standard error so that command output owns standard output.
-pub fn init(format: LogFormat) {
+/// The trace exporter, when there is one: flushed at shutdown.
+#[derive(Debug, Default)]
+pub struct Tracing(Option<SdkTracerProvider>);
+
+impl Tracing {
+    /// Exports what is buffered and stops the exporter.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.0 {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
+    }
+}
+
+/// Installs the global subscriber; logs go to standard error so that command output owns standard output. Call it
+/// from within the tokio runtime: the trace exporter runs on it.
+pub fn init(format: LogFormat) -> Tracing {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
     };
+    let provider = tracer_provider();
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("draftstore")).with_filter(LevelFilter::INFO)
+    });
+    let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
+    Tracing(provider)
+}
+
+/// The OTLP exporter the standard variables describe: `OTEL_EXPORTER_OTLP_ENDPOINT` (none: no tracing),
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, or `http/protobuf`, the default), `OTEL_SERVICE_NAME` (default
+/// `draftstore`), `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_*` for the batches.
+fn tracer_provider() -> Option<SdkTracerProvider> {
+    use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|endpoint| !endpoint.is_empty())?;
+    let exporter = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Ok("grpc") => SpanExporter::builder().with_tonic().build(),
+        _ => SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build(),
+    };
+    let exporter = match exporter {
+        Ok(exporter) => exporter,
+        Err(e) => {
+            eprintln!("warning: OpenTelemetry traces are off: the OTLP exporter could not be set up: {e}");
+            return None;
+        }
+    };
+    let processor = opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
+        exporter,
+        opentelemetry_sdk::runtime::Tokio,
+    )
+    .build();
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("draftstore");
+    }
+    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
+    Some(SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource.build()).build())
+}
+
+struct Headers<'a>(&'a HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|name| name.as_str()).collect()
+    }
+}
+
+struct Outgoing<'a>(&'a mut reqwest::header::HeaderMap);
+
+impl Injector for Outgoing<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) =
+            (reqwest::header::HeaderName::from_bytes(key.as_bytes()), reqwest::header::HeaderValue::from_str(&value))
+        {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Makes a request's span the child of the trace its `traceparent` names, if any, and records the trace id in the
+/// span (so that JSON log lines carry it). Does nothing when traces are off.
+pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    if !tracing_on() {
+        return;
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&Headers(headers)));
+    let _ = span.set_parent(parent);
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+}
+
+/// The `traceparent` (and `tracestate`) of the current span, for an outgoing request; empty when traces are off.
+pub fn trace_headers() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if tracing_on() {
+        let context = tracing::Span::current().context();
+        opentelemetry::global::get_text_map_propagator(|propagator| {
+            propagator.inject_context(&context, &mut Outgoing(&mut headers))
+        });
+    }
+    headers
+}
+
+/// Whether traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT was set).
+pub(crate) fn tracing_on() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|endpoint| !endpoint.is_empty()))
 }
 
 /// Latency buckets, in seconds: from a presign (tens of microseconds) to a large multipart copy.

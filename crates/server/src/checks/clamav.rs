@@ -108,6 +108,7 @@ impl Scanner {
     /// Streams `chunks` to clamd and reads its verdict. Fails when clamd cannot be reached, answers an error
     /// (its `StreamMaxLength` exceeded included), or makes no progress for SCAN_TIMEOUT: taking no bytes, or not
     /// answering once it has them all.
+    #[tracing::instrument(name = "scan", skip_all)]
     pub async fn scan(&self, chunks: ByteChunks) -> Result<ScanVerdict, ScanError> {
         let started = Instant::now();
         let scanned = AtomicU64::new(0);

@@ -78,7 +78,8 @@ where
         let started = Instant::now();
         let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
         let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
-        let span = tracing::info_span!("rpc", request_id = %id, method = %method);
+        let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
+        crate::telemetry::continue_trace(&span, request.headers());
         // Admission runs in `call` itself: its refusals are logged in the call's span too.
         let call = span.in_scope(|| self.0.call(request));
         Box::pin(async move {

@@ -48,6 +48,7 @@ impl ConfirmHook {
     }
 
     /// Asks the hook about a draft. `Err` says why there is no decision.
+    #[tracing::instrument(name = "confirm_hook", skip_all)]
     pub async fn ask(&self, payload: &serde_json::Value) -> Result<Verdict, String> {
         let started = Instant::now();
         let verdict = self.call(payload).await;
@@ -66,7 +67,8 @@ impl ConfirmHook {
         let body = serde_json::to_vec(payload).expect("an event serializes");
         let id = message_id();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut request = self.http.post(self.url.clone()).timeout(self.timeout);
+        let mut request =
+            self.http.post(self.url.clone()).timeout(self.timeout).headers(crate::telemetry::trace_headers());
         for (name, value) in self.secret.headers(&id, timestamp, &body) {
             request = request.header(name, value);
         }

@@ -498,10 +498,12 @@ impl Deliverer {
         }
     }
 
+    #[tracing::instrument(name = "event_delivery", skip_all, fields(webhook_id = %entry.id))]
     async fn deliver(&self, entry: &Entry) -> Delivery {
         let body = serde_json::to_vec(&entry.payload).expect("a payload serializes");
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let mut request = self.http.post(self.url.clone()).timeout(self.timeout);
+        let mut request =
+            self.http.post(self.url.clone()).timeout(self.timeout).headers(crate::telemetry::trace_headers());
         for (name, value) in self.secret.headers(&entry.id, timestamp, &body) {
             request = request.header(name, value);
         }

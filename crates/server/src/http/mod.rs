@@ -273,8 +273,10 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         request_id = %id,
         method = %method,
         route = %route,
-        client = tracing::field::Empty
+        client = tracing::field::Empty,
+        trace_id = tracing::field::Empty
     );
+    telemetry::continue_trace(&span, request.headers());
     if let Some(client) = client {
         span.record("client", tracing::field::display(client.0));
         request.extensions_mut().insert(client);

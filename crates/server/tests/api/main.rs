@@ -34,5 +34,6 @@ mod restart;
 mod s3;
 mod seaweed;
 mod sets;
+mod traces;
 mod uppy;
 mod urls;
