@@ -2,7 +2,6 @@
 //! Chromium, on a page of another origin, against DraftStore on the local backend and on SeaweedFS with API keys.
 //! `scripts/test` installs Chromium, playwright-core, esbuild and Uppy; a missing tool fails the test.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -14,9 +13,7 @@ fn api_keys() -> String {
     crate::helpers::api_keys(&crate::helpers::TENANTS)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0)).expect("a free port").local_addr().expect("address").port()
-}
+use crate::helpers::free_port;
 
 /// The bytes the page generates: byte i is (i × 31 + seed) mod 251.
 fn bytes(size: usize, seed: u32) -> Vec<u8> {

@@ -57,7 +57,7 @@ impl Clamd {
             hex::encode(MARKER)
         );
         std::fs::write(db.join("draftstore-test.ndb"), signatures).expect("write the signatures");
-        let port = crate::crash::free_port();
+        let port = crate::helpers::free_port();
         let folder = dir.path().display();
         let config = format!(
             "Foreground yes\nTCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {folder}/db\n\

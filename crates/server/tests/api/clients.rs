@@ -276,7 +276,7 @@ async fn the_express_example_publishes_a_post_in_chromium() {
         "the Express example's dependencies are not installed: run scripts/test"
     );
     let app = spawn_app_with(&["--cors-allowed-origins", "*"]).await;
-    let port = crate::crash::free_port();
+    let port = crate::helpers::free_port();
     let server = tokio::process::Command::new("node")
         .arg("server.mjs")
         .env("PORT", port.to_string())

@@ -3,7 +3,6 @@
 //! Afterwards every confirm that answered 200 has its whole object, no object anywhere is partial, confirms
 //! retried after a restart succeed, and one cleaner pass leaves no staging file or unfinished upload behind.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,9 +23,7 @@ fn content(name: &str) -> Vec<u8> {
     crate::helpers::pseudo_random_bytes(len, seed)
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
-}
+use crate::helpers::free_port;
 
 /// `draftstore serve` as a process of its own, on fixed ports so that a restart answers at the same address.
 pub struct Server {

@@ -28,7 +28,7 @@ impl HaProxy {
     /// `X-Forwarded-For`.
     pub async fn start(backend: &str) -> HaProxy {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = crate::crash::free_port();
+        let port = crate::helpers::free_port();
         let config = format!(
             "global\n  maxconn 256\n\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  \
              timeout server 30s\n\nfrontend api\n  bind 127.0.0.1:{port}\n  option forwardfor\n  \

@@ -284,6 +284,25 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
+/// A free loopback port for a server a test starts on a port it must know beforehand. Taken from 10,000 to 19,999:
+/// outside the ephemeral range (32,768 and up here), where outgoing connections take their ports, so that a port
+/// found free is not taken by a connection before the server binds it; and below the SeaweedFS instances' ports.
+/// Never the same port twice in one test run.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let seed = std::process::id() ^ clock;
+    for _ in 0..1000 {
+        let port =
+            10_000 + (seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919)) % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 10,000 and 19,999");
+}
+
 /// Every file under a folder, for checking that nothing was written.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -16,7 +16,8 @@ use base64::Engine;
 use draftstore::hooks::WebhookSecret;
 use serde_json::{Value, json};
 
-use crate::crash::{Server, free_port};
+use crate::crash::Server;
+use crate::helpers::free_port;
 use crate::helpers::{TestApp, fixture, serve_settings, spawn, windows_program};
 use crate::seaweed;
 

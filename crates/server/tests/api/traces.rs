@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use prost::Message;
 use serde_json::json;
 
-use crate::crash::free_port;
+use crate::helpers::free_port;
 
 /// A span as the receiver got it.
 #[derive(Debug, Clone)]
