@@ -308,20 +308,20 @@ def bench_upload_url(opts, weed):
     return results
 
 
-class OtlpSink:
-    """An OTLP/HTTP receiver that takes every trace export and keeps nothing (answers an empty
-    ExportTraceServiceResponse), counting the bytes: the cost measured is DraftStore's, not a collector's."""
+class Receiver:
+    """An HTTP server on a free loopback port, in threads of this process: every POST's body goes to `on_post`, whose
+    `(status, content type or None)` is the answer, with no body."""
 
-    def __init__(self):
+    def __init__(self, on_post):
         import http.server
         import threading
-        received = self.received = [0]
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                received[0] += len(self.rfile.read(int(self.headers.get("content-length", 0))))
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
+                status, content_type = on_post(self.rfile.read(int(self.headers.get("content-length", 0))))
+                self.send_response(status)
+                if content_type:
+                    self.send_header("content-type", content_type)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -334,6 +334,24 @@ class OtlpSink:
 
     def stop(self):
         self.server.shutdown()
+
+
+class OtlpSink:
+    """An OTLP/HTTP receiver that takes every trace export and keeps nothing (answers an empty
+    ExportTraceServiceResponse), counting the bytes: the cost measured is DraftStore's, not a collector's."""
+
+    def __init__(self):
+        received = self.received = [0]
+
+        def on_post(body):
+            received[0] += len(body)
+            return 200, "application/x-protobuf"
+
+        self.receiver = Receiver(on_post)
+        self.url = self.receiver.url
+
+    def stop(self):
+        self.receiver.stop()
 
 
 def bench_tracing(opts, weed):
@@ -1033,26 +1051,17 @@ class EventSink:
     """An HTTP receiver that answers 204 and notes when each event arrived, by its object name."""
 
     def __init__(self):
-        import http.server
-        import threading
         arrived = self.arrived = {}
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                arrived.setdefault(body["data"]["object_name"], time.perf_counter())
-                self.send_response(204)
-                self.end_headers()
+        def on_post(body):
+            arrived.setdefault(json.loads(body)["data"]["object_name"], time.perf_counter())
+            return 204, None
 
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/events"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.receiver = Receiver(on_post)
+        self.url = self.receiver.url + "/events"
 
     def stop(self):
-        self.server.shutdown()
+        self.receiver.stop()
 
 
 def bench_events(opts, weed):

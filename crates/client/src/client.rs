@@ -169,21 +169,13 @@ impl Client {
 
     /// Every draft of the caller under `prefix`, following the pages.
     pub async fn list_all_drafts(&self, prefix: Option<&str>) -> Result<Vec<api::DraftBody>> {
-        let mut drafts = Vec::new();
-        let mut page_token = None;
-        loop {
-            let request = api::ListDraftsRequest {
-                prefix: prefix.map(str::to_owned),
-                page_size: Some(1000),
-                page_token: page_token.take(),
-            };
+        every_page(|page_token| async move {
+            let request =
+                api::ListDraftsRequest { prefix: prefix.map(str::to_owned), page_size: Some(1000), page_token };
             let page = self.list_drafts(&request).await?;
-            drafts.extend(page.drafts);
-            match page.next_page_token {
-                Some(next) => page_token = Some(next),
-                None => return Ok(drafts),
-            }
-        }
+            Ok((page.drafts, page.next_page_token))
+        })
+        .await
     }
 
     /// Discard one of the caller's drafts.
@@ -198,21 +190,13 @@ impl Client {
 
     /// Every confirmed object of the caller under `prefix`, following the pages.
     pub async fn list_all_objects(&self, prefix: Option<&str>) -> Result<Vec<api::ObjectBody>> {
-        let mut objects = Vec::new();
-        let mut page_token = None;
-        loop {
-            let request = api::ListObjectsRequest {
-                prefix: prefix.map(str::to_owned),
-                page_size: Some(1000),
-                page_token: page_token.take(),
-            };
+        every_page(|page_token| async move {
+            let request =
+                api::ListObjectsRequest { prefix: prefix.map(str::to_owned), page_size: Some(1000), page_token };
             let page = self.list_objects(&request).await?;
-            objects.extend(page.objects);
-            match page.next_page_token {
-                Some(next) => page_token = Some(next),
-                None => return Ok(objects),
-            }
-        }
+            Ok((page.objects, page.next_page_token))
+        })
+        .await
     }
 
     /// One confirmed object's size, type, checksum and metadata.
@@ -297,6 +281,24 @@ pub(crate) fn store_message(body: &[u8]) -> String {
         return message.to_owned();
     }
     snippet(body)
+}
+
+/// Every item of a listing: `page` fetches the page a token names (the first for `None`) and answers its items and
+/// the next page's token.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let (mut all, mut token) = (Vec::new(), None);
+    loop {
+        let (items, next) = page(token).await?;
+        all.extend(items);
+        match next {
+            Some(next) => token = Some(next),
+            None => return Ok(all),
+        }
+    }
 }
 
 fn snippet(bytes: &[u8]) -> String {

@@ -106,19 +106,6 @@ pub struct ConfirmArgs {
     pub metadata: Vec<(String, String)>,
 }
 
-/// `draftstore objects`.
-#[derive(Debug, Args)]
-pub struct ObjectsArgs {
-    #[command(flatten)]
-    pub client: ClientArgs,
-    /// Only objects whose names start with this.
-    #[arg(value_name = "PREFIX")]
-    pub prefix: Option<String>,
-    /// Print a JSON array instead of a table.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// `draftstore stat`.
 #[derive(Debug, Args)]
 pub struct StatArgs {
@@ -156,12 +143,12 @@ pub struct DiscardArgs {
     pub names: Vec<String>,
 }
 
-/// `draftstore ls`.
+/// `draftstore ls` (drafts) and `draftstore objects` (confirmed objects).
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub struct ListArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Only drafts whose names start with this.
+    /// Only names that start with this.
     #[arg(value_name = "PREFIX")]
     pub prefix: Option<String>,
     /// Print a JSON array instead of a table.
@@ -615,52 +602,44 @@ where
 }
 
 /// `draftstore ls`: the caller's drafts as a table (or JSON), every page.
-pub async fn ls(args: LsArgs) -> ExitCode {
-    let client = match connect(&args.client) {
-        Ok(client) => client,
-        Err(code) => return code,
+pub async fn ls(args: ListArgs) -> ExitCode {
+    let fetch = |client: Client, prefix: Option<String>| async move { client.list_all_drafts(prefix.as_deref()).await };
+    let row = |d: &api::DraftBody| {
+        [d.object_name.clone(), HumanBytes(d.size).to_string(), d.content_type.clone(), d.expires_at.clone()]
     };
-    let output = Output::new(&args.client, false);
-    let drafts = match client.list_all_drafts(args.prefix.as_deref()).await {
-        Ok(drafts) => drafts,
-        Err(error) => {
-            output.error(args.prefix.as_deref().unwrap_or("drafts"), &error);
-            return ExitCode::FAILURE;
-        }
-    };
-    if args.json {
-        match serde_json::to_string_pretty(&drafts) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-        return ExitCode::SUCCESS;
-    }
-    let rows = drafts
-        .iter()
-        .map(|d| [d.object_name.clone(), HumanBytes(d.size).to_string(), d.content_type.clone(), d.expires_at.clone()]);
-    print!("{}", table("EXPIRES", rows));
-    ExitCode::SUCCESS
+    list(&args, "drafts", "EXPIRES", fetch, row).await
 }
 
 /// `draftstore objects`: the caller's confirmed objects as a table (or JSON), every page.
-pub async fn objects(args: ObjectsArgs) -> ExitCode {
+pub async fn objects(args: ListArgs) -> ExitCode {
+    let fetch =
+        |client: Client, prefix: Option<String>| async move { client.list_all_objects(prefix.as_deref()).await };
+    let row = |o: &api::ObjectBody| {
+        [o.object_name.clone(), HumanBytes(o.size).to_string(), o.content_type.clone(), o.confirmed_at.clone()]
+    };
+    list(&args, "objects", "CONFIRMED", fetch, row).await
+}
+
+/// Every page `fetch` gives, printed as JSON or as a table of `row`s whose last column is headed `last`.
+async fn list<T, F, Fut>(args: &ListArgs, what: &str, last: &str, fetch: F, row: impl Fn(&T) -> [String; 4]) -> ExitCode
+where
+    T: serde::Serialize,
+    F: FnOnce(Client, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, Error>>,
+{
     let client = match connect(&args.client) {
         Ok(client) => client,
         Err(code) => return code,
     };
-    let output = Output::new(&args.client, false);
-    let objects = match client.list_all_objects(args.prefix.as_deref()).await {
-        Ok(objects) => objects,
+    let items = match fetch(client, args.prefix.clone()).await {
+        Ok(items) => items,
         Err(error) => {
-            output.error(args.prefix.as_deref().unwrap_or("objects"), &error);
+            Output::new(&args.client, false).error(args.prefix.as_deref().unwrap_or(what), &error);
             return ExitCode::FAILURE;
         }
     };
     if args.json {
-        match serde_json::to_string_pretty(&objects) {
+        match serde_json::to_string_pretty(&items) {
             Ok(json) => println!("{json}"),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -669,10 +648,7 @@ pub async fn objects(args: ObjectsArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let rows = objects.iter().map(|o| {
-        [o.object_name.clone(), HumanBytes(o.size).to_string(), o.content_type.clone(), o.confirmed_at.clone()]
-    });
-    print!("{}", table("CONFIRMED", rows));
+    print!("{}", table(last, items.iter().map(row)));
     ExitCode::SUCCESS
 }
 

@@ -70,6 +70,17 @@ pub struct Promotion {
     pub overwrite: bool,
 }
 
+impl Promotion {
+    /// What a confirm request asks for besides the draft, each field checked: the same rules on every protocol.
+    pub fn parse(final_name: Option<&str>, metadata: Option<Metadata>, overwrite: Option<bool>) -> Result<Self> {
+        Ok(Self {
+            final_name: final_name.map(crate::domain::parse_object_name).transpose()?,
+            metadata: crate::domain::parse_metadata(metadata)?,
+            overwrite: overwrite.unwrap_or(true),
+        })
+    }
+}
+
 /// How a download URL presents the object.
 #[derive(Debug, Clone, Default)]
 pub struct Download {

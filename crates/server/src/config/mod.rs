@@ -48,9 +48,9 @@ pub enum Command {
     /// Discard drafts.
     Discard(Box<crate::cli::DiscardArgs>),
     /// List your drafts with their size and expiry.
-    Ls(Box<crate::cli::LsArgs>),
+    Ls(Box<crate::cli::ListArgs>),
     /// List your confirmed objects with their size and confirm time.
-    Objects(Box<crate::cli::ObjectsArgs>),
+    Objects(Box<crate::cli::ListArgs>),
     /// Describe confirmed objects: size, type, checksum, metadata.
     Stat(Box<crate::cli::StatArgs>),
     /// Delete confirmed objects.

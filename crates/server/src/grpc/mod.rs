@@ -16,7 +16,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::{
     Disposition, IdempotencyKey, Metadata, Stage, parse_checksum, parse_content_type, parse_etag, parse_filename,
-    parse_metadata, parse_object_name, parse_part_number, parse_upload_id,
+    parse_object_name, parse_part_number, parse_upload_id,
 };
 use crate::error::Error;
 use crate::service::{
@@ -136,11 +136,7 @@ impl DraftRpc for GrpcApi {
     ) -> Result<Response<pb::ConfirmUploadResponse>, Status> {
         let (caller, request) = admitted(request)?;
         let name = parse_object_name(&request.object_name)?;
-        let promotion = Promotion {
-            final_name: given(&request.final_name).map(parse_object_name).transpose()?,
-            metadata: parse_metadata(metadata(request.metadata))?,
-            overwrite: request.overwrite.unwrap_or(true),
-        };
+        let promotion = Promotion::parse(given(&request.final_name), metadata(request.metadata), request.overwrite)?;
         let confirmation = self.service.confirm(&caller, &name, &promotion).await?;
         Ok(Response::new(confirmed(confirmation)))
     }
@@ -154,13 +150,7 @@ impl DraftRpc for GrpcApi {
         let drafts = request
             .drafts
             .into_iter()
-            .map(|draft| {
-                Ok(SetDraft {
-                    name: parse_object_name(&draft.object_name)?,
-                    final_name: given(&draft.final_name).map(parse_object_name).transpose()?,
-                    metadata: parse_metadata(metadata(draft.metadata))?,
-                })
-            })
+            .map(|draft| SetDraft::parse(&draft.object_name, given(&draft.final_name), metadata(draft.metadata)))
             .collect::<Result<Vec<_>, Error>>()?;
         let set = self.service.confirm_set(&caller, &key, &drafts).await?;
         Ok(Response::new(pb::ConfirmSetResponse {

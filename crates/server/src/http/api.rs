@@ -15,9 +15,7 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::error::ApiJson;
 use crate::auth::Caller;
-use crate::domain::{
-    IdempotencyKey, parse_checksum, parse_content_type, parse_filename, parse_metadata, parse_object_name,
-};
+use crate::domain::{IdempotencyKey, parse_checksum, parse_content_type, parse_filename, parse_object_name};
 use crate::error::Result;
 use crate::service::{Confirmation, Download, Promotion, SetDraft, Upload};
 
@@ -95,11 +93,7 @@ pub async fn confirm_upload(
     ApiJson(request): ApiJson<ConfirmUploadRequest>,
 ) -> Result<Json<ConfirmUploadResponse>> {
     let name = parse_object_name(&request.object_name)?;
-    let promotion = Promotion {
-        final_name: request.final_name.as_deref().map(parse_object_name).transpose()?,
-        metadata: parse_metadata(request.metadata)?,
-        overwrite: request.overwrite.unwrap_or(true),
-    };
+    let promotion = Promotion::parse(request.final_name.as_deref(), request.metadata, request.overwrite)?;
     let confirmation = state.service.confirm(&caller, &name, &promotion).await?;
     Ok(Json(confirmed(confirmation)))
 }
@@ -134,13 +128,7 @@ pub async fn confirm_set(
     let drafts = request
         .drafts
         .into_iter()
-        .map(|draft| {
-            Ok(SetDraft {
-                name: parse_object_name(&draft.object_name)?,
-                final_name: draft.final_name.as_deref().map(parse_object_name).transpose()?,
-                metadata: parse_metadata(draft.metadata)?,
-            })
-        })
+        .map(|draft| SetDraft::parse(&draft.object_name, draft.final_name.as_deref(), draft.metadata))
         .collect::<Result<Vec<_>>>()?;
     let set = state.service.confirm_set(&caller, &key, &drafts).await?;
     Ok(Json(ConfirmSetResponse {

@@ -53,6 +53,18 @@ pub struct SetDraft {
     pub metadata: Option<Metadata>,
 }
 
+impl SetDraft {
+    /// One draft of a set request, each field checked: the same rules on every protocol.
+    pub fn parse(object_name: &str, final_name: Option<&str>, metadata: Option<Metadata>) -> Result<Self> {
+        let promotion = super::Promotion::parse(final_name, metadata, None)?;
+        Ok(Self {
+            name: crate::domain::parse_object_name(object_name)?,
+            final_name: promotion.final_name,
+            metadata: promotion.metadata,
+        })
+    }
+}
+
 /// A set confirmed.
 #[derive(Debug, Clone)]
 pub struct SetConfirmation {
@@ -240,7 +252,6 @@ impl DraftService {
             if outcome.journal.fingerprint != fingerprint {
                 return Err(reused());
             }
-            self.forget(&records, false).await;
             return answer(&self.0.buckets.main, &outcome.journal, outcome.abort.as_ref());
         }
         if let Some(journal) = self.read::<Journal>(&records.journal).await? {
@@ -346,7 +357,7 @@ impl DraftService {
         }
         let outcome = Outcome { journal: journal.clone(), abort: decision.abort };
         self.write(&records.outcome, &outcome, false).await?;
-        self.forget(&records, true).await;
+        self.forget(&records).await;
         answer(&self.0.buckets.main, journal, outcome.abort.as_ref())
     }
 
@@ -397,6 +408,7 @@ impl DraftService {
     async fn commit(&self, journal: &Journal) -> Result<()> {
         if let Some(outbox) = &self.0.outbox {
             let now = OffsetDateTime::now_utc();
+            let mut events = Vec::with_capacity(journal.members.len() + 1);
             let mut objects = Vec::with_capacity(journal.members.len());
             for (index, member) in journal.members.iter().enumerate() {
                 let (final_name, final_key) = (parse_name(&member.final_name)?, parse_key(&member.final_key)?);
@@ -411,9 +423,7 @@ impl DraftService {
                 let draft_name = parse_name(&member.name)?;
                 let extra = confirmed_extra(&draft_name, member.metadata.as_ref(), &member.content, Some(&journal.id));
                 let payload = subject.payload(EventType::Confirmed.as_str(), now, extra);
-                let id = format!("{}-{index}", journal.id);
-                let record = outbox.record_once(EventType::Confirmed, id, journal.created_ms, payload);
-                self.call("record the event", record).await?;
+                events.push((EventType::Confirmed, format!("{}-{index}", journal.id), payload));
                 objects.push(serde_json::json!({
                     "object_name": member.final_name,
                     "key": member.final_key,
@@ -434,8 +444,14 @@ impl DraftService {
                     "time": timestamp,
                 },
             });
-            let record = outbox.record_once(EventType::SetConfirmed, journal.id.clone(), journal.created_ms, payload);
-            self.call("record the event", record).await?;
+            events.push((EventType::SetConfirmed, journal.id.clone(), payload));
+            futures_util::stream::iter(events)
+                .map(|(kind, id, payload)| {
+                    self.call("record the event", outbox.record_once(kind, id, journal.created_ms, payload))
+                })
+                .buffer_unordered(CONCURRENCY)
+                .try_collect::<Vec<_>>()
+                .await?;
         }
         let keys = journal.members.iter().map(|member| parse_key(&member.key)).collect::<Result<Vec<_>>>()?;
         let failed =
@@ -460,15 +476,13 @@ impl DraftService {
         Ok(())
     }
 
-    /// Removes a set's journal and decision once its outcome is written. Best effort: the cleaner removes what is
-    /// left.
-    async fn forget(&self, records: &Records, log: bool) {
+    /// Removes a set's journal and decision once its outcome is written. Best effort: what is left, a server
+    /// removes at start-up and the cleaner within a minute (a journal with an outcome is only removed).
+    async fn forget(&self, records: &Records) {
         let events = &self.0.buckets.events;
         // The decision first: a journal left alone is recognised by its outcome.
         for key in [&records.decision, &records.journal] {
-            if let Err(e) = self.call("remove a set's record", self.0.storage.delete(events, key)).await
-                && log
-            {
+            if let Err(e) = self.call("remove a set's record", self.0.storage.delete(events, key)).await {
                 tracing::warn!(error = %e.chain(), %key, "failed to remove a set's record; the cleaner will");
             }
         }
@@ -510,7 +524,7 @@ impl DraftService {
         let Some(journal) = self.read::<Journal>(key).await? else { return Ok(()) };
         let records = Records::of(&journal);
         if self.read::<Outcome>(&records.outcome).await?.is_some() {
-            self.forget(&records, true).await;
+            self.forget(&records).await;
             return Ok(());
         }
         match self.drive(&journal).await {

@@ -187,23 +187,31 @@ async fn fetch(client: &Client, http: &reqwest::Client, name: &str, stage: Stage
     }
 }
 
-/// A small generator seeded from the clock; the seed is printed so a failing run can be replayed.
-struct Rng(u64);
+/// A small generator seeded from the clock, or from CRASH_SEED to replay a run; its seed is printed with the results.
+pub struct Rng {
+    pub seed: u64,
+    state: u64,
+}
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
+    pub fn new() -> Rng {
+        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64 | 1
+        });
+        Rng { seed, state: seed }
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % n
     }
 }
 
 async fn kill_at_random_moments(label: &str, args: Vec<String>, rounds: usize) {
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64 | 1
-    });
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new();
+    let seed = rng.seed;
     let mut server = Server::new(args);
     server.start().await;
     let client = Client::new(&server.url(), None).expect("client");

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A running proxy; stops accepting when dropped.
@@ -122,49 +123,33 @@ async fn pipe(
     counter: Counter,
     (rate, download_rate): (Arc<AtomicU64>, Arc<AtomicU64>),
 ) {
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut upstream_read, mut upstream_write) = upstream.into_split();
-    let counter = Arc::new(counter);
-    let counted = Arc::clone(&counter);
-    let upload = async move {
-        let mut buffer = vec![0; 64 * 1024];
-        loop {
-            let n = match client_read.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if counted.current() {
-                counted.sent.fetch_add(n as u64, Ordering::SeqCst);
-            }
-            let limit = rate.load(Ordering::Relaxed);
-            if limit > 0 {
-                tokio::time::sleep(Duration::from_secs_f64(n as f64 / limit as f64)).await;
-            }
-            if upstream_write.write_all(&buffer[..n]).await.is_err() {
-                break;
-            }
+    let (client_read, client_write) = client.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+    tokio::join!(
+        pump(client_read, upstream_write, &counter, &counter.sent, &rate),
+        pump(upstream_read, client_write, &counter, &counter.received, &download_rate),
+    );
+}
+
+/// Copies one direction of a connection until it ends, adding its bytes to `total` while the connection is of the
+/// current epoch, at most `rate` bytes a second (0: no limit).
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, counter: &Counter, total: &AtomicU64, rate: &AtomicU64) {
+    let mut buffer = vec![0; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if counter.current() {
+            total.fetch_add(n as u64, Ordering::SeqCst);
         }
-        let _ = upstream_write.shutdown().await;
-    };
-    let download = async move {
-        let mut buffer = vec![0; 64 * 1024];
-        loop {
-            let n = match upstream_read.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if counter.current() {
-                counter.received.fetch_add(n as u64, Ordering::SeqCst);
-            }
-            let limit = download_rate.load(Ordering::Relaxed);
-            if limit > 0 {
-                tokio::time::sleep(Duration::from_secs_f64(n as f64 / limit as f64)).await;
-            }
-            if client_write.write_all(&buffer[..n]).await.is_err() {
-                break;
-            }
+        let limit = rate.load(Ordering::Relaxed);
+        if limit > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / limit as f64)).await;
         }
-        let _ = client_write.shutdown().await;
-    };
-    tokio::join!(upload, download);
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -14,7 +14,7 @@ use draftstore_storage::BucketName;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::crash::Server;
+use crate::crash::{Rng, Server};
 use crate::helpers::{TENANTS, TestApp, api_keys, serve_settings, spawn_app_with, spawn_on_seaweed, windows_program};
 
 fn with_keys() -> Vec<String> {
@@ -163,18 +163,6 @@ async fn a_set_is_confirmed_over_grpc() {
     assert_eq!(grpc.confirm_set(app.rpc(empty)).await.expect_err("refused").code(), tonic::Code::InvalidArgument);
 }
 
-/// A small generator seeded from the clock; the seed is printed so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 const SETS: usize = 30;
 const DRAFTS: usize = 20;
 
@@ -202,10 +190,8 @@ async fn set_state(client: &Client, set: usize) -> (usize, usize) {
 /// restarts every set is whole in the main bucket or still whole in the drafts; each request repeated with its key
 /// answers the outcome recorded (the same set id for those that answered); one cleaner pass then leaves no journal.
 async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &str) {
-    let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64 | 1
-    });
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new();
+    let seed = rng.seed;
     let mut server = Server::new(args.clone());
     server.start().await;
     let client = Client::new(&server.url(), None).expect("client");

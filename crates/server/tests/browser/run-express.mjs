@@ -1,24 +1,18 @@
 // Drives the Express example (examples/express) in headless Chromium: fill the title, pick two files, publish, and
 // print what the page said as JSON. Usage: node run-express.mjs <example URL> <scratch folder>
-import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import { launch } from './chromium.mjs'
+
 const [example, scratch] = process.argv.slice(2)
-const tools = process.env.DRAFTSTORE_BROWSER_TOOLS
-if (!tools) throw new Error('DRAFTSTORE_BROWSER_TOOLS is not set: run scripts/test, which installs the browser tools')
-const { chromium } = createRequire(path.join(tools, 'package.json'))('playwright-core')
 
 const notes = path.join(scratch, 'notes.txt')
 fs.writeFileSync(notes, 'notes of the post\n')
 const table = path.join(scratch, 'table.csv')
 fs.writeFileSync(table, 'a,b\n1,2\n')
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-})
+const browser = await launch()
 try {
   const page = await browser.newPage()
   const errors = []

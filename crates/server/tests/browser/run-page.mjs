@@ -4,14 +4,12 @@
 // dates keep to one line, page through the confirmed objects, confirm the note under another name, download it by
 // its file name and delete it. Prints what it saw as JSON.
 // Usage: node run-page.mjs <DraftStore URL> <API key> <scratch folder>
-import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import { launch } from './chromium.mjs'
+
 const [draftstore, token, scratch] = process.argv.slice(2)
-const tools = process.env.DRAFTSTORE_BROWSER_TOOLS
-if (!tools) throw new Error('DRAFTSTORE_BROWSER_TOOLS is not set: run scripts/test, which installs the browser tools')
-const { chromium } = createRequire(path.join(tools, 'package.json'))('playwright-core')
 
 // A 1×1 PNG, and 20 MiB of the tests' generator bytes (byte i is (i × 31 + 5) mod 251).
 const pixel = path.join(scratch, 'pixel.png')
@@ -52,11 +50,7 @@ function lines(page, selector) {
   }))
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-})
+const browser = await launch()
 try {
   const page = await browser.newPage({ viewport: { width: 390, height: 844 } })
   const errors = []

@@ -1,17 +1,14 @@
 // Runs the Uppy page in headless Chromium against a DraftStore server and prints what happened as JSON.
 // Usage: node run-uppy.mjs <DraftStore URL> <API key> <allowed page port> <other page port> <files JSON>
 // The tools (playwright-core, esbuild, @uppy/*) come from DRAFTSTORE_BROWSER_TOOLS (scripts/test installs them).
-import { createRequire } from 'node:module'
 import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { launch, requireTool, tools } from './chromium.mjs'
+
 const [draftstore, token, allowedPort, otherPort, filesJson] = process.argv.slice(2)
-const tools = process.env.DRAFTSTORE_BROWSER_TOOLS
-if (!tools) throw new Error('DRAFTSTORE_BROWSER_TOOLS is not set: run scripts/test, which installs the browser tools')
-const require = createRequire(path.join(tools, 'package.json'))
-const esbuild = require('esbuild')
-const { chromium } = require('playwright-core')
+const esbuild = requireTool('esbuild')
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const bundle = esbuild.buildSync({
@@ -26,11 +23,7 @@ function serve(port) {
 }
 
 const servers = [await serve(allowedPort), await serve(otherPort)]
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-})
+const browser = await launch()
 try {
   const context = await browser.newContext()
   const app = await context.newPage()

@@ -402,26 +402,26 @@ impl Storage for LocalStorage {
         let to_key = options.destination(key);
         let source = self.object_path(from, key);
         let target = self.object_path(to, to_key);
-        let placed = if options.metadata.is_none() && !options.keep_source {
+        // The bytes are copied when the metadata changes or the source stays; otherwise the file itself moves.
+        let staged = if options.metadata.is_none() && !options.keep_source {
             drop(file);
-            if options.no_overwrite {
-                // A hard link fails when the target exists: an atomic "move unless present".
-                link_into_place(&source, &target, to_key).await
-            } else {
-                rename_into_place(&source, &target, to_key).await
-            }
+            None
         } else {
-            let staged = self.stage_copy(&current, file, options.metadata.clone(), progress).await?;
-            let placed = if options.no_overwrite {
-                link_into_place(&staged.file.path, &target, to_key).await
-            } else {
-                rename_into_place(&staged.file.path, &target, to_key).await
-            };
-            if placed.is_ok() {
-                staged.file.disarm();
-            }
-            placed
+            Some(self.stage_copy(&current, file, options.metadata.clone(), progress).await?)
         };
+        let moved = staged.as_ref().map_or(&source, |staged| &staged.file.path);
+        let placed = if options.no_overwrite {
+            // A hard link fails when the target exists: an atomic "move unless present".
+            link_into_place(moved, &target, to_key).await
+        } else {
+            rename_into_place(moved, &target, to_key).await
+        };
+        let copied = staged.is_some();
+        if placed.is_ok()
+            && let Some(staged) = staged
+        {
+            staged.file.disarm();
+        }
         match placed {
             Err(Error::AlreadyExists { .. }) => {
                 return Err(Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() });
@@ -436,10 +436,10 @@ impl Storage for LocalStorage {
         }
         // The object was confirmed now, whenever its bytes were uploaded.
         touch(&target).await;
-        if options.keep_source || options.metadata.is_none() {
-            return Ok(());
+        if copied && !options.keep_source {
+            self.delete(from, key).await?;
         }
-        self.delete(from, key).await
+        Ok(())
     }
 
     async fn create_multipart(
