@@ -35,3 +35,17 @@ npm_app() {
     cp "$dir/package-lock.json" "$dir/node_modules/.pinned"
   fi
 }
+
+# debian_packages PACKAGE[:PROGRAM]...: Debian's packages, installed with apt-get when their program (by default
+# named as the package) is found neither on the PATH nor in /usr/sbin.
+debian_packages() {
+  local missing=() entry program
+  for entry in "$@"; do
+    program=${entry#*:}
+    command -v "$program" >/dev/null || [ -x "/usr/sbin/$program" ] || missing+=("${entry%%:*}")
+  done
+  if ((${#missing[@]})); then
+    echo "installing ${missing[*]}" >&2
+    apt-get update -q >/dev/null && apt-get install -y -q "${missing[@]}" >/dev/null
+  fi
+}

@@ -21,17 +21,17 @@ use crate::helpers::free_port;
 use crate::helpers::{TestApp, fixture, serve_settings, spawn, windows_program};
 use crate::seaweed;
 
-fn secret_text() -> String {
+pub(crate) fn secret_text() -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
 }
 
-fn secret() -> WebhookSecret {
+pub(crate) fn secret() -> WebhookSecret {
     WebhookSecret::parse(&secret_text()).expect("a valid secret")
 }
 
 /// How the receiver answers.
 #[derive(Debug, Clone)]
-enum Mode {
+pub(crate) enum Mode {
     Accept,
     /// 200 with `{"accept": false, "reason": …}`.
     RejectInBody(&'static str),
@@ -45,23 +45,23 @@ enum Mode {
 
 /// One call the receiver got.
 #[derive(Debug, Clone)]
-struct Call {
-    id: String,
+pub(crate) struct Call {
+    pub(crate) id: String,
     timestamp: i64,
     signature: String,
     body: Bytes,
     /// What the receiver answered.
-    status: u16,
+    pub(crate) status: u16,
     /// For a confirm hook call: the draft's bytes, read through the URL in the event.
     fetched: Option<Vec<u8>>,
 }
 
 impl Call {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 
-    fn verifies_with(&self, secret: &WebhookSecret) -> bool {
+    pub(crate) fn verifies_with(&self, secret: &WebhookSecret) -> bool {
         secret.verify(&self.id, self.timestamp, &self.body, &self.signature)
     }
 }
@@ -76,14 +76,14 @@ struct Inner {
 
 /// An HTTP server that records every call.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inner: Arc<Mutex<Inner>>,
     task: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl Receiver {
-    async fn start(mode: Mode) -> Self {
+    pub(crate) async fn start(mode: Mode) -> Self {
         Self::start_on(0, mode).await
     }
 
@@ -102,12 +102,12 @@ impl Receiver {
         self.inner.lock().expect("lock").failures_left = count;
     }
 
-    fn calls(&self) -> Vec<Call> {
+    pub(crate) fn calls(&self) -> Vec<Call> {
         self.inner.lock().expect("lock").calls.clone()
     }
 
     /// Waits until `done` holds of the calls so far.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
+    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let calls = self.calls();
@@ -119,7 +119,7 @@ impl Receiver {
         }
     }
 
-    fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.task.abort();
     }
 }

@@ -8,6 +8,7 @@ mod cleaner;
 mod cli;
 mod client;
 mod clients;
+mod cluster;
 mod compat;
 mod config;
 mod confirm;

@@ -344,9 +344,10 @@ async fn the_manifests_point_at_routes_ports_and_commands_that_exist() {
     let config = manifest("deploy/base/configmap.yaml");
     let shutdown: u64 = config["data"]["SHUTDOWN_TIMEOUT"].as_str().expect("set").parse().expect("seconds");
     let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("set");
+    let pause = container["lifecycle"]["preStop"]["sleep"]["seconds"].as_u64().expect("a preStop pause");
     assert!(
-        grace > shutdown && grace <= shutdown + 10,
-        "grace {grace} s must just exceed SHUTDOWN_TIMEOUT {shutdown} s"
+        grace > pause + shutdown && grace <= pause + shutdown + 10,
+        "grace {grace} s must just exceed the preStop pause {pause} s plus SHUTDOWN_TIMEOUT {shutdown} s"
     );
     assert_eq!(config["data"]["HTTP_PORT"], "8080");
     assert_eq!(config["data"]["GRPC_PORT"], "50051");
@@ -377,4 +378,7 @@ async fn the_manifests_point_at_routes_ports_and_commands_that_exist() {
         .map(|p| p["targetPort"].as_str().expect("named"))
         .collect();
     assert_eq!(targets, ["grpc", "http"]);
+    let headless = manifest("deploy/base/service-grpc.yaml");
+    assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(headless["spec"]["ports"][0]["targetPort"], "grpc");
 }

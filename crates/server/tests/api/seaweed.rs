@@ -34,7 +34,7 @@ pub fn unique_bucket() -> String {
     format!("t{}-{}", std::process::id(), NAMES.fetch_add(1, Ordering::Relaxed))
 }
 
-fn weed_binary() -> PathBuf {
+pub(crate) fn weed_binary() -> PathBuf {
     let path = std::env::var_os("WEED_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/seaweedfs/bin/weed"));
