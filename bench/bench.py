@@ -224,12 +224,18 @@ def load_runs(opts, measure):
 UPLOAD_BODY = json.dumps({"object_name": "bench/object.bin", "content_type": "application/octet-stream"})
 
 
-def bench_upload_url(opts, weed):
-    """REST upload-url against the bare endpoint, Uppy Companion, and gRPC GetUploadURL."""
-    script = os.path.join(tempfile.mkdtemp(prefix="bench-wrk-"), "post.lua")
+def post_script(folder):
+    """wrk's script for `POST /api/v1/upload-url` with UPLOAD_BODY, written in `folder`."""
+    script = os.path.join(folder, "post.lua")
     with open(script, "w") as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"wrk.body = '{UPLOAD_BODY}'\n")
+    return script
+
+
+def bench_upload_url(opts, weed):
+    """REST upload-url against the bare endpoint, Uppy Companion, and gRPC GetUploadURL."""
+    script = post_script(opts.scratch)
     results = {}
     data = tempfile.mkdtemp(prefix="bench-data-")
     server = draftstore(opts, {"DATA_DIR": data})
@@ -317,6 +323,9 @@ class Receiver:
         import threading
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # Connections kept alive, as by a real receiver or collector.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self):
                 status, content_type = on_post(self.rfile.read(int(self.headers.get("content-length", 0))))
                 self.send_response(status)
@@ -357,10 +366,7 @@ class OtlpSink:
 def bench_tracing(opts, weed):
     """upload-url on the local backend with OpenTelemetry traces exported (every request sampled, over OTLP/HTTP to a
     receiver that discards them) and without, alternated."""
-    script = os.path.join(opts.scratch, "post.lua")
-    with open(script, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = '{UPLOAD_BODY}'\n")
+    script = post_script(opts.scratch)
     sink = OtlpSink()
     results = {"off": [], "on": []}
     try:
@@ -376,12 +382,18 @@ def bench_tracing(opts, weed):
                     results[mode].append(wrk(url, opts.seconds, script))
                 finally:
                     server.stop()
-                print(f"tracing {mode}, run {run}: {results[mode][-1]['rps']:.0f} req/s", flush=True)
+                # The exporter logs at shutdown how many spans it dropped (its queue full), if any.
+                dropped = re.search(r'dropped_spans"?[=:](\d+)', server.process.stderr.read())
+                results[mode][-1]["dropped_spans"] = int(dropped.group(1)) if dropped else 0
+                print(f"tracing {mode}, run {run}: {results[mode][-1]['rps']:.0f} req/s, "
+                      f"{results[mode][-1]['dropped_spans']} spans dropped", flush=True)
     finally:
         sink.stop()
     out = {mode: {"rps": spread([r["rps"] for r in runs]), "p99_ms": spread([r["p99_ms"] for r in runs])}
            for mode, runs in results.items()}
     out["exported_bytes"] = sink.received[0]
+    out["dropped_spans"] = sum(r["dropped_spans"] for r in results["on"])
+    out["requests_traced"] = sum(r["rps"] * opts.seconds for r in results["on"])
     out["ratio"] = out["on"]["rps"]["median"] / out["off"]["rps"]["median"]
     return out
 
@@ -395,7 +407,9 @@ def tracing_markdown(r):
         "## OpenTelemetry traces", "",
         "`POST /api/v1/upload-url` on the local backend as in the first section, with traces off and on "
         "(`OTEL_EXPORTER_OTLP_ENDPOINT` set, every request sampled, spans batched and exported over OTLP/HTTP to a "
-        f"receiver that discards them: {r['exported_bytes'] / 1e6:.0f} MB received in all), alternated.", "",
+        f"receiver that discards them: {r['exported_bytes'] / 1e6:.0f} MB received in all; "
+        f"{r.get('dropped_spans', 0)} spans dropped by the exporter's queue, of about "
+        f"{r.get('requests_traced', 0):.0f} requests traced), alternated.", "",
         "| traces | req/s | p99 ms |", "|---|---|---|",
         f"| off | {cell(r['off']['rps'])} | {cell(r['off']['p99_ms'], 2)} |",
         f"| on | {cell(r['on']['rps'])} | {cell(r['on']['p99_ms'], 2)} |", "",
@@ -405,10 +419,7 @@ def tracing_markdown(r):
 
 def bench_connection_limits(opts, weed):
     """upload-url with the connection limits on (the defaults) and off, alternated in each run."""
-    script = os.path.join(tempfile.mkdtemp(prefix="bench-wrk-"), "post.lua")
-    with open(script, "w") as f:
-        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = '{UPLOAD_BODY}'\n")
+    script = post_script(opts.scratch)
     modes = {"on": {}, "off": {"HTTP_HEADER_TIMEOUT": "0", "HTTP_IDLE_TIMEOUT": "0", "BODY_IDLE_TIMEOUT": "0",
                             "MAX_CONNECTIONS": "0"}}
     runs = {mode: [] for mode in modes}
@@ -1529,11 +1540,89 @@ def end_to_end_markdown(r):
     ])
 
 
+def bench_proxy(opts, weed):
+    """upload-url through HAProxy in front of one replica, configured as scripts/cluster configures it (HTTP mode,
+    X-Forwarded-For, health checks on /ready, connections kept alive to the replica), ÷ straight to that replica;
+    alternated in each run. The replica on CPU 0, HAProxy (one thread) and wrk on CPU 1."""
+    script = post_script(opts.scratch)
+    server = draftstore(opts, {"DATA_DIR": tempfile.mkdtemp(prefix="bench-data-", dir=opts.scratch),
+                               "TRUSTED_PROXIES": "127.0.0.1"})
+    port = free_port()
+    config = os.path.join(opts.scratch, "haproxy.cfg")
+    with open(config, "w") as f:
+        f.write(f"""global
+  maxconn 4096
+  nbthread 1
+
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  option redispatch
+  retries 3
+  retry-on conn-failure empty-response response-timeout
+
+frontend rest
+  bind 127.0.0.1:{port}
+  option forwardfor
+  default_backend rest
+
+backend rest
+  option httpchk GET /ready
+  http-check expect status 200
+  default-server inter 500ms fall 2 rise 2
+  server replica 127.0.0.1:{server.port['http']} check
+""")
+    proxy = subprocess.Popen(["taskset", "-c", "1", opts.haproxy, "-f", config, "-db"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    urls = {"direct": f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url",
+            "haproxy": f"http://127.0.0.1:{port}/api/v1/upload-url"}
+    runs = {mode: [] for mode in urls}
+    try:
+        deadline = time.time() + 30
+        while subprocess.run(["curl", "-fsS", "-o", "/dev/null", f"http://127.0.0.1:{port}/ready"],
+                             stderr=subprocess.DEVNULL).returncode:
+            if time.time() > deadline:
+                raise SystemExit("HAProxy did not serve within 30 s")
+            time.sleep(0.2)
+        for run in range(opts.runs):
+            for mode in (("direct", "haproxy") if run % 2 == 0 else ("haproxy", "direct")):
+                runs[mode].append(wrk(urls[mode], opts.seconds, script))
+                print(f"proxy {mode} run {run}", runs[mode][-1], flush=True)
+    finally:
+        proxy.terminate()
+        proxy.wait()
+        server.stop()
+    result = {mode: {key: spread([r[key] for r in rs]) for key in rs[0]} for mode, rs in runs.items()}
+    result["ratio"] = result["haproxy"]["rps"]["median"] / result["direct"]["rps"]["median"]
+    return result
+
+
+def proxy_markdown(r):
+    def cell(m, digits=0):
+        return f"{m['median']:.{digits}f} ({m['min']:.{digits}f}–{m['max']:.{digits}f})"
+
+    return "\n".join([
+        "## Behind a load balancer", "",
+        "`POST /api/v1/upload-url` on the local backend, through HAProxy configured as `scripts/cluster` configures "
+        "it (one replica behind it), and straight to that replica, alternated. The replica on CPU 0; HAProxy (one "
+        "thread) and wrk share CPU 1, so the proxy's CPU is taken from the load generator's.", "",
+        "| path | req/s | p50 ms | p99 ms |", "|---|---|---|---|",
+        f"| straight to the replica | {cell(r['direct']['rps'])} | {cell(r['direct']['p50_ms'], 2)} | "
+        f"{cell(r['direct']['p99_ms'], 2)} |",
+        f"| through HAProxy | {cell(r['haproxy']['rps'])} | {cell(r['haproxy']['p50_ms'], 2)} | "
+        f"{cell(r['haproxy']['p99_ms'], 2)} |", "",
+        f"Through HAProxy ÷ straight: **{r['ratio']:.2f}** (the proxy's cost, reported; no goal).",
+    ])
+
+
 # The sections, in the order they run: the name `--only` takes, the key of the results, the measurement, its text.
 SECTIONS = {
     "upload-url": ("upload_url", bench_upload_url, upload_url_markdown),
     "connection-limits": ("connection_limits", bench_connection_limits, connection_limits_markdown),
     "tracing": ("tracing", bench_tracing, tracing_markdown),
+    "proxy": ("proxy", bench_proxy, proxy_markdown),
     "big-confirm": ("big_confirm", bench_big_confirm, big_confirm_markdown),
     "objects": ("objects", bench_objects, objects_markdown),
     "multipart": ("multipart", bench_multipart, multipart_markdown),
@@ -1565,6 +1654,7 @@ def main():
     parser.add_argument("--bare", required=True)
     parser.add_argument("--grpc-load", required=True)
     parser.add_argument("--populate", required=True)
+    parser.add_argument("--haproxy", default="/usr/sbin/haproxy")
     parser.add_argument("--companion", default=None, help="Companion's bin/companion script; omitted: not measured")
     parser.add_argument("--scratch", default=None, help="folder for large temporary files (default: the system's)")
     parser.add_argument("--cleaner-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000])

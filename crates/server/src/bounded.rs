@@ -32,7 +32,17 @@ impl StorageCalls {
         operation: &'static str,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
-        self.bounded(operation, None, call).await
+        self.bounded(operation, None, Traced::Yes, call).await
+    }
+
+    /// Bounds a URL signing like a storage call (with credentials to refresh, it may reach a credential provider),
+    /// without a span of its own in the traces: a signature is computed here, the store is not called.
+    pub async fn sign<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        self.bounded(operation, None, Traced::No, call).await
     }
 
     /// Bounds a long storage call by the timeout without progress: the call may take as long as it needs while
@@ -44,18 +54,19 @@ impl StorageCalls {
         progress: &Progress,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
-        self.bounded(operation, Some(progress), call).await
+        self.bounded(operation, Some(progress), Traced::Yes, call).await
     }
 
     async fn bounded<T>(
         &self,
         operation: &'static str,
         progress: Option<&Progress>,
+        traced: Traced,
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        // A span of its own only when traces are exported: the hot path (a presign) pays nothing otherwise.
-        let span = if crate::telemetry::tracing_on() {
+        // A span of its own only when traces are exported.
+        let span = if traced == Traced::Yes && crate::telemetry::tracing_on() {
             tracing::info_span!("storage", operation)
         } else {
             tracing::Span::none()
@@ -74,6 +85,13 @@ impl StorageCalls {
             .record(started.elapsed().as_secs_f64());
         result
     }
+}
+
+/// Whether a call gets a span of its own in the traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Traced {
+    Yes,
+    No,
 }
 
 /// Runs `work` until it ends, or until it has gone a whole `timeout` without `progress` moving (without

@@ -189,6 +189,15 @@ impl DraftService {
         self.0.calls.call(operation, call).await
     }
 
+    /// Bounds a URL signing by STORAGE_TIMEOUT (see [`StorageCalls::sign`]).
+    async fn sign<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = draftstore_storage::Result<T>>,
+    ) -> Result<T> {
+        self.0.calls.sign(operation, call).await
+    }
+
     /// Bounds a long storage call by STORAGE_TIMEOUT without progress (see [`StorageCalls::call_with_progress`]).
     async fn call_with_progress<T>(
         &self,
@@ -289,7 +298,7 @@ impl DraftService {
             Stage::Main => &self.0.buckets.main,
         };
         let request = PresignRequest { method, bucket, key, now, expires_in, conditions };
-        let url = self.call("sign a URL", self.0.storage.presign(&request)).await?;
+        let url = self.sign("sign a URL", self.0.storage.presign(&request)).await?;
         metrics::counter!("draftstore_presigned_urls_total", "method" => method.as_str()).increment(1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
@@ -473,7 +482,7 @@ impl DraftService {
             expires_in,
             conditions: &conditions,
         };
-        let url = self.call("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
+        let url = self.sign("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
         let extra = serde_json::json!({
             "sha256": meta.sha256.as_ref().map(ToString::to_string),
             "download_url": url.url,

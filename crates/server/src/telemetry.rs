@@ -44,11 +44,30 @@ pub fn init(format: LogFormat) -> Tracing {
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
     };
     let provider = tracer_provider();
+    // Spans carry what DraftStore records in them and nothing per poll: no busy and idle times (two clock reads
+    // at every poll of a request), no OpenTelemetry context attached at every poll (outgoing calls read it from
+    // the span), no source file, thread or target attributes. Half the cost of a traced request.
     let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer().with_tracer(provider.tracer("draftstore")).with_filter(LevelFilter::INFO)
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("draftstore"))
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_filter(exported())
     });
     let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
     Tracing(provider)
+}
+
+/// What goes into the traces: the spans at `info` and above, and as span events only warnings and errors (every
+/// request ends with an `info` log line, which would be an event on each span, exported or not).
+fn exported() -> tracing_subscriber::filter::FilterFn {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        let level = if metadata.is_span() { LevelFilter::INFO } else { LevelFilter::WARN };
+        level >= *metadata.level()
+    })
 }
 
 /// The OTLP exporter the standard variables describe: `OTEL_EXPORTER_OTLP_ENDPOINT` (none: no tracing),

@@ -158,7 +158,7 @@ impl DraftService {
             let request =
                 PresignRequest { method: Method::Put, bucket, key: &key, now, expires_in, conditions: &conditions };
             let url =
-                self.call("sign a part URL", self.0.storage.presign_part(&request, upload_id, part.number)).await?;
+                self.sign("sign a part URL", self.0.storage.presign_part(&request, upload_id, part.number)).await?;
             signed.push(SignedPart { number: part.number, url, expires_at: now + expires_in });
         }
         metrics::counter!("draftstore_presigned_urls_total", "method" => "PUT").increment(signed.len() as u64);
@@ -230,28 +230,28 @@ impl DraftService {
                 self.0.limits.check(content_type.as_ref(), None)?;
                 let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
                 let put = presign(Method::Put, &typed);
-                self.call("sign a URL", storage.presign(&put)).await?
+                self.sign("sign a URL", storage.presign(&put)).await?
             }
             S3Request::CreateMultipart { content_type } => {
                 self.0.limits.check(content_type.as_ref(), None)?;
                 let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
                 let post = presign(Method::Post, &typed);
-                self.call("sign a URL", storage.presign_multipart(&post, MultipartRequest::Create)).await?
+                self.sign("sign a URL", storage.presign_multipart(&post, MultipartRequest::Create)).await?
             }
             S3Request::UploadPart { upload_id, number } => {
                 check(upload_id).await?;
                 let put = presign(Method::Put, &none);
-                self.call("sign a part URL", storage.presign_part(&put, upload_id, *number)).await?
+                self.sign("sign a part URL", storage.presign_part(&put, upload_id, *number)).await?
             }
             S3Request::ListParts { upload_id } => {
                 check(upload_id).await?;
                 let get = presign(Method::Get, &none);
-                self.call("sign a URL", storage.presign_multipart(&get, MultipartRequest::ListParts(upload_id))).await?
+                self.sign("sign a URL", storage.presign_multipart(&get, MultipartRequest::ListParts(upload_id))).await?
             }
             S3Request::Abort { upload_id } => {
                 check(upload_id).await?;
                 let delete = presign(Method::Delete, &none);
-                self.call("sign a URL", storage.presign_multipart(&delete, MultipartRequest::Abort(upload_id))).await?
+                self.sign("sign a URL", storage.presign_multipart(&delete, MultipartRequest::Abort(upload_id))).await?
             }
         };
         metrics::counter!("draftstore_presigned_urls_total", "method" => url.method.as_str()).increment(1);
