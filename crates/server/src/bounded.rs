@@ -5,9 +5,11 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use draftstore_storage::Progress;
-use tracing::Instrument;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 
 use crate::error::{Error, Result};
+use crate::telemetry;
 
 /// Bounds storage calls by one timeout. Cheap to copy.
 #[derive(Debug, Clone, Copy)]
@@ -65,15 +67,19 @@ impl StorageCalls {
         call: impl Future<Output = draftstore_storage::Result<T>>,
     ) -> Result<T> {
         let started = Instant::now();
-        // A span of its own only when traces are exported.
-        let span = if traced == Traced::Yes && crate::telemetry::tracing_on() {
-            tracing::info_span!("storage", operation)
-        } else {
-            tracing::Span::none()
+        let bounded = async {
+            match until_stalled(self.timeout, progress, call).await {
+                Some(result) => result.map_err(|e| Error::from_storage(operation, e)),
+                None => Err(Error::StorageTimeout { operation, after: self.timeout }),
+            }
         };
-        let result = match until_stalled(self.timeout, progress, call).instrument(span).await {
-            Some(result) => result.map_err(|e| Error::from_storage(operation, e)),
-            None => Err(Error::StorageTimeout { operation, after: self.timeout }),
+        let result = match traced {
+            Traced::Yes => {
+                let attributes = || vec![KeyValue::new("operation", operation)];
+                let failed = |result: &Result<T>| result.as_ref().err().map(ToString::to_string);
+                telemetry::traced("storage", SpanKind::Client, attributes, failed, bounded).await
+            }
+            Traced::No => bounded.await,
         };
         let outcome = match &result {
             Ok(_) => "ok",

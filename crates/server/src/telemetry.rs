@@ -1,20 +1,26 @@
 //! Logs, traces and metrics. Logs go through `tracing`: text for people, one JSON object per line for machines,
-//! `RUST_LOG` filters. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, the same spans (a request, its storage calls, the
-//! confirm hook, a scan, an event delivery) are exported as OpenTelemetry traces over OTLP, and W3C `traceparent`
-//! is read from requests and sent to the hook and the event receiver; unset, nothing of it runs. Metrics are
-//! recorded with the `metrics` crate and rendered in the Prometheus text format.
+//! `RUST_LOG` filters. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, OpenTelemetry spans (a request or RPC, its calls to the
+//! store, the confirm hook, a scan, an event delivery) are exported over OTLP, and W3C `traceparent` is read from
+//! requests and sent to the hook and the event receiver; unset, nothing of it runs. The spans are made with the
+//! OpenTelemetry API itself, not bridged from `tracing`'s: a bridged span cost about half a presign's time, mostly in
+//! `tracing`'s registry and the bridge's field visitors, whether or not it was sampled. Metrics are recorded with the
+//! `metrics` crate and rendered in the Prometheus text format.
 
+use std::future::Future;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use futures_util::future::Either;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::LevelFilter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{
+    FutureExt as _, SpanBuilder, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -34,8 +40,12 @@ impl Tracing {
     }
 }
 
-/// Installs the global subscriber; logs go to standard error so that command output owns standard output. Call it
-/// from within the tokio runtime: the trace exporter runs on it.
+/// The tracer spans are made with, once traces are on.
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+/// Installs the global subscriber (logs go to standard error so that command output owns standard output) and, with
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` set, the trace exporter. Call it from within the tokio runtime: the exporter runs
+/// on it.
 pub fn init(format: LogFormat) -> Tracing {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
@@ -43,31 +53,12 @@ pub fn init(format: LogFormat) -> Tracing {
         LogFormat::Text => logs.boxed(),
         LogFormat::Json => logs.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
     };
+    let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).try_init();
     let provider = tracer_provider();
-    // Spans carry what DraftStore records in them and nothing per poll: no busy and idle times (two clock reads
-    // at every poll of a request), no OpenTelemetry context attached at every poll (outgoing calls read it from
-    // the span), no source file, thread or target attributes. Half the cost of a traced request.
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("draftstore"))
-            .with_tracked_inactivity(false)
-            .with_context_activation(false)
-            .with_location(false)
-            .with_threads(false)
-            .with_target(false)
-            .with_filter(exported())
-    });
-    let _ = tracing_subscriber::registry().with(logs.with_filter(filter)).with(traces).try_init();
+    if let Some(provider) = &provider {
+        let _ = TRACER.set(provider.tracer("draftstore"));
+    }
     Tracing(provider)
-}
-
-/// What goes into the traces: the spans at `info` and above, and as span events only warnings and errors (every
-/// request ends with an `info` log line, which would be an event on each span, exported or not).
-fn exported() -> tracing_subscriber::filter::FilterFn {
-    tracing_subscriber::filter::filter_fn(|metadata| {
-        let level = if metadata.is_span() { LevelFilter::INFO } else { LevelFilter::WARN };
-        level >= *metadata.level()
-    })
 }
 
 /// The OTLP exporter the standard variables describe: `OTEL_EXPORTER_OTLP_ENDPOINT` (none: no tracing),
@@ -96,7 +87,6 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("draftstore");
     }
-    opentelemetry::global::set_text_map_propagator(opentelemetry_sdk::propagation::TraceContextPropagator::new());
     Some(SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource.build()).build())
 }
 
@@ -124,36 +114,87 @@ impl Injector for Outgoing<'_> {
     }
 }
 
-/// Makes a request's span the child of the trace its `traceparent` names, if any, and records the trace id in the
-/// span (so that JSON log lines carry it). Does nothing when traces are off.
-pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
-    if !tracing_on() {
-        return;
+/// An exported span, and the context that carries it to the work done under it.
+#[derive(Debug, Clone)]
+pub struct Trace(Context);
+
+impl Trace {
+    /// The span of a request or an RPC: a child of the trace the request's `traceparent` names, else a new trace's
+    /// root. `None` when traces are off, and then `attributes` is not called.
+    pub fn incoming(
+        name: &'static str,
+        headers: &HeaderMap,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Option<Trace> {
+        let tracer = TRACER.get()?;
+        let parent = TraceContextPropagator::new().extract(&Headers(headers));
+        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Server).with_attributes(attributes());
+        let span = tracer.build_with_context(builder, &parent);
+        Some(Trace(parent.with_span(span)))
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&Headers(headers)));
-    let _ = span.set_parent(parent);
-    let trace_id = span.context().span().span_context().trace_id();
-    if trace_id != opentelemetry::trace::TraceId::INVALID {
-        span.record("trace_id", tracing::field::display(trace_id));
+
+    /// A span under the current one (a request's, or the one [`traced`] runs in), or a new trace's root outside any.
+    fn child(name: &'static str, kind: SpanKind, attributes: impl FnOnce() -> Vec<KeyValue>) -> Option<Trace> {
+        let tracer = TRACER.get()?;
+        let parent = Context::current();
+        let span = tracer
+            .build_with_context(SpanBuilder::from_name(name).with_kind(kind).with_attributes(attributes()), &parent);
+        Some(Trace(parent.with_span(span)))
     }
+
+    /// The trace's id, for log lines.
+    pub fn trace_id(&self) -> TraceId {
+        self.0.span().span_context().trace_id()
+    }
+
+    /// Ends the span: with an error status when `error` says why it failed, with `attributes` learnt at the end.
+    pub fn end(self, error: Option<String>, attributes: impl IntoIterator<Item = KeyValue>) {
+        let span = self.0.span();
+        span.set_attributes(attributes);
+        if let Some(message) = error {
+            span.set_status(Status::error(message));
+        }
+        span.end();
+    }
+}
+
+/// Runs `work` with `trace` as the current span (nothing more when it is `None`).
+pub fn within<F: Future>(trace: Option<&Trace>, work: F) -> impl Future<Output = F::Output> {
+    match trace {
+        Some(trace) => Either::Left(work.with_context(trace.0.clone())),
+        None => Either::Right(work),
+    }
+}
+
+/// Runs `work` in a span `name` under the current one, when traces are on; `failed` tells from the outcome whether
+/// (and why) it failed.
+pub async fn traced<T>(
+    name: &'static str,
+    kind: SpanKind,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
+    failed: impl FnOnce(&T) -> Option<String>,
+    work: impl Future<Output = T>,
+) -> T {
+    let trace = Trace::child(name, kind, attributes);
+    let outcome = within(trace.as_ref(), work).await;
+    if let Some(trace) = trace {
+        trace.end(failed(&outcome), []);
+    }
+    outcome
 }
 
 /// The `traceparent` (and `tracestate`) of the current span, for an outgoing request; empty when traces are off.
 pub fn trace_headers() -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
     if tracing_on() {
-        let context = tracing::Span::current().context();
-        opentelemetry::global::get_text_map_propagator(|propagator| {
-            propagator.inject_context(&context, &mut Outgoing(&mut headers))
-        });
+        TraceContextPropagator::new().inject_context(&Context::current(), &mut Outgoing(&mut headers));
     }
     headers
 }
 
-/// Whether traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT was set).
+/// Whether traces are exported (OTEL_EXPORTER_OTLP_ENDPOINT was set and the exporter could be set up).
 pub(crate) fn tracing_on() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|endpoint| !endpoint.is_empty()))
+    TRACER.get().is_some()
 }
 
 /// Latency buckets, in seconds: from a presign (tens of microseconds) to a large multipart copy.

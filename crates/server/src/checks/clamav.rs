@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use clamav_client::tokio::{Socket, Tcp, TransportProtocol};
 use draftstore_storage::{ByteChunks, Progress};
 use futures_util::StreamExt;
+use opentelemetry::trace::SpanKind;
 
 use crate::bounded::until_stalled;
 use crate::config::CheckSettings;
+use crate::telemetry;
 
 /// Bytes sent to clamd in one `INSTREAM` chunk: the store's smaller chunks are gathered up to this size.
 const CHUNK: usize = 256 << 10;
@@ -108,11 +110,12 @@ impl Scanner {
     /// Streams `chunks` to clamd and reads its verdict. Fails when clamd cannot be reached, answers an error
     /// (its `StreamMaxLength` exceeded included), or makes no progress for SCAN_TIMEOUT: taking no bytes, or not
     /// answering once it has them all.
-    #[tracing::instrument(name = "scan", skip_all)]
     pub async fn scan(&self, chunks: ByteChunks) -> Result<ScanVerdict, ScanError> {
         let started = Instant::now();
         let scanned = AtomicU64::new(0);
-        let result = self.exchange(chunks, &scanned).await;
+        let failed = |result: &Result<ScanVerdict, ScanError>| result.as_ref().err().map(ToString::to_string);
+        let exchange = self.exchange(chunks, &scanned);
+        let result = telemetry::traced("scan", SpanKind::Client, Vec::new, failed, exchange).await;
         let outcome = match &result {
             Ok(ScanVerdict::Clean { .. }) => "clean",
             Ok(ScanVerdict::Infected { .. }) => "infected",

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::http::{HeaderValue, Request as HttpRequest, Response as HttpResponse};
+use opentelemetry::KeyValue;
 use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::{Code, Request, Status};
@@ -19,6 +20,7 @@ use crate::auth::{Authenticator, Caller};
 use crate::clients::TrustedProxies;
 use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
+use crate::telemetry::Trace;
 
 /// Authentication, then rate limiting: REST's `authenticate` middleware for gRPC.
 #[derive(Debug, Clone)]
@@ -79,14 +81,31 @@ where
         let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
         let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
         let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
-        crate::telemetry::continue_trace(&span, request.headers());
+        let trace = Trace::incoming("rpc", request.headers(), || {
+            vec![
+                KeyValue::new("request_id", id.clone()),
+                KeyValue::new("rpc.system", "grpc"),
+                KeyValue::new("rpc.method", method.clone()),
+            ]
+        });
+        if let Some(trace) = &trace {
+            span.record("trace_id", tracing::field::display(trace.trace_id()));
+        }
         // Admission runs in `call` itself: its refusals are logged in the call's span too.
         let call = span.in_scope(|| self.0.call(request));
         Box::pin(async move {
-            let mut result = call.instrument(span.clone()).await;
+            let mut result = crate::telemetry::within(trace.as_ref(), call.instrument(span.clone())).await;
             if let Ok(response) = &mut result {
                 // An error is a trailers-only response: its status is in the headers. A success's is in trailers.
                 let code = response.headers().get("grpc-status").map_or(Code::Ok, |v| Code::from_bytes(v.as_bytes()));
+                if let Some(trace) = trace {
+                    let failed = matches!(
+                        code,
+                        Code::Internal | Code::Unavailable | Code::Unknown | Code::DataLoss | Code::DeadlineExceeded
+                    );
+                    trace
+                        .end(failed.then(|| format!("{code:?}")), [KeyValue::new("rpc.grpc.status_code", code as i64)]);
+                }
                 // Only methods of the service answer something else than UNIMPLEMENTED: the labels stay few.
                 let method = if code == Code::Unimplemented { "unknown".to_owned() } else { method };
                 let elapsed = started.elapsed();

@@ -5,10 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::SpanKind;
 use serde::Deserialize;
 use url::Url;
 
 use super::{WebhookSecret, message_id};
+use crate::telemetry;
 
 /// The hook's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +50,10 @@ impl ConfirmHook {
     }
 
     /// Asks the hook about a draft. `Err` says why there is no decision.
-    #[tracing::instrument(name = "confirm_hook", skip_all)]
     pub async fn ask(&self, payload: &serde_json::Value) -> Result<Verdict, String> {
         let started = Instant::now();
-        let verdict = self.call(payload).await;
+        let failed = |verdict: &Result<Verdict, String>| verdict.as_ref().err().cloned();
+        let verdict = telemetry::traced("confirm_hook", SpanKind::Client, Vec::new, failed, self.call(payload)).await;
         let outcome = match &verdict {
             Ok(Verdict::Accept) => "accepted",
             Ok(Verdict::Reject(_)) => "rejected",
@@ -67,8 +69,7 @@ impl ConfirmHook {
         let body = serde_json::to_vec(payload).expect("an event serializes");
         let id = message_id();
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut request =
-            self.http.post(self.url.clone()).timeout(self.timeout).headers(crate::telemetry::trace_headers());
+        let mut request = self.http.post(self.url.clone()).timeout(self.timeout).headers(telemetry::trace_headers());
         for (name, value) in self.secret.headers(&id, timestamp, &body) {
             request = request.header(name, value);
         }

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use bytes::Bytes;
 use draftstore_storage::{self as storage, BucketName, ContentType, LIST_PAGE, ObjectKey, Storage};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -26,6 +28,7 @@ use super::{WebhookSecret, message_id};
 use crate::bounded::StorageCalls;
 use crate::config::Settings;
 use crate::error::Error;
+use crate::telemetry;
 
 /// Where outbox entries are kept, oldest first by name.
 const OUTBOX: &str = "outbox/";
@@ -498,12 +501,19 @@ impl Deliverer {
         }
     }
 
-    #[tracing::instrument(name = "event_delivery", skip_all, fields(webhook_id = %entry.id))]
     async fn deliver(&self, entry: &Entry) -> Delivery {
+        let attributes = || vec![KeyValue::new("webhook_id", entry.id.clone())];
+        let failed = |delivery: &Delivery| match delivery {
+            Delivery::Delivered => None,
+            Delivery::Failed { reason, .. } => Some(reason.clone()),
+        };
+        telemetry::traced("event_delivery", SpanKind::Producer, attributes, failed, self.send(entry)).await
+    }
+
+    async fn send(&self, entry: &Entry) -> Delivery {
         let body = serde_json::to_vec(&entry.payload).expect("a payload serializes");
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
-        let mut request =
-            self.http.post(self.url.clone()).timeout(self.timeout).headers(crate::telemetry::trace_headers());
+        let mut request = self.http.post(self.url.clone()).timeout(self.timeout).headers(telemetry::trace_headers());
         for (name, value) in self.secret.headers(&entry.id, timestamp, &body) {
             request = request.header(name, value);
         }

@@ -21,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use draftstore_storage::local::{BLOB_ROUTE, LocalStorage};
+use opentelemetry::KeyValue;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
@@ -276,13 +277,30 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         client = tracing::field::Empty,
         trace_id = tracing::field::Empty
     );
-    telemetry::continue_trace(&span, request.headers());
+    let trace = telemetry::Trace::incoming("request", request.headers(), || {
+        let mut attributes = vec![
+            KeyValue::new("request_id", id.clone()),
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.route", route.clone()),
+        ];
+        if let Some(client) = &client {
+            attributes.push(KeyValue::new("client.address", client.0.to_string()));
+        }
+        attributes
+    });
+    if let Some(trace) = &trace {
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+    }
     if let Some(client) = client {
         span.record("client", tracing::field::display(client.0));
         request.extensions_mut().insert(client);
     }
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = telemetry::within(trace.as_ref(), next.run(request).instrument(span.clone())).await;
     let status = response.status().as_u16();
+    if let Some(trace) = trace {
+        let error = response.status().is_server_error().then(|| format!("answered {status}"));
+        trace.end(error, [KeyValue::new("http.response.status_code", i64::from(status))]);
+    }
     let elapsed = started.elapsed();
     span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
     metrics::counter!("draftstore_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => static_status(status))

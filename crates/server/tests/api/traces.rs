@@ -1,6 +1,6 @@
 //! OpenTelemetry traces: the real binary, with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an OTLP receiver the test
-//! runs (OTLP over HTTP: `POST /v1/traces`, an `ExportTraceServiceRequest` in protobuf), confirms a draft that a
-//! confirm hook accepts. One trace, continued from the client's `traceparent`: the request span, its storage calls and
+//! runs (OTLP over HTTP: `POST /v1/traces`, an `ExportTraceServiceRequest` in protobuf; or OTLP over gRPC, the
+//! `TraceService` of the collector), confirms a draft that a confirm hook accepts. One trace, continued from the client's `traceparent`: the request span, its storage calls and
 //! the hook call under it, the hook handed the `traceparent` of its span, and the trace id in the JSON log lines.
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use base64::Engine;
 use draftstore_proto::draft::v1 as pb;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 use serde_json::json;
@@ -39,7 +40,25 @@ struct Seen {
 type Shared = Arc<Mutex<Seen>>;
 
 async fn traces(State(seen): State<Shared>, body: Bytes) -> Vec<u8> {
-    let request = ExportTraceServiceRequest::decode(body).expect("an OTLP trace export");
+    record(&seen, ExportTraceServiceRequest::decode(body).expect("an OTLP trace export"));
+    ExportTraceServiceResponse::default().encode_to_vec()
+}
+
+/// The same receiver over gRPC.
+struct GrpcReceiver(Shared);
+
+#[tonic::async_trait]
+impl TraceService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        record(&self.0, request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+fn record(seen: &Shared, request: ExportTraceServiceRequest) {
     let mut seen = seen.lock().expect("lock");
     for resource in request.resource_spans {
         for scope in resource.scope_spans {
@@ -53,13 +72,24 @@ async fn traces(State(seen): State<Shared>, body: Bytes) -> Vec<u8> {
             }
         }
     }
-    ExportTraceServiceResponse::default().encode_to_vec()
 }
 
 async fn hook(State(seen): State<Shared>, headers: HeaderMap) -> &'static str {
     let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
     seen.lock().expect("lock").hook_calls.push(traceparent);
     "{}"
+}
+
+/// An OTLP/gRPC receiver on a free port; its address.
+async fn grpc_receiver(seen: Shared) -> String {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let service = TraceServiceServer::new(GrpcReceiver(seen));
+    tokio::spawn(async move {
+        tonic::transport::Server::builder().add_service(service).serve_with_incoming(incoming).await.expect("serves")
+    });
+    address
 }
 
 async fn receivers(seen: Shared) -> String {
@@ -74,9 +104,23 @@ async fn receivers(seen: Shared) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_confirm_is_one_trace_through_the_storage_calls_and_the_hook() {
+async fn a_confirm_is_one_trace_through_the_storage_calls_and_the_hook_over_otlp_http() {
+    a_confirm_is_one_trace("http/protobuf").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirm_is_one_trace_through_the_storage_calls_and_the_hook_over_otlp_grpc() {
+    a_confirm_is_one_trace("grpc").await;
+}
+
+/// With OTEL_EXPORTER_OTLP_PROTOCOL set to `protocol`.
+async fn a_confirm_is_one_trace(protocol: &str) {
     let seen = Shared::default();
     let receiver = receivers(Arc::clone(&seen)).await;
+    let collector = match protocol {
+        "grpc" => grpc_receiver(Arc::clone(&seen)).await,
+        _ => receiver.clone(),
+    };
     let data = tempfile::tempdir().expect("tempdir");
     let log = data.path().join("server.log");
     let (http, grpc) = (free_port(), free_port());
@@ -87,8 +131,8 @@ async fn a_confirm_is_one_trace_through_the_storage_calls_and_the_hook() {
         .arg(data.path().join("store"))
         .args(["--http-port", &http.to_string(), "--grpc-port", &grpc.to_string(), "--bind-address", "127.0.0.1"])
         .args(["--confirm-hook-url", &format!("{receiver}/hook"), "--webhook-secret", &secret, "--log-format", "json"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver)
-        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
