@@ -124,6 +124,30 @@ impl Cluster {
         listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
     }
 
+    /// The parts each replica has signed.
+    async fn parts_signed(&self) -> Vec<u64> {
+        let mut signed = Vec::new();
+        for replica in ["replica1", "replica2", "replica3"] {
+            signed.push(self.requests_served(replica, "/api/v1/multipart/sign-parts").await);
+        }
+        signed
+    }
+
+    /// Waits until HAProxy counts `replica` in (its last health checks, REST and gRPC, passed) or out (`DOWN`).
+    async fn wait_until_counted(&self, replica: &str, counted_in: bool) {
+        let url = format!("{};csv", self.var("HAPROXY_STATS"));
+        let state = if counted_in { ",L7OK," } else { ",DOWN," };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let stats = reqwest::get(&url).await.expect("HAProxy's statistics").text().await.expect("text");
+            if stats.lines().filter(|l| l.contains(&format!(",{replica},")) && l.contains(state)).count() == 2 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "HAProxy did not count {replica} {state} within 60 s:\n{stats}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// A replica's count of a route's answers, from its own `/metrics`.
     async fn requests_served(&self, replica: &str, route: &str) -> u64 {
         let url = format!("{}/metrics", self.var(&format!("{}_URL", replica.to_uppercase())));
@@ -204,19 +228,34 @@ async fn upload(client: &reqwest::Client, url: &str, name: &str, bytes: &[u8], t
     }
 }
 
-/// Writes the files of the CLI's directory: two that go in three parts each, one in a single PUT.
-fn write_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let files = [
-        ("big/one.bin", pseudo_random_bytes(12 << 20, 1)),
-        ("big/two.bin", pseudo_random_bytes(11 << 20, 2)),
-        ("small.txt", b"a small file\n".to_vec()),
-    ];
+/// Writes a directory for the CLI: `large` files of `size` bytes that go in parts of 5 MiB, and one small file. Returns
+/// the objects' names (after `prefix`) and bytes.
+fn write_tree(root: &Path, prefix: &str, large: u64, size: usize) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> =
+        (0..large).map(|i| (format!("big/{i}.bin"), pseudo_random_bytes(size, i + prefix.len() as u64))).collect();
+    files.push(("small.txt".to_owned(), b"a small file\n".to_vec()));
     for (name, bytes) in &files {
         let path = root.join(name);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
         std::fs::write(path, bytes).expect("write");
     }
-    files.into_iter().map(|(name, bytes)| (format!("tree/{name}"), bytes)).collect()
+    files.into_iter().map(|(name, bytes)| (format!("{prefix}{name}"), bytes)).collect()
+}
+
+/// `draftstore upload --recursive --confirm` of `root` under `prefix`, through `url`, in parts of 5 MiB.
+fn cli_upload(url: &str, root: &Path, prefix: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_draftstore"));
+    command
+        .args(["upload", "--recursive", "--confirm", "--prefix", prefix, "--part-size", "5MiB"])
+        .args(["--multipart-threshold", "5MiB"])
+        .arg(root)
+        .env("DRAFTSTORE_URL", url)
+        .env("DRAFTSTORE_STATE_DIR", root.join(".state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
 }
 
 async fn read_back(store: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
@@ -242,27 +281,34 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     // The CLI through the load balancer: a directory whose large files go in parts, each part signed by whichever
     // replica HAProxy picks.
     let tree = tempfile::tempdir().expect("tempdir");
-    let files = write_tree(tree.path());
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_draftstore"))
-        .args(["upload", "--recursive", "--confirm", "--prefix", "tree/", "--part-size", "5MiB"])
-        .args(["--multipart-threshold", "5MiB"])
-        .arg(tree.path())
-        .env("DRAFTSTORE_URL", &url)
-        .env("DRAFTSTORE_STATE_DIR", tree.path().join(".state"))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("the CLI runs");
+    let files = write_tree(tree.path(), "tree/", 2, 12 << 20);
+    let output = cli_upload(&url, tree.path(), "tree/").output().await.expect("the CLI runs");
     assert!(output.status.success(), "draftstore upload failed: {}", String::from_utf8_lossy(&output.stderr));
     for (name, bytes) in &files {
         assert!(read_back(&store, name).await == *bytes, "{name} read back whole");
     }
-    let mut signers = Vec::new();
-    for replica in ["replica1", "replica2", "replica3"] {
-        signers.push(cluster.requests_served(replica, "/api/v1/multipart/sign-parts").await);
-    }
+    let signers = cluster.parts_signed().await;
     assert_eq!(signers.iter().sum::<u64>(), 6, "six parts signed: {signers:?}");
     assert!(signers.iter().all(|&n| n > 0), "every replica signed parts: {signers:?}");
+
+    // A replica killed while the CLI is part-way through: the parts still to sign are signed by the others.
+    let tree = tempfile::tempdir().expect("tempdir");
+    let more = write_tree(tree.path(), "killed/", 4, 24 << 20);
+    let mut cli = cli_upload(&url, tree.path(), "killed/").spawn().expect("the CLI starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.parts_signed().await.iter().sum::<u64>() == signers.iter().sum::<u64>() {
+        assert!(Instant::now() < deadline, "the CLI signed no part within 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    cluster.control("kill", "replica3").await;
+    assert!(cli.try_wait().expect("the CLI's status").is_none(), "the CLI finished before the replica was killed");
+    let output = cli.wait_with_output().await.expect("the CLI runs");
+    assert!(output.status.success(), "draftstore upload failed: {}", String::from_utf8_lossy(&output.stderr));
+    for (name, bytes) in &more {
+        assert!(read_back(&store, name).await == *bytes, "{name} read back whole");
+    }
+    cluster.control("start", "replica3").await;
+    cluster.wait_until_counted("replica3", true).await;
 
     // gRPC through the load balancer too.
     let mut grpc = pb::draft_service_client::DraftServiceClient::connect(cluster.var("DRAFTSTORE_GRPC").to_owned())
@@ -311,6 +357,8 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     }
     at(14).await;
     cluster.control("kill", "replica2").await;
+    // HAProxy's health checks take it out.
+    cluster.wait_until_counted("replica2", false).await;
     tokio::time::sleep_until((stale_since + Duration::from_secs(16)).into()).await;
     at(18).await;
     let clean = tokio::process::Command::new(env!("CARGO_BIN_EXE_draftstore"))
@@ -326,6 +374,7 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     assert!(clean.status.success(), "draftstore clean failed: {}", String::from_utf8_lossy(&clean.stderr));
     at(22).await;
     cluster.control("start", "replica2").await;
+    cluster.wait_until_counted("replica2", true).await;
     while let Some(worker) = workers.join_next().await {
         worker.expect("a round panicked");
     }
@@ -382,7 +431,7 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
         tally.failures,
         tally.retries,
         tally.store_failures,
-        tally.confirmed.len() + files.len(),
+        tally.confirmed.len() + files.len() + more.len(),
         once.len(),
         confirmed_calls.len(),
         confirmed_calls.len() - once.len(),
