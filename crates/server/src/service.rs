@@ -21,7 +21,7 @@ use crate::domain::{
     Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content,
 };
 use crate::error::{Error, Result};
-use crate::hooks::{ConfirmHook, EventType, Outbox, Subject, Verdict};
+use crate::hooks::{self, ConfirmHook, EventType, Outbox, Subject, Verdict};
 
 mod drafts;
 mod listing;
@@ -397,9 +397,17 @@ impl DraftService {
             };
             // Written before the move, delivered once the object is in the main bucket: a crash between the two
             // loses no event, and announces no confirm that did not happen.
+            // Its id is this version's promotion's: a confirm repeated after one that recorded its event and then
+            // died (a replica killed before it answered, the request sent again to another) records the same id.
             let confirmed = subject(caller, final_name, final_key, &meta);
             let extra = confirmed_extra(name, promotion.metadata.as_ref(), &report, None);
-            let announced = self.record(EventType::Confirmed, &confirmed, extra, true).await?;
+            let id = hooks::message_id_for(&[
+                key.as_str(),
+                meta.etag.as_deref().unwrap_or_default(),
+                &meta.last_modified.unix_timestamp_nanos().to_string(),
+                final_key.as_str(),
+            ]);
+            let announced = self.record_as(EventType::Confirmed, id, &confirmed, extra, true).await?;
             let options = MoveOptions {
                 no_overwrite: !promotion.overwrite,
                 if_match: meta.etag.clone(),
@@ -510,8 +518,20 @@ impl DraftService {
         extra: serde_json::Value,
         requires_main: bool,
     ) -> Result<Option<ObjectKey>> {
+        self.record_as(kind, hooks::message_id(), subject, extra, requires_main).await
+    }
+
+    /// [`DraftService::record`] under an id of the caller's ([`hooks::message_id_for`]).
+    async fn record_as(
+        &self,
+        kind: EventType,
+        id: String,
+        subject: &Subject<'_>,
+        extra: serde_json::Value,
+        requires_main: bool,
+    ) -> Result<Option<ObjectKey>> {
         let Some(outbox) = &self.0.outbox else { return Ok(None) };
-        self.call("record the event", outbox.record(kind, subject, extra, requires_main)).await.map(Some)
+        self.call("record the event", outbox.record_as(kind, id, subject, extra, requires_main)).await.map(Some)
     }
 
     /// Why a draft must not be promoted, if it must not.

@@ -158,8 +158,8 @@ impl Outbox {
         &self.bucket
     }
 
-    /// Writes an event to the outbox, returning its key there (to withdraw it if what it announces fails).
-    /// `requires_main`: deliver only once the subject is in the main bucket.
+    /// Writes an event to the outbox under a fresh id, returning its key there (to withdraw it if what it announces
+    /// fails). `requires_main`: deliver only once the subject is in the main bucket.
     pub async fn record(
         &self,
         kind: EventType,
@@ -167,13 +167,21 @@ impl Outbox {
         extra: serde_json::Value,
         requires_main: bool,
     ) -> Result<ObjectKey, storage::Error> {
+        self.record_as(kind, message_id(), subject, extra, requires_main).await
+    }
+
+    /// [`Outbox::record`] under an id of the caller's ([`super::message_id_for`]).
+    pub async fn record_as(
+        &self,
+        kind: EventType,
+        id: String,
+        subject: &Subject<'_>,
+        extra: serde_json::Value,
+        requires_main: bool,
+    ) -> Result<ObjectKey, storage::Error> {
         let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), extra);
-        let entry = Entry {
-            id: message_id(),
-            created_ms: now_ms(),
-            requires_main: requires_main.then(|| subject.key.to_string()),
-            payload,
-        };
+        let entry =
+            Entry { id, created_ms: now_ms(), requires_main: requires_main.then(|| subject.key.to_string()), payload };
         self.put(kind, &entry, false).await
     }
 

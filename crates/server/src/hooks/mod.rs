@@ -15,3 +15,15 @@ pub fn message_id() -> String {
     getrandom::fill(&mut bytes).expect("the system has randomness");
     format!("msg_{}", hex::encode(bytes))
 }
+
+/// A message id derived from what the message is about (`parts`), the same each time: a message that an operation
+/// repeated after a crash records again keeps its id, and a receiver that deduplicates by `webhook-id` sees it once.
+pub fn message_id_for(parts: &[&str]) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    for part in parts {
+        digest.update(part.as_bytes());
+        digest.update([0]);
+    }
+    format!("msg_{}", hex::encode(&digest.finalize()[..16]))
+}

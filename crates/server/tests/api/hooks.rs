@@ -517,6 +517,71 @@ async fn an_event_survives_a_sigkill_on_seaweedfs() {
     an_event_survives_a_sigkill(Backend::SeaweedFs).await;
 }
 
+/// A confirm killed after it recorded its event and before the move finished, then sent again (as a load balancer
+/// resends a request whose replica died): the object is announced once, under one `webhook-id`, though two entries
+/// were written. A 256 MiB draft on SeaweedFS keeps the move (a multipart copy) going long enough to kill it midway.
+#[tokio::test]
+async fn a_confirm_sent_again_after_a_sigkill_is_announced_under_one_id() {
+    let weed = seaweed::shared().await;
+    let bucket = seaweed::unique_bucket();
+    let port = free_port();
+    let mut args = weed.s3_args(&bucket);
+    args.extend(
+        ["--events-url", &format!("http://127.0.0.1:{port}/hook"), "--webhook-secret", &secret_text()]
+            .map(String::from),
+    );
+    args.extend(["--hook-timeout", "2"].map(String::from));
+    let mut server = Server::new(args);
+    server.start().await;
+    let client = draftstore_client::Client::new(&server.url(), None).expect("a client");
+    let ticket = client
+        .upload_url(&draftstore_client::api::UploadUrlRequest { object_name: "big.bin".into(), ..Default::default() })
+        .await
+        .expect("an upload URL");
+    let mut put =
+        reqwest::Client::new().put(&ticket.upload_url).body(crate::helpers::pseudo_random_bytes(256 << 20, 9));
+    for (name, value) in &ticket.headers {
+        put = put.header(name, value);
+    }
+    assert!(put.send().await.expect("uploaded").status().is_success());
+
+    let confirm =
+        || draftstore_client::api::ConfirmUploadRequest { object_name: "big.bin".into(), ..Default::default() };
+    let first = tokio::spawn({
+        let (client, confirm) = (client.clone(), confirm());
+        async move { client.confirm_upload(&confirm).await }
+    });
+    let store = weed.client();
+    let events_bucket = format!("{bucket}-events");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = store.list_objects_v2().bucket(&events_bucket).prefix("outbox/").send().await.expect("listed");
+        if listed.key_count().unwrap_or_default() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the confirm recorded no event within 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    assert!(first.await.expect("the task").is_err(), "the first confirm was cut off");
+    let draft = store.head_object().bucket(format!("{bucket}-draft")).key("big.bin").send().await;
+    assert!(draft.is_ok(), "the draft is still there: the move had not finished when the server was killed");
+
+    let events = Receiver::start_on(port, Mode::Accept).await;
+    server.start().await;
+    client.confirm_upload(&confirm()).await.expect("the confirm sent again succeeds");
+    let announced = |calls: &[Call]| -> Vec<Call> {
+        calls.iter().filter(|c| c.status == 200 && c.json()["type"] == "draft.confirmed").cloned().collect()
+    };
+    events.wait_for("draft.confirmed", |calls| !announced(calls).is_empty()).await;
+    // Both entries wait for the object in the main bucket, which is there now: give the first one time to go out.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let calls = announced(&events.calls());
+    let ids: HashSet<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.len(), 1, "one webhook-id for one confirm: {:#?}", summary(&calls));
+    events.stop();
+}
+
 /// Two replicas on one store deliver each of 200 events; duplicates are counted and reported.
 async fn two_replicas_share_the_outbox(backend: Backend) {
     let (args, _dir) = backend_args(backend).await;
