@@ -1541,39 +1541,18 @@ def end_to_end_markdown(r):
 
 
 def bench_proxy(opts, weed):
-    """upload-url through HAProxy in front of one replica, configured as scripts/cluster configures it (HTTP mode,
-    X-Forwarded-For, health checks on /ready, connections kept alive to the replica), ÷ straight to that replica;
-    alternated in each run. The replica on CPU 0, HAProxy (one thread) and wrk on CPU 1."""
+    """upload-url through HAProxy in front of one replica, with the config scripts/cluster runs (HTTP mode,
+    X-Forwarded-For, health checks on /ready), ÷ straight to that replica; alternated in each run. The replica on
+    CPU 0, HAProxy and wrk on CPU 1 (HAProxy starts one thread per CPU it may use: one)."""
     script = post_script(opts.scratch)
     server = draftstore(opts, {"DATA_DIR": tempfile.mkdtemp(prefix="bench-data-", dir=opts.scratch),
                                "TRUSTED_PROXIES": "127.0.0.1"})
     port = free_port()
     config = os.path.join(opts.scratch, "haproxy.cfg")
     with open(config, "w") as f:
-        f.write(f"""global
-  maxconn 4096
-  nbthread 1
-
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  option redispatch
-  retries 3
-  retry-on conn-failure empty-response response-timeout
-
-frontend rest
-  bind 127.0.0.1:{port}
-  option forwardfor
-  default_backend rest
-
-backend rest
-  option httpchk GET /ready
-  http-check expect status 200
-  default-server inter 500ms fall 2 rise 2
-  server replica 127.0.0.1:{server.port['http']} check
-""")
+        subprocess.run([os.path.join(ROOT, "scripts", "cluster"), "haproxy-config", str(port), str(free_port()),
+                        str(free_port()), f"replica:{server.port['http']}:{server.port['grpc']}"], stdout=f,
+                       check=True)
     proxy = subprocess.Popen(["taskset", "-c", "1", opts.haproxy, "-f", config, "-db"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     urls = {"direct": f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url",

@@ -28,21 +28,6 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/cluster")
 }
 
-/// A base port with the 40 ports of the cluster's layout free, from 5,000 to 9,999: below the ephemeral range and
-/// the ports other tests take.
-fn free_block() -> u16 {
-    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let seed = std::process::id() ^ clock;
-    for attempt in 0..125u32 {
-        let base = 5_000 + ((seed.wrapping_add(attempt * 7)) % 125) as u16 * 40;
-        let held: Vec<_> = (base..base + 40).map(|p| std::net::TcpListener::bind(("127.0.0.1", p))).collect();
-        if held.iter().all(Result::is_ok) {
-            return base;
-        }
-    }
-    panic!("no 40 free ports from 5,000 to 9,999");
-}
-
 impl Cluster {
     /// `scripts/cluster up`, with `settings` (environment variables) for the replicas.
     async fn up(settings: &[(&str, &str)]) -> Cluster {
@@ -52,7 +37,7 @@ impl Cluster {
             .arg(script())
             .arg("up")
             .env("CLUSTER_DIR", dir.path())
-            .env("CLUSTER_PORT", free_block().to_string())
+            .env("CLUSTER_PORT", crate::helpers::free_port_block(40).to_string())
             .env("CLUSTER_WATCH_PID", std::process::id().to_string())
             .env("DRAFTSTORE_BIN", env!("CARGO_BIN_EXE_draftstore"))
             .env("WEED_BIN", crate::seaweed::weed_binary())
@@ -94,21 +79,7 @@ impl Cluster {
 
     /// The store, reached directly, to read back what was confirmed.
     fn store(&self) -> aws_sdk_s3::Client {
-        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(self.var("S3_ENDPOINT"))
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                self.var("S3_ACCESS_KEY"),
-                self.var("S3_SECRET_KEY"),
-                None,
-                None,
-                "cluster",
-            ))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        crate::seaweed::s3_client(self.var("S3_ENDPOINT"), self.var("S3_ACCESS_KEY"), self.var("S3_SECRET_KEY"))
     }
 
     /// The draft bucket's keys under `prefix`.

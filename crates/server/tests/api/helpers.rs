@@ -291,8 +291,7 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let seed = std::process::id() ^ clock;
+    let seed = port_seed();
     for _ in 0..1000 {
         let port =
             10_000 + (seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(7919)) % 10_000) as u16;
@@ -301,6 +300,27 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port between 10,000 and 19,999");
+}
+
+/// The first of `len` free loopback ports in a row, from 5,000 to 9,999, for a group of servers laid out from one
+/// base port (`scripts/cluster`): below the ephemeral range and the ports [`free_port`] hands out.
+pub fn free_port_block(len: u16) -> u16 {
+    let seed = port_seed();
+    let blocks = 5_000 / u32::from(len);
+    for attempt in 0..blocks {
+        let base = 5_000 + ((seed.wrapping_add(attempt * 7)) % blocks) as u16 * len;
+        let held: Vec<_> = (base..base + len).map(|p| std::net::TcpListener::bind(("127.0.0.1", p))).collect();
+        if held.iter().all(Result::is_ok) {
+            return base;
+        }
+    }
+    panic!("no {len} free ports in a row from 5,000 to 9,999");
+}
+
+/// Where a search for free ports starts: different from process to process and from call to call.
+pub fn port_seed() -> u32 {
+    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    std::process::id() ^ clock
 }
 
 /// Every file under a folder, for checking that nothing was written.

@@ -48,8 +48,7 @@ pub(crate) fn weed_binary() -> PathBuf {
 
 /// A base port such that base..base+6 and base+10000..base+10004 (gRPC) are all free.
 fn free_ports() -> u16 {
-    let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
-    let seed = std::process::id() ^ clock ^ (NAMES.fetch_add(1, Ordering::Relaxed) * 7919);
+    let seed = crate::helpers::port_seed() ^ (NAMES.fetch_add(1, Ordering::Relaxed) * 7919);
     for attempt in 0..200u32 {
         let base = 20_000 + ((seed.wrapping_add(attempt * 104_729)) % 1_000) as u16 * 10;
         let ports = (base..base + 7).chain(base + 10_000..base + 10_005);
@@ -101,14 +100,7 @@ impl SeaweedFs {
 
     /// An S3 client independent of DraftStore, to check what the store holds.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .force_path_style(true)
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        s3_client(&self.endpoint, ACCESS_KEY, SECRET_KEY)
     }
 
     /// Freezes the server (SIGSTOP): connections are accepted by the kernel but never answered.
@@ -179,6 +171,18 @@ impl Drop for SeaweedFs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A path-style S3 client of the store at `endpoint`, independent of DraftStore.
+pub fn s3_client(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }
 
 /// Runs `weed mini` on `dir` with ports from `base`; its log goes to `dir/weed.log`.
