@@ -16,7 +16,8 @@ use futures_util::future::Either;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{
-    FutureExt as _, SpanBuilder, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
+    FutureExt as _, Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, TraceId, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -65,11 +66,13 @@ pub fn init(format: LogFormat) -> Tracing {
 /// `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc`, or `http/protobuf`, the default), `OTEL_SERVICE_NAME` (default
 /// `draftstore`), `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, `OTEL_BSP_*` for the batches.
 fn tracer_provider() -> Option<SdkTracerProvider> {
-    use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig};
+    use opentelemetry_otlp::{Protocol, SpanExporter, WithExportConfig, WithHttpConfig};
     std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok().filter(|endpoint| !endpoint.is_empty())?;
     let exporter = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
         Ok("grpc") => SpanExporter::builder().with_tonic().build(),
-        _ => SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).build(),
+        _ => OtlpHttp::new().and_then(|client| {
+            SpanExporter::builder().with_http().with_protocol(Protocol::HttpBinary).with_http_client(client).build()
+        }),
     };
     let exporter = match exporter {
         Ok(exporter) => exporter,
@@ -78,16 +81,58 @@ fn tracer_provider() -> Option<SdkTracerProvider> {
             return None;
         }
     };
-    let processor = opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor::builder(
-        exporter,
-        opentelemetry_sdk::runtime::Tokio,
-    )
-    .build();
+    // The SDK's batch processor queues a span without waking anything, and exports from a thread of its own once a
+    // batch is full or its delay is up. (The one that runs on the tokio runtime woke its task for every span.)
+    let processor = opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build();
     let mut resource = opentelemetry_sdk::Resource::builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("draftstore");
     }
     Some(SdkTracerProvider::builder().with_span_processor(processor).with_resource(resource.build()).build())
+}
+
+/// OTLP/HTTP's client: reqwest's (TLS included), its requests run on the server's runtime, since the batch processor
+/// exports from a thread outside it. `OTEL_EXPORTER_OTLP_TIMEOUT` (milliseconds, default 10 s) bounds an export.
+#[derive(Debug)]
+struct OtlpHttp {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
+}
+
+impl OtlpHttp {
+    fn new() -> Result<OtlpHttp, opentelemetry_otlp::ExporterBuildError> {
+        let timeout = ["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"]
+            .into_iter()
+            .find_map(|name| std::env::var(name).ok()?.parse().ok())
+            .map_or(Duration::from_secs(10), Duration::from_millis);
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| opentelemetry_otlp::ExporterBuildError::InternalFailure(e.to_string()))?;
+        Ok(OtlpHttp { client, runtime })
+    }
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OtlpHttp {
+    async fn send_bytes(
+        &self,
+        request: axum::http::Request<bytes::Bytes>,
+    ) -> Result<axum::http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        let request = reqwest::Request::try_from(request)?;
+        let client = self.client.clone();
+        let sent = self.runtime.spawn(async move {
+            let response = client.execute(request).await?;
+            let mut answer = axum::http::Response::builder().status(response.status());
+            if let Some(headers) = answer.headers_mut() {
+                *headers = response.headers().clone();
+            }
+            Ok::<_, opentelemetry_http::HttpError>(answer.body(response.bytes().await?)?)
+        });
+        sent.await?
+    }
 }
 
 struct Headers<'a>(&'a HeaderMap);
@@ -120,7 +165,8 @@ pub struct Trace(Context);
 
 impl Trace {
     /// The span of a request or an RPC: a child of the trace the request's `traceparent` names, else a new trace's
-    /// root. `None` when traces are off, and then `attributes` is not called.
+    /// root. `None` when traces are off. `attributes` is called only for a span that is sampled: the samplers
+    /// DraftStore configures do not look at them, and an unsampled request then allocates none.
     pub fn incoming(
         name: &'static str,
         headers: &HeaderMap,
@@ -128,8 +174,10 @@ impl Trace {
     ) -> Option<Trace> {
         let tracer = TRACER.get()?;
         let parent = TraceContextPropagator::new().extract(&Headers(headers));
-        let builder = SpanBuilder::from_name(name).with_kind(SpanKind::Server).with_attributes(attributes());
-        let span = tracer.build_with_context(builder, &parent);
+        let mut span = tracer.build_with_context(SpanBuilder::from_name(name).with_kind(SpanKind::Server), &parent);
+        if span.is_recording() {
+            span.set_attributes(attributes());
+        }
         Some(Trace(parent.with_span(span)))
     }
 

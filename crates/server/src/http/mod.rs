@@ -220,7 +220,7 @@ async fn not_found() -> Response {
 }
 
 /// Label values without an allocation for the common cases.
-fn static_method(method: &axum::http::Method) -> metrics::SharedString {
+fn static_method(method: &axum::http::Method) -> std::borrow::Cow<'static, str> {
     match method.as_str() {
         "GET" => "GET".into(),
         "POST" => "POST".into(),
@@ -280,7 +280,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     let trace = telemetry::Trace::incoming("request", request.headers(), || {
         let mut attributes = vec![
             KeyValue::new("request_id", id.clone()),
-            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.request.method", opentelemetry::Value::from(method.clone())),
             KeyValue::new("http.route", route.clone()),
         ];
         if let Some(client) = &client {
