@@ -234,44 +234,42 @@ def post_script(folder):
 
 
 def bench_upload_url(opts, weed):
-    """REST upload-url against the bare endpoint, Uppy Companion, and gRPC GetUploadURL."""
+    """REST upload-url against the bare endpoint, Uppy Companion, and gRPC GetUploadURL. The servers run side by side
+    and are measured in turn, run after run (each run in another order): a machine that slows down during the section
+    slows every side alike, and the ratios stay fair."""
     script = post_script(opts.scratch)
     results = {}
-    data = tempfile.mkdtemp(prefix="bench-data-")
-    server = draftstore(opts, {"DATA_DIR": data})
-    try:
-        url = f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url"
-        results["draftstore_rest"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
-        print("upload-url REST", results["draftstore_rest"], flush=True)
-        def grpc():
-            out = json.loads(subprocess.run(
-                ["taskset", "-c", "1", opts.grpc_load, f"http://127.0.0.1:{server.port['grpc']}", "8", "64",
-                 str(opts.seconds)], capture_output=True, text=True, check=True).stdout)
-            if out["errors"]:
-                raise SystemExit(f"GetUploadURL failed {out['errors']} calls under load: {out}")
-            return {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"], "failed": out["errors"]}
-        results["draftstore_grpc"] = load_runs(opts, grpc)
-        print("GetUploadURL gRPC", results["draftstore_grpc"], flush=True)
-    finally:
-        server.stop()
-
+    local = draftstore(opts, {"DATA_DIR": tempfile.mkdtemp(prefix="bench-data-")})
     # The same call on the S3 backend (SigV4 presigning against this run's SeaweedFS): what Companion is compared
     # with, since Companion presigns for S3 too.
     s3 = draftstore(opts, s3_env(weed, f"presign-{os.getpid()}"))
-    try:
-        url = f"http://127.0.0.1:{s3.port['http']}/api/v1/upload-url"
-        results["draftstore_rest_s3"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
-        print("upload-url REST on S3", results["draftstore_rest_s3"], flush=True)
-    finally:
-        s3.stop()
-
     bare = Server([opts.bare], port_from=lambda p: {"http": int(p.stdout.readline())})
+
+    def rest(server):
+        return lambda: wrk(f"http://127.0.0.1:{server.port['http']}/api/v1/upload-url", opts.seconds, script)
+
+    def grpc():
+        out = json.loads(subprocess.run(
+            ["taskset", "-c", "1", opts.grpc_load, f"http://127.0.0.1:{local.port['grpc']}", "8", "64",
+             str(opts.seconds)], capture_output=True, text=True, check=True).stdout)
+        if out["errors"]:
+            raise SystemExit(f"GetUploadURL failed {out['errors']} calls under load: {out}")
+        return {"rps": out["rps"], "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"], "failed": out["errors"]}
+
+    sides = {"draftstore_rest": rest(local), "draftstore_grpc": grpc, "draftstore_rest_s3": rest(s3),
+             "bare_endpoint": rest(bare)}
+    runs = {name: [] for name in sides}
     try:
-        url = f"http://127.0.0.1:{bare.port['http']}/api/v1/upload-url"
-        results["bare_endpoint"] = load_runs(opts, lambda: wrk(url, opts.seconds, script))
-        print("bare endpoint", results["bare_endpoint"], flush=True)
+        for run in range(opts.runs):
+            order = list(sides)[run % len(sides):] + list(sides)[:run % len(sides)]
+            for name in order:
+                runs[name].append(sides[name]())
+                print(f"upload-url {name}, run {run}: {runs[name][-1]['rps']:.0f} req/s", flush=True)
     finally:
-        bare.stop()
+        for server in (local, s3, bare):
+            server.stop()
+    for name, measured in runs.items():
+        results[name] = {key: spread([run[key] for run in measured]) for key in measured[0]}
 
     if opts.companion:
         port = free_port()
@@ -516,7 +514,8 @@ def upload_url_markdown(r):
     lines = ["## Issuing upload URLs", "",
              "Servers on CPU 0, load on CPU 1, 64 connections (wrk for HTTP; for gRPC `grpc-load` with 8 connections and "
              "64 calls in flight). DraftStore runs the local backend with `RUST_LOG=warn` (no per-request log line, as the "
-             "bare endpoint has none).", "",
+             "bare endpoint has none); it allocates with mimalloc, the bare endpoint with the system's allocator. The four "
+             "servers run side by side, measured in turn, each run in another order.", "",
              "| server | req/s (median, min–max) | p50 ms | p99 ms (median, min–max) |", "|---|---|---|---|",
              row("DraftStore `POST /api/v1/upload-url`", r["draftstore_rest"]),
              row("DraftStore `POST /api/v1/upload-url`, S3 backend (SigV4, SeaweedFS)", r["draftstore_rest_s3"]),
