@@ -246,7 +246,8 @@ impl Cleaner {
                 size: object.size,
                 content_type: None,
             };
-            let record = outbox.record(EventType::Expired, &subject, serde_json::json!({}), false);
+            let record =
+                outbox.record(EventType::Expired, crate::hooks::message_id(), &subject, serde_json::json!({}), false);
             self.calls.call("record a draft.expired event", record).await?;
         }
         Ok(())

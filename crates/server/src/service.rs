@@ -390,7 +390,7 @@ impl DraftService {
                         "error_type": refusal.error_type().as_str(),
                         "reason": refusal.to_string(),
                     });
-                    self.record(EventType::Rejected, &about, why, false).await?;
+                    self.record(EventType::Rejected, hooks::message_id(), &about, why, false).await?;
                     self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
                     return Err(refusal);
                 }
@@ -407,7 +407,7 @@ impl DraftService {
                 &meta.last_modified.unix_timestamp_nanos().to_string(),
                 final_key.as_str(),
             ]);
-            let announced = self.record_as(EventType::Confirmed, id, &confirmed, extra, true).await?;
+            let announced = self.record(EventType::Confirmed, id, &confirmed, extra, true).await?;
             let options = MoveOptions {
                 no_overwrite: !promotion.overwrite,
                 if_match: meta.etag.clone(),
@@ -508,21 +508,10 @@ impl DraftService {
         }
     }
 
-    /// Records an event in the outbox, when events are on; `requires_main`: deliver only once the object is in the
-    /// main bucket. Returns the entry's key, to withdraw it if the operation fails.
-    /// `extra` goes into the event's data beside the subject.
+    /// Records an event in the outbox under `id`, when events are on (see [`hooks::Outbox::record`]);
+    /// `requires_main`: deliver only once the object is in the main bucket. Returns the entry's key, to withdraw it
+    /// if the operation fails. `extra` goes into the event's data beside the subject.
     async fn record(
-        &self,
-        kind: EventType,
-        subject: &Subject<'_>,
-        extra: serde_json::Value,
-        requires_main: bool,
-    ) -> Result<Option<ObjectKey>> {
-        self.record_as(kind, hooks::message_id(), subject, extra, requires_main).await
-    }
-
-    /// [`DraftService::record`] under an id of the caller's ([`hooks::message_id_for`]).
-    async fn record_as(
         &self,
         kind: EventType,
         id: String,
@@ -531,7 +520,7 @@ impl DraftService {
         requires_main: bool,
     ) -> Result<Option<ObjectKey>> {
         let Some(outbox) = &self.0.outbox else { return Ok(None) };
-        self.call("record the event", outbox.record_as(kind, id, subject, extra, requires_main)).await.map(Some)
+        self.call("record the event", outbox.record(kind, id, subject, extra, requires_main)).await.map(Some)
     }
 
     /// Why a draft must not be promoted, if it must not.

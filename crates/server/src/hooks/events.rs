@@ -158,20 +158,10 @@ impl Outbox {
         &self.bucket
     }
 
-    /// Writes an event to the outbox under a fresh id, returning its key there (to withdraw it if what it announces
-    /// fails). `requires_main`: deliver only once the subject is in the main bucket.
+    /// Writes an event to the outbox under `id` ([`super::message_id`], or [`super::message_id_for`] for an event
+    /// that a repeated request must announce under the same id), returning its key there (to withdraw it if what it
+    /// announces fails). `requires_main`: deliver only once the subject is in the main bucket.
     pub async fn record(
-        &self,
-        kind: EventType,
-        subject: &Subject<'_>,
-        extra: serde_json::Value,
-        requires_main: bool,
-    ) -> Result<ObjectKey, storage::Error> {
-        self.record_as(kind, message_id(), subject, extra, requires_main).await
-    }
-
-    /// [`Outbox::record`] under an id of the caller's ([`super::message_id_for`]).
-    pub async fn record_as(
         &self,
         kind: EventType,
         id: String,
@@ -588,7 +578,10 @@ mod tests {
         let outbox = Outbox::new(Arc::clone(&storage), events.clone());
         let key = ObjectKey::parse("a.txt").expect("valid");
         let subject = Subject { tenant: None, object_name: "a.txt", key: &key, size: 1, content_type: None };
-        outbox.record(EventType::Discarded, &subject, serde_json::json!({}), false).await.expect("recorded");
+        outbox
+            .record(EventType::Discarded, message_id(), &subject, serde_json::json!({}), false)
+            .await
+            .expect("recorded");
         let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid");
         let nowhere = Url::parse("http://127.0.0.1:9/").expect("a URL");
         let deliverer = |max_age, owner: &str| Deliverer {

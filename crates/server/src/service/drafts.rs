@@ -60,7 +60,14 @@ impl DraftService {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.draft;
         let meta = self.call("look up the draft", self.0.storage.head(bucket, &key)).await?;
-        self.record(EventType::Discarded, &subject(caller, name, &key, &meta), serde_json::json!({}), false).await?;
+        self.record(
+            EventType::Discarded,
+            crate::hooks::message_id(),
+            &subject(caller, name, &key, &meta),
+            serde_json::json!({}),
+            false,
+        )
+        .await?;
         self.call("discard the draft", self.0.storage.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_drafts_discarded_total").increment(1);
         Ok(())

@@ -73,7 +73,8 @@ impl DraftService {
         let bucket = &self.0.buckets.main;
         let meta = self.call("look up the object", self.0.storage.head(bucket, &key)).await?;
         let subject = subject(caller, name, &key, &meta);
-        self.record(EventType::ObjectDeleted, &subject, serde_json::json!({}), false).await?;
+        self.record(EventType::ObjectDeleted, crate::hooks::message_id(), &subject, serde_json::json!({}), false)
+            .await?;
         if let Some(outbox) = &self.0.outbox {
             // A draft.confirmed of this object may still be waiting to see it in the main bucket.
             self.call("record the deletion", outbox.mark_deleted(&key)).await?;

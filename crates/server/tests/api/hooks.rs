@@ -457,6 +457,17 @@ async fn every_event_is_delivered_signed_on_seaweedfs() {
     every_event_is_delivered_signed(Backend::SeaweedFs).await;
 }
 
+/// Uploads `body` as the draft `name` to the URL DraftStore hands `client`, with the headers it asks for.
+async fn upload_draft(client: &draftstore_client::Client, name: &str, body: impl Into<reqwest::Body>) {
+    let request = draftstore_client::api::UploadUrlRequest { object_name: name.into(), ..Default::default() };
+    let ticket = client.upload_url(&request).await.expect("an upload URL");
+    let mut put = reqwest::Client::new().put(&ticket.upload_url).body(body);
+    for (name, value) in &ticket.headers {
+        put = put.header(name, value);
+    }
+    assert!(put.send().await.expect("uploaded").status().is_success());
+}
+
 /// The binary killed with SIGKILL right after a confirm answered 200, before the receiver could be reached, and
 /// restarted: the event is still delivered.
 async fn an_event_survives_a_sigkill(backend: Backend) {
@@ -475,16 +486,7 @@ async fn an_event_survives_a_sigkill(backend: Backend) {
     let mut server = Server::new(args);
     server.start().await;
     let client = draftstore_client::Client::new(&server.url(), None).expect("a client");
-    let ticket = client
-        .upload_url(&draftstore_client::api::UploadUrlRequest { object_name: "crash.txt".into(), ..Default::default() })
-        .await
-        .expect("an upload URL");
-    let http = reqwest::Client::new();
-    let mut put = http.put(&ticket.upload_url).body(&b"survives"[..]);
-    for (name, value) in &ticket.headers {
-        put = put.header(name, value);
-    }
-    assert!(put.send().await.expect("uploaded").status().is_success());
+    upload_draft(&client, "crash.txt", &b"survives"[..]).await;
     client
         .confirm_upload(&draftstore_client::api::ConfirmUploadRequest {
             object_name: "crash.txt".into(),
@@ -534,16 +536,7 @@ async fn a_confirm_sent_again_after_a_sigkill_is_announced_under_one_id() {
     let mut server = Server::new(args);
     server.start().await;
     let client = draftstore_client::Client::new(&server.url(), None).expect("a client");
-    let ticket = client
-        .upload_url(&draftstore_client::api::UploadUrlRequest { object_name: "big.bin".into(), ..Default::default() })
-        .await
-        .expect("an upload URL");
-    let mut put =
-        reqwest::Client::new().put(&ticket.upload_url).body(crate::helpers::pseudo_random_bytes(256 << 20, 9));
-    for (name, value) in &ticket.headers {
-        put = put.header(name, value);
-    }
-    assert!(put.send().await.expect("uploaded").status().is_success());
+    upload_draft(&client, "big.bin", crate::helpers::pseudo_random_bytes(256 << 20, 9)).await;
 
     let confirm =
         || draftstore_client::api::ConfirmUploadRequest { object_name: "big.bin".into(), ..Default::default() };
