@@ -21,7 +21,12 @@ const limitedUrl = env('DRAFTSTORE_LIMITED_URL')
 const [alice, mallory] = env('DRAFTSTORE_KEYS').split(',')
 const MIB = 1024 * 1024
 const unique = (prefix) => `${prefix}-${randomUUID().slice(0, 8)}`
-const scratch = () => fs.mkdtempSync(path.join(os.tmpdir(), 'draftstore-ts-'))
+// A scratch folder (20 MiB or so), removed when the test that made it ends.
+function scratch(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'draftstore-ts-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
 
 async function put(ticket, body) {
   const headers = Object.fromEntries(Object.entries(ticket.headers).filter(([name]) => name.toLowerCase() !== 'content-length'))
@@ -76,8 +81,8 @@ test('every operation', async () => {
   assert.deepEqual(await client.deleteObject({ object_name: `${folder}/final/note.txt` }), { success: true })
 })
 
-test('a 20 MiB multipart upload reports progress and round-trips', async () => {
-  const dir = scratch()
+test('a 20 MiB multipart upload reports progress and round-trips', async (t) => {
+  const dir = scratch(t)
   const file = path.join(dir, 'twenty.bin')
   const data = randomBytes(20 * MIB + 17)
   fs.writeFileSync(file, data)
@@ -114,8 +119,8 @@ await client.uploadFile(source, name, {
 })
 `
 
-test('an upload killed between parts resumes', async () => {
-  const dir = scratch()
+test('an upload killed between parts resumes', async (t) => {
+  const dir = scratch(t)
   const file = path.join(dir, 'resumed.bin')
   const data = randomBytes(20 * MIB + 1)
   fs.writeFileSync(file, data)
