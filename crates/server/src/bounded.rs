@@ -85,10 +85,7 @@ impl StorageCalls {
             Ok(_) => "ok",
             Err(e) => e.error_type().as_str(),
         };
-        metrics::counter!("draftstore_storage_calls_total", "operation" => operation, "outcome" => outcome)
-            .increment(1);
-        metrics::histogram!("draftstore_storage_call_duration_seconds", "operation" => operation)
-            .record(started.elapsed().as_secs_f64());
+        telemetry::STORAGE_CALLS.record(&[operation], outcome, Some(started.elapsed()));
         result
     }
 }

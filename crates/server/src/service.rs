@@ -299,7 +299,7 @@ impl DraftService {
         };
         let request = PresignRequest { method, bucket, key, now, expires_in, conditions };
         let url = self.sign("sign a URL", self.0.storage.presign(&request)).await?;
-        metrics::counter!("draftstore_presigned_urls_total", "method" => method.as_str()).increment(1);
+        crate::telemetry::PRESIGNED_URLS.count(&[], method.as_str(), 1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
 

@@ -110,10 +110,7 @@ where
                 let method = if code == Code::Unimplemented { "unknown".to_owned() } else { method };
                 let elapsed = started.elapsed();
                 span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
-                let labels = [("method", method.clone()), ("code", format!("{code:?}"))];
-                metrics::counter!("draftstore_grpc_requests_total", &labels).increment(1);
-                metrics::histogram!("draftstore_grpc_request_duration_seconds", "method" => method)
-                    .record(elapsed.as_secs_f64());
+                crate::telemetry::GRPC_REQUESTS.record(&[&method], &format!("{code:?}"), Some(elapsed));
                 if let Ok(mut value) = HeaderValue::from_str(&id) {
                     // Sent as a literal HPACK never indexes: a value seen once would only churn the connection's
                     // header table (about 3 % of a call's time in h2's indexing).

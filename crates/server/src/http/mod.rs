@@ -230,7 +230,7 @@ fn static_method(method: &axum::http::Method) -> std::borrow::Cow<'static, str> 
     }
 }
 
-fn static_status(status: u16) -> metrics::SharedString {
+fn static_status(status: u16) -> std::borrow::Cow<'static, str> {
     match status {
         200 => "200".into(),
         400 => "400".into(),
@@ -258,7 +258,9 @@ pub(crate) fn request_id_from(given: Option<&str>) -> String {
 async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = static_method(request.method());
-    let route = request.extensions().get::<MatchedPath>().map_or("<unmatched>", |p| p.as_str()).to_owned();
+    // The route's template, shared with the router (not copied).
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
     let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
     let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
     let client = peer.map(|peer| {
@@ -281,7 +283,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         let mut attributes = vec![
             KeyValue::new("request_id", id.clone()),
             KeyValue::new("http.request.method", opentelemetry::Value::from(method.clone())),
-            KeyValue::new("http.route", route.clone()),
+            KeyValue::new("http.route", route.to_owned()),
         ];
         if let Some(client) = &client {
             attributes.push(KeyValue::new("client.address", client.0.to_string()));
@@ -303,10 +305,7 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
     }
     let elapsed = started.elapsed();
     span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
-    metrics::counter!("draftstore_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => static_status(status))
-        .increment(1);
-    metrics::histogram!("draftstore_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(elapsed.as_secs_f64());
+    telemetry::HTTP_REQUESTS.record(&[route, &method], &static_status(status), Some(elapsed));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -161,7 +161,7 @@ impl DraftService {
                 self.sign("sign a part URL", self.0.storage.presign_part(&request, upload_id, part.number)).await?;
             signed.push(SignedPart { number: part.number, url, expires_at: now + expires_in });
         }
-        metrics::counter!("draftstore_presigned_urls_total", "method" => "PUT").increment(signed.len() as u64);
+        crate::telemetry::PRESIGNED_URLS.count(&[], "PUT", signed.len() as u64);
         Ok(signed)
     }
 
@@ -254,7 +254,7 @@ impl DraftService {
                 self.sign("sign a URL", storage.presign_multipart(&delete, MultipartRequest::Abort(upload_id))).await?
             }
         };
-        metrics::counter!("draftstore_presigned_urls_total", "method" => url.method.as_str()).increment(1);
+        crate::telemetry::PRESIGNED_URLS.count(&[], url.method.as_str(), 1);
         Ok(url)
     }
 
