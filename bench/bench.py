@@ -448,26 +448,29 @@ def bench_big_confirm(opts, weed):
     env = s3_env(weed, bucket, STORAGE_TIMEOUT="2")
     server = draftstore(opts, env)
     port = server.port["http"]
-    times = {"draftstore": [], "boto3": []}
+
+    def confirm(key):
+        return http_json(port, "/api/v1/confirm-upload", {"object_name": key})[1]
+
+    def boto3_copy(key):
+        started = time.perf_counter()
+        weed.client.copy({"Bucket": f"{bucket}-draft", "Key": key}, bucket, key, Config=TransferConfig())
+        return time.perf_counter() - started
+
+    copies = {"draftstore": confirm, "boto3": boto3_copy}
+    times = {who: [] for who in copies}
     try:
         for run in range(opts.runs):
             uploaded = {}
-            for who in times:
+            for who in copies:
                 key = f"bench/{run}/{who}.bin"
                 ticket, _ = http_json(port, "/api/v1/upload-url",
                                       {"object_name": key, "content_type": "application/octet-stream"})
                 put_file(ticket["upload_url"], path)
                 uploaded[who] = key
             # Each run in the other order: the copy that goes second meets the store still writing back the first.
-            for who in (("draftstore", "boto3") if run % 2 == 0 else ("boto3", "draftstore")):
-                if who == "draftstore":
-                    _, elapsed = http_json(port, "/api/v1/confirm-upload", {"object_name": uploaded["draftstore"]})
-                else:
-                    started = time.perf_counter()
-                    weed.client.copy({"Bucket": f"{bucket}-draft", "Key": uploaded["boto3"]}, bucket,
-                                     uploaded["boto3"], Config=TransferConfig())
-                    elapsed = time.perf_counter() - started
-                times[who].append(elapsed)
+            for who in list(copies)[::1 if run % 2 == 0 else -1]:
+                times[who].append(copies[who](uploaded[who]))
             print(f"big confirm run {run}: DraftStore {times['draftstore'][-1]:.1f} s, "
                   f"boto3 {times['boto3'][-1]:.1f} s", flush=True)
             for key in uploaded.values():
