@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use futures_util::future::Either;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -43,6 +43,12 @@ impl Tracing {
 
 /// The tracer spans are made with, once traces are on.
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+/// The header that names the trace a request is part of (W3C Trace Context).
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// The most attributes a request's or an RPC's span carries: four when it starts, its status when it ends.
+const REQUEST_ATTRIBUTES: usize = 5;
 
 /// Installs the global subscriber (logs go to standard error so that command output owns standard output) and, with
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` set, the trace exporter. Call it from within the tokio runtime: the exporter runs
@@ -166,15 +172,25 @@ pub struct Trace(Context);
 impl Trace {
     /// The span of a request or an RPC: a child of the trace the request's `traceparent` names, else a new trace's
     /// root. `None` when traces are off. `attributes` is called only for a span that is sampled: the samplers
-    /// DraftStore configures do not look at them, and an unsampled request then allocates none.
-    pub fn incoming(
+    /// DraftStore configures do not look at them, and an unsampled request then makes none. The span's list of
+    /// attributes is allocated once, with room for those learnt at the end.
+    pub fn incoming<A: IntoIterator<Item = KeyValue>>(
         name: &'static str,
         headers: &HeaderMap,
-        attributes: impl FnOnce() -> Vec<KeyValue>,
+        attributes: impl FnOnce() -> A,
     ) -> Option<Trace> {
         let tracer = TRACER.get()?;
-        let parent = TraceContextPropagator::new().extract(&Headers(headers));
-        let mut span = tracer.build_with_context(SpanBuilder::from_name(name).with_kind(SpanKind::Server), &parent);
+        // Most requests name no trace: the propagator is not run for them.
+        let parent = if headers.contains_key(&TRACEPARENT) {
+            TraceContextPropagator::new().extract(&Headers(headers))
+        } else {
+            Context::current()
+        };
+        let builder = SpanBuilder {
+            attributes: Some(Vec::with_capacity(REQUEST_ATTRIBUTES)),
+            ..SpanBuilder::from_name(name).with_kind(SpanKind::Server)
+        };
+        let mut span = tracer.build_with_context(builder, &parent);
         if span.is_recording() {
             span.set_attributes(attributes());
         }

@@ -82,7 +82,7 @@ where
         let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
         let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
         let trace = Trace::incoming("rpc", request.headers(), || {
-            vec![
+            [
                 KeyValue::new("request_id", id.clone()),
                 KeyValue::new("rpc.system", "grpc"),
                 KeyValue::new("rpc.method", method.clone()),

@@ -280,15 +280,13 @@ async fn observe(State(state): State<AppState>, mut request: Request, next: Next
         trace_id = tracing::field::Empty
     );
     let trace = telemetry::Trace::incoming("request", request.headers(), || {
-        let mut attributes = vec![
+        [
             KeyValue::new("request_id", id.clone()),
             KeyValue::new("http.request.method", opentelemetry::Value::from(method.clone())),
             KeyValue::new("http.route", route.to_owned()),
-        ];
-        if let Some(client) = &client {
-            attributes.push(KeyValue::new("client.address", client.0.to_string()));
-        }
-        attributes
+        ]
+        .into_iter()
+        .chain(client.as_ref().map(|client| KeyValue::new("client.address", client.0.to_string())))
     });
     if let Some(trace) = &trace {
         span.record("trace_id", tracing::field::display(trace.trace_id()));
