@@ -353,10 +353,15 @@ struct CallRef<'a> {
 
 impl hashbrown::Equivalent<CallKey> for CallRef<'_> {
     fn equivalent(&self, key: &CallKey) -> bool {
-        self.family == key.family
-            && self.what[0] == &*key.what[0]
-            && self.what[1] == &*key.what[1]
-            && self.outcome == &*key.outcome
+        // A family is a static: its name is the same string. Label values are a few bytes each: compared in line,
+        // where `==` would call `memcmp` for each (4 % of a gRPC call's time in a profile, for two lookups).
+        fn same(a: &str, b: &str) -> bool {
+            a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+        }
+        std::ptr::eq(self.family, key.family)
+            && same(self.what[0], &key.what[0])
+            && same(self.what[1], &key.what[1])
+            && same(self.outcome, &key.outcome)
     }
 }
 
