@@ -47,7 +47,7 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// The header that names the trace a request is part of (W3C Trace Context).
 static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
-/// The most attributes a request's or an RPC's span carries: four when it starts, its status when it ends.
+/// The most attributes a request's or an RPC's span carries: up to four when it starts, its status when it ends.
 const REQUEST_ATTRIBUTES: usize = 5;
 
 /// Installs the global subscriber (logs go to standard error so that command output owns standard output) and, with
@@ -173,7 +173,8 @@ impl Trace {
     /// The span of a request or an RPC: a child of the trace the request's `traceparent` names, else a new trace's
     /// root. `None` when traces are off. `attributes` is called only for a span that is sampled: the samplers
     /// DraftStore configures do not look at them, and an unsampled request then makes none. The span's list of
-    /// attributes is allocated once, with room for those learnt at the end.
+    /// attributes is allocated once, before sampling, with room for those learnt at the end: one block, which an
+    /// unsampled span frees at once.
     pub fn incoming<A: IntoIterator<Item = KeyValue>>(
         name: &'static str,
         headers: &HeaderMap,
