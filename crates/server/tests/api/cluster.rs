@@ -17,6 +17,9 @@ use tokio::sync::Mutex;
 use crate::helpers::{pseudo_random_bytes, report};
 use crate::hooks::{Mode, Receiver, secret, secret_text};
 
+/// The DraftStore replicas `scripts/cluster` runs behind HAProxy.
+const REPLICAS: [&str; 3] = ["replica1", "replica2", "replica3"];
+
 /// A cluster started by `scripts/cluster up` in a folder of its own; taken down when dropped, or by the script's
 /// watcher once this test process has exited.
 struct Cluster {
@@ -95,10 +98,10 @@ impl Cluster {
         listed.contents().iter().filter_map(|o| o.key().map(str::to_owned)).collect()
     }
 
-    /// The parts each replica has signed.
-    async fn parts_signed(&self) -> Vec<u64> {
+    /// The parts each of `replicas` has signed.
+    async fn parts_signed(&self, replicas: &[&str]) -> Vec<u64> {
         let mut signed = Vec::new();
-        for replica in ["replica1", "replica2", "replica3"] {
+        for &replica in replicas {
             signed.push(self.requests_served(replica, "/api/v1/multipart/sign-parts").await);
         }
         signed
@@ -213,6 +216,12 @@ fn write_tree(root: &Path, prefix: &str, large: u64, size: usize) -> Vec<(String
     files.into_iter().map(|(name, bytes)| (format!("{prefix}{name}"), bytes)).collect()
 }
 
+/// Sends `SIGSTOP` or `SIGCONT` (`name`) to the process `pid`.
+fn signal(name: &str, pid: &str) {
+    let status = std::process::Command::new("kill").args([&format!("-{name}"), pid]).status().expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
 /// `draftstore upload --recursive --confirm` of `root` under `prefix`, through `url`, in parts of 5 MiB.
 fn cli_upload(url: &str, root: &Path, prefix: &str) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_draftstore"));
@@ -258,7 +267,7 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     for (name, bytes) in &files {
         assert!(read_back(&store, name).await == *bytes, "{name} read back whole");
     }
-    let signers = cluster.parts_signed().await;
+    let signers = cluster.parts_signed(&REPLICAS).await;
     assert_eq!(signers.iter().sum::<u64>(), 6, "six parts signed: {signers:?}");
     assert!(signers.iter().all(|&n| n > 0), "every replica signed parts: {signers:?}");
 
@@ -267,14 +276,23 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     let more = write_tree(tree.path(), "killed/", 4, 24 << 20);
     let mut cli = cli_upload(&url, tree.path(), "killed/").spawn().expect("the CLI starts");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while cluster.parts_signed().await.iter().sum::<u64>() == signers.iter().sum::<u64>() {
+    while cluster.parts_signed(&REPLICAS).await.iter().sum::<u64>() == signers.iter().sum::<u64>() {
         assert!(Instant::now() < deadline, "the CLI signed no part within 30 s");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The CLI is held still while the replica dies: on a fast machine it could otherwise send its 96 MiB before the
+    // kill. It signs each part just before sending it, a file at a time, so most of its 20 parts are still to sign.
+    let pid = cli.id().expect("the CLI runs").to_string();
+    signal("STOP", &pid);
+    let survivors = ["replica1", "replica2"];
+    let signed_before: u64 = cluster.parts_signed(&survivors).await.iter().sum();
     cluster.control("kill", "replica3").await;
     assert!(cli.try_wait().expect("the CLI's status").is_none(), "the CLI finished before the replica was killed");
+    signal("CONT", &pid);
     let output = cli.wait_with_output().await.expect("the CLI runs");
     assert!(output.status.success(), "draftstore upload failed: {}", String::from_utf8_lossy(&output.stderr));
+    let signed_after: u64 = cluster.parts_signed(&survivors).await.iter().sum();
+    assert!(signed_after > signed_before, "the other replicas signed the parts left after the kill");
     for (name, bytes) in &more {
         assert!(read_back(&store, name).await == *bytes, "{name} read back whole");
     }
@@ -395,9 +413,10 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
     let once: HashSet<&String> = confirmed_calls.iter().map(|c| &c.id).collect();
 
     report(&format!(
-        "cluster: {} confirms answered 200; DraftStore failures by status {:?}, {} calls sent again; store upload \
-         failures by status {:?}; {} objects read back whole; {} confirm events delivered in {} deliveries ({} \
-         duplicates); cleaner: {}",
+        "cluster: {} of the CLI's parts signed by the others after a replica was killed under it; {} confirms \
+         answered 200; DraftStore failures by status {:?}, {} calls sent again; store upload failures by status \
+         {:?}; {} objects read back whole; {} confirm events delivered in {} deliveries ({} duplicates); cleaner: {}",
+        signed_after - signed_before,
         tally.confirmed.len(),
         tally.failures,
         tally.retries,
