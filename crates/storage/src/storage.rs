@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use time::OffsetDateTime;
 
 use crate::{BucketName, Checksum, CompletedPart, ContentType, ObjectKey, Progress, Result, UploadId, UploadedPart};
@@ -121,18 +122,22 @@ impl Conditions {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped in a signed URL, in keys and query values alike:
+/// what SigV4 signs, and what the local backend's signatures cover.
+pub(crate) const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// `content-type` → `Content-Type`, the form clients expect to read; `x-amz-…` headers keep S3's lowercase.
 pub(crate) fn display_header_name(name: &str) -> String {
     if name.starts_with("x-amz-") {
         return name.to_owned();
     }
-    name.split('-')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join("-")
+    let mut display = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        display.push(if word_start { c.to_ascii_uppercase() } else { c });
+        word_start = c == '-';
+    }
+    display
 }
 
 /// Longest lifetime of a presigned URL, in seconds: 7 days, what SigV4 allows; every backend keeps to it.

@@ -25,7 +25,7 @@ use url::Url;
 
 use crate::error::BoxError;
 use crate::storage::{
-    ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
+    ByteChunks, Declared, DeleteFailure, ESCAPE, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
     PrefixPage, StaleUploads, check_version, display_header_name,
 };
 use crate::{
@@ -33,7 +33,7 @@ use crate::{
     PresignRequest, PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 pub use signer::SignatureError;
-use signer::{ESCAPE, EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
+use signer::{EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
 use walk::{Found, Walker};
 
 /// Name of the file under the root that keeps the generated signing key.

@@ -5,17 +5,15 @@
 use std::fmt::Write as _;
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::utf8_percent_encode;
 use sha2::Sha256;
 
+use crate::storage::ESCAPE;
 use crate::{BucketName, Method, ObjectKey};
 
 pub(crate) const EXPIRES: &str = "X-DS-Expires";
 pub(crate) const SIGNED_HEADERS: &str = "X-DS-SignedHeaders";
 pub(crate) const SIGNATURE: &str = "X-DS-Signature";
-
-/// Everything but RFC 3986 unreserved characters is escaped, in keys and in query values alike.
-pub(crate) const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// Why a signed request was refused. The messages say what is wrong without helping a forger.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,10 +1,9 @@
 //! The S3 backend, for AWS S3, MinIO and every S3-compatible store.
 //!
-//! Calls that talk to the store go through `aws-sdk-s3`. URLs are signed locally by `rusty-s3`'s SigV4 query
-//! signer, which is several times faster than the SDK's presigner on this hot path; the tests check that the
-//! store accepts what it signs. No byte of an object passes through DraftStore: confirm is a server-side copy.
+//! Calls that talk to the store go through `aws-sdk-s3`. URLs are signed here with SigV4 (`signer`), with the
+//! day's signing key derived once by `aws-sigv4`: several times faster than the SDK's presigner on this hot path;
+//! the tests check its signatures against `aws-sigv4`'s and that the store accepts them. No byte of an object passes through DraftStore: confirm is a server-side copy.
 
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -18,7 +17,6 @@ use aws_sdk_s3::types::{
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use rusty_s3::UrlStyle;
 use url::Url;
 
 use crate::storage::{
@@ -173,11 +171,11 @@ impl S3Storage {
             (None, None) => Url::parse(&format!("https://s3.{}.amazonaws.com", config.region))
                 .map_err(|e| Error::other("invalid AWS region for an endpoint", e))?,
         };
-        let style = if config.force_path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
+        let signer = Signer::new(&endpoint, config.force_path_style, config.region, provider)?;
         Ok(Self {
             client: Client::from_conf(builder.build()),
             conditional_writes: AtomicBool::new(config.conditional_writes != Some(false)),
-            signer: Signer { endpoint, style, region: config.region, provider, cached: RwLock::new(None) },
+            signer,
             multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
             multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
             copy_concurrency: config.copy_concurrency.max(1),

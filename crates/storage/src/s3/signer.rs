@@ -1,91 +1,178 @@
-//! URLs signed locally with SigV4 by `rusty-s3`, with credentials cached until shortly before they expire.
+//! Presigned URLs, signed here with SigV4's query-string authentication.
+//!
+//! The store's calls go through `aws-sdk-s3`, but its presigner builds a whole request for every URL, and issuing
+//! URLs is DraftStore's hottest path. Here the day's signing key is derived once, by `aws-sigv4` (the SDK's own
+//! signer), and kept keyed, with the credentials it came from; a URL then costs one SHA-256 of its canonical
+//! request and one HMAC. The tests check each kind of URL against `aws-sigv4`'s request signer, and the
+//! conformance suite has the store accept them.
 
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, UNIX_EPOCH};
 
 use aws_sdk_s3::config::{ProvideCredentials, SharedCredentialsProvider};
-use rusty_s3::actions::{
-    AbortMultipartUpload, CreateMultipartUpload, GetObject, ListParts, PutObject, S3Action, UploadPart,
-};
-use rusty_s3::{Bucket, UrlStyle};
+use hmac::{Hmac, Mac};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
+use sha2::{Digest, Sha256};
+use time::{OffsetDateTime, UtcOffset};
 use url::Url;
 
-use crate::storage::display_header_name;
+use crate::multipart::MAX_PART_NUMBER;
+use crate::storage::{ESCAPE, display_header_name};
 use crate::{Error, Method, MultipartRequest, PresignRequest, PresignedUrl, Result, UploadId};
 
 use super::CREDENTIAL_MARGIN;
 
-/// Signs URLs with cached credentials, refreshed from the provider before they expire.
-#[derive(Debug)]
+const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// Keys keep their `/` in a URL's path, as S3 signs it: each segment is encoded, not the separators.
+const PATH_ESCAPE: &AsciiSet = &ESCAPE.remove(b'/');
+const DAY: i64 = 24 * 3600;
+
+/// Signs URLs for one endpoint with the credentials of a provider, kept until shortly before they expire.
 pub(super) struct Signer {
-    pub(super) endpoint: Url,
-    pub(super) style: UrlStyle,
+    /// `http` or `https`.
+    scheme: &'static str,
+    /// The endpoint's host, with its port unless it is the scheme's default: the `Host` a request will carry.
+    host: String,
+    /// The endpoint's path, ending in `/`: a prefix of every object's path.
+    base_path: String,
+    path_style: bool,
     pub(super) region: String,
-    pub(super) provider: SharedCredentialsProvider,
-    pub(super) cached: RwLock<Option<(Arc<rusty_s3::Credentials>, Option<SystemTime>)>>,
+    provider: SharedCredentialsProvider,
+    key: RwLock<Option<Arc<DayKey>>>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("endpoint", &format_args!("{}://{}{}", self.scheme, self.host, self.base_path))
+            .field("path_style", &self.path_style)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Credentials as the provider gave them, with their expiry in Unix seconds.
+struct Credentials {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: Option<String>,
+    expires_at: Option<i64>,
+}
+
+impl Credentials {
+    /// Whether they are still good at `now`, with the margin that renews them before they run out.
+    fn usable_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| at > now.saturating_add(CREDENTIAL_MARGIN.as_secs() as i64))
+    }
+}
+
+/// The signing key of one day, ready to sign, with what a URL of that day says of it.
+struct DayKey {
+    credentials: Arc<Credentials>,
+    /// Days since the Unix epoch.
+    day: i64,
+    /// `yyyymmdd/region/s3/aws4_request`.
+    scope: String,
+    /// `X-Amz-Credential`'s value, encoded: the key id and the scope.
+    credential_param: String,
+    mac: Hmac<Sha256>,
 }
 
 impl Signer {
-    async fn credentials(&self) -> Result<Arc<rusty_s3::Credentials>> {
-        if let Some((credentials, expiry)) = &*self.cached.read().unwrap_or_else(|e| e.into_inner())
-            && expiry.is_none_or(|at| at > SystemTime::now() + CREDENTIAL_MARGIN)
-        {
-            return Ok(Arc::clone(credentials));
+    /// A signer for URLs at `endpoint`. Fails for an endpoint that has no host or is neither HTTP nor HTTPS.
+    pub(super) fn new(
+        endpoint: &Url,
+        path_style: bool,
+        region: String,
+        provider: SharedCredentialsProvider,
+    ) -> Result<Self> {
+        let invalid =
+            |why: &str| Error::Other { message: format!("cannot sign URLs for {endpoint}: {why}"), source: None };
+        let scheme = match endpoint.scheme() {
+            "http" => "http",
+            "https" => "https",
+            _ => return Err(invalid("the endpoint must be http or https")),
+        };
+        let host = endpoint.host_str().ok_or_else(|| invalid("the endpoint has no host"))?;
+        let host = match endpoint.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        // The name of the bucket, or the key, is appended to the endpoint's path: it must end in `/`.
+        let mut base_path = endpoint.path().to_owned();
+        if !base_path.ends_with('/') {
+            base_path.push('/');
         }
+        Ok(Self { scheme, host, base_path, path_style, region, provider, key: RwLock::new(None) })
+    }
+
+    /// The signing key for the day of `now`, derived again when the day or the credentials change.
+    async fn day_key(&self, now: i64) -> Result<Arc<DayKey>> {
+        let day = now.div_euclid(DAY);
+        let cached = self.key.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let credentials = match cached {
+            Some(key) if key.credentials.usable_at(now) && key.day == day => return Ok(key),
+            Some(key) if key.credentials.usable_at(now) => Arc::clone(&key.credentials),
+            _ => Arc::new(self.fetch_credentials().await?),
+        };
+        let key = Arc::new(self.derive(credentials, day)?);
+        *self.key.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&key));
+        Ok(key)
+    }
+
+    async fn fetch_credentials(&self) -> Result<Credentials> {
         let fresh = self
             .provider
             .provide_credentials()
             .await
             .map_err(|e| Error::AccessDenied { message: format!("no usable credentials for signing URLs: {e}") })?;
-        let credentials = Arc::new(match fresh.session_token() {
-            Some(token) => {
-                rusty_s3::Credentials::new_with_token(fresh.access_key_id(), fresh.secret_access_key(), token)
-            }
-            None => rusty_s3::Credentials::new(fresh.access_key_id(), fresh.secret_access_key()),
+        let expires_at = fresh.expiry().map(|at| match at.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+            Err(_) => i64::MIN,
         });
-        *self.cached.write().unwrap_or_else(|e| e.into_inner()) = Some((Arc::clone(&credentials), fresh.expiry()));
-        Ok(credentials)
+        Ok(Credentials {
+            access_key_id: fresh.access_key_id().to_owned(),
+            secret_access_key: fresh.secret_access_key().to_owned(),
+            session_token: fresh.session_token().filter(|token| !token.is_empty()).map(str::to_owned),
+            expires_at,
+        })
     }
 
-    /// The credentials, the bucket and the time every signature of `request` needs.
-    async fn prepare(
-        &self,
-        request: &PresignRequest<'_>,
-    ) -> Result<(Arc<rusty_s3::Credentials>, Bucket, jiff::Timestamp)> {
-        let credentials = self.credentials().await?;
-        let bucket = Bucket::new(self.endpoint.clone(), self.style, request.bucket.to_string(), self.region.clone())
-            .map_err(|e| Error::other(format!("cannot address bucket '{}' at {}", request.bucket, self.endpoint), e))?;
-        let time = jiff::Timestamp::from_second(request.now.unix_timestamp())
-            .map_err(|e| Error::other("signing time out of range", e))?;
-        Ok((credentials, bucket, time))
+    fn derive(&self, credentials: Arc<Credentials>, day: i64) -> Result<DayKey> {
+        let out_of_range = || Error::Other { message: "signing time out of range".to_owned(), source: None };
+        let seconds = u64::try_from(day * DAY).map_err(|_| out_of_range())?;
+        let date = OffsetDateTime::from_unix_timestamp(day * DAY).map_err(|e| Error::other("signing time", e))?;
+        if date.year() > 9999 {
+            return Err(out_of_range());
+        }
+        let time = UNIX_EPOCH + Duration::from_secs(seconds);
+        let signing_key =
+            aws_sigv4::sign::v4::generate_signing_key(&credentials.secret_access_key, time, &self.region, "s3");
+        let mac = Hmac::new_from_slice(signing_key.as_ref()).expect("HMAC accepts keys of any length");
+        let scope =
+            format!("{:04}{:02}{:02}/{}/s3/aws4_request", date.year(), u8::from(date.month()), date.day(), self.region);
+        let mut credential_param = String::new();
+        credential_param.extend(utf8_percent_encode(&credentials.access_key_id, ESCAPE));
+        credential_param.extend(utf8_percent_encode("/", ESCAPE));
+        credential_param.extend(utf8_percent_encode(&scope, ESCAPE));
+        Ok(DayKey { credentials, day, scope, credential_param, mac })
     }
 
     pub(super) async fn sign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
-        let (credentials, bucket, time) = self.prepare(request).await?;
-        let headers = match request.method {
-            Method::Put => request.conditions.upload_headers(),
-            Method::Get => Vec::new(),
+        match request.method {
+            Method::Put => self.url(request, &[], request.conditions.upload_headers()).await,
+            Method::Get => match &request.conditions.disposition {
+                Some(disposition) => {
+                    self.url(request, &[("response-content-disposition", disposition)], Vec::new()).await
+                }
+                None => self.url(request, &[], Vec::new()).await,
+            },
             Method::Post | Method::Delete => {
-                return Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None });
+                Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None })
             }
-        };
-        let url = match request.method {
-            Method::Put => {
-                let mut action = PutObject::new(&bucket, Some(&credentials), request.key.as_str());
-                for (name, value) in &headers {
-                    action.headers_mut().insert(name.clone(), value.clone());
-                }
-                action.sign_with_time(request.expires_in, &time)
-            }
-            Method::Get | Method::Post | Method::Delete => {
-                let mut action = GetObject::new(&bucket, Some(&credentials), request.key.as_str());
-                if let Some(disposition) = &request.conditions.disposition {
-                    action.query_mut().insert("response-content-disposition", disposition.clone());
-                }
-                action.sign_with_time(request.expires_in, &time)
-            }
-        };
-        Ok(presigned(url, request.method, headers))
+        }
     }
 
     pub(super) async fn sign_multipart(
@@ -93,26 +180,19 @@ impl Signer {
         request: &PresignRequest<'_>,
         multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl> {
-        let (credentials, bucket, time) = self.prepare(request).await?;
-        let (key, expires) = (request.key.as_str(), request.expires_in);
-        let mut headers = Vec::new();
-        let url = match multipart {
+        let request = &PresignRequest { method: multipart.method(), ..request.clone() };
+        match multipart {
             MultipartRequest::Create => {
-                let mut action = CreateMultipartUpload::new(&bucket, Some(&credentials), key);
-                if let Some(content_type) = &request.conditions.content_type {
-                    headers.push(("content-type".to_owned(), content_type.to_string()));
-                    action.headers_mut().insert("content-type", content_type.to_string());
-                }
-                action.sign_with_time(expires, &time)
+                let headers = match &request.conditions.content_type {
+                    Some(content_type) => vec![("content-type".to_owned(), content_type.to_string())],
+                    None => Vec::new(),
+                };
+                self.url(request, &[("uploads", "1")], headers).await
             }
-            MultipartRequest::ListParts(id) => {
-                ListParts::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
+            MultipartRequest::ListParts(id) | MultipartRequest::Abort(id) => {
+                self.url(request, &[("uploadId", id.as_str())], Vec::new()).await
             }
-            MultipartRequest::Abort(id) => {
-                AbortMultipartUpload::new(&bucket, Some(&credentials), key, id.as_str()).sign_with_time(expires, &time)
-            }
-        };
-        Ok(presigned(url, multipart.method(), headers))
+        }
     }
 
     pub(super) async fn sign_part(
@@ -121,20 +201,133 @@ impl Signer {
         upload_id: &UploadId,
         number: u32,
     ) -> Result<PresignedUrl> {
-        let (credentials, bucket, time) = self.prepare(request).await?;
-        let number = u16::try_from(number).map_err(|e| Error::other("part number out of range", e))?;
-        let headers = request.conditions.part_headers();
-        let mut action = UploadPart::new(&bucket, Some(&credentials), request.key.as_str(), number, upload_id.as_str());
-        for (name, value) in &headers {
-            action.headers_mut().insert(name.clone(), value.clone());
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(Error::Other { message: format!("part number {number} out of range"), source: None });
         }
-        let url = action.sign_with_time(request.expires_in, &time);
-        Ok(presigned(url, Method::Put, headers))
+        let request = &PresignRequest { method: Method::Put, ..request.clone() };
+        let number = number.to_string();
+        let query = [("partNumber", number.as_str()), ("uploadId", upload_id.as_str())];
+        self.url(request, &query, request.conditions.part_headers()).await
+    }
+
+    /// Signs `request` with `query` (sorted, every name starting in lowercase, so after SigV4's own) and
+    /// `headers` (lowercase names) besides `Host`, which the request must send as given.
+    async fn url(
+        &self,
+        request: &PresignRequest<'_>,
+        query: &[(&str, &str)],
+        headers: Vec<(String, String)>,
+    ) -> Result<PresignedUrl> {
+        let now = request.now.to_offset(UtcOffset::UTC);
+        let key = self.day_key(now.unix_timestamp()).await?;
+        let date = amz_date(now)?;
+        let date = std::str::from_utf8(&date).map_err(|e| Error::other("signing time", e))?;
+        let bucket = request.bucket.as_str();
+
+        let host = match self.path_style {
+            true => Cow::Borrowed(self.host.as_str()),
+            false => Cow::Owned(format!("{bucket}.{}", self.host)),
+        };
+        let mut path = String::with_capacity(self.base_path.len() + bucket.len() + request.key.as_str().len() + 16);
+        path.push_str(&self.base_path);
+        if self.path_style {
+            path.push_str(bucket);
+            path.push('/');
+        }
+        path.extend(utf8_percent_encode(request.key.as_str(), PATH_ESCAPE));
+
+        let mut signed: Vec<(&str, &str)> = Vec::with_capacity(headers.len() + 1);
+        signed.push(("host", &host));
+        signed.extend(headers.iter().map(|(name, value)| (name.as_str(), value.as_str())));
+        signed.sort_unstable_by_key(|(name, _)| *name);
+
+        // The query is the same in the canonical request and in the URL: SigV4's parameters in their sorted order,
+        // then the request's own.
+        let mut params = String::with_capacity(256);
+        let _ = write!(
+            params,
+            "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={date}&X-Amz-Expires={}",
+            key.credential_param,
+            request.expires_in.as_secs()
+        );
+        if let Some(token) = &key.credentials.session_token {
+            params.push_str("&X-Amz-Security-Token=");
+            params.extend(utf8_percent_encode(token, ESCAPE));
+        }
+        params.push_str("&X-Amz-SignedHeaders=");
+        for (i, (name, _)) in signed.iter().enumerate() {
+            if i > 0 {
+                params.push_str("%3B");
+            }
+            params.push_str(name);
+        }
+        debug_assert!(query.is_sorted_by_key(|(name, _)| *name));
+        for (name, value) in query {
+            debug_assert!(name.starts_with(|c: char| c.is_ascii_lowercase()));
+            params.push('&');
+            params.push_str(name);
+            params.push('=');
+            params.extend(utf8_percent_encode(value, ESCAPE));
+        }
+
+        let mut canonical = String::with_capacity(path.len() + params.len() + 256);
+        let _ = write!(canonical, "{}\n{path}\n{params}\n", request.method.as_str());
+        for (name, value) in &signed {
+            canonical.push_str(name);
+            canonical.push(':');
+            for (i, word) in value.split_ascii_whitespace().enumerate() {
+                if i > 0 {
+                    canonical.push(' ');
+                }
+                canonical.push_str(word);
+            }
+            canonical.push('\n');
+        }
+        canonical.push('\n');
+        for (i, (name, _)) in signed.iter().enumerate() {
+            if i > 0 {
+                canonical.push(';');
+            }
+            canonical.push_str(name);
+        }
+        canonical.push_str("\nUNSIGNED-PAYLOAD");
+
+        let digest = hex::encode(Sha256::digest(canonical.as_bytes()));
+        let mut mac = key.mac.clone();
+        mac.update(format!("{ALGORITHM}\n{date}\n{}\n{digest}", key.scope).as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+
+        let mut url = canonical;
+        url.clear();
+        let _ = write!(url, "{}://{host}{path}?{params}&X-Amz-Signature={signature}", self.scheme);
+        let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
+        Ok(PresignedUrl { url, method: request.method, headers })
     }
 }
 
-/// A signed URL, with the headers its request must send, named as clients expect them.
-fn presigned(url: Url, method: Method, headers: Vec<(String, String)>) -> PresignedUrl {
-    let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-    PresignedUrl { url: url.into(), method, headers }
+/// `yyyymmddThhmmssZ`, the form of `X-Amz-Date`.
+fn amz_date(utc: OffsetDateTime) -> Result<[u8; 16]> {
+    let year = u16::try_from(utc.year())
+        .ok()
+        .filter(|year| *year <= 9999)
+        .ok_or_else(|| Error::Other { message: "signing time out of range".to_owned(), source: None })?;
+    let mut out = *b"00000000T000000Z";
+    let fields = [
+        (0, 4, year),
+        (4, 2, u16::from(u8::from(utc.month()))),
+        (6, 2, u16::from(utc.day())),
+        (9, 2, u16::from(utc.hour())),
+        (11, 2, u16::from(utc.minute())),
+        (13, 2, u16::from(utc.second())),
+    ];
+    for (at, width, mut value) in fields {
+        for digit in out[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
