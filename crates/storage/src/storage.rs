@@ -126,6 +126,16 @@ impl Conditions {
 /// what SigV4 signs, and what the local backend's signatures cover.
 pub(crate) const ESCAPE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
+/// Appends `bytes` in lowercase hex, as signatures and digests are written into URLs.
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+}
+
 /// `content-type` → `Content-Type`, the form clients expect to read; `x-amz-…` headers keep S3's lowercase.
 pub(crate) fn display_header_name(name: &str) -> String {
     if name.starts_with("x-amz-") {

@@ -10,6 +10,7 @@ mod object;
 mod signer;
 mod walk;
 
+use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -252,28 +253,40 @@ impl LocalStorage {
         let expires_at = request.now + request.expires_in;
         let expires =
             u64::try_from(expires_at.unix_timestamp()).map_err(|e| Error::other("URL expiry before 1970", e))?;
-        let signature = self.signer.sign(&Signed {
+        let mut url = String::with_capacity(self.public_url.len() + request.key.as_str().len() + 192);
+        url.push_str(self.public_url.as_str());
+        url.push_str(BLOB_ROUTE);
+        url.push('/');
+        url.push_str(request.bucket.as_str());
+        for segment in request.key.segments() {
+            url.push('/');
+            url.extend(utf8_percent_encode(segment, ESCAPE));
+        }
+        let _ = write!(url, "?{EXPIRES}={expires}");
+        for (i, (name, _)) in headers.iter().enumerate() {
+            if i == 0 {
+                let _ = write!(url, "&{SIGNED_HEADERS}=");
+            } else {
+                url.push_str("%3B");
+            }
+            url.push_str(name);
+        }
+        for (name, value) in &query {
+            url.push('&');
+            url.push_str(name);
+            url.push('=');
+            url.extend(utf8_percent_encode(value, ESCAPE));
+        }
+        let _ = write!(url, "&{SIGNATURE}=");
+        let signed = Signed {
             method: request.method,
             bucket: request.bucket.as_str(),
             key: request.key.as_str(),
             expires,
             headers: &headers,
             query: &query,
-        });
-        let mut url = format!("{}{BLOB_ROUTE}/{}", self.public_url, request.bucket);
-        for segment in request.key.segments() {
-            url.push('/');
-            url.extend(utf8_percent_encode(segment, ESCAPE));
-        }
-        url.push_str(&format!("?{EXPIRES}={expires}"));
-        if !headers.is_empty() {
-            let names: Vec<&str> = headers.iter().map(|(name, _)| name.as_str()).collect();
-            url.push_str(&format!("&{SIGNED_HEADERS}={}", names.join("%3B")));
-        }
-        for (name, value) in &query {
-            url.push_str(&format!("&{name}={}", utf8_percent_encode(value, ESCAPE)));
-        }
-        url.push_str(&format!("&{SIGNATURE}={signature}"));
+        };
+        self.signer.sign_into(&signed, &mut url);
         let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url, method: request.method, headers })
     }

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use percent_encoding::utf8_percent_encode;
 use sha2::Sha256;
 
-use crate::storage::ESCAPE;
+use crate::storage::{ESCAPE, push_hex};
 use crate::{BucketName, Method, ObjectKey};
 
 pub(crate) const EXPIRES: &str = "X-DS-Expires";
@@ -59,30 +59,46 @@ impl UrlSigner {
 
     fn mac(&self, signed: &Signed<'_>) -> Hmac<Sha256> {
         let mut canonical = String::with_capacity(256);
-        let names: Vec<&str> = signed.headers.iter().map(|(name, _)| name.as_str()).collect();
-        let _ = write!(
-            canonical,
-            "DS1-HMAC-SHA256\n{}\n{}\n{}\n{}\n{}\n",
-            signed.method.as_str(),
-            signed.bucket,
-            signed.key,
-            signed.expires,
-            names.join(";")
-        );
+        for part in ["DS1-HMAC-SHA256", signed.method.as_str(), signed.bucket, signed.key] {
+            canonical.push_str(part);
+            canonical.push('\n');
+        }
+        let _ = writeln!(canonical, "{}", signed.expires);
+        for (i, (name, _)) in signed.headers.iter().enumerate() {
+            if i > 0 {
+                canonical.push(';');
+            }
+            canonical.push_str(name);
+        }
+        canonical.push('\n');
         for (name, value) in signed.headers {
-            let _ = writeln!(canonical, "{name}:{}", value.trim());
+            canonical.push_str(name);
+            canonical.push(':');
+            canonical.push_str(value.trim());
+            canonical.push('\n');
         }
         for (name, value) in signed.query {
-            let _ = write!(canonical, "{}={}&", utf8_percent_encode(name, ESCAPE), utf8_percent_encode(value, ESCAPE));
+            canonical.extend(utf8_percent_encode(name, ESCAPE));
+            canonical.push('=');
+            canonical.extend(utf8_percent_encode(value, ESCAPE));
+            canonical.push('&');
         }
         let mut mac = self.mac.clone();
         mac.update(canonical.as_bytes());
         mac
     }
 
+    /// Appends the hex signature for these parts to `out`.
+    pub(crate) fn sign_into(&self, signed: &Signed<'_>, out: &mut String) {
+        push_hex(out, &self.mac(signed).finalize().into_bytes());
+    }
+
     /// The hex signature for these parts.
+    #[cfg(test)]
     pub(crate) fn sign(&self, signed: &Signed<'_>) -> String {
-        hex::encode(self.mac(signed).finalize().into_bytes())
+        let mut signature = String::with_capacity(64);
+        self.sign_into(signed, &mut signature);
+        signature
     }
 
     /// Checks a request against its URL's signature, in constant time. `header` looks up a request header by

@@ -19,7 +19,7 @@ use time::{OffsetDateTime, UtcOffset};
 use url::Url;
 
 use crate::multipart::MAX_PART_NUMBER;
-use crate::storage::{ESCAPE, display_header_name};
+use crate::storage::{ESCAPE, display_header_name, push_hex};
 use crate::{Error, Method, MultipartRequest, PresignRequest, PresignedUrl, Result, UploadId};
 
 use super::CREDENTIAL_MARGIN;
@@ -292,14 +292,19 @@ impl Signer {
         }
         canonical.push_str("\nUNSIGNED-PAYLOAD");
 
-        let digest = hex::encode(Sha256::digest(canonical.as_bytes()));
+        let mut to_sign = String::with_capacity(160);
+        for part in [ALGORITHM, date, &key.scope] {
+            to_sign.push_str(part);
+            to_sign.push('\n');
+        }
+        push_hex(&mut to_sign, &Sha256::digest(canonical.as_bytes()));
         let mut mac = key.mac.clone();
-        mac.update(format!("{ALGORITHM}\n{date}\n{}\n{digest}", key.scope).as_bytes());
-        let signature = hex::encode(mac.finalize().into_bytes());
+        mac.update(to_sign.as_bytes());
 
         let mut url = canonical;
         url.clear();
-        let _ = write!(url, "{}://{host}{path}?{params}&X-Amz-Signature={signature}", self.scheme);
+        let _ = write!(url, "{}://{host}{path}?{params}&X-Amz-Signature=", self.scheme);
+        push_hex(&mut url, &mac.finalize().into_bytes());
         let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
         Ok(PresignedUrl { url, method: request.method, headers })
     }
