@@ -210,7 +210,14 @@ pub fn check_dimensions(detected: Detected, size: Dimensions, max_pixels: u64) -
 
 /// An SVG document: an `<svg` root, after an optional XML declaration, comments and a doctype.
 fn is_svg(head: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]).to_ascii_lowercase();
+    let head = &head[..head.len().min(4096)];
+    // Only markup can be SVG: a head whose first byte after ASCII white space is neither `<` nor one that may start
+    // a byte order mark or other Unicode white space (trimmed below) is decided without decoding it.
+    match head.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'<' | 0xc2 | 0xe1 | 0xe2 | 0xe3 | 0xef) => {}
+        _ => return false,
+    }
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let text = text.trim_start_matches('\u{feff}').trim_start();
     if text.starts_with("<svg") || text.starts_with("<!doctype svg") {
         return true;
@@ -281,6 +288,7 @@ mod tests {
                 true,
             ),
             (b"  <svg onload=\"alert(1)\">", Some("image/svg+xml"), true),
+            ("\u{feff}\u{a0}\u{2003}\u{3000}\n<svg>".as_bytes(), Some("image/svg+xml"), true),
             (b"<?xml version=\"1.0\"?><feed/>", Some("text/xml"), true),
             (b"name,size\nphoto.png,1\n", None, false),
             (b"{\"a\": 1}", None, false),
