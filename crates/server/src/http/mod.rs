@@ -148,13 +148,13 @@ pub fn router(state: AppState) -> Router {
         let blobs = get(blobs::get).put(blobs::put).post(blobs::post).delete(blobs::delete);
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), blobs);
     }
-    let cors = cors(state.service.cors_allowed_origins());
+    let router = router.fallback(not_found).layer(middleware::from_fn_with_state(state.clone(), observe));
     // CORS outermost: a browser's preflight is answered before authentication, which it never carries.
-    router
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(cors)
-        .with_state(state)
+    let router = match cors(state.service.cors_allowed_origins()) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 /// What a connection on the probe reserve is answered (see [`crate::connections`]): the probes, and to anything
@@ -171,20 +171,25 @@ pub fn reserve_router(state: AppState) -> Router {
 /// CORS for the origins of CORS_ALLOWED_ORIGINS, on the API and the local backend's signed URLs: any method an
 /// upload or the API uses, the headers a client sends (`Authorization`, `Content-Type`, the signed `x-amz-*`), and
 /// `ETag` exposed, since uploaders read it from part uploads. Other origins get no CORS headers, so browsers block
-/// them; without any origin configured, no request gets CORS headers.
-fn cors(origins: &[String]) -> CorsLayer {
+/// them. Without any origin configured there is no layer: no request gets CORS headers, nor `Vary: Origin`, since no
+/// answer depends on the origin.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
     use axum::http::{HeaderName, Method};
+    if origins.is_empty() {
+        return None;
+    }
     let allow = if origins.iter().any(|origin| origin == "*") {
         AllowOrigin::any()
     } else {
         AllowOrigin::list(origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
     };
-    CorsLayer::new()
+    let cors = CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE])
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([header::ETAG, HeaderName::from_static(REQUEST_ID)])
-        .max_age(std::time::Duration::from_secs(3600))
+        .max_age(std::time::Duration::from_secs(3600));
+    Some(cors)
 }
 
 /// Admits API requests whose credentials check out, passing the [`Caller`] on to the handler; the probes, the

@@ -78,6 +78,12 @@ async fn another_origin_gets_no_cors_headers() {
     let response =
         preflight(&without, &format!("{}/api/v1/upload-url", without.address), APP, "POST", "content-type").await;
     assert_eq!(header(&response, "access-control-allow-origin"), None, "no origin configured, none allowed");
+    let answer = without.client.post(format!("{}/api/v1/upload-url", without.address)).header("Origin", APP);
+    let answer = answer.json(&json!({ "object_name": "a.txt" })).send().await.expect("sent");
+    assert_eq!(answer.status(), 200);
+    for name in ["access-control-allow-origin", "access-control-expose-headers", "vary"] {
+        assert_eq!(header(&answer, name), None, "no origin configured: no {name}");
+    }
 }
 
 #[tokio::test]
