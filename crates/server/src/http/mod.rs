@@ -4,6 +4,7 @@ mod api;
 mod blobs;
 mod drafts;
 mod error;
+mod layers;
 mod multipart;
 mod objects;
 mod openapi;
@@ -15,26 +16,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use draftstore_storage::local::{BLOB_ROUTE, LocalStorage};
-use opentelemetry::KeyValue;
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
-use tracing::Instrument;
 
 pub use error::ErrorBody;
 pub use openapi::ApiDoc;
 
-use crate::auth::{Authenticator, Caller};
-use crate::clients::{ClientAddr, TrustedProxies};
+use crate::auth::Authenticator;
+use crate::clients::TrustedProxies;
 use crate::service::DraftService;
 
-/// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
 use crate::telemetry;
+use layers::{Authenticate, Observe};
 
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
 const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -129,7 +126,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/uppy/sign", post(uppy::sign))
         .route("/api/v1/uppy/complete", post(uppy::complete))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .layer(Authenticate::layer(state.clone()));
     let mut router = api
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
@@ -148,7 +145,7 @@ pub fn router(state: AppState) -> Router {
         let blobs = get(blobs::get).put(blobs::put).post(blobs::post).delete(blobs::delete);
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), blobs);
     }
-    let router = router.fallback(not_found).layer(middleware::from_fn_with_state(state.clone(), observe));
+    let router = router.fallback(not_found).layer(Observe::layer(state.clone()));
     // CORS outermost: a browser's preflight is answered before authentication, which it never carries.
     let router = match cors(state.service.cors_allowed_origins()) {
         Some(cors) => router.layer(cors),
@@ -164,7 +161,7 @@ pub fn reserve_router(state: AppState) -> Router {
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
         .fallback(|| async { crate::error::Error::ServerBusy.into_response() })
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(Observe::layer(state.clone()))
         .with_state(state)
 }
 
@@ -192,29 +189,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(cors)
 }
 
-/// Admits API requests whose credentials check out, passing the [`Caller`] on to the handler; the probes, the
-/// metrics and the signed URLs do not go through here.
-async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    match state.auth.authenticate(authorization) {
-        Ok(caller) => {
-            if let Some(limiter) = &state.limiter {
-                let client = request.extensions().get::<ClientAddr>().map(|client| client.0);
-                if let Err(error) = limiter.check(&caller, client, "http") {
-                    return error.into_response();
-                }
-            }
-            request.extensions_mut().insert::<Caller>(caller);
-            next.run(request).await
-        }
-        Err(error) => {
-            let mut response = error.into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
-    }
-}
-
 async fn not_found() -> Response {
     let body = ErrorBody {
         success: false,
@@ -222,29 +196,6 @@ async fn not_found() -> Response {
         error_message: "no such route".to_owned(),
     };
     (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
-}
-
-/// Label values without an allocation for the common cases.
-fn static_method(method: &axum::http::Method) -> std::borrow::Cow<'static, str> {
-    match method.as_str() {
-        "GET" => "GET".into(),
-        "POST" => "POST".into(),
-        "PUT" => "PUT".into(),
-        "HEAD" => "HEAD".into(),
-        other => other.to_owned().into(),
-    }
-}
-
-fn static_status(status: u16) -> std::borrow::Cow<'static, str> {
-    match status {
-        200 => "200".into(),
-        400 => "400".into(),
-        403 => "403".into(),
-        404 => "404".into(),
-        500 => "500".into(),
-        503 => "503".into(),
-        other => other.to_string().into(),
-    }
 }
 
 /// The request id header, taken from the request when it carries a sane one and returned in the response.
@@ -256,63 +207,6 @@ pub(crate) fn request_id_from(given: Option<&str>) -> String {
         .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(telemetry::request_id)
-}
-
-/// Every request runs in a span carrying its request id, ends with one log line (route, status, duration), and
-/// is counted in the metrics.
-async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = static_method(request.method());
-    // The route's template, shared with the router (not copied).
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-    let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
-    let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-    let client = peer.map(|peer| {
-        if state.proxies.is_empty() {
-            return ClientAddr(peer);
-        }
-        let headers = request.headers();
-        let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
-        ClientAddr(state.proxies.client(peer, values(X_FORWARDED_FOR), values(header::FORWARDED.as_str())))
-    });
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %method,
-        route = %route,
-        client = tracing::field::Empty,
-        trace_id = tracing::field::Empty
-    );
-    let trace = telemetry::Trace::incoming("request", request.headers(), || {
-        [
-            KeyValue::new("request_id", id.clone()),
-            KeyValue::new("http.request.method", opentelemetry::Value::from(method.clone())),
-            KeyValue::new("http.route", route.to_owned()),
-        ]
-        .into_iter()
-        .chain(client.as_ref().map(|client| KeyValue::new("client.address", client.0.to_string())))
-    });
-    if let Some(trace) = &trace {
-        span.record("trace_id", tracing::field::display(trace.trace_id()));
-    }
-    if let Some(client) = client {
-        span.record("client", tracing::field::display(client.0));
-        request.extensions_mut().insert(client);
-    }
-    let mut response = telemetry::within(trace.as_ref(), next.run(request).instrument(span.clone())).await;
-    let status = response.status().as_u16();
-    if let Some(trace) = trace {
-        let error = response.status().is_server_error().then(|| format!("answered {status}"));
-        trace.end(error, [KeyValue::new("http.response.status_code", i64::from(status))]);
-    }
-    let elapsed = started.elapsed();
-    span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
-    telemetry::HTTP_REQUESTS.record(&[route, &method], &static_status(status), Some(elapsed));
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
-    response
 }
 
 async fn render_metrics() -> impl IntoResponse {
