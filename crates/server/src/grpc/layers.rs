@@ -1,18 +1,20 @@
-//! What every RPC of `draft.v1.DraftService` goes through before and after its handler, as REST's middleware:
+//! What every RPC of `draft.v1.DraftService` goes through before and after its handler, as REST's layers:
 //! [`Observed`] runs each call in a span carrying its request id, logs and counts it and returns the id;
-//! [`Admission`] authenticates the caller and counts the call against its rate limit, handing the [`Caller`] to the
-//! handler in the request's extensions.
+//! [`Admitted`] authenticates the caller and counts the call against its rate limit ([`Admission`]), handing the
+//! [`Caller`] to the handler in the request's extensions.
 
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::http::{HeaderValue, Request as HttpRequest, Response as HttpResponse};
+use futures_util::future::Either;
 use opentelemetry::KeyValue;
 use tonic::codegen::Service;
 use tonic::server::NamedService;
+use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Request, Status};
 use tracing::Instrument;
 
@@ -31,20 +33,63 @@ pub struct Admission {
     pub proxies: Arc<TrustedProxies>,
 }
 
-impl tonic::service::Interceptor for Admission {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
+impl Admission {
+    /// The caller, or the status that refuses the call.
+    fn admit<B>(&self, request: &HttpRequest<B>) -> Result<Caller, Status> {
+        let headers = request.headers();
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
         let caller = self.auth.authenticate(authorization)?;
         if let Some(limiter) = &self.limiter {
-            let metadata = request.metadata();
-            let values = |name| metadata.get_all(name).iter().filter_map(|v| v.to_str().ok());
+            let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
             let client = request
-                .remote_addr()
+                .extensions()
+                .get::<TcpConnectInfo>()
+                .and_then(TcpConnectInfo::remote_addr)
                 .map(|peer| self.proxies.client(peer.ip(), values("x-forwarded-for"), values("forwarded")));
             limiter.check(&caller, client, "grpc")?;
         }
-        request.extensions_mut().insert(caller);
-        Ok(request)
+        Ok(caller)
+    }
+}
+
+/// A service whose calls are admitted by [`Admission`] first, on the HTTP request itself: tonic's interceptors take
+/// the request apart into a `tonic::Request` and put it back together for each call.
+#[derive(Debug, Clone)]
+pub struct Admitted<S> {
+    inner: S,
+    admission: Admission,
+}
+
+impl<S> Admitted<S> {
+    pub fn new(inner: S, admission: Admission) -> Self {
+        Self { inner, admission }
+    }
+}
+
+impl<S: NamedService> NamedService for Admitted<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> Service<HttpRequest<B>> for Admitted<S>
+where
+    S: Service<HttpRequest<B>, Response = HttpResponse<tonic::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
+        match self.admission.admit(&request) {
+            Ok(caller) => {
+                request.extensions_mut().insert(caller);
+                Either::Left(self.inner.call(request))
+            }
+            Err(status) => Either::Right(ready(Ok(status.into_http()))),
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 use draftstore_proto::draft::v1 as pb;
 use draftstore_proto::draft::v1::draft_service_server::{DraftService as DraftRpc, DraftServiceServer};
 use time::OffsetDateTime;
-use tonic::service::interceptor::InterceptedService;
 use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
@@ -25,7 +24,7 @@ use crate::service::{
 };
 use draftstore_storage::CompletedPart;
 pub use layers::Admission;
-use layers::{Observed, admitted};
+use layers::{Admitted, Observed, admitted};
 
 mod layers;
 
@@ -40,11 +39,8 @@ pub struct GrpcApi {
 
 impl GrpcApi {
     /// The tonic service, behind its layers.
-    pub fn server(
-        service: DraftService,
-        admission: Admission,
-    ) -> Observed<InterceptedService<DraftServiceServer<Self>, Admission>> {
-        Observed(DraftServiceServer::with_interceptor(Self { service }, admission))
+    pub fn server(service: DraftService, admission: Admission) -> Observed<Admitted<DraftServiceServer<Self>>> {
+        Observed(Admitted::new(DraftServiceServer::new(Self { service }), admission))
     }
 }
 
