@@ -24,7 +24,7 @@ use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::Trace;
 
-/// Authentication, then rate limiting: REST's `authenticate` middleware for gRPC.
+/// Authentication, then rate limiting: what REST's `Authenticate` layer does, for gRPC.
 #[derive(Debug, Clone)]
 pub struct Admission {
     pub auth: Arc<Authenticator>,
@@ -100,7 +100,7 @@ pub fn admitted<T>(request: Request<T>) -> Result<(Caller, T), Status> {
     Ok((caller, request.into_inner()))
 }
 
-/// A service whose calls are observed: REST's `observe` middleware for gRPC.
+/// A service whose calls are observed: what REST's `Observe` layer does, for gRPC.
 #[derive(Debug, Clone)]
 pub struct Observed<S>(pub S);
 

@@ -4,7 +4,7 @@
 //! handing the [`Caller`] to the handler in the request's extensions.
 //!
 //! They are services of their own rather than `axum::middleware::from_fn`, which clones the inner service and boxes
-//! it and the middleware's future for every request: about a tenth of an upload-url's time on the server.
+//! it and the middleware's future for every request (2 % of upload-url's rate, measured).
 
 use std::borrow::Cow;
 use std::convert::Infallible;

@@ -36,7 +36,7 @@ use layers::{Authenticate, Observe};
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
 const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
-/// What every handler can reach: one shared [`Shared`], so that the clone each extractor and middleware takes is one
+/// What every handler can reach: one shared [`Shared`], so that the clone each extractor and layer takes is one
 /// reference count, not a copy of every field.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
