@@ -136,6 +136,16 @@ pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Appends `parts` with `separator` between them.
+pub(crate) fn push_joined<'a>(out: &mut String, parts: impl IntoIterator<Item = &'a str>, separator: &str) {
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        out.push_str(part);
+    }
+}
+
 /// `content-type` → `Content-Type`, the form clients expect to read; `x-amz-…` headers keep S3's lowercase.
 pub(crate) fn display_header_name(name: &str) -> String {
     if name.starts_with("x-amz-") {

@@ -27,7 +27,7 @@ use url::Url;
 use crate::error::BoxError;
 use crate::storage::{
     ByteChunks, Declared, DeleteFailure, ESCAPE, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
-    PrefixPage, StaleUploads, check_version, display_header_name,
+    PrefixPage, StaleUploads, check_version, display_header_name, push_joined,
 };
 use crate::{
     BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -263,13 +263,9 @@ impl LocalStorage {
             url.extend(utf8_percent_encode(segment, ESCAPE));
         }
         let _ = write!(url, "?{EXPIRES}={expires}");
-        for (i, (name, _)) in headers.iter().enumerate() {
-            if i == 0 {
-                let _ = write!(url, "&{SIGNED_HEADERS}=");
-            } else {
-                url.push_str("%3B");
-            }
-            url.push_str(name);
+        if !headers.is_empty() {
+            let _ = write!(url, "&{SIGNED_HEADERS}=");
+            push_joined(&mut url, headers.iter().map(|(name, _)| name.as_str()), "%3B");
         }
         for (name, value) in &query {
             url.push('&');

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use percent_encoding::utf8_percent_encode;
 use sha2::Sha256;
 
-use crate::storage::{ESCAPE, push_hex};
+use crate::storage::{ESCAPE, push_hex, push_joined};
 use crate::{BucketName, Method, ObjectKey};
 
 pub(crate) const EXPIRES: &str = "X-DS-Expires";
@@ -64,12 +64,7 @@ impl UrlSigner {
             canonical.push('\n');
         }
         let _ = writeln!(canonical, "{}", signed.expires);
-        for (i, (name, _)) in signed.headers.iter().enumerate() {
-            if i > 0 {
-                canonical.push(';');
-            }
-            canonical.push_str(name);
-        }
+        push_joined(&mut canonical, signed.headers.iter().map(|(name, _)| name.as_str()), ";");
         canonical.push('\n');
         for (name, value) in signed.headers {
             canonical.push_str(name);

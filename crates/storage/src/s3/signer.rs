@@ -19,7 +19,7 @@ use time::{OffsetDateTime, UtcOffset};
 use url::Url;
 
 use crate::multipart::MAX_PART_NUMBER;
-use crate::storage::{ESCAPE, display_header_name, push_hex};
+use crate::storage::{ESCAPE, display_header_name, push_hex, push_joined};
 use crate::{Error, Method, MultipartRequest, PresignRequest, PresignedUrl, Result, UploadId};
 
 use super::CREDENTIAL_MARGIN;
@@ -108,8 +108,8 @@ impl Signer {
         Ok(Self { scheme, host, base_path, path_style, region, provider, key: RwLock::new(None) })
     }
 
-    /// The signing key for the day of `now`, derived again when the day or the credentials change.
-    async fn day_key(&self, now: i64) -> Result<Arc<DayKey>> {
+    /// The signing key for the day of `now` (`yyyymmdd`), derived again when the day or the credentials change.
+    async fn day_key(&self, now: i64, yyyymmdd: &str) -> Result<Arc<DayKey>> {
         let day = now.div_euclid(DAY);
         let cached = self.key.read().unwrap_or_else(PoisonError::into_inner).clone();
         let credentials = match cached {
@@ -117,7 +117,7 @@ impl Signer {
             Some(key) if key.credentials.usable_at(now) => Arc::clone(&key.credentials),
             _ => Arc::new(self.fetch_credentials().await?),
         };
-        let key = Arc::new(self.derive(credentials, day)?);
+        let key = Arc::new(self.derive(credentials, day, yyyymmdd)?);
         *self.key.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&key));
         Ok(key)
     }
@@ -140,19 +140,14 @@ impl Signer {
         })
     }
 
-    fn derive(&self, credentials: Arc<Credentials>, day: i64) -> Result<DayKey> {
-        let out_of_range = || Error::Other { message: "signing time out of range".to_owned(), source: None };
-        let seconds = u64::try_from(day * DAY).map_err(|_| out_of_range())?;
-        let date = OffsetDateTime::from_unix_timestamp(day * DAY).map_err(|e| Error::other("signing time", e))?;
-        if date.year() > 9999 {
-            return Err(out_of_range());
-        }
+    fn derive(&self, credentials: Arc<Credentials>, day: i64, yyyymmdd: &str) -> Result<DayKey> {
+        let seconds = u64::try_from(day * DAY)
+            .map_err(|_| Error::Other { message: "signing time before 1970".to_owned(), source: None })?;
         let time = UNIX_EPOCH + Duration::from_secs(seconds);
         let signing_key =
             aws_sigv4::sign::v4::generate_signing_key(&credentials.secret_access_key, time, &self.region, "s3");
         let mac = Hmac::new_from_slice(signing_key.as_ref()).expect("HMAC accepts keys of any length");
-        let scope =
-            format!("{:04}{:02}{:02}/{}/s3/aws4_request", date.year(), u8::from(date.month()), date.day(), self.region);
+        let scope = format!("{yyyymmdd}/{}/s3/aws4_request", self.region);
         let mut credential_param = String::new();
         credential_param.extend(utf8_percent_encode(&credentials.access_key_id, ESCAPE));
         credential_param.extend(utf8_percent_encode("/", ESCAPE));
@@ -162,12 +157,13 @@ impl Signer {
 
     pub(super) async fn sign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         match request.method {
-            Method::Put => self.url(request, &[], request.conditions.upload_headers()).await,
+            Method::Put => self.url(request, Method::Put, &[], request.conditions.upload_headers()).await,
             Method::Get => match &request.conditions.disposition {
                 Some(disposition) => {
-                    self.url(request, &[("response-content-disposition", disposition)], Vec::new()).await
+                    let query = [("response-content-disposition", disposition.as_str())];
+                    self.url(request, Method::Get, &query, Vec::new()).await
                 }
-                None => self.url(request, &[], Vec::new()).await,
+                None => self.url(request, Method::Get, &[], Vec::new()).await,
             },
             Method::Post | Method::Delete => {
                 Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None })
@@ -180,17 +176,17 @@ impl Signer {
         request: &PresignRequest<'_>,
         multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl> {
-        let request = &PresignRequest { method: multipart.method(), ..request.clone() };
+        let method = multipart.method();
         match multipart {
             MultipartRequest::Create => {
                 let headers = match &request.conditions.content_type {
                     Some(content_type) => vec![("content-type".to_owned(), content_type.to_string())],
                     None => Vec::new(),
                 };
-                self.url(request, &[("uploads", "1")], headers).await
+                self.url(request, method, &[("uploads", "1")], headers).await
             }
             MultipartRequest::ListParts(id) | MultipartRequest::Abort(id) => {
-                self.url(request, &[("uploadId", id.as_str())], Vec::new()).await
+                self.url(request, method, &[("uploadId", id.as_str())], Vec::new()).await
             }
         }
     }
@@ -204,24 +200,24 @@ impl Signer {
         if !(1..=MAX_PART_NUMBER).contains(&number) {
             return Err(Error::Other { message: format!("part number {number} out of range"), source: None });
         }
-        let request = &PresignRequest { method: Method::Put, ..request.clone() };
         let number = number.to_string();
         let query = [("partNumber", number.as_str()), ("uploadId", upload_id.as_str())];
-        self.url(request, &query, request.conditions.part_headers()).await
+        self.url(request, Method::Put, &query, request.conditions.part_headers()).await
     }
 
-    /// Signs `request` with `query` (sorted, every name starting in lowercase, so after SigV4's own) and
-    /// `headers` (lowercase names) besides `Host`, which the request must send as given.
+    /// Signs `request` for `method` with `query` (sorted, every name starting in lowercase, so after SigV4's own)
+    /// and `headers` (lowercase names) besides `Host`, which the request must send as given.
     async fn url(
         &self,
         request: &PresignRequest<'_>,
+        method: Method,
         query: &[(&str, &str)],
         headers: Vec<(String, String)>,
     ) -> Result<PresignedUrl> {
         let now = request.now.to_offset(UtcOffset::UTC);
-        let key = self.day_key(now.unix_timestamp()).await?;
         let date = amz_date(now)?;
         let date = std::str::from_utf8(&date).map_err(|e| Error::other("signing time", e))?;
+        let key = self.day_key(now.unix_timestamp(), &date[..8]).await?;
         let bucket = request.bucket.as_str();
 
         let host = match self.path_style {
@@ -255,12 +251,7 @@ impl Signer {
             params.extend(utf8_percent_encode(token, ESCAPE));
         }
         params.push_str("&X-Amz-SignedHeaders=");
-        for (i, (name, _)) in signed.iter().enumerate() {
-            if i > 0 {
-                params.push_str("%3B");
-            }
-            params.push_str(name);
-        }
+        push_joined(&mut params, signed.iter().map(|(name, _)| *name), "%3B");
         debug_assert!(query.is_sorted_by_key(|(name, _)| *name));
         for (name, value) in query {
             debug_assert!(name.starts_with(|c: char| c.is_ascii_lowercase()));
@@ -271,25 +262,16 @@ impl Signer {
         }
 
         let mut canonical = String::with_capacity(path.len() + params.len() + 256);
-        let _ = write!(canonical, "{}\n{path}\n{params}\n", request.method.as_str());
+        let _ = write!(canonical, "{}\n{path}\n{params}\n", method.as_str());
         for (name, value) in &signed {
             canonical.push_str(name);
             canonical.push(':');
-            for (i, word) in value.split_ascii_whitespace().enumerate() {
-                if i > 0 {
-                    canonical.push(' ');
-                }
-                canonical.push_str(word);
-            }
+            // SigV4 trims a value and folds its runs of spaces into one.
+            push_joined(&mut canonical, value.split_ascii_whitespace(), " ");
             canonical.push('\n');
         }
         canonical.push('\n');
-        for (i, (name, _)) in signed.iter().enumerate() {
-            if i > 0 {
-                canonical.push(';');
-            }
-            canonical.push_str(name);
-        }
+        push_joined(&mut canonical, signed.iter().map(|(name, _)| *name), ";");
         canonical.push_str("\nUNSIGNED-PAYLOAD");
 
         let mut to_sign = String::with_capacity(160);
@@ -306,7 +288,7 @@ impl Signer {
         let _ = write!(url, "{}://{host}{path}?{params}&X-Amz-Signature=", self.scheme);
         push_hex(&mut url, &mac.finalize().into_bytes());
         let headers = headers.into_iter().map(|(name, value)| (display_header_name(&name), value)).collect();
-        Ok(PresignedUrl { url, method: request.method, headers })
+        Ok(PresignedUrl { url, method, headers })
     }
 }
 
