@@ -486,6 +486,12 @@ pub fn grpc_incoming(
             let sender = sender.clone();
             tokio::spawn(async move {
                 let mut connection = Connection::new(tcp, peer, admission);
+                // h2 copies a DATA frame's payload into its write buffer only below 256 bytes on a vectored writer
+                // (1 KiB otherwise), and sends a payload it did not copy before anything queued after it. A reply
+                // of a few hundred bytes then went out in two writes, its trailers in the second: one for each
+                // call, half the connection's system calls. Without vectored writes, a reply below 1 KiB (an upload
+                // URL, SigV4's included, or a confirm) is one write; a larger payload costs one write more.
+                connection.vectored = false;
                 if let Ok((prefix, end)) = read_preface(&mut connection.tcp, within).await {
                     (connection.prefix, connection.end) = (prefix, end);
                     let _ = sender.send(connection).await;
@@ -523,13 +529,16 @@ pub struct Connection {
     info: TcpConnectInfo,
     /// Told when bytes arrive (REST port).
     activity: Option<Arc<Activity>>,
+    /// Whether writers may hand it several buffers at once; see [`grpc_incoming`] for why gRPC's do not.
+    vectored: bool,
     _admission: Admission,
 }
 
 impl Connection {
     fn new(tcp: TcpStream, peer: SocketAddr, admission: Admission) -> Self {
         let info = TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
-        Self { prefix: [0; 24], start: 0, end: 0, tcp, info, activity: None, _admission: admission }
+        let vectored = tcp.is_write_vectored();
+        Self { prefix: [0; 24], start: 0, end: 0, tcp, info, activity: None, vectored, _admission: admission }
     }
 }
 
@@ -574,7 +583,7 @@ impl AsyncWrite for Connection {
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        self.vectored
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
