@@ -1426,8 +1426,8 @@ def cpu_seconds(pid):
 def bench_end_to_end(opts, weed):
     """The whole flow a user sees, on the same SeaweedFS: many small files by DraftStore (upload-url, PUT to the
     store, confirm), by the tus server (create, PATCH) and by the AWS SDK for JavaScript sending the same S3 calls
-    itself, from one Node client on CPU 1; one 1 GiB file by DraftStore's CLI and by tus-js-client; the CPU time
-    each server spent (both pinned to CPU 0, SeaweedFS's own not counted), and SeaweedFS's, on CPU 0 too."""
+    itself, from one Node client on CPU 1; one 1 GiB file by DraftStore's CLI and by tus-js-client; each server's
+    CPU time (both pinned to CPU 0, as SeaweedFS is), and SeaweedFS's on every side."""
     tools = os.path.join(ROOT, ".tools", "tus")
     client = os.path.join(ROOT, "bench", "tus", "client.mjs")
     count, size, parallel = opts.e2e_files, 64 << 10, 16

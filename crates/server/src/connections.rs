@@ -488,9 +488,9 @@ pub fn grpc_incoming(
                 let mut connection = Connection::new(tcp, peer, admission);
                 // h2 copies a DATA frame's payload into its write buffer only below 256 bytes on a vectored writer
                 // (1 KiB otherwise), and sends a payload it did not copy before anything queued after it. A reply
-                // of a few hundred bytes then went out in two writes, its trailers in the second: one for each
-                // call, half the connection's system calls. Without vectored writes, a reply below 1 KiB (an upload
-                // URL, SigV4's included, or a confirm) is one write; a larger payload costs one write more.
+                // of a few hundred bytes then took two writes, its trailers alone in the second: a system call more
+                // for every call. Without vectored writes, a reply below 1 KiB (an upload URL, SigV4's included, or
+                // a confirm) is one write; a larger payload costs one write more.
                 connection.vectored = false;
                 if let Ok((prefix, end)) = read_preface(&mut connection.tcp, within).await {
                     (connection.prefix, connection.end) = (prefix, end);
