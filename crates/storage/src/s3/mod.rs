@@ -2,7 +2,8 @@
 //!
 //! Calls that talk to the store go through `aws-sdk-s3`. URLs are signed here with SigV4 (`signer`), with the
 //! day's signing key derived once by `aws-sigv4`: several times faster than the SDK's presigner on this hot path;
-//! the tests check its signatures against `aws-sigv4`'s and that the store accepts them. No byte of an object passes through DraftStore: confirm is a server-side copy.
+//! the tests check its signatures against `aws-sigv4`'s and that the store accepts them. No byte of an object
+//! passes through DraftStore: confirm is a server-side copy.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
