@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0, driven over HTTP.
 
+mod attacks;
 mod auth;
 mod browser;
 mod checks;

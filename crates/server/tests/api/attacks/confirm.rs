@@ -1,0 +1,2 @@
+//! Confirm and delete: a confirm promotes exactly the bytes it checked, and a delete removes only what was
+//! decided.

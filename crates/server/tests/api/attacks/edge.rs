@@ -1,0 +1,1 @@
+//! At the edge: labels, defaults, authentication and rate limits, before a request reaches its handler.
