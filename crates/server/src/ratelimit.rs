@@ -1,7 +1,8 @@
 //! Per-caller rate limits (`RATE_LIMIT` requests per second, bursts of `RATE_LIMIT_BURST`): a token bucket per
 //! tenant, or per client address when `AUTH_MODE=none`, kept in this replica's memory (governor's GCRA). Both the
 //! REST and the gRPC adapter ask it once per API call, after authentication; probes, metrics, the built-in page
-//! and the local backend's signed URLs are not counted.
+//! and the local backend's signed URLs are not counted. An IPv6 client is keyed on its /64, the network one
+//! subscriber or host is given: keyed on its whole address it could draw a fresh bucket for each request.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -45,7 +46,7 @@ impl RateLimiter {
     pub fn check(&self, caller: &Caller, peer: Option<IpAddr>, protocol: &'static str) -> Result<(), Error> {
         let key = match (caller.tenant(), peer) {
             (Some(tenant), _) => format!("tenant:{}", tenant.as_str()),
-            (None, Some(address)) => format!("address:{address}"),
+            (None, Some(address)) => address_key(address),
             (None, None) => "address:unknown".to_owned(),
         };
         if self.checks.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
@@ -58,6 +59,20 @@ impl RateLimiter {
                 Err(Error::RateLimited { retry_after: not_until.wait_time_from(self.clock.now()) })
             }
         }
+    }
+}
+
+/// The bucket of an anonymous client: its IPv4 address, or its IPv6 address's /64 network.
+fn address_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("address:{v4}"),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("address:{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
     }
 }
 
@@ -81,5 +96,19 @@ mod tests {
             other => panic!("expected a rate limit, got {other:?}"),
         }
         assert!(limiter.check(&anonymous, Some(IpAddr::from([10, 0, 0, 2])), "http").is_ok(), "another address");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_bucket_per_64_network() {
+        let limit = RateLimit { per_second: NonZeroU32::new(1).expect("1"), burst: NonZeroU32::new(2).expect("2") };
+        let limiter = RateLimiter::new(limit);
+        let anonymous = Caller::anonymous();
+        let address = |text: &str| Some(text.parse::<IpAddr>().expect("an address"));
+        assert!(limiter.check(&anonymous, address("2001:db8:1:2::1"), "http").is_ok());
+        assert!(limiter.check(&anonymous, address("2001:db8:1:2:ffff:ffff:ffff:fffe"), "http").is_ok());
+        let third = limiter.check(&anonymous, address("2001:db8:1:2:dead:beef:0:7"), "http");
+        assert!(matches!(third, Err(Error::RateLimited { .. })), "the same /64 shares one bucket: {third:?}");
+        assert!(limiter.check(&anonymous, address("2001:db8:1:3::1"), "http").is_ok(), "another /64");
+        assert_eq!(address_key("::ffff:10.0.0.1".parse().expect("mapped")), "address:10.0.0.1");
     }
 }
