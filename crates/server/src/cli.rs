@@ -23,8 +23,14 @@ pub struct ClientArgs {
     #[arg(long, env = "DRAFTSTORE_URL", default_value = "http://localhost:8080", value_name = "URL")]
     pub url: String,
     /// Bearer token: an API key (AUTH_MODE=api-key) or a JWT (AUTH_MODE=jwt).
-    #[arg(long, env = "DRAFTSTORE_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub token: Option<String>,
+    #[arg(
+        long,
+        env = "DRAFTSTORE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        value_parser = crate::config::values::secret()
+    )]
+    pub token: Option<secrecy::SecretString>,
     /// Print errors only: no progress, no per-file lines.
     #[arg(long, short)]
     pub quiet: bool,
@@ -270,7 +276,8 @@ fn describe(error: &Error) -> String {
 }
 
 fn connect(args: &ClientArgs) -> Result<Client, ExitCode> {
-    Client::new(&args.url, args.token.clone()).map_err(|e| {
+    let token = args.token.as_ref().map(|token| secrecy::ExposeSecret::expose_secret(token).to_owned());
+    Client::new(&args.url, token).map_err(|e| {
         eprintln!("error: {}", describe(&e));
         ExitCode::from(2)
     })

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args};
 use draftstore_storage::s3::{S3Config, StaticCredentials};
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::{ConfigError, GIB5, MIB5, values};
@@ -117,22 +118,22 @@ pub struct AwsSettings {
         env = "AWS_SECRET_ACCESS_KEY",
         hide_env_values = true,
         value_name = "SECRET",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(values::secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub aws_secret_access_key: ::std::option::Option<String>,
+    pub aws_secret_access_key: ::std::option::Option<SecretString>,
     /// AWS session token, with temporary credentials (`s3`).
     #[arg(
         long,
         env = "AWS_SESSION_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(values::secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub aws_session_token: ::std::option::Option<String>,
+    pub aws_session_token: ::std::option::Option<SecretString>,
     /// Endpoint of an S3-compatible store instead of AWS (`s3`).
     #[arg(
         long,
@@ -167,27 +168,28 @@ pub struct MinioSettings {
         value_parser = values::text()
     )]
     pub minio_endpoint: String,
-    /// MinIO access key (`minio`).
+    /// MinIO access key; required with `minio` (no default: MinIO's own, `minioadmin`, is known to everyone).
     #[arg(
         long,
         env = "MINIO_ACCESS_KEY",
-        default_value = "minioadmin",
+        default_value = "",
+        hide_default_value = true,
         hide_env_values = true,
         value_name = "KEY",
-        value_parser = values::text()
+        value_parser = values::optional(values::text())
     )]
-    pub minio_access_key: String,
-    /// MinIO secret key (`minio`) [default: minioadmin].
+    pub minio_access_key: ::std::option::Option<String>,
+    /// MinIO secret key; required with `minio`.
     #[arg(
         long,
         env = "MINIO_SECRET_KEY",
-        default_value = "minioadmin",
-        hide_env_values = true,
+        default_value = "",
         hide_default_value = true,
+        hide_env_values = true,
         value_name = "SECRET",
-        value_parser = values::text()
+        value_parser = values::optional(values::secret())
     )]
-    pub minio_secret_key: String,
+    pub minio_secret_key: ::std::option::Option<SecretString>,
     /// Reach MinIO over https (`minio`).
     #[arg(
         long,
@@ -220,8 +222,8 @@ impl StorageSettings {
                 let credentials = match (&aws.aws_access_key_id, &aws.aws_secret_access_key) {
                     (Some(id), Some(secret)) => Some(StaticCredentials {
                         access_key_id: id.clone(),
-                        secret_access_key: secret.clone(),
-                        session_token: aws.aws_session_token.clone(),
+                        secret_access_key: secret.expose_secret().to_owned(),
+                        session_token: aws.aws_session_token.as_ref().map(|token| token.expose_secret().to_owned()),
                     }),
                     (None, None) => None,
                     (Some(_), None) => {
@@ -279,16 +281,21 @@ impl MinioSettings {
             .ok_or_else(|| ConfigError::new("MINIO_ENDPOINT", values::invalid(endpoint, "expected host:port")))
     }
 
+    /// MINIO_ACCESS_KEY and MINIO_SECRET_KEY, both required: a MinIO left with its well-known default credentials
+    /// is anyone's, and DraftStore does not assume them.
     fn credentials(&self) -> Result<StaticCredentials, ConfigError> {
-        if self.minio_access_key.is_empty() || self.minio_secret_key.is_empty() {
-            return Err(ConfigError::new(
-                "MINIO_ACCESS_KEY",
-                "MINIO_ACCESS_KEY and MINIO_SECRET_KEY must not be empty",
-            ));
-        }
+        let required = |var| {
+            ConfigError::new(
+                var,
+                "is required with STORAGE_TYPE=minio: set MINIO_ACCESS_KEY and MINIO_SECRET_KEY to the credentials \
+                 of a MinIO user (never MinIO's default minioadmin)",
+            )
+        };
+        let access_key = self.minio_access_key.clone().ok_or_else(|| required("MINIO_ACCESS_KEY"))?;
+        let secret_key = self.minio_secret_key.as_ref().ok_or_else(|| required("MINIO_SECRET_KEY"))?;
         Ok(StaticCredentials {
-            access_key_id: self.minio_access_key.clone(),
-            secret_access_key: self.minio_secret_key.clone(),
+            access_key_id: access_key,
+            secret_access_key: secret_key.expose_secret().to_owned(),
             session_token: None,
         })
     }

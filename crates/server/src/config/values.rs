@@ -36,6 +36,11 @@ impl<T: 'static> Setting<T> {
         Self { parse: Arc::new(parse) }
     }
 
+    /// The value of `text`, or what is wrong with it.
+    pub fn parse_text(&self, text: &str) -> Result<T, String> {
+        (self.parse)(text)
+    }
+
     /// The same parser, its value turned into another.
     pub fn map<U: 'static>(self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Setting<U> {
         Setting::new(move |text| (self.parse)(text).map(&f))
@@ -189,6 +194,11 @@ pub fn text() -> Setting<String> {
 /// Text that must not be empty.
 pub fn required_text(what: &'static str) -> Setting<String> {
     Setting::new(move |text| if text.is_empty() { Err(what.to_owned()) } else { Ok(text.to_owned()) })
+}
+
+/// A secret, as given: its `Debug` is redacted and it is never shown in a message.
+pub fn secret() -> Setting<secrecy::SecretString> {
+    Setting::new(|text| Ok(secrecy::SecretString::from(text.to_owned())))
 }
 
 /// A file path.
