@@ -90,6 +90,14 @@ pub enum Error {
     #[error("missing or invalid credentials")]
     Unauthenticated,
 
+    /// A genuine token whose tenant cannot be used (too long, or one the store could merge with another).
+    #[error("{0}")]
+    TenantRefused(String),
+
+    /// An operator call by a caller the operator did not name (ADMIN_TENANTS).
+    #[error("{0}")]
+    Forbidden(String),
+
     /// A request to a local signed URL whose signature is missing, altered or expired.
     #[error("{0}")]
     SignatureRejected(String),
@@ -184,9 +192,11 @@ impl Error {
             Self::BucketNotFound(_) => ErrorType::BucketNotFound,
             Self::RateLimited { .. } => ErrorType::RateLimited,
             Self::InsufficientStorage { .. } => ErrorType::InsufficientStorage,
-            Self::Unauthenticated | Self::SignatureRejected(_) | Self::StorageAccessDenied { .. } => {
-                ErrorType::AccessDenied
-            }
+            Self::Unauthenticated
+            | Self::TenantRefused(_)
+            | Self::Forbidden(_)
+            | Self::SignatureRejected(_)
+            | Self::StorageAccessDenied { .. } => ErrorType::AccessDenied,
             Self::StorageUnavailable { .. } | Self::StorageTimeout { .. } => ErrorType::NetworkError,
             Self::Internal { .. } => ErrorType::InternalError,
             Self::HookUnavailable(_) => ErrorType::HookUnavailable,

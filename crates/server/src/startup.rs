@@ -14,9 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use url::Url;
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TenantNames};
 use crate::cleaner::Cleaner;
-use crate::config::{ConnectionSettings, ServeSettings, Settings};
+use crate::config::{ConfigError, ConnectionSettings, ServeSettings, Settings};
 use crate::connections::{self, HttpRouters, Slots};
 use crate::error::Error;
 use crate::grpc::{self, Admission, GrpcApi};
@@ -98,8 +98,8 @@ impl Application {
     /// Binds the listener, opens the store and creates the buckets if missing.
     pub async fn build(settings: ServeSettings) -> Result<Self, StartupError> {
         let connection_cap = fit_connections(&settings.connections);
-        let (http, http_address) = bind(SocketAddr::new(settings.bind_address, settings.http_port)).await?;
-        let (grpc, grpc_address) = bind(SocketAddr::new(settings.bind_address, settings.grpc_port)).await?;
+        let (http, http_address) = bind(SocketAddr::new(settings.bind_address(), settings.http_port)).await?;
+        let (grpc, grpc_address) = bind(SocketAddr::new(settings.bind_address(), settings.grpc_port)).await?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             Url::parse(&format!("http://localhost:{}", http_address.port())).expect("a localhost URL parses")
         });
@@ -113,9 +113,14 @@ impl Application {
         create_buckets(&service).await?;
         let deliverer = service.outbox().and_then(|outbox| Deliverer::new(outbox.clone(), common));
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
-        let auth = Arc::new(Authenticator::from_settings(&settings.auth).map_err(StartupError::Config)?);
+        let names = tenant_names(common, backend.local.is_some())?;
+        let auth = Arc::new(Authenticator::from_settings(&settings.auth, names).map_err(StartupError::Config)?);
+        auth.start(settings.auth.jwks_refresh_interval).await.map_err(StartupError::Config)?;
         if auth.is_open() {
-            tracing::warn!("AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production");
+            tracing::warn!(
+                address = %settings.bind_address(),
+                "AUTH_MODE=none: every caller is trusted; set AUTH_MODE=api-key or jwt in production"
+            );
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
         let proxies = Arc::new(settings.trusted_proxies.clone());
@@ -240,6 +245,25 @@ impl Application {
         }
         result
     }
+}
+
+/// Which tenant names the store keeps apart: on the local backend, as DATA_DIR's filesystem does (probed).
+fn tenant_names(settings: &Settings, local: bool) -> Result<TenantNames, StartupError> {
+    if !local {
+        return Ok(TenantNames::AsGiven);
+    }
+    let dir = &settings.storage.data_dir;
+    let names = TenantNames::probe(dir).map_err(|e| {
+        StartupError::Config(ConfigError::new("DATA_DIR", format!("cannot probe {} for case: {e}", dir.display())))
+    })?;
+    if names == TenantNames::LowerCaseAscii {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            "DATA_DIR is on a case-insensitive filesystem: tenant names must be lower-case ASCII, so that no two \
+             tenants share a folder"
+        );
+    }
+    Ok(names)
 }
 
 /// Raises the open-file limit and fits MAX_CONNECTIONS to it, saying what it did.

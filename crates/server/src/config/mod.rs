@@ -341,15 +341,27 @@ impl Settings {
 pub struct ServeSettings {
     #[command(flatten)]
     pub common: Settings,
-    /// Address the servers listen on.
+    /// Address the servers listen on [default: 127.0.0.1 with AUTH_MODE=none, 0.0.0.0 otherwise].
+    #[arg(
+        long = "bind-address",
+        env = "BIND_ADDRESS",
+        value_name = "IP",
+        value_parser = values::optional(values::ip_address()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub bind_address_given: ::std::option::Option<std::net::IpAddr>,
+    /// Serve AUTH_MODE=none on a BIND_ADDRESS other than loopback: anyone who reaches the address may then list,
+    /// read, confirm and delete every object.
     #[arg(
         long,
-        env = "BIND_ADDRESS",
-        default_value = "0.0.0.0",
-        value_name = "IP",
-        value_parser = values::ip_address()
+        env = "ALLOW_UNAUTHENTICATED",
+        default_value = "false",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        value_parser = values::boolean()
     )]
-    pub bind_address: std::net::IpAddr,
+    pub allow_unauthenticated: bool,
     #[command(flatten)]
     pub auth: AuthSettings,
     /// Port of the REST API.
@@ -436,9 +448,30 @@ pub struct ServeSettings {
 }
 
 impl ServeSettings {
+    /// The address the servers listen on: BIND_ADDRESS, else loopback when requests are not authenticated and every
+    /// address otherwise.
+    pub fn bind_address(&self) -> std::net::IpAddr {
+        match (self.bind_address_given, self.auth.mode) {
+            (Some(address), _) => address,
+            (None, AuthMode::None) => std::net::Ipv4Addr::LOCALHOST.into(),
+            (None, _) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        }
+    }
+
     /// Checks what no single setting can: the settings that go together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.common.validate()?;
+        let address = self.bind_address();
+        if self.auth.mode == AuthMode::None && !address.is_loopback() && !self.allow_unauthenticated {
+            return Err(ConfigError::new(
+                "BIND_ADDRESS",
+                format!(
+                    "{address} is not a loopback address, and AUTH_MODE=none lets anyone who reaches it list, read, \
+                     confirm and delete every object: set AUTH_MODE=api-key or jwt (docs/security.md), or \
+                     ALLOW_UNAUTHENTICATED=true to serve without authentication on purpose"
+                ),
+            ));
+        }
         if self.http_port == self.grpc_port && self.http_port != 0 {
             return Err(ConfigError::new(
                 "GRPC_PORT",
@@ -500,8 +533,8 @@ pub struct ConnectionSettings {
 /// RATE_LIMIT and RATE_LIMIT_BURST.
 #[derive(Debug, Clone, Args)]
 pub struct RateLimitSettings {
-    /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none), per replica; REST
-    /// and gRPC count together; `0` turns rate limiting off.
+    /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none, an IPv6 client's
+    /// /64 network), per replica; REST and gRPC count together; `0` turns rate limiting off.
     #[arg(
         long = "rate-limit",
         env = "RATE_LIMIT",
@@ -534,7 +567,8 @@ impl RateLimitSettings {
 /// How callers are authenticated; key files are read when the server starts.
 #[derive(Debug, Clone, Args)]
 pub struct AuthSettings {
-    /// Who may call: `none` (every caller trusted; a warning at start-up), `api-key` or `jwt`.
+    /// Who may call: `none` (every caller trusted; the servers then bind loopback unless BIND_ADDRESS and
+    /// ALLOW_UNAUTHENTICATED say otherwise), `api-key` or `jwt`.
     #[arg(
         long = "auth-mode",
         env = "AUTH_MODE",
@@ -559,22 +593,33 @@ pub struct AuthSettings {
         env = "API_KEYS",
         hide_env_values = true,
         value_name = "ENTRIES",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(values::secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub api_keys: ::std::option::Option<String>,
-    /// HS256 secret (`jwt`; one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWKS_FILE).
+    pub api_keys: ::std::option::Option<SecretString>,
+    /// Tenants (comma-separated) that may make the operator calls (`draft-bucket`, gRPC CreateDraftBucket) once
+    /// authentication is on; any other caller is refused 403 [default: none].
+    #[arg(
+        long,
+        env = "ADMIN_TENANTS",
+        value_name = "TENANTS",
+        value_parser = values::list(|tenant| Ok(tenant.to_owned())),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub admin_tenants: ::std::vec::Vec<String>,
+    /// HS256 secret of 32 bytes or more (`jwt`; one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWKS_FILE, JWKS_URL).
     #[arg(
         long,
         env = "JWT_SECRET",
         hide_env_values = true,
         value_name = "SECRET",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(jwt_secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub jwt_secret: ::std::option::Option<String>,
+    pub jwt_secret: ::std::option::Option<SecretString>,
     /// RS256 or ES256 public key in PEM (`jwt`).
     #[arg(
         long,
@@ -585,7 +630,7 @@ pub struct AuthSettings {
         hide_default_value = true
     )]
     pub jwt_public_key_file: ::std::option::Option<PathBuf>,
-    /// JSON Web Key Set, keys chosen by `kid` (`jwt`).
+    /// JSON Web Key Set file, keys chosen by `kid` (`jwt`).
     #[arg(
         long,
         env = "JWKS_FILE",
@@ -595,7 +640,28 @@ pub struct AuthSettings {
         hide_default_value = true
     )]
     pub jwks_file: ::std::option::Option<PathBuf>,
-    /// Required `iss` of tokens, when set (`jwt`).
+    /// URL of the identity provider's JSON Web Key Set, https (or http on loopback), keys chosen by `kid` (`jwt`);
+    /// fetched at start-up, which fails without it.
+    #[arg(
+        long,
+        env = "JWKS_URL",
+        value_name = "URL",
+        value_parser = values::optional(jwks_url()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub jwks_url: ::std::option::Option<Url>,
+    /// Seconds between two readings of JWKS_FILE or JWKS_URL (1 to 86400); a token whose `kid` the set lacks also
+    /// has it read again, at most once per 30 s.
+    #[arg(
+        long,
+        env = "JWKS_REFRESH_INTERVAL",
+        default_value = "300",
+        value_name = "SECONDS",
+        value_parser = values::seconds(1, 86_400)
+    )]
+    pub jwks_refresh_interval: Duration,
+    /// Required `iss` of tokens; required with public keys (`jwt`).
     #[arg(
         long,
         env = "JWT_ISSUER",
@@ -605,7 +671,7 @@ pub struct AuthSettings {
         hide_default_value = true
     )]
     pub jwt_issuer: ::std::option::Option<String>,
-    /// Required `aud` of tokens, when set (`jwt`).
+    /// Required `aud` of tokens; required with public keys (`jwt`).
     #[arg(
         long,
         env = "JWT_AUDIENCE",
@@ -698,6 +764,39 @@ fn clamd_address() -> Setting<crate::checks::ClamdAddress> {
     Setting::new(|text| crate::checks::ClamdAddress::parse(text).map_err(|e| values::invalid(text, e)))
 }
 
+/// An HS256 secret: at least 32 bytes, the size of its hash's output (RFC 7518, 3.2); the message does not show it.
+fn jwt_secret() -> Setting<SecretString> {
+    Setting::new(|text| {
+        if text.len() < 32 {
+            return Err(format!(
+                "must be at least 32 bytes long; this one has {} (value not shown). Generate one with: \
+                 head -c 32 /dev/urandom | base64",
+                text.len()
+            ));
+        }
+        Ok(SecretString::from(text.to_owned()))
+    })
+}
+
+/// Where the identity provider publishes its keys: https, or http to a loopback address only (keys read over a
+/// network in the clear could be anyone's).
+fn jwks_url() -> Setting<Url> {
+    let base = values::http_url();
+    Setting::new(move |text| {
+        let url = Url::parse(text).map_err(|e| values::invalid(text, e))?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if url.scheme() != "https" && !loopback {
+            return Err(values::invalid(text, "expected an https:// URL (http:// only to a loopback address)"));
+        }
+        base.parse_text(text)
+    })
+}
+
 /// The local backend's signing key; the message does not show it.
 fn signing_key() -> Setting<SecretString> {
     Setting::new(|text| {
@@ -777,15 +876,21 @@ mod tests {
 
     #[test]
     fn minio_settings_become_a_path_style_endpoint() {
-        let settings =
-            serve(&["--storage-type", "minio", "--minio-endpoint", "minio-service:9000", "--minio-use-ssl", "true"])
-                .expect("valid");
+        let keys = ["--minio-access-key", "app", "--minio-secret-key", "app-secret"];
+        let settings = serve(
+            &[
+                &["--storage-type", "minio", "--minio-endpoint", "minio-service:9000", "--minio-use-ssl", "true"],
+                &keys[..],
+            ]
+            .concat(),
+        )
+        .expect("valid");
         let s3 =
             settings.common.storage.s3_config(settings.common.storage_timeout).expect("valid").expect("minio is S3");
         assert_eq!(s3.endpoint.map(String::from).as_deref(), Some("https://minio-service:9000/"));
         assert!(s3.force_path_style);
         assert!(
-            serve(&["--storage-type", "minio", "--minio-endpoint", "http://x:9000"])
+            serve(&[&["--storage-type", "minio", "--minio-endpoint", "http://x:9000"], &keys[..]].concat())
                 .expect_err("bad")
                 .starts_with("MINIO_ENDPOINT:")
         );
@@ -799,5 +904,81 @@ mod tests {
                 .expect_err("bad")
                 .starts_with("AWS_SECRET_ACCESS_KEY:")
         );
+    }
+
+    #[test]
+    fn minio_credentials_are_required_and_have_no_default() {
+        let refused = serve(&["--storage-type", "minio"]).expect_err("no credentials");
+        assert!(refused.starts_with("MINIO_ACCESS_KEY: is required with STORAGE_TYPE=minio"), "{refused}");
+        let refused = serve(&["--storage-type", "minio", "--minio-access-key", "app"]).expect_err("no secret");
+        assert!(refused.starts_with("MINIO_SECRET_KEY: is required"), "{refused}");
+        assert!(serve(&[]).is_ok(), "the local backend needs none");
+    }
+
+    #[test]
+    fn without_authentication_the_servers_bind_loopback_unless_told_otherwise() {
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        assert_eq!(serve(&[]).expect("valid").bind_address(), loopback);
+        let refused = serve(&["--bind-address", "0.0.0.0"]).expect_err("open to the network");
+        assert!(refused.starts_with("BIND_ADDRESS: 0.0.0.0 is not a loopback address"), "{refused}");
+        assert!(refused.contains("AUTH_MODE=api-key or jwt") && refused.contains("ALLOW_UNAUTHENTICATED=true"));
+        let allowed = serve(&["--bind-address", "0.0.0.0", "--allow-unauthenticated", "true"]).expect("on purpose");
+        assert_eq!(allowed.bind_address(), std::net::IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(serve(&["--bind-address", "::1"]).expect("loopback").bind_address().to_string(), "::1");
+        let keyed = serve(&["--auth-mode", "api-key"]).expect("valid");
+        assert_eq!(keyed.bind_address(), std::net::IpAddr::from([0, 0, 0, 0]), "authenticated: every address");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_and_a_cleartext_key_set_url_are_refused() {
+        let refused = serve(&["--auth-mode", "jwt", "--jwt-secret", "secret"]).expect_err("6 bytes");
+        assert!(refused.starts_with("JWT_SECRET: must be at least 32 bytes long; this one has 6"), "{refused}");
+        assert!(!refused.contains("'secret'"), "{refused}");
+        assert!(serve(&["--jwt-secret", &"s".repeat(32)]).is_ok());
+        let refused = serve(&["--jwks-url", "http://idp.example/keys"]).expect_err("in the clear");
+        assert!(refused.starts_with("JWKS_URL: 'http://idp.example/keys' is invalid: expected an https://"));
+        assert!(serve(&["--jwks-url", "http://127.0.0.1:9/keys"]).is_ok());
+        assert!(serve(&["--jwks-url", "https://idp.example/.well-known/jwks.json"]).is_ok());
+    }
+
+    #[test]
+    fn the_settings_debug_carries_no_secret() {
+        let secrets = [
+            "aws-secret-never-shown",
+            "aws-session-never-shown",
+            "minio-secret-never-shown",
+            "jwt-secret-never-shown-0123456789abcdef",
+            "api-keys-never-shown",
+            "signing-key-never-shown",
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ];
+        let settings = serve(&[
+            "--aws-access-key-id",
+            "AKIDVISIBLE",
+            "--aws-secret-access-key",
+            secrets[0],
+            "--aws-session-token",
+            secrets[1],
+            "--minio-access-key",
+            "minio-user",
+            "--minio-secret-key",
+            secrets[2],
+            "--jwt-secret",
+            secrets[3],
+            "--api-keys",
+            secrets[4],
+            "--signing-key",
+            secrets[5],
+            "--webhook-secret",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ])
+        .expect("valid");
+        let debug = format!("{settings:?}");
+        assert!(debug.contains("AKIDVISIBLE") && debug.contains("minio-user"), "what is not secret still shows");
+        for secret in secrets {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        let cli = Cli::try_parse_from(["draftstore", "ls", "--token", "token-never-shown"]).expect("parses");
+        assert!(!format!("{cli:?}").contains("token-never-shown"));
     }
 }

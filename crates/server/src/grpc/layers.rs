@@ -18,7 +18,7 @@ use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Request, Status};
 use tracing::Instrument;
 
-use crate::auth::{Authenticator, Caller};
+use crate::auth::{Authenticator, Caller, Verdict};
 use crate::clients::TrustedProxies;
 use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
@@ -34,12 +34,10 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// The caller, or the status that refuses the call.
-    fn admit<B>(&self, request: &HttpRequest<B>) -> Result<Caller, Status> {
-        let headers = request.headers();
-        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
-        let caller = self.auth.authenticate(authorization)?;
+    /// Counts an admitted caller's call against its rate limit.
+    fn limited<B>(&self, caller: Caller, request: &HttpRequest<B>) -> Result<Caller, Status> {
         if let Some(limiter) = &self.limiter {
+            let headers = request.headers();
             let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
             let client = request
                 .extensions()
@@ -70,25 +68,52 @@ impl<S: NamedService> NamedService for Admitted<S> {
     const NAME: &'static str = S::NAME;
 }
 
+/// The future of a call whose token names a key the key set lacks: the set is read again first.
+type AfterReload<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
 impl<S, B> Service<HttpRequest<B>> for Admitted<S>
 where
-    S: Service<HttpRequest<B>, Response = HttpResponse<tonic::body::Body>>,
+    S: Service<HttpRequest<B>, Response = HttpResponse<tonic::body::Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+    type Future = Either<Either<S::Future, Ready<Result<S::Response, S::Error>>>, AfterReload<S::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
-        match self.admission.admit(&request) {
-            Ok(caller) => {
-                request.extensions_mut().insert(caller);
-                Either::Left(self.inner.call(request))
+        let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
+        match self.admission.auth.verdict(authorization) {
+            Verdict::Decided(decided) => {
+                match decided.map_err(Status::from).and_then(|caller| self.admission.limited(caller, &request)) {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                        Either::Left(Either::Left(self.inner.call(request)))
+                    }
+                    Err(status) => Either::Left(Either::Right(ready(Ok(status.into_http())))),
+                }
             }
-            Err(status) => Either::Right(ready(Ok(status.into_http()))),
+            Verdict::UnknownKey => {
+                let authorization = authorization.unwrap_or_default().to_owned();
+                let admission = self.admission.clone();
+                // The service that was made ready goes with the call; this layer keeps a fresh clone.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Either::Right(Box::pin(async move {
+                    let decided = Arc::clone(&admission.auth).after_reload(authorization).await;
+                    match decided.map_err(Status::from).and_then(|caller| admission.limited(caller, &request)) {
+                        Ok(caller) => {
+                            request.extensions_mut().insert(caller);
+                            inner.call(request).await
+                        }
+                        Err(status) => Ok(status.into_http()),
+                    }
+                }))
+            }
         }
     }
 }
@@ -124,13 +149,13 @@ where
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
         let started = Instant::now();
         let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
-        let method = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+        let method = method_label(request.uri().path());
         let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
         let trace = Trace::incoming("rpc", request.headers(), || {
             [
                 KeyValue::new("request_id", id.clone()),
                 KeyValue::new("rpc.system", "grpc"),
-                KeyValue::new("rpc.method", method.clone()),
+                KeyValue::new("rpc.method", method),
             ]
         });
         if let Some(trace) = &trace {
@@ -151,11 +176,9 @@ where
                     trace
                         .end(failed.then(|| format!("{code:?}")), [KeyValue::new("rpc.grpc.status_code", code as i64)]);
                 }
-                // Only methods of the service answer something else than UNIMPLEMENTED: the labels stay few.
-                let method = if code == Code::Unimplemented { "unknown".to_owned() } else { method };
                 let elapsed = started.elapsed();
                 span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
-                crate::telemetry::GRPC_REQUESTS.record(&[&method], code_name(code), Some(elapsed));
+                crate::telemetry::GRPC_REQUESTS.record(&[method], code_name(code), Some(elapsed));
                 if let Ok(mut value) = HeaderValue::from_str(&id) {
                     // Sent as a literal HPACK never indexes: a value seen once would only churn the connection's
                     // header table (about 3 % of a call's time in h2's indexing).
@@ -166,6 +189,33 @@ where
             result
         })
     }
+}
+
+/// The methods of `draft.v1.DraftService`, as the contract names them (a test checks them against it).
+pub(crate) const METHODS: [&str; 15] = [
+    "CreateDraftBucket",
+    "GetUploadURL",
+    "GetDownloadURL",
+    "ConfirmUpload",
+    "StartMultipartUpload",
+    "SignUploadParts",
+    "ListUploadParts",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListDrafts",
+    "DiscardDraft",
+    "ConfirmSet",
+    "ListObjects",
+    "StatObject",
+    "DeleteObject",
+];
+
+/// A call's method as a label, log field and span attribute: one of the service's own, or `unknown` for any path
+/// a client invents, whatever the call's outcome (admission refuses a call before the path is routed, so the
+/// outcome says nothing about whether the method exists).
+fn method_label(path: &str) -> &'static str {
+    let method = path.strip_prefix('/').and_then(|path| path.strip_prefix(super::SERVICE_NAME)?.strip_prefix('/'));
+    method.and_then(|method| METHODS.iter().find(|known| **known == method)).copied().unwrap_or("unknown")
 }
 
 /// A status code's name, as its `Debug` writes it ("Ok", "InvalidArgument"): the label of the calls' metrics, made
@@ -180,6 +230,28 @@ fn code_name(code: Code) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_method_labels_are_the_contracts_methods() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(draftstore_proto::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let service = set
+            .file
+            .iter()
+            .flat_map(|file| file.service.iter().map(move |service| (file.package(), service)))
+            .find(|(package, service)| format!("{package}.{}", service.name()) == super::super::SERVICE_NAME)
+            .expect("the service is in the contract")
+            .1;
+        let mut contract: Vec<&str> = service.method.iter().map(|method| method.name()).collect();
+        let mut labels = METHODS.to_vec();
+        contract.sort_unstable();
+        labels.sort_unstable();
+        assert_eq!(labels, contract);
+        assert_eq!(method_label("/draft.v1.DraftService/ConfirmUpload"), "ConfirmUpload");
+        for invented in ["/draft.v1.DraftService/Invented", "/other.Service/ConfirmUpload", "/", "", "ConfirmUpload"] {
+            assert_eq!(method_label(invented), "unknown", "{invented}");
+        }
+    }
 
     #[test]
     fn a_code_is_named_as_its_debug_writes_it() {

@@ -70,7 +70,8 @@ impl DraftRpc for GrpcApi {
         &self,
         request: Request<pb::CreateDraftBucketRequest>,
     ) -> Result<Response<pb::CreateDraftBucketResponse>, Status> {
-        admitted(request)?;
+        let (caller, _) = admitted(request)?;
+        caller.require_operator("CreateDraftBucket")?;
         self.service.create_buckets().await?;
         Ok(Response::new(pb::CreateDraftBucketResponse { result: ok() }))
     }
@@ -391,7 +392,7 @@ fn code(error: &Error) -> Code {
         | Error::UploadTooLarge(_)
         | Error::UnsupportedContentType(_) => Code::InvalidArgument,
         Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
-        Error::Unauthenticated => Code::Unauthenticated,
+        Error::Unauthenticated | Error::TenantRefused(_) => Code::Unauthenticated,
         Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
         Error::UploadRejected(_)
         | Error::ContentTypeMismatch(_)
@@ -404,7 +405,7 @@ fn code(error: &Error) -> Code {
         Error::DraftChanged(_) => Code::Aborted,
         Error::IdempotencyKeyReused(_) => Code::FailedPrecondition,
         Error::InSet { error, .. } => code(error),
-        Error::SignatureRejected(_) => Code::PermissionDenied,
+        Error::SignatureRejected(_) | Error::Forbidden(_) => Code::PermissionDenied,
         Error::StorageUnavailable { .. } | Error::StorageTimeout { .. } => Code::Unavailable,
         // The store refused DraftStore's own credentials: a server-side problem, as REST's 500.
         Error::StorageAccessDenied { .. } | Error::Internal { .. } => Code::Internal,

@@ -64,6 +64,14 @@ pub enum EventType {
 }
 
 impl EventType {
+    const ALL: [EventType; 6] =
+        [Self::Confirmed, Self::Rejected, Self::Discarded, Self::Expired, Self::ObjectDeleted, Self::SetConfirmed];
+
+    /// The type named `text`, as a metric label: `unknown` for any other text.
+    fn label(text: &str) -> &'static str {
+        Self::ALL.iter().map(|kind| kind.as_str()).find(|name| *name == text).unwrap_or("unknown")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Confirmed => "draft.confirmed",
@@ -373,7 +381,8 @@ impl Deliverer {
             Err(e) => return Err(e),
         };
         let age = Duration::from_millis(u64::try_from(now_ms() - entry.created_ms).unwrap_or_default());
-        let kind = entry.payload["type"].as_str().unwrap_or("unknown").to_owned();
+        // A label from the closed set of event types, whatever the stored entry says.
+        let kind = EventType::label(entry.payload["type"].as_str().unwrap_or_default());
         if age > self.max_age {
             tracing::error!(
                 id,

@@ -138,15 +138,19 @@ pub async fn confirm_set(
     }))
 }
 
-/// Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent.
+/// Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent. An operator call:
+/// with authentication on, only the tenants of ADMIN_TENANTS may make it.
 #[utoipa::path(post, path = "/api/v1/draft-bucket", request_body = DraftBucketRequest, responses(
     (status = 200, body = SuccessResponse),
     (status = 400, body = ErrorBody),
+    (status = 403, description = "ACCESS_DENIED: the caller's tenant is not in ADMIN_TENANTS", body = ErrorBody),
 ))]
 pub async fn draft_bucket(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     ApiJson(DraftBucketRequest {}): ApiJson<DraftBucketRequest>,
 ) -> Result<Json<SuccessResponse>> {
+    caller.require_operator("draft-bucket")?;
     state.service.create_buckets().await?;
     Ok(Json(SuccessResponse { success: true }))
 }

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -23,8 +24,9 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use super::{AppState, REQUEST_ID, request_id_from};
-use crate::auth::Caller;
+use crate::auth::{Caller, Verdict};
 use crate::clients::ClientAddr;
+use crate::error::Error;
 use crate::telemetry;
 
 /// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).
@@ -42,42 +44,70 @@ impl<S> Authenticate<S> {
     pub(super) fn layer(state: AppState) -> impl Layer<S, Service = Self> + Clone {
         layer_fn(move |inner| Self { inner, state: state.clone() })
     }
-
-    /// The caller, or the answer that refuses the request.
-    fn admit(&self, request: &Request) -> Result<Caller, Box<Response>> {
-        let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let caller = self.state.auth.authenticate(authorization).map_err(|error| {
-            let mut response = error.into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            Box::new(response)
-        })?;
-        if let Some(limiter) = &self.state.limiter {
-            let client = request.extensions().get::<ClientAddr>().map(|client| client.0);
-            limiter.check(&caller, client, "http").map_err(|error| Box::new(error.into_response()))?;
-        }
-        Ok(caller)
-    }
 }
+
+/// Counts an admitted caller's request against its rate limit.
+fn limited(state: &AppState, caller: Caller, request: &Request) -> Result<Caller, Error> {
+    if let Some(limiter) = &state.limiter {
+        let client = request.extensions().get::<ClientAddr>().map(|client| client.0);
+        limiter.check(&caller, client, "http")?;
+    }
+    Ok(caller)
+}
+
+/// The answer that refuses a request; a refused credential's says which scheme to use.
+fn refusal(error: Error) -> Response {
+    let challenge = matches!(error, Error::Unauthenticated | Error::TenantRefused(_));
+    let mut response = error.into_response();
+    if challenge {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The future of a request whose token names a key the key set lacks: the set is read again first.
+type AfterReload = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
 impl<S> Service<Request> for Authenticate<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+    type Future = Either<Either<S::Future, Ready<Result<Response, Infallible>>>, AfterReload>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
-        match self.admit(&request) {
-            Ok(caller) => {
-                request.extensions_mut().insert(caller);
-                Either::Left(self.inner.call(request))
+        let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match self.state.auth.verdict(authorization) {
+            Verdict::Decided(decided) => match decided.and_then(|caller| limited(&self.state, caller, &request)) {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    Either::Left(Either::Left(self.inner.call(request)))
+                }
+                Err(error) => Either::Left(Either::Right(ready(Ok(refusal(error))))),
+            },
+            Verdict::UnknownKey => {
+                let authorization = authorization.unwrap_or_default().to_owned();
+                let state = self.state.clone();
+                // The service that was made ready goes with the request; this layer keeps a fresh clone.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Either::Right(Box::pin(async move {
+                    let decided = Arc::clone(&state.auth).after_reload(authorization).await;
+                    match decided.and_then(|caller| limited(&state, caller, &request)) {
+                        Ok(caller) => {
+                            request.extensions_mut().insert(caller);
+                            inner.call(request).await
+                        }
+                        Err(error) => Ok(refusal(error)),
+                    }
+                }))
             }
-            Err(refusal) => Either::Right(ready(Ok(*refusal))),
         }
     }
 }
@@ -111,10 +141,10 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
-        let method = static_method(request.method());
+        let method = method_label(request.method());
         // The route's template, shared with the router (not copied).
         let matched = request.extensions().get::<MatchedPath>().cloned();
-        let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
+        let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
         let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
         let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         let proxies = &self.state.proxies;
@@ -137,7 +167,7 @@ where
         let trace = telemetry::Trace::incoming("request", request.headers(), || {
             [
                 KeyValue::new("request_id", id.clone()),
-                KeyValue::new("http.request.method", opentelemetry::Value::from(method.clone())),
+                KeyValue::new("http.request.method", method),
                 KeyValue::new("http.route", route.to_owned()),
             ]
             .into_iter()
@@ -162,8 +192,8 @@ where
             }
             let elapsed = started.elapsed();
             span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
-            let route = matched.as_ref().map_or("<unmatched>", MatchedPath::as_str);
-            telemetry::HTTP_REQUESTS.record(&[route, &method], &static_status(status), Some(elapsed));
+            let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            telemetry::HTTP_REQUESTS.record(&[route, method], &static_status(status), Some(elapsed));
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }
@@ -172,14 +202,25 @@ where
     }
 }
 
-/// Label values without an allocation for the common cases.
-fn static_method(method: &Method) -> Cow<'static, str> {
+/// The route label of a request no route matched: one label for every path a client may invent.
+const UNMATCHED: &str = "unmatched";
+
+/// A request's method as a label, log field and span attribute: one of HTTP's standard methods, or `other` for any
+/// method a client invents, so that no label value comes from outside a closed set (an invented method per request
+/// would otherwise be a series per request, kept for the life of the process).
+fn method_label(method: &Method) -> &'static str {
+    // An extension method is never spelled as a standard one: `http` parses those into their own variants.
     match method.as_str() {
-        "GET" => "GET".into(),
-        "POST" => "POST".into(),
-        "PUT" => "PUT".into(),
-        "HEAD" => "HEAD".into(),
-        other => other.to_owned().into(),
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "HEAD" => "HEAD",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
     }
 }
 
