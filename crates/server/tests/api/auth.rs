@@ -98,14 +98,14 @@ async fn hs256_tokens_are_checked_for_signature_expiry_issuer_and_audience() {
         "--auth-mode",
         "jwt",
         "--jwt-secret",
-        "a-test-secret-of-enough-length",
+        "a-test-secret-of-enough-length-32",
         "--jwt-issuer",
         "https://issuer.test",
         "--jwt-audience",
         "draftstore",
     ])
     .await;
-    let key = EncodingKey::from_secret(b"a-test-secret-of-enough-length");
+    let key = EncodingKey::from_secret(b"a-test-secret-of-enough-length-32");
     let claims = |exp: i64, nbf: i64, iss: &str, aud: &str| json!({ "sub": "alice", "exp": exp, "nbf": nbf, "iss": iss, "aud": aud });
     let valid =
         token(&key, Algorithm::HS256, None, claims(now() + 600, now() - 10, "https://issuer.test", "draftstore"));
@@ -152,8 +152,20 @@ async fn rs256_public_keys_and_es256_key_sets_verify_tokens() {
     let ec = EncodingKey::from_ec_pem(&std::fs::read(dir.path().join("ec.pem")).expect("key")).expect("EC key");
 
     let public = dir.path().join("rsa.pub.pem");
-    let app = spawn_app_with(&["--auth-mode", "jwt", "--jwt-public-key-file", public.to_str().expect("utf-8")]).await;
-    let claims = |exp: i64| json!({ "sub": "carol", "exp": exp });
+    // Public keys need the issuer and the audience (issue 39): a token for any other application of the provider
+    // would verify.
+    let app = spawn_app_with(&[
+        "--auth-mode",
+        "jwt",
+        "--jwt-public-key-file",
+        public.to_str().expect("utf-8"),
+        "--jwt-issuer",
+        "https://issuer.test",
+        "--jwt-audience",
+        "draftstore",
+    ])
+    .await;
+    let claims = |exp: i64| json!({ "sub": "carol", "exp": exp, "iss": "https://issuer.test", "aud": "draftstore" });
     expect(&app, Some(&token(&rsa, Algorithm::RS256, None, claims(now() + 600))), true, "RS256, valid").await;
     expect(&app, Some(&token(&rsa, Algorithm::RS256, None, claims(now() - 600))), false, "RS256, expired").await;
     expect(&app, Some(&token(&ec, Algorithm::ES256, None, claims(now() + 600))), false, "RS256 key, ES256 token").await;
@@ -169,9 +181,14 @@ async fn rs256_public_keys_and_es256_key_sets_verify_tokens() {
         jwks.to_str().expect("utf-8"),
         "--jwt-tenant-claim",
         "team",
+        "--jwt-issuer",
+        "https://issuer.test",
+        "--jwt-audience",
+        "draftstore",
     ])
     .await;
-    let team = |exp: i64| json!({ "sub": "x", "team": "blue", "exp": exp });
+    let team =
+        |exp: i64| json!({ "sub": "x", "team": "blue", "exp": exp, "iss": "https://issuer.test", "aud": "draftstore" });
     expect(&app, Some(&token(&ec, Algorithm::ES256, Some("k1"), team(now() + 600))), true, "JWKS, valid").await;
     expect(&app, Some(&token(&ec, Algorithm::ES256, Some("k2"), team(now() + 600))), false, "JWKS, unknown kid").await;
     expect(&app, Some(&token(&ec, Algorithm::ES256, Some("k1"), team(now() - 600))), false, "JWKS, expired").await;
@@ -183,7 +200,8 @@ async fn rs256_public_keys_and_es256_key_sets_verify_tokens() {
 #[tokio::test]
 async fn probes_and_metrics_stay_open_while_the_api_needs_credentials() {
     let keys = api_keys(&[("alice", "key-of-alice")]);
-    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    // Alice is named an operator: draft-bucket is an operator call (issue 39).
+    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys, "--admin-tenants", "alice"]).await;
     for route in ["/health", "/ready", "/openapi.json"] {
         assert_eq!(app.get(route).await.status, 200, "{route}");
     }

@@ -47,6 +47,11 @@ impl Server {
         format!("http://127.0.0.1:{}", self.http)
     }
 
+    /// The gRPC port's address.
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc)
+    }
+
     pub async fn start(&mut self) {
         let child = Command::new(env!("CARGO_BIN_EXE_draftstore"))
             .arg("serve")
