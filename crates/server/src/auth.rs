@@ -668,10 +668,9 @@ impl JwtAuth {
         let Some(tenant) = claims.get(&self.tenant_claim).and_then(|value| value.as_str()) else {
             return Some(Err(unauthenticated(format!("no string claim '{}'", self.tenant_claim))));
         };
-        // The token is genuine: why its tenant cannot be used is said to its holder.
+        // As every refusal, the same 401 to the caller; the reason goes to the log.
         let refused = |reason: String| {
-            tracing::info!(%reason, "request refused: the token's tenant cannot be used");
-            Error::TenantRefused(format!("the token's tenant claim '{}' cannot be used: {reason}", self.tenant_claim))
+            unauthenticated(format!("the token's tenant claim '{}' cannot be used: {reason}", self.tenant_claim))
         };
         Some(Tenant::parse(tenant).map_err(refused).and_then(|tenant| {
             names.check(&tenant).map_err(refused)?;

@@ -90,10 +90,6 @@ pub enum Error {
     #[error("missing or invalid credentials")]
     Unauthenticated,
 
-    /// A genuine token whose tenant cannot be used (too long, or one the store could merge with another).
-    #[error("{0}")]
-    TenantRefused(String),
-
     /// An operator call by a caller the operator did not name (ADMIN_TENANTS).
     #[error("{0}")]
     Forbidden(String),
@@ -193,7 +189,6 @@ impl Error {
             Self::RateLimited { .. } => ErrorType::RateLimited,
             Self::InsufficientStorage { .. } => ErrorType::InsufficientStorage,
             Self::Unauthenticated
-            | Self::TenantRefused(_)
             | Self::Forbidden(_)
             | Self::SignatureRejected(_)
             | Self::StorageAccessDenied { .. } => ErrorType::AccessDenied,

@@ -392,7 +392,7 @@ fn code(error: &Error) -> Code {
         | Error::UploadTooLarge(_)
         | Error::UnsupportedContentType(_) => Code::InvalidArgument,
         Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
-        Error::Unauthenticated | Error::TenantRefused(_) => Code::Unauthenticated,
+        Error::Unauthenticated => Code::Unauthenticated,
         Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
         Error::UploadRejected(_)
         | Error::ContentTypeMismatch(_)

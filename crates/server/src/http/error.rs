@@ -28,7 +28,7 @@ impl Error {
             | Self::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             Self::InSet { error, .. } => error.status(),
             Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
-            Self::Unauthenticated | Self::TenantRefused(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
             Self::SignatureRejected(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,

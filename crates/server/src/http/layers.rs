@@ -57,7 +57,7 @@ fn limited(state: &AppState, caller: Caller, request: &Request) -> Result<Caller
 
 /// The answer that refuses a request; a refused credential's says which scheme to use.
 fn refusal(error: Error) -> Response {
-    let challenge = matches!(error, Error::Unauthenticated | Error::TenantRefused(_));
+    let challenge = matches!(error, Error::Unauthenticated);
     let mut response = error.into_response();
     if challenge {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
