@@ -104,7 +104,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent. */
+        /**
+         * Create the main and draft buckets, and DraftStore's records bucket, if missing. Idempotent. An operator call:
+         *     with authentication on, only the tenants of ADMIN_TENANTS may make it.
+         */
         post: operations["draft_bucket"];
         delete?: never;
         options?: never;
@@ -1415,6 +1418,15 @@ export interface operations {
                         /** @description Always `false`. */
                         success: boolean;
                     };
+                };
+            };
+            /** @description ACCESS_DENIED: the caller's tenant is not in ADMIN_TENANTS */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again */

@@ -55,7 +55,8 @@ async fn build_typescript() {
 /// A server with API keys for the test tenants, and one more on the same backend with one request a second.
 async fn servers(seaweed: bool) -> (TestApp, TestApp) {
     let keys = api_keys(&TENANTS);
-    let with_keys = ["--auth-mode", "api-key", "--api-keys", &keys];
+    // Alice is named an operator: the clients' tests make the operator call (draft-bucket) too.
+    let with_keys = ["--auth-mode", "api-key", "--api-keys", &keys, "--admin-tenants", "alice"];
     let limited = [&with_keys[..], &["--rate-limit", "1", "--rate-limit-burst", "1"]].concat();
     if seaweed {
         (spawn_on_seaweed(&with_keys).await.0, spawn_on_seaweed(&limited).await.0)
