@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation, retry::RetryConfig,
+    timeout::TimeoutConfig,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, ChecksumMode,
@@ -41,6 +44,13 @@ pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// The smallest part S3 accepts, except the last one.
 pub const MIN_PART_SIZE: u64 = crate::multipart::MIN_PART_SIZE;
 const MAX_PARTS: u64 = crate::multipart::MAX_PART_NUMBER as u64;
+/// Checksums on DraftStore's own requests: only where S3 requires one (DeleteObjects). The SDK's default since
+/// 2025 adds a CRC32 to every upload, which some S3-compatible stores refuse; DraftStore's integrity promise is the
+/// SHA-256 signed into a client's URL, which the store verifies, not a checksum of its own small records.
+pub const REQUEST_CHECKSUMS: RequestChecksumCalculation = RequestChecksumCalculation::WhenRequired;
+/// Checksums of the store's answers are checked only where a request asks for them: the bytes DraftStore reads
+/// (content checks, scans) are bytes the store verified against their SHA-256 when they were uploaded.
+pub const RESPONSE_CHECKSUMS: ResponseChecksumValidation = ResponseChecksumValidation::WhenRequired;
 /// Temporary credentials are renewed this long before they expire.
 const CREDENTIAL_MARGIN: Duration = Duration::from_secs(300);
 
@@ -162,7 +172,10 @@ impl S3Storage {
         let provider = shared
             .credentials_provider()
             .ok_or_else(|| Error::AccessDenied { message: "no AWS credential source is configured".to_owned() })?;
-        let mut builder = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .request_checksum_calculation(REQUEST_CHECKSUMS)
+            .response_checksum_validation(RESPONSE_CHECKSUMS);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint.as_str().trim_end_matches('/'));
         }
