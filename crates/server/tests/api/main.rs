@@ -29,6 +29,7 @@ mod multipart;
 mod objects;
 mod openapi;
 mod ops;
+mod probe;
 mod proxy;
 mod ratelimit;
 mod requests;

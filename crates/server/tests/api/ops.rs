@@ -306,7 +306,7 @@ async fn ready_reuses_its_answer_for_the_cache_time() {
     let mut settings = serve_settings(&["--data-dir", data_dir]);
     settings.ready_cache = Duration::from_secs(2);
     let app = spawn(settings).await;
-    assert_eq!(app.get("/ready").await.ok(), json!({ "status": "ready" }));
+    assert_eq!(app.get("/ready").await.ok()["status"], "ready");
     std::fs::remove_dir_all(dir.path().join("main")).expect("remove the main bucket");
     assert_eq!(app.get("/ready").await.status, 200, "the cached answer is reused");
     tokio::time::sleep(Duration::from_millis(2100)).await;

@@ -7,6 +7,7 @@
 
 mod multipart;
 mod object;
+mod probe;
 mod signer;
 mod walk;
 
