@@ -37,6 +37,7 @@ mod restart;
 mod s3;
 mod seaweed;
 mod sets;
+mod standin;
 mod traces;
 mod uppy;
 mod urls;

@@ -1,15 +1,25 @@
 //! The store probe and what it guards: DraftStore hands clients URLs signed with a credential of its own, and a
 //! store that honours more than was signed turns one upload URL into a read of anything that credential can read.
-//! Here: the probe at start-up and `draftstore doctor` on SeaweedFS and on the local backend.
+//! Here: the probe at start-up and `draftstore doctor` on SeaweedFS (its default identity, and identities scoped to
+//! their buckets and to writing or reading only) and on the local backend; and a stand-in for the affected stores
+//! (`standin.rs`), on which DraftStore refuses to start, and which split signing credentials make safe.
 
 use std::collections::BTreeMap;
 
+use draftstore::startup::{Application, StartupError};
 use draftstore_storage::BucketName;
 use draftstore_storage::probe::{Depth, Outcome, PROBE_PREFIX, ProbePlan, Promise};
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
-use crate::helpers::{On, TestApp, serve_settings, spawn, spawn_on, spawn_on_seaweed};
-use crate::seaweed::{self, SeaweedFs};
+use crate::helpers::{On, TENANTS, TestApp, api_keys, serve_settings, spawn, spawn_on, spawn_on_seaweed};
+use crate::seaweed::{self, Identity, SeaweedFs};
+use crate::standin::StandIn;
+
+/// Alice's confirmed object: no URL of another tenant may ever read it.
+const SECRET: &[u8] = b"alice's confirmed secret";
+/// What mallory uploads (of another length than [`SECRET`], so that a part tells them apart).
+const MALLORY: &[u8] = b"mallory's bytes";
 
 /// The promises the start-up probe checks; `draftstore doctor` adds the main credential, CORS, lifecycle and
 /// checksums.
@@ -60,6 +70,12 @@ async fn ready_promises(app: &TestApp, verdict: &str) -> BTreeMap<String, String
 async fn app_with(args: &[String], extra: &[&str]) -> TestApp {
     let all: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
     spawn(serve_settings(&all)).await
+}
+
+/// Builds the server with these arguments and `extra`, without serving: the start-up's outcome.
+async fn build(args: &[String], extra: &[&str]) -> Result<Application, StartupError> {
+    let all: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+    Application::build(serve_settings(&all)).await
 }
 
 // ---- The probe where every promise holds ----
@@ -242,4 +258,261 @@ pub(crate) async fn probe_conformance(app: &TestApp, main: &BucketName, draft: &
     let missing = bucket("no-such-bucket-here");
     let plan = ProbePlan { draft: &missing, main, depth: Depth::Startup, cors_origins: &[], lifecycle_days: None };
     assert!(matches!(app.probe.probe(&plan).await, Err(draftstore_storage::Error::BucketNotFound { .. })));
+}
+
+// ---- Split signing credentials on a SeaweedFS whose identities are scoped ----
+
+/// A SeaweedFS of its own whose identities are scoped: DraftStore's own credential to its three buckets, an uploader
+/// that may only write the draft bucket, a reader that may only read both, as TESTING.md describes.
+struct Scoped {
+    weed: SeaweedFs,
+    bucket: &'static str,
+    main: Identity,
+    uploader: Identity,
+    reader: Identity,
+}
+
+static SCOPED: OnceCell<Scoped> = OnceCell::const_new();
+
+async fn scoped() -> &'static Scoped {
+    SCOPED
+        .get_or_init(|| async {
+            let bucket = "scoped";
+            let buckets = [bucket.to_owned(), format!("{bucket}-draft"), format!("{bucket}-events")];
+            let every: Vec<String> = buckets
+                .iter()
+                .flat_map(|b| ["Admin", "Read", "Write", "List", "Tagging"].map(|action| format!("{action}:{b}")))
+                .collect();
+            let main = Identity::new("draftstore", &every);
+            let uploader = Identity::new("uploader", &[format!("Write:{bucket}-draft")]);
+            let reader = Identity::new("reader", &[format!("Read:{bucket}-draft"), format!("Read:{bucket}")]);
+            let weed = SeaweedFs::start_with(&[main.clone(), uploader.clone(), reader.clone()]).await;
+            Scoped { weed, bucket, main, uploader, reader }
+        })
+        .await
+}
+
+impl Scoped {
+    fn identities(&self) -> [Identity; 3] {
+        [self.main.clone(), self.uploader.clone(), self.reader.clone()]
+    }
+
+    /// DraftStore's arguments for the store at `endpoint` (this SeaweedFS, or a stand-in in front of it), with its
+    /// own credential, and the upload and download ones given.
+    fn args(&self, endpoint: &str, upload: Option<&Identity>, download: Option<&Identity>) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "--storage-type",
+            "s3",
+            "--aws-endpoint-url",
+            endpoint,
+            "--s3-force-path-style",
+            "true",
+            "--aws-access-key-id",
+            &self.main.access_key,
+            "--aws-secret-access-key",
+            &self.main.secret_key,
+            "--bucket-name",
+            self.bucket,
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if let Some(upload) = upload {
+            args.extend(["--upload-signing-access-key-id", &upload.access_key].map(str::to_owned));
+            args.extend(["--upload-signing-secret-access-key", &upload.secret_key].map(str::to_owned));
+        }
+        if let Some(download) = download {
+            args.extend(["--download-signing-access-key-id", &download.access_key].map(str::to_owned));
+            args.extend(["--download-signing-secret-access-key", &download.secret_key].map(str::to_owned));
+        }
+        args
+    }
+}
+
+#[tokio::test]
+async fn split_credentials_sign_each_kind_of_url_with_a_credential_that_can_do_no_more() {
+    let scoped = scoped().await;
+    let args = scoped.args(&scoped.weed.endpoint, Some(&scoped.uploader), Some(&scoped.reader));
+    let app = app_with(&args, &[]).await;
+    let promises = ready_promises(&app, "passed").await;
+    assert_eq!(promises["upload-credential"], "held", "{promises:?}");
+    assert_eq!(promises["download-credential"], "held", "{promises:?}");
+
+    // Upload and download URLs name the credential that signed them, and work.
+    let ticket = app.upload_url("split/a.txt", Some("text/plain")).await.ok();
+    assert!(ticket["upload_url"].as_str().expect("url").contains("X-Amz-Credential=uploader-key%2F"), "{ticket}");
+    assert_eq!(app.put_ticket(&ticket, b"hello".to_vec()).await, 200);
+    let preview = app.download_url("split/a.txt", None).await.ok();
+    assert!(preview["download_url"].as_str().expect("url").contains("X-Amz-Credential=reader-key%2F"), "{preview}");
+    assert_eq!(app.download("split/a.txt", None).await.1, b"hello");
+    app.confirm("split/a.txt").await.ok();
+    assert_eq!(app.download("split/a.txt", Some("main")).await.1, b"hello");
+
+    // A multipart upload: parts signed by the uploader, its listing (a GET) by the reader, its abort (a DELETE)
+    // by the uploader; DraftStore's own calls (start, list, complete) by its own credential.
+    let name = "split/parts.bin";
+    let started = app
+        .post("/api/v1/multipart/start", &json!({ "object_name": name, "content_type": "application/octet-stream" }))
+        .await
+        .ok();
+    let upload_id = started["upload_id"].as_str().expect("upload id").to_owned();
+    let signed = app
+        .post(
+            "/api/v1/multipart/sign-parts",
+            &json!({ "object_name": name, "upload_id": upload_id, "parts": [{ "part_number": 1 }] }),
+        )
+        .await
+        .ok();
+    let part = &signed["parts"][0];
+    assert!(part["upload_url"].as_str().expect("url").contains("X-Amz-Credential=uploader-key%2F"));
+    let mut request = app.client.put(part["upload_url"].as_str().expect("url"));
+    for (header, value) in part["headers"].as_object().expect("headers") {
+        request = request.header(header, value.as_str().expect("value"));
+    }
+    assert_eq!(request.body(MALLORY.to_vec()).send().await.expect("sent").status(), 200);
+    let key = draftstore_storage::ObjectKey::parse(name).expect("key");
+    let id = draftstore_storage::UploadId::parse(&upload_id).expect("id");
+    let draft = bucket(&format!("{}-draft", scoped.bucket));
+    for (multipart, expected) in [
+        (draftstore_storage::MultipartRequest::ListParts(&id), 200),
+        (draftstore_storage::MultipartRequest::Abort(&id), 204),
+    ] {
+        let conditions = draftstore_storage::Conditions::default();
+        let request = draftstore_storage::PresignRequest {
+            method: multipart.method(),
+            bucket: &draft,
+            key: &key,
+            now: time::OffsetDateTime::now_utc(),
+            expires_in: std::time::Duration::from_secs(300),
+            conditions: &conditions,
+        };
+        let url = app.storage.presign_multipart(&request, multipart).await.expect("signed");
+        let signer = if expected == 200 { "reader-key" } else { "uploader-key" };
+        assert!(url.url.contains(&format!("X-Amz-Credential={signer}%2F")), "{}", url.url);
+        let method = reqwest::Method::from_bytes(url.method.as_str().as_bytes()).expect("method");
+        let status = app.client.request(method, &url.url).send().await.expect("sent").status();
+        assert_eq!(status.as_u16(), expected, "{multipart:?}");
+    }
+
+    let (code, table, errors) = doctor(&args).await;
+    assert_eq!(code, 0, "{table}{errors}");
+    let row = |name: &str| table.lines().find(|line| line.starts_with(name)).unwrap_or_default().to_owned();
+    assert!(row("upload-credential").contains("held"), "{table}");
+    assert!(row("download-credential").contains("held"), "{table}");
+    assert!(row("main-credential").contains("held"), "a credential scoped to its three buckets does: {table}");
+}
+
+#[tokio::test]
+async fn a_signing_credential_with_the_wrong_rights_stops_the_start() {
+    let scoped = scoped().await;
+    // The reader as the upload credential: it can read and cannot upload.
+    let args = scoped.args(&scoped.weed.endpoint, Some(&scoped.reader), None);
+    let message = match build(&args, &[]).await {
+        Err(StartupError::StoreProbe(message)) => message,
+        other => panic!("the start was not refused: {other:?}"),
+    };
+    assert!(message.contains("upload-credential"), "{message}");
+    assert!(message.contains("can read the draft bucket") && message.contains("cannot upload"), "{message}");
+    assert!(!message.contains(&scoped.reader.secret_key), "no secret in the message: {message}");
+
+    // The uploader as the download credential: it can write and cannot read.
+    let args = scoped.args(&scoped.weed.endpoint, None, Some(&scoped.uploader));
+    let message = match build(&args, &[]).await {
+        Err(StartupError::StoreProbe(message)) => message,
+        other => panic!("the start was not refused: {other:?}"),
+    };
+    assert!(message.contains("download-credential") && message.contains("can write the draft bucket"), "{message}");
+
+    // STORE_PROBE=warn starts all the same, and says so.
+    let app = app_with(&args, &["--store-probe", "warn"]).await;
+    let promises = ready_promises(&app, "accepted").await;
+    assert_eq!(promises["download-credential"], "broken");
+}
+
+// ---- A store that carries out a smuggled copy: the stand-in ----
+
+fn with_endpoint(mut args: Vec<String>, endpoint: &str) -> Vec<String> {
+    let at = args.iter().position(|arg| arg == "--aws-endpoint-url").expect("an endpoint") + 1;
+    args[at] = endpoint.to_owned();
+    args
+}
+
+#[tokio::test]
+async fn draftstore_refuses_to_start_on_a_store_that_carries_out_a_smuggled_copy() {
+    let weed = seaweed::shared().await;
+    let standin = StandIn::start(&weed.endpoint, &[]).await;
+    let args = with_endpoint(weed.s3_args(&seaweed::unique_bucket()), &standin.endpoint);
+    let message = match build(&args, &[]).await {
+        Err(StartupError::StoreProbe(message)) => message,
+        other => panic!("the start was not refused: {other:?}"),
+    };
+    assert!(message.contains("copy-source (an unsigned x-amz-copy-source cannot turn an upload URL into a copy)"));
+    assert!(message.contains("part-copy-source"), "{message}");
+    assert!(message.contains("carried out as a copy"), "{message}");
+    assert!(message.contains("UPLOAD_SIGNING_ACCESS_KEY_ID"), "the way out is named: {message}");
+    assert!(message.contains("STORE_PROBE=warn"), "{message}");
+
+    // The buckets exist now (they are created before the probe): the doctor names the smuggled copy.
+    let (code, table, errors) = doctor(&args).await;
+    assert_eq!(code, 1, "{table}{errors}");
+    let row = table.lines().find(|line| line.starts_with("copy-source ")).expect("a copy-source row");
+    assert!(row.contains("BROKEN") && row.contains("carried out as a copy"), "{table}");
+    assert!(table.contains("fix: set UPLOAD_SIGNING_ACCESS_KEY_ID"), "{table}");
+    assert!(table.contains("do not hold: copy-source, part-copy-source"), "{table}");
+}
+
+/// Alice confirms her secret; mallory adds `x-amz-copy-source` naming it to her own upload URL and previews her
+/// draft. Returns the preview's status and bytes.
+async fn smuggle_alices_secret(app: &TestApp, main: &str) -> (u16, Vec<u8>) {
+    let (alice, mallory) = (app.as_caller(TENANTS[0].1), app.as_caller(TENANTS[1].1));
+    alice.upload("secret.txt", Some("text/plain"), SECRET).await;
+    alice.confirm("secret.txt").await.ok();
+    let ticket = mallory.upload_url("loot.txt", Some("text/plain")).await.ok();
+    let mut request = app.client.put(ticket["upload_url"].as_str().expect("url"));
+    for (name, value) in ticket["headers"].as_object().expect("headers") {
+        request = request.header(name, value.as_str().expect("value"));
+    }
+    let request = request.header("x-amz-copy-source", format!("/{main}/alice/secret.txt"));
+    request.body(MALLORY.to_vec()).send().await.expect("sent");
+    let preview = mallory.download_url("loot.txt", Some("draft")).await;
+    if preview.status != 200 {
+        return (preview.status, Vec::new());
+    }
+    let url = preview.body["download_url"].as_str().expect("url");
+    let response = app.client.get(url).send().await.expect("preview");
+    (response.status().as_u16(), response.bytes().await.expect("body").to_vec())
+}
+
+#[tokio::test]
+async fn on_the_stand_in_one_upload_url_reads_another_tenants_object_which_the_probe_prevents() {
+    let weed = seaweed::shared().await;
+    let standin = StandIn::start(&weed.endpoint, &[]).await;
+    let bucket = seaweed::unique_bucket();
+    let args = with_endpoint(weed.s3_args(&bucket), &standin.endpoint);
+    let keys = api_keys(&TENANTS);
+    // Only with STORE_PROBE=warn: what the refusal to start prevents.
+    let app = app_with(&args, &["--auth-mode", "api-key", "--api-keys", &keys, "--store-probe", "warn"]).await;
+    let promises = ready_promises(&app, "accepted").await;
+    assert_eq!(promises["copy-source"], "broken");
+    assert_eq!(smuggle_alices_secret(&app, &bucket).await, (200, SECRET.to_vec()), "the stand-in is affected");
+}
+
+#[tokio::test]
+async fn split_credentials_make_a_store_that_carries_out_smuggled_copies_safe() {
+    let scoped = scoped().await;
+    let standin = StandIn::start(&scoped.weed.endpoint, &scoped.identities()).await;
+    let args = scoped.args(&standin.endpoint, Some(&scoped.uploader), Some(&scoped.reader));
+    let keys = api_keys(&TENANTS);
+    let app = app_with(&args, &["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    let promises = ready_promises(&app, "passed").await;
+    assert_eq!(promises["copy-source"], "neutralised", "{promises:?}");
+    assert_eq!(promises["part-copy-source"], "neutralised", "{promises:?}");
+
+    let (status, bytes) = smuggle_alices_secret(&app, scoped.bucket).await;
+    assert_ne!(bytes, SECRET, "mallory read alice's secret (preview status {status})");
+    assert_eq!(status, 404, "the smuggled copy was refused: mallory has no draft");
+
+    let (code, table, errors) = doctor(&args).await;
+    assert_eq!(code, 0, "{table}{errors}");
+    let row = table.lines().find(|line| line.starts_with("copy-source ")).expect("a copy-source row");
+    assert!(row.contains("neutralised") && row.contains("by the upload credential: refused (403"), "{table}");
 }
