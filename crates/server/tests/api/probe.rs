@@ -1,15 +1,19 @@
 //! The store probe and what it guards: DraftStore hands clients URLs signed with a credential of its own, and a
 //! store that honours more than was signed turns one upload URL into a read of anything that credential can read.
 //! Here: the probe at start-up and `draftstore doctor` on SeaweedFS (its default identity, and identities scoped to
-//! their buckets and to writing or reading only) and on the local backend; and a stand-in for the affected stores
-//! (`standin.rs`), on which DraftStore refuses to start, and which split signing credentials make safe.
+//! their buckets and to writing or reading only) and on the local backend; a hostile client that tries every
+//! smuggled header on DraftStore's own upload, part and download URLs, on both backends; and a stand-in for the
+//! affected stores (`standin.rs`), on which DraftStore refuses to start, and which split signing credentials make
+//! safe.
 
 use std::collections::BTreeMap;
 
 use draftstore::startup::{Application, StartupError};
-use draftstore_storage::BucketName;
 use draftstore_storage::probe::{Depth, Outcome, PROBE_PREFIX, ProbePlan, Promise};
+use draftstore_storage::{BucketName, Checksum, ObjectMeta};
+use futures_util::TryStreamExt;
 use serde_json::{Value, json};
+use sha2::Digest;
 use tokio::sync::OnceCell;
 
 use crate::helpers::{On, TENANTS, TestApp, api_keys, serve_settings, spawn, spawn_on, spawn_on_seaweed};
@@ -515,4 +519,199 @@ async fn split_credentials_make_a_store_that_carries_out_smuggled_copies_safe() 
     assert_eq!(code, 0, "{table}{errors}");
     let row = table.lines().find(|line| line.starts_with("copy-source ")).expect("a copy-source row");
     assert!(row.contains("neutralised") && row.contains("by the upload credential: refused (403"), "{table}");
+}
+
+// ---- A hostile client against DraftStore's own URLs, on both backends ----
+
+/// Everything in the buckets: each object's metadata (size, type, etag, user metadata, declared values).
+async fn snapshot(app: &TestApp, buckets: &[&BucketName]) -> BTreeMap<String, ObjectMeta> {
+    let mut all = BTreeMap::new();
+    for bucket in buckets {
+        let pages: Vec<_> = app.storage.list(bucket).try_collect().await.expect("listed");
+        for object in pages.into_iter().flat_map(|page| page.objects) {
+            let meta = app.storage.head(bucket, &object.key).await.expect("head");
+            all.insert(format!("{bucket}/{}", object.key), meta);
+        }
+    }
+    all
+}
+
+/// The buckets hold what they held before, but for `target`, which holds nothing or exactly the signed upload.
+async fn only_the_signed_write(
+    app: &TestApp,
+    before: &BTreeMap<String, ObjectMeta>,
+    buckets: &[&BucketName],
+    target: &str,
+    attack: &[(String, String)],
+) {
+    let mut after = snapshot(app, buckets).await;
+    if let Some(meta) = after.remove(target) {
+        assert_eq!(meta.content_type.as_str(), "text/plain", "{attack:?}");
+        assert!(meta.metadata.is_empty(), "{attack:?} applied metadata: {:?}", meta.metadata);
+        assert_eq!(meta.declared, draftstore_storage::Declared::default(), "{attack:?}");
+        let (bucket, key) = target.split_once('/').expect("bucket/key");
+        let key = draftstore_storage::ObjectKey::parse(key).expect("key");
+        let bytes = app.storage.get_record(&BucketName::parse(bucket).expect("bucket"), &key).await.expect("read");
+        assert_eq!(bytes.as_ref(), MALLORY, "{attack:?} stored other bytes");
+        app.storage.delete(&BucketName::parse(bucket).expect("bucket"), &key).await.expect("deleted");
+    }
+    let mut before = before.clone();
+    before.remove(target);
+    assert_eq!(after, before, "{attack:?} changed another object");
+}
+
+fn headers_of(ticket: &Value, url_field: &str) -> (String, Vec<(String, String)>) {
+    let url = ticket[url_field].as_str().expect("url").to_owned();
+    let headers = ticket["headers"]
+        .as_object()
+        .map(|headers| headers.iter().map(|(n, v)| (n.clone(), v.as_str().expect("value").to_owned())).collect())
+        .unwrap_or_default();
+    (url, headers)
+}
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    url: &str,
+    headers: &[(String, String)],
+    attack: &[(String, String)],
+    body: Option<&[u8]>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, url);
+    for (name, value) in headers.iter().chain(attack) {
+        request = request.header(name, value);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_vec());
+    }
+    request.send().await.expect("sent")
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
+}
+
+async fn smuggled_headers_change_nothing_but_the_signed_upload(on: On) {
+    let keys = api_keys(&TENANTS);
+    let (app, main) = spawn_on(on, &["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    let (alice, mallory) = (app.as_caller(TENANTS[0].1), app.as_caller(TENANTS[1].1));
+    let (main_bucket, draft_bucket) = (bucket(&main), bucket(&format!("{main}-draft")));
+    let buckets = [&main_bucket, &draft_bucket];
+    let draft = draft_bucket.to_string();
+    alice.upload("secret.txt", Some("text/plain"), SECRET).await;
+    alice.confirm("secret.txt").await.ok();
+    alice.upload("draft.txt", Some("text/plain"), b"alice's draft").await;
+    let wrong_sha = Checksum::from_digest(&sha2::Sha256::digest(SECRET).into()).to_string();
+    let secret_at = format!("/{main}/alice/secret.txt");
+
+    // The upload URL: the signed upload goes through; with any smuggled header, nothing but it is written.
+    let ticket = mallory.upload_url("loot.txt", Some("text/plain")).await.ok();
+    let (url, headers) = headers_of(&ticket, "upload_url");
+    let target = format!("{draft}/mallory/loot.txt");
+    let before = snapshot(&app, &buckets).await;
+    assert_eq!(send(&app, reqwest::Method::PUT, &url, &headers, &[], Some(MALLORY)).await.status(), 200);
+    only_the_signed_write(&app, &before, &buckets, &target, &[]).await;
+    let attacks: Vec<Vec<(String, String)>> = vec![
+        pairs(&[("x-amz-copy-source", &secret_at)]),
+        pairs(&[("x-amz-copy-source", &secret_at), ("x-amz-metadata-directive", "REPLACE")]),
+        pairs(&[("x-amz-copy-source", &format!("/{draft}/alice/draft.txt"))]),
+        pairs(&[("x-amz-meta-draftstore-length", "1")]),
+        pairs(&[("x-amz-meta-draftstore-sha256", &wrong_sha)]),
+        pairs(&[("x-amz-meta-owner", "alice")]),
+        pairs(&[("x-amz-tagging", "owner=alice")]),
+        pairs(&[("x-amz-acl", "public-read")]),
+        pairs(&[("x-amz-grant-read", "uri=\"http://acs.amazonaws.com/groups/global/AllUsers\"")]),
+        pairs(&[("x-amz-storage-class", "STANDARD_IA")]),
+        pairs(&[("x-amz-server-side-encryption", "AES256")]),
+        pairs(&[("x-amz-website-redirect-location", "/evil")]),
+        pairs(&[
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            ("x-amz-object-lock-retain-until-date", "2099-01-01T00:00:00Z"),
+        ]),
+        pairs(&[("x-amz-checksum-sha256", &wrong_sha)]),
+    ];
+    for attack in &attacks {
+        let status = send(&app, reqwest::Method::PUT, &url, &headers, attack, Some(MALLORY)).await.status();
+        assert!(!status.is_server_error(), "{attack:?}: {status}");
+        only_the_signed_write(&app, &before, &buckets, &target, attack).await;
+    }
+
+    // A part URL: no part but the signed one ever appears, and no object changes.
+    let name = "parts.bin";
+    let started = mallory
+        .post("/api/v1/multipart/start", &json!({ "object_name": name, "content_type": "application/octet-stream" }))
+        .await
+        .ok();
+    let upload_id = started["upload_id"].as_str().expect("id").to_owned();
+    let part_attacks: Vec<Vec<(String, String)>> = vec![
+        pairs(&[("x-amz-copy-source", &secret_at)]),
+        pairs(&[("x-amz-copy-source", &secret_at), ("x-amz-copy-source-range", "bytes=0-4")]),
+        pairs(&[("x-amz-meta-owner", "alice")]),
+        pairs(&[("x-amz-checksum-sha256", &wrong_sha)]),
+        Vec::new(),
+    ];
+    for attack in &part_attacks {
+        let signed = mallory
+            .post(
+                "/api/v1/multipart/sign-parts",
+                &json!({ "object_name": name, "upload_id": upload_id, "parts": [{ "part_number": 1 }] }),
+            )
+            .await
+            .ok();
+        let (url, headers) = headers_of(&signed["parts"][0], "upload_url");
+        let status = send(&app, reqwest::Method::PUT, &url, &headers, attack, Some(MALLORY)).await.status();
+        assert_eq!(status.is_success(), attack.is_empty(), "{attack:?}: {status}");
+        let listed = mallory
+            .post("/api/v1/multipart/list-parts", &json!({ "object_name": name, "upload_id": upload_id }))
+            .await
+            .ok();
+        let sizes: Vec<_> = listed["parts"].as_array().expect("parts").iter().map(|p| p["size"].as_u64()).collect();
+        let expected = if attack.is_empty() { vec![Some(MALLORY.len() as u64)] } else { Vec::new() };
+        assert_eq!(sizes, expected, "{attack:?}");
+        only_the_signed_write(&app, &before, &buckets, &target, attack).await;
+    }
+
+    // A download URL of mallory's active content, signed as an attachment: not turned inline, not pointed at
+    // alice's object, not used to write or delete.
+    mallory.upload("page.html", Some("text/html"), b"<script>alert(1)</script>").await;
+    let before = snapshot(&app, &buckets).await;
+    let ticket = mallory.download_url("page.html", None).await.ok();
+    let url = ticket["download_url"].as_str().expect("url").to_owned();
+    let signed = url.split(['?', '&']).find(|p| p.starts_with("response-content-disposition=")).expect("attachment");
+    let served = send(&app, reqwest::Method::GET, &url, &[], &[], None).await;
+    assert_eq!(served.status(), 200);
+    assert!(served.headers()["content-disposition"].to_str().expect("ascii").starts_with("attachment"));
+    let tampered = [
+        format!("{url}&response-content-disposition=inline"),
+        url.replacen(signed, "response-content-disposition=inline", 1),
+        format!("{url}&response-content-type=text%2Fhtml"),
+        url.replacen("mallory/page.html", "alice/draft.txt", 1),
+    ];
+    for tampered in &tampered {
+        let answer = send(&app, reqwest::Method::GET, tampered, &[], &[], None).await;
+        let status = answer.status();
+        let disposition = answer.headers().get("content-disposition").map(|v| v.to_str().expect("ascii").to_owned());
+        let body = answer.bytes().await.expect("body");
+        assert!(!status.is_success(), "{tampered}: {status} {disposition:?} {body:?}");
+    }
+    for (method, body) in
+        [(reqwest::Method::PUT, Some(MALLORY)), (reqwest::Method::DELETE, None), (reqwest::Method::POST, None)]
+    {
+        let attack = pairs(&[("x-amz-copy-source", &secret_at)]);
+        for extra in [Vec::new(), attack] {
+            let status = send(&app, method.clone(), &url, &[], &extra, body).await.status();
+            assert!(status.is_client_error(), "{method} {extra:?} to a download URL: {status}");
+        }
+    }
+    assert_eq!(snapshot(&app, &buckets).await, before, "a download URL changed an object");
+}
+
+#[tokio::test]
+async fn smuggled_headers_on_seaweedfs_urls_change_nothing_but_the_signed_upload() {
+    smuggled_headers_change_nothing_but_the_signed_upload(On::SeaweedFs).await;
+}
+
+#[tokio::test]
+async fn smuggled_headers_on_local_urls_change_nothing_but_the_signed_upload() {
+    smuggled_headers_change_nothing_but_the_signed_upload(On::Local).await;
 }
