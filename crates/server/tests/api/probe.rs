@@ -50,11 +50,17 @@ fn bucket(name: &str) -> BucketName {
 
 /// `draftstore doctor` with these arguments and nothing from the test's environment: exit code, output, errors.
 async fn doctor(args: &[String]) -> (i32, String, String) {
+    doctor_with(args, &[]).await
+}
+
+/// `draftstore doctor` with these arguments and these variables only, as a container gets them.
+async fn doctor_with(args: &[String], env: &[(String, String)]) -> (i32, String, String) {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_draftstore"))
         .arg("doctor")
         .args(args)
         .env_clear()
         .env("RUST_LOG", "error")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .output()
         .await
         .expect("doctor runs");
@@ -430,6 +436,71 @@ async fn a_signing_credential_with_the_wrong_rights_stops_the_start() {
     let app = app_with(&args, &["--store-probe", "warn"]).await;
     let promises = ready_promises(&app, "accepted").await;
     assert_eq!(promises["download-credential"], "broken");
+}
+
+/// A manifest of `deploy/`, parsed.
+fn manifest(path: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test]
+async fn the_seaweedfs_overlays_identities_and_settings_pass_the_doctor() {
+    // The overlay's s3.json and storage settings as an operator fills them in: each placeholder a key of its own.
+    let secret = manifest("deploy/overlays/seaweedfs/secret-seaweedfs.yaml");
+    let config: Value = serde_json::from_str(secret["stringData"]["s3.json"].as_str().expect("s3.json")).expect("JSON");
+    let identities: Vec<Identity> = config["identities"]
+        .as_array()
+        .expect("identities")
+        .iter()
+        .map(|identity| {
+            let actions: Vec<String> =
+                serde_json::from_value(identity["actions"].clone()).expect("actions are strings");
+            Identity::new(identity["name"].as_str().expect("a name"), &actions)
+        })
+        .collect();
+    let key = |name: &str| identities.iter().find(|i| i.name == name).unwrap_or_else(|| panic!("no {name}"));
+    let weed = SeaweedFs::start_with(&identities).await;
+    let settings = manifest("deploy/overlays/seaweedfs/secret-storage.yaml");
+    let base = manifest("deploy/base/configmap.yaml");
+    let env: Vec<(String, String)> = settings["stringData"]
+        .as_object()
+        .expect("settings")
+        .iter()
+        .chain(base["data"].as_object().expect("config"))
+        .map(|(name, value)| {
+            let value = value.as_str().expect("a string");
+            let value = match name.as_str() {
+                "AWS_ENDPOINT_URL" => weed.endpoint.clone(),
+                "AWS_ACCESS_KEY_ID" => key("draftstore").access_key.clone(),
+                "AWS_SECRET_ACCESS_KEY" => key("draftstore").secret_key.clone(),
+                "UPLOAD_SIGNING_ACCESS_KEY_ID" => key("draftstore-upload").access_key.clone(),
+                "UPLOAD_SIGNING_SECRET_ACCESS_KEY" => key("draftstore-upload").secret_key.clone(),
+                "DOWNLOAD_SIGNING_ACCESS_KEY_ID" => key("draftstore-download").access_key.clone(),
+                "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY" => key("draftstore-download").secret_key.clone(),
+                _ => value.to_owned(),
+            };
+            assert_ne!(value, "REPLACE-ME", "{name} is left a placeholder");
+            (name.clone(), value)
+        })
+        .collect();
+    // The server (its ports the tests' own) creates its buckets with its scoped identity and starts; the doctor, given
+    // the same variables as the CronJob's container, then finds every promise held.
+    let served = env.iter().filter(|(name, _)| !["HTTP_PORT", "GRPC_PORT"].contains(&name.as_str()));
+    let args: Vec<String> = served.flat_map(|(name, value)| [flag(name), value.clone()]).collect();
+    let app = app_with(&args, &[]).await;
+    let promises = ready_promises(&app, "passed").await;
+    assert_eq!(promises["upload-credential"], "held");
+    assert_eq!(promises["download-credential"], "held");
+    let (code, table, errors) = doctor_with(&[], &env).await;
+    assert_eq!(code, 0, "{table}{errors}");
+    assert!(table.contains("every promise holds"), "{table}");
+}
+
+/// `--aws-endpoint-url` for AWS_ENDPOINT_URL: every variable has the flag of its name.
+fn flag(variable: &str) -> String {
+    format!("--{}", variable.to_ascii_lowercase().replace('_', "-"))
 }
 
 // ---- A store that carries out a smuggled copy: the stand-in ----
