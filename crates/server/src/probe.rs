@@ -398,9 +398,8 @@ pub fn table(store: &str, report: &ProbeReport) -> String {
             let _ = writeln!(out, "\nevery promise holds ({} checked)", report.findings.len());
         }
         false => {
-            let _ = writeln!(out, "\n{} of {} promises do not hold: {}", failing.len(), report.findings.len(), {
-                failing.join(", ")
-            });
+            let (count, checked, names) = (failing.len(), report.findings.len(), failing.join(", "));
+            let _ = writeln!(out, "\n{count} of {checked} promises do not hold: {names}");
         }
     }
     out

@@ -334,12 +334,12 @@ impl<'a> Run<'a> {
 
     async fn copy_source(&self) -> Result<Finding> {
         let main = self.smuggle_copy("copy", &self.store.signer).await?;
-        self.judge_copy(Promise::CopySource, main, |name, signer| self.smuggle_copy(name, signer)).await
+        self.judge_copy(Promise::CopySource, main, |signer| self.smuggle_copy("copy-split", signer)).await
     }
 
     async fn part_copy_source(&self) -> Result<Finding> {
         let main = self.smuggle_part_copy("part-copy", &self.store.signer).await?;
-        self.judge_copy(Promise::PartCopySource, main, |name, signer| self.smuggle_part_copy(name, signer)).await
+        self.judge_copy(Promise::PartCopySource, main, |signer| self.smuggle_part_copy("part-copy-split", signer)).await
     }
 
     /// A smuggled copy signed by the main credential says what the store does; with an upload credential of its
@@ -348,7 +348,7 @@ impl<'a> Run<'a> {
         &'s self,
         promise: Promise,
         main: Smuggled,
-        again: impl FnOnce(&'static str, &'s Signer) -> F,
+        again: impl FnOnce(&'s Signer) -> F,
     ) -> Result<Finding>
     where
         F: Future<Output = Result<Smuggled>>,
@@ -357,10 +357,9 @@ impl<'a> Run<'a> {
             let outcome = if main.copied() { Outcome::Broken } else { Outcome::Held };
             return Ok(Finding::new(promise, outcome, main.describe()));
         };
-        let split = again("split-copy", &upload.signer).await?;
-        let detail = format!("signed by the main credential: {}; by the upload credential: {}", main.describe(), {
-            split.describe()
-        });
+        let split = again(&upload.signer).await?;
+        let (main_did, split_did) = (main.describe(), split.describe());
+        let detail = format!("signed by the main credential: {main_did}; by the upload credential: {split_did}");
         let outcome = match (main.copied(), split.copied()) {
             (_, true) => Outcome::Broken,
             (true, false) => Outcome::Neutralised,
