@@ -309,7 +309,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the store answers and both buckets exist. */
+        /**
+         * Readiness: the store answers, both buckets exist and (with STORE_PROBE=enforce) the store probe passed; the answer
+         *     says what the probe found of each promise.
+         */
         get: operations["ready"];
         put?: never;
         post?: never;
@@ -629,6 +632,26 @@ export interface components {
         StatusResponse: {
             /** @description `ok` (liveness) or `ready` (readiness). */
             status: string;
+            store?: null | components["schemas"]["StoreProbeStatus"];
+        };
+        /**
+         * @description What the store probe found of the promises DraftStore relies on the store to keep (`draftstore doctor` checks
+         *     them on demand).
+         */
+        StoreProbeStatus: {
+            /**
+             * @description `passed` (every promise holds), `warned` (a lesser one is broken), `accepted` (a critical one is broken and
+             *     STORE_PROBE=warn let the server start), `refused` (a critical one is broken: not ready), `failed` (the probe
+             *     could not run), `pending` (not run yet) or `off` (STORE_PROBE=off).
+             */
+            probe: string;
+            /**
+             * @description Each promise checked, by name, with what became of it: `held`, `broken`, `neutralised` (broken by the store,
+             *     made harmless by split signing credentials), `not-applicable` or `unknown`.
+             */
+            promises: {
+                [key: string]: string;
+            };
         };
         /** @description Success without further data. */
         SuccessResponse: {

@@ -435,6 +435,23 @@ pub struct SuccessResponse {
 pub struct StatusResponse {
     /// `ok` (liveness) or `ready` (readiness).
     pub status: String,
+    /// Readiness only: what the store probe found at start-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreProbeStatus>,
+}
+
+/// What the store probe found of the promises DraftStore relies on the store to keep (`draftstore doctor` checks
+/// them on demand).
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoreProbeStatus {
+    /// `passed` (every promise holds), `warned` (a lesser one is broken), `accepted` (a critical one is broken and
+    /// STORE_PROBE=warn let the server start), `refused` (a critical one is broken: not ready), `failed` (the probe
+    /// could not run), `pending` (not run yet) or `off` (STORE_PROBE=off).
+    pub probe: String,
+    /// Each promise checked, by name, with what became of it: `held`, `broken`, `neutralised` (broken by the store,
+    /// made harmless by split signing credentials), `not-applicable` or `unknown`.
+    pub promises: BTreeMap<String, String>,
 }
 
 /// Request to start a multipart upload.

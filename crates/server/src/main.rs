@@ -58,6 +58,12 @@ async fn run(cli: Cli) -> ExitCode {
             tracing.shutdown().await;
             code
         }
+        Command::Doctor(args) => {
+            let tracing = telemetry::init(args.common.log_format);
+            let code = draftstore::probe::doctor(*args).await;
+            tracing.shutdown().await;
+            code
+        }
         Command::Upload(args) => cli::upload(*args).await,
         Command::Download(args) => cli::download(*args).await,
         Command::Confirm(args) => cli::confirm(*args).await,

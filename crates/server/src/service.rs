@@ -16,7 +16,7 @@ use crate::auth::Caller;
 use crate::bounded::StorageCalls;
 use crate::checks::{Checked, Checks};
 use crate::cleaner::lifecycle_days;
-use crate::config::{Buckets, Settings, StorageType};
+use crate::config::{Buckets, Settings};
 use crate::domain::{
     Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content,
 };
@@ -121,8 +121,6 @@ struct Inner {
     limits: UploadLimits,
     /// Part size multipart uploads are told to use.
     multipart_part_size: u64,
-    /// Find out at start-up whether the store honours conditional writes.
-    probe_conditional_writes: bool,
     /// Asked before a draft is promoted (CONFIRM_HOOK_URL).
     hook: Option<ConfirmHook>,
     /// Where events wait for delivery (EVENTS_URL).
@@ -146,8 +144,6 @@ impl DraftService {
             lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,
-            probe_conditional_writes: settings.storage.kind != StorageType::Local
-                && settings.storage.s3_conditional_writes.is_none(),
             hook: settings
                 .hooks
                 .confirm_url
@@ -219,15 +215,6 @@ impl DraftService {
         if !self.0.cors_allowed_origins.is_empty() {
             let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
-        }
-        if self.0.probe_conditional_writes {
-            let probe = self.0.storage.probe_conditional_writes(&self.0.buckets.draft);
-            if !self.call("probe conditional writes", probe).await? {
-                tracing::warn!(
-                    "the store ignores conditional writes (If-None-Match): confirm with overwrite=false checks \
-                     before copying, which a concurrent writer can race"
-                );
-            }
         }
         if let Some(days) = self.0.lifecycle_days {
             let lifecycle = self.0.storage.install_lifecycle(&self.0.buckets.draft, days);

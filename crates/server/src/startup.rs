@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use draftstore_storage::Storage;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
+use draftstore_storage::probe::StoreProbe;
 use draftstore_storage::s3::S3Storage;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -22,6 +23,7 @@ use crate::error::Error;
 use crate::grpc::{self, Admission, GrpcApi};
 use crate::hooks::Deliverer;
 use crate::http::{AppState, ReadyCache, Shared, reserve_router, router};
+use crate::probe::{ProbeError, StartupProbe};
 use crate::service::DraftService;
 use crate::telemetry;
 
@@ -39,12 +41,17 @@ pub enum StartupError {
     Config(#[source] crate::config::ConfigError),
     #[error("cannot create the buckets")]
     Buckets(#[source] crate::error::Error),
+    /// The store probe found the store breaking a promise signed URLs rely on (STORE_PROBE=enforce).
+    #[error("{0}")]
+    StoreProbe(String),
 }
 
 /// The storage backend with, for the local one, the handle its blob routes need.
 #[derive(Debug)]
 pub struct Backend {
     pub storage: Arc<dyn Storage>,
+    /// The same store, as the store probe checks it.
+    pub probe: Arc<dyn StoreProbe>,
     pub local: Option<Arc<LocalStorage>>,
 }
 
@@ -61,11 +68,11 @@ pub async fn open_backend(
                 .await
                 .map_err(StartupError::Storage)?;
             let local = Arc::new(local);
-            Ok(Backend { storage: local.clone(), local: Some(local) })
+            Ok(Backend { storage: local.clone(), probe: local.clone(), local: Some(local) })
         }
         Some(config) => {
-            let storage = S3Storage::new(config).await.map_err(StartupError::Storage)?;
-            Ok(Backend { storage: Arc::new(storage), local: None })
+            let storage = Arc::new(S3Storage::new(config).await.map_err(StartupError::Storage)?);
+            Ok(Backend { storage: storage.clone(), probe: storage, local: None })
         }
     }
 }
@@ -86,6 +93,8 @@ pub struct Application {
     connections: ConnectionSettings,
     /// Connections each port takes: MAX_CONNECTIONS, fitted to the open-file limit.
     connection_cap: usize,
+    /// The store, as the store probe checks it.
+    probe: Arc<dyn StoreProbe>,
 }
 
 async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -110,7 +119,10 @@ impl Application {
         let cleaner =
             settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
         let service = DraftService::new(backend.storage, common);
-        create_buckets(&service).await?;
+        let store = Arc::clone(&backend.probe);
+        let probe = Arc::new(StartupProbe::new(backend.probe, common, settings.probe.store_probe));
+        let store_probe = probe.status();
+        create_buckets(&service, probe).await?;
         let deliverer = service.outbox().and_then(|outbox| Deliverer::new(outbox.clone(), common));
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
         let names = tenant_names(common, backend.local.is_some())?;
@@ -124,8 +136,16 @@ impl Application {
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
         let proxies = Arc::new(settings.trusted_proxies.clone());
-        let state =
-            AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, limiter, proxies });
+        let state = AppState::new(Shared {
+            service,
+            local: backend.local,
+            readiness,
+            auth,
+            public_url,
+            limiter,
+            proxies,
+            store_probe,
+        });
         Ok(Self {
             http,
             http_address,
@@ -138,12 +158,18 @@ impl Application {
             state,
             connections: settings.connections,
             connection_cap,
+            probe: store,
         })
     }
 
     /// The store this server uses.
     pub fn storage(&self) -> Arc<dyn Storage> {
         self.state.service.storage()
+    }
+
+    /// The store this server uses, as the store probe checks it.
+    pub fn store_probe(&self) -> Arc<dyn StoreProbe> {
+        Arc::clone(&self.probe)
     }
 
     /// The port the HTTP server listens on (the real one when 0 was asked for).
@@ -289,33 +315,62 @@ fn fit_connections(settings: &ConnectionSettings) -> usize {
     cap
 }
 
-/// Creates the buckets at start-up. A store that is unreachable does not stop the server: it starts unready
-/// (`/ready` answers 503) and keeps trying in the background, so that a storage outage never needs a restart.
-async fn create_buckets(service: &DraftService) -> Result<(), StartupError> {
-    match service.create_buckets().await {
+/// Creates the buckets at start-up and probes the store. A store that is unreachable does not stop the server: it
+/// starts unready (`/ready` answers 503) and keeps trying in the background, so that a storage outage never needs a
+/// restart. A store the probe finds unsafe (STORE_PROBE=enforce) stops it.
+async fn create_buckets(service: &DraftService, probe: Arc<StartupProbe>) -> Result<(), StartupError> {
+    match prepare(service, &probe).await {
         Ok(()) => {
             finish_cut_off_sets(service).await;
             Ok(())
         }
-        Err(e @ (Error::StorageUnavailable { .. } | Error::StorageTimeout { .. })) => {
+        Err(Prepared::Refused(message)) => Err(StartupError::StoreProbe(message)),
+        Err(Prepared::Failed(e)) => Err(StartupError::Buckets(e)),
+        Err(Prepared::Unreachable(e)) => {
             tracing::warn!(error = %e.chain(), "storage unreachable at start-up; retrying in the background");
             let service = service.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(BUCKET_RETRY).await;
-                    match service.create_buckets().await {
+                    match prepare(&service, &probe).await {
                         Ok(()) => {
                             tracing::info!("buckets ready");
                             break finish_cut_off_sets(&service).await;
                         }
-                        Err(e) => tracing::warn!(error = %e.chain(), "still cannot create the buckets"),
+                        Err(Prepared::Refused(message)) => {
+                            break tracing::error!(error = %message, "the store cannot be trusted: not ready");
+                        }
+                        Err(Prepared::Unreachable(e) | Prepared::Failed(e)) => {
+                            tracing::warn!(error = %e.chain(), "still cannot create the buckets and probe the store");
+                        }
                     }
                 }
             });
             Ok(())
         }
-        Err(e) => Err(StartupError::Buckets(e)),
     }
+}
+
+/// Why the buckets could not be made ready.
+enum Prepared {
+    Unreachable(Error),
+    Failed(Error),
+    Refused(String),
+}
+
+/// Creates the buckets, then probes the store.
+async fn prepare(service: &DraftService, probe: &StartupProbe) -> Result<(), Prepared> {
+    match service.create_buckets().await {
+        Ok(()) => {}
+        Err(e @ (Error::StorageUnavailable { .. } | Error::StorageTimeout { .. })) => {
+            return Err(Prepared::Unreachable(e));
+        }
+        Err(e) => return Err(Prepared::Failed(e)),
+    }
+    probe.run().await.map_err(|e| match e {
+        ProbeError::Unreachable(e) => Prepared::Unreachable(e),
+        ProbeError::Refused(message) => Prepared::Refused(message),
+    })
 }
 
 /// Finishes the sets a crash cut off (this replica's, or another's), before serving: confirmed whole or not at all.

@@ -4,12 +4,14 @@
 //! head, move, delete), multipart uploads, DraftStore's own records (put, get), and the cleaner's listing and batch
 //! deletes. Its documentation is the contract; one suite (`crates/server/tests/api/conformance.rs`) checks every
 //! method against it on the local backend and on SeaweedFS. Backends keep their own error types private and
-//! convert them once into [`Error`].
+//! convert them once into [`Error`]. What a store is trusted to honour of a signed URL is a capability of its own,
+//! [`probe::StoreProbe`], checked by the same suite on both backends.
 
 mod error;
 pub mod local;
 pub mod multipart;
 mod names;
+pub mod probe;
 pub mod s3;
 mod storage;
 

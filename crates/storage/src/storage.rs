@@ -375,14 +375,6 @@ pub trait Storage: Debug + Send + Sync + 'static {
         progress: &Progress,
     ) -> Result<()>;
 
-    /// Finds out at start-up whether the store honours conditional writes (`If-None-Match: *` on a copy), which
-    /// a move without overwrite relies on. Returns what it found; where they are not honoured, moves fall back
-    /// to a check before the copy, which a concurrent writer can race.
-    async fn probe_conditional_writes(&self, bucket: &BucketName) -> Result<bool> {
-        let _ = bucket;
-        Ok(true)
-    }
-
     /// Starts a multipart upload of `key`. The object it assembles will have `content_type` and carry `declared`.
     /// A declared SHA-256 is verified against the whole object at completion only where
     /// [`Storage::verifies_multipart_sha256`] says so; callers refuse it elsewhere. `part_size` is the size the

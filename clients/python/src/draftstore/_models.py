@@ -325,6 +325,18 @@ class _StatusResponseRequired(TypedDict):
 class StatusResponse(_StatusResponseRequired, total=False):
     """Probe answer."""
 
+    store: Union[None, 'StoreProbeStatus']
+
+
+class _StoreProbeStatusRequired(TypedDict):
+    probe: str
+    promises: Dict[str, str]
+
+
+class StoreProbeStatus(_StoreProbeStatusRequired, total=False):
+    """What the store probe found of the promises DraftStore relies on the store to keep (`draftstore doctor` checks
+them on demand)."""
+
 
 class _SuccessResponseRequired(TypedDict):
     success: bool

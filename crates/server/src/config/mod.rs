@@ -19,7 +19,7 @@ pub mod reference;
 mod storage;
 pub(crate) mod values;
 
-pub use storage::{AwsSettings, MinioSettings, StorageSettings, StorageType};
+pub use storage::{AwsSettings, MinioSettings, SigningSettings, StorageSettings, StorageType};
 
 /// Command line of the `draftstore` binary.
 #[derive(Debug, Parser)]
@@ -39,6 +39,8 @@ pub enum Command {
     Serve(Box<ServeSettings>),
     /// Remove expired drafts once, then exit (the Kubernetes CronJob's command).
     Clean(Box<CleanArgs>),
+    /// Probe the store for every promise DraftStore relies on, print what was found, exit 0 when all hold.
+    Doctor(Box<DoctorArgs>),
     /// Upload files as drafts through a DraftStore server; large files in parallel parts, resumable.
     Upload(Box<crate::cli::UploadArgs>),
     /// Download a draft or a confirmed object.
@@ -399,6 +401,8 @@ pub struct ServeSettings {
     pub ready_cache: Duration,
     #[command(flatten)]
     pub rate_limit: RateLimitSettings,
+    #[command(flatten)]
+    pub probe: crate::probe::ProbeSettings,
     /// Proxies (comma-separated networks such as `10.0.0.0/8`, or addresses) whose connections may name the client
     /// in `X-Forwarded-For` or `Forwarded`; that client then feeds the rate limit and the request log. Headers from
     /// any other peer are ignored [default: none].
@@ -714,6 +718,16 @@ pub struct CleanArgs {
     /// Put the safety-net lifecycle rule on the draft bucket before cleaning (as DRAFT_LIFECYCLE=true).
     #[arg(long)]
     pub install_lifecycle: bool,
+}
+
+/// `draftstore doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub common: Settings,
+    /// Print the findings as JSON, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const MIB5: u64 = 5 * 1024 * 1024;

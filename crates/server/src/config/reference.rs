@@ -13,7 +13,7 @@ pub const END: &str = "<!-- end of settings -->";
 pub fn table() -> String {
     let cli = super::Cli::command();
     let command = |name| cli.find_subcommand(name).unwrap_or_else(|| panic!("`{name}` is a command"));
-    let (serve, clean) = (command("serve"), command("clean"));
+    let (serve, clean, doctor) = (command("serve"), command("clean"), command("doctor"));
     let mut table = String::from("| Variable | Flag | Default | Commands | Meaning |\n|---|---|---|---|---|\n");
     for arg in serve.get_arguments() {
         let Some(var) = arg.get_env() else { continue };
@@ -32,8 +32,15 @@ pub fn table() -> String {
             }
         };
         let flag = arg.get_long().map_or_else(String::new, |long| format!("`--{long}`"));
-        let read_by_clean = clean.get_arguments().any(|a| a.get_env().is_some_and(|e| e.to_string_lossy() == var));
-        let commands = if read_by_clean { "serve, clean" } else { "serve" };
+        let reads = |command: &clap::Command| {
+            command.get_arguments().any(|a| a.get_env().is_some_and(|e| e.to_string_lossy() == var))
+        };
+        let commands = match (reads(clean), reads(doctor)) {
+            (true, true) => "serve, clean, doctor",
+            (true, false) => "serve, clean",
+            (false, true) => "serve, doctor",
+            (false, false) => "serve",
+        };
         let cell = |text: &str| text.replace('|', "\\|");
         table.push_str(&format!("| `{var}` | {flag} | {} | {commands} | {} |\n", cell(&default), cell(&meaning)));
     }

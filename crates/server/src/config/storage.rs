@@ -30,6 +30,8 @@ pub struct StorageSettings {
     pub aws: AwsSettings,
     #[command(flatten)]
     pub minio: MinioSettings,
+    #[command(flatten)]
+    pub signing: SigningSettings,
     /// Public base URL written into presigned URLs when DraftStore reaches the store on an internal address.
     #[arg(
         long,
@@ -211,11 +213,104 @@ pub struct MinioSettings {
     pub minio_region: String,
 }
 
+/// Credentials that sign clients' URLs instead of the main one (`s3`, `minio`), each able to do no more than its
+/// URLs should: then no upload URL can read or copy, whatever a store lets a client smuggle into it.
+#[derive(Debug, Clone, Args)]
+pub struct SigningSettings {
+    /// Access key id that signs upload URLs (PUT, POST, DELETE) instead of the main credential: give it PutObject
+    /// and multipart rights on the draft bucket only (`s3`, `minio`; with UPLOAD_SIGNING_SECRET_ACCESS_KEY).
+    #[arg(
+        long,
+        env = "UPLOAD_SIGNING_ACCESS_KEY_ID",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub upload_signing_access_key_id: ::std::option::Option<String>,
+    /// Secret of UPLOAD_SIGNING_ACCESS_KEY_ID.
+    #[arg(
+        long,
+        env = "UPLOAD_SIGNING_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub upload_signing_secret_access_key: ::std::option::Option<String>,
+    /// Access key id that signs download URLs (GET) instead of the main credential: give it GetObject rights only
+    /// (`s3`, `minio`; with DOWNLOAD_SIGNING_SECRET_ACCESS_KEY).
+    #[arg(
+        long,
+        env = "DOWNLOAD_SIGNING_ACCESS_KEY_ID",
+        hide_env_values = true,
+        value_name = "KEY",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub download_signing_access_key_id: ::std::option::Option<String>,
+    /// Secret of DOWNLOAD_SIGNING_ACCESS_KEY_ID.
+    #[arg(
+        long,
+        env = "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        value_name = "SECRET",
+        value_parser = values::optional(values::text()),
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub download_signing_secret_access_key: ::std::option::Option<String>,
+}
+
+impl SigningSettings {
+    /// The upload and download signing credentials, each a complete pair or none.
+    fn credentials(&self) -> Result<(Option<StaticCredentials>, Option<StaticCredentials>), ConfigError> {
+        let pair = |id: &Option<String>, secret: &Option<String>, id_var, secret_var| match (id, secret) {
+            (Some(id), Some(secret)) => Ok(Some(StaticCredentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+                session_token: None,
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::new(secret_var, format!("is required when {id_var} is set"))),
+            (None, Some(_)) => Err(ConfigError::new(id_var, format!("is required when {secret_var} is set"))),
+        };
+        Ok((
+            pair(
+                &self.upload_signing_access_key_id,
+                &self.upload_signing_secret_access_key,
+                "UPLOAD_SIGNING_ACCESS_KEY_ID",
+                "UPLOAD_SIGNING_SECRET_ACCESS_KEY",
+            )?,
+            pair(
+                &self.download_signing_access_key_id,
+                &self.download_signing_secret_access_key,
+                "DOWNLOAD_SIGNING_ACCESS_KEY_ID",
+                "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY",
+            )?,
+        ))
+    }
+}
+
 impl StorageSettings {
     /// How to reach the S3-compatible store, `None` for the local backend: `s3` and `minio` are two ways to name
     /// one.
     pub fn s3_config(&self, timeout: Duration) -> Result<Option<S3Config>, ConfigError> {
+        let (upload_signing, download_signing) = self.signing.credentials()?;
         let (region, endpoint, force_path_style, credentials) = match self.kind {
+            StorageType::Local if upload_signing.is_some() || download_signing.is_some() => {
+                let var = match upload_signing {
+                    Some(_) => "UPLOAD_SIGNING_ACCESS_KEY_ID",
+                    None => "DOWNLOAD_SIGNING_ACCESS_KEY_ID",
+                };
+                return Err(ConfigError::new(
+                    var,
+                    "is for an S3 store (STORAGE_TYPE=s3 or minio): the local backend signs with SIGNING_KEY",
+                ));
+            }
             StorageType::Local => return Ok(None),
             StorageType::S3 => {
                 let aws = &self.aws;
@@ -257,6 +352,8 @@ impl StorageSettings {
             multipart_copy_part_size: self.copy_part_size,
             copy_concurrency: self.copy_concurrency,
             conditional_writes: self.s3_conditional_writes,
+            upload_signing,
+            download_signing,
         }))
     }
 }

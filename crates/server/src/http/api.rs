@@ -158,17 +158,24 @@ pub async fn draft_bucket(
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/health", responses((status = 200, body = StatusResponse)))]
 pub async fn health() -> Json<StatusResponse> {
-    Json(StatusResponse { status: "ok".to_owned() })
+    Json(StatusResponse { status: "ok".to_owned(), store: None })
 }
 
-/// Readiness: the store answers and both buckets exist.
+/// Readiness: the store answers, both buckets exist and (with STORE_PROBE=enforce) the store probe passed; the answer
+/// says what the probe found of each promise.
 #[utoipa::path(get, path = "/ready", responses(
     (status = 200, body = StatusResponse),
     (status = 503, body = ErrorBody),
 ))]
 pub async fn ready(State(state): State<AppState>) -> Response {
+    if let Some(reason) = state.store_probe.unready() {
+        let source = draftstore_storage::Error::Other { message: reason, source: None };
+        let error = crate::error::Error::StorageUnavailable { operation: "pass the store probe", source };
+        return error.response_with(StatusCode::SERVICE_UNAVAILABLE);
+    }
     match state.readiness.check(&state.service).await {
-        Ok(()) => Json(StatusResponse { status: "ready".to_owned() }).into_response(),
+        Ok(()) => Json(StatusResponse { status: "ready".to_owned(), store: Some(state.store_probe.summary()) })
+            .into_response(),
         Err(e) => e.response_with(StatusCode::SERVICE_UNAVAILABLE),
     }
 }

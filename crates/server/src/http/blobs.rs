@@ -49,8 +49,9 @@ fn verify<'a>(
     let bucket = BucketName::parse(&bucket).map_err(|e| Error::InvalidRequest(e.to_string()))?;
     let key = ObjectKey::parse(&key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let names = headers.keys().map(axum::http::HeaderName::as_str);
     let signed = local
-        .verify(method, &bucket, &key, query.unwrap_or_default(), header, OffsetDateTime::now_utc())
+        .verify(method, &bucket, &key, query.unwrap_or_default(), header, names, OffsetDateTime::now_utc())
         .map_err(|e| Error::SignatureRejected(e.to_string()))?;
     let signed_value = |wanted: &str| signed.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.as_str());
     let upload_id = signed_value(UPLOAD_ID_PARAM)

@@ -71,6 +71,8 @@ pub struct Shared {
     pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
     /// Who may name the client behind a connection (TRUSTED_PROXIES).
     pub proxies: Arc<TrustedProxies>,
+    /// What the store probe found, for `/ready`.
+    pub store_probe: Arc<crate::probe::ProbeStatus>,
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.

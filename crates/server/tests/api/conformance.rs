@@ -2,7 +2,8 @@
 //! on SeaweedFS pass the same checks through `&dyn Storage`, with real HTTP requests to the URLs it signs. Every
 //! method of the trait is called, and each guarantee its documentation states is checked: idempotent creates and
 //! deletes, what "not found" and "already exists" look like, conditional moves and writes, multipart uploads,
-//! records, listing and its paging, batch deletes, stale uploads.
+//! records, listing and its paging, batch deletes, stale uploads. The store probe, a capability of its own, has its
+//! contract checked by the same two tests (`probe::probe_conformance`).
 
 use std::time::Duration;
 
@@ -116,6 +117,7 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
     reads(storage, client, &draft).await;
     listing(storage, client, &main).await;
     admin(storage, &draft).await;
+    crate::probe::probe_conformance(app, &main, &draft).await;
 }
 
 /// Uploads `body` to `bucket/key` through a signed URL.
@@ -398,7 +400,6 @@ async fn listing(storage: &dyn Storage, client: &reqwest::Client, bucket: &Bucke
 /// Buckets' rules and abandoned uploads: what a backend cannot do it says, never fails.
 async fn admin(storage: &dyn Storage, bucket: &BucketName) {
     storage.allow_browser_uploads(bucket, &["https://app.example.com".to_owned()]).await.expect("CORS rule");
-    storage.probe_conditional_writes(bucket).await.expect("probed");
     storage.install_lifecycle(bucket, 2).await.expect("a rule, or false where there are none");
 
     let object = key("stale/upload.bin");

@@ -6,6 +6,7 @@ use draftstore::config::{Cli, Command, ServeSettings};
 use draftstore::startup::Application;
 use draftstore_proto::draft::v1::draft_service_client::DraftServiceClient;
 use draftstore_storage::Storage;
+use draftstore_storage::probe::StoreProbe;
 use serde_json::{Value, json};
 
 /// Writes a line past the test harness's capture (which takes `print!`, not the standard error stream itself), so
@@ -21,6 +22,8 @@ pub struct TestApp {
     pub grpc_address: String,
     pub client: reqwest::Client,
     pub storage: Arc<dyn Storage>,
+    /// The same store, as the store probe checks it.
+    pub probe: Arc<dyn StoreProbe>,
     pub data_dir: PathBuf,
     /// Sent as `Authorization: Bearer …` on API requests and RPCs.
     pub bearer: Option<String>,
@@ -122,9 +125,33 @@ pub async fn spawn(settings: ServeSettings) -> TestApp {
     let app = Application::build(settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_address = format!("http://127.0.0.1:{}", app.grpc_port());
-    let storage = app.storage();
+    let (storage, probe) = (app.storage(), app.store_probe());
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { address, grpc_address, client: reqwest::Client::new(), storage, data_dir, bearer: None, _temp: None }
+    TestApp {
+        address,
+        grpc_address,
+        client: reqwest::Client::new(),
+        storage,
+        probe,
+        data_dir,
+        bearer: None,
+        _temp: None,
+    }
+}
+
+/// The two backends a test runs on: the local one in a fresh folder, or buckets of its own on the shared SeaweedFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On {
+    Local,
+    SeaweedFs,
+}
+
+/// Starts the server on `on`, with extra arguments; returns it and its main bucket's name.
+pub async fn spawn_on(on: On, extra: &[&str]) -> (TestApp, String) {
+    match on {
+        On::Local => (spawn_app_with(extra).await, "main".to_owned()),
+        On::SeaweedFs => spawn_on_seaweed(extra).await,
+    }
 }
 
 impl TestApp {
@@ -135,6 +162,7 @@ impl TestApp {
             grpc_address: self.grpc_address.clone(),
             client: self.client.clone(),
             storage: Arc::clone(&self.storage),
+            probe: Arc::clone(&self.probe),
             data_dir: self.data_dir.clone(),
             bearer: Some(bearer.to_owned()),
             _temp: self._temp.clone(),

@@ -163,7 +163,7 @@ async fn a_storage_outage_is_503_within_the_timeout_and_nothing_is_lost() {
     let bucket = seaweed::unique_bucket();
     let app = app_on(weed.s3_args(&bucket), &["--storage-timeout", "2"]).await;
     app.upload("kept.txt", Some("text/plain"), b"precious").await;
-    assert_eq!(app.get("/ready").await.ok(), json!({ "status": "ready" }));
+    assert_eq!(app.get("/ready").await.ok()["status"], "ready");
 
     weed.pause();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client");
@@ -179,7 +179,7 @@ async fn a_storage_outage_is_503_within_the_timeout_and_nothing_is_lost() {
     app.get("/ready").await.error(503, "NETWORK_ERROR");
     weed.resume();
 
-    assert_eq!(app.get("/ready").await.ok(), json!({ "status": "ready" }));
+    assert_eq!(app.get("/ready").await.ok()["status"], "ready");
     app.confirm("kept.txt").await.ok();
     assert_eq!(
         object(&weed.client(), &bucket, "kept.txt").await,

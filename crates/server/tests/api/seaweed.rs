@@ -60,18 +60,54 @@ fn free_ports() -> u16 {
     panic!("no free ports for SeaweedFS");
 }
 
+/// An identity of SeaweedFS's S3 gateway: its keys and what it may do (`Write:<bucket>` scopes an action to one
+/// bucket; see TESTING.md).
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub name: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub actions: Vec<String>,
+}
+
+impl Identity {
+    pub fn new(name: &str, actions: &[String]) -> Self {
+        Self {
+            name: name.to_owned(),
+            access_key: format!("{name}-key"),
+            secret_key: format!("{name}-secret-key"),
+            actions: actions.to_vec(),
+        }
+    }
+}
+
 impl SeaweedFs {
     /// Starts a private instance and waits until it really serves S3 (a bucket can be created and written).
     pub async fn start() -> SeaweedFs {
+        Self::start_with(&[]).await
+    }
+
+    /// Starts a private instance with these identities besides the administrator's ([`ACCESS_KEY`]).
+    pub async fn start_with(identities: &[Identity]) -> SeaweedFs {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = dir.path().join("s3.json");
-        std::fs::write(
-            &config,
-            format!(
-                r#"{{"identities":[{{"name":"admin","credentials":[{{"accessKey":"{ACCESS_KEY}","secretKey":"{SECRET_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
-            ),
-        )
-        .expect("write s3.json");
+        let admin = Identity {
+            name: "admin".to_owned(),
+            access_key: ACCESS_KEY.to_owned(),
+            secret_key: SECRET_KEY.to_owned(),
+            actions: ["Admin", "Read", "Write", "List", "Tagging"].map(str::to_owned).to_vec(),
+        };
+        let identities: Vec<_> = std::iter::once(&admin)
+            .chain(identities)
+            .map(|identity| {
+                serde_json::json!({
+                    "name": identity.name,
+                    "credentials": [{"accessKey": identity.access_key, "secretKey": identity.secret_key}],
+                    "actions": identity.actions,
+                })
+            })
+            .collect();
+        std::fs::write(&config, serde_json::json!({ "identities": identities }).to_string()).expect("write s3.json");
         let base = free_ports();
         let child = spawn_weed(dir.path(), base);
         watch_over(child.id(), dir.path());

@@ -7,6 +7,7 @@
 
 mod multipart;
 mod object;
+mod probe;
 mod signer;
 mod walk;
 
@@ -134,19 +135,22 @@ impl LocalStorage {
         }
     }
 
-    /// Checks a request made to a signed URL. `header` looks up a request header by lowercase name; `query` is the
-    /// raw query string. Returns the extra query parameters the URL signed (for example a forced
+    /// Checks a request made to a signed URL. `header` looks up a request header by lowercase name; `names` are the
+    /// names of every header it carries (an `x-amz-*` header the URL does not sign is refused); `query` is the raw
+    /// query string. Returns the extra query parameters the URL signed (for example a forced
     /// `response-content-disposition`).
-    pub fn verify<'h>(
+    #[allow(clippy::too_many_arguments)]
+    pub fn verify<'h, 'n>(
         &self,
         method: Method,
         bucket: &BucketName,
         key: &ObjectKey,
         query: &str,
         header: impl Fn(&str) -> Option<&'h str>,
+        names: impl IntoIterator<Item = &'n str>,
         now: OffsetDateTime,
     ) -> Result<Vec<(String, String)>, SignatureError> {
-        self.signer.verify(method, bucket, key, query, header, now.unix_timestamp())
+        self.signer.verify(method, bucket, key, query, header, names, now.unix_timestamp())
     }
 
     /// Stores an upload: streams `body` into a staging file, fsyncs it and renames it into place, replacing any

@@ -26,7 +26,15 @@ pub enum SignatureError {
     Expired,
     #[error("the signature does not match the request (URL altered, or a signed header differs)")]
     Mismatch,
+    /// An `x-amz-*` header the URL does not sign: S3 refuses them, and a store that applies them lets a client
+    /// write what was never signed (a copy source, metadata, tags).
+    #[error("the request carries {0}, which the URL does not sign")]
+    Unsigned(String),
 }
+
+/// The one `x-amz-*` header a request may carry unsigned: a checksum, which only narrows what is accepted (the
+/// body is verified against it, as S3 does).
+const UNSIGNED_ALLOWED: &[&str] = &[crate::CHECKSUM_HEADER];
 
 /// Signs and verifies local URLs with one secret key.
 #[derive(Clone)]
@@ -97,14 +105,17 @@ impl UrlSigner {
     }
 
     /// Checks a request against its URL's signature, in constant time. `header` looks up a request header by
-    /// lowercase name. Returns the query parameters that were signed besides DraftStore's own.
-    pub(crate) fn verify<'h>(
+    /// lowercase name; `names` are the names of every header the request carries, lowercase, of which no `x-amz-*`
+    /// may go unsigned. Returns the query parameters that were signed besides DraftStore's own.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn verify<'h, 'n>(
         &self,
         method: Method,
         bucket: &BucketName,
         key: &ObjectKey,
         query: &str,
         header: impl Fn(&str) -> Option<&'h str>,
+        names: impl IntoIterator<Item = &'n str>,
         now_unix: i64,
     ) -> Result<Vec<(String, String)>, SignatureError> {
         let mut expires = None;
@@ -148,6 +159,14 @@ impl UrlSigner {
         if i64::try_from(expires).is_ok_and(|e| e < now_unix) {
             return Err(SignatureError::Expired);
         }
+        let signed = |name: &str| headers.iter().any(|(signed, _)| signed.eq_ignore_ascii_case(name));
+        if let Some(unsigned) = names.into_iter().find(|name| {
+            name.get(..6).is_some_and(|start| start.eq_ignore_ascii_case("x-amz-"))
+                && !signed(name)
+                && !UNSIGNED_ALLOWED.iter().any(|allowed| allowed.eq_ignore_ascii_case(name))
+        }) {
+            return Err(SignatureError::Unsigned(unsigned.to_ascii_lowercase()));
+        }
         Ok(rest)
     }
 }
@@ -172,9 +191,8 @@ mod tests {
     ) -> Result<(), SignatureError> {
         let bucket = BucketName::parse("main-draft").expect("valid");
         let key = ObjectKey::parse(key).expect("valid");
-        signer
-            .verify(Method::Put, &bucket, &key, query, |n| (n == "content-type").then_some(content_type).flatten(), now)
-            .map(drop)
+        let header = |n: &str| (n == "content-type").then_some(content_type).flatten();
+        signer.verify(Method::Put, &bucket, &key, query, header, content_type.map(|_| "content-type"), now).map(drop)
     }
 
     #[test]
@@ -207,5 +225,21 @@ mod tests {
             verify(&signer, "a.png", &format!("{q}&extra=1"), Some("image/png"), 0),
             Err(SignatureError::Mismatch)
         );
+    }
+
+    #[test]
+    fn an_unsigned_amz_header_is_refused_but_a_checksum() {
+        let signer = UrlSigner::new(b"secret");
+        let ct = [("content-type".to_owned(), "image/png".to_owned())];
+        let q = query(&signer, "a.png", 1_000, &ct);
+        let (bucket, key) =
+            (BucketName::parse("main-draft").expect("valid"), ObjectKey::parse("a.png").expect("valid"));
+        let header = |n: &str| (n == "content-type").then_some("image/png");
+        let check = |names: &[&str]| signer.verify(Method::Put, &bucket, &key, &q, header, names.iter().copied(), 0);
+        assert!(check(&["content-type", "content-length", "x-amz-checksum-sha256"]).is_ok());
+        for smuggled in ["x-amz-copy-source", "X-Amz-Meta-Draftstore-Length", "x-amz-tagging", "x-amz-acl"] {
+            let refused = check(&["content-type", smuggled]);
+            assert_eq!(refused, Err(SignatureError::Unsigned(smuggled.to_ascii_lowercase())), "{smuggled}");
+        }
     }
 }

@@ -10,22 +10,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    SharedCredentialsProvider, retry::RetryConfig, timeout::TimeoutConfig,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketLocationConstraint, ChecksumMode,
     CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete,
-    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, MetadataDirective, ObjectIdentifier,
+    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
+#[cfg(doc)]
+use crate::probe::StoreProbe;
 use crate::storage::{
     ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
     PrefixPage, StaleUploads,
 };
 use crate::{
-    BucketName, Checksum, CompletedPart as Part, ContentType, Error, MultipartRequest, ObjectKey, ObjectMeta,
+    BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
     PresignRequest, PresignedUrl, Progress, Result, Storage, UploadId, UploadedPart,
 };
 
@@ -35,12 +40,20 @@ use signer::Signer;
 
 mod copy;
 mod errors;
+mod probe;
 mod signer;
 /// The largest object a single CopyObject can copy.
 pub const MAX_SINGLE_COPY: u64 = 5 * 1024 * 1024 * 1024;
 /// The smallest part S3 accepts, except the last one.
 pub const MIN_PART_SIZE: u64 = crate::multipart::MIN_PART_SIZE;
 const MAX_PARTS: u64 = crate::multipart::MAX_PART_NUMBER as u64;
+/// Checksums on DraftStore's own requests: only where S3 requires one (DeleteObjects). The SDK's default since
+/// 2025 adds a CRC32 to every upload, which some S3-compatible stores refuse; DraftStore's integrity promise is the
+/// SHA-256 signed into a client's URL, which the store verifies, not a checksum of its own small records.
+pub const REQUEST_CHECKSUMS: RequestChecksumCalculation = RequestChecksumCalculation::WhenRequired;
+/// Checksums of the store's answers are checked only where a request asks for them: the bytes DraftStore reads
+/// (content checks, scans) are bytes the store verified against their SHA-256 when they were uploaded.
+pub const RESPONSE_CHECKSUMS: ResponseChecksumValidation = ResponseChecksumValidation::WhenRequired;
 /// Temporary credentials are renewed this long before they expire.
 const CREDENTIAL_MARGIN: Duration = Duration::from_secs(300);
 
@@ -119,18 +132,32 @@ pub struct S3Config {
     pub multipart_copy_part_size: u64,
     /// Part copies in flight at once during a multipart copy.
     pub copy_concurrency: usize,
-    /// Whether the store honours conditional writes: `None` to find out with
-    /// [`Storage::probe_conditional_writes`], `Some(false)` to never rely on them.
+    /// Whether the store honours conditional writes: `None` to find out with the [`StoreProbe`], `Some(false)` to
+    /// never rely on them.
     pub conditional_writes: Option<bool>,
+    /// Signs upload URLs (PUT, POST, DELETE) instead of `credentials`, when given: a credential that can only write
+    /// the draft bucket, so that no upload URL can read or copy, whatever the store lets a client smuggle in.
+    pub upload_signing: Option<StaticCredentials>,
+    /// Signs download URLs (GET) instead of `credentials`, when given: a credential that can only read.
+    pub download_signing: Option<StaticCredentials>,
 }
 
 /// An S3-compatible store.
 #[derive(Debug)]
 pub struct S3Storage {
     client: Client,
-    /// Whether the store honours `If-None-Match` on copies; see [`Storage::probe_conditional_writes`].
+    /// Whether the store honours `If-None-Match` on copies; found out by the [`StoreProbe`] unless configured.
     conditional_writes: AtomicBool,
+    /// Whether `conditional_writes` was configured (S3_CONDITIONAL_WRITES), so that the probe leaves it as it is.
+    conditional_writes_configured: bool,
+    /// Signs with the main credential, the one DraftStore's own calls use.
     signer: Signer,
+    /// Signs upload URLs, when a credential of their own is configured.
+    upload: Option<SigningIdentity>,
+    /// Signs download URLs, when a credential of their own is configured.
+    download: Option<SigningIdentity>,
+    /// Bound on each call to the store.
+    timeout: Duration,
     multipart_copy_threshold: u64,
     multipart_copy_part_size: u64,
     copy_concurrency: usize,
@@ -162,7 +189,10 @@ impl S3Storage {
         let provider = shared
             .credentials_provider()
             .ok_or_else(|| Error::AccessDenied { message: "no AWS credential source is configured".to_owned() })?;
-        let mut builder = aws_sdk_s3::config::Builder::from(&shared).force_path_style(config.force_path_style);
+        let mut builder = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(config.force_path_style)
+            .request_checksum_calculation(REQUEST_CHECKSUMS)
+            .response_checksum_validation(RESPONSE_CHECKSUMS);
         if let Some(endpoint) = &config.endpoint {
             builder = builder.endpoint_url(endpoint.as_str().trim_end_matches('/'));
         }
@@ -172,11 +202,25 @@ impl S3Storage {
             (None, None) => Url::parse(&format!("https://s3.{}.amazonaws.com", config.region))
                 .map_err(|e| Error::other("invalid AWS region for an endpoint", e))?,
         };
-        let signer = Signer::new(&endpoint, config.force_path_style, config.region, provider)?;
+        let signer = Signer::new(&endpoint, config.force_path_style, config.region.clone(), provider)?;
+        let sdk_config = builder.build();
+        let identity = |credentials: &Option<StaticCredentials>| {
+            credentials
+                .as_ref()
+                .map(|given| {
+                    SigningIdentity::new(given, &sdk_config, &endpoint, config.force_path_style, &config.region)
+                })
+                .transpose()
+        };
+        let (upload, download) = (identity(&config.upload_signing)?, identity(&config.download_signing)?);
         Ok(Self {
-            client: Client::from_conf(builder.build()),
+            client: Client::from_conf(sdk_config),
             conditional_writes: AtomicBool::new(config.conditional_writes != Some(false)),
+            conditional_writes_configured: config.conditional_writes.is_some(),
             signer,
+            upload,
+            download,
+            timeout: config.timeout,
             multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
             multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
             copy_concurrency: config.copy_concurrency.max(1),
@@ -187,6 +231,45 @@ impl S3Storage {
     /// The SDK client, for operations outside the trait.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The signer of URLs for requests sent with `method`: the upload credential's for those that write, the
+    /// download credential's for those that read, the main one's where none is configured.
+    fn signer_for(&self, method: Method) -> &Signer {
+        let identity = match method {
+            Method::Put | Method::Post | Method::Delete => &self.upload,
+            Method::Get => &self.download,
+        };
+        identity.as_ref().map_or(&self.signer, |identity| &identity.signer)
+    }
+}
+
+/// A credential that signs one kind of URL, with a client of its own that the probe checks its rights with.
+#[derive(Debug)]
+struct SigningIdentity {
+    signer: Signer,
+    client: Client,
+}
+
+impl SigningIdentity {
+    fn new(
+        given: &StaticCredentials,
+        sdk_config: &aws_sdk_s3::Config,
+        endpoint: &Url,
+        path_style: bool,
+        region: &str,
+    ) -> Result<Self> {
+        let credentials = Credentials::new(
+            given.access_key_id.clone(),
+            given.secret_access_key.clone(),
+            given.session_token.clone(),
+            None,
+            "draftstore-signing-configuration",
+        );
+        let provider = SharedCredentialsProvider::new(credentials);
+        let signer = Signer::new(endpoint, path_style, region.to_owned(), provider.clone())?;
+        let client = Client::from_conf(sdk_config.to_builder().credentials_provider(provider).build());
+        Ok(Self { signer, client })
     }
 }
 
@@ -259,7 +342,7 @@ impl Storage for S3Storage {
     }
 
     async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
-        self.signer.sign(request).await
+        self.signer_for(request.method).sign(request).await
     }
 
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> Result<ObjectMeta> {
@@ -337,37 +420,6 @@ impl Storage for S3Storage {
         self.delete(from, key).await
     }
 
-    async fn probe_conditional_writes(&self, bucket: &BucketName) -> Result<bool> {
-        let probe = ObjectKey::parse(&format!(".draftstore-probe/{}", std::process::id()))
-            .map_err(|e| Error::other("invalid probe key", e))?;
-        let put = |key: &ObjectKey| {
-            self.client.put_object().bucket(bucket.as_str()).key(key.as_str()).body(b"probe".to_vec().into()).send()
-        };
-        put(&probe).await.map_err(|e| sdk_error("PutObject", bucket, Some(&probe), e))?;
-        let source = format!("{bucket}/{}", utf8_percent_encode(probe.as_str(), COPY_SOURCE));
-        let copy = self
-            .client
-            .copy_object()
-            .copy_source(&source)
-            .bucket(bucket.as_str())
-            .key(probe.as_str())
-            .if_none_match("*")
-            .metadata_directive(MetadataDirective::Replace)
-            .send()
-            .await;
-        let honoured = match copy {
-            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => true,
-            Ok(_) => false,
-            Err(e) => {
-                let _ = self.delete(bucket, &probe).await;
-                return Err(sdk_error("CopyObject", bucket, Some(&probe), e));
-            }
-        };
-        self.delete(bucket, &probe).await?;
-        self.conditional_writes.store(honoured, Ordering::Relaxed);
-        Ok(honoured)
-    }
-
     async fn create_multipart(
         &self,
         bucket: &BucketName,
@@ -398,7 +450,7 @@ impl Storage for S3Storage {
         upload_id: &UploadId,
         number: u32,
     ) -> Result<PresignedUrl> {
-        self.signer.sign_part(request, upload_id, number).await
+        self.signer_for(Method::Put).sign_part(request, upload_id, number).await
     }
 
     async fn presign_multipart(
@@ -406,7 +458,7 @@ impl Storage for S3Storage {
         request: &PresignRequest<'_>,
         multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl> {
-        self.signer.sign_multipart(request, multipart).await
+        self.signer_for(multipart.method()).sign_multipart(request, multipart).await
     }
 
     async fn list_parts(
