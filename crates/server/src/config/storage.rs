@@ -235,11 +235,11 @@ pub struct SigningSettings {
         env = "UPLOAD_SIGNING_SECRET_ACCESS_KEY",
         hide_env_values = true,
         value_name = "SECRET",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(values::secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub upload_signing_secret_access_key: ::std::option::Option<String>,
+    pub upload_signing_secret_access_key: ::std::option::Option<SecretString>,
     /// Access key id that signs download URLs (GET) instead of the main credential: give it GetObject rights only
     /// (`s3`, `minio`; with DOWNLOAD_SIGNING_SECRET_ACCESS_KEY).
     #[arg(
@@ -258,20 +258,20 @@ pub struct SigningSettings {
         env = "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY",
         hide_env_values = true,
         value_name = "SECRET",
-        value_parser = values::optional(values::text()),
+        value_parser = values::optional(values::secret()),
         default_value = "",
         hide_default_value = true
     )]
-    pub download_signing_secret_access_key: ::std::option::Option<String>,
+    pub download_signing_secret_access_key: ::std::option::Option<SecretString>,
 }
 
 impl SigningSettings {
     /// The upload and download signing credentials, each a complete pair or none.
     fn credentials(&self) -> Result<(Option<StaticCredentials>, Option<StaticCredentials>), ConfigError> {
-        let pair = |id: &Option<String>, secret: &Option<String>, id_var, secret_var| match (id, secret) {
+        let pair = |id: &Option<String>, secret: &Option<SecretString>, id_var, secret_var| match (id, secret) {
             (Some(id), Some(secret)) => Ok(Some(StaticCredentials {
                 access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
+                secret_access_key: secret.expose_secret().to_owned(),
                 session_token: None,
             })),
             (None, None) => Ok(None),
