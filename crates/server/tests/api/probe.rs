@@ -462,6 +462,11 @@ async fn the_seaweedfs_overlays_identities_and_settings_pass_the_doctor() {
         .collect();
     let key = |name: &str| identities.iter().find(|i| i.name == name).unwrap_or_else(|| panic!("no {name}"));
     let weed = SeaweedFs::start_with(&identities).await;
+    // The API keys' Secret, as the operator creates it: one real digest where the placeholder was.
+    let keys = tempfile::tempdir().expect("temporary folder");
+    let keys_file = keys.path().join("api-keys");
+    let digest = hex::encode(sha2::Sha256::digest(b"an operator's key"));
+    std::fs::write(&keys_file, format!("app:{digest}\n")).expect("the keys file is written");
     let settings = manifest("deploy/overlays/seaweedfs/secret-storage.yaml");
     let base = manifest("deploy/base/configmap.yaml");
     let env: Vec<(String, String)> = settings["stringData"]
@@ -479,6 +484,7 @@ async fn the_seaweedfs_overlays_identities_and_settings_pass_the_doctor() {
                 "UPLOAD_SIGNING_SECRET_ACCESS_KEY" => key("draftstore-upload").secret_key.clone(),
                 "DOWNLOAD_SIGNING_ACCESS_KEY_ID" => key("draftstore-download").access_key.clone(),
                 "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY" => key("draftstore-download").secret_key.clone(),
+                "API_KEYS_FILE" => keys_file.to_str().expect("utf-8").to_owned(),
                 _ => value.to_owned(),
             };
             assert_ne!(value, "REPLACE-ME", "{name} is left a placeholder");
