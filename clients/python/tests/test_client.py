@@ -28,7 +28,9 @@ def test_every_operation(url, keys, tmp_path):
     folder = unique("ops")
     with Client(url, keys["alice"]) as client:
         assert client.health() == {"status": "ok"}
-        assert client.ready() == {"status": "ready"}
+        ready = client.ready()
+        assert ready["status"] == "ready"
+        assert ready["store"]["probe"] == "passed", ready
         assert client.create_buckets() == {"success": True}
         name = f"{folder}/note.txt"
         ticket = client.upload_url(name, content_type="text/plain", content_length=5)

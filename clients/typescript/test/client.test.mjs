@@ -37,7 +37,9 @@ test('every operation', async () => {
   const client = new DraftStore(url, { token: alice })
   const folder = unique('ops')
   assert.deepEqual(await client.health(), { status: 'ok' })
-  assert.deepEqual(await client.ready(), { status: 'ready' })
+  const ready = await client.ready()
+  assert.equal(ready.status, 'ready')
+  assert.equal(ready.store.probe, 'passed', JSON.stringify(ready))
   assert.deepEqual(await client.createBuckets(), { success: true })
   const name = `${folder}/note.txt`
   assert.equal((await put(await client.uploadUrl({ object_name: name, content_type: 'text/plain', content_length: 5 }), 'hello')).status, 200)
