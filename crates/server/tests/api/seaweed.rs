@@ -89,8 +89,6 @@ impl SeaweedFs {
 
     /// Starts a private instance with these identities besides the administrator's ([`ACCESS_KEY`]).
     pub async fn start_with(identities: &[Identity]) -> SeaweedFs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = dir.path().join("s3.json");
         let admin = Identity {
             name: "admin".to_owned(),
             access_key: ACCESS_KEY.to_owned(),
@@ -107,16 +105,26 @@ impl SeaweedFs {
                 })
             })
             .collect();
-        std::fs::write(&config, serde_json::json!({ "identities": identities }).to_string()).expect("write s3.json");
-        let base = free_ports();
-        let child = spawn_weed(dir.path(), base);
-        watch_over(child.id(), dir.path());
-        let weed = SeaweedFs { endpoint: format!("http://127.0.0.1:{base}"), port: base, child, _dir: dir };
-        weed.wait_until_ready().await;
-        weed
+        let config = serde_json::json!({ "identities": identities }).to_string();
+        // The ports are free when chosen but not held: another process (a parallel test's SeaweedFS) may take one
+        // before this one binds it, and SeaweedFS then exits. It is started again, in a new folder, on other ports.
+        for attempt in 1..=3 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("s3.json"), &config).expect("write s3.json");
+            let base = free_ports();
+            let child = spawn_weed(dir.path(), base);
+            watch_over(child.id(), dir.path());
+            let mut weed = SeaweedFs { endpoint: format!("http://127.0.0.1:{base}"), port: base, child, _dir: dir };
+            if weed.wait_until_ready().await {
+                return weed;
+            }
+            eprintln!("SeaweedFS exited at start (attempt {attempt}), most likely a port taken meanwhile");
+        }
+        panic!("SeaweedFS exited at start three times; its logs are above");
     }
 
-    async fn wait_until_ready(&self) {
+    /// Waits until the instance serves S3: true once it does, false if the process exited first.
+    async fn wait_until_ready(&mut self) -> bool {
         let client = self.client();
         let deadline = Instant::now() + Duration::from_secs(60);
         let probe = unique_bucket();
@@ -126,9 +134,13 @@ impl SeaweedFs {
                 client.put_object().bucket(&probe).key("probe").body(b"ok".to_vec().into()).send().await.ok()
             };
             if ready.await.is_some() {
-                return;
+                return true;
             }
             let log = std::fs::read_to_string(self._dir.path().join("weed.log")).unwrap_or_default();
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                eprintln!("SeaweedFS's log:\n{log}");
+                return false;
+            }
             assert!(Instant::now() < deadline, "SeaweedFS did not become ready within 60 s; its log:\n{log}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
