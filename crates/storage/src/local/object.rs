@@ -14,6 +14,10 @@ const MAX_TRAILER: u32 = 64 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Trailer {
     pub content_type: String,
+    /// A random id given to this write, the object's etag; files written before it existed have none, and their
+    /// etag is made of their size and modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// The SHA-256 verified while the upload streamed in, when one was declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
