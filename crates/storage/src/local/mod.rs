@@ -47,6 +47,9 @@ pub const ASIDE_DIR: &str = ".aside";
 /// How old a file held aside in [`ASIDE_DIR`] must be before it is taken for one a crash left there, and put back:
 /// a move or a delete holds one for an instant.
 const ASIDE_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The file in a take's folder that names the version a delete took the file aside to delete (a dot file: no
+/// bucket is named so).
+const DELETING_FILE: &str = ".deleting";
 /// Path prefix of the signed URLs on DraftStore's HTTP server.
 pub const BLOB_ROUTE: &str = "/blobs";
 
@@ -334,8 +337,10 @@ impl LocalStorage {
 
     /// Takes the object file of `bucket/key` aside, under a private name that says where it came from: a rename,
     /// so that of two takers one only gets it, and nothing can be put in its place between a check of the file
-    /// and what follows. `None` when there is no object under the key.
-    async fn take_aside(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Option<Aside>> {
+    /// and what follows. A delete names the version it deletes (`deleting`), so that a take a crash cut off is
+    /// finished as it was meant: that version deleted, another put back. `None` when there is no object under the
+    /// key.
+    async fn take_aside(&self, bucket: &BucketName, key: &ObjectKey, deleting: Option<&str>) -> Result<Option<Aside>> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
         let top = self.root.join(ASIDE_DIR).join(format!("{nanos:x}-{}", random_hex(8)?));
         let mut path = top.join(bucket.as_str());
@@ -343,6 +348,12 @@ impl LocalStorage {
         let aside = Aside { top, path, original: self.object_path(bucket, key) };
         let parent = aside.path.parent().expect("an aside path has folders above it");
         fs::create_dir_all(parent).await.map_err(|e| Error::other(format!("failed to take '{key}' aside"), e))?;
+        if let Some(etag) = deleting
+            && let Err(e) = fs::write(aside.top.join(DELETING_FILE), etag).await
+        {
+            aside.discard().await;
+            return Err(Error::other(format!("failed to take '{key}' aside"), e));
+        }
         match fs::rename(&aside.original, &aside.path).await {
             Ok(()) => Ok(Some(aside)),
             Err(e) => {
@@ -360,13 +371,11 @@ impl LocalStorage {
     /// Removes `bucket/key` if it is the version asked for: the file is taken aside, compared, and put back when it
     /// is not that version. Returns whether it was removed; `false` too when there is nothing under the key.
     async fn remove_if(&self, bucket: &BucketName, key: &ObjectKey, etag: &str) -> Result<bool> {
-        let Some(aside) = self.take_aside(bucket, key).await? else { return Ok(false) };
+        let Some(aside) = self.take_aside(bucket, key, Some(etag)).await? else { return Ok(false) };
         let matches = etag_of(&aside.path, key).await.as_deref() == Some(etag);
         if matches {
+            // Not made durable here, as a plain delete is not: a take a crash leaves is finished at start-up.
             aside.discard().await;
-            if let Some(parent) = self.object_path(bucket, key).parent() {
-                sync_dir(parent).await;
-            }
         } else {
             aside.put_back().await.map_err(|e| Error::other(format!("failed to put '{key}' back"), e))?;
         }
@@ -506,7 +515,7 @@ impl Storage for LocalStorage {
         let aside = if options.keep_source {
             None
         } else {
-            let Some(aside) = self.take_aside(from, key).await? else { return Err(not_found()) };
+            let Some(aside) = self.take_aside(from, key, None).await? else { return Err(not_found()) };
             if !same_file(&held, &aside.path).await {
                 // Another was written in its place since it was opened: that one is not what was checked.
                 aside.put_back().await.map_err(|e| Error::other(format!("failed to put '{key}' back"), e))?;
@@ -904,6 +913,7 @@ fn recover_aside(root: &Path, min_age: std::time::Duration) -> io::Result<u64> {
         if taken.is_some_and(|taken| now.saturating_sub(taken) < min_age.as_nanos()) {
             continue;
         }
+        let deleting = std::fs::read_to_string(top.join(DELETING_FILE)).ok();
         let mut stack = vec![top.clone()];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir)? {
@@ -920,6 +930,14 @@ fn recover_aside(root: &Path, min_age: std::time::Duration) -> io::Result<u64> {
                 let (Ok(bucket), Ok(key)) = (BucketName::parse(bucket), ObjectKey::parse(key)) else { continue };
                 let mut original = root.join(bucket.as_str());
                 original.extend(key.segments());
+                // A delete of this version: finished (the take is removed below). A move that linked the file into
+                // place already: done, the file is where it was going.
+                if deleting.is_some() && deleting == etag_of_blocking(&path, &key) {
+                    continue;
+                }
+                if deleting.is_none() && std::os::unix::fs::MetadataExt::nlink(&entry.metadata()?) > 1 {
+                    continue;
+                }
                 if let Some(parent) = original.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
@@ -950,6 +968,14 @@ async fn put_back(aside: Option<Aside>, key: &ObjectKey, error: Error) -> Error 
 async fn same_file(held: &std::fs::Metadata, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     fs::symlink_metadata(path).await.is_ok_and(|found| held.dev() == found.dev() && held.ino() == found.ino())
+}
+
+/// [`etag_of`], blocking.
+fn etag_of_blocking(path: &Path, key: &ObjectKey) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let stat = file.metadata().ok()?;
+    let (size, trailer) = object::read_trailer_blocking(&mut file, stat.len()).ok()?;
+    object_meta(key, size, trailer, stat.modified().ok()?).etag
 }
 
 /// The etag of the object file at `path`, `None` when it is not one.
