@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{BucketName, ListedObject, StaleUploads, Storage};
-use futures_util::StreamExt;
+use draftstore_storage::{BucketName, ListedObject, ObjectKey, StaleUploads, Storage};
+use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use crate::bounded::StorageCalls;
@@ -16,6 +16,9 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::hooks::{EventType, Outbox, Subject};
 use crate::service::{DraftService, RECOVERY_GRACE};
+
+/// Events a pass records at once, before it removes the drafts they are about.
+const EVENT_BATCH: usize = 32;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,6 +162,13 @@ impl Cleaner {
                     report.incomplete = Some(error.chain());
                 }
             }
+            match self.sets.sweep_claims(now).await {
+                Ok(_) | Err(Error::BucketNotFound(_)) => {}
+                Err(error) => {
+                    tracing::error!(error = %error.chain(), "failed to remove expired claims on drafts");
+                    report.incomplete.get_or_insert(error.chain());
+                }
+            }
         }
         let cutoff = now - self.lifetime;
         let mut pages = self.storage.list(&self.bucket);
@@ -207,50 +217,82 @@ impl Cleaner {
     }
 
     async fn delete_page(&self, expired: &[ListedObject], report: &mut CleanReport) {
-        if let Err(error) = self.record_expired(expired).await {
-            // Nothing is removed without its event; the next pass tries again.
-            tracing::error!(error = %error.chain(), count = expired.len(), "failed to record draft.expired events");
-            report.failed += expired.len() as u64;
-            report.incomplete.get_or_insert(error.chain());
-            return;
+        let recorded = match self.record_expired(expired).await {
+            Ok(recorded) => recorded,
+            Err(error) => {
+                // Nothing is removed without its event; the next pass tries again.
+                tracing::error!(error = %error.chain(), count = expired.len(), "failed to record draft.expired events");
+                report.failed += expired.len() as u64;
+                report.incomplete.get_or_insert(error.chain());
+                return;
+            }
+        };
+        // Each draft only as the version listed: one uploaded again since the listing is fresh, and stays.
+        let (mut versions, mut unversioned) = (Vec::new(), Vec::new());
+        for object in expired {
+            match &object.etag {
+                Some(etag) => versions.push((object.key.clone(), etag.clone())),
+                None => unversioned.push(object.key.clone()),
+            }
         }
-        let keys: Vec<_> = expired.iter().map(|o| o.key.clone()).collect();
-        let failures =
-            match self.calls.call("delete expired drafts", self.storage.delete_many(&self.bucket, &keys)).await {
-                Ok(failures) => failures,
-                Err(error) => {
-                    tracing::error!(error = %error.chain(), count = keys.len(), "a batch delete failed");
-                    report.failed += keys.len() as u64;
-                    return;
-                }
-            };
-        for failure in &failures {
+        let deleted = async {
+            let mut outcome = self.storage.delete_versions(&self.bucket, &versions).await?;
+            if !unversioned.is_empty() {
+                outcome.failures.extend(self.storage.delete_many(&self.bucket, &unversioned).await?);
+            }
+            Ok(outcome)
+        };
+        let outcome = match self.calls.call("delete expired drafts", deleted).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                tracing::error!(error = %error.chain(), count = expired.len(), "a batch delete failed");
+                report.failed += expired.len() as u64;
+                return;
+            }
+        };
+        for failure in &outcome.failures {
             tracing::error!(key = failure.key, reason = failure.message, "failed to delete an expired draft");
         }
-        report.failed += failures.len() as u64;
-        for object in expired.iter().filter(|o| !failures.iter().any(|f| f.key == o.key.as_str())) {
+        report.failed += outcome.failures.len() as u64;
+        report.kept += outcome.changed.len() as u64;
+        // A draft written again since the listing was not removed: its event is taken back.
+        if let Some(outbox) = &self.outbox {
+            for (key, entry) in recorded.iter().filter(|(key, _)| outcome.changed.contains(key)) {
+                tracing::debug!(%key, "an expired draft was uploaded again before its removal; kept");
+                outbox.withdraw(&self.calls, entry).await;
+            }
+        }
+        for object in expired
+            .iter()
+            .filter(|o| !outcome.changed.contains(&o.key) && !outcome.failures.iter().any(|f| f.key == o.key.as_str()))
+        {
             report.removed += 1;
             report.bytes_freed += object.size;
         }
     }
 
-    /// One `draft.expired` event per draft about to be removed, when events are on. A draft whose removal then
-    /// fails keeps its recorded event: at least once.
-    async fn record_expired(&self, expired: &[ListedObject]) -> Result<(), Error> {
-        let Some(outbox) = &self.outbox else { return Ok(()) };
-        for object in expired {
-            let subject = Subject {
-                tenant: None,
-                object_name: object.key.as_str(),
-                key: &object.key,
-                size: object.size,
-                content_type: None,
-            };
-            let record =
-                outbox.record(EventType::Expired, crate::hooks::message_id(), &subject, serde_json::json!({}), false);
-            self.calls.call("record a draft.expired event", record).await?;
-        }
-        Ok(())
+    /// One `draft.expired` event per draft about to be removed, when events are on, written [`EVENT_BATCH`] at a
+    /// time, so that the removal follows the listing closely. A draft whose removal then fails keeps its recorded
+    /// event: at least once. Returns each draft's entry in the outbox.
+    async fn record_expired(&self, expired: &[ListedObject]) -> Result<Vec<(ObjectKey, ObjectKey)>, Error> {
+        let Some(outbox) = &self.outbox else { return Ok(Vec::new()) };
+        let records: Vec<_> = expired
+            .iter()
+            .map(|object| async move {
+                let subject = Subject {
+                    tenant: None,
+                    object_name: object.key.as_str(),
+                    key: &object.key,
+                    size: object.size,
+                    content_type: None,
+                };
+                let id = crate::hooks::message_id();
+                let record = outbox.record(EventType::Expired, id, &subject, serde_json::json!({}), false);
+                let entry = self.calls.call("record a draft.expired event", record).await?;
+                Ok::<_, Error>((object.key.clone(), entry))
+            })
+            .collect();
+        futures_util::stream::iter(records).buffer_unordered(EVENT_BATCH).try_collect().await
     }
 
     async fn remove_stale_uploads(&self, now: OffsetDateTime, report: &mut CleanReport) {

@@ -257,6 +257,7 @@ impl DraftService {
             content_length: upload.content_length,
             checksum_sha256: upload.checksum_sha256,
             disposition: None,
+            if_match: None,
         };
         self.presign(Method::Put, Stage::Draft, name, &key, &conditions, now).await
     }
@@ -378,23 +379,40 @@ impl DraftService {
                         "reason": refusal.to_string(),
                     });
                     self.record(EventType::Rejected, hooks::message_id(), &about, why, false).await?;
-                    self.call("delete the rejected draft", self.0.storage.delete(draft, key)).await?;
+                    // Only the version that failed: a draft uploaded again meanwhile is another, and is kept.
+                    let rejected = async {
+                        match meta.etag.as_deref() {
+                            Some(etag) => self.0.storage.delete_version(draft, key, etag).await.map(drop),
+                            None => self.0.storage.delete(draft, key).await,
+                        }
+                    };
+                    self.call("delete the rejected draft", rejected).await?;
                     return Err(refusal);
                 }
             };
-            // Written before the move, delivered once the object is in the main bucket: a crash between the two
-            // loses no event, and announces no confirm that did not happen.
+            // Written before the move, delivered once the object the move puts in the main bucket is there: a crash
+            // between the two loses no event, and announces no confirm that did not happen.
             // Its id is this version's promotion's: a confirm repeated after one that recorded its event and then
-            // died (a replica killed before it answered, the request sent again to another) records the same id.
-            let confirmed = subject(caller, final_name, final_key, &meta);
-            let extra = confirmed_extra(name, promotion.metadata.as_ref(), &report, None);
+            // died (a replica killed before it answered, the request sent again to another) records the same id. It
+            // names the move too (its origin), so that the event waits for this move's object, not another's.
             let id = hooks::message_id_for(&[
                 key.as_str(),
                 meta.etag.as_deref().unwrap_or_default(),
                 &meta.last_modified.unix_timestamp_nanos().to_string(),
                 final_key.as_str(),
             ]);
-            let announced = self.record(EventType::Confirmed, id, &confirmed, extra, true).await?;
+            // Where two moves of one version could both succeed, this confirm claims the version first.
+            let claim = self.claim(key, &meta, final_key).await?;
+            let confirmed = subject(caller, final_name, final_key, &meta);
+            let extra = confirmed_extra(name, promotion.metadata.as_ref(), &report, None);
+            let origins = [Some(id.clone()), meta.etag.clone()].into_iter().flatten().collect();
+            let announced = match &self.0.outbox {
+                Some(outbox) => {
+                    let record = outbox.record_promotion(id.clone(), &confirmed, extra, origins);
+                    Some(self.call("record the event", record).await?)
+                }
+                None => None,
+            };
             let options = MoveOptions {
                 no_overwrite: !promotion.overwrite,
                 if_match: meta.etag.clone(),
@@ -402,6 +420,7 @@ impl DraftService {
                 metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
                 keep_source: false,
                 source: Some(meta.clone()),
+                origin: Some(id),
             };
             let progress = Progress::default();
             let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
@@ -410,6 +429,9 @@ impl DraftService {
                 && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
             {
                 outbox.withdraw(&self.0.calls, announced).await;
+            }
+            if let Some(claim) = claim {
+                self.release(claim, &moved).await;
             }
             match moved {
                 Ok(()) => {
@@ -424,6 +446,89 @@ impl DraftService {
             }
         }
         Err(Error::DraftChanged("the draft keeps changing; upload it once, then confirm".to_owned()))
+    }
+
+    /// Claims a draft version for a move to `final_key`, where the store's moves are not exclusive (S3 copies, then
+    /// deletes: two copies of one version to two names could both succeed). The claim is a record written only if
+    /// absent; a confirm of the same version to the same name shares it (a retry), one to another name is refused
+    /// until the claim is released or, left by a confirm that died, has expired. `None` where moves are exclusive.
+    async fn claim(&self, key: &ObjectKey, meta: &ObjectMeta, final_key: &ObjectKey) -> Result<Option<Claim>> {
+        if self.0.storage.exclusive_moves() {
+            return Ok(None);
+        }
+        let events = &self.0.buckets.events;
+        let version = hooks::message_id_for(&[
+            key.as_str(),
+            meta.etag.as_deref().unwrap_or_default(),
+            &meta.last_modified.unix_timestamp_nanos().to_string(),
+        ]);
+        let record = ObjectKey::parse(&format!("{CLAIMS}{}", version.trim_start_matches("msg_"))).map_err(|e| {
+            Error::Internal {
+                operation: "claim the draft",
+                source: draftstore_storage::Error::other("a bad claim key", e),
+            }
+        })?;
+        let now_ms = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let until = now_ms(OffsetDateTime::now_utc() + CLAIM_LIFETIME);
+        let body = serde_json::to_vec(&ClaimRecord { final_key: final_key.to_string(), until_ms: until })
+            .expect("a claim serializes");
+        for _ in 0..3 {
+            let put = self.0.storage.put_record(events, &record, body.clone().into(), true);
+            if self.call("claim the draft", put).await? {
+                return Ok(Some(Claim { record }));
+            }
+            let held = match self.call("read a claim on the draft", self.0.storage.get_record(events, &record)).await {
+                Ok(held) => serde_json::from_slice::<ClaimRecord>(&held).ok(),
+                // Released meanwhile: claim it again.
+                Err(Error::ObjectNotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            match held {
+                Some(held) if held.final_key == final_key.as_str() => return Ok(Some(Claim { record })),
+                Some(held) if held.until_ms > now_ms(OffsetDateTime::now_utc()) => {
+                    return Err(Error::DraftChanged(
+                        "another confirm of this draft, to another name, is under way or done".to_owned(),
+                    ));
+                }
+                // Expired, or unreadable: taken over, unless another confirm is quicker.
+                _ => self.call("remove an expired claim", self.0.storage.delete(events, &record)).await?,
+            }
+        }
+        Err(Error::DraftChanged("the draft is being confirmed by other requests; try again".to_owned()))
+    }
+
+    /// Releases a claim once its move is done or has changed nothing; after a store failure it stays (the move may
+    /// have copied; the confirm is to be repeated to the same name) until it expires.
+    async fn release(&self, claim: Claim, moved: &Result<()>) {
+        if matches!(
+            moved,
+            Ok(()) | Err(Error::ObjectNotFound(_) | Error::DraftChanged(_) | Error::ObjectAlreadyExists(_))
+        ) && let Err(e) = self
+            .call("release a claim on the draft", self.0.storage.delete(&self.0.buckets.events, &claim.record))
+            .await
+        {
+            tracing::warn!(error = %e.chain(), key = %claim.record, "failed to release a claim; it expires");
+        }
+    }
+
+    /// Removes the claims older than [`CLAIM_LIFETIME`] (left by confirms that died), returning how many.
+    pub async fn sweep_claims(&self, now: OffsetDateTime) -> Result<u64> {
+        let events = &self.0.buckets.events;
+        let (mut removed, mut token) = (0, None);
+        loop {
+            let list = self.0.storage.list_prefix(events, CLAIMS, token.as_deref(), draftstore_storage::LIST_PAGE);
+            let page = self.call("list the claims on drafts", list).await?;
+            let old: Vec<_> =
+                page.objects.into_iter().filter(|o| now - o.last_modified > CLAIM_LIFETIME).map(|o| o.key).collect();
+            if !old.is_empty() {
+                self.call("remove expired claims", self.0.storage.delete_many(events, &old)).await?;
+                removed += old.len() as u64;
+            }
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(removed),
+            }
+        }
     }
 
     /// A draft's metadata, and its first bytes when the checks read them: fetched together.
@@ -465,8 +570,11 @@ impl DraftService {
         let key = subject.key;
         let now = OffsetDateTime::now_utc();
         let expires_in = hook.timeout() + Duration::from_secs(60);
+        // The URL serves only the version checked: a draft uploaded again meanwhile is refused (412), so what the
+        // hook reads is what the move promotes.
         let conditions = Conditions {
             disposition: is_active_content(&meta.content_type).then(|| "attachment".to_owned()),
+            if_match: meta.etag.clone(),
             ..Conditions::default()
         };
         let request = PresignRequest {
@@ -478,9 +586,13 @@ impl DraftService {
             conditions: &conditions,
         };
         let url = self.sign("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
+        let headers: serde_json::Map<String, serde_json::Value> =
+            url.headers.iter().map(|(name, value)| (name.clone(), serde_json::Value::from(value.as_str()))).collect();
         let extra = serde_json::json!({
+            "etag": meta.etag,
             "sha256": meta.sha256.as_ref().map(ToString::to_string),
             "download_url": url.url,
+            "download_headers": headers,
             "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
             "content": report,
         });
@@ -534,6 +646,24 @@ impl DraftService {
             _ => Ok(()),
         }
     }
+}
+
+/// Where claims on draft versions are kept in the events bucket.
+const CLAIMS: &str = "claims/";
+/// How long a claim holds when its confirm died before releasing it.
+const CLAIM_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// A claim taken by [`DraftService::claim`], to release.
+struct Claim {
+    record: ObjectKey,
+}
+
+/// What a claim records: the name the version is being confirmed to, and until when the claim holds.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct ClaimRecord {
+    final_key: String,
+    /// Unix milliseconds.
+    until_ms: i64,
 }
 
 /// What an event says about one of a caller's drafts.

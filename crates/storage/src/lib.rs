@@ -24,5 +24,6 @@ pub use names::{
 pub use storage::{
     ByteChunks, CHECKSUM_HEADER, Conditions, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared, DeleteFailure,
     LIST_PAGE, ListPage, ListPages, ListedObject, MAX_URL_TTL, Metadata, Method, MoveOptions, MultipartRequest,
-    ObjectMeta, PrefixPage, PresignRequest, PresignedUrl, StaleUploads, Storage, collect,
+    ORIGIN_METADATA, ObjectMeta, PrefixPage, PresignRequest, PresignedUrl, StaleUploads, Storage, VersionDeletes,
+    collect,
 };

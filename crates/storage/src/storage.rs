@@ -79,6 +79,10 @@ pub struct Conditions {
     /// Download: the response's `Content-Disposition` (for example `attachment`, so that a browser saves the object
     /// instead of rendering it, with the file name to save it under).
     pub disposition: Option<String>,
+    /// Download: only the version of this etag. Another version is refused (412) and none is served: S3 signs an
+    /// `If-Match` header that the request must send (it is in [`PresignedUrl::headers`]); the local backend signs
+    /// the etag into the URL itself.
+    pub if_match: Option<String>,
 }
 
 /// The checksum header, as S3 names it; the local backend uses the same name.
@@ -183,10 +187,16 @@ pub struct ObjectMeta {
     pub sha256: Option<Checksum>,
     /// What the upload URL declared, kept with the object.
     pub declared: Declared,
-    /// Identifies this version of the object, for a move that must not pick up a newer one.
+    /// Identifies this version of the object, for a move that must not pick up a newer one. The local backend's
+    /// is a random id given to every write (an upload, a copy), so that no two writes share one; S3's is its own,
+    /// a digest of the bytes, so that the same bytes written again have the same etag.
     pub etag: Option<String>,
     /// The object's user metadata (S3's `x-amz-meta-*`, names lowercase), besides the [`Declared`] values.
     pub metadata: Metadata,
+    /// Which move put this object here, when one did: the [`MoveOptions::origin`] it was given, kept with the
+    /// object where the move wrote its metadata (every move on S3, a copy on the local backend). A local move by
+    /// rename keeps the file and its etag, which names the write already: there `origin` is the etag.
+    pub origin: Option<String>,
 }
 
 /// User metadata: names (lowercase) to values (any text; a backend that cannot carry a character encodes it).
@@ -198,6 +208,10 @@ pub struct Declared {
     pub length: Option<u64>,
     pub sha256: Option<Checksum>,
 }
+
+/// The metadata name that keeps an object's [`ObjectMeta::origin`] where a backend keeps it as metadata; it is
+/// never among the user metadata a backend answers.
+pub const ORIGIN_METADATA: &str = "draftstore-origin";
 
 /// Metadata headers that carry [`Declared`] values (S3 user metadata; the local backend reads the same).
 pub const DECLARED_LENGTH_HEADER: &str = "x-amz-meta-draftstore-length";
@@ -243,6 +257,9 @@ pub struct MoveOptions {
     /// The source as the caller looked it up (with `if_match` its etag): a backend may use it instead of looking
     /// the source up again. The version is still checked where the store checks `if_match` itself.
     pub source: Option<ObjectMeta>,
+    /// A name for this move, which the destination keeps and answers as its [`ObjectMeta::origin`], so that
+    /// whoever waits for the move can tell its object from another under the same key.
+    pub origin: Option<String>,
 }
 
 impl MoveOptions {
@@ -273,6 +290,8 @@ pub struct ListedObject {
     pub key: ObjectKey,
     pub size: u64,
     pub last_modified: OffsetDateTime,
+    /// The version listed, as [`ObjectMeta::etag`] names it: what a delete bound to the listing deletes.
+    pub etag: Option<String>,
 }
 
 /// Pages of a bucket's listing, each at most [`LIST_PAGE`] objects long, in no promised order.
@@ -319,6 +338,15 @@ pub struct DeleteFailure {
     pub message: String,
 }
 
+/// What a batch delete bound to versions ([`Storage::delete_versions`]) left in place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionDeletes {
+    /// Keys that hold another version than the one named (written again meanwhile): left as they are.
+    pub changed: Vec<ObjectKey>,
+    /// Keys that could not be deleted, and why.
+    pub failures: Vec<DeleteFailure>,
+}
+
 /// Which abandoned uploads to remove.
 #[derive(Debug, Clone, Copy)]
 pub struct StaleUploads {
@@ -363,6 +391,11 @@ pub trait Storage: Debug + Send + Sync + 'static {
     /// copies, then deletes): after a failure the object may exist in both buckets, and repeating the call
     /// completes the move.
     ///
+    /// With [`MoveOptions::if_match`] exactly that version is moved, whatever is written to the source meanwhile:
+    /// the local backend moves the file it checked (a file put in its place meanwhile stays where it is), S3 copies
+    /// with `x-amz-copy-source-if-match`. The source is then deleted only if it still is that version
+    /// ([`Storage::delete_version`]): a draft uploaded again during the move is kept.
+    ///
     /// A move of a large object takes as long as its bytes take to copy: the backend bounds each request to the
     /// store on its own and records each step (a part copied, an answer) in `progress`, so that the caller bounds
     /// stalls, not size.
@@ -374,6 +407,14 @@ pub trait Storage: Debug + Send + Sync + 'static {
         options: &MoveOptions,
         progress: &Progress,
     ) -> Result<()>;
+
+    /// Whether a version moved by [`Storage::move_object`] is moved once whoever else moves it meanwhile: of two
+    /// moves of one source version racing (to different keys), one succeeds and the other is
+    /// [`Error::NotFound`](crate::Error::NotFound). True on the local backend, which takes the file itself; S3
+    /// copies, then deletes, and two copies of one version can both succeed.
+    fn exclusive_moves(&self) -> bool {
+        false
+    }
 
     /// Starts a multipart upload of `key`. The object it assembles will have `content_type` and carry `declared`.
     /// A declared SHA-256 is verified against the whole object at completion only where
@@ -481,6 +522,21 @@ pub trait Storage: Debug + Send + Sync + 'static {
 
     /// Deletes an object. Idempotent: deleting a missing object is success.
     async fn delete(&self, bucket: &BucketName, key: &ObjectKey) -> Result<()>;
+
+    /// Deletes an object only if it is the version `etag` names: what follows a step bound to that version (a
+    /// check, a copy, a listing), so that an object written again meanwhile is kept. `true` when that version was
+    /// deleted; `false` when the key holds another version, or none (nothing is deleted).
+    ///
+    /// The local backend renames the file aside, compares, and puts back one that is not the version named. S3
+    /// sends `If-Match` where the store honours conditional deletes (found out by
+    /// the [`StoreProbe`](crate::probe::StoreProbe)); elsewhere it looks the object up and compares first, and a write
+    /// landing between the two is deleted.
+    async fn delete_version(&self, bucket: &BucketName, key: &ObjectKey, etag: &str) -> Result<bool>;
+
+    /// [`Storage::delete_version`] for up to [`LIST_PAGE`] objects in one call: each key is deleted only if it
+    /// still holds the version named with it. Missing objects count as deleted. `Err` when the call as a whole
+    /// failed.
+    async fn delete_versions(&self, bucket: &BucketName, versions: &[(ObjectKey, String)]) -> Result<VersionDeletes>;
 
     /// Lists a bucket page by page, streaming: memory does not grow with the bucket.
     fn list(&self, bucket: &BucketName) -> ListPages<'_>;

@@ -128,6 +128,10 @@ struct Entry {
     created_ms: i64,
     /// Deliver only once this key is in the main bucket (`draft.confirmed`, written before the move).
     requires_main: Option<String>,
+    /// With `requires_main`: the object must be one of these origins ([`storage::ObjectMeta::origin`]), the move's
+    /// own, so that another object under the key (an older one, when the move never happened) does not count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    origins: Vec<String>,
     /// The body to POST.
     payload: serde_json::Value,
 }
@@ -178,9 +182,30 @@ impl Outbox {
         requires_main: bool,
     ) -> Result<ObjectKey, storage::Error> {
         let payload = subject.payload(kind.as_str(), OffsetDateTime::now_utc(), extra);
-        let entry =
-            Entry { id, created_ms: now_ms(), requires_main: requires_main.then(|| subject.key.to_string()), payload };
+        let entry = Entry {
+            id,
+            created_ms: now_ms(),
+            requires_main: requires_main.then(|| subject.key.to_string()),
+            origins: Vec::new(),
+            payload,
+        };
         self.put(kind, &entry, false).await
+    }
+
+    /// Writes the `draft.confirmed` of a confirm before its move, under `id`: delivered only once the main bucket
+    /// holds, under the subject's key, the object of that move, whose [`storage::ObjectMeta::origin`] is one of
+    /// `origins` (the move's name, and the draft's etag, which a move by rename keeps).
+    pub async fn record_promotion(
+        &self,
+        id: String,
+        subject: &Subject<'_>,
+        extra: serde_json::Value,
+        origins: Vec<String>,
+    ) -> Result<ObjectKey, storage::Error> {
+        let payload = subject.payload(EventType::Confirmed.as_str(), OffsetDateTime::now_utc(), extra);
+        let requires_main = Some(subject.key.to_string());
+        let entry = Entry { id, created_ms: now_ms(), requires_main, origins, payload };
+        self.put(EventType::Confirmed, &entry, false).await
     }
 
     /// Writes an event under an id of the caller's, recorded at `created_ms`, unless one is there already: an
@@ -192,7 +217,7 @@ impl Outbox {
         created_ms: i64,
         payload: serde_json::Value,
     ) -> Result<ObjectKey, storage::Error> {
-        self.put(kind, &Entry { id, created_ms, requires_main: None, payload }, true).await
+        self.put(kind, &Entry { id, created_ms, requires_main: None, origins: Vec::new(), payload }, true).await
     }
 
     async fn put(&self, kind: EventType, entry: &Entry, if_absent: bool) -> Result<ObjectKey, storage::Error> {
@@ -213,10 +238,13 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Leaves word that a confirmed object is about to be deleted, so that a `draft.confirmed` entry recorded
-    /// before and still waiting to see the object in the main bucket is delivered all the same.
-    pub async fn mark_deleted(&self, key: &ObjectKey) -> Result<(), storage::Error> {
-        let body = Bytes::from(now_ms().to_string());
+    /// Leaves word that a confirmed object (of this origin) is about to be deleted, so that a `draft.confirmed`
+    /// entry recorded before and still waiting to see the object in the main bucket is delivered all the same.
+    pub async fn mark_deleted(&self, key: &ObjectKey, origin: Option<&str>) -> Result<(), storage::Error> {
+        let body = Bytes::from(match origin {
+            Some(origin) => format!("{} {origin}", now_ms()),
+            None => now_ms().to_string(),
+        });
         self.storage.put_record(&self.bucket, &deleted_key(key), body, false).await.map(drop)
     }
 
@@ -398,19 +426,30 @@ impl Deliverer {
                 operation: "read an outbox entry",
                 source: storage::Error::other("a bad key in the outbox", e),
             })?;
-            match self.calls.call("find the confirmed object", storage.head(&self.main, &main_key)).await {
-                Ok(_) => {}
-                // Confirmed, then deleted before this delivery.
-                Err(Error::ObjectNotFound(_)) if self.deleted_since(&main_key, entry.created_ms).await? => {}
-                Err(Error::ObjectNotFound(_)) if age < CONFIRM_GRACE => {
-                    self.schedule(id, Some(Duration::from_secs(5)));
-                    return Ok(());
-                }
-                Err(Error::ObjectNotFound(_)) => {
-                    tracing::info!(id, key = %main_key, "a confirm that was announced did not happen; event dropped");
-                    return self.finish(key, id).await;
-                }
+            // The object of this confirm's move, not any object under the key: one that was there before, when the
+            // move never happened, is not it.
+            let ours = |origin: Option<&str>| {
+                entry.origins.is_empty() || origin.is_some_and(|o| entry.origins.iter().any(|mine| mine == o))
+            };
+            let promoted = match self.calls.call("find the confirmed object", storage.head(&self.main, &main_key)).await
+            {
+                Ok(meta) => ours(meta.origin.as_deref()),
+                Err(Error::ObjectNotFound(_)) => false,
                 Err(e) => return Err(e),
+            };
+            if !promoted {
+                match self.deleted_since(&main_key, entry.created_ms).await? {
+                    // Confirmed, then deleted before this delivery.
+                    Some(origin) if ours(origin.as_deref()) => {}
+                    _ if age < CONFIRM_GRACE => {
+                        self.schedule(id, Some(Duration::from_secs(5)));
+                        return Ok(());
+                    }
+                    _ => {
+                        tracing::info!(id, key = %main_key, "a confirm that was announced did not happen; event dropped");
+                        return self.finish(key, id).await;
+                    }
+                }
             }
         }
         match self.deliver(&entry).await {
@@ -428,14 +467,20 @@ impl Deliverer {
         }
     }
 
-    /// Whether the object of `key` was deleted after `since_ms`, when it must have been in the main bucket.
-    async fn deleted_since(&self, key: &ObjectKey, since_ms: i64) -> Result<bool, Error> {
+    /// Whether the object of `key` was deleted after `since_ms`, when it must have been in the main bucket: `Some`
+    /// with the deleted object's origin (when the word names one).
+    async fn deleted_since(&self, key: &ObjectKey, since_ms: i64) -> Result<Option<Option<String>>, Error> {
         let (storage, bucket) = (&self.outbox.storage, &self.outbox.bucket);
         match self.calls.call("read a deletion's word", storage.get_record(bucket, &deleted_key(key))).await {
             Ok(body) => {
-                Ok(std::str::from_utf8(&body).ok().and_then(|t| t.parse::<i64>().ok()).is_some_and(|at| at >= since_ms))
+                let text = std::str::from_utf8(&body).unwrap_or_default();
+                let (at, origin) = match text.split_once(' ') {
+                    Some((at, origin)) => (at, Some(origin.to_owned())),
+                    None => (text, None),
+                };
+                Ok(at.parse::<i64>().ok().filter(|at| *at >= since_ms).map(|_| origin))
             }
-            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Err(Error::ObjectNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }

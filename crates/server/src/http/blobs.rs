@@ -7,7 +7,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use draftstore_storage::local::{
-    CONTENT_DISPOSITION_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, UPLOADS_PARAM, WriteChecks,
+    CONTENT_DISPOSITION_PARAM, IF_MATCH_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, UPLOADS_PARAM,
+    WriteChecks,
 };
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
@@ -29,6 +30,8 @@ struct Verified<'a> {
     key: ObjectKey,
     /// The URL was signed to serve the object with this `Content-Disposition`.
     disposition: Option<String>,
+    /// The URL was signed to serve only the version of this etag.
+    if_match: Option<String>,
     /// The URL was signed to upload this part of this multipart upload.
     part: Option<(UploadId, u32)>,
     /// The URL was signed for a request on this multipart upload as a whole (list, complete, abort).
@@ -66,7 +69,8 @@ fn verify<'a>(
     };
     let start = signed_value(UPLOADS_PARAM).is_some();
     let disposition = signed_value(CONTENT_DISPOSITION_PARAM).map(str::to_owned);
-    Ok(Verified { local, bucket, key, disposition, part, upload, start })
+    let if_match = signed_value(IF_MATCH_PARAM).map(str::to_owned);
+    Ok(Verified { local, bucket, key, disposition, if_match, part, upload, start })
 }
 
 /// Receives an upload or a part of a multipart upload, streaming it to disk; answers its `ETag`, as S3 does.
@@ -169,9 +173,17 @@ pub async fn get(
     if let Some(upload_id) = &verified.upload {
         return Ok(s3::list_parts(&verified, upload_id).await);
     }
-    let Verified { local, bucket, key, disposition, .. } = verified;
+    let Verified { local, bucket, key, disposition, if_match, .. } = verified;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
+    if let Some(etag) = if_match
+        && meta.etag.as_deref() != Some(etag.as_str())
+    {
+        // The URL is for one version, and the object is another now: nothing of it is served, as S3 answers.
+        return Ok(
+            (StatusCode::PRECONDITION_FAILED, "the object is not the version this URL was signed for").into_response()
+        );
+    }
     let last_modified = meta.last_modified.format(&Rfc2822).ok().map(|date| date.replace("+0000", "GMT"));
     let range = ranged(&headers, meta.size, meta.etag.as_deref(), last_modified.as_deref());
     let (mut response, length) = match range {

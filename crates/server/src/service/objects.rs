@@ -77,7 +77,7 @@ impl DraftService {
             .await?;
         if let Some(outbox) = &self.0.outbox {
             // A draft.confirmed of this object may still be waiting to see it in the main bucket.
-            self.call("record the deletion", outbox.mark_deleted(&key)).await?;
+            self.call("record the deletion", outbox.mark_deleted(&key, meta.origin.as_deref())).await?;
         }
         self.call("delete the object", self.0.storage.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_objects_deleted_total").increment(1);

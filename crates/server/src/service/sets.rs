@@ -128,6 +128,7 @@ impl Member {
             declared: draftstore_storage::Declared::default(),
             etag: self.etag.clone(),
             metadata: Metadata::new(),
+            origin: None,
         }
     }
 }
@@ -342,6 +343,12 @@ impl DraftService {
             None => {
                 let proposed = Decision { abort: self.copy_members(journal).await? };
                 if self.write(&records.decision, &proposed, true).await? {
+                    // No decision was there: none yet, or one already carried out and forgotten by an actor that
+                    // finished the set while this one copied. The outcome tells: written before the decision is
+                    // forgotten, it stands, and this late proposal is withdrawn with the copies it made.
+                    if let Some(outcome) = self.read::<Outcome>(&records.outcome).await? {
+                        return self.withdraw_late(journal, &records, &outcome).await;
+                    }
                     proposed
                 } else {
                     // Another actor decided first: its decision stands.
@@ -361,6 +368,18 @@ impl DraftService {
         answer(&self.0.buckets.main, journal, outcome.abort.as_ref())
     }
 
+    /// Undoes what an actor that came too late did to a set already finished by another: the copies it made, when
+    /// the set was rolled back (a committed set's drafts are gone, so it could copy none), and its decision. Answers
+    /// the recorded outcome.
+    async fn withdraw_late(&self, journal: &Journal, records: &Records, outcome: &Outcome) -> Result<SetConfirmation> {
+        tracing::info!(set = journal.id, "a set was finished by another actor meanwhile; its outcome stands");
+        if outcome.abort.is_some() {
+            self.roll_back(journal).await?;
+        }
+        self.forget(records).await;
+        answer(&self.0.buckets.main, &outcome.journal, outcome.abort.as_ref())
+    }
+
     /// Copies every draft under its final name; `Some` reason when one cannot be, `Err` when the store fails.
     async fn copy_members(&self, journal: &Journal) -> Result<Option<Abort>> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
@@ -374,6 +393,7 @@ impl DraftService {
                     metadata: Some(member.stored.clone()),
                     keep_source: true,
                     source: Some(member.source(&key)),
+                    origin: None,
                 };
                 let progress = Progress::default();
                 let copy = self.0.storage.move_object(draft, main, &key, &options, &progress);
@@ -387,7 +407,7 @@ impl DraftService {
                     Err(e) => return Err(e),
                 };
                 // A copy already in place, by this set (an earlier attempt, another actor), is no reason to abort.
-                Ok((!self.is_copy_of(journal, &final_key).await?).then_some(abort))
+                Ok(self.copy_of(journal, &final_key).await?.is_none().then_some(abort))
             })
             .buffered(CONCURRENCY)
             .try_collect::<Vec<_>>()
@@ -395,11 +415,11 @@ impl DraftService {
         Ok(copied.into_iter().flatten().next())
     }
 
-    /// Whether the object under `final_key` is this set's copy.
-    async fn is_copy_of(&self, journal: &Journal, final_key: &ObjectKey) -> Result<bool> {
+    /// Whether the object under `final_key` is this set's copy: its etag when it is.
+    async fn copy_of(&self, journal: &Journal, final_key: &ObjectKey) -> Result<Option<Option<String>>> {
         match self.call("look up a copy of the set", self.0.storage.head(&self.0.buckets.main, final_key)).await {
-            Ok(meta) => Ok(meta.metadata.get(SET_METADATA) == Some(&journal.id)),
-            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Ok(meta) => Ok((meta.metadata.get(SET_METADATA) == Some(&journal.id)).then_some(meta.etag)),
+            Err(Error::ObjectNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -453,9 +473,23 @@ impl DraftService {
                 .try_collect::<Vec<_>>()
                 .await?;
         }
-        let keys = journal.members.iter().map(|member| parse_key(&member.key)).collect::<Result<Vec<_>>>()?;
-        let failed =
-            self.call("delete the drafts of the set", self.0.storage.delete_many(&self.0.buckets.draft, &keys)).await?;
+        // Each draft only as the version copied: one uploaded again since is another draft, and stays.
+        let (mut versions, mut unversioned) = (Vec::new(), Vec::new());
+        for member in &journal.members {
+            let key = parse_key(&member.key)?;
+            match &member.etag {
+                Some(etag) => versions.push((key, etag.clone())),
+                None => unversioned.push(key),
+            }
+        }
+        let draft = &self.0.buckets.draft;
+        let mut failed =
+            self.call("delete the drafts of the set", self.0.storage.delete_versions(draft, &versions)).await?.failures;
+        if !unversioned.is_empty() {
+            failed.extend(
+                self.call("delete the drafts of the set", self.0.storage.delete_many(draft, &unversioned)).await?,
+            );
+        }
         if let Some(failure) = failed.first() {
             return Err(Error::StorageUnavailable {
                 operation: "delete the drafts of the set",
@@ -467,10 +501,17 @@ impl DraftService {
 
     /// After an abort: this set's copies deleted; the drafts stay.
     async fn roll_back(&self, journal: &Journal) -> Result<()> {
+        let main = &self.0.buckets.main;
         for member in &journal.members {
             let final_key = parse_key(&member.final_key)?;
-            if self.is_copy_of(journal, &final_key).await? {
-                self.call("remove a copy of the set", self.0.storage.delete(&self.0.buckets.main, &final_key)).await?;
+            // Only the copy found: an object confirmed under that name since is another, and stays.
+            match self.copy_of(journal, &final_key).await? {
+                Some(Some(etag)) => {
+                    let removed = self.0.storage.delete_version(main, &final_key, &etag);
+                    self.call("remove a copy of the set", removed).await?;
+                }
+                Some(None) => self.call("remove a copy of the set", self.0.storage.delete(main, &final_key)).await?,
+                None => {}
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use draftstore::config::ServeSettings;
 use draftstore_storage::{
     BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, MultipartRequest,
     ObjectKey, ObjectMeta, PrefixPage, PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId,
-    UploadedPart,
+    UploadedPart, VersionDeletes,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -288,6 +288,26 @@ impl Storage for StuckDeletes {
         let mut failures = self.0.delete_many(bucket, &rest).await?;
         failures.extend(stuck.into_iter().map(|key| DeleteFailure { key: key.to_string(), message: "refused".into() }));
         Ok(failures)
+    }
+    async fn delete_version(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        etag: &str,
+    ) -> draftstore_storage::Result<bool> {
+        self.0.delete_version(bucket, key, etag).await
+    }
+    async fn delete_versions(
+        &self,
+        bucket: &BucketName,
+        versions: &[(ObjectKey, String)],
+    ) -> draftstore_storage::Result<VersionDeletes> {
+        let (stuck, rest): (Vec<_>, Vec<_>) = versions.iter().cloned().partition(|(k, _)| k.as_str().contains("stuck"));
+        let mut outcome = self.0.delete_versions(bucket, &rest).await?;
+        outcome.failures.extend(
+            stuck.into_iter().map(|(key, _)| DeleteFailure { key: key.to_string(), message: "refused".into() }),
+        );
+        Ok(outcome)
     }
     async fn remove_stale_uploads(&self, bucket: &BucketName, stale: StaleUploads) -> draftstore_storage::Result<u64> {
         self.0.remove_stale_uploads(bucket, stale).await

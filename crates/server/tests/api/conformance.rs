@@ -112,6 +112,7 @@ async fn check(app: &TestApp, main: &str, draft: &str) {
 
     conditional_moves(storage, client, &main, &draft).await;
     renaming_moves(storage, client, &main, &draft).await;
+    versions(storage, client, &main, &draft).await;
     multipart(storage, client, &draft).await;
     records(storage, &draft).await;
     reads(storage, client, &draft).await;
@@ -213,6 +214,115 @@ async fn renaming_moves(storage: &dyn Storage, client: &reqwest::Client, main: &
     let header = response.headers().get("content-disposition").map(|v| v.to_str().unwrap_or_default().to_owned());
     assert_eq!(header, Some(disposition));
     storage.delete_many(main, &[renamed, copied]).await.expect("deleted");
+}
+
+/// Versions: every write of other bytes has another etag (on the local backend every write has its own, even of
+/// the same bytes); a download signed for one version serves only it; deletes bound to a version leave another;
+/// a listing names the version it saw; a move names its object with its origin; exclusive moves move a version
+/// once.
+async fn versions(storage: &dyn Storage, client: &reqwest::Client, main: &BucketName, draft: &BucketName) {
+    let object = key("versions/one.txt");
+    upload(storage, client, draft, &object, b"first").await;
+    let first = storage.head(draft, &object).await.expect("head");
+    upload(storage, client, draft, &object, b"first").await;
+    let again = storage.head(draft, &object).await.expect("head");
+    if storage.exclusive_moves() {
+        assert_ne!(first.etag, again.etag, "the local backend names every write");
+    }
+    upload(storage, client, draft, &object, b"other").await;
+    let other = storage.head(draft, &object).await.expect("head");
+    assert_ne!(first.etag, other.etag, "other bytes of the same size are another version");
+    let current = other.etag.clone().expect("an etag");
+
+    // A download signed for a version serves it, and only it.
+    for (etag, expected) in [(current.clone(), 200), (first.etag.clone().expect("an etag"), 412)] {
+        let conditions = Conditions { if_match: Some(etag), ..Conditions::default() };
+        let request = PresignRequest { conditions: &conditions, ..presign_request(Method::Get, draft, &object) };
+        let url = storage.presign(&request).await.expect("signed");
+        let mut get = client.get(&url.url);
+        for (name, value) in &url.headers {
+            get = get.header(name, value);
+        }
+        let response = get.send().await.expect("sent");
+        assert_eq!(response.status().as_u16(), expected, "{url:?}");
+        if expected == 200 {
+            assert_eq!(response.bytes().await.expect("body"), "other");
+        }
+        if !url.headers.is_empty() {
+            assert_eq!(client.get(&url.url).send().await.expect("sent").status(), 403, "the version is signed in");
+        }
+    }
+
+    // Deletes bound to a version.
+    assert!(!storage.delete_version(draft, &object, first.etag.as_deref().expect("an etag")).await.expect("answered"));
+    assert_eq!(storage.head(draft, &object).await.expect("kept").etag, other.etag, "another version is kept");
+    assert!(storage.delete_version(draft, &object, &current).await.expect("deleted"));
+    assert!(storage.head(draft, &object).await.expect_err("deleted").is_not_found());
+    assert!(!storage.delete_version(draft, &object, &current).await.expect("nothing to delete"));
+    let (kept, gone, never) = (key("versions/kept.txt"), key("versions/gone.txt"), key("versions/never.txt"));
+    upload(storage, client, draft, &kept, b"old").await;
+    let stale = storage.head(draft, &kept).await.expect("head").etag.expect("an etag");
+    upload(storage, client, draft, &kept, b"new").await;
+    upload(storage, client, draft, &gone, b"x").await;
+    let page = storage.list_prefix(draft, "versions/", None, 10).await.expect("listed");
+    let listed = page.objects.iter().find(|o| o.key == gone).expect("listed");
+    assert_eq!(listed.etag, storage.head(draft, &gone).await.expect("head").etag, "a listing names the version");
+    let batch =
+        [(kept.clone(), stale), (gone.clone(), listed.etag.clone().expect("an etag")), (never.clone(), current)];
+    let outcome = storage.delete_versions(draft, &batch).await.expect("deleted");
+    assert!(outcome.failures.is_empty(), "{outcome:?}");
+    let mut changed = outcome.changed.clone();
+    changed.sort();
+    assert_eq!(changed, [kept.clone(), never], "the key written again, and the one holding nothing, are left");
+    assert_eq!(storage.head(draft, &kept).await.expect("kept").size, 3);
+    assert!(storage.head(draft, &gone).await.expect_err("deleted").is_not_found());
+
+    // A move names its object: the origin given, or where the file itself moved, its etag.
+    let uploaded = storage.head(draft, &kept).await.expect("head");
+    assert_ne!(uploaded.origin.as_deref(), Some("move-1"), "a write that no move made has no move's name");
+    let named =
+        MoveOptions { if_match: uploaded.etag.clone(), origin: Some("move-1".to_owned()), ..MoveOptions::default() };
+    storage.move_object(draft, main, &kept, &named, &Progress::default()).await.expect("moved");
+    let moved = storage.head(main, &kept).await.expect("moved");
+    assert!(moved.origin.as_deref() == Some("move-1") || moved.origin == uploaded.etag, "{moved:?}");
+    assert!(!moved.metadata.keys().any(|name| name.starts_with("draftstore-")), "{:?}", moved.metadata);
+    upload(storage, client, draft, &kept, b"new").await;
+    let renamed = MoveOptions {
+        to_key: Some(key("versions/renamed.txt")),
+        metadata: Some(draftstore_storage::Metadata::new()),
+        origin: Some("move-2".to_owned()),
+        ..MoveOptions::default()
+    };
+    storage.move_object(draft, main, &kept, &renamed, &Progress::default()).await.expect("moved");
+    let copied = storage.head(main, &key("versions/renamed.txt")).await.expect("moved");
+    assert_eq!(copied.origin.as_deref(), Some("move-2"), "a move that writes the metadata keeps its name");
+    assert!(copied.metadata.is_empty(), "{:?}", copied.metadata);
+
+    // Two moves of one version to two keys at once: where moves are exclusive, one of them only.
+    for round in 0..5 {
+        let source = key(&format!("versions/race-{round}.txt"));
+        upload(storage, client, draft, &source, b"raced").await;
+        let etag = storage.head(draft, &source).await.expect("head").etag;
+        let to = |name: &str| MoveOptions {
+            if_match: etag.clone(),
+            to_key: Some(key(&format!("versions/race-{round}-{name}.txt"))),
+            ..MoveOptions::default()
+        };
+        let (a, b, progress) = (to("a"), to("b"), Progress::default());
+        let (a, b) = tokio::join!(
+            storage.move_object(draft, main, &source, &a, &progress),
+            storage.move_object(draft, main, &source, &b, &progress)
+        );
+        assert!(a.is_ok() || b.is_ok(), "{a:?} {b:?}");
+        if storage.exclusive_moves() {
+            assert!(a.is_err() || b.is_err(), "an exclusive move moved one version twice");
+            let lost = if a.is_err() { a } else { b };
+            assert!(lost.expect_err("lost").is_not_found());
+        }
+    }
+    let leftovers: Vec<_> = storage.list_prefix(main, "versions/", None, 100).await.expect("listed").objects;
+    let leftovers: Vec<_> = leftovers.into_iter().map(|o| o.key).collect();
+    storage.delete_many(main, &leftovers).await.expect("deleted");
 }
 
 /// A multipart upload: parts signed and sent, listed by ascending number, completed into one object with the

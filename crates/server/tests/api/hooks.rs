@@ -146,7 +146,12 @@ async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, bod
     };
     let event: Value = serde_json::from_slice(&body).unwrap_or_default();
     if let Some(url) = event["data"]["download_url"].as_str() {
-        let fetched = reqwest::get(url).await.expect("the draft's URL answers");
+        // The headers the URL was signed with (S3's `If-Match`, which binds it to the version checked).
+        let mut get = reqwest::Client::new().get(url);
+        for (name, value) in event["data"]["download_headers"].as_object().into_iter().flatten() {
+            get = get.header(name.as_str(), value.as_str().unwrap_or_default());
+        }
+        let fetched = get.send().await.expect("the draft's URL answers");
         assert_eq!(fetched.status(), 200, "the hook could not read the draft");
         call.fetched = Some(fetched.bytes().await.expect("a body").to_vec());
     }

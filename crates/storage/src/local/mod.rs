@@ -28,7 +28,7 @@ use url::Url;
 use crate::error::BoxError;
 use crate::storage::{
     ByteChunks, Declared, DeleteFailure, ESCAPE, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
-    PrefixPage, StaleUploads, check_version, display_header_name, push_joined,
+    ORIGIN_METADATA, PrefixPage, StaleUploads, VersionDeletes, check_version, display_header_name, push_joined,
 };
 use crate::{
     BucketName, Checksum, CompletedPart, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -42,6 +42,15 @@ use walk::{Found, Walker};
 const SIGNING_KEY_FILE: &str = ".signing-key";
 /// Folder under the root for uploads in progress; bucket names cannot start with a dot, so it never clashes.
 pub const STAGING_DIR: &str = ".staging";
+/// Folder under the root where a move or a delete holds an object file under a private name for an instant, to
+/// check that it is the version it was asked for.
+pub const ASIDE_DIR: &str = ".aside";
+/// How old a file held aside in [`ASIDE_DIR`] must be before it is taken for one a crash left there, and put back:
+/// a move or a delete holds one for an instant.
+const ASIDE_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The file in a take's folder that names the version a delete took the file aside to delete (a dot file: no
+/// bucket is named so).
+const DELETING_FILE: &str = ".deleting";
 /// Path prefix of the signed URLs on DraftStore's HTTP server.
 pub const BLOB_ROUTE: &str = "/blobs";
 
@@ -86,6 +95,9 @@ pub const UPLOADS_PARAM: &str = "uploads";
 
 /// The signed query parameter that makes a download an attachment, named as on S3.
 pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
+/// The signed query parameter that binds a download to one version of the object: its etag
+/// ([`Conditions::if_match`](crate::Conditions::if_match)); another version answers 412.
+pub const IF_MATCH_PARAM: &str = "if-match";
 
 /// An object opened for reading: its metadata and exactly its bytes.
 #[derive(Debug)]
@@ -98,20 +110,28 @@ impl LocalStorage {
     /// Opens (creating if needed) a store rooted at `config.root`.
     pub async fn open(config: LocalConfig) -> Result<Self> {
         let root = config.root;
-        let staging = root.join(STAGING_DIR);
-        fs::create_dir_all(&staging)
-            .await
-            .map_err(|e| Error::other(format!("failed to create the data folder {}", staging.display()), e))?;
+        let (staging, aside) = (root.join(STAGING_DIR), root.join(ASIDE_DIR));
+        for dir in [&staging, &aside] {
+            fs::create_dir_all(dir)
+                .await
+                .map_err(|e| Error::other(format!("failed to create the data folder {}", dir.display()), e))?;
+        }
         let key = match config.signing_key {
             Some(key) => key,
             None => load_or_create_key(&root.join(SIGNING_KEY_FILE)).await?,
         };
-        Ok(Self {
+        let storage = Self {
             root,
             staging,
             public_url: config.public_url.as_str().trim_end_matches('/').to_owned(),
             signer: UrlSigner::new(&key),
-        })
+        };
+        // A move or a delete cut off by a crash may have left a file aside: it goes back where it was. Only takes
+        // older than a live one lasts: another process on the same folder may be holding one for an instant.
+        if let Err(e) = storage.recover_aside(ASIDE_MIN_AGE).await {
+            tracing::warn!(error = %e, "failed to put back the files a crash left aside; the cleaner will try again");
+        }
+        Ok(storage)
     }
 
     fn bucket_dir(&self, bucket: &BucketName) -> PathBuf {
@@ -200,6 +220,7 @@ impl LocalStorage {
             .await;
         let trailer = object::Trailer {
             content_type: content_type.to_string(),
+            etag: Some(new_etag()?),
             sha256: checks.sha256.as_ref().map(ToString::to_string),
             declared_length: checks.declared.length,
             declared_sha256: checks.declared.sha256.as_ref().map(ToString::to_string),
@@ -217,19 +238,24 @@ impl LocalStorage {
     }
 
     /// Copies an opened object into a new staging file, with `metadata` (declared values included) in place of its
-    /// own when given, the bytes checked against the SHA-256 it was stored with.
+    /// own when given and the name of the move that copies it (its [`ObjectMeta::origin`]), the bytes checked
+    /// against the SHA-256 it was stored with.
     async fn stage_copy(
         &self,
         meta: &ObjectMeta,
         mut file: fs::File,
-        metadata: Option<Metadata>,
+        options: &MoveOptions,
         progress: &Progress,
     ) -> Result<Staged> {
         use tokio::io::AsyncReadExt;
-        let (declared, metadata) = match metadata {
+        let (declared, mut metadata) = match options.metadata.clone() {
             Some(metadata) => Declared::split_from(metadata),
             None => (meta.declared.clone(), meta.metadata.clone()),
         };
+        metadata.remove(ORIGIN_METADATA);
+        if let Some(origin) = &options.origin {
+            metadata.insert(ORIGIN_METADATA.to_owned(), origin.clone());
+        }
         let checks = WriteChecks { max_size: None, sha256: meta.sha256.clone(), declared, metadata };
         file.seek(io::SeekFrom::Start(0))
             .await
@@ -302,6 +328,64 @@ impl LocalStorage {
         Ok(ObjectReader { meta, body })
     }
 
+    /// Puts back what a crash left in the folder of files held aside ([`Aside`]): each file where it came from,
+    /// unless that key was written again since, for takes older than `min_age` (a live one lasts an instant).
+    /// Returns how many files it put back.
+    async fn recover_aside(&self, min_age: std::time::Duration) -> Result<u64> {
+        let root = self.root.clone();
+        let recovered = tokio::task::spawn_blocking(move || recover_aside(&root, min_age))
+            .await
+            .map_err(|e| Error::other("the recovery of files held aside stopped", e))?;
+        recovered.map_err(|e| Error::other("failed to recover the files held aside", e))
+    }
+
+    /// Takes the object file of `bucket/key` aside, under a private name that says where it came from: a rename,
+    /// so that of two takers one only gets it, and nothing can be put in its place between a check of the file
+    /// and what follows. A delete names the version it deletes (`deleting`), so that a take a crash cut off is
+    /// finished as it was meant: that version deleted, another put back. `None` when there is no object under the
+    /// key.
+    async fn take_aside(&self, bucket: &BucketName, key: &ObjectKey, deleting: Option<&str>) -> Result<Option<Aside>> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let top = self.root.join(ASIDE_DIR).join(format!("{nanos:x}-{}", random_hex(8)?));
+        let mut path = top.join(bucket.as_str());
+        path.extend(key.segments());
+        let aside = Aside { top, path, original: self.object_path(bucket, key) };
+        let parent = aside.path.parent().expect("an aside path has folders above it");
+        fs::create_dir_all(parent).await.map_err(|e| Error::other(format!("failed to take '{key}' aside"), e))?;
+        if let Some(etag) = deleting
+            && let Err(e) = fs::write(aside.top.join(DELETING_FILE), etag).await
+        {
+            aside.discard().await;
+            return Err(Error::other(format!("failed to take '{key}' aside"), e));
+        }
+        match fs::rename(&aside.original, &aside.path).await {
+            Ok(()) => Ok(Some(aside)),
+            Err(e) => {
+                aside.discard().await;
+                match e.kind() {
+                    _ if is_absent(&e) => self.require_bucket(bucket).await.map(|()| None),
+                    // A folder of other objects is not an object.
+                    io::ErrorKind::IsADirectory | io::ErrorKind::DirectoryNotEmpty => Ok(None),
+                    _ => Err(Error::other(format!("failed to take '{key}' aside"), e)),
+                }
+            }
+        }
+    }
+
+    /// Removes `bucket/key` if it is the version asked for: the file is taken aside, compared, and put back when it
+    /// is not that version. Returns whether it was removed; `false` too when there is nothing under the key.
+    async fn remove_if(&self, bucket: &BucketName, key: &ObjectKey, etag: &str) -> Result<bool> {
+        let Some(aside) = self.take_aside(bucket, key, Some(etag)).await? else { return Ok(false) };
+        let matches = etag_of(&aside.path, key).await.as_deref() == Some(etag);
+        if matches {
+            // Not made durable here, as a plain delete is not: a take a crash leaves is finished at start-up.
+            aside.discard().await;
+        } else {
+            aside.put_back().await.map_err(|e| Error::other(format!("failed to put '{key}' back"), e))?;
+        }
+        Ok(matches)
+    }
+
     async fn open_object(&self, bucket: &BucketName, key: &ObjectKey) -> Result<(ObjectMeta, fs::File)> {
         let path = self.object_path(bucket, key);
         let not_found = || Error::NotFound { bucket: bucket.to_string(), key: key.to_string() };
@@ -340,10 +424,17 @@ impl Storage for LocalStorage {
     async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         let (headers, query) = match request.method {
             Method::Put => (request.conditions.upload_headers(), Vec::new()),
-            Method::Get if let Some(disposition) = &request.conditions.disposition => {
-                (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), disposition.clone())])
+            Method::Get => {
+                // Sorted, as the signer canonicalises them.
+                let mut query = Vec::new();
+                if let Some(etag) = &request.conditions.if_match {
+                    query.push((IF_MATCH_PARAM.to_owned(), etag.clone()));
+                }
+                if let Some(disposition) = &request.conditions.disposition {
+                    query.push((CONTENT_DISPOSITION_PARAM.to_owned(), disposition.clone()));
+                }
+                (Vec::new(), query)
             }
-            Method::Get => (Vec::new(), Vec::new()),
             Method::Post | Method::Delete => {
                 return Err(Error::other(
                     "a plain object URL is for GET or PUT",
@@ -403,7 +494,8 @@ impl Storage for LocalStorage {
         options: &MoveOptions,
         progress: &Progress,
     ) -> Result<()> {
-        // A rename is instant whatever the size; a copy (new metadata, or the source kept) reads the bytes once.
+        // The move works on the file opened and checked here, never on whatever its path names a moment later: a
+        // copy reads that file; a rename first takes it under a private name, checked to be that file.
         self.require_bucket(to).await?;
         let not_found = || Error::NotFound { bucket: from.to_string(), key: key.to_string() };
         let (current, file) = match self.open_object(from, key).await {
@@ -413,46 +505,64 @@ impl Storage for LocalStorage {
         };
         options.check_source(key, &current)?;
         let to_key = options.destination(key);
-        let source = self.object_path(from, key);
         let target = self.object_path(to, to_key);
-        // The bytes are copied when the metadata changes or the source stays; otherwise the file itself moves.
-        let staged = if options.metadata.is_none() && !options.keep_source {
-            drop(file);
+        let held = file.metadata().await.map_err(|e| Error::other(format!("failed to read '{key}'"), e))?;
+        // The bytes are copied, from the file opened, when the metadata changes or the source stays; otherwise the
+        // file itself moves. A copy comes first: the source is held aside (below) only for an instant.
+        let staged = if options.metadata.is_some() || options.keep_source {
+            Some(self.stage_copy(&current, file, options, progress).await?.file)
+        } else {
+            None
+        };
+        // A move takes the draft aside (of two moves of it, one only gets it) and checks it is the file opened; a
+        // copy leaves it where it is.
+        let aside = if options.keep_source {
             None
         } else {
-            Some(self.stage_copy(&current, file, options.metadata.clone(), progress).await?)
+            let Some(aside) = self.take_aside(from, key, None).await? else { return Err(not_found()) };
+            if !same_file(&held, &aside.path).await {
+                // Another was written in its place since it was opened: that one is not what was checked.
+                aside.put_back().await.map_err(|e| Error::other(format!("failed to put '{key}' back"), e))?;
+                return Err(Error::PreconditionFailed { message: format!("object '{key}' changed while being moved") });
+            }
+            Some(aside)
         };
-        let moved = staged.as_ref().map_or(&source, |staged| &staged.file.path);
+        let moved = match (&staged, &aside) {
+            (Some(staged), _) => &staged.path,
+            (None, Some(aside)) => &aside.path,
+            (None, None) => unreachable!("a move without a copy takes its source aside"),
+        };
         let placed = if options.no_overwrite {
             // A hard link fails when the target exists: an atomic "move unless present".
             link_into_place(moved, &target, to_key).await
         } else {
             rename_into_place(moved, &target, to_key).await
         };
-        let copied = staged.is_some();
-        if placed.is_ok()
-            && let Some(staged) = staged
-        {
-            staged.file.disarm();
+        if let Err(e) = placed {
+            let e = match e {
+                Error::AlreadyExists { .. } => Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() },
+                other => other,
+            };
+            // Not moved: the draft goes back where it was.
+            return Err(put_back(aside, key, e).await);
         }
-        match placed {
-            Err(Error::AlreadyExists { .. }) => {
-                return Err(Error::AlreadyExists { bucket: to.to_string(), key: to_key.to_string() });
+        if let Some(staged) = staged {
+            staged.disarm();
+        }
+        // Gone with its take: the source, moved on or copied (a draft uploaded again meanwhile is at its path).
+        if let Some(aside) = aside {
+            aside.discard().await;
+            if let Some(parent) = self.object_path(from, key).parent() {
+                sync_dir(parent).await;
             }
-            Err(Error::Other { source: Some(e), .. })
-                if e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::NotFound) =>
-            {
-                // Another mover won the race: the source is gone.
-                return Err(not_found());
-            }
-            other => other?,
         }
         // The object was confirmed now, whenever its bytes were uploaded.
         touch(&target).await;
-        if copied && !options.keep_source {
-            self.delete(from, key).await?;
-        }
         Ok(())
+    }
+
+    fn exclusive_moves(&self) -> bool {
+        true
     }
 
     async fn create_multipart(
@@ -551,6 +661,27 @@ impl Storage for LocalStorage {
             Err(e) if e.kind() == io::ErrorKind::IsADirectory => Ok(()),
             Err(e) => Err(Error::other(format!("failed to delete object '{key}' from '{bucket}'"), e)),
         }
+    }
+
+    async fn delete_version(&self, bucket: &BucketName, key: &ObjectKey, etag: &str) -> Result<bool> {
+        let removed = self.remove_if(bucket, key, etag).await?;
+        if removed {
+            prune_empty_parents(&self.object_path(bucket, key), &self.bucket_dir(bucket)).await;
+        }
+        Ok(removed)
+    }
+
+    async fn delete_versions(&self, bucket: &BucketName, versions: &[(ObjectKey, String)]) -> Result<VersionDeletes> {
+        self.require_bucket(bucket).await?;
+        let mut outcome = VersionDeletes::default();
+        for (key, etag) in versions {
+            match self.delete_version(bucket, key, etag).await {
+                Ok(true) => {}
+                Ok(false) => outcome.changed.push(key.clone()),
+                Err(e) => outcome.failures.push(DeleteFailure { key: key.to_string(), message: e.to_string() }),
+            }
+        }
+        Ok(outcome)
     }
 
     fn list(&self, bucket: &BucketName) -> ListPages<'_> {
@@ -673,6 +804,8 @@ impl Storage for LocalStorage {
                 removed += 1;
             }
         }
+        // What a crash left held aside goes back where it was.
+        self.recover_aside(ASIDE_MIN_AGE).await?;
         Ok(removed + self.remove_stale_multipart(stale.multipart_before).await?)
     }
 }
@@ -681,12 +814,13 @@ fn list_error(bucket: &BucketName, e: io::Error) -> Error {
     Error::other(format!("failed to list bucket '{bucket}'"), e)
 }
 
-/// A listed file's size and time; `None` when it vanished meanwhile or is not an object file.
+/// A listed file's size, time and etag; `None` when it vanished meanwhile or is not an object file.
 async fn listed(path: &Path, key: ObjectKey) -> Option<ListedObject> {
     let mut file = fs::File::open(path).await.ok()?;
     let stat = file.metadata().await.ok()?;
-    let (size, _) = object::read_trailer(&mut file, stat.len()).await.ok()?;
-    Some(ListedObject { key, size, last_modified: stat.modified().ok()?.into() })
+    let (size, trailer) = object::read_trailer(&mut file, stat.len()).await.ok()?;
+    let meta = object_meta(&key, size, trailer, stat.modified().ok()?);
+    Some(ListedObject { key, size, last_modified: meta.last_modified, etag: meta.etag })
 }
 
 /// Removes the folders above a deleted object while they are empty, up to the bucket's folder. A folder that
@@ -701,10 +835,14 @@ async fn prune_empty_parents(path: &Path, bucket_dir: &Path) {
     }
 }
 
-/// An object's metadata from its trailer; the etag is the size and the modification time, which change with every
-/// write.
+/// An object's metadata from its trailer. The etag is the random id of the write, kept in the trailer; a file
+/// written before there was one has its size and modification time instead.
 fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: std::time::SystemTime) -> ObjectMeta {
     let nanos = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    let etag = trailer.etag.unwrap_or_else(|| format!("{size:x}-{nanos:x}"));
+    let mut metadata = trailer.metadata;
+    // A copy keeps the name of the move that made it; a file moved by rename is the write its etag names.
+    let origin = metadata.remove(ORIGIN_METADATA).unwrap_or_else(|| etag.clone());
     ObjectMeta {
         key: key.clone(),
         size,
@@ -715,9 +853,141 @@ fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: s
             length: trailer.declared_length,
             sha256: trailer.declared_sha256.and_then(|c| Checksum::parse(&c).ok()),
         },
-        etag: Some(format!("{size:x}-{nanos:x}")),
-        metadata: trailer.metadata,
+        etag: Some(etag),
+        metadata,
+        origin: Some(origin),
     }
+}
+
+/// A new write's etag: 128 random bits, so that no two writes share one, whatever their size and time.
+pub(super) fn new_etag() -> Result<String> {
+    random_hex(16)
+}
+
+/// An object file held aside by [`LocalStorage::take_aside`]: at `<root>/.aside/<time>-<random>/<bucket>/<key>`,
+/// so that whatever happens it can be put back where it came from (by [`recover_aside`] after a crash).
+struct Aside {
+    /// The folder of this take, `<time>-<random>`.
+    top: PathBuf,
+    /// The file.
+    path: PathBuf,
+    /// Where it came from.
+    original: PathBuf,
+}
+
+impl Aside {
+    /// Puts the file back where it came from, unless something was written there meanwhile (newer, it stays; this
+    /// one goes). When that fails the file stays aside, for [`recover_aside`].
+    async fn put_back(self) -> io::Result<()> {
+        let parent = self.original.parent().expect("an object path has folders above it");
+        fs::create_dir_all(parent).await?;
+        match fs::hard_link(&self.path, &self.original).await {
+            Ok(()) => sync_dir(parent).await,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        self.discard().await;
+        Ok(())
+    }
+
+    /// Removes the take: its folder, and the file when it was not moved on.
+    async fn discard(self) {
+        let _ = fs::remove_dir_all(&self.top).await;
+    }
+}
+
+/// Puts back the files of takes older than `min_age` under `<root>/.aside` (see [`Aside`]), each unless its key
+/// was written again since, and removes the takes. Blocking. Returns how many files were put back.
+fn recover_aside(root: &Path, min_age: std::time::Duration) -> io::Result<u64> {
+    let aside = root.join(ASIDE_DIR);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let mut recovered = 0;
+    let entries = match std::fs::read_dir(&aside) {
+        Ok(entries) => entries,
+        Err(e) if is_absent(&e) => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let top = entry?.path();
+        let taken = top
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.split_once('-'))
+            .and_then(|(time, _)| u128::from_str_radix(time, 16).ok());
+        if taken.is_some_and(|taken| now.saturating_sub(taken) < min_age.as_nanos()) {
+            continue;
+        }
+        let deleting = std::fs::read_to_string(top.join(DELETING_FILE)).ok();
+        let mut stack = vec![top.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                // `<bucket>/<key>` below the take's folder, both valid, or not DraftStore's: left to be removed.
+                let Ok(relative) = path.strip_prefix(&top) else { continue };
+                let Some(relative) = relative.to_str() else { continue };
+                let Some((bucket, key)) = relative.split_once('/') else { continue };
+                let (Ok(bucket), Ok(key)) = (BucketName::parse(bucket), ObjectKey::parse(key)) else { continue };
+                let mut original = root.join(bucket.as_str());
+                original.extend(key.segments());
+                // A delete of this version: finished (the take is removed below). A move that linked the file into
+                // place already: done, the file is where it was going.
+                if deleting.is_some() && deleting == etag_of_blocking(&path, &key) {
+                    continue;
+                }
+                if deleting.is_none() && std::os::unix::fs::MetadataExt::nlink(&entry.metadata()?) > 1 {
+                    continue;
+                }
+                if let Some(parent) = original.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                match std::fs::hard_link(&path, &original) {
+                    Ok(()) => recovered += 1,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        std::fs::remove_dir_all(&top)?;
+    }
+    Ok(recovered)
+}
+
+/// Puts a move's source back where it was, after `error` stopped the move; the error to answer.
+async fn put_back(aside: Option<Aside>, key: &ObjectKey, error: Error) -> Error {
+    match aside {
+        Some(aside) => match aside.put_back().await {
+            Ok(()) => error,
+            Err(e) => Error::other(format!("failed to put '{key}' back after a failed move"), e),
+        },
+        None => error,
+    }
+}
+
+/// Whether `path` names the file of `held` (a file's metadata): the same device and inode.
+async fn same_file(held: &std::fs::Metadata, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::symlink_metadata(path).await.is_ok_and(|found| held.dev() == found.dev() && held.ino() == found.ino())
+}
+
+/// [`etag_of`], blocking.
+fn etag_of_blocking(path: &Path, key: &ObjectKey) -> Option<String> {
+    let mut file = std::fs::File::open(path).ok()?;
+    let stat = file.metadata().ok()?;
+    let (size, trailer) = object::read_trailer_blocking(&mut file, stat.len()).ok()?;
+    object_meta(key, size, trailer, stat.modified().ok()?).etag
+}
+
+/// The etag of the object file at `path`, `None` when it is not one.
+async fn etag_of(path: &Path, key: &ObjectKey) -> Option<String> {
+    let mut file = fs::File::open(path).await.ok()?;
+    let stat = file.metadata().await.ok()?;
+    let (size, trailer) = object::read_trailer(&mut file, stat.len()).await.ok()?;
+    object_meta(key, size, trailer, stat.modified().ok()?).etag
 }
 
 fn is_absent(e: &io::Error) -> bool {

@@ -388,6 +388,7 @@ impl LocalStorage {
         };
         let trailer = object::encode_trailer(&object::Trailer {
             content_type: manifest.content_type.clone(),
+            etag: Some(super::new_etag()?),
             sha256: sha256.map(|c| c.to_string()),
             declared_length: manifest.declared_length,
             declared_sha256: manifest.declared_sha256.clone(),

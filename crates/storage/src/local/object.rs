@@ -14,6 +14,10 @@ const MAX_TRAILER: u32 = 64 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Trailer {
     pub content_type: String,
+    /// A random id given to this write, the object's etag; files written before it existed have none, and their
+    /// etag is made of their size and modification time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
     /// The SHA-256 verified while the upload streamed in, when one was declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -37,14 +41,41 @@ pub(crate) fn encode_trailer(trailer: &Trailer) -> Vec<u8> {
 
 /// Reads the trailer of a file `file_len` bytes long: returns the data's length and the metadata.
 pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> io::Result<(u64, Trailer)> {
-    let corrupt =
-        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a DraftStore object file: {what}"));
     if file_len < FOOTER {
         return Err(corrupt("too short"));
     }
     file.seek(io::SeekFrom::Start(file_len - FOOTER)).await?;
     let mut footer = [0u8; FOOTER as usize];
     file.read_exact(&mut footer).await?;
+    let (data_len, len) = locate(&footer, file_len)?;
+    file.seek(io::SeekFrom::Start(data_len)).await?;
+    let mut json = vec![0u8; len];
+    file.read_exact(&mut json).await?;
+    Ok((data_len, parse(&json)?))
+}
+
+/// [`read_trailer`], blocking.
+pub(crate) fn read_trailer_blocking(file: &mut std::fs::File, file_len: u64) -> io::Result<(u64, Trailer)> {
+    use std::io::{Read, Seek};
+    if file_len < FOOTER {
+        return Err(corrupt("too short"));
+    }
+    file.seek(io::SeekFrom::Start(file_len - FOOTER))?;
+    let mut footer = [0u8; FOOTER as usize];
+    file.read_exact(&mut footer)?;
+    let (data_len, len) = locate(&footer, file_len)?;
+    file.seek(io::SeekFrom::Start(data_len))?;
+    let mut json = vec![0u8; len];
+    file.read_exact(&mut json)?;
+    Ok((data_len, parse(&json)?))
+}
+
+fn corrupt(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("not a DraftStore object file: {what}"))
+}
+
+/// From a file's footer: where its trailer starts (the data's length) and how long the trailer is.
+fn locate(footer: &[u8; FOOTER as usize], file_len: u64) -> io::Result<(u64, usize)> {
     if &footer[4..] != MAGIC {
         return Err(corrupt("bad magic"));
     }
@@ -52,10 +83,9 @@ pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> i
     if len > MAX_TRAILER || u64::from(len) > file_len - FOOTER {
         return Err(corrupt("bad trailer length"));
     }
-    let data_len = file_len - FOOTER - u64::from(len);
-    file.seek(io::SeekFrom::Start(data_len)).await?;
-    let mut json = vec![0u8; len as usize];
-    file.read_exact(&mut json).await?;
-    let trailer: Trailer = serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    Ok((data_len, trailer))
+    Ok((file_len - FOOTER - u64::from(len), len as usize))
+}
+
+fn parse(json: &[u8]) -> io::Result<Trailer> {
+    serde_json::from_slice(json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }

@@ -410,3 +410,45 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn takes_a_crash_left_aside_are_finished_as_they_were_meant() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let draft = bucket_name("main-draft");
+    let text = ContentType::parse("text/plain").expect("valid");
+    let mut etags = Vec::new();
+    for name in ["deleted.txt", "replaced.txt", "moving.txt", "moved.txt"] {
+        let meta = storage
+            .write_object(&draft, &key(name), text.clone(), &WriteChecks::default(), body(&[b"bytes"]))
+            .await
+            .expect("write");
+        etags.push(meta.etag.expect("an etag"));
+    }
+    // As a crash leaves them, taken long ago: a delete of the version there; a delete of another version; a move
+    // cut off before it placed the file; a move that had linked it into place.
+    let take = |name: &str, deleting: Option<&str>| {
+        let top = dir.path().join(ASIDE_DIR).join(format!("1-{name}"));
+        std::fs::create_dir_all(top.join("main-draft")).expect("take folder");
+        std::fs::rename(dir.path().join("main-draft").join(name), top.join("main-draft").join(name)).expect("taken");
+        if let Some(etag) = deleting {
+            std::fs::write(top.join(DELETING_FILE), etag).expect("written");
+        }
+        top.join("main-draft").join(name)
+    };
+    take("deleted.txt", Some(&etags[0]));
+    take("replaced.txt", Some("another version"));
+    take("moving.txt", None);
+    let moved = take("moved.txt", None);
+    std::fs::hard_link(&moved, dir.path().join("main").join("moved.txt")).expect("linked into place");
+    drop(storage);
+
+    let storage = store(dir.path()).await;
+    let found = async |name: &str| storage.head(&draft, &key(name)).await.ok().and_then(|meta| meta.etag);
+    assert_eq!(found("deleted.txt").await, None, "a delete of the version it took is finished");
+    assert_eq!(found("replaced.txt").await.as_ref(), Some(&etags[1]), "another version is put back");
+    assert_eq!(found("moving.txt").await.as_ref(), Some(&etags[2]), "a move cut off before placing undone");
+    assert_eq!(found("moved.txt").await, None, "a move that placed the file is done");
+    assert!(storage.head(&bucket_name("main"), &key("moved.txt")).await.is_ok());
+    assert_eq!(std::fs::read_dir(dir.path().join(ASIDE_DIR)).expect("aside folder").count(), 0, "takes removed");
+}

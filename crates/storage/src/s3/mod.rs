@@ -20,6 +20,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule, CreateBucketConfiguration, Delete,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, ObjectIdentifier,
 };
+use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use url::Url;
 
@@ -27,7 +28,7 @@ use url::Url;
 use crate::probe::StoreProbe;
 use crate::storage::{
     ByteChunks, Declared, DeleteFailure, LIST_PAGE, ListPage, ListPages, ListedObject, Metadata, MoveOptions,
-    PrefixPage, StaleUploads,
+    ORIGIN_METADATA, PrefixPage, StaleUploads, VersionDeletes,
 };
 use crate::{
     BucketName, Checksum, CompletedPart as Part, ContentType, Error, Method, MultipartRequest, ObjectKey, ObjectMeta,
@@ -82,8 +83,8 @@ fn encode_metadata(metadata: &Metadata) -> std::collections::HashMap<String, Str
         .collect()
 }
 
-/// An answer's user metadata, decoded, with the declared values taken out.
-fn read_metadata(raw: Option<&std::collections::HashMap<String, String>>) -> (Declared, Metadata) {
+/// An answer's user metadata, decoded, with the declared values and the origin taken out.
+fn read_metadata(raw: Option<&std::collections::HashMap<String, String>>) -> (Declared, Metadata, Option<String>) {
     let decoded = raw
         .into_iter()
         .flatten()
@@ -94,7 +95,9 @@ fn read_metadata(raw: Option<&std::collections::HashMap<String, String>>) -> (De
             (name.to_ascii_lowercase(), value)
         })
         .collect();
-    Declared::split_from(decoded)
+    let (declared, mut metadata) = Declared::split_from(decoded);
+    let origin = metadata.remove(ORIGIN_METADATA);
+    (declared, metadata, origin)
 }
 
 /// Static credentials given in the configuration.
@@ -150,6 +153,8 @@ pub struct S3Storage {
     conditional_writes: AtomicBool,
     /// Whether `conditional_writes` was configured (S3_CONDITIONAL_WRITES), so that the probe leaves it as it is.
     conditional_writes_configured: bool,
+    /// Whether the store honours `If-Match` on deletes; found out by the [`StoreProbe`] with the conditional writes.
+    conditional_deletes: AtomicBool,
     /// Signs with the main credential, the one DraftStore's own calls use.
     signer: Signer,
     /// Signs upload URLs, when a credential of their own is configured.
@@ -217,6 +222,7 @@ impl S3Storage {
             client: Client::from_conf(sdk_config),
             conditional_writes: AtomicBool::new(config.conditional_writes != Some(false)),
             conditional_writes_configured: config.conditional_writes.is_some(),
+            conditional_deletes: AtomicBool::new(config.conditional_writes != Some(false)),
             signer,
             upload,
             download,
@@ -362,7 +368,7 @@ impl Storage for S3Storage {
         let content_type =
             head.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
         let last_modified = timestamp(head.last_modified());
-        let (declared, metadata) = read_metadata(head.metadata());
+        let (declared, metadata, origin) = read_metadata(head.metadata());
         Ok(ObjectMeta {
             key: key.clone(),
             size: head.content_length().unwrap_or_default().max(0) as u64,
@@ -372,6 +378,7 @@ impl Storage for S3Storage {
             declared,
             etag: head.e_tag().map(str::to_owned),
             metadata,
+            origin,
         })
     }
 
@@ -401,6 +408,23 @@ impl Storage for S3Storage {
                 Err(e) => return Err(e),
             }
         }
+        // A move with an origin writes the metadata again, with its origin: the source's, where none is given.
+        let metadata = match (&options.metadata, &options.origin) {
+            (Some(metadata), _) => Some(metadata.clone()),
+            (None, Some(_)) => {
+                let mut metadata = meta.metadata.clone();
+                meta.declared.insert_into(&mut metadata);
+                Some(metadata)
+            }
+            (None, None) => None,
+        };
+        let metadata = metadata.map(|mut metadata| {
+            metadata.remove(ORIGIN_METADATA);
+            if let Some(origin) = &options.origin {
+                metadata.insert(ORIGIN_METADATA.to_owned(), origin.clone());
+            }
+            encode_metadata(&metadata)
+        });
         let job = CopyJob {
             source: format!("{from}/{}", utf8_percent_encode(key.as_str(), COPY_SOURCE)),
             from,
@@ -410,14 +434,18 @@ impl Storage for S3Storage {
             size: meta.size,
             etag: meta.etag.as_deref(),
             content_type: &meta.content_type,
-            metadata: options.metadata.as_ref().map(encode_metadata),
+            metadata,
         };
         self.copy(&job, options, progress).await?;
         progress.step();
         if options.keep_source {
             return Ok(());
         }
-        self.delete(from, key).await
+        // The source goes only if it is still the version copied: a draft uploaded again meanwhile stays.
+        match meta.etag.as_deref() {
+            Some(etag) => self.delete_version(from, key, etag).await.map(drop),
+            None => self.delete(from, key).await,
+        }
     }
 
     async fn create_multipart(
@@ -613,7 +641,7 @@ impl Storage for S3Storage {
             .unwrap_or_else(|| object.content_length().unwrap_or_default().max(0) as u64);
         let content_type =
             object.content_type().and_then(|t| ContentType::parse(t).ok()).unwrap_or_else(ContentType::octet_stream);
-        let (declared, metadata) = read_metadata(object.metadata());
+        let (declared, metadata, origin) = read_metadata(object.metadata());
         let mut meta = ObjectMeta {
             key: key.clone(),
             size,
@@ -624,6 +652,7 @@ impl Storage for S3Storage {
             declared,
             etag: object.e_tag().map(str::to_owned),
             metadata,
+            origin,
         };
         let first = object.body.collect().await.map_err(|e| body_broke_off(&format!("{bucket}/{key}"), e))?;
         let first = first.into_bytes();
@@ -648,6 +677,82 @@ impl Storage for S3Storage {
             .await
             .map(drop)
             .map_err(|e| sdk_error("DeleteObject", bucket, Some(key), e))
+    }
+
+    async fn delete_version(&self, bucket: &BucketName, key: &ObjectKey, etag: &str) -> Result<bool> {
+        if !self.conditional_deletes.load(Ordering::Relaxed) {
+            // The store ignores If-Match: look up first. A write landing between the two is deleted.
+            match self.head(bucket, key).await {
+                Ok(meta) if meta.etag.as_deref() == Some(etag) => {}
+                Ok(_) | Err(Error::NotFound { .. }) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        let delete = self.client.delete_object().bucket(bucket.as_str()).key(key.as_str());
+        let conditional = self.conditional_deletes.load(Ordering::Relaxed).then(|| etag.to_owned());
+        match delete.set_if_match(conditional).send().await.map_err(|e| sdk_error("DeleteObject", bucket, Some(key), e))
+        {
+            Ok(_) => Ok(true),
+            // Another version, or none (stores answer either for a missing key).
+            Err(Error::PreconditionFailed { .. } | Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_versions(&self, bucket: &BucketName, versions: &[(ObjectKey, String)]) -> Result<VersionDeletes> {
+        let mut outcome = VersionDeletes::default();
+        let conditional = self.conditional_deletes.load(Ordering::Relaxed);
+        let mut chosen = Vec::with_capacity(versions.len());
+        if conditional {
+            chosen.extend(versions.iter().map(|(key, etag)| (key, Some(etag.as_str()))));
+        } else {
+            // The store ignores If-Match: look each up first. A write landing between the two is deleted.
+            let lookups: Vec<_> = versions.iter().map(|(key, _)| self.head(bucket, key)).collect();
+            let heads: Vec<_> = futures_util::stream::iter(lookups).buffered(16).collect().await;
+            for ((key, etag), head) in versions.iter().zip(heads) {
+                match head {
+                    Ok(meta) if meta.etag.as_deref() == Some(etag.as_str()) => chosen.push((key, None)),
+                    Ok(_) | Err(Error::NotFound { .. }) => outcome.changed.push(key.clone()),
+                    Err(e) => outcome.failures.push(DeleteFailure { key: key.to_string(), message: e.to_string() }),
+                }
+            }
+        }
+        if chosen.is_empty() {
+            return Ok(outcome);
+        }
+        let objects = chosen
+            .iter()
+            .map(|(key, etag)| ObjectIdentifier::builder().key(key.as_str()).set_e_tag(etag.map(str::to_owned)).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let output = self
+            .client
+            .delete_objects()
+            .bucket(bucket.as_str())
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DeleteObjects", bucket, None, e))?;
+        for error in output.errors() {
+            let key = error.key().unwrap_or_default();
+            match (error.code(), chosen.iter().find(|(chosen, _)| chosen.as_str() == key)) {
+                (Some("PreconditionFailed" | "NoSuchKey"), Some((key, _))) => outcome.changed.push((*key).clone()),
+                _ => outcome.failures.push(DeleteFailure {
+                    key: key.to_owned(),
+                    message: format!(
+                        "{}: {}",
+                        error.code().unwrap_or("unknown error"),
+                        error.message().unwrap_or("no message")
+                    ),
+                }),
+            }
+        }
+        Ok(outcome)
     }
 
     fn list(&self, bucket: &BucketName) -> ListPages<'_> {
@@ -818,6 +923,7 @@ fn list_page(output: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Outpu
                 key,
                 size: object.size().unwrap_or_default().max(0) as u64,
                 last_modified: timestamp(object.last_modified()),
+                etag: object.e_tag().map(str::to_owned),
             }),
             Err(_) => page.foreign_keys.push(raw.to_owned()),
         }

@@ -616,6 +616,7 @@ impl<'a> Run<'a> {
         if !self.store.conditional_writes_configured {
             self.store.conditional_writes.store(honoured, std::sync::atomic::Ordering::Relaxed);
         }
+        let deletes = self.conditional_deletes().await?;
         let configured = match (
             self.store.conditional_writes_configured,
             self.store.conditional_writes.load(std::sync::atomic::Ordering::Relaxed),
@@ -628,13 +629,44 @@ impl<'a> Run<'a> {
             true => Finding::new(
                 Promise::ConditionalWrites,
                 Outcome::Held,
-                format!("a copy onto an existing key was refused (412){configured}"),
+                format!("a copy onto an existing key was refused (412){configured}; {deletes}"),
             ),
             false => Finding::new(
                 Promise::ConditionalWrites,
                 Outcome::Broken,
-                format!("a copy onto an existing key succeeded{configured}"),
+                format!("a copy onto an existing key succeeded{configured}; {deletes}"),
             ),
+        })
+    }
+
+    /// A delete with `If-Match` naming another version, on an object of its own: honoured where the object stays
+    /// (412). Deletes bound to a version rely on it where the store honours it, and otherwise look the object up
+    /// first. Says what it found.
+    async fn conditional_deletes(&self) -> Result<&'static str> {
+        let key = self.key("conditional-delete")?;
+        let client = &self.store.client;
+        let put = client.put_object().bucket(self.draft.as_str()).key(key.as_str()).body(SOURCE.to_vec().into());
+        put.send().await.map_err(|e| sdk_error("PutObject", self.draft, Some(&key), e))?;
+        let delete = client.delete_object().bucket(self.draft.as_str()).key(key.as_str()).if_match("\"not-it\"");
+        let honoured = match delete.send().await {
+            Err(SdkError::ServiceError(e)) if e.raw().status().as_u16() == 412 => self.read(&key).await?.is_some(),
+            // Deleted regardless, or refused as not understood (`NotImplemented`, a 400): not honoured.
+            Ok(_) | Err(SdkError::ServiceError(_)) => false,
+            Err(e) => return Err(sdk_error("DeleteObject", self.draft, Some(&key), e)),
+        };
+        let _ = self.store.delete(self.draft, &key).await;
+        if !self.store.conditional_writes_configured {
+            self.store.conditional_deletes.store(honoured, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(match honoured {
+            true => "a delete naming another version was refused (412)",
+            false => {
+                tracing::warn!(
+                    "the store ignores conditional deletes (If-Match): a delete bound to a version looks the object \
+                     up first, and a write landing between the two is deleted"
+                );
+                "a delete naming another version was not refused: deletes bound to a version look up first"
+            }
         })
     }
 
