@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::auth::Caller;
 use crate::bounded::StorageCalls;
-use crate::checks::{Checked, Checks};
+use crate::checks::{self, Checked, Checks};
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings};
 use crate::domain::{
@@ -588,9 +588,15 @@ impl DraftService {
         let url = self.sign("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
         let headers: serde_json::Map<String, serde_json::Value> =
             url.headers.iter().map(|(name, value)| (name.clone(), serde_json::Value::from(value.as_str()))).collect();
+        // The SHA-256 the store verified, or else that of the checked version, read once more: the hook can then
+        // compare what it downloads with what will be promoted.
+        let sha256 = match &meta.sha256 {
+            Some(verified) => verified.clone(),
+            None => checks::sha256_of(&*self.0.storage, &self.0.calls, &self.0.buckets.draft, meta).await?,
+        };
         let extra = serde_json::json!({
             "etag": meta.etag,
-            "sha256": meta.sha256.as_ref().map(ToString::to_string),
+            "sha256": sha256.to_string(),
             "download_url": url.url,
             "download_headers": headers,
             "download_url_expires_at": crate::domain::rfc3339(now + expires_in),

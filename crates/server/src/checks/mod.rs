@@ -4,7 +4,9 @@
 //! hostile until they pass.
 
 use draftstore_client::api::{ContentReport, ScanReport, ScanResult};
-use draftstore_storage::{BucketName, ObjectMeta, Storage};
+use draftstore_storage::{BucketName, Checksum, ObjectMeta, Storage};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
 
 use crate::bounded::StorageCalls;
 use crate::config::CheckSettings;
@@ -122,6 +124,24 @@ async fn read_head(
         draftstore_storage::collect(chunks, len).await
     };
     calls.call("read the draft's first bytes", read).await
+}
+
+/// The SHA-256 of the version of the draft that `meta` describes, read from the store (another version is
+/// refused): what the confirm hook is told when the upload declared none. Each chunk is bounded by STORAGE_TIMEOUT,
+/// not the whole read, so that a big draft is hashed whatever its size.
+pub async fn sha256_of(
+    storage: &dyn Storage,
+    calls: &StorageCalls,
+    bucket: &BucketName,
+    meta: &ObjectMeta,
+) -> Result<Checksum> {
+    const READ: &str = "read the draft to hash it";
+    let mut chunks = calls.call(READ, storage.read(bucket, &meta.key, None, meta.etag.as_deref())).await?;
+    let mut digest = Sha256::new();
+    while let Some(chunk) = calls.call(READ, async { chunks.next().await.transpose() }).await? {
+        digest.update(&chunk);
+    }
+    Ok(Checksum::from_digest(&digest.finalize().into()))
 }
 
 /// Scans the draft: `Err` when the scanner or the store failed (the draft is kept), `Ok(Err(refusal))` when it

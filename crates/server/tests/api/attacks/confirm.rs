@@ -17,6 +17,7 @@ use draftstore::service::DraftService;
 use draftstore_storage::{BucketName, ObjectKey, Storage};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::helpers::{TestApp, report, serve_settings, spawn};
@@ -77,6 +78,8 @@ struct Seen {
     refused: HashMap<String, Vec<Vec<u8>>>,
     /// Calls whose payload lacked the version (`etag`) of what it was asked about.
     without_etag: usize,
+    /// Calls whose payload's `sha256` was not that of the bytes its URL served.
+    wrong_sha256: usize,
 }
 
 /// A confirm hook that checks bytes as a scanner does: it reads the draft through the URL it is given, with the
@@ -120,7 +123,12 @@ async fn scan(State(scanner): State<Scanner>, body: Bytes) -> Response {
     }
     let Ok(bytes) = response.bytes().await else { return StatusCode::SERVICE_UNAVAILABLE.into_response() };
     let evil = bytes.windows(4).any(|w| w == b"EVIL");
+    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    let sha256 = draftstore_storage::Checksum::from_digest(&digest);
     let mut seen = scanner.0.lock().expect("lock");
+    if data["sha256"].as_str() != Some(sha256.as_str()) {
+        seen.wrong_sha256 += 1;
+    }
     if evil {
         seen.refused.entry(key).or_default().push(bytes.to_vec());
         axum::Json(json!({"accept": false, "reason": "EVIL found"})).into_response()
@@ -191,6 +199,7 @@ async fn a_put_racing_a_confirm(backend: Backend, rounds: usize, parallel: usize
         })
         .await;
     assert_eq!(scanner.0.lock().expect("lock").without_etag, 0, "every hook call names the version it checks");
+    assert_eq!(scanner.0.lock().expect("lock").wrong_sha256, 0, "every hook call's sha256 is that of what it reads");
     let tally = Arc::try_unwrap(tally).expect("the rounds are over").into_inner().expect("lock");
     report(&format!("{backend:?}: {rounds} confirms raced by a PUT: {tally:?}"));
     tally
