@@ -59,3 +59,23 @@ pub(crate) async fn read_trailer(file: &mut tokio::fs::File, file_len: u64) -> i
     let trailer: Trailer = serde_json::from_slice(&json).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok((data_len, trailer))
 }
+
+/// The data length of an object file `file_len` bytes long, from its footer alone (blocking): what a listing needs.
+pub(crate) fn data_len(file: &std::fs::File, file_len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let corrupt =
+        |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a DraftStore object file: {what}"));
+    if file_len < FOOTER {
+        return Err(corrupt("too short"));
+    }
+    let mut footer = [0u8; FOOTER as usize];
+    file.read_exact_at(&mut footer, file_len - FOOTER)?;
+    if &footer[4..] != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    let len = u32::from_le_bytes(footer[..4].try_into().expect("four bytes"));
+    if len > MAX_TRAILER || u64::from(len) > file_len - FOOTER {
+        return Err(corrupt("bad trailer length"));
+    }
+    Ok(file_len - FOOTER - u64::from(len))
+}
