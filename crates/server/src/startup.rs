@@ -119,8 +119,17 @@ impl Application {
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
         let proxies = Arc::new(settings.trusted_proxies.clone());
-        let state =
-            AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, limiter, proxies });
+        let uploads = Arc::new(crate::http::UploadSlots::new(settings.connections.max_concurrent_uploads));
+        let state = AppState::new(Shared {
+            service,
+            local: backend.local,
+            readiness,
+            auth,
+            public_url,
+            limiter,
+            proxies,
+            uploads,
+        });
         Ok(Self {
             http,
             http_address,

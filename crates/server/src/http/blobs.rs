@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc2822;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
-use crate::connections::BodyStalled;
+use crate::connections::{BodyStalled, BodyTooSlow};
 use crate::error::{Error, Result};
 
 /// A request to a signed URL, checked: the bucket, key and signature are valid.
@@ -77,6 +77,8 @@ pub async fn put(
     body: Body,
 ) -> Result<Response> {
     let Verified { local, bucket, key, part, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+    // Only a signed upload takes a slot, held until its body is stored or refused.
+    let _slot = state.uploads.admit()?;
     if let Some((upload_id, number)) = part {
         let sha256 = header_value(&headers, CHECKSUM_HEADER, |v| Checksum::parse(v).ok())?;
         let length = header_value(&headers, header::CONTENT_LENGTH.as_str(), |v| v.parse().ok())?;
@@ -117,6 +119,9 @@ fn upload_error(operation: &'static str, error: draftstore_storage::Error) -> Er
     while let Some(error) = cause {
         if let Some(stalled) = error.downcast_ref::<BodyStalled>() {
             return Error::BodyStalled(stalled.to_string());
+        }
+        if let Some(slow) = error.downcast_ref::<BodyTooSlow>() {
+            return Error::BodyStalled(slow.to_string());
         }
         cause = error.source();
     }

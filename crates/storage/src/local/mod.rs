@@ -203,11 +203,18 @@ impl LocalStorage {
             metadata: checks.metadata.clone(),
         };
         let encoded = object::encode_trailer(&trailer);
-        let (size, digest, modified) =
-            stream_into(file, key, checks.max_size, checks.sha256.is_some(), encoded, body).await?;
+        let streamed = stream_into(file, key, checks.max_size, checks.sha256.is_some(), encoded, body).await;
+        let (size, digest, modified) = match streamed {
+            Ok(streamed) => streamed,
+            Err(e) => {
+                staged.remove().await;
+                return Err(e);
+            }
+        };
         if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
             && &Checksum::from_digest(&digest) != expected
         {
+            staged.remove().await;
             return Err(Error::ChecksumMismatch);
         }
         Ok(Staged { file: staged, meta: object_meta(key, size, trailer, modified) })
@@ -893,6 +900,15 @@ impl StagingFile {
 
     fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// Removes the file now, on a blocking thread: an unlink can wait on the disk, and hundreds of uploads cut off
+    /// at once must not stall the runtime's workers. (Dropping the guard, as a cancelled upload does, removes it
+    /// in place.)
+    async fn remove(mut self) {
+        self.armed = false;
+        let path = std::mem::take(&mut self.path);
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
     }
 }
 
