@@ -22,6 +22,11 @@ use super::AppState;
 use crate::connections::{BodyStalled, BodyTooSlow};
 use crate::error::{Error, Result};
 
+/// Bytes of an object read at once for a download: each read is a task on the blocking pool, which every other file
+/// operation shares, so a few large reads fill a client's socket buffers rather than dozens of small ones (600
+/// downloads starting together queued some 15,000 reads of 4 KiB ahead of everything else).
+const READ_CHUNK: usize = 64 << 10;
+
 /// A request to a signed URL, checked: the bucket, key and signature are valid.
 struct Verified<'a> {
     local: &'a LocalStorage,
@@ -179,7 +184,9 @@ pub async fn get(
     let last_modified = meta.last_modified.format(&Rfc2822).ok().map(|date| date.replace("+0000", "GMT"));
     let range = ranged(&headers, meta.size, meta.etag.as_deref(), last_modified.as_deref());
     let (mut response, length) = match range {
-        Ranged::Whole => (Body::from_stream(ReaderStream::new(reader.body)).into_response(), meta.size),
+        Ranged::Whole => {
+            (Body::from_stream(ReaderStream::with_capacity(reader.body, READ_CHUNK)).into_response(), meta.size)
+        }
         Ranged::Unsatisfiable => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
@@ -194,7 +201,7 @@ pub async fn get(
             file.seek(std::io::SeekFrom::Start(start))
                 .await
                 .map_err(|e| Error::from_storage("read the object", draftstore_storage::Error::other("seek", e)))?;
-            let body = Body::from_stream(ReaderStream::new(file.take(end + 1 - start)));
+            let body = Body::from_stream(ReaderStream::with_capacity(file.take(end + 1 - start), READ_CHUNK));
             let mut response = (StatusCode::PARTIAL_CONTENT, body).into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", meta.size)) {
                 response.headers_mut().insert(header::CONTENT_RANGE, value);

@@ -14,6 +14,8 @@ use crate::ops::staging_files;
 const ATTACKERS: usize = 600;
 /// The longest any probe may take while the store is under attack.
 const LIVELY: Duration = Duration::from_secs(1);
+/// How long the attack's connections are given to arrive before the store is probed.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// Runs `attack` on a runtime of its own, on a thread of its own.
 fn on_own_runtime<F>(attack: F) -> impl Future<Output = F::Output>
@@ -114,8 +116,8 @@ async fn probe_round(app: &TestApp, round: usize) -> (&'static str, Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_uploads_and_stalled_readers_do_not_hold_the_local_store() {
-    // Small limits, so that the attack ends in seconds: a body must bring 1 KiB/s over 4 s of waiting; a reader
-    // that reads nothing for 6 s is cut off. The upload cap is above the attackers: every trickled PUT is let in,
+    // Small limits, so that the attack ends in seconds: a body must bring 1 KiB/s over 6 s of waiting; a reader
+    // that reads nothing for 8 s is cut off. The upload cap is above the attackers: every trickled PUT is let in,
     // so that what holds (or not) is the write path itself.
     let app = spawn_app_with(&[
         "--max-concurrent-uploads",
@@ -123,11 +125,11 @@ async fn trickled_uploads_and_stalled_readers_do_not_hold_the_local_store() {
         "--body-min-rate",
         "1024",
         "--body-rate-window",
-        "4",
+        "6",
         "--body-idle-timeout",
         "10",
         "--write-stall-timeout",
-        "6",
+        "8",
     ])
     .await;
     let object = vec![b'd'; 4 << 20];
@@ -175,6 +177,9 @@ async fn trickled_uploads_and_stalled_readers_do_not_hold_the_local_store() {
     until(Duration::from_secs(20), "every stalled reader has the file open", || open_handles_of(&target) >= ATTACKERS)
         .await;
     let held_after = attack_started.elapsed();
+    // 1,200 connections arriving at once take this 2-core machine's CPU for a moment whatever the server does; what
+    // is tried is whether the clients, once in, hold the store.
+    tokio::time::sleep(SETTLE).await;
 
     // While they hold on, the store answers everything else within a second.
     let mut rounds = 0;
