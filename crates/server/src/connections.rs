@@ -284,7 +284,8 @@ pub async fn serve_http(
             let idle = Idle { header: settings.header_timeout, keep_alive: settings.idle_timeout };
             (routers.full.clone(), Arc::clone(&full), idle)
         };
-        let body_idle = settings.body_idle_timeout;
+        let body_limits = BodyLimits::of(&settings);
+        let write_stall = settings.write_stall_timeout;
         let watcher = graceful.watcher();
         let held = on_reserve.then(|| Released { reserve: Arc::clone(&slots.reserve), ticket: slots.reserve.ticket() });
         let ticket = held.as_ref().map(|held| held.ticket);
@@ -294,11 +295,12 @@ pub async fn serve_http(
             let watched = Arc::clone(&activity);
             let mut connection = Connection::new(tcp, peer, admission);
             connection.activity = Some(Arc::clone(&activity));
+            connection.write_stall = write_stall;
             let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 let in_flight = activity.started();
                 request.extensions_mut().insert(ConnectInfo(peer));
-                let request = request.map(|body| match body_idle {
-                    Some(idle) => Body::new(IdleBody::new(body, idle)),
+                let request = request.map(|body| match body_limits {
+                    Some(limits) => Body::new(IdleBody::new(body, limits)),
                     None => Body::new(body),
                 });
                 let mut router = router.clone();
@@ -480,6 +482,7 @@ pub fn grpc_incoming(
 ) -> impl Stream<Item = io::Result<Connection>> + Send + 'static {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Connection>(64);
     let within = settings.header_timeout;
+    let write_stall = settings.write_stall_timeout;
     let accepting = tokio::spawn(async move {
         accept_loop(listener, &slots, move |tcp, peer, admission| {
             let _ = tcp.set_nodelay(true);
@@ -492,6 +495,7 @@ pub fn grpc_incoming(
                 // for every call. Without vectored writes, a reply below 1 KiB (an upload URL, SigV4's included, or
                 // a confirm) is one write; a larger payload costs one write more.
                 connection.vectored = false;
+                connection.write_stall = write_stall;
                 if let Ok((prefix, end)) = read_preface(&mut connection.tcp, within).await {
                     (connection.prefix, connection.end) = (prefix, end);
                     let _ = sender.send(connection).await;
@@ -531,6 +535,11 @@ pub struct Connection {
     activity: Option<Arc<Activity>>,
     /// Whether writers may hand it several buffers at once; see [`grpc_incoming`] for why gRPC's do not.
     vectored: bool,
+    /// WRITE_STALL_TIMEOUT: how long a write may wait for the client to read.
+    write_stall: Option<Duration>,
+    /// Armed when a write has to wait; a write that goes through disarms it.
+    write_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    write_waiting: bool,
     _admission: Admission,
 }
 
@@ -538,9 +547,45 @@ impl Connection {
     fn new(tcp: TcpStream, peer: SocketAddr, admission: Admission) -> Self {
         let info = TcpConnectInfo { local_addr: tcp.local_addr().ok(), remote_addr: Some(peer) };
         let vectored = tcp.is_write_vectored();
-        Self { prefix: [0; 24], start: 0, end: 0, tcp, info, activity: None, vectored, _admission: admission }
+        Self {
+            prefix: [0; 24],
+            start: 0,
+            end: 0,
+            tcp,
+            info,
+            activity: None,
+            vectored,
+            write_stall: None,
+            write_timer: None,
+            write_waiting: false,
+            _admission: admission,
+        }
+    }
+
+    /// What became of a write: one that waits for the client to read longer than WRITE_STALL_TIMEOUT fails, which
+    /// closes the connection and drops the response it was sending (its file with it).
+    fn stalled<T>(&mut self, cx: &mut Context<'_>, written: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        let Some(stall) = self.write_stall else { return written };
+        if written.is_ready() {
+            self.write_waiting = false;
+            return written;
+        }
+        let deadline = tokio::time::Instant::now() + stall;
+        let timer = self.write_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.write_waiting {
+            self.write_waiting = true;
+            timer.as_mut().reset(deadline);
+        }
+        ready!(timer.as_mut().poll(cx));
+        metrics::counter!("draftstore_write_stalls_total").increment(1);
+        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, WriteStalled(stall))))
     }
 }
+
+/// The error a response ends with when its client stops reading.
+#[derive(Debug, thiserror::Error)]
+#[error("the client read nothing for {} s (WRITE_STALL_TIMEOUT)", .0.as_secs())]
+pub struct WriteStalled(pub Duration);
 
 impl tonic::transport::server::Connected for Connection {
     type ConnectInfo = TcpConnectInfo;
@@ -571,7 +616,8 @@ impl AsyncRead for Connection {
 
 impl AsyncWrite for Connection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        let written = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        self.stalled(cx, written)
     }
 
     fn poll_write_vectored(
@@ -579,7 +625,8 @@ impl AsyncWrite for Connection {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        self.stalled(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -595,16 +642,58 @@ impl AsyncWrite for Connection {
     }
 }
 
-/// A request body that fails once nothing has arrived for `idle` while its reader waits: a client that stops
-/// sending is cut off, and what it sent is discarded as for any interrupted upload. Time the reader spends elsewhere
-/// (writing what it got) does not count against the client.
+/// What a request body must keep up while its reader waits for it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// BODY_IDLE_TIMEOUT: longest wait for a single byte.
+    pub idle: Option<Duration>,
+    /// BODY_MIN_RATE over BODY_RATE_WINDOW: bytes a window of waiting must bring.
+    pub min_rate: Option<MinRate>,
+}
+
+/// A minimum rate: `bytes_per_second` on average over each `window` of waiting.
+#[derive(Debug, Clone, Copy)]
+pub struct MinRate {
+    pub bytes_per_second: u64,
+    pub window: Duration,
+}
+
+impl MinRate {
+    /// Bytes a whole window must bring.
+    fn needed(&self) -> u64 {
+        let needed = u128::from(self.bytes_per_second) * self.window.as_millis() / 1000;
+        u64::try_from(needed).unwrap_or(u64::MAX)
+    }
+}
+
+impl BodyLimits {
+    /// The limits of these settings; `None` when both are off.
+    pub fn of(settings: &ConnectionSettings) -> Option<Self> {
+        let min_rate = (settings.body_min_rate > 0)
+            .then_some(MinRate { bytes_per_second: settings.body_min_rate, window: settings.body_rate_window });
+        (settings.body_idle_timeout.is_some() || min_rate.is_some())
+            .then_some(Self { idle: settings.body_idle_timeout, min_rate })
+    }
+}
+
+/// A request body that fails once nothing has arrived for BODY_IDLE_TIMEOUT while its reader waits, or once a
+/// window of waiting (BODY_RATE_WINDOW) has brought fewer bytes than BODY_MIN_RATE asks: a client that stops
+/// sending, or trickles a byte now and then to keep the first limit away, is cut off, and what it sent is discarded
+/// as for any interrupted upload. Only time the reader spends waiting for the client counts: time it spends
+/// elsewhere (writing what it got to disk) does not count against the client.
 #[derive(Debug)]
 pub struct IdleBody {
     inner: Incoming,
-    idle: Duration,
+    limits: BodyLimits,
     /// Made the first time the reader has to wait: a body that came with its headers never needs one.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    waiting: bool,
+    /// When the current wait began, while the reader waits.
+    waiting_since: Option<tokio::time::Instant>,
+    /// While the reader waits: from when its wait is not yet counted in `window_waited`.
+    uncounted_since: Option<tokio::time::Instant>,
+    /// Time waited, and bytes received, in the current rate window.
+    window_waited: Duration,
+    window_bytes: u64,
 }
 
 /// The error a stalled body ends with.
@@ -612,9 +701,48 @@ pub struct IdleBody {
 #[error("the request body sent nothing for {} s (BODY_IDLE_TIMEOUT)", .0.as_secs())]
 pub struct BodyStalled(pub Duration);
 
+/// The error a trickled body ends with.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the request body sent {bytes} bytes in {} s of waiting, below {} bytes/s (BODY_MIN_RATE)",
+    .window.as_secs(),
+    .rate.bytes_per_second
+)]
+pub struct BodyTooSlow {
+    pub bytes: u64,
+    pub window: Duration,
+    pub rate: MinRate,
+}
+
 impl IdleBody {
-    pub fn new(inner: Incoming, idle: Duration) -> Self {
-        Self { inner, idle, timer: None, waiting: false }
+    pub fn new(inner: Incoming, limits: BodyLimits) -> Self {
+        Self {
+            inner,
+            limits,
+            timer: None,
+            waiting_since: None,
+            uncounted_since: None,
+            window_waited: Duration::ZERO,
+            window_bytes: 0,
+        }
+    }
+
+    /// The error when the rate window, counted up to `now`, is whole and brought too little; a whole window that
+    /// brought enough starts the next one.
+    fn check_rate(&mut self, now: tokio::time::Instant) -> Option<BodyTooSlow> {
+        let rate = self.limits.min_rate?;
+        if let Some(since) = self.uncounted_since {
+            self.window_waited += now.saturating_duration_since(since);
+            self.uncounted_since = self.waiting_since.map(|_| now);
+        }
+        if self.window_waited < rate.window {
+            return None;
+        }
+        if self.window_bytes < rate.needed() {
+            return Some(BodyTooSlow { bytes: self.window_bytes, window: rate.window, rate });
+        }
+        (self.window_waited, self.window_bytes) = (Duration::ZERO, 0);
+        None
     }
 }
 
@@ -629,19 +757,50 @@ impl http_body::Body for IdleBody {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.waiting = false;
+                let now = tokio::time::Instant::now();
+                this.waiting_since = None;
+                if let Some(Ok(data)) = frame.as_ref().map(|frame| frame.as_ref().map(Frame::data_ref)) {
+                    this.window_bytes += data.map_or(0, |data| data.len() as u64);
+                }
+                if frame.is_some()
+                    && let Some(slow) = this.check_rate(now)
+                {
+                    return Poll::Ready(Some(Err(Box::new(slow))));
+                }
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
-            Poll::Pending => {
-                let deadline = tokio::time::Instant::now() + this.idle;
+            Poll::Pending => loop {
+                let now = tokio::time::Instant::now();
+                let since = match this.waiting_since {
+                    Some(since) => since,
+                    None => {
+                        // A wait begins: it counts towards the rate window from now.
+                        (this.waiting_since, this.uncounted_since) = (Some(now), Some(now));
+                        now
+                    }
+                };
+                if let Some(slow) = this.check_rate(now) {
+                    return Poll::Ready(Some(Err(Box::new(slow))));
+                }
+                if let Some(idle) = this.limits.idle
+                    && now.saturating_duration_since(since) >= idle
+                {
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(idle)))));
+                }
+                // The wait ends at the first limit it reaches: the idle timeout, or the end of the rate window.
+                let idle_end = this.limits.idle.map(|idle| since + idle);
+                let window_end = this
+                    .limits
+                    .min_rate
+                    .map(|rate| this.uncounted_since.unwrap_or(now) + rate.window.saturating_sub(this.window_waited));
+                let Some(deadline) = idle_end.into_iter().chain(window_end).min() else { return Poll::Pending };
                 let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if !this.waiting {
-                    this.waiting = true;
+                if timer.deadline() != deadline {
                     timer.as_mut().reset(deadline);
                 }
                 ready!(timer.as_mut().poll(cx));
-                Poll::Ready(Some(Err(Box::new(BodyStalled(this.idle)))))
-            }
+                // A deadline reached: look again, which ends the body or arms the next deadline.
+            },
         }
     }
 

@@ -106,13 +106,17 @@ pub enum Error {
     #[error("the confirm hook gave no decision ({0}); the draft is kept, try again")]
     HookUnavailable(String),
 
-    /// A request body sent nothing for BODY_IDLE_TIMEOUT; what it had sent is discarded.
+    /// A request body sent nothing for BODY_IDLE_TIMEOUT, or less than BODY_MIN_RATE; what it had sent is discarded.
     #[error("{0}")]
     BodyStalled(String),
 
     /// Every connection the server takes is open; only the probes are answered.
     #[error("the server has too many open connections; try again")]
     ServerBusy,
+
+    /// MAX_CONCURRENT_UPLOADS uploads to local signed URLs are being received; nothing of this one was written.
+    #[error("the server is receiving as many uploads as it takes ({0}); try again")]
+    UploadsBusy(usize),
 
     /// The store could not be reached.
     #[error("storage is unavailable: failed to {operation}")]
@@ -196,7 +200,7 @@ impl Error {
             Self::Internal { .. } => ErrorType::InternalError,
             Self::HookUnavailable(_) => ErrorType::HookUnavailable,
             Self::BodyStalled(_) => ErrorType::RequestTimeout,
-            Self::ServerBusy => ErrorType::ServerBusy,
+            Self::ServerBusy | Self::UploadsBusy(_) => ErrorType::ServerBusy,
         }
     }
 

@@ -136,6 +136,7 @@ impl Application {
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
         let proxies = Arc::new(settings.trusted_proxies.clone());
+        let uploads = Arc::new(crate::http::UploadSlots::new(settings.connections.max_concurrent_uploads));
         let state = AppState::new(Shared {
             service,
             local: backend.local,
@@ -145,6 +146,7 @@ impl Application {
             limiter,
             proxies,
             store_probe,
+            uploads,
         });
         Ok(Self {
             http,

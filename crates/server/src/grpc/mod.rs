@@ -399,7 +399,9 @@ fn code(error: &Error) -> Code {
         | Error::ImageTooLarge(_)
         | Error::UploadInfected(_)
         | Error::InvalidParts(_) => Code::FailedPrecondition,
-        Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy => Code::Unavailable,
+        Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy | Error::UploadsBusy(_) => {
+            Code::Unavailable
+        }
         Error::BodyStalled(_) => Code::DeadlineExceeded,
         Error::ObjectAlreadyExists(_) | Error::NameTaken(_) => Code::AlreadyExists,
         Error::DraftChanged(_) => Code::Aborted,

@@ -20,8 +20,13 @@ use time::format_description::well_known::Rfc2822;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
-use crate::connections::BodyStalled;
+use crate::connections::{BodyStalled, BodyTooSlow};
 use crate::error::{Error, Result};
+
+/// Bytes of an object read at once for a download: each read is a task on the blocking pool, which every other file
+/// operation shares, so a few large reads fill a client's socket buffers rather than dozens of small ones (600
+/// downloads starting together queued some 15,000 reads of 4 KiB ahead of everything else).
+const READ_CHUNK: usize = 64 << 10;
 
 /// A request to a signed URL, checked: the bucket, key and signature are valid.
 struct Verified<'a> {
@@ -82,6 +87,8 @@ pub async fn put(
     body: Body,
 ) -> Result<Response> {
     let Verified { local, bucket, key, part, .. } = verify(&state, Method::Put, path, query.as_deref(), &headers)?;
+    // Only a signed upload takes a slot, held until its body is stored or refused.
+    let _slot = state.uploads.admit()?;
     if let Some((upload_id, number)) = part {
         let sha256 = header_value(&headers, CHECKSUM_HEADER, |v| Checksum::parse(v).ok())?;
         let length = header_value(&headers, header::CONTENT_LENGTH.as_str(), |v| v.parse().ok())?;
@@ -122,6 +129,9 @@ fn upload_error(operation: &'static str, error: draftstore_storage::Error) -> Er
     while let Some(error) = cause {
         if let Some(stalled) = error.downcast_ref::<BodyStalled>() {
             return Error::BodyStalled(stalled.to_string());
+        }
+        if let Some(slow) = error.downcast_ref::<BodyTooSlow>() {
+            return Error::BodyStalled(slow.to_string());
         }
         cause = error.source();
     }
@@ -187,7 +197,9 @@ pub async fn get(
     let last_modified = meta.last_modified.format(&Rfc2822).ok().map(|date| date.replace("+0000", "GMT"));
     let range = ranged(&headers, meta.size, meta.etag.as_deref(), last_modified.as_deref());
     let (mut response, length) = match range {
-        Ranged::Whole => (Body::from_stream(ReaderStream::new(reader.body)).into_response(), meta.size),
+        Ranged::Whole => {
+            (Body::from_stream(ReaderStream::with_capacity(reader.body, READ_CHUNK)).into_response(), meta.size)
+        }
         Ranged::Unsatisfiable => {
             let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
@@ -202,7 +214,7 @@ pub async fn get(
             file.seek(std::io::SeekFrom::Start(start))
                 .await
                 .map_err(|e| Error::from_storage("read the object", draftstore_storage::Error::other("seek", e)))?;
-            let body = Body::from_stream(ReaderStream::new(file.take(end + 1 - start)));
+            let body = Body::from_stream(ReaderStream::with_capacity(file.take(end + 1 - start), READ_CHUNK));
             let mut response = (StatusCode::PARTIAL_CONTENT, body).into_response();
             if let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", meta.size)) {
                 response.headers_mut().insert(header::CONTENT_RANGE, value);

@@ -37,7 +37,8 @@ impl Error {
             | Self::StorageTimeout { .. }
             | Self::HookUnavailable(_)
             | Self::ScannerUnavailable(_)
-            | Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::ServerBusy
+            | Self::UploadsBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -55,7 +56,7 @@ impl Error {
                 response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             }
             // A connection on the probe reserve is closed after its answer: the client tries again on a new one.
-            Self::ServerBusy => {
+            Self::ServerBusy | Self::UploadsBusy(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, 1.into());
             }
             _ => {}

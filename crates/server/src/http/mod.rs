@@ -73,6 +73,31 @@ pub struct Shared {
     pub proxies: Arc<TrustedProxies>,
     /// What the store probe found, for `/ready`.
     pub store_probe: Arc<crate::probe::ProbeStatus>,
+    /// Uploads to local signed URLs received at once, MAX_CONCURRENT_UPLOADS at most.
+    pub uploads: Arc<UploadSlots>,
+}
+
+/// The uploads to local signed URLs being received (see MAX_CONCURRENT_UPLOADS): each holds a slot until its
+/// body is stored or refused, so that the files, memory and disk time of uploads are bounded whatever clients do.
+#[derive(Debug)]
+pub struct UploadSlots {
+    cap: usize,
+    open: Arc<tokio::sync::Semaphore>,
+}
+
+impl UploadSlots {
+    pub fn new(cap: usize) -> Self {
+        Self { cap, open: Arc::new(tokio::sync::Semaphore::new(cap)) }
+    }
+
+    /// A slot, or 503 `SERVER_BUSY` at once when all are taken: an upload never queues for one.
+    pub fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, crate::error::Error> {
+        let permit = Arc::clone(&self.open).try_acquire_owned().map_err(|_| {
+            metrics::counter!("draftstore_uploads_refused_total").increment(1);
+            crate::error::Error::UploadsBusy(self.cap)
+        })?;
+        Ok(permit)
+    }
 }
 
 /// Whether the store is ready; the error is shared by every probe that reads the cached answer.

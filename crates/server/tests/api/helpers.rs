@@ -364,3 +364,27 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The address and the head of a raw HTTP/1.1 `PUT` to an upload ticket's URL, with its headers and a declared
+/// `Content-Length`: what a hostile client sends before trickling (or never sending) the body.
+pub fn raw_put_head(ticket: &Value, content_length: u64) -> (std::net::SocketAddr, String) {
+    let url = url::Url::parse(ticket["upload_url"].as_str().expect("upload_url")).expect("a URL");
+    let mut head = format!(
+        "PUT {}?{} HTTP/1.1\r\nHost: {}\r\nContent-Length: {content_length}\r\n",
+        url.path(),
+        url.query().unwrap_or_default(),
+        url.authority(),
+    );
+    for (name, value) in ticket["headers"].as_object().expect("headers") {
+        head.push_str(&format!("{name}: {}\r\n", value.as_str().expect("text")));
+    }
+    head.push_str("\r\n");
+    (std::net::SocketAddr::from(([127, 0, 0, 1], url.port().expect("a port"))), head)
+}
+
+/// Descriptors this process holds open on `path`: the server runs in the test's process, so these are its handles
+/// of that file.
+pub fn open_handles_of(path: &Path) -> usize {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { panic!("/proc/self/fd is readable") };
+    fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok()).filter(|target| target == path).count()
+}

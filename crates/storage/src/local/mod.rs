@@ -10,6 +10,7 @@ mod object;
 mod probe;
 mod signer;
 mod walk;
+mod write;
 
 use std::fmt::Write as _;
 use std::io;
@@ -19,7 +20,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use percent_encoding::utf8_percent_encode;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::fs;
 use tokio::io::AsyncSeekExt;
@@ -36,7 +36,8 @@ use crate::{
 };
 pub use signer::SignatureError;
 use signer::{EXPIRES, SIGNATURE, SIGNED_HEADERS, Signed, UrlSigner};
-use walk::{Found, Walker};
+use walk::{Found, Position, Stop, Walker};
+use write::stream_into;
 
 /// Name of the file under the root that keeps the generated signing key.
 const SIGNING_KEY_FILE: &str = ".signing-key";
@@ -227,11 +228,18 @@ impl LocalStorage {
             metadata: checks.metadata.clone(),
         };
         let encoded = object::encode_trailer(&trailer);
-        let (size, digest, modified) =
-            stream_into(file, key, checks.max_size, checks.sha256.is_some(), encoded, body).await?;
+        let streamed = stream_into(file, key, checks.max_size, checks.sha256.is_some(), encoded, body).await;
+        let (size, digest, modified) = match streamed {
+            Ok(streamed) => streamed,
+            Err(e) => {
+                staged.remove().await;
+                return Err(e);
+            }
+        };
         if let (Some(digest), Some(expected)) = (digest, &checks.sha256)
             && &Checksum::from_digest(&digest) != expected
         {
+            staged.remove().await;
             return Err(Error::ChecksumMismatch);
         }
         Ok(Staged { file: staged, meta: object_meta(key, size, trailer, modified) })
@@ -700,7 +708,7 @@ impl Storage for LocalStorage {
                     State::Done => return None,
                     State::Walking(walker) => walker,
                     State::Start(dir) => {
-                        let open = move || Walker::new(dir, String::new(), String::new(), None);
+                        let open = move || Walker::new(&dir, String::new(), String::new());
                         match tokio::task::spawn_blocking(open).await.map_err(io::Error::other).and_then(|r| r) {
                             Ok(walker) => walker,
                             Err(e) if is_absent(&e) => {
@@ -710,24 +718,18 @@ impl Storage for LocalStorage {
                         }
                     }
                 };
-                let walked = tokio::task::spawn_blocking(move || (walker.next_page(LIST_PAGE), walker)).await;
+                let walked =
+                    tokio::task::spawn_blocking(move || (walker.next_page(LIST_PAGE, Stop::Streaming), walker)).await;
                 let (found, walker) = match walked {
                     Ok((Ok(found), walker)) => (found, walker),
                     Ok((Err(e), _)) => return Some((Err(list_error(&bucket, e)), State::Done)),
                     Err(e) => return Some((Err(list_error(&bucket, io::Error::other(e))), State::Done)),
                 };
-                if found.objects.is_empty() && found.foreign.is_empty() && !found.truncated {
+                if found.objects.is_empty() && found.foreign.is_empty() && found.next.is_none() {
                     return None;
                 }
-                let next = if found.truncated { State::Walking(walker) } else { State::Done };
-                let mut page =
-                    ListPage { objects: Vec::with_capacity(found.objects.len()), foreign_keys: found.foreign };
-                for (path, key) in found.objects {
-                    if let Some(object) = listed(&path, key).await {
-                        page.objects.push(object);
-                    }
-                }
-                Some((Ok(page), next))
+                let next = if found.next.is_some() { State::Walking(walker) } else { State::Done };
+                Some((Ok(ListPage { objects: found.objects, foreign_keys: found.foreign }), next))
             }
         }))
     }
@@ -740,13 +742,9 @@ impl Storage for LocalStorage {
         limit: usize,
     ) -> Result<PrefixPage> {
         self.require_bucket(bucket).await?;
-        // The token is the last key of the previous page: this backend lists in byte order.
-        let start_after = token
-            .map(|token| {
-                ObjectKey::parse(token)
-                    .map_err(|e| Error::InvalidKey { key: token.to_owned(), reason: format!("not a page token: {e}") })
-            })
-            .transpose()?;
+        let not_a_token =
+            |token: &str| Error::InvalidKey { key: token.to_owned(), reason: "not a page token".to_owned() };
+        let token_read = token.map(|token| PageToken::decode(token).ok_or_else(|| not_a_token(token))).transpose()?;
         let limit = limit.clamp(1, LIST_PAGE);
         // The folder to walk: the prefix up to its last '/'. Its segments must be folder names of keys.
         let folder = prefix.rsplit_once('/').map_or("", |(folder, _)| folder);
@@ -759,23 +757,21 @@ impl Storage for LocalStorage {
             dir.extend(folder.split('/'));
             key_prefix = format!("{folder}/");
         }
-        let (prefix, after) = (prefix.to_owned(), start_after.map(|key| key.to_string()));
-        let walked = tokio::task::spawn_blocking(move || Walker::new(dir, key_prefix, prefix, after)?.next_page(limit))
+        let prefix = prefix.to_owned();
+        let walked = tokio::task::spawn_blocking(move || list_page(&dir, key_prefix, prefix, token_read, limit))
             .await
             .map_err(|e| Error::other("the listing task stopped", e))?;
-        let Found { objects: found, truncated, .. } = match walked {
-            Ok(walked) => walked,
-            Err(e) if is_absent(&e) => return Ok(PrefixPage::default()),
-            Err(e) => return Err(list_error(bucket, e)),
-        };
-        let next = truncated.then(|| found.last().map(|(_, key)| key.to_string())).flatten();
-        let mut objects = Vec::with_capacity(found.len());
-        for (path, key) in found {
-            if let Some(object) = listed(&path, key).await {
-                objects.push(object);
+        match walked {
+            Ok((objects, next)) => Ok(PrefixPage { objects, next: next.map(|next| next.encode()) }),
+            Err(e) if is_absent(&e) => Ok(PrefixPage::default()),
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidInput
+                    && let Some(token) = token =>
+            {
+                Err(not_a_token(token))
             }
+            Err(e) => Err(list_error(bucket, e)),
         }
-        Ok(PrefixPage { objects, next })
     }
 
     async fn delete_many(&self, bucket: &BucketName, keys: &[ObjectKey]) -> Result<Vec<DeleteFailure>> {
@@ -810,17 +806,91 @@ impl Storage for LocalStorage {
     }
 }
 
-fn list_error(bucket: &BucketName, e: io::Error) -> Error {
-    Error::other(format!("failed to list bucket '{bucket}'"), e)
+/// Directory entries a listing reads whole to answer in key order: below it (every listing of a few hundred
+/// objects) pages come in byte order, as S3 gives them; above it, in the file system's order, each page reading
+/// only its own entries, so that no page costs a read, let alone a sort, of a whole large folder.
+const SORTED_WITHIN: u64 = 1000;
+
+/// Where the next page of a local listing starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PageToken {
+    /// After this key, in key order (a listing small enough to be read whole); written as the key itself.
+    After(ObjectKey),
+    /// At this position of the walk, in the file system's order, only keys after `after` (those before were given
+    /// by pages in key order); written as `/` (no key starts with it), the position, and `\n` and `after` if any.
+    At { position: Position, after: Option<ObjectKey> },
 }
 
-/// A listed file's size, time and etag; `None` when it vanished meanwhile or is not an object file.
-async fn listed(path: &Path, key: ObjectKey) -> Option<ListedObject> {
-    let mut file = fs::File::open(path).await.ok()?;
-    let stat = file.metadata().await.ok()?;
-    let (size, trailer) = object::read_trailer(&mut file, stat.len()).await.ok()?;
-    let meta = object_meta(&key, size, trailer, stat.modified().ok()?);
-    Some(ListedObject { key, size, last_modified: meta.last_modified, etag: meta.etag })
+impl PageToken {
+    fn encode(&self) -> String {
+        match self {
+            Self::After(key) => key.to_string(),
+            Self::At { position, after } => {
+                let after = after.as_ref().map(|after| format!("\n{after}")).unwrap_or_default();
+                format!("/{}{after}", position.encode())
+            }
+        }
+    }
+
+    /// `None` for anything [`PageToken::encode`] cannot have written.
+    fn decode(text: &str) -> Option<Self> {
+        let Some(at) = text.strip_prefix('/') else { return ObjectKey::parse(text).ok().map(Self::After) };
+        let (position, after) = match at.split_once('\n') {
+            Some((position, after)) => (position, Some(ObjectKey::parse(after).ok()?)),
+            None => (at, None),
+        };
+        Some(Self::At { position: Position::decode(position)?, after })
+    }
+}
+
+/// One page of a listing of `dir` (blocking): the objects, sorted, and where the next page starts.
+fn list_page(
+    dir: &Path,
+    key_prefix: String,
+    prefix: String,
+    token: Option<PageToken>,
+    limit: usize,
+) -> io::Result<(Vec<ListedObject>, Option<PageToken>)> {
+    let (walker, after) = match token {
+        Some(PageToken::At { position, after }) => {
+            let after_text = after.as_ref().map(ToString::to_string);
+            (Walker::resume(dir, key_prefix, prefix, &position)?.after(after_text), after)
+        }
+        start => {
+            let after = match start {
+                Some(PageToken::After(key)) => Some(key),
+                _ => None,
+            };
+            let after_text = after.as_ref().map(ToString::to_string);
+            let mut whole = Walker::new(dir, key_prefix.clone(), prefix.clone())?.after(after_text.clone());
+            if let Some(mut keys) = whole.keys_within(SORTED_WITHIN)? {
+                keys.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+                let more = keys.len() > limit;
+                keys.truncate(limit);
+                let next = if more { keys.last().cloned().map(PageToken::After) } else { None };
+                let mut objects = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let path = dir.join(&key.as_str()[key_prefix.len()..]);
+                    if let Some((size, modified, etag)) = walk::object_file(rustix::fs::CWD, path.as_path())? {
+                        objects.push(ListedObject { key, size, last_modified: modified.into(), etag: Some(etag) });
+                    }
+                }
+                return Ok((objects, next));
+            }
+            // Too many to read whole: the file system's order from the start, leaving out what pages in key
+            // order already gave.
+            (Walker::new(dir, key_prefix, prefix)?.after(after_text), after)
+        }
+    };
+    let mut walker = walker;
+    let Found { mut objects, next, .. } = walker.next_page(limit, Stop::Exact)?;
+    // Within a page, keys are sorted for whoever reads it.
+    objects.sort_unstable_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+    Ok((objects, next.map(|position| PageToken::At { position, after })))
+}
+
+fn list_error(bucket: &BucketName, e: io::Error) -> Error {
+    Error::other(format!("failed to list bucket '{bucket}'"), e)
 }
 
 /// Removes the folders above a deleted object while they are empty, up to the bucket's folder. A folder that
@@ -838,8 +908,7 @@ async fn prune_empty_parents(path: &Path, bucket_dir: &Path) {
 /// An object's metadata from its trailer. The etag is the random id of the write, kept in the trailer; a file
 /// written before there was one has its size and modification time instead.
 fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: std::time::SystemTime) -> ObjectMeta {
-    let nanos = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
-    let etag = trailer.etag.unwrap_or_else(|| format!("{size:x}-{nanos:x}"));
+    let etag = given_or_stat_etag(trailer.etag, size, modified);
     let mut metadata = trailer.metadata;
     // A copy keeps the name of the move that made it; a file moved by rename is the write its etag names.
     let origin = metadata.remove(ORIGIN_METADATA).unwrap_or_else(|| etag.clone());
@@ -857,6 +926,15 @@ fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: s
         metadata,
         origin: Some(origin),
     }
+}
+
+/// An object's etag: the one its write was given, or for a file written before there were such ids, its size and
+/// time.
+pub(super) fn given_or_stat_etag(given: Option<String>, size: u64, modified: std::time::SystemTime) -> String {
+    given.unwrap_or_else(|| {
+        let nanos = modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+        format!("{size:x}-{nanos:x}")
+    })
 }
 
 /// A new write's etag: 128 random bits, so that no two writes share one, whatever their size and time.
@@ -998,85 +1076,6 @@ fn write_error(key: &ObjectKey, e: io::Error) -> Error {
     Error::other(format!("failed to write object '{key}'"), e)
 }
 
-/// What the upload task hands the writer thread.
-enum Chunk {
-    Data(Bytes),
-    /// The body is complete: append this trailer and make the file durable.
-    Finish(Vec<u8>),
-}
-
-/// Chunks queued between the upload task and the writer thread.
-const WRITE_QUEUE: usize = 16;
-
-/// Streams `body` into `file` from its current position on a blocking writer thread, then writes `trailer` and
-/// fsyncs. Refuses a body above `max_size`. Returns the size, the SHA-256 of the body (when `hash`) and the file's
-/// modification time.
-async fn stream_into<S, E>(
-    file: std::fs::File,
-    key: &ObjectKey,
-    max_size: Option<u64>,
-    hash: bool,
-    trailer: Vec<u8>,
-    body: S,
-) -> Result<(u64, Option<[u8; 32]>, std::time::SystemTime)>
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Send,
-    E: Into<BoxError>,
-{
-    // One blocking thread writes the chunks straight to the file as they arrive (no user-space copy), hashing
-    // them when asked; this task reads the body and enforces the size limit.
-    let (chunks, receiver) = tokio::sync::mpsc::channel::<Chunk>(WRITE_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || write_staged(file, receiver, hash));
-    let mut size: u64 = 0;
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Error::other("the upload was interrupted", e))?;
-        size += chunk.len() as u64;
-        if let Some(limit) = max_size
-            && size > limit
-        {
-            return Err(Error::TooLarge { limit });
-        }
-        if chunks.send(Chunk::Data(chunk)).await.is_err() {
-            break; // the writer failed; its error is collected below
-        }
-    }
-    let _ = chunks.send(Chunk::Finish(trailer)).await;
-    drop(chunks);
-    let written = writer.await.map_err(|e| Error::other("the upload writer stopped", e))?;
-    let (digest, modified) = written.map_err(|e| write_error(key, e))?;
-    Ok((size, digest, modified))
-}
-
-/// Writes an upload's chunks to its staging file until `Finish`, then the trailer, then fsyncs. Returns the SHA-256
-/// of the data (when asked) and the file's modification time. A channel closed before `Finish` is an aborted
-/// upload: nothing is finalised, and the caller's guard removes the file.
-fn write_staged(
-    mut file: std::fs::File,
-    mut chunks: tokio::sync::mpsc::Receiver<Chunk>,
-    hash: bool,
-) -> io::Result<(Option<[u8; 32]>, std::time::SystemTime)> {
-    use std::io::Write;
-    let mut digest = hash.then(Sha256::new);
-    while let Some(chunk) = chunks.blocking_recv() {
-        match chunk {
-            Chunk::Data(data) => {
-                if let Some(digest) = &mut digest {
-                    digest.update(&data);
-                }
-                file.write_all(&data)?;
-            }
-            Chunk::Finish(trailer) => {
-                file.write_all(&trailer)?;
-                file.sync_all()?;
-                let modified = file.metadata()?.modified()?;
-                return Ok((digest.map(|d| d.finalize().into()), modified));
-            }
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::Interrupted, "the upload ended before its last byte"))
-}
-
 /// Renames a complete file to its place, creating the folders above it, then fsyncs the folder so the rename
 /// survives a crash. A concurrent clean-up may remove a folder between its creation and the rename; that is retried.
 async fn rename_into_place(source: &Path, target: &Path, key: &ObjectKey) -> Result<()> {
@@ -1182,6 +1181,15 @@ impl StagingFile {
 
     fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// Removes the file now, on a blocking thread: an unlink can wait on the disk, and hundreds of uploads cut off
+    /// at once must not stall the runtime's workers. (Dropping the guard, as a cancelled upload does, removes it
+    /// in place.)
+    async fn remove(mut self) {
+        self.armed = false;
+        let path = std::mem::take(&mut self.path);
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_file(path)).await;
     }
 }
 

@@ -452,3 +452,126 @@ async fn takes_a_crash_left_aside_are_finished_as_they_were_meant() {
     assert!(storage.head(&bucket_name("main"), &key("moved.txt")).await.is_ok());
     assert_eq!(std::fs::read_dir(dir.path().join(ASIDE_DIR)).expect("aside folder").count(), 0, "takes removed");
 }
+
+/// Every page of `list_prefix` under `prefix`, `limit` at a time; `between` runs after each page.
+async fn prefix_pages(
+    storage: &LocalStorage,
+    prefix: &str,
+    limit: usize,
+    mut between: impl FnMut(usize),
+) -> Vec<Vec<String>> {
+    let (mut pages, mut token) = (Vec::new(), None::<String>);
+    loop {
+        let page =
+            storage.list_prefix(&bucket_name("main-draft"), prefix, token.as_deref(), limit).await.expect("a page");
+        assert!(page.objects.len() <= limit);
+        pages.push(page.objects.iter().map(|o| o.key.to_string()).collect());
+        between(pages.len());
+        match page.next {
+            Some(next) => token = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() < 10_000, "the listing ends");
+    }
+}
+
+/// Writes a one-byte object straight into the draft bucket's folder, as the backend writes one.
+fn put_file(dir: &Path, name: &str) {
+    let path = dir.join("main-draft").join(name);
+    std::fs::create_dir_all(path.parent().expect("a folder")).expect("folders");
+    let trailer = object::Trailer {
+        content_type: "text/plain".to_owned(),
+        sha256: None,
+        declared_length: None,
+        declared_sha256: None,
+        metadata: Metadata::default(),
+        etag: None,
+    };
+    std::fs::write(path, [&b"x"[..], &object::encode_trailer(&trailer)].concat()).expect("an object file");
+}
+
+#[tokio::test]
+async fn a_small_listing_pages_in_key_order_with_keys_as_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    for name in ["list/b/c", "list/a-z", "list/a/a", "list/b/a", "list/z", "other/x"] {
+        put_file(dir.path(), name);
+    }
+    let pages = prefix_pages(&storage, "list/", 2, |_| {}).await;
+    assert_eq!(pages, [vec!["list/a-z", "list/a/a"], vec!["list/b/a", "list/b/c"], vec!["list/z"]]);
+    let first = storage.list_prefix(&bucket_name("main-draft"), "list/", None, 2).await.expect("a page");
+    assert_eq!(first.next.as_deref(), Some("list/a/a"), "the token is the page's last key, as before");
+    let sizes: Vec<u64> = first.objects.iter().map(|o| o.size).collect();
+    assert_eq!(sizes, [1, 1], "sizes from the trailers");
+    for bad in ["/zz:", "/0:\n../x", "\u{1}x", "/0:a"] {
+        let refused = storage.list_prefix(&bucket_name("main-draft"), "list/", Some(bad), 2).await;
+        assert!(matches!(refused, Err(Error::InvalidKey { .. })), "{bad:?}: {refused:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_large_listing_pages_every_object_once_and_one_that_grows_large_goes_on_where_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    for i in 0..1500 {
+        put_file(dir.path(), &format!("many/{i:05}"));
+    }
+    let pages = prefix_pages(&storage, "many/", 100, |_| {}).await;
+    assert!(pages.iter().all(|page| page.len() <= 100) && pages.len() >= 15);
+    let all: Vec<String> = pages.concat();
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (1500, 1500), "every object, once");
+    for page in &pages {
+        assert!(page.windows(2).all(|w| w[0] < w[1]), "sorted within a page");
+    }
+
+    // A listing that starts small (in key order) and grows past what is read whole between two pages: what the
+    // first pages gave is not given again, and every object that was there at the start is listed.
+    let grows = tempfile::tempdir().expect("tempdir");
+    let storage = store(grows.path()).await;
+    for i in 0..500 {
+        put_file(grows.path(), &format!("g/{i:05}"));
+    }
+    let mut added = 0;
+    let pages = prefix_pages(&storage, "g/", 100, |page| {
+        if page == 2 {
+            for i in 0..1000 {
+                put_file(grows.path(), &format!("g/new-{i:05}"));
+                added += 1;
+            }
+        }
+    })
+    .await;
+    assert_eq!(added, 1000);
+    assert_eq!(pages[0].first().map(String::as_str), Some("g/00000"), "small: in key order");
+    let all: Vec<String> = pages.concat();
+    let unique: std::collections::BTreeSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), all.len(), "nothing twice: {} of {}", unique.len(), all.len());
+    assert!((0..500).all(|i| unique.contains(&format!("g/{i:05}"))), "every object there from the start");
+}
+
+#[tokio::test]
+async fn a_trickled_upload_is_written_whole_in_order() {
+    use sha2::Digest;
+    // Many small chunks with pauses between them: each section takes what arrived while the last one wrote.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = store(dir.path()).await;
+    let chunks: Vec<Bytes> = (0..2000u32).map(|i| Bytes::from(format!("{i:08}\n"))).collect();
+    let expected: Vec<u8> = chunks.iter().flat_map(|c| c.to_vec()).collect();
+    let body = stream::iter(chunks).enumerate().then(|(i, chunk)| async move {
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok::<_, io::Error>(chunk)
+    });
+    let checksum = Checksum::from_digest(&sha2::Sha256::digest(&expected).into());
+    let checks = WriteChecks { sha256: Some(checksum), ..WriteChecks::default() };
+    let meta = storage
+        .write_object(&bucket_name("main-draft"), &key("t.txt"), ContentType::octet_stream(), &checks, body)
+        .await
+        .expect("written");
+    assert_eq!(meta.size, expected.len() as u64);
+    let (_, bytes) = read_all(&storage, "main-draft", "t.txt").await;
+    assert_eq!(bytes, expected);
+    assert_eq!(staging_entries(dir.path()), 0);
+}
