@@ -83,8 +83,10 @@ pub const UPLOAD_ID_PARAM: &str = "uploadId";
 /// The signed query parameter of a request that starts a multipart upload, named as on S3.
 pub const UPLOADS_PARAM: &str = "uploads";
 
-/// The signed query parameter that makes a download an attachment, named as on S3.
-pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
+/// The signed query parameters that set a download's `Content-Disposition` and `Content-Type`, named as on S3.
+pub use crate::storage::{
+    RESPONSE_CONTENT_DISPOSITION_PARAM as CONTENT_DISPOSITION_PARAM, RESPONSE_CONTENT_TYPE_PARAM as CONTENT_TYPE_PARAM,
+};
 
 /// An object opened for reading: its metadata and exactly its bytes.
 #[derive(Debug)]
@@ -336,10 +338,10 @@ impl Storage for LocalStorage {
     async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         let (headers, query) = match request.method {
             Method::Put => (request.conditions.upload_headers(), Vec::new()),
-            Method::Get if let Some(disposition) = &request.conditions.disposition => {
-                (Vec::new(), vec![(CONTENT_DISPOSITION_PARAM.to_owned(), disposition.clone())])
+            Method::Get => {
+                let params = request.conditions.response_params();
+                (Vec::new(), params.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())).collect())
             }
-            Method::Get => (Vec::new(), Vec::new()),
             Method::Post | Method::Delete => {
                 return Err(Error::other(
                     "a plain object URL is for GET or PUT",
@@ -716,8 +718,10 @@ fn object_meta(key: &ObjectKey, size: u64, trailer: object::Trailer, modified: s
     }
 }
 
+/// Whether `e` says that no such file exists; a path with a segment too long for the disk names none either (a
+/// tenant's long name and an object's can make one).
 fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename)
 }
 
 fn write_error(key: &ObjectKey, e: io::Error) -> Error {

@@ -158,13 +158,10 @@ impl Signer {
     pub(super) async fn sign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
         match request.method {
             Method::Put => self.url(request, Method::Put, &[], request.conditions.upload_headers()).await,
-            Method::Get => match &request.conditions.disposition {
-                Some(disposition) => {
-                    let query = [("response-content-disposition", disposition.as_str())];
-                    self.url(request, Method::Get, &query, Vec::new()).await
-                }
-                None => self.url(request, Method::Get, &[], Vec::new()).await,
-            },
+            Method::Get => {
+                let query = request.conditions.response_params();
+                self.url(request, Method::Get, &query, Vec::new()).await
+            }
             Method::Post | Method::Delete => {
                 Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None })
             }
