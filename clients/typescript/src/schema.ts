@@ -2082,7 +2082,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignPartsResponse"];
                 };
             };
-            /** @description INVALID_OBJECT_NAME or INVALID_REQUEST (also a part past the upload's last) */
+            /** @description INVALID_OBJECT_NAME or INVALID_REQUEST */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2108,6 +2108,15 @@ export interface operations {
             };
             /** @description UPLOAD_NOT_FOUND: no such upload for this object */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INVALID_PARTS: a part past this upload's last (by its declared size and part size, or past the last an upload within MAX_UPLOAD_SIZE can have) */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2564,7 +2573,7 @@ export interface operations {
                     "application/json": components["schemas"]["UppySignResponse"];
                 };
             };
-            /** @description INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request, or a part past the upload's last */
+            /** @description INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2590,6 +2599,15 @@ export interface operations {
             };
             /** @description UPLOAD_NOT_FOUND: the upload id is not the caller's for this key */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INVALID_PARTS: a part past the upload's last */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

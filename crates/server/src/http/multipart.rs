@@ -53,9 +53,10 @@ pub async fn start(
 /// Presigned URLs for a batch of parts.
 #[utoipa::path(post, path = "/api/v1/multipart/sign-parts", request_body = SignPartsRequest, responses(
     (status = 200, body = SignPartsResponse),
-    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST (also a part past the upload's last)",
-        body = ErrorBody),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
+    (status = 409, description = "INVALID_PARTS: a part past this upload's last (by its declared size and part size, \
+        or past the last an upload within MAX_UPLOAD_SIZE can have)", body = ErrorBody),
 ))]
 pub async fn sign_parts(
     State(state): State<AppState>,

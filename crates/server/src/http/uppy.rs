@@ -107,9 +107,9 @@ fn parse(request: &UppySignRequest) -> Result<(ObjectName, Signing, Option<Durat
 /// Sign one S3 request for Uppy's `signRequest`.
 #[utoipa::path(post, path = "/api/v1/uppy/sign", request_body = UppySignRequest, responses(
     (status = 200, body = UppySignResponse),
-    (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request, or a part past \
-        the upload's last", body = ErrorBody),
+    (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: the upload id is not the caller's for this key", body = ErrorBody),
+    (status = 409, description = "INVALID_PARTS: a part past the upload's last", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
 ))]
 pub async fn sign(

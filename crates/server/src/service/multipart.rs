@@ -137,7 +137,7 @@ impl Layout {
     pub fn part_length(&self, number: u32) -> Result<u64> {
         let count = self.part_count();
         if number > count {
-            return Err(Error::InvalidRequest(format!(
+            return Err(Error::InvalidParts(format!(
                 "part {number} is past the last part: an upload of {} bytes in parts of {} bytes has {count}",
                 self.length, self.part_size
             )));
@@ -274,7 +274,7 @@ impl DraftService {
             None => {
                 let most = most_parts(self.0.limits.max_size);
                 if part.number > most {
-                    return Err(Error::InvalidRequest(format!(
+                    return Err(Error::InvalidParts(format!(
                         "part {} is past the last part an upload within MAX_UPLOAD_SIZE ({} bytes) can have ({most})",
                         part.number, self.0.limits.max_size
                     )));

@@ -72,7 +72,7 @@ async fn a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size
     let upload_id = started["upload_id"].as_str().expect("upload_id");
     let signed = sign_part(&app, "big.bin", upload_id, 1).await.ok();
     assert_eq!(signed["parts"][0]["headers"]["Content-Length"], json!((6 * MIB).to_string()), "{signed}");
-    sign_part(&app, "big.bin", upload_id, 2).await.error(400, "INVALID_REQUEST");
+    sign_part(&app, "big.bin", upload_id, 2).await.error(409, "INVALID_PARTS");
 }
 
 #[tokio::test]
@@ -135,7 +135,7 @@ async fn an_upload_without_a_declared_size_cannot_outgrow_max_upload_size(backen
     let app = backend.spawn(&["--max-upload-size", TEN_MIB]).await;
     let upload_id = uppy_upload(&app, "uppy.bin").await;
     // No upload within 10 MiB has a fourth part (every part but the last is at least 5 MiB).
-    uppy_part(&app, "uppy.bin", &upload_id, 4).await.error(400, "INVALID_REQUEST");
+    uppy_part(&app, "uppy.bin", &upload_id, 4).await.error(409, "INVALID_PARTS");
     let mut etags = Vec::new();
     for number in 1..=2 {
         let signed = uppy_part(&app, "uppy.bin", &upload_id, number).await.ok();
