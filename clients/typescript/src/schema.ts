@@ -367,7 +367,7 @@ export interface components {
         ConfirmUploadRequest: {
             /** @description The confirmed object's name; the same rules as `object_name`. */
             final_name?: string | null;
-            /** @description Names (lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`) to values (text without control characters); at most 1920 bytes in all, as S3 keeps them (outside printable ASCII, and for `%`, a byte of UTF-8 counts three). */
+            /** @description At most 6 entries. Names: lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`. Values: text without control characters, up to 256 characters when all are printable ASCII other than `%`, up to 42 when all are below U+0800, up to 21 otherwise (so that 6 entries always fit the 1920 bytes S3 keeps for them, where a byte outside printable ASCII, or `%`, counts three). */
             metadata?: {
                 [key: string]: string;
             } | null;
@@ -553,7 +553,7 @@ export interface components {
         SetDraft: {
             /** @description The confirmed object's name; the same rules as `object_name`. */
             final_name?: string | null;
-            /** @description Names (lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`) to values (text without control characters); at most 1920 bytes in all, as S3 keeps them (outside printable ASCII, and for `%`, a byte of UTF-8 counts three). */
+            /** @description At most 6 entries. Names: lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`. Values: text without control characters, up to 256 characters when all are printable ASCII other than `%`, up to 42 when all are below U+0800, up to 21 otherwise (so that 6 entries always fit the 1920 bytes S3 keeps for them, where a byte outside printable ASCII, or `%`, counts three). */
             metadata?: {
                 [key: string]: string;
             } | null;
@@ -600,16 +600,18 @@ export interface components {
             checksum_sha256?: string | null;
             /**
              * Format: int64
-             * @description Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); checked again at confirm.
+             * @description Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); each part URL is signed for its exact length,
+             *     and the object is checked again at confirm. Required unless MAX_UPLOAD_SIZE is 5 TiB.
              */
-            content_length?: number | null;
+            content_length: number;
             /** @description Media type of the object, signed into the URL, so the upload must send exactly this Content-Type [default: application/octet-stream]; 415 outside ALLOWED_CONTENT_TYPES. */
             content_type?: string | null;
             /** @description Name of the object, for example `avatars/42.jpg`: 1 to 1024 bytes of UTF-8 with the tenant prefix `<tenant>/` (characters outside ASCII take 2 to 4), segments between single `/`, none `.` or `..`, no control character, no backslash. */
             object_name: string;
             /**
              * Format: int64
-             * @description Part size to use, 5 MiB to 5 GiB [default: MULTIPART_PART_SIZE].
+             * @description Part size to use, 5 MiB to 5 GiB and at most MAX_UPLOAD_SIZE [default: MULTIPART_PART_SIZE, at most
+             *     MAX_UPLOAD_SIZE].
              */
             part_size?: number | null;
         };
@@ -1907,7 +1909,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE */
+            /** @description UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE; the upload is aborted */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2148,6 +2150,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description INVALID_PARTS: a part past this upload's last (by its declared size and part size, or past the last an upload within MAX_UPLOAD_SIZE can have) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description RATE_LIMITED: above RATE_LIMIT; Retry-After says when to try again */
             429: {
                 headers: {
@@ -2231,7 +2242,7 @@ export interface operations {
                     "application/json": components["schemas"]["StartMultipartResponse"];
                 };
             };
-            /** @description INVALID_OBJECT_NAME or INVALID_REQUEST */
+            /** @description INVALID_OBJECT_NAME or INVALID_REQUEST (also no content_length below a 5 TiB MAX_UPLOAD_SIZE, and a part_size above MAX_UPLOAD_SIZE) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2623,6 +2634,15 @@ export interface operations {
             };
             /** @description UPLOAD_NOT_FOUND: the upload id is not the caller's for this key */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INVALID_PARTS: a part past the upload's last */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -100,6 +100,26 @@ pub const METADATA_VALUE_PATTERN: &str = "^[^\\x00-\\x1f\\x7f]*$";
 /// DraftStore uses the other 128 bytes (the checksum, the set an object was confirmed in).
 pub const MAX_METADATA_BYTES: usize = 1920;
 
+/// Most metadata entries on one object.
+pub const MAX_METADATA_ENTRIES: usize = 6;
+
+/// Longest metadata name, in characters (ASCII: as many bytes).
+pub const MAX_METADATA_NAME: usize = 64;
+
+/// Most bytes a metadata value takes as S3 keeps it, whatever its characters: entries of the longest name and
+/// such a value, as many as [`MAX_METADATA_ENTRIES`], make exactly [`MAX_METADATA_BYTES`].
+pub const MAX_METADATA_VALUE_BYTES: usize = MAX_METADATA_BYTES / MAX_METADATA_ENTRIES - MAX_METADATA_NAME;
+
+/// The three forms a metadata value takes, each a pattern and a length in characters that a schema can state, and
+/// each within [`MAX_METADATA_VALUE_BYTES`] as S3 keeps it: printable ASCII but `%` (one byte a character), text
+/// below U+0800 (at most six: two bytes of UTF-8, percent-encoded), any text (at most twelve). A value is valid
+/// when it fits one of them; no value outside them is.
+pub const METADATA_VALUE_FORMS: [(&str, usize); 3] = [
+    ("^[\\x20-\\x24\\x26-\\x7e]*$", MAX_METADATA_VALUE_BYTES),
+    ("^[\\x20-\\x7e\\x80-\\u07ff]*$", MAX_METADATA_VALUE_BYTES / 6),
+    (METADATA_VALUE_PATTERN, MAX_METADATA_VALUE_BYTES / 12),
+];
+
 /// An idempotency key: 1 to 128 letters, digits, `-` and `_` (a UUID fits).
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[A-Za-z0-9_-]{1,128}$";
 
@@ -355,9 +375,8 @@ pub struct ConfirmUploadRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::final_name))]
     pub final_name: Option<String>,
-    /// Stored with the confirmed object and returned by `stat-object` and `list-objects`: names of lowercase
-    /// letters, digits and `-`, at most 1,920 bytes of names and values in all (outside printable ASCII, and for
-    /// `%`, a byte counts three).
+    /// Stored with the confirmed object and returned by `stat-object` and `list-objects`: at most 6 entries, names
+    /// of lowercase letters, digits and `-`, values within the limits of [`METADATA_VALUE_FORMS`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::metadata))]
     pub metadata: Option<Metadata>,
@@ -465,7 +484,8 @@ pub struct StartMultipartRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::content_type))]
     pub content_type: Option<String>,
-    /// Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); checked again at confirm.
+    /// Total size in bytes, at most MAX_UPLOAD_SIZE (up to 5 TiB); each part URL is signed for its exact length,
+    /// and the object is checked again at confirm. Required unless MAX_UPLOAD_SIZE is 5 TiB.
     #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     pub content_length: Option<u64>,
     /// Base64 SHA-256 of the whole object; verified at completion on the local backend. S3 cannot verify a whole
@@ -473,7 +493,8 @@ pub struct StartMultipartRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::checksum_sha256))]
     pub checksum_sha256: Option<String>,
-    /// Part size to use, 5 MiB to 5 GiB [default: MULTIPART_PART_SIZE].
+    /// Part size to use, 5 MiB to 5 GiB and at most MAX_UPLOAD_SIZE [default: MULTIPART_PART_SIZE, at most
+    /// MAX_UPLOAD_SIZE].
     #[serde(default, deserialize_with = "integer::optional", skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(minimum = 5242880, maximum = 5368709120.0))]
     pub part_size: Option<u64>,
@@ -905,22 +926,32 @@ pub mod schema {
         )
     }
 
-    /// User metadata, optional.
+    /// User metadata, optional: at most [`MAX_METADATA_ENTRIES`] entries, each name and value within limits the
+    /// schema states, so that any map it allows fits in [`MAX_METADATA_BYTES`] and the server takes it.
     pub fn metadata() -> RefOr<Schema> {
-        use utoipa::openapi::schema::AdditionalProperties;
-        let value = string(false).max_length(Some(MAX_METADATA_BYTES)).pattern(Some(METADATA_VALUE_PATTERN));
+        use utoipa::openapi::schema::{AdditionalProperties, AnyOfBuilder};
+        let mut value = AnyOfBuilder::new();
+        for (pattern, max) in METADATA_VALUE_FORMS {
+            value = value.item(done(string(false).max_length(Some(max)).pattern(Some(pattern))));
+        }
+        let [ascii, narrow, any] = METADATA_VALUE_FORMS.map(|(_, max)| max);
         let types = SchemaType::from_iter([Type::Object, Type::Null]);
         let mut object = ObjectBuilder::new()
             .schema_type(types)
             .description(Some(format!(
-                "Names (lowercase letters, digits and `-`, 1 to 64, not starting with `draftstore-`) to values (text \
-                 without control characters); at most {MAX_METADATA_BYTES} bytes in all, as S3 keeps them (outside \
-                 printable ASCII, and for `%`, a byte of UTF-8 counts three)."
+                "At most {MAX_METADATA_ENTRIES} entries. Names: lowercase letters, digits and `-`, 1 to \
+                 {MAX_METADATA_NAME}, not starting with `draftstore-`. Values: text without control characters, up to \
+                 {ascii} characters when all are printable ASCII other than `%`, up to {narrow} when all are below \
+                 U+0800, up to {any} otherwise (so that {MAX_METADATA_ENTRIES} entries always fit the \
+                 {MAX_METADATA_BYTES} bytes S3 keeps for them, where a byte outside printable ASCII, or `%`, counts \
+                 three)."
             )))
-            .additional_properties(Some(AdditionalProperties::RefOr(done(value))))
-            .property_names(Some(string(false).max_length(Some(64)).pattern(Some(metadata_name_pattern()))))
+            .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::AnyOf(value.build())))))
+            .property_names(Some(
+                string(false).max_length(Some(MAX_METADATA_NAME)).pattern(Some(metadata_name_pattern())),
+            ))
             .build();
-        object.max_properties = Some(MAX_METADATA_BYTES / 2);
+        object.max_properties = Some(MAX_METADATA_ENTRIES);
         RefOr::T(Schema::Object(object))
     }
 

@@ -308,6 +308,15 @@ impl Cleaner {
                 }
             }
         }
+        // The layouts DraftStore kept of uploads as old (their uploads are gone, or go now). No records bucket: no
+        // layout was ever kept.
+        match self.sets.forget_stale_layouts(stale.multipart_before).await {
+            Ok(_) | Err(Error::BucketNotFound(_)) => {}
+            Err(error) => {
+                tracing::error!(error = %error.chain(), "failed to remove the layouts of stale uploads");
+                report.incomplete.get_or_insert(error.chain());
+            }
+        }
     }
 
     /// Runs a pass every `interval`, forever; a pass never overlaps the previous one.

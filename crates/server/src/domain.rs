@@ -1,6 +1,9 @@
 //! Domain values shared by the REST and gRPC adapters.
 
-pub use draftstore_client::api::{Disposition, ErrorType, MAX_METADATA_BYTES, MAX_SET_DRAFTS, Metadata, Stage};
+pub use draftstore_client::api::{
+    Disposition, ErrorType, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_NAME, MAX_SET_DRAFTS,
+    METADATA_VALUE_FORMS, Metadata, Stage,
+};
 pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
@@ -93,15 +96,19 @@ pub fn parse_checksum(value: Option<&str>) -> Result<Option<Checksum>, Error> {
     value.map(|value| Checksum::parse(value).map_err(|e| Error::InvalidRequest(e.to_string()))).transpose()
 }
 
-/// Checks user metadata from a request: names of lowercase letters, digits and `-` (1 to 64, not DraftStore's own
-/// `draftstore-`), values without control characters, at most [`MAX_METADATA_BYTES`] bytes in all as S3 keeps them
-/// (a byte outside printable ASCII, or `%`, takes three).
+/// Checks user metadata from a request: at most [`MAX_METADATA_ENTRIES`] entries, names of lowercase letters, digits
+/// and `-` (1 to 64, not DraftStore's own `draftstore-`), values without control characters in one of the
+/// [`METADATA_VALUE_FORMS`] (a length in characters for the characters they hold), exactly as the OpenAPI document
+/// states them. Each entry then takes at most 320 bytes as S3 keeps them, and any valid map fits
+/// [`MAX_METADATA_BYTES`].
 pub fn parse_metadata(metadata: Option<Metadata>) -> Result<Option<Metadata>, Error> {
     let Some(metadata) = metadata else { return Ok(None) };
     let invalid = |why: String| Err(Error::InvalidRequest(format!("metadata: {why}")));
-    let mut total = 0;
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return invalid(format!("{} entries; at most {MAX_METADATA_ENTRIES}", metadata.len()));
+    }
     for (name, value) in &metadata {
-        let name_ok = (1..=64).contains(&name.len())
+        let name_ok = (1..=MAX_METADATA_NAME).contains(&name.len())
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !name.starts_with('-');
         if !name_ok {
@@ -113,15 +120,23 @@ pub fn parse_metadata(metadata: Option<Metadata>) -> Result<Option<Metadata>, Er
         if value.chars().any(|c| c.is_ascii_control() || c == '\u{7f}') {
             return invalid(format!("the value of {name:?} holds a control character"));
         }
-        total += name.len() + stored_len(value);
-    }
-    if total > MAX_METADATA_BYTES {
-        return invalid(format!("{total} bytes of names and values; at most {MAX_METADATA_BYTES}"));
+        let [ascii, narrow, any] = METADATA_VALUE_FORMS.map(|(_, max)| max);
+        let length = value.chars().count();
+        let fits = length <= any
+            || (length <= narrow && value.chars().all(|c| c < '\u{800}'))
+            || (length <= ascii && value.bytes().all(|b| b != b'%' && b.is_ascii()));
+        if !fits {
+            return invalid(format!(
+                "the value of {name:?} is {length} characters long: at most {ascii} when all are printable ASCII \
+                 other than '%', {narrow} when all are below U+0800, {any} otherwise"
+            ));
+        }
     }
     Ok(Some(metadata))
 }
 
 /// A metadata value's length as S3 keeps it: printable ASCII as it is, every other byte (and `%`) percent-encoded.
+#[cfg(test)]
 fn stored_len(value: &str) -> usize {
     value.bytes().map(|b| if (0x20..0x7f).contains(&b) && b != b'%' { 1 } else { 3 }).sum()
 }
@@ -238,8 +253,9 @@ impl UploadLimits {
     }
 }
 
-/// Types a browser would run as active content in the page's origin: HTML, SVG, XML and scripts. Previews of
-/// these are forced to download as attachments.
+/// Types a browser would run as active content in the page's origin: HTML, SVG, XML and scripts, and the types that
+/// say nothing (`unknown/unknown`, `application/unknown`, `*/*`), which a browser sniffs and may render as HTML.
+/// Previews of these are forced to download as attachments.
 pub fn is_active_content(content_type: &ContentType) -> bool {
     let essence = content_type.essence();
     matches!(
@@ -256,7 +272,46 @@ pub fn is_active_content(content_type: &ContentType) -> bool {
             | "text/ecmascript"
             | "application/ecmascript"
             | "multipart/x-mixed-replace"
+            | "unknown/unknown"
+            | "application/unknown"
+            | "*/*"
     ) || essence.ends_with("+xml")
+}
+
+/// Raster images a browser shows inline.
+const INLINE_IMAGES: [&str; 6] = ["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"];
+
+/// The type a preview of `content_type` is served inline with, when it may be: raster images, PDF, audio and video
+/// as their essence, and `text/plain; charset=utf-8` (a text of another or no charset is not, since a browser
+/// guesses it); `None` for every other type, which is served as an attachment only.
+pub fn inline_type(content_type: &ContentType) -> Option<ContentType> {
+    if is_active_content(content_type) {
+        return None;
+    }
+    let essence = content_type.essence();
+    let media = essence.split_once('/').map_or("", |(media, _)| media);
+    if INLINE_IMAGES.contains(&essence.as_str()) || essence == "application/pdf" || matches!(media, "audio" | "video") {
+        return ContentType::parse(&essence).ok();
+    }
+    let utf8 = content_type.as_str().split(';').skip(1).any(|parameter| {
+        parameter.split_once('=').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("charset") && value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        })
+    });
+    (essence == "text/plain" && utf8).then(|| ContentType::parse("text/plain; charset=utf-8").ok()).flatten()
+}
+
+/// The type a preview of `content_type` is served inline with when `inline` is asked for: that of [`inline_type`],
+/// and for plain text of no charset, `text/plain; charset=utf-8` (a browser shows it as text, never as a page; by
+/// default such a text is an attachment, since its charset is not known).
+pub fn inline_type_on_request(content_type: &ContentType) -> Option<ContentType> {
+    let no_charset =
+        !content_type.as_str().split(';').skip(1).any(|p| p.trim().to_ascii_lowercase().starts_with("charset"));
+    inline_type(content_type).or_else(|| {
+        (content_type.essence() == "text/plain" && no_charset)
+            .then(|| ContentType::parse("text/plain; charset=utf-8").ok())
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -272,10 +327,26 @@ mod tests {
             assert!(parse_metadata(one(name, "x")).is_err(), "{name:?}");
         }
         assert!(parse_metadata(one("a", "line\nbreak")).is_err());
-        assert!(parse_metadata(one("a", &"x".repeat(MAX_METADATA_BYTES - 1))).is_ok());
-        assert!(parse_metadata(one("a", &"x".repeat(MAX_METADATA_BYTES))).is_err());
-        assert!(parse_metadata(one("a", &"é".repeat(319))).is_ok(), "1 + 319 × 6 bytes");
-        assert!(parse_metadata(one("a", &"%".repeat(640))).is_err(), "1 + 640 × 3 bytes");
+        // Each form up to its length, and not a character more.
+        for (value, longest) in [("x", 256), ("é", 42), ("☕", 21), ("%", 42), ("😀", 21)] {
+            assert!(parse_metadata(one("a", &value.repeat(longest))).is_ok(), "{value} × {longest}");
+            assert!(parse_metadata(one("a", &value.repeat(longest + 1))).is_err(), "{value} × {}", longest + 1);
+        }
+        let entries = |count: usize| {
+            Some((0..count).map(|i| (format!("{i}{}", "n".repeat(63)), "x".repeat(256))).collect::<Metadata>())
+        };
+        assert!(parse_metadata(entries(MAX_METADATA_ENTRIES)).is_ok());
+        assert!(parse_metadata(entries(MAX_METADATA_ENTRIES + 1)).is_err());
+    }
+
+    #[test]
+    fn the_largest_valid_metadata_fits_what_s3_keeps() {
+        // The costliest value of each form: its longest, of its costliest character.
+        for (value, longest) in [("x", 256), ("%", 42), ("\u{7ff}", 42), ("\u{10ffff}", 21)] {
+            let value = value.repeat(longest);
+            assert!(parse_metadata(Some(Metadata::from([("a".to_owned(), value.clone())]))).is_ok());
+            assert!(MAX_METADATA_NAME + stored_len(&value) <= MAX_METADATA_BYTES / MAX_METADATA_ENTRIES, "{value}");
+        }
     }
 
     #[test]
@@ -324,6 +395,45 @@ mod tests {
         }
         for inert in ["image/png", "application/pdf", "text/plain", "application/json", "video/mp4"] {
             assert!(!is_active_content(&ct(inert)), "{inert}");
+        }
+        for unknown in ["unknown/unknown", "application/unknown", "Unknown/Unknown; x=1"] {
+            assert!(is_active_content(&ct(unknown)), "{unknown}");
+        }
+    }
+
+    #[test]
+    fn only_a_short_list_is_served_inline_and_with_a_fixed_type() {
+        let inline = |value: &str| inline_type(&ct(value)).map(|t| t.to_string());
+        for (given, served) in [
+            ("image/png", "image/png"),
+            ("IMAGE/JPEG; q=1", "image/jpeg"),
+            ("application/pdf", "application/pdf"),
+            ("video/mp4", "video/mp4"),
+            ("audio/ogg; codecs=opus", "audio/ogg"),
+            ("text/plain; charset=utf-8", "text/plain; charset=utf-8"),
+            ("text/plain;charset=\"UTF-8\"", "text/plain; charset=utf-8"),
+        ] {
+            assert_eq!(inline(given).as_deref(), Some(served), "{given}");
+        }
+        for attachment in [
+            "text/plain",
+            "text/plain; charset=iso-8859-1",
+            "text/html; charset=utf-8",
+            "image/svg+xml",
+            "image/tiff",
+            "application/json",
+            "application/octet-stream",
+            "unknown/unknown",
+            "application/unknown",
+            "video/x-foo+xml",
+        ] {
+            assert_eq!(inline(attachment), None, "{attachment}");
+        }
+        let on_request = |value: &str| inline_type_on_request(&ct(value)).map(|t| t.to_string());
+        assert_eq!(on_request("text/plain").as_deref(), Some("text/plain; charset=utf-8"), "asked for, as UTF-8");
+        assert_eq!(on_request("image/png").as_deref(), Some("image/png"));
+        for attachment in ["text/plain; charset=iso-8859-1", "text/html", "unknown/unknown", "application/json"] {
+            assert_eq!(on_request(attachment), None, "{attachment}");
         }
     }
 }

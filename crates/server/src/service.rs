@@ -18,7 +18,8 @@ use crate::checks::{self, Checked, Checks};
 use crate::cleaner::lifecycle_days;
 use crate::config::{Buckets, Settings};
 use crate::domain::{
-    Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, is_active_content,
+    Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, inline_type,
+    inline_type_on_request,
 };
 use crate::error::{Error, Result};
 use crate::hooks::{self, ConfirmHook, EventType, Outbox, Subject, Verdict};
@@ -149,7 +150,7 @@ impl DraftService {
                 .confirm_url
                 .clone()
                 .zip(settings.hooks.secret.clone())
-                .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, reqwest::Client::new())),
+                .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, hooks::http_client())),
             outbox: Outbox::from_settings(&storage, settings),
             checks: Checks::new(&settings.checks),
             storage,
@@ -204,9 +205,9 @@ impl DraftService {
         self.0.calls.call_with_progress(operation, progress, call).await
     }
 
-    /// Creates the main and draft buckets and the records bucket (the event outbox, the journals of sets) if missing,
-    /// lets browsers of CORS_ALLOWED_ORIGINS upload to the draft bucket, and with DRAFT_LIFECYCLE puts the safety-net
-    /// lifecycle rule on it. Idempotent.
+    /// Creates the main and draft buckets and the records bucket (the event outbox, the journals of sets, the layouts
+    /// of multipart uploads) if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft bucket, and with
+    /// DRAFT_LIFECYCLE puts the safety-net lifecycle rule on it. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
         self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
         self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;
@@ -256,8 +257,7 @@ impl DraftService {
             content_type: upload.content_type,
             content_length: upload.content_length,
             checksum_sha256: upload.checksum_sha256,
-            disposition: None,
-            if_match: None,
+            ..Conditions::default()
         };
         self.presign(Method::Put, Stage::Draft, name, &key, &conditions, now).await
     }
@@ -317,8 +317,7 @@ impl DraftService {
                 Err(e) => return Err(e),
             },
         };
-        let disposition = content_disposition(&meta.content_type, download)?;
-        let conditions = Conditions { disposition, ..Conditions::default() };
+        let conditions = presentation(&meta.content_type, download)?;
         self.presign(Method::Get, stage, name, key, &conditions, now).await
     }
 
@@ -572,11 +571,8 @@ impl DraftService {
         let expires_in = hook.timeout() + Duration::from_secs(60);
         // The URL serves only the version checked: a draft uploaded again meanwhile is refused (412), so what the
         // hook reads is what the move promotes.
-        let conditions = Conditions {
-            disposition: is_active_content(&meta.content_type).then(|| "attachment".to_owned()),
-            if_match: meta.etag.clone(),
-            ..Conditions::default()
-        };
+        let conditions =
+            Conditions { if_match: meta.etag.clone(), ..presentation(&meta.content_type, &Download::default())? };
         let request = PresignRequest {
             method: Method::Get,
             bucket: &self.0.buckets.draft,
@@ -729,26 +725,42 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'|')
     .remove(b'~');
 
-/// The `Content-Disposition` a download is signed with, if any: `inline` or `attachment` as asked (an attachment
-/// when a file name is given, always for active content), with the file name in UTF-8.
-fn content_disposition(content_type: &ContentType, download: &Download) -> Result<Option<String>> {
-    let active = is_active_content(content_type);
-    let kind = match download.disposition {
-        Some(Disposition::Inline) if active => {
+/// How a download URL presents an object of `content_type`, fixed in its signature: the response's type and
+/// disposition, whatever the object holds when the URL is used (a draft may be uploaded again). Inline only for the
+/// types of [`inline_type`] (of [`inline_type_on_request`] when asked for), with the type it gives; every other type
+/// is an attachment, with the object's own type. An attachment when asked for or when a file name is given;
+/// `inline` asked for another type is refused.
+fn presentation(content_type: &ContentType, download: &Download) -> Result<Conditions> {
+    let inline = match download.disposition {
+        Some(Disposition::Inline) => inline_type_on_request(content_type),
+        _ => inline_type(content_type),
+    };
+    let kind = match (download.disposition, &inline) {
+        (Some(Disposition::Inline), None) => {
             return Err(Error::InvalidRequest(format!(
-                "disposition: '{}' can carry active content, which is only ever served as an attachment",
+                "disposition: '{}' is served as an attachment only; inline are raster images, PDF, \
+                 text/plain; charset=utf-8, audio and video",
                 content_type.essence()
             )));
         }
-        Some(Disposition::Inline) => "inline",
-        Some(Disposition::Attachment) => "attachment",
-        None if active || download.filename.is_some() => "attachment",
-        None => return Ok(None),
+        (Some(Disposition::Inline), Some(_)) => "inline",
+        (Some(Disposition::Attachment), _) | (None, None) => "attachment",
+        (None, Some(_)) if download.filename.is_some() => "attachment",
+        (None, Some(_)) => "inline",
     };
-    Ok(Some(match &download.filename {
+    let disposition = match &download.filename {
         Some(filename) => {
             format!("{kind}; filename*=UTF-8''{}", percent_encoding::utf8_percent_encode(filename, ATTR_CHAR))
         }
         None => kind.to_owned(),
-    }))
+    };
+    let response_content_type = match (kind, inline) {
+        ("inline", Some(inline)) => inline,
+        _ => content_type.clone(),
+    };
+    Ok(Conditions {
+        disposition: Some(disposition),
+        response_content_type: Some(response_content_type),
+        ..Conditions::default()
+    })
 }

@@ -83,10 +83,31 @@ pub struct Conditions {
     /// `If-Match` header that the request must send (it is in [`PresignedUrl::headers`]); the local backend signs
     /// the etag into the URL itself.
     pub if_match: Option<String>,
+    /// Download: the response's `Content-Type`, whatever type the object has when the URL is used (S3's
+    /// `response-content-type`), so that an object replaced after signing cannot change how it is presented.
+    pub response_content_type: Option<ContentType>,
 }
 
 /// The checksum header, as S3 names it; the local backend uses the same name.
 pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
+
+/// The signed query parameters that set a download's response headers, named as on S3.
+pub const RESPONSE_CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
+pub const RESPONSE_CONTENT_TYPE_PARAM: &str = "response-content-type";
+
+impl Conditions {
+    /// The query parameters a download URL signs: the response's disposition and type, when given, sorted by name.
+    pub fn response_params(&self) -> Vec<(&'static str, &str)> {
+        let mut params = Vec::new();
+        if let Some(disposition) = &self.disposition {
+            params.push((RESPONSE_CONTENT_DISPOSITION_PARAM, disposition.as_str()));
+        }
+        if let Some(content_type) = &self.response_content_type {
+            params.push((RESPONSE_CONTENT_TYPE_PARAM, content_type.as_str()));
+        }
+        params
+    }
+}
 
 impl Conditions {
     /// The headers an upload must send, lowercase names in sorted order, as they are signed.

@@ -294,6 +294,7 @@ Stage = Literal['draft', 'main']
 
 
 class _StartMultipartRequestRequired(TypedDict):
+    content_length: int
     object_name: str
 
 
@@ -301,7 +302,6 @@ class StartMultipartRequest(_StartMultipartRequestRequired, total=False):
     """Request to start a multipart upload."""
 
     checksum_sha256: Optional[str]
-    content_length: Optional[int]
     content_type: Optional[str]
     part_size: Optional[int]
 

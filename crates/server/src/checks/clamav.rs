@@ -1,6 +1,12 @@
 //! Virus scanning with clamd: a draft's bytes streamed from the store to clamd's `INSTREAM` command, chunk by
 //! chunk, before the draft is promoted. The only time a draft's bytes pass through DraftStore; memory stays bounded
 //! by a chunk whatever the draft's size.
+//!
+//! clamd stops unpacking an archive at its limits (`MaxRecursion`, `MaxFiles`, `MaxFileSize`, `MaxScanSize`) and,
+//! with its default `AlertExceedsMax no`, then answers `OK` for what it did not read: a file nested deeper than
+//! `MaxRecursion` (17 by default) is passed unscanned. So before it trusts a clean verdict, DraftStore probes clamd
+//! with an archive nested deeper than any such limit is set: a clamd that answers it `OK` would report a partly
+//! scanned archive clean, and scans fail (503) until it is configured with `AlertExceedsMax yes`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,6 +25,12 @@ use crate::telemetry;
 
 /// Bytes sent to clamd in one `INSTREAM` chunk: the store's smaller chunks are gathered up to this size.
 const CHUNK: usize = 256 << 10;
+
+/// How deep the probe nests its archive: past clamd's `MaxRecursion` (17 by default) as it is set in practice.
+const PROBE_DEPTH: usize = 64;
+
+/// How long a passed probe holds: clamd may be restarted with another configuration.
+const PROBE_EVERY: Duration = Duration::from_secs(600);
 
 /// Where clamd listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +96,8 @@ pub struct Scanner {
     timeout: Duration,
     max_size: u64,
     skip_oversize: bool,
+    /// When clamd last showed that it reports an archive beyond its limits (see the module's comment).
+    limits_probed: std::sync::Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
 
 impl Scanner {
@@ -94,6 +108,7 @@ impl Scanner {
             timeout: settings.scan_timeout,
             max_size: settings.scan_max_size,
             skip_oversize: settings.scan_oversize_skip,
+            limits_probed: std::sync::Arc::default(),
         })
     }
 
@@ -130,6 +145,7 @@ impl Scanner {
 
     async fn exchange(&self, chunks: ByteChunks, scanned: &AtomicU64) -> Result<ScanVerdict, ScanError> {
         let version = self.bounded("asking its version", None, self.version()).await?;
+        self.probe_limits().await?;
         let progress = Progress::default();
         // Which side a stall is on: the store (a chunk awaited) or clamd (a chunk being sent, or the verdict).
         let awaiting_store = AtomicBool::new(false);
@@ -184,6 +200,35 @@ impl Scanner {
             other => other?,
         };
         verdict(&answer, version, scanned.load(Ordering::Relaxed))
+    }
+
+    /// Fails unless clamd reports an archive nested past its limits instead of answering it clean (at most once
+    /// every [`PROBE_EVERY`] once it passed).
+    async fn probe_limits(&self) -> Result<(), ScanError> {
+        let mut probed = self.limits_probed.lock().await;
+        if probed.is_some_and(|at| at.elapsed() < PROBE_EVERY) {
+            return Ok(());
+        }
+        let archive = bytes::Bytes::from(nested_archive(PROBE_DEPTH, b"DraftStore's probe of clamd's limits"));
+        let input = futures_util::stream::iter([Ok(archive)]);
+        let doing = "probing its archive limits";
+        let answer = match &self.address {
+            ClamdAddress::Tcp(address) => self.bounded(doing, None, stream(input, Tcp { host_address: address })).await,
+            ClamdAddress::Unix(path) => self.bounded(doing, None, stream(input, Socket { socket_path: path })).await,
+        }?;
+        let answer = text(&answer);
+        match answer.strip_prefix("stream:").map(str::trim) {
+            Some(result) if result.ends_with(" FOUND") => {
+                *probed = Some(Instant::now());
+                Ok(())
+            }
+            Some("OK") => Err(ScanError::Scanner(format!(
+                "clamd at {} answers an archive nested {PROBE_DEPTH} deep (past its MaxRecursion) clean, so it would \
+                 pass a partly scanned archive as clean: set `AlertExceedsMax yes` in its clamd.conf",
+                self.address
+            ))),
+            _ => Err(ScanError::Scanner(format!("clamd at {} answered '{answer}' to an archive", self.address))),
+        }
     }
 
     /// clamd's version and signature database, `ClamAV 1.4.2/27000/…`.
@@ -242,6 +287,54 @@ fn verdict(answer: &[u8], version: Vec<u8>, scanned: u64) -> Result<ScanVerdict,
     Err(ScanError::Scanner(format!("clamd answered '{answer}' after {scanned} bytes")))
 }
 
+/// A zip archive holding `data` nested `depth` deep: each level a stored (uncompressed) archive of the one below.
+fn nested_archive(depth: usize, data: &[u8]) -> Vec<u8> {
+    (0..depth).fold(data.to_vec(), |inner, level| zip_of(if level == 0 { "probe.txt" } else { "inner.zip" }, &inner))
+}
+
+/// A zip archive of one stored file: a local header and the data, one central directory entry, its end record.
+fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
+    let (crc, size, name_len) = (crc32(data), u32::try_from(data.len()).unwrap_or(u32::MAX), name.len() as u16);
+    // Version 1.0, no flags, stored, 1980-01-01 00:00, the CRC and the sizes, the name's length, no extra field.
+    let common = |out: &mut Vec<u8>| {
+        for half in [10u16, 0, 0, 0, 0x21] {
+            out.extend(half.to_le_bytes());
+        }
+        for word in [crc, size, size] {
+            out.extend(word.to_le_bytes());
+        }
+        out.extend(name_len.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+    };
+    let mut out = 0x0403_4b50u32.to_le_bytes().to_vec();
+    common(&mut out);
+    out.extend(name.as_bytes());
+    out.extend(data);
+    let directory = out.len() as u32;
+    out.extend(0x0201_4b50u32.to_le_bytes());
+    out.extend(20u16.to_le_bytes());
+    common(&mut out);
+    // No comment, disk 0, no attributes, the local header at offset 0.
+    out.extend([0u8; 14]);
+    out.extend(name.as_bytes());
+    let directory_len = out.len() as u32 - directory;
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    for half in [0u16, 0, 1, 1] {
+        out.extend(half.to_le_bytes());
+    }
+    out.extend(directory_len.to_le_bytes());
+    out.extend(directory.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
+/// The CRC-32 of zip (reflected, polynomial 0x04C11DB7).
+fn crc32(data: &[u8]) -> u32 {
+    !data.iter().fold(!0u32, |crc, &byte| {
+        (0..8).fold(crc ^ u32::from(byte), |crc, _| if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 })
+    })
+}
+
 /// An answer of clamd's, without its terminator.
 fn text(answer: &[u8]) -> String {
     String::from_utf8_lossy(answer).trim_end_matches(['\0', '\n']).trim().to_owned()
@@ -271,5 +364,16 @@ mod tests {
         let error = verdict(b"INSTREAM size limit exceeded. ERROR\0", engine(), 1 << 30).expect_err("error");
         assert!(error.to_string().contains("size limit exceeded"), "{error}");
         assert!(verdict(b"", engine(), 5).is_err());
+    }
+
+    #[test]
+    fn the_probe_is_a_valid_zip_archive() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926, "the standard check value");
+        let archive = zip_of("a.txt", b"hello");
+        assert_eq!(&archive[..4], b"PK\x03\x04");
+        assert_eq!(&archive[30..35], b"a.txt");
+        assert_eq!(&archive[35..40], b"hello");
+        assert_eq!(&archive[archive.len() - 22..archive.len() - 18], b"PK\x05\x06");
+        assert!(nested_archive(PROBE_DEPTH, b"x").len() < 64 << 10, "small enough to send before every first scan");
     }
 }

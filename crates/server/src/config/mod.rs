@@ -232,13 +232,13 @@ pub struct CheckSettings {
 #[derive(Debug, Clone, Args)]
 pub struct HookSettings {
     /// URL asked before a draft is promoted, with a signed `draft.confirming` event and a download URL of the
-    /// draft: a 2xx accepts, a 4xx (or `{"accept": false, "reason": …}`) rejects, anything else fails the confirm
-    /// (503).
+    /// draft: a 2xx accepts, a 422 (or `{"accept": false, "reason": …}`) rejects, anything else fails the confirm
+    /// (503) and keeps the draft.
     #[arg(
         long = "confirm-hook-url",
         env = "CONFIRM_HOOK_URL",
         value_name = "URL",
-        value_parser = values::optional(values::http_url()),
+        value_parser = values::optional(values::webhook_url()),
         default_value = "",
         hide_default_value = true
     )]
@@ -258,7 +258,7 @@ pub struct HookSettings {
         long = "events-url",
         env = "EVENTS_URL",
         value_name = "URL",
-        value_parser = values::optional(values::http_url()),
+        value_parser = values::optional(values::webhook_url()),
         default_value = "",
         hide_default_value = true
     )]
@@ -887,6 +887,25 @@ mod tests {
         assert_eq!((settings.http_port, settings.grpc_port), (8080, 50051));
         assert_eq!(settings.common.upload_ttl, Duration::from_secs(3600));
         assert_eq!(settings.common.object_lifetime, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn hook_urls_take_a_token_and_never_show_it() {
+        let secret = ["--webhook-secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"];
+        let url = "https://spy:hunter2@hooks.example/in?token=s3cr3t";
+        let settings = serve(&[&["--confirm-hook-url", url, "--events-url", url][..], &secret].concat())
+            .expect("a receiver's URL may hold a token and credentials");
+        assert_eq!(settings.common.hooks.confirm_url.as_ref().map(Url::as_str), Some(url));
+        for bad in ["https://spy:hunter2@hooks.example/in?token=s3cr3t#frag", "ftp://spy:hunter2@h/?token=s3cr3t"] {
+            let error = serve(&[&["--events-url", bad][..], &secret].concat()).expect_err("refused");
+            assert!(
+                error.contains("EVENTS_URL") && error.contains("hooks.example") == bad.contains("hooks"),
+                "{error}"
+            );
+            assert!(!error.contains("hunter2") && !error.contains("s3cr3t"), "{error}");
+        }
+        let error = serve(&["--confirm-hook-url", "https://spy:hunter2@[::1"]).expect_err("not a URL");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

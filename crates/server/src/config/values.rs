@@ -186,6 +186,39 @@ pub fn http_url() -> Setting<Url> {
     })
 }
 
+/// A URL DraftStore sends signed bodies to (the confirm hook, the event receiver): http or https, with a host, no
+/// fragment. Credentials and a query (a receiver's token) are allowed, and an error never shows them.
+pub fn webhook_url() -> Setting<Url> {
+    Setting::new(|text| {
+        let url = Url::parse(text).map_err(|e| invalid("<not shown: it may hold credentials>", e))?;
+        // As given, unless it holds something to hide.
+        let hidden = !url.username().is_empty() || url.password().is_some() || url.query().is_some();
+        let shown = if hidden { redacted(&url) } else { text.to_owned() };
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid(&shown, "expected an http:// or https:// URL"));
+        }
+        if url.fragment().is_some() {
+            return Err(invalid(&shown, "a fragment is never sent: leave it out"));
+        }
+        Ok(url)
+    })
+}
+
+/// A URL fit to show: its credentials and query replaced by `***`.
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    if !shown.username().is_empty() || shown.password().is_some() {
+        // A URL with a host takes a user name and a password: neither call fails.
+        let _ = shown.set_username("***");
+        let _ = shown.set_password(None);
+    }
+    if shown.query().is_some() {
+        shown.set_query(Some("***"));
+    }
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
 /// Any text, as given.
 pub fn text() -> Setting<String> {
     Setting::new(|text| Ok(text.to_owned()))

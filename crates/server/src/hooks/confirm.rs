@@ -1,7 +1,9 @@
 //! The confirm hook: before a draft that passed DraftStore's own checks is promoted, CONFIRM_HOOK_URL is asked,
-//! with a signed `draft.confirming` event carrying a short-lived download URL of the draft. A 2xx accepts (unless
-//! its body says `{"accept": false, "reason": …}`), a 4xx rejects with its reason; anything else (a timeout, a
-//! refused connection, a 5xx, 408 or 429) leaves the decision open, and confirm fails closed.
+//! with a signed `draft.confirming` event carrying a short-lived download URL of the draft. Only an explicit verdict
+//! rejects: a `422`, or a 2xx whose body says `{"accept": false, "reason": …}`. Any other 2xx accepts. Anything
+//! else leaves the decision open and confirm fails closed, the draft kept: a timeout, a refused connection, a
+//! redirect (never followed: the signed body goes to CONFIRM_HOOK_URL only), an answer longer than 64 KiB, a 5xx,
+//! and every other 4xx, which a gateway in front of the hook (a 401, a 404) gives as readily as the hook itself.
 
 use std::time::{Duration, Instant};
 
@@ -78,22 +80,21 @@ impl ConfirmHook {
             .body(body)
             .send()
             .await
-            .map_err(|e| describe(&e, self.timeout))?;
+            .map_err(|e| super::describe(&e, "the confirm hook", Some(self.timeout)))?;
         let status = response.status();
-        if status == reqwest::StatusCode::REQUEST_TIMEOUT || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(format!("the confirm hook answered {status}"));
+        if !(status.is_success() || status == reqwest::StatusCode::UNPROCESSABLE_ENTITY) {
+            let redirect = if status.is_redirection() { " (redirects are not followed)" } else { "" };
+            return Err(format!("the confirm hook answered {status}{redirect}, which is no verdict"));
         }
-        if !(status.is_success() || status.is_client_error()) {
-            return Err(format!("the confirm hook answered {status}"));
-        }
-        let text = response.text().await.map_err(|e| describe(&e, self.timeout))?;
-        let answer: Answer = serde_json::from_str(&text).unwrap_or_default();
+        let text = super::read_capped(response, "the confirm hook").await?;
+        let answer: Answer = serde_json::from_slice(&text).unwrap_or_default();
         if status.is_success() && answer.accept != Some(false) {
             return Ok(Verdict::Accept);
         }
+        let text = String::from_utf8_lossy(&text);
         let reason = answer
             .reason
-            .or_else(|| status.is_client_error().then(|| text.trim().to_owned()).filter(|t| !t.is_empty()))
+            .or_else(|| (!status.is_success()).then(|| text.trim().to_owned()).filter(|t| !t.is_empty()))
             .unwrap_or_else(|| format!("the confirm hook answered {status}"));
         Ok(Verdict::Reject(clean(&reason)))
     }
@@ -105,16 +106,6 @@ fn clean(reason: &str) -> String {
     match one_line.char_indices().nth(MAX_REASON) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
         None => one_line,
-    }
-}
-
-fn describe(error: &reqwest::Error, timeout: Duration) -> String {
-    if error.is_timeout() {
-        format!("the confirm hook did not answer within HOOK_TIMEOUT ({} s)", timeout.as_secs_f64())
-    } else if error.is_connect() {
-        "the confirm hook could not be reached".to_owned()
-    } else {
-        "the call to the confirm hook failed".to_owned()
     }
 }
 

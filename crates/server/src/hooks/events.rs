@@ -320,7 +320,7 @@ impl Deliverer {
             main: settings.buckets.main.clone(),
             url,
             secret,
-            http: reqwest::Client::new(),
+            http: super::http_client(),
             timeout: hooks.timeout,
             calls: StorageCalls::new(settings.storage_timeout),
             max_age: hooks.events_max_age,
@@ -571,16 +571,25 @@ impl Deliverer {
         }
         let response = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
         match response {
-            Ok(response) if response.status().is_success() => Delivery::Delivered,
+            Ok(response) if response.status().is_success() => {
+                // Read (at most 64 KiB of it) so that the connection can serve the next delivery; what it says
+                // does not matter.
+                let _ = super::read_capped(response, "the event receiver").await;
+                Delivery::Delivered
+            }
             Ok(response) => {
                 let status = response.status();
                 let retry_after = [reqwest::StatusCode::TOO_MANY_REQUESTS, reqwest::StatusCode::SERVICE_UNAVAILABLE]
                     .contains(&status)
                     .then(|| retry_after(response.headers()))
                     .flatten();
-                Delivery::Failed { retry_after, reason: format!("the receiver answered {status}") }
+                let redirect = if status.is_redirection() { " (redirects are not followed)" } else { "" };
+                Delivery::Failed { retry_after, reason: format!("the event receiver answered {status}{redirect}") }
             }
-            Err(e) => Delivery::Failed { retry_after: None, reason: format!("the receiver could not be reached: {e}") },
+            Err(e) => Delivery::Failed {
+                retry_after: None,
+                reason: super::describe(&e, "the event receiver", Some(self.timeout)),
+            },
         }
     }
 }

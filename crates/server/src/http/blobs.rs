@@ -7,8 +7,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use draftstore_storage::local::{
-    CONTENT_DISPOSITION_PARAM, IF_MATCH_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM, UPLOADS_PARAM,
-    WriteChecks,
+    CONTENT_DISPOSITION_PARAM, CONTENT_TYPE_PARAM, IF_MATCH_PARAM, LocalStorage, PART_NUMBER_PARAM, UPLOAD_ID_PARAM,
+    UPLOADS_PARAM, WriteChecks,
 };
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
@@ -37,6 +37,8 @@ struct Verified<'a> {
     disposition: Option<String>,
     /// The URL was signed to serve only the version of this etag.
     if_match: Option<String>,
+    /// The URL was signed to serve the object with this `Content-Type`, whatever the object's own.
+    response_type: Option<String>,
     /// The URL was signed to upload this part of this multipart upload.
     part: Option<(UploadId, u32)>,
     /// The URL was signed for a request on this multipart upload as a whole (list, complete, abort).
@@ -75,7 +77,8 @@ fn verify<'a>(
     let start = signed_value(UPLOADS_PARAM).is_some();
     let disposition = signed_value(CONTENT_DISPOSITION_PARAM).map(str::to_owned);
     let if_match = signed_value(IF_MATCH_PARAM).map(str::to_owned);
-    Ok(Verified { local, bucket, key, disposition, if_match, part, upload, start })
+    let response_type = signed_value(CONTENT_TYPE_PARAM).map(str::to_owned);
+    Ok(Verified { local, bucket, key, disposition, if_match, response_type, part, upload, start })
 }
 
 /// Receives an upload or a part of a multipart upload, streaming it to disk; answers its `ETag`, as S3 does.
@@ -92,8 +95,9 @@ pub async fn put(
     if let Some((upload_id, number)) = part {
         let sha256 = header_value(&headers, CHECKSUM_HEADER, |v| Checksum::parse(v).ok())?;
         let length = header_value(&headers, header::CONTENT_LENGTH.as_str(), |v| v.parse().ok())?;
+        let limit = state.service.limits().max_size;
         let part = local
-            .write_part(&bucket, &key, &upload_id, number, length, sha256, body.into_data_stream())
+            .write_part(&bucket, &key, &upload_id, number, length, sha256, limit, body.into_data_stream())
             .await
             .map_err(|e| upload_error("store the part", e))?;
         return Ok(with_etag(&part.etag));
@@ -183,7 +187,7 @@ pub async fn get(
     if let Some(upload_id) = &verified.upload {
         return Ok(s3::list_parts(&verified, upload_id).await);
     }
-    let Verified { local, bucket, key, disposition, if_match, .. } = verified;
+    let Verified { local, bucket, key, disposition, if_match, response_type, .. } = verified;
     let reader = local.read_object(&bucket, &key).await.map_err(|e| Error::from_storage("read the object", e))?;
     let meta = reader.meta;
     if let Some(etag) = if_match
@@ -223,7 +227,7 @@ pub async fn get(
         }
     };
     let response_headers = response.headers_mut();
-    let content_type = HeaderValue::from_str(meta.content_type.as_str())
+    let content_type = HeaderValue::from_str(response_type.as_deref().unwrap_or(meta.content_type.as_str()))
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     response_headers.insert(header::CONTENT_TYPE, content_type);
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));

@@ -24,7 +24,8 @@ use crate::service::{MultipartStart, PartRequest};
 /// Start a multipart upload of a draft.
 #[utoipa::path(post, path = "/api/v1/multipart/start", request_body = StartMultipartRequest, responses(
     (status = 200, body = StartMultipartResponse),
-    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
+    (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST (also no content_length below a 5 TiB \
+        MAX_UPLOAD_SIZE, and a part_size above MAX_UPLOAD_SIZE)", body = ErrorBody),
     (status = 413, description = "UPLOAD_TOO_LARGE: content_length above MAX_UPLOAD_SIZE", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
 ))]
@@ -54,6 +55,8 @@ pub async fn start(
     (status = 200, body = SignPartsResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
+    (status = 409, description = "INVALID_PARTS: a part past this upload's last (by its declared size and part size, \
+        or past the last an upload within MAX_UPLOAD_SIZE can have)", body = ErrorBody),
 ))]
 pub async fn sign_parts(
     State(state): State<AppState>,
@@ -120,7 +123,8 @@ pub async fn list_parts(
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 409, description = "INVALID_PARTS: the list does not match the parts in the store; they are kept", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: no such upload for this object", body = ErrorBody),
-    (status = 413, description = "UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE", body = ErrorBody),
+    (status = 413, description = "UPLOAD_TOO_LARGE: the parts add up to more than MAX_UPLOAD_SIZE; the upload is \
+        aborted", body = ErrorBody),
 ))]
 pub async fn complete(
     State(state): State<AppState>,

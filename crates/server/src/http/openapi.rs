@@ -4,9 +4,9 @@
 //! the document literally sends what the server accepts and is refused what it refuses.
 
 use draftstore_client::api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
-use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_SINGLE_UPLOAD};
+use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_SINGLE_UPLOAD, MIN_PART_SIZE};
 use serde_json::json;
-use utoipa::openapi::schema::Schema;
+use utoipa::openapi::schema::{Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Components, RefOr, Required, ResponseBuilder};
 use utoipa::{OpenApi as _, PartialSchema};
@@ -61,6 +61,20 @@ pub fn document(state: &AppState) -> serde_json::Value {
     let components = doc.components.get_or_insert_with(Components::new);
     set_maximum(components, "UploadUrlRequest", "content_length", limits.max_size.min(MAX_SINGLE_UPLOAD));
     set_maximum(components, "StartMultipartRequest", "content_length", limits.max_size.min(MAX_OBJECT_SIZE));
+    set_maximum(components, "StartMultipartRequest", "part_size", limits.max_size.min(MAX_PART_SIZE));
+    if let Some(RefOr::T(Schema::Object(start))) = components.schemas.get_mut("StartMultipartRequest") {
+        if limits.max_size < MAX_OBJECT_SIZE {
+            // Below 5 TiB, an upload declares its size, which bounds every part URL.
+            start.required.push("content_length".to_owned());
+            if let Some(RefOr::T(Schema::Object(length))) = start.properties.get_mut("content_length") {
+                length.schema_type = Type::Integer.into();
+            }
+        }
+        if limits.max_size < MIN_PART_SIZE {
+            // No part size is both at least 5 MiB and at most MAX_UPLOAD_SIZE: the server refuses every one.
+            start.properties.remove("part_size");
+        }
+    }
     if !state.service.storage().verifies_multipart_sha256()
         && let Some(RefOr::T(Schema::Object(start))) = components.schemas.get_mut("StartMultipartRequest")
     {
@@ -245,7 +259,7 @@ fn uppy_sign_request() -> RefOr<Schema> {
 mod tests {
     use draftstore_client::api::{
         CHECKSUM_SHA256_PATTERN, CONTENT_TYPE_PATTERN, FILENAME_PATTERN, MAX_CONTENT_TYPE_LEN, MAX_UPLOAD_ID_LEN,
-        UPLOAD_ID_PATTERN, metadata_name_pattern,
+        METADATA_VALUE_FORMS, UPLOAD_ID_PATTERN, metadata_name_pattern,
     };
     use draftstore_storage::{Checksum, ContentType, MAX_KEY_LEN, ObjectKey, UploadId};
     use proptest::prelude::*;
@@ -346,6 +360,23 @@ mod tests {
             let by_pattern = matches(&metadata_name_pattern(), &name);
             let metadata = Some([(name.clone(), "x".to_owned())].into_iter().collect());
             prop_assert_eq!(by_pattern, crate::domain::parse_metadata(metadata).is_ok(), "{:?}", name);
+        }
+
+        #[test]
+        fn the_metadata_value_forms_are_the_metadata_value_rule(
+            value in prop_oneof![
+                tricky(),
+                "[ -~]{250,260}",
+                "[ -~é]{38,46}",
+                "[a-zé\u{7ff}\u{800}]{18,24}",
+                "[a-z\u{10000}-\u{10ffff}]{18,24}",
+            ]
+        ) {
+            let by_schema = METADATA_VALUE_FORMS
+                .iter()
+                .any(|(pattern, max)| matches(pattern, &value) && value.chars().count() <= *max);
+            let metadata = Some([("a".to_owned(), value.clone())].into_iter().collect());
+            prop_assert_eq!(by_schema, crate::domain::parse_metadata(metadata).is_ok(), "{:?}", value);
         }
 
         #[test]

@@ -109,6 +109,7 @@ fn parse(request: &UppySignRequest) -> Result<(ObjectName, Signing, Option<Durat
     (status = 200, body = UppySignResponse),
     (status = 400, description = "INVALID_OBJECT_NAME, or INVALID_REQUEST: not an upload request", body = ErrorBody),
     (status = 404, description = "UPLOAD_NOT_FOUND: the upload id is not the caller's for this key", body = ErrorBody),
+    (status = 409, description = "INVALID_PARTS: a part past the upload's last", body = ErrorBody),
     (status = 415, description = "UNSUPPORTED_CONTENT_TYPE: outside ALLOWED_CONTENT_TYPES", body = ErrorBody),
 ))]
 pub async fn sign(

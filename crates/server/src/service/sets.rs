@@ -178,12 +178,20 @@ struct Records {
 }
 
 impl Records {
+    /// The keys under the tenant's name and the idempotency key, readable in a listing; where those make no
+    /// valid key (a tenant name long enough to take the key past 1,024 bytes), under their digest instead.
     fn new(tenant: Option<&str>, idempotency_key: &str) -> Self {
         let folder = match tenant {
             Some(tenant) => format!("{SETS}tenant/{tenant}/{idempotency_key}/"),
             None => format!("{SETS}any/{idempotency_key}/"),
         };
-        let key = |name: &str| ObjectKey::parse(&format!("{folder}{name}")).expect("a set's record key is valid");
+        let key = |name: &str| ObjectKey::parse(&format!("{folder}{name}"));
+        if let (Ok(journal), Ok(decision), Ok(outcome)) = (key("journal"), key("decision"), key("outcome")) {
+            return Self { journal, decision, outcome };
+        }
+        let digest = hex::encode(sha2::Sha256::digest(folder.as_bytes()));
+        // 64 hex digits under a fixed folder: always a valid key.
+        let key = |name: &str| ObjectKey::parse(&format!("{SETS}digest/{digest}/{name}")).expect("a digest's key");
         Self { journal: key("journal"), decision: key("decision"), outcome: key("outcome") }
     }
 
@@ -636,4 +644,24 @@ fn parse_name(name: &str) -> Result<ObjectName> {
         operation: "read a set's journal",
         source: draftstore_storage::Error::other("a journal holds an invalid name", e),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_too_long_for_a_readable_record_key_gets_one_from_its_digest() {
+        let key = "k".repeat(128);
+        let readable = Records::new(Some("alice"), &key);
+        assert_eq!(readable.journal.as_str(), format!("sets/tenant/alice/{key}/journal"));
+        // 1,000 bytes of tenant and 128 of key: past the 1,024 bytes of a key, once a panic.
+        let (long, other) = ("t".repeat(1000), format!("{}u", "t".repeat(999)));
+        let records = Records::new(Some(&long), &key);
+        assert!(records.journal.as_str().starts_with("sets/digest/"), "{}", records.journal);
+        assert!(records.journal.as_str().ends_with("/journal") && records.outcome.as_str().ends_with("/outcome"));
+        assert_eq!(Records::new(Some(&long), &key).decision, records.decision, "the same set finds its records again");
+        assert_ne!(Records::new(Some(&other), &key).journal, records.journal, "another tenant's are others");
+        assert_ne!(Records::new(Some(&long), "k").journal, records.journal, "another key's are others");
+    }
 }

@@ -107,6 +107,26 @@ async fn s3_uppy_in_chromium_uploads_through_draftstore() {
     uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
 }
 
+/// Opens each URL in a page of its own in Chromium, as a person following a link; returns what happened to each
+/// (`navigation`, `download`: the file name a download was saved under, `rendered`: the page it left, with
+/// `scriptRan` when a script set `window.previewScriptRan`).
+pub(crate) async fn open_in_chromium(urls: &[String]) -> Vec<Value> {
+    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-preview.mjs");
+    let output = tokio::process::Command::new("node")
+        .arg(runner)
+        .arg(json!(urls).to_string())
+        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 /// Runs the built-in page in Chromium; returns the runner's report.
 async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
     let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")

@@ -89,7 +89,8 @@ async fn content_checks(app: &TestApp) {
     }
 
     // A multipart draft is checked like a single one.
-    let started = start(app, "parts.png", json!({ "content_type": "image/png" })).await;
+    let declared = json!({ "content_type": "image/png", "content_length": program.len() });
+    let started = start(app, "parts.png", declared).await;
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
     let etags = put_parts(app, "parts.png", &upload_id, std::slice::from_ref(&program)).await;
     app.post("/api/v1/multipart/complete", &completion("parts.png", &upload_id, &etags)).await.ok();

@@ -17,6 +17,43 @@ pub fn eicar() -> Vec<u8> {
 /// Bytes only the tests' own signature matches.
 pub const MARKER: &[u8] = b"DRAFTSTORE-TEST-MARKER-3c9e1f";
 
+/// A zip archive holding `data` as `name`, nested `depth` deep (each level a stored archive of the one below), as
+/// an attacker hides a file from a scanner that stops unpacking at some depth.
+pub fn nested_zip(depth: usize, name: &str, data: &[u8]) -> Vec<u8> {
+    (0..depth).fold(data.to_vec(), |inner, level| zip_of(if level == 0 { name } else { "inner.zip" }, &inner))
+}
+
+/// A zip archive of one stored file.
+fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
+    let crc = !data.iter().fold(!0u32, |crc, &byte| {
+        (0..8).fold(crc ^ u32::from(byte), |crc, _| if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 })
+    });
+    let (size, name_len) = (data.len() as u32, name.len() as u16);
+    let fields = |out: &mut Vec<u8>| {
+        [10u16, 0, 0, 0, 0x21].iter().for_each(|h| out.extend(h.to_le_bytes()));
+        [crc, size, size].iter().for_each(|w| out.extend(w.to_le_bytes()));
+        out.extend(name_len.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+    };
+    let mut out = b"PK\x03\x04".to_vec();
+    fields(&mut out);
+    out.extend(name.as_bytes());
+    out.extend(data);
+    let directory = out.len() as u32;
+    out.extend(b"PK\x01\x02");
+    out.extend(20u16.to_le_bytes());
+    fields(&mut out);
+    out.extend([0u8; 14]);
+    out.extend(name.as_bytes());
+    let directory_len = out.len() as u32 - directory;
+    out.extend(b"PK\x05\x06");
+    [0u16, 0, 1, 1].iter().for_each(|h| out.extend(h.to_le_bytes()));
+    out.extend(directory_len.to_le_bytes());
+    out.extend(directory.to_le_bytes());
+    out.extend(0u16.to_le_bytes());
+    out
+}
+
 /// What clamd names the two signatures in its answers.
 pub const EICAR_SIGNATURE: &str = "DraftStore.Test.Eicar.UNOFFICIAL";
 pub const MARKER_SIGNATURE: &str = "DraftStore.Test.Marker.UNOFFICIAL";
@@ -46,6 +83,16 @@ impl Clamd {
 
     /// Starts clamd with the test signatures, refusing streams longer than `limit` (`StreamMaxLength`).
     pub async fn start_with_limit(limit: &str) -> Clamd {
+        Self::start_with_config(limit, "AlertExceedsMax yes").await
+    }
+
+    /// Starts clamd as the docs say to but with clamd's own default `AlertExceedsMax no`: it answers `OK` for an
+    /// archive it stopped unpacking at its limits.
+    pub async fn start_passing_what_exceeds_its_limits() -> Clamd {
+        Self::start_with_config("1100M", "AlertExceedsMax no").await
+    }
+
+    async fn start_with_config(limit: &str, alert: &str) -> Clamd {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("db");
         std::fs::create_dir(&db).expect("db folder");
@@ -62,7 +109,7 @@ impl Clamd {
         let config = format!(
             "Foreground yes\nTCPSocket {port}\nTCPAddr 127.0.0.1\nDatabaseDirectory {folder}/db\n\
              PidFile {folder}/clamd.pid\nTemporaryDirectory {folder}\nLogFile {folder}/clamd.log\n\
-             StreamMaxLength {limit}\nMaxFileSize 1100M\nMaxScanSize 1100M\nAlertExceedsMax yes\n"
+             StreamMaxLength {limit}\nMaxFileSize 1100M\nMaxScanSize 1100M\n{alert}\n"
         );
         std::fs::write(dir.path().join("clamd.conf"), config).expect("write the config");
         let mut clamd = Clamd { port, dir, child: None };

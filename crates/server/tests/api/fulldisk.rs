@@ -83,8 +83,13 @@ async fn a_full_filesystem_is_507_removes_what_was_staged_and_keeps_serving() {
     let app = spawn(serve_settings(&["--storage-type", "local", "--data-dir", data.to_str().expect("utf-8")])).await;
 
     app.upload("kept.bin", Some("application/octet-stream"), &[1; 1024]).await;
-    let upload =
-        app.post("/api/v1/multipart/start", &json!({"object_name": "parts.bin", "part_size": 5 << 20})).await.ok();
+    let upload = app
+        .post(
+            "/api/v1/multipart/start",
+            &json!({"object_name": "parts.bin", "part_size": 5 << 20, "content_length": 10 << 20}),
+        )
+        .await
+        .ok();
     let upload_id = upload["upload_id"].as_str().expect("upload id").to_owned();
 
     let filler = fill(tmpfs.path());
@@ -123,9 +128,11 @@ async fn a_full_filesystem_is_507_removes_what_was_staged_and_keeps_serving() {
     let status = app
         .grpc()
         .await
-        .start_multipart_upload(
-            app.rpc(pb::StartMultipartUploadRequest { object_name: "more.bin".into(), ..Default::default() }),
-        )
+        .start_multipart_upload(app.rpc(pb::StartMultipartUploadRequest {
+            object_name: "more.bin".into(),
+            content_length: Some(1),
+            ..Default::default()
+        }))
         .await
         .expect_err("no room for the upload's record");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");

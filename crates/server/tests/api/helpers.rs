@@ -388,3 +388,65 @@ pub fn open_handles_of(path: &Path) -> usize {
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { panic!("/proc/self/fd is readable") };
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok()).filter(|target| target == path).count()
 }
+
+/// The two backends a test runs on: the local one in a fresh folder, or fresh buckets on the shared SeaweedFS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Local,
+    SeaweedFs,
+}
+
+impl Backend {
+    /// Starts the server on this backend with extra arguments.
+    pub async fn spawn(self, extra: &[&str]) -> TestApp {
+        match self {
+            Backend::Local => spawn_app_with(extra).await,
+            Backend::SeaweedFs => spawn_on_seaweed(extra).await.0,
+        }
+    }
+}
+
+/// Sends `requests` (method, path, bearer, JSON body) one after the other on one HTTP/1.1 connection to `app`;
+/// the status of each, and `None` for each one the connection no longer answered.
+pub async fn on_one_connection(
+    app: &TestApp,
+    requests: &[(&str, &str, Option<&str>, Option<Value>)],
+) -> Vec<Option<u16>> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&host).await.expect("connect");
+    let mut stream = tokio::io::BufReader::new(stream);
+    let mut statuses = Vec::new();
+    for (method, path, bearer, body) in requests {
+        let body = body.as_ref().map(Value::to_string).unwrap_or_default();
+        let auth = bearer.map(|b| format!("authorization: Bearer {b}\r\n")).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {host}\r\n{auth}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let answered = async {
+            stream.get_mut().write_all(request.as_bytes()).await.ok()?;
+            let mut status_line = String::new();
+            stream.read_line(&mut status_line).await.ok().filter(|n| *n > 0)?;
+            let status = status_line.split(' ').nth(1)?.parse().ok()?;
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                stream.read_line(&mut line).await.ok().filter(|n| *n > 0)?;
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().ok()?;
+                }
+            }
+            let mut body = vec![0; length];
+            stream.read_exact(&mut body).await.ok()?;
+            Some(status)
+        };
+        statuses.push(answered.await);
+    }
+    statuses
+}

@@ -114,7 +114,7 @@ async fn s3_three_part_upload_completes_and_confirms_byte_identical() {
 
 async fn an_upload_resumes_from_the_listed_parts(app: &TestApp) {
     let parts = [bytes(5 * MIB, 7), bytes(5 * MIB, 8), bytes(10, 9)];
-    let started = start(app, "resumed.bin", json!({ "content_length": 10 * MIB + 10 })).await;
+    let started = start(app, "resumed.bin", json!({ "content_length": 10 * MIB + 10, "part_size": 5 * MIB })).await;
     let upload_id = started["upload_id"].as_str().expect("upload_id").to_owned();
     put_parts(app, "resumed.bin", &upload_id, &parts[..2]).await;
     // The client lost every ETag it had: it asks the store what is there.
@@ -148,7 +148,7 @@ async fn s3_upload_resumes_from_the_listed_parts() {
 
 /// Starts an upload of `name` and puts one 5 MiB part in it; returns the upload id.
 async fn upload_with_one_part(app: &TestApp, name: &str) -> String {
-    let started = start(app, name, json!({})).await;
+    let started = start(app, name, json!({ "content_length": 5 * MIB })).await;
     let upload_id = started["upload_id"].as_str().expect("upload_id").to_owned();
     put_parts(app, name, &upload_id, &[bytes(5 * MIB, 4)]).await;
     upload_id
@@ -219,14 +219,18 @@ async fn each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(app: &Test
     assert_eq!(app.download("fixed.bin", None).await, ("application/x-test".to_owned(), parts[..2].concat()));
 }
 
+// Without a declared size (MAX_UPLOAD_SIZE at 5 TiB) part URLs are signed for any length, so that parts of
+// any size reach the store and it is the completion that refuses a wrong list.
+const UNBOUNDED: [&str; 2] = ["--max-upload-size", "5497558138880"];
+
 #[tokio::test]
 async fn local_wrong_part_lists_get_a_400_that_names_the_problem() {
-    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_app().await).await;
+    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_app_with(&UNBOUNDED).await).await;
 }
 
 #[tokio::test]
 async fn s3_wrong_part_lists_get_a_400_that_names_the_problem() {
-    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_on_seaweed(&[]).await.0).await;
+    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_on_seaweed(&UNBOUNDED).await.0).await;
 }
 
 async fn uploads_are_bound_to_their_tenant_and_name(app: &TestApp) {
@@ -301,7 +305,7 @@ async fn starts_are_refused_up_front_like_upload_urls() {
     )
     .await
     .error(400, "INVALID_REQUEST");
-    let started = start(&app, "a.mp4", json!({ "content_type": "video/mp4" })).await;
+    let started = start(&app, "a.mp4", json!({ "content_type": "video/mp4", "content_length": MIB })).await;
     let upload_id = started["upload_id"].as_str().expect("id");
     for numbers in [json!([{ "part_number": 0 }]), json!([{ "part_number": 10001 }]), json!([])] {
         app.post(
@@ -346,13 +350,15 @@ async fn the_local_backend_verifies_a_declared_sha256_of_the_whole() {
     let app = spawn_app().await;
     let parts = vec![bytes(5 * MIB, 21), bytes(77, 22)];
     let digest = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data));
-    let started = start(&app, "summed.bin", json!({ "checksum_sha256": digest(&parts.concat()) })).await;
+    let whole =
+        |checksum: String| json!({ "checksum_sha256": checksum, "content_length": 5 * MIB + 77, "part_size": 5 * MIB });
+    let started = start(&app, "summed.bin", whole(digest(&parts.concat()))).await;
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
     let etags = put_parts(&app, "summed.bin", &upload_id, &parts).await;
     app.post("/api/v1/multipart/complete", &completion("summed.bin", &upload_id, &etags)).await.ok();
     app.confirm("summed.bin").await.ok();
 
-    let wrong = start(&app, "wrong.bin", json!({ "checksum_sha256": digest(b"something else") })).await;
+    let wrong = start(&app, "wrong.bin", whole(digest(b"something else"))).await;
     let upload_id = wrong["upload_id"].as_str().expect("id").to_owned();
     let etags = put_parts(&app, "wrong.bin", &upload_id, &parts).await;
     let answer = app.post("/api/v1/multipart/complete", &completion("wrong.bin", &upload_id, &etags)).await;
@@ -366,13 +372,17 @@ async fn s3_refuses_a_whole_sha256_it_cannot_verify_and_verifies_each_part() {
     use base64::Engine;
     let (app, _) = spawn_on_seaweed(&[]).await;
     let digest = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(data));
-    let answer =
-        app.post("/api/v1/multipart/start", &json!({ "object_name": "x.bin", "checksum_sha256": digest(b"x") })).await;
+    let answer = app
+        .post(
+            "/api/v1/multipart/start",
+            &json!({ "object_name": "x.bin", "checksum_sha256": digest(b"x"), "content_length": 1 }),
+        )
+        .await;
     answer.error(400, "INVALID_REQUEST");
     assert!(answer.body["error_message"].as_str().expect("message").contains("each part"));
 
     let part = bytes(5 * MIB, 31);
-    let started = start(&app, "x.bin", json!({})).await;
+    let started = start(&app, "x.bin", json!({ "content_length": part.len() })).await;
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
     let signed = app
         .post(
@@ -493,6 +503,7 @@ async fn every_multipart_operation_works_over_grpc() {
     let other = grpc
         .start_multipart_upload(pb::StartMultipartUploadRequest {
             object_name: "g/other.bin".into(),
+            content_length: Some(1),
             ..Default::default()
         })
         .await
@@ -622,7 +633,8 @@ async fn a_big_confirm_succeeds_under_a_small_timeout_and_a_frozen_store_still_g
 }
 
 async fn a_draft_unlike_its_declared_size_is_rejected_at_confirm(app: &TestApp) {
-    let started = start(app, "short.bin", json!({ "content_length": 6 * MIB, "content_type": "text/plain" })).await;
+    let declared = json!({ "content_length": 6 * MIB, "content_type": "text/plain", "part_size": 5 * MIB });
+    let started = start(app, "short.bin", declared).await;
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
     let etags = put_parts(app, "short.bin", &upload_id, &[bytes(5 * MIB, 51)]).await;
     app.post("/api/v1/multipart/complete", &completion("short.bin", &upload_id, &etags)).await.ok();

@@ -119,11 +119,11 @@ async fn final_names_and_metadata_round_trip(app: &TestApp) {
     let taken = json!({"object_name": "draft.txt", "final_name": "plain.txt", "overwrite": false});
     alice.post("/api/v1/confirm-upload", &taken).await.error(409, "OBJECT_ALREADY_EXISTS");
     alice.download_url("draft.txt", Some("draft")).await.ok();
-    // Outside printable ASCII a byte counts three, as S3 keeps it (percent-encoded): 3 + 319 × 6 bytes fit.
-    let too_big = json!({"object_name": "draft.txt", "metadata": {"big": "é".repeat(320)}});
+    // Outside printable ASCII a byte counts three, as S3 keeps it (percent-encoded): a value below U+0800 has at
+    // most 42 characters (6 × 42 bytes), so that six entries always fit the 1,920 bytes.
+    let too_big = json!({"object_name": "draft.txt", "metadata": {"big": "é".repeat(43)}});
     alice.post("/api/v1/confirm-upload", &too_big).await.error(400, "INVALID_REQUEST");
-    let largest =
-        json!({"object_name": "draft.txt", "final_name": "largest.txt", "metadata": {"big": "é".repeat(319)}});
+    let largest = json!({"object_name": "draft.txt", "final_name": "largest.txt", "metadata": {"big": "é".repeat(42)}});
     alice.post("/api/v1/confirm-upload", &largest).await.ok();
 
     // Deleted once; then it is not there.

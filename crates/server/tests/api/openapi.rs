@@ -10,7 +10,7 @@ use crate::auth::api_keys;
 use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
 use crate::seaweed::{self, SeaweedFs};
 
-const KEY: &str = "key-of-the-fuzzer";
+pub const KEY: &str = "key-of-the-fuzzer";
 
 fn schemathesis() -> PathBuf {
     let path = std::env::var_os("DRAFTSTORE_SCHEMATHESIS")
@@ -21,10 +21,16 @@ fn schemathesis() -> PathBuf {
 }
 
 async fn fuzz(app: &TestApp) {
-    let tools = schemathesis();
-    let settings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     // A fixed seed keeps the run reproducible; SCHEMATHESIS_SEED picks another.
     let seed = std::env::var("SCHEMATHESIS_SEED").unwrap_or_else(|_| "20261129".to_owned());
+    fuzz_with(app, &seed, None).await;
+}
+
+/// Runs every check of schemathesis with this seed, and this many examples per operation (schemathesis's default
+/// without), against `app`, which takes [`KEY`]; fails on anything it finds.
+pub async fn fuzz_with(app: &TestApp, seed: &str, max_examples: Option<u32>) {
+    let tools = schemathesis();
+    let settings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis");
     // schemathesis keeps a cache in its working folder, and Python its bytecode beside the hooks: neither in the tree.
     let work = tempfile::tempdir().expect("a working folder");
     let mut command = Command::new("python3");
@@ -32,7 +38,8 @@ async fn fuzz(app: &TestApp) {
         .arg(tools.join("bin/st"))
         .arg("--config-file")
         .arg(settings.join("schemathesis.toml"))
-        .args(["run", &format!("{}/openapi.json", app.address), "--checks", "all", "--seed", &seed])
+        .args(["run", &format!("{}/openapi.json", app.address), "--checks", "all", "--seed", seed])
+        .args(max_examples.iter().flat_map(|n| ["--max-examples".to_owned(), n.to_string()]))
         .args(["--header", &format!("Authorization: Bearer {KEY}")])
         .env("PYTHONPATH", std::env::join_paths([&tools, &settings]).expect("paths join"))
         .env("SCHEMATHESIS_HOOKS", "hooks")

@@ -9,9 +9,6 @@ field goes as generated):
   page. A page token that is not a string at all stays, for the negative cases.
 - A set names each draft once, and each final name (a draft's own name when it gives none) once. Generated drafts
   that repeat one are left out.
-- Metadata holds at most 1,920 bytes in all, counted as S3 keeps them (a byte outside printable ASCII, or `%`,
-  takes three): a limit on the sum over every entry. Generated metadata above it is left out; metadata that is not
-  an object of strings stays, for the negative cases.
 """
 
 import base64
@@ -28,21 +25,6 @@ def _is_a_page_token(token: str) -> bool:
     return isinstance(decoded, dict) and {"p", "t"} <= decoded.keys()
 
 
-MAX_METADATA_BYTES = 1920
-
-
-def _stored_len(value: str) -> int:
-    return sum(1 if 0x20 <= b < 0x7F and b != 0x25 else 3 for b in value.encode("utf-8", "surrogatepass"))
-
-
-def _drop_oversized_metadata(holder):
-    metadata = holder.get("metadata") if isinstance(holder, dict) else None
-    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        return
-    if sum(len(k) + _stored_len(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
-        del holder["metadata"]
-
-
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     body = case.body
@@ -53,8 +35,6 @@ def before_call(ctx, case, kwargs):
         token = body.get("page_token")
         if isinstance(token, str) and not _is_a_page_token(token):
             del body["page_token"]
-    elif path == "/api/v1/confirm-upload":
-        _drop_oversized_metadata(body)
     elif path == "/api/v1/confirm-set" and isinstance(body.get("drafts"), list):
         names, finals, kept = set(), set(), []
         for draft in body["drafts"]:
@@ -64,7 +44,6 @@ def before_call(ctx, case, kwargs):
                     continue
                 names.add(draft["object_name"])
                 finals.add(final)
-            _drop_oversized_metadata(draft)
             kept.append(draft)
         if kept:
             body["drafts"] = kept

@@ -94,8 +94,10 @@ pub const UPLOAD_ID_PARAM: &str = "uploadId";
 /// The signed query parameter of a request that starts a multipart upload, named as on S3.
 pub const UPLOADS_PARAM: &str = "uploads";
 
-/// The signed query parameter that makes a download an attachment, named as on S3.
-pub const CONTENT_DISPOSITION_PARAM: &str = "response-content-disposition";
+/// The signed query parameters that set a download's `Content-Disposition` and `Content-Type`, named as on S3.
+pub use crate::storage::{
+    RESPONSE_CONTENT_DISPOSITION_PARAM as CONTENT_DISPOSITION_PARAM, RESPONSE_CONTENT_TYPE_PARAM as CONTENT_TYPE_PARAM,
+};
 /// The signed query parameter that binds a download to one version of the object: its etag
 /// ([`Conditions::if_match`](crate::Conditions::if_match)); another version answers 412.
 pub const IF_MATCH_PARAM: &str = "if-match";
@@ -433,14 +435,13 @@ impl Storage for LocalStorage {
         let (headers, query) = match request.method {
             Method::Put => (request.conditions.upload_headers(), Vec::new()),
             Method::Get => {
-                // Sorted, as the signer canonicalises them.
+                // Sorted, as the signer canonicalises them: `if-match`, then the `response-*` ones.
                 let mut query = Vec::new();
                 if let Some(etag) = &request.conditions.if_match {
                     query.push((IF_MATCH_PARAM.to_owned(), etag.clone()));
                 }
-                if let Some(disposition) = &request.conditions.disposition {
-                    query.push((CONTENT_DISPOSITION_PARAM.to_owned(), disposition.clone()));
-                }
+                let params = request.conditions.response_params();
+                query.extend(params.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())));
                 (Vec::new(), query)
             }
             Method::Post | Method::Delete => {
@@ -1068,8 +1069,10 @@ async fn etag_of(path: &Path, key: &ObjectKey) -> Option<String> {
     object_meta(key, size, trailer, stat.modified().ok()?).etag
 }
 
+/// Whether `e` says that no such file exists; a path with a segment too long for the disk names none either (a
+/// tenant's long name and an object's can make one).
 fn is_absent(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory)
+    matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory | io::ErrorKind::InvalidFilename)
 }
 
 fn write_error(key: &ObjectKey, e: io::Error) -> Error {

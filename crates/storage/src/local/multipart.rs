@@ -192,7 +192,9 @@ impl LocalStorage {
 
     /// Stores part `number` of an upload, replacing an earlier upload of the same part. A part of at most the
     /// announced part size, whose `length` is known, is written in place; any other, to a file of its own. A
-    /// failed or interrupted part is absent afterwards.
+    /// failed or interrupted part is absent afterwards. A part that would take the upload past its declared length
+    /// (past its own place in the announced layout), or without one past `limit` bytes in all, is refused with
+    /// [`Error::TooLarge`], and an earlier upload of the part is kept.
     #[allow(clippy::too_many_arguments)]
     pub async fn write_part<S, E>(
         &self,
@@ -202,6 +204,7 @@ impl LocalStorage {
         number: u32,
         length: Option<u64>,
         sha256: Option<Checksum>,
+        limit: u64,
         body: S,
     ) -> Result<UploadedPart>
     where
@@ -209,6 +212,10 @@ impl LocalStorage {
         E: Into<BoxError>,
     {
         let locked = self.lock(bucket, key, upload_id, false).await?;
+        let bound = part_bound(&locked, key, number, limit).await?;
+        if length.is_some_and(|length| length > bound) {
+            return Err(Error::TooLarge { limit: bound });
+        }
         // One writer per part at a time, so that two uploads of one part never interleave their bytes.
         let part_lock = locked.dir.join(format!("lock-{number:05}"));
         let part_lock = tokio::task::spawn_blocking(move || {
@@ -229,7 +236,7 @@ impl LocalStorage {
         }
         let part = match (locked.manifest.part_size, length) {
             (Some(part_size), Some(length)) if length <= part_size => {
-                let written = self.write_in_place(&locked.dir, key, number, part_size, sha256, body).await;
+                let written = self.write_in_place(&locked.dir, key, number, part_size, bound, sha256, body).await;
                 if written.is_err() {
                     drop(part_lock);
                     let dir = locked.dir.clone();
@@ -241,18 +248,20 @@ impl LocalStorage {
                 }
                 written?
             }
-            _ => self.write_separate(&locked.dir, key, number, sha256, body).await?,
+            _ => self.write_separate(&locked.dir, key, number, bound, sha256, body).await?,
         };
         drop(part_lock);
         Ok(part)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write_in_place<S, E>(
         &self,
         dir: &Path,
         key: &ObjectKey,
         number: u32,
         part_size: u64,
+        bound: u64,
         sha256: Option<Checksum>,
         body: S,
     ) -> Result<UploadedPart>
@@ -271,7 +280,8 @@ impl LocalStorage {
         .await
         .map_err(|e| Error::other("the part writer stopped", e))?;
         let file = opened.map_err(|e| super::write_error(key, e))?;
-        let (size, digest, _) = stream_into(file, key, Some(part_size), sha256.is_some(), Vec::new(), body).await?;
+        let max = part_size.min(bound);
+        let (size, digest, _) = stream_into(file, key, Some(max), sha256.is_some(), Vec::new(), body).await?;
         let actual = digest.map(|d| Checksum::from_digest(&d));
         if sha256.is_some() && actual != sha256 {
             return Err(Error::ChecksumMismatch);
@@ -298,6 +308,7 @@ impl LocalStorage {
         dir: &Path,
         key: &ObjectKey,
         number: u32,
+        bound: u64,
         sha256: Option<Checksum>,
         body: S,
     ) -> Result<UploadedPart>
@@ -305,7 +316,7 @@ impl LocalStorage {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: Into<BoxError>,
     {
-        let checks = WriteChecks { max_size: Some(MAX_PART_SIZE), sha256, ..WriteChecks::default() };
+        let checks = WriteChecks { max_size: Some(bound), sha256, ..WriteChecks::default() };
         let staged = self.stage(key, ContentType::octet_stream(), &checks, body).await?;
         fs::rename(&staged.file.path, dir.join(part_name(number)))
             .await
@@ -506,6 +517,33 @@ impl LocalStorage {
         }
         Ok(removed)
     }
+}
+
+/// The most bytes part `number` may hold, never more than a part can: with a declared length and the announced
+/// part size, its own place in that layout (the part size, the remainder for the last part; nothing past it), so
+/// that the parts cannot add up to more than declared; without, what `limit` leaves beside the other parts (two
+/// parts written at once may each count without the other).
+async fn part_bound(locked: &Locked, key: &ObjectKey, number: u32, limit: u64) -> Result<u64> {
+    let manifest = &locked.manifest;
+    let bound = match (manifest.declared_length, manifest.part_size) {
+        (Some(length), Some(part_size)) if part_size > 0 => {
+            let (count, number) = (length.div_ceil(part_size).max(1), u64::from(number));
+            if number > count {
+                return Err(Error::TooLarge { limit: 0 });
+            }
+            if number < count { part_size } else { length - (count - 1) * part_size }
+        }
+        (declared, _) => {
+            let others: u64 = parts_in(&locked.dir, key, manifest)
+                .await?
+                .iter()
+                .filter(|(part, _)| part.number != number)
+                .map(|(part, _)| part.size)
+                .sum();
+            declared.unwrap_or(limit).min(limit).saturating_sub(others)
+        }
+    };
+    Ok(bound.min(MAX_PART_SIZE))
 }
 
 fn not_found(upload_id: &UploadId) -> Error {

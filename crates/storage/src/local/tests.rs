@@ -210,6 +210,7 @@ async fn write_parts(
                 number,
                 Some(bytes.len() as u64),
                 None,
+                u64::MAX,
                 body(&[bytes]),
             )
             .await

@@ -161,13 +161,8 @@ impl Signer {
             Method::Get => {
                 // A version, as an `If-Match` the request must send: S3 has no query parameter for it.
                 let headers = request.conditions.if_match.iter().map(|etag| ("if-match".to_owned(), etag.clone()));
-                match &request.conditions.disposition {
-                    Some(disposition) => {
-                        let query = [("response-content-disposition", disposition.as_str())];
-                        self.url(request, Method::Get, &query, headers.collect()).await
-                    }
-                    None => self.url(request, Method::Get, &[], headers.collect()).await,
-                }
+                let query = request.conditions.response_params();
+                self.url(request, Method::Get, &query, headers.collect()).await
             }
             Method::Post | Method::Delete => {
                 Err(Error::Other { message: "a plain object URL is for GET or PUT".to_owned(), source: None })

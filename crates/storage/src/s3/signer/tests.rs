@@ -125,6 +125,7 @@ async fn every_kind_of_url_is_signed_as_aws_sigv4_signs_it() {
         checksum_sha256: Some(Checksum::parse("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=").expect("a checksum")),
         disposition: Some("attachment; filename*=UTF-8''%C3%A9 \"1\".png".to_owned()),
         if_match: Some("\"9b2cf535f27731c974343645a3985328\"".to_owned()),
+        response_content_type: Some(ContentType::parse("image/png").expect("a type")),
     };
     let upload = UploadId::parse("2~a_b.c-d").expect("an upload id");
     // Late in a day and early in the next: the signing key is the day's.
