@@ -361,7 +361,10 @@ async fn split_credentials_sign_each_kind_of_url_with_a_credential_that_can_do_n
     // by the uploader; DraftStore's own calls (start, list, complete) by its own credential.
     let name = "split/parts.bin";
     let started = app
-        .post("/api/v1/multipart/start", &json!({ "object_name": name, "content_type": "application/octet-stream" }))
+        .post(
+            "/api/v1/multipart/start",
+            &json!({ "object_name": name, "content_type": "application/octet-stream", "content_length": MALLORY.len() }),
+        )
         .await
         .ok();
     let upload_id = started["upload_id"].as_str().expect("upload id").to_owned();
@@ -716,7 +719,10 @@ async fn smuggled_headers_change_nothing_but_the_signed_upload(on: On) {
     // A part URL: no part but the signed one ever appears, and no object changes.
     let name = "parts.bin";
     let started = mallory
-        .post("/api/v1/multipart/start", &json!({ "object_name": name, "content_type": "application/octet-stream" }))
+        .post(
+            "/api/v1/multipart/start",
+            &json!({ "object_name": name, "content_type": "application/octet-stream", "content_length": MALLORY.len() }),
+        )
         .await
         .ok();
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
