@@ -1,7 +1,8 @@
 //! The Python and TypeScript clients (`clients/`), tested with their own runners (pytest, Node's test runner)
 //! against the real server on the local backend and on SeaweedFS; their generated types kept in step with the
 //! running server's `/openapi.json`; their packages built (`python -m build`, `npm pack`) and installed into a clean
-//! folder that then runs one upload. The tools come from scripts/test (`.tools/clients-python`, `.tools/clients-ts`).
+//! folder that then runs one upload. The Python tools come from scripts/test (`.tools/clients-python`); the
+//! TypeScript package builds itself as its page says (`npm ci && npm pack`, with the compiler its lockfile pins).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -22,10 +23,6 @@ fn python_tools() -> PathBuf {
     tools("DRAFTSTORE_CLIENTS_PYTHON", "clients-python")
 }
 
-fn ts_tools() -> PathBuf {
-    tools("DRAFTSTORE_CLIENTS_TS", "clients-ts")
-}
-
 async fn run(mut command: Command) -> Output {
     let shown = format!("{command:?}");
     let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined");
@@ -38,18 +35,30 @@ fn succeeded(what: &str, output: &Output) -> String {
     stdout
 }
 
-/// Compiles the TypeScript client into `clients/typescript/dist`, once per test run.
-async fn build_typescript() {
-    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+/// Builds the TypeScript client as docs/client-typescript.md says, `npm ci && npm pack` in its folder, once per test
+/// run: its devDependencies from its lockfile, `dist/` compiled by the prepack script, and the tarball, whose path
+/// this returns.
+async fn build_typescript() -> &'static PathBuf {
+    static BUILT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
     BUILT
         .get_or_init(|| async {
-            let mut tsc = Command::new("node");
-            tsc.arg(ts_tools().join("node_modules/typescript/bin/tsc"))
-                .args(["-p", "clients/typescript"])
-                .current_dir(repo());
-            succeeded("tsc", &run(tsc).await);
+            let folder = repo().join("clients/typescript");
+            let mut ci = Command::new("npm");
+            ci.args(["ci", "--no-audit", "--no-fund"]).current_dir(&folder);
+            succeeded("npm ci", &run(ci).await);
+            let destination = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("typescript-client");
+            std::fs::create_dir_all(&destination).expect("created");
+            let mut pack = Command::new("npm");
+            pack.args(["pack", "--pack-destination"]).arg(&destination).current_dir(&folder);
+            let printed = succeeded("npm pack", &run(pack).await);
+            destination.join(printed.lines().last().unwrap_or_default().trim())
         })
-        .await;
+        .await
+}
+
+/// A program of the TypeScript client's devDependencies, installed by [`build_typescript`].
+fn typescript_tool(path: &str) -> PathBuf {
+    repo().join("clients/typescript/node_modules").join(path)
 }
 
 /// A server with API keys for the test tenants, and one more on the same backend with one request a second.
@@ -145,9 +154,10 @@ async fn the_clients_generated_types_match_the_servers_document() {
          `python3 clients/python/generate.py openapi.json > clients/python/src/draftstore/_models.py`"
     );
 
+    build_typescript().await;
     let out = work.path().join("schema.ts");
     let mut typescript = Command::new("node");
-    typescript.arg(ts_tools().join("node_modules/openapi-typescript/bin/cli.js")).arg(&path).arg("-o").arg(&out);
+    typescript.arg(typescript_tool("openapi-typescript/bin/cli.js")).arg(&path).arg("-o").arg(&out);
     succeeded("openapi-typescript", &run(typescript).await);
     let committed = std::fs::read_to_string(repo().join("clients/typescript/src/schema.ts")).expect("read");
     assert!(
@@ -161,7 +171,6 @@ async fn the_clients_generated_types_match_the_servers_document() {
 /// upload a file.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_built_packages_install_and_upload() {
-    build_typescript().await;
     let app = spawn_app().await;
     let work = tempfile::tempdir().expect("tempdir");
     let dist = work.path().join("dist");
@@ -215,15 +224,13 @@ async fn the_built_packages_install_and_upload() {
     let printed = succeeded("the installed wheel", &run(python).await);
     assert!(printed.contains("'object_name': 'py/hello.txt'"), "{printed}");
 
-    let mut pack = Command::new("npm");
-    pack.args(["pack", "--silent", "--pack-destination"]).arg(&dist).current_dir(repo().join("clients/typescript"));
-    let tarball = dist.join(succeeded("npm pack", &run(pack).await).trim());
+    let tarball = build_typescript().await;
     let project = work.path().join("project");
     std::fs::create_dir_all(&project).expect("created");
     std::fs::write(project.join("package.json"), r#"{"name": "a-project", "private": true, "type": "module"}"#)
         .expect("written");
     let mut add = Command::new("npm");
-    add.args(["install", "--silent", "--no-audit", "--no-fund", "--offline"]).arg(&tarball).current_dir(&project);
+    add.args(["install", "--silent", "--no-audit", "--no-fund", "--offline"]).arg(tarball).current_dir(&project);
     succeeded("npm install of the package", &run(add).await);
     let script = "import { DraftStore } from '@draftstore/client'\n\
                   import { signRequest } from '@draftstore/client/uppy'\n\
