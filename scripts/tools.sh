@@ -25,17 +25,6 @@ npm_tool() {
   fi
 }
 
-# npm_app DIR: an application's own dependencies, installed in DIR/node_modules from its committed lockfile (npm ci)
-# when the lockfile changed.
-npm_app() {
-  local dir=$1
-  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.pinned"; then
-    echo "installing the dependencies of $dir" >&2
-    (cd "$dir" && npm ci --silent --no-audit --no-fund)
-    cp "$dir/package-lock.json" "$dir/node_modules/.pinned"
-  fi
-}
-
 # debian_packages PACKAGE[:PROGRAM]...: Debian's packages, installed with apt-get when their program (by default
 # named as the package) is found neither on the PATH nor in /usr/sbin.
 debian_packages() {

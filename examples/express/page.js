@@ -14,18 +14,27 @@ const uppy = new Uppy().use(AwsS3, {
 document.getElementById('post').addEventListener('submit', async (event) => {
   event.preventDefault()
   const status = document.getElementById('status')
-  const data = new FormData(event.target)
+  try {
+    status.textContent = await publish(new FormData(event.target))
+  } catch (error) {
+    status.textContent = `Not published: ${error.message}`
+  }
+})
+
+// Uploads the form's files and publishes the post; what to tell the user.
+async function publish(data) {
+  uppy.cancelAll() // the files of an earlier attempt
   for (const file of data.getAll('files')) uppy.addFile({ name: file.name, type: file.type, data: file })
-  status.textContent = 'Uploading…'
+  document.getElementById('status').textContent = 'Uploading…'
   const result = await uppy.upload()
   if (result.failed.length) {
-    status.textContent = `Not uploaded: ${result.failed.map((f) => f.name).join(', ')}`
-    return
+    return `Not published: ${result.failed.map((f) => `${f.name}: ${f.error}`).join('; ')}`
   }
   const attachments = result.successful.map((f) => ({ key: f.response.body.key, filename: f.name }))
   const answer = await fetch('/posts', { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ form_id: formId, title: data.get('title'), attachments }) })
   const body = await answer.json()
-  status.textContent = answer.ok ? `Published ${body.attachments.join(', ')}` : `Not published: ${body.error_message}`
-  status.dataset.post = body.post ?? ''
-})
+  if (!answer.ok) return `Not published: ${body.error_message}`
+  document.getElementById('status').dataset.post = body.post
+  return `Published ${body.attachments.join(', ')}`
+}

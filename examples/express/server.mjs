@@ -28,9 +28,11 @@ app.use(express.json())
 app.get('/', (request, response) => response.type('html').send(PAGE))
 app.get('/page.js', (request, response) => response.type('js').send(script))
 
+// DraftStore's refusal passed on as it came; a DraftStore that could not be reached is this app's 502.
 function failed(response, error) {
   if (!(error instanceof DraftStoreError)) throw error
-  response.status(error.status ?? 502).json({ error_type: error.errorType, error_message: error.message })
+  response.status(error.status ?? 502)
+    .json({ error_type: error.errorType ?? 'DRAFTSTORE_UNREACHABLE', error_message: error.message })
 }
 
 // Uppy's signing requests (the preset posts them here), passed on with the app's credentials: uploads under incoming/ only.

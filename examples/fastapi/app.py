@@ -87,23 +87,45 @@ PAGE = """<!doctype html>
 <p id="status" role="status"></p>
 <script>
 const formId = crypto.randomUUID()
-document.getElementById('post').addEventListener('submit', async (event) => {
-  event.preventDefault()
-  const status = document.getElementById('status')
-  const data = new FormData(event.target)
+const status = document.getElementById('status')
+
+// Why an answer of this app failed: FastAPI's {"detail": text, or {"message": text}}.
+async function reason(answer) {
+  const detail = (await answer.json().catch(() => null))?.detail
+  return typeof detail === 'string' ? detail : detail?.message ?? `the app answered ${answer.status}`
+}
+
+async function publish(data) {
   const attachments = []
   for (const file of data.getAll('files')) {
     status.textContent = `Uploading ${file.name}…`
-    const ticket = await (await fetch('/uploads', { method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ filename: file.name, content_type: file.type || 'application/octet-stream', size: file.size }) })).json()
+    const asked = await fetch('/uploads', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ filename: file.name, content_type: file.type || 'application/octet-stream', size: file.size }) })
+    if (!asked.ok) throw new Error(`${file.name}: ${await reason(asked)}`)
+    const ticket = await asked.json()
     const headers = Object.fromEntries(Object.entries(ticket.headers).filter(([name]) => name.toLowerCase() !== 'content-length'))
-    const put = await fetch(ticket.url, { method: 'PUT', headers, body: file })
-    if (!put.ok) { status.textContent = `${file.name}: the store answered ${put.status}`; return }
+    // A store that refuses this page's origin (CORS) or cannot be reached makes fetch throw.
+    const put = await fetch(ticket.url, { method: 'PUT', headers, body: file }).catch((error) => {
+      throw new Error(`${file.name}: the store could not be reached (${error.message})`)
+    })
+    if (!put.ok) throw new Error(`${file.name}: the store answered ${put.status}`)
     attachments.push({ key: ticket.key, filename: file.name })
   }
   const answer = await fetch('/posts', { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ form_id: formId, title: data.get('title'), attachments }) })
-  status.textContent = answer.ok ? 'Published.' : `Not published: ${(await answer.json()).detail.message}`
+  if (!answer.ok) throw new Error(await reason(answer))
+  return answer.json()
+}
+
+document.getElementById('post').addEventListener('submit', async (event) => {
+  event.preventDefault()
+  try {
+    const post = await publish(new FormData(event.target))
+    status.textContent = `Published ${post.attachments.join(', ')}`
+    status.dataset.post = post.post
+  } catch (error) {
+    status.textContent = `Not published: ${error.message}`
+  }
 })
 </script>
 </body></html>

@@ -1,7 +1,8 @@
 //! The Python and TypeScript clients (`clients/`), tested with their own runners (pytest, Node's test runner)
 //! against the real server on the local backend and on SeaweedFS; their generated types kept in step with the
 //! running server's `/openapi.json`; their packages built (`python -m build`, `npm pack`) and installed into a clean
-//! folder that then runs one upload. The tools come from scripts/test (`.tools/clients-python`, `.tools/clients-ts`).
+//! folder that then runs one upload. The Python tools come from scripts/test (`.tools/clients-python`); the
+//! TypeScript package builds itself as its page says (`npm ci && npm pack`, with the compiler its lockfile pins).
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -22,10 +23,6 @@ fn python_tools() -> PathBuf {
     tools("DRAFTSTORE_CLIENTS_PYTHON", "clients-python")
 }
 
-fn ts_tools() -> PathBuf {
-    tools("DRAFTSTORE_CLIENTS_TS", "clients-ts")
-}
-
 async fn run(mut command: Command) -> Output {
     let shown = format!("{command:?}");
     let output = tokio::task::spawn_blocking(move || command.output()).await.expect("joined");
@@ -38,18 +35,30 @@ fn succeeded(what: &str, output: &Output) -> String {
     stdout
 }
 
-/// Compiles the TypeScript client into `clients/typescript/dist`, once per test run.
-async fn build_typescript() {
-    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+/// Builds the TypeScript client as docs/client-typescript.md says, `npm ci && npm pack` in its folder, once per test
+/// run: its devDependencies from its lockfile, `dist/` compiled by the prepack script, and the tarball, whose path
+/// this returns.
+async fn build_typescript() -> &'static PathBuf {
+    static BUILT: tokio::sync::OnceCell<PathBuf> = tokio::sync::OnceCell::const_new();
     BUILT
         .get_or_init(|| async {
-            let mut tsc = Command::new("node");
-            tsc.arg(ts_tools().join("node_modules/typescript/bin/tsc"))
-                .args(["-p", "clients/typescript"])
-                .current_dir(repo());
-            succeeded("tsc", &run(tsc).await);
+            let folder = repo().join("clients/typescript");
+            let mut ci = Command::new("npm");
+            ci.args(["ci", "--no-audit", "--no-fund"]).current_dir(&folder);
+            succeeded("npm ci", &run(ci).await);
+            let destination = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("typescript-client");
+            std::fs::create_dir_all(&destination).expect("created");
+            let mut pack = Command::new("npm");
+            pack.args(["pack", "--pack-destination"]).arg(&destination).current_dir(&folder);
+            let printed = succeeded("npm pack", &run(pack).await);
+            destination.join(printed.lines().last().unwrap_or_default().trim())
         })
-        .await;
+        .await
+}
+
+/// A program of the TypeScript client's devDependencies, installed by [`build_typescript`].
+fn typescript_tool(path: &str) -> PathBuf {
+    repo().join("clients/typescript/node_modules").join(path)
 }
 
 /// A server with API keys for the test tenants, and one more on the same backend with one request a second.
@@ -146,9 +155,10 @@ async fn the_clients_generated_types_match_the_servers_document() {
          `python3 clients/python/generate.py openapi.json > clients/python/src/draftstore/_models.py`"
     );
 
+    build_typescript().await;
     let out = work.path().join("schema.ts");
     let mut typescript = Command::new("node");
-    typescript.arg(ts_tools().join("node_modules/openapi-typescript/bin/cli.js")).arg(&path).arg("-o").arg(&out);
+    typescript.arg(typescript_tool("openapi-typescript/bin/cli.js")).arg(&path).arg("-o").arg(&out);
     succeeded("openapi-typescript", &run(typescript).await);
     let committed = std::fs::read_to_string(repo().join("clients/typescript/src/schema.ts")).expect("read");
     assert!(
@@ -162,7 +172,6 @@ async fn the_clients_generated_types_match_the_servers_document() {
 /// upload a file.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_built_packages_install_and_upload() {
-    build_typescript().await;
     let app = spawn_app().await;
     let work = tempfile::tempdir().expect("tempdir");
     let dist = work.path().join("dist");
@@ -216,15 +225,13 @@ async fn the_built_packages_install_and_upload() {
     let printed = succeeded("the installed wheel", &run(python).await);
     assert!(printed.contains("'object_name': 'py/hello.txt'"), "{printed}");
 
-    let mut pack = Command::new("npm");
-    pack.args(["pack", "--silent", "--pack-destination"]).arg(&dist).current_dir(repo().join("clients/typescript"));
-    let tarball = dist.join(succeeded("npm pack", &run(pack).await).trim());
+    let tarball = build_typescript().await;
     let project = work.path().join("project");
     std::fs::create_dir_all(&project).expect("created");
     std::fs::write(project.join("package.json"), r#"{"name": "a-project", "private": true, "type": "module"}"#)
         .expect("written");
     let mut add = Command::new("npm");
-    add.args(["install", "--silent", "--no-audit", "--no-fund", "--offline"]).arg(&tarball).current_dir(&project);
+    add.args(["install", "--silent", "--no-audit", "--no-fund", "--offline"]).arg(tarball).current_dir(&project);
     succeeded("npm install of the package", &run(add).await);
     let script = "import { DraftStore } from '@draftstore/client'\n\
                   import { signRequest } from '@draftstore/client/uppy'\n\
@@ -264,58 +271,4 @@ async fn the_fastapi_example_publishes_a_post() {
     let summary = report.lines().rev().find(|l| l.contains(" passed")).unwrap_or_default().to_owned();
     crate::helpers::report(&format!("fastapi example: {summary}"));
     assert!(summary.contains("2 passed") && !summary.contains("failed"), "{report}");
-}
-
-/// The Express example (examples/express, its dependencies installed by scripts/test) in headless Chromium: the
-/// page uploads two files with Uppy through the TypeScript preset, and publishing confirms both into the post.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_express_example_publishes_a_post_in_chromium() {
-    build_typescript().await;
-    let example_dir = repo().join("examples/express");
-    assert!(
-        example_dir.join("node_modules/express").is_dir(),
-        "the Express example's dependencies are not installed: run scripts/test"
-    );
-    let app = spawn_app_with(&["--cors-allowed-origins", "*"]).await;
-    let port = crate::helpers::free_port();
-    let server = tokio::process::Command::new("node")
-        .arg("server.mjs")
-        .env("PORT", port.to_string())
-        .env("DRAFTSTORE_URL", &app.address)
-        .current_dir(&example_dir)
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the example starts");
-    let example = format!("http://127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while reqwest::get(&example).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "the Express example did not start");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let browser_tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".tools/browser"));
-    let mut node = Command::new("node");
-    node.arg(repo().join("crates/server/tests/browser/run-express.mjs"))
-        .arg(&example)
-        .arg(scratch.path())
-        .env("DRAFTSTORE_BROWSER_TOOLS", browser_tools);
-    let printed = succeeded("the Express page in Chromium", &run(node).await);
-    drop(server);
-    let report: serde_json::Value =
-        serde_json::from_str(printed.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {printed}"));
-    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    let post = report["post"].as_str().expect("a post").to_owned();
-    assert!(report["status"].as_str().is_some_and(|s| s.starts_with("Published ")), "{report}");
-    for (name, bytes) in [("notes.txt", &b"notes of the post\n"[..]), ("table.csv", b"a,b\n1,2\n")] {
-        let (_, body) = app.download(&format!("{post}/{name}"), Some("main")).await;
-        assert_eq!(body, bytes, "{name}");
-        let stat =
-            app.post("/api/v1/stat-object", &serde_json::json!({"object_name": format!("{post}/{name}")})).await.ok();
-        assert_eq!(stat["metadata"], serde_json::json!({"post-title": "A post with two attachments"}));
-    }
-    let drafts = app.post("/api/v1/list-drafts", &serde_json::json!({"prefix": "incoming/"})).await.ok();
-    assert_eq!(drafts["drafts"], serde_json::json!([]), "the drafts were confirmed");
 }

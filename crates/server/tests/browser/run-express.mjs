@@ -1,31 +1,25 @@
-// Drives the Express example (examples/express) in headless Chromium: fill the title, pick two files, publish, and
-// print what the page said as JSON. Usage: node run-express.mjs <example URL> <scratch folder>
-import fs from 'node:fs'
-import path from 'node:path'
+// The Express example (examples/express) as a person uses it, in headless Chromium: the page uploads two files with
+// Uppy through the TypeScript preset, publishing confirms both into the post, and DraftStore holds them; then, with
+// DraftStore stopped, the page says that it cannot be reached.
+// Usage (by scripts/run-docs, on the block of the example's README): node run-express.mjs <page URL> <scratch folder>
+import assert from 'node:assert/strict'
 
-import { launch } from './chromium.mjs'
+import { attachments, checkPublished, publish, stopDraftStore } from './example.mjs'
 
-const [example, scratch] = process.argv.slice(2)
+const [url, scratch] = process.argv.slice(2)
+const files = attachments(scratch)
+const names = Object.keys(files)
 
-const notes = path.join(scratch, 'notes.txt')
-fs.writeFileSync(notes, 'notes of the post\n')
-const table = path.join(scratch, 'table.csv')
-fs.writeFileSync(table, 'a,b\n1,2\n')
+const title = 'A post with two attachments'
+const published = await publish(url, scratch, title, names)
+console.log(JSON.stringify(published))
+assert.deepEqual(published.errors, [], 'the page threw')
+assert.match(published.status, /^Published /, 'the post was not published')
+assert.equal(published.status, `Published ${names.map((name) => `${published.post}/${name}`).join(', ')}`)
+await checkPublished(published.post, files, title)
 
-const browser = await launch()
-try {
-  const page = await browser.newPage()
-  const errors = []
-  page.on('pageerror', (error) => errors.push(String(error)))
-  await page.goto(example + '/')
-  await page.getByLabel('Title').fill('A post with two attachments')
-  await page.setInputFiles('input[name=files]', [notes, table])
-  await page.getByRole('button', { name: 'Publish' }).click()
-  await page.waitForFunction(() => /^(Published|Not)/.test(document.getElementById('status').textContent), null,
-    { timeout: 60000 })
-  const status = await page.locator('#status').textContent()
-  const post = await page.locator('#status').getAttribute('data-post')
-  console.log(JSON.stringify({ status, post, errors }))
-} finally {
-  await browser.close()
-}
+await stopDraftStore()
+const refused = await publish(url, scratch, 'Another post', names)
+console.log(JSON.stringify(refused))
+assert.deepEqual(refused.errors, [], 'the page threw')
+assert.match(refused.status, /^Not published: notes\.txt: .*cannot reach DraftStore at /)
