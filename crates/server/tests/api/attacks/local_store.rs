@@ -133,13 +133,16 @@ async fn trickled_uploads_and_stalled_readers_do_not_hold_the_local_store() {
         "12",
     ])
     .await;
-    let object = vec![b'd'; 4 << 20];
+    // Larger than what the kernel takes off the server for a reader that reads nothing (its socket's send buffer
+    // grows to tcp_wmem's maximum, 4 MiB by default, besides the reader's small receive buffer): a 4 MiB draft
+    // could leave the server whole, and reach a reader that reads it at the end, without the server being at fault.
+    let object = vec![b'd'; 16 << 20];
     app.upload("target.bin", Some("application/octet-stream"), &object).await;
     let target = app.data_dir.join("main-draft/target.bin");
 
     // The same calls before the attack, for the report.
     let before = probe_round(&app, 0).await;
-    // 600 PUTs to one signed URL, each declaring 1 MB and sending a byte every 2 s, and 600 readers of a 4 MiB
+    // 600 PUTs to one signed URL, each declaring 1 MB and sending a byte every 2 s, and 600 readers of a 16 MiB
     // draft that never read: on a runtime and a thread of their own, as attackers are not the server's tasks.
     let ticket = app.upload_url("trickled.bin", Some("application/octet-stream")).await.ok();
     let (address, head) = raw_put_head(&ticket, 1_000_000);
@@ -285,7 +288,8 @@ async fn a_slow_body_above_body_min_rate_is_stored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_download_whose_client_stops_reading_is_cut_off_and_its_file_closed() {
     let app = spawn_app_with(&["--write-stall-timeout", "2"]).await;
-    let object = vec![b'r'; 4 << 20];
+    // Larger than the kernel's buffers take (see above).
+    let object = vec![b'r'; 16 << 20];
     app.upload("read.bin", Some("application/octet-stream"), &object).await;
     let target = app.data_dir.join("main-draft/read.bin");
     let download = app.download_url("read.bin", Some("draft")).await.ok();
