@@ -351,8 +351,22 @@ impl DraftService {
         promotion: &Promotion,
     ) -> Result<Option<ContentReport>> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
+        // The draft is gone: promoted by a concurrent confirm, which answers as this one. Where a move takes the
+        // file itself (the local backend), it holds it aside for a moment before it appears in the main bucket, so
+        // the look-up is tried again a few times (about 0.6 s in all) before the answer is "not found".
+        let retries = self.0.storage.exclusive_moves();
         let already_confirmed = async || {
-            self.call("look up the confirmed object", self.0.storage.head(main, final_key)).await.map(|_| None)
+            let mut pause = Duration::from_millis(5);
+            loop {
+                let found = self.call("look up the confirmed object", self.0.storage.head(main, final_key)).await;
+                match found {
+                    Err(Error::ObjectNotFound(_)) if retries && pause <= Duration::from_millis(320) => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    found => return found.map(|_| None),
+                }
+            }
         };
         // A draft replaced between the check and the move makes the move fail; it is checked again, once.
         for attempt in 0..2 {
