@@ -279,6 +279,43 @@ impl SigningIdentity {
     }
 }
 
+impl S3Storage {
+    /// One DeleteObjects call (quiet: only failures are answered) for up to 1,000 keys, each deleted only if it is
+    /// still the version of its etag, where one is given.
+    async fn delete_objects<'k>(
+        &self,
+        bucket: &BucketName,
+        objects: impl Iterator<Item = (&'k ObjectKey, Option<&'k str>)>,
+    ) -> Result<aws_sdk_s3::operation::delete_objects::DeleteObjectsOutput> {
+        let objects = objects
+            .map(|(key, etag)| ObjectIdentifier::builder().key(key.as_str()).set_e_tag(etag.map(str::to_owned)).build())
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| Error::other("invalid delete request", e))?;
+        let output = self
+            .client
+            .delete_objects()
+            .bucket(bucket.as_str())
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DeleteObjects", bucket, None, e))?;
+        Ok(output)
+    }
+}
+
+/// A key DeleteObjects could not delete, with the store's code and message.
+fn delete_failure(error: &aws_sdk_s3::types::Error) -> DeleteFailure {
+    DeleteFailure {
+        key: error.key().unwrap_or_default().to_owned(),
+        message: format!("{}: {}", error.code().unwrap_or("unknown error"), error.message().unwrap_or("no message")),
+    }
+}
+
 #[async_trait]
 impl Storage for S3Storage {
     async fn create_bucket(&self, bucket: &BucketName) -> Result<()> {
@@ -720,36 +757,12 @@ impl Storage for S3Storage {
         if chosen.is_empty() {
             return Ok(outcome);
         }
-        let objects = chosen
-            .iter()
-            .map(|(key, etag)| ObjectIdentifier::builder().key(key.as_str()).set_e_tag(etag.map(str::to_owned)).build())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::other("invalid delete request", e))?;
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| Error::other("invalid delete request", e))?;
-        let output = self
-            .client
-            .delete_objects()
-            .bucket(bucket.as_str())
-            .delete(delete)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DeleteObjects", bucket, None, e))?;
+        let output = self.delete_objects(bucket, chosen.iter().map(|(key, etag)| (*key, *etag))).await?;
         for error in output.errors() {
             let key = error.key().unwrap_or_default();
             match (error.code(), chosen.iter().find(|(chosen, _)| chosen.as_str() == key)) {
                 (Some("PreconditionFailed" | "NoSuchKey"), Some((key, _))) => outcome.changed.push((*key).clone()),
-                _ => outcome.failures.push(DeleteFailure {
-                    key: key.to_owned(),
-                    message: format!(
-                        "{}: {}",
-                        error.code().unwrap_or("unknown error"),
-                        error.message().unwrap_or("no message")
-                    ),
-                }),
+                _ => outcome.failures.push(delete_failure(error)),
             }
         }
         Ok(outcome)
@@ -815,36 +828,8 @@ impl Storage for S3Storage {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let objects = keys
-            .iter()
-            .map(|key| ObjectIdentifier::builder().key(key.as_str()).build())
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| Error::other("invalid delete request", e))?;
-        let delete = Delete::builder()
-            .set_objects(Some(objects))
-            .quiet(true)
-            .build()
-            .map_err(|e| Error::other("invalid delete request", e))?;
-        let output = self
-            .client
-            .delete_objects()
-            .bucket(bucket.as_str())
-            .delete(delete)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DeleteObjects", bucket, None, e))?;
-        Ok(output
-            .errors()
-            .iter()
-            .map(|error| DeleteFailure {
-                key: error.key().unwrap_or_default().to_owned(),
-                message: format!(
-                    "{}: {}",
-                    error.code().unwrap_or("unknown error"),
-                    error.message().unwrap_or("no message")
-                ),
-            })
-            .collect())
+        let output = self.delete_objects(bucket, keys.iter().map(|key| (key, None))).await?;
+        Ok(output.errors().iter().map(delete_failure).collect())
     }
 
     async fn remove_stale_uploads(&self, bucket: &BucketName, stale: StaleUploads) -> Result<u64> {
