@@ -81,3 +81,25 @@ export async function stopDraftStore() {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
 }
+
+/**
+ * The whole check of an example, run by each example's script: a post with two attachments is published through the
+ * page and DraftStore holds them; then, with DraftStore stopped, publishing again shows `refused` on the page.
+ */
+export async function publishesAndSaysWhenDown(url, scratch, refused) {
+  const files = attachments(scratch)
+  const names = Object.keys(files)
+  const title = 'A post with two attachments'
+  const published = await publish(url, scratch, title, names)
+  console.log(JSON.stringify(published))
+  assert.deepEqual(published.errors, [], 'the page threw')
+  assert.match(published.status, /^Published /, 'the post was not published')
+  assert.equal(published.status, `Published ${names.map((name) => `${published.post}/${name}`).join(', ')}`)
+  await checkPublished(published.post, files, title)
+
+  await stopDraftStore()
+  const after = await publish(url, scratch, 'Another post', names)
+  console.log(JSON.stringify(after))
+  assert.deepEqual(after.errors, [], 'the page threw')
+  assert.match(after.status, refused)
+}
