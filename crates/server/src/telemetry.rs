@@ -4,7 +4,8 @@
 //! requests and sent to the hook and the event receiver; unset, nothing of it runs. The spans are made with the
 //! OpenTelemetry API itself, not bridged from `tracing`'s: a bridged span cost about half a presign's time, mostly in
 //! `tracing`'s registry and the bridge's field visitors, whether or not it was sampled. Metrics are recorded with the
-//! `metrics` crate and rendered in the Prometheus text format.
+//! `metrics` crate and rendered in the Prometheus text format. Every request and RPC has an id ([`REQUEST_ID`]), the
+//! client's or a fresh one, in its span and in its answer.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -426,9 +427,22 @@ pub async fn metrics_upkeep(handle: PrometheusHandle) {
     }
 }
 
+/// The request id header, taken from the request when it carries a sane one and returned in the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A request's id: the client's own if it is short printable ASCII, or a fresh one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(fresh_request_id)
+}
+
 /// A fresh request id: 16 hex digits, unique within the process and unpredictable across processes. A random
 /// seed drawn once is mixed with a counter (splitmix64), so the hot path makes no system call.
-pub fn request_id() -> String {
+fn fresh_request_id() -> String {
     static SEED: OnceLock<u64> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let seed = *SEED.get_or_init(|| {
@@ -458,6 +472,22 @@ mod tests {
 
     fn sample(text: &str, series: &str) -> Option<f64> {
         text.lines().find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+    }
+
+    #[test]
+    fn a_sane_request_id_is_kept_and_any_other_replaced() {
+        let given = |id: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(REQUEST_ID, id.parse().expect("a header value"));
+            request_id(&headers)
+        };
+        assert_eq!(given("req-42"), "req-42");
+        for insane in ["", "with space", &"x".repeat(129)] {
+            let fresh = given(insane);
+            assert_eq!(fresh.len(), 16, "{insane:?} gets a fresh id: {fresh}");
+            assert!(fresh.bytes().all(|b| b.is_ascii_hexdigit()), "{fresh}");
+        }
+        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()), "fresh ids differ");
     }
 
     #[test]

@@ -20,9 +20,8 @@ use tracing::Instrument;
 
 use crate::auth::{Authenticator, Caller, Verdict};
 use crate::clients::TrustedProxies;
-use crate::http::{REQUEST_ID, request_id_from};
 use crate::ratelimit::RateLimiter;
-use crate::telemetry::Trace;
+use crate::telemetry::{REQUEST_ID, Trace};
 
 /// Authentication, then rate limiting: what REST's `Authenticate` layer does, for gRPC.
 #[derive(Debug, Clone)]
@@ -148,7 +147,7 @@ where
 
     fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
         let started = Instant::now();
-        let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+        let id = crate::telemetry::request_id(request.headers());
         let method = method_label(request.uri().path());
         let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
         let trace = Trace::incoming("rpc", request.headers(), || {

@@ -23,11 +23,11 @@ use tower_layer::{Layer, layer_fn};
 use tower_service::Service;
 use tracing::Instrument;
 
-use super::{AppState, REQUEST_ID, request_id_from};
+use super::AppState;
 use crate::auth::{Caller, Verdict};
 use crate::clients::ClientAddr;
 use crate::error::Error;
-use crate::telemetry;
+use crate::telemetry::{self, REQUEST_ID};
 
 /// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
@@ -145,7 +145,7 @@ where
         // The route's template, shared with the router (not copied).
         let matched = request.extensions().get::<MatchedPath>().cloned();
         let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-        let id = request_id_from(request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()));
+        let id = telemetry::request_id(request.headers());
         let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
         let proxies = &self.state.proxies;
         let client = peer.map(|peer| {

@@ -30,7 +30,7 @@ use crate::auth::Authenticator;
 use crate::clients::TrustedProxies;
 use crate::service::DraftService;
 
-use crate::telemetry;
+use crate::telemetry::{self, REQUEST_ID};
 use layers::{Authenticate, Observe};
 
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
@@ -223,17 +223,6 @@ async fn not_found() -> Response {
         error_message: "no such route".to_owned(),
     };
     (axum::http::StatusCode::NOT_FOUND, axum::Json(body)).into_response()
-}
-
-/// The request id header, taken from the request when it carries a sane one and returned in the response.
-pub const REQUEST_ID: &str = "x-request-id";
-
-/// Takes a client's request id if it is short printable ASCII, or makes one.
-pub(crate) fn request_id_from(given: Option<&str>) -> String {
-    given
-        .filter(|id| (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(telemetry::request_id)
 }
 
 async fn render_metrics() -> impl IntoResponse {
