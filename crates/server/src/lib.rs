@@ -1,6 +1,7 @@
 //! DraftStore: two-stage uploads. Clients get presigned URLs to upload drafts straight to object storage, and the
 //! application confirms them into the main bucket, server-side.
 
+pub mod admission;
 pub mod auth;
 pub mod bounded;
 pub mod checks;

@@ -15,12 +15,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use url::Url;
 
+use crate::admission::Gate;
 use crate::auth::{Authenticator, TenantNames};
 use crate::cleaner::Cleaner;
 use crate::config::{ConfigError, ConnectionSettings, ServeSettings, Settings};
 use crate::connections::{self, HttpRouters, Slots};
 use crate::error::Error;
-use crate::grpc::{self, Admission, GrpcApi};
+use crate::grpc::{self, GrpcApi};
 use crate::hooks::Deliverer;
 use crate::http::{AppState, ReadyCache, Shared, reserve_router, router};
 use crate::probe::{ProbeError, StartupProbe};
@@ -90,6 +91,8 @@ pub struct Application {
     /// Delivers the event outbox, when EVENTS_URL is set.
     deliverer: Option<Deliverer>,
     state: AppState,
+    /// What admits and observes the requests of both ports.
+    gate: Arc<Gate>,
     connections: ConnectionSettings,
     /// Connections each port takes: MAX_CONNECTIONS, fitted to the open-file limit.
     connection_cap: usize,
@@ -135,19 +138,10 @@ impl Application {
             );
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
-        let proxies = Arc::new(settings.trusted_proxies.clone());
+        let gate = Arc::new(Gate { auth: Arc::clone(&auth), limiter, proxies: settings.trusted_proxies.clone() });
         let uploads = Arc::new(crate::http::UploadSlots::new(settings.connections.max_concurrent_uploads));
-        let state = AppState::new(Shared {
-            service,
-            local: backend.local,
-            readiness,
-            auth,
-            public_url,
-            limiter,
-            proxies,
-            store_probe,
-            uploads,
-        });
+        let state =
+            AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, store_probe, uploads });
         Ok(Self {
             http,
             http_address,
@@ -158,6 +152,7 @@ impl Application {
             cleaner,
             deliverer,
             state,
+            gate,
             connections: settings.connections,
             connection_cap,
             probe: store,
@@ -229,18 +224,14 @@ impl Application {
             .add_service(health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(GrpcApi::server(
-                self.state.service.clone(),
-                Admission {
-                    auth: Arc::clone(&self.state.auth),
-                    limiter: self.state.limiter.clone(),
-                    proxies: Arc::clone(&self.state.proxies),
-                },
-            ))
+            .add_service(GrpcApi::server(self.state.service.clone(), Arc::clone(&self.gate)))
             .serve_with_incoming_shutdown(grpc_incoming, until_stopped());
 
         tracing::info!(http = %self.http_address, grpc = %self.grpc_address, "DraftStore listening");
-        let routers = HttpRouters { reserve: reserve_router(self.state.clone()), full: router(self.state) };
+        let routers = HttpRouters {
+            reserve: reserve_router(self.state.clone(), Arc::clone(&self.gate)),
+            full: router(self.state, self.gate),
+        };
         let http_slots = Slots::new("http", self.connection_cap, connections::PROBE_RESERVE);
         let http_server = connections::serve_http(self.http, http_slots, routers, connections, until_stopped());
         let on_failure = |error: io::Error| {

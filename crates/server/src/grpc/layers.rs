@@ -1,193 +1,88 @@
-//! What every RPC of `draft.v1.DraftService` goes through before and after its handler, as REST's layers:
-//! [`Observed`] runs each call in a span carrying its request id, logs and counts it and returns the id;
-//! [`Admitted`] authenticates the caller and counts the call against its rate limit ([`Admission`]), handing the
-//! [`Caller`] to the handler in the request's extensions.
+//! gRPC as a [`Protocol`] of the admission stack: calls are labelled by their method, refused with a gRPC status
+//! and counted by status code; [`admitted`] hands a handler its caller.
 
-use std::future::{Future, Ready, ready};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
+use std::net::IpAddr;
+use std::time::Duration;
 
-use axum::http::{HeaderValue, Request as HttpRequest, Response as HttpResponse};
-use futures_util::future::Either;
+use axum::http::{Request as HttpRequest, Response as HttpResponse};
 use opentelemetry::KeyValue;
-use tonic::codegen::Service;
 use tonic::server::NamedService;
 use tonic::transport::server::TcpConnectInfo;
 use tonic::{Code, Request, Status};
-use tracing::Instrument;
+use tracing::Span;
 
-use crate::auth::{Authenticator, Caller, Verdict};
-use crate::clients::TrustedProxies;
-use crate::ratelimit::RateLimiter;
-use crate::telemetry::{REQUEST_ID, Trace};
+use crate::admission::{self, Protocol};
+use crate::auth::Caller;
+use crate::error::Error;
 
-/// Authentication, then rate limiting: what REST's `Authenticate` layer does, for gRPC.
-#[derive(Debug, Clone)]
-pub struct Admission {
-    pub auth: Arc<Authenticator>,
-    pub limiter: Option<Arc<RateLimiter>>,
-    /// Who may name the client behind a connection (TRUSTED_PROXIES).
-    pub proxies: Arc<TrustedProxies>,
-}
+/// The RPCs of `draft.v1.DraftService`.
+#[derive(Debug, Clone, Copy)]
+pub struct Grpc;
 
-impl Admission {
-    /// Counts an admitted caller's call against its rate limit.
-    fn limited<B>(&self, caller: Caller, request: &HttpRequest<B>) -> Result<Caller, Status> {
-        if let Some(limiter) = &self.limiter {
-            let headers = request.headers();
-            let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
-            let client = request
-                .extensions()
-                .get::<TcpConnectInfo>()
-                .and_then(TcpConnectInfo::remote_addr)
-                .map(|peer| self.proxies.client(peer.ip(), values("x-forwarded-for"), values("forwarded")));
-            limiter.check(&caller, client, "grpc")?;
-        }
-        Ok(caller)
-    }
-}
+/// [`admission::Observe`], for gRPC.
+pub type Observe<S> = admission::Observe<Grpc, S>;
 
-/// A service whose calls are admitted by [`Admission`] first, on the HTTP request itself: tonic's interceptors take
-/// the request apart into a `tonic::Request` and put it back together for each call.
-#[derive(Debug, Clone)]
-pub struct Admitted<S> {
-    inner: S,
-    admission: Admission,
-}
+/// [`admission::Admit`], for gRPC.
+pub type Admit<S> = admission::Admit<Grpc, S>;
 
-impl<S> Admitted<S> {
-    pub fn new(inner: S, admission: Admission) -> Self {
-        Self { inner, admission }
-    }
-}
-
-impl<S: NamedService> NamedService for Admitted<S> {
+impl<K, S: NamedService> NamedService for admission::Around<K, Grpc, S> {
     const NAME: &'static str = S::NAME;
 }
 
-/// The future of a call whose token names a key the key set lacks: the set is read again first.
-type AfterReload<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+impl Protocol for Grpc {
+    const NAME: &'static str = "grpc";
+    const SPAN: &'static str = "rpc";
+    type Body = tonic::body::Body;
+    type Route = &'static str;
+    type Outcome = Code;
 
-impl<S, B> Service<HttpRequest<B>> for Admitted<S>
-where
-    S: Service<HttpRequest<B>, Response = HttpResponse<tonic::body::Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    B: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Either<Either<S::Future, Ready<Result<S::Response, S::Error>>>, AfterReload<S::Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+    fn peer<B>(request: &HttpRequest<B>) -> Option<IpAddr> {
+        request.extensions().get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr).map(|peer| peer.ip())
     }
 
-    fn call(&mut self, mut request: HttpRequest<B>) -> Self::Future {
-        let authorization = request.headers().get("authorization").and_then(|v| v.to_str().ok());
-        match self.admission.auth.verdict(authorization) {
-            Verdict::Decided(decided) => {
-                match decided.map_err(Status::from).and_then(|caller| self.admission.limited(caller, &request)) {
-                    Ok(caller) => {
-                        request.extensions_mut().insert(caller);
-                        Either::Left(Either::Left(self.inner.call(request)))
-                    }
-                    Err(status) => Either::Left(Either::Right(ready(Ok(status.into_http())))),
-                }
-            }
-            Verdict::UnknownKey => {
-                let authorization = authorization.unwrap_or_default().to_owned();
-                let admission = self.admission.clone();
-                // The service that was made ready goes with the call; this layer keeps a fresh clone.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Either::Right(Box::pin(async move {
-                    let decided = Arc::clone(&admission.auth).after_reload(authorization).await;
-                    match decided.map_err(Status::from).and_then(|caller| admission.limited(caller, &request)) {
-                        Ok(caller) => {
-                            request.extensions_mut().insert(caller);
-                            inner.call(request).await
-                        }
-                        Err(status) => Ok(status.into_http()),
-                    }
-                }))
-            }
-        }
+    fn route<B>(request: &HttpRequest<B>) -> &'static str {
+        method_label(request.uri().path())
+    }
+
+    fn span(id: &str, method: &&'static str) -> Span {
+        tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty)
+    }
+
+    fn attributes(method: &&'static str, _client: Option<IpAddr>) -> impl Iterator<Item = KeyValue> {
+        [KeyValue::new("rpc.system", "grpc"), KeyValue::new("rpc.method", *method)].into_iter()
+    }
+
+    fn refuse(error: Error) -> HttpResponse<tonic::body::Body> {
+        Status::from(error).into_http()
+    }
+
+    fn outcome(response: &HttpResponse<tonic::body::Body>) -> Code {
+        // An error is a trailers-only response: its status is in the headers. A success's is in trailers.
+        response.headers().get("grpc-status").map_or(Code::Ok, |v| Code::from_bytes(v.as_bytes()))
+    }
+
+    fn ended(code: Code) -> (Option<String>, KeyValue) {
+        let failed = matches!(
+            code,
+            Code::Internal | Code::Unavailable | Code::Unknown | Code::DataLoss | Code::DeadlineExceeded
+        );
+        (failed.then(|| format!("{code:?}")), KeyValue::new("rpc.grpc.status_code", code as i64))
+    }
+
+    fn log(code: Code, elapsed: Duration) {
+        tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc");
+    }
+
+    fn count(method: &&'static str, code: Code, elapsed: Duration) {
+        crate::telemetry::GRPC_REQUESTS.record(&[method], code_name(code), Some(elapsed));
     }
 }
 
-/// The caller [`Admission`] let in, and the message.
+/// The caller [`Admit`] let in, and the message.
 pub fn admitted<T>(request: Request<T>) -> Result<(Caller, T), Status> {
     let caller = request.extensions().get::<Caller>().cloned();
     let caller = caller.ok_or_else(|| Status::internal("the call reached its handler without admission"))?;
     Ok((caller, request.into_inner()))
-}
-
-/// A service whose calls are observed: what REST's `Observe` layer does, for gRPC.
-#[derive(Debug, Clone)]
-pub struct Observed<S>(pub S);
-
-impl<S: NamedService> NamedService for Observed<S> {
-    const NAME: &'static str = S::NAME;
-}
-
-impl<S, B, R> Service<HttpRequest<B>> for Observed<S>
-where
-    S: Service<HttpRequest<B>, Response = HttpResponse<R>>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: HttpRequest<B>) -> Self::Future {
-        let started = Instant::now();
-        let id = crate::telemetry::request_id(request.headers());
-        let method = method_label(request.uri().path());
-        let span = tracing::info_span!("rpc", request_id = %id, method = %method, trace_id = tracing::field::Empty);
-        let trace = Trace::incoming("rpc", request.headers(), || {
-            [
-                KeyValue::new("request_id", id.clone()),
-                KeyValue::new("rpc.system", "grpc"),
-                KeyValue::new("rpc.method", method),
-            ]
-        });
-        if let Some(trace) = &trace {
-            span.record("trace_id", tracing::field::display(trace.trace_id()));
-        }
-        // Admission runs in `call` itself: its refusals are logged in the call's span too.
-        let call = span.in_scope(|| self.0.call(request));
-        Box::pin(async move {
-            let mut result = crate::telemetry::within(trace.as_ref(), call.instrument(span.clone())).await;
-            if let Ok(response) = &mut result {
-                // An error is a trailers-only response: its status is in the headers. A success's is in trailers.
-                let code = response.headers().get("grpc-status").map_or(Code::Ok, |v| Code::from_bytes(v.as_bytes()));
-                if let Some(trace) = trace {
-                    let failed = matches!(
-                        code,
-                        Code::Internal | Code::Unavailable | Code::Unknown | Code::DataLoss | Code::DeadlineExceeded
-                    );
-                    trace
-                        .end(failed.then(|| format!("{code:?}")), [KeyValue::new("rpc.grpc.status_code", code as i64)]);
-                }
-                let elapsed = started.elapsed();
-                span.in_scope(|| tracing::info!(code = ?code, elapsed_ms = elapsed.as_secs_f64() * 1e3, "rpc"));
-                crate::telemetry::GRPC_REQUESTS.record(&[method], code_name(code), Some(elapsed));
-                if let Ok(mut value) = HeaderValue::from_str(&id) {
-                    // Sent as a literal HPACK never indexes: a value seen once would only churn the connection's
-                    // header table (about 3 % of a call's time in h2's indexing).
-                    value.set_sensitive(true);
-                    response.headers_mut().insert(REQUEST_ID, value);
-                }
-            }
-            result
-        })
-    }
 }
 
 /// The methods of `draft.v1.DraftService`, as the contract names them (a test checks them against it).

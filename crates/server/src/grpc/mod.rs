@@ -2,6 +2,7 @@
 //! and server reflection. Errors are real gRPC statuses carrying the error type in a `google.rpc.ErrorInfo`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use draftstore_proto::draft::v1 as pb;
@@ -13,6 +14,7 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::admission::Gate;
 use crate::domain::{
     Disposition, IdempotencyKey, Metadata, Stage, parse_checksum, parse_content_type, parse_etag, parse_filename,
     parse_object_name, parse_part_number, parse_upload_id,
@@ -23,8 +25,7 @@ use crate::service::{
     SetDraft, Upload,
 };
 use draftstore_storage::CompletedPart;
-pub use layers::Admission;
-use layers::{Admitted, Observed, admitted};
+use layers::{Admit, Observe, admitted};
 
 mod layers;
 
@@ -39,8 +40,8 @@ pub struct GrpcApi {
 
 impl GrpcApi {
     /// The tonic service, behind its layers.
-    pub fn server(service: DraftService, admission: Admission) -> Observed<Admitted<DraftServiceServer<Self>>> {
-        Observed(Admitted::new(DraftServiceServer::new(Self { service }), admission))
+    pub fn server(service: DraftService, gate: Arc<Gate>) -> Observe<Admit<DraftServiceServer<Self>>> {
+        Observe::new(Admit::new(DraftServiceServer::new(Self { service }), Arc::clone(&gate)), gate)
     }
 }
 

@@ -1,204 +1,101 @@
-//! What every REST request goes through around its handler, as tower services (the gRPC side's are in
-//! `grpc::layers`): [`Observe`] runs each request in a span carrying its request id, logs and counts it and returns
-//! the id; [`Authenticate`] admits API requests whose credentials check out and counts them against their rate limit,
-//! handing the [`Caller`] to the handler in the request's extensions.
-//!
-//! They are services of their own rather than `axum::middleware::from_fn`, which clones the inner service and boxes
-//! it and the middleware's future for every request (2 % of upload-url's rate, measured).
+//! REST as a [`Protocol`] of the admission stack: requests are labelled by their route's template and their method,
+//! refused with the JSON error body, and counted by status.
 
 use std::borrow::Cow;
-use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::future::Either;
 use opentelemetry::KeyValue;
-use tower_layer::{Layer, layer_fn};
-use tower_service::Service;
-use tracing::Instrument;
+use tracing::Span;
 
-use super::AppState;
-use crate::auth::{Caller, Verdict};
-use crate::clients::ClientAddr;
+use crate::admission::{self, Protocol};
 use crate::error::Error;
-use crate::telemetry::{self, REQUEST_ID};
+use crate::telemetry;
 
-/// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).
-const X_FORWARDED_FOR: &str = "x-forwarded-for";
+/// The REST API, the probes, the page and the signed URLs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rest;
 
-/// Admits API requests whose credentials check out, passing the [`Caller`] on to the handler; the probes, the
-/// metrics and the signed URLs do not go through here.
-#[derive(Clone)]
-pub(super) struct Authenticate<S> {
-    inner: S,
-    state: AppState,
+/// [`admission::Observe`], for REST.
+pub(super) type Observe<S> = admission::Observe<Rest, S>;
+
+/// [`admission::Admit`], for REST: the probes, the metrics and the signed URLs do not go through it.
+pub(super) type Admit<S> = admission::Admit<Rest, S>;
+
+/// A request's labels: the template of the route it matched, shared with the router (not copied), and its method.
+pub(super) struct Route {
+    matched: Option<MatchedPath>,
+    method: &'static str,
 }
 
-impl<S> Authenticate<S> {
-    pub(super) fn layer(state: AppState) -> impl Layer<S, Service = Self> + Clone {
-        layer_fn(move |inner| Self { inner, state: state.clone() })
+impl Route {
+    fn path(&self) -> &str {
+        self.matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str)
     }
 }
 
-/// Counts an admitted caller's request against its rate limit.
-fn limited(state: &AppState, caller: Caller, request: &Request) -> Result<Caller, Error> {
-    if let Some(limiter) = &state.limiter {
-        let client = request.extensions().get::<ClientAddr>().map(|client| client.0);
-        limiter.check(&caller, client, "http")?;
-    }
-    Ok(caller)
-}
+impl Protocol for Rest {
+    const NAME: &'static str = "http";
+    const SPAN: &'static str = "request";
+    type Body = Body;
+    type Route = Route;
+    type Outcome = StatusCode;
 
-/// The answer that refuses a request; a refused credential's says which scheme to use.
-fn refusal(error: Error) -> Response {
-    let challenge = matches!(error, Error::Unauthenticated);
-    let mut response = error.into_response();
-    if challenge {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
-/// The future of a request whose token names a key the key set lacks: the set is read again first.
-type AfterReload = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-impl<S> Service<Request> for Authenticate<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<Either<S::Future, Ready<Result<Response, Infallible>>>, AfterReload>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
+        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match self.state.auth.verdict(authorization) {
-            Verdict::Decided(decided) => match decided.and_then(|caller| limited(&self.state, caller, &request)) {
-                Ok(caller) => {
-                    request.extensions_mut().insert(caller);
-                    Either::Left(Either::Left(self.inner.call(request)))
-                }
-                Err(error) => Either::Left(Either::Right(ready(Ok(refusal(error))))),
-            },
-            Verdict::UnknownKey => {
-                let authorization = authorization.unwrap_or_default().to_owned();
-                let state = self.state.clone();
-                // The service that was made ready goes with the request; this layer keeps a fresh clone.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Either::Right(Box::pin(async move {
-                    let decided = Arc::clone(&state.auth).after_reload(authorization).await;
-                    match decided.and_then(|caller| limited(&state, caller, &request)) {
-                        Ok(caller) => {
-                            request.extensions_mut().insert(caller);
-                            inner.call(request).await
-                        }
-                        Err(error) => Ok(refusal(error)),
-                    }
-                }))
-            }
-        }
-    }
-}
-
-/// Every request runs in a span carrying its request id, ends with one log line (route, status, duration), and
-/// is counted in the metrics.
-#[derive(Clone)]
-pub(super) struct Observe<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> Observe<S> {
-    pub(super) fn layer(state: AppState) -> impl Layer<S, Service = Self> + Clone {
-        layer_fn(move |inner| Self { inner, state: state.clone() })
-    }
-}
-
-impl<S> Service<Request> for Observe<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
+    fn route<B>(request: &Request<B>) -> Route {
+        Route { matched: request.extensions().get::<MatchedPath>().cloned(), method: method_label(request.method()) }
     }
 
-    fn call(&mut self, mut request: Request) -> Self::Future {
-        let started = Instant::now();
-        let method = method_label(request.method());
-        // The route's template, shared with the router (not copied).
-        let matched = request.extensions().get::<MatchedPath>().cloned();
-        let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-        let id = telemetry::request_id(request.headers());
-        let peer = request.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
-        let proxies = &self.state.proxies;
-        let client = peer.map(|peer| {
-            if proxies.is_empty() {
-                return ClientAddr(peer);
-            }
-            let headers = request.headers();
-            let values = |name| headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok());
-            ClientAddr(proxies.client(peer, values(X_FORWARDED_FOR), values(header::FORWARDED.as_str())))
-        });
-        let span = tracing::info_span!(
+    fn span(id: &str, route: &Route) -> Span {
+        tracing::info_span!(
             "request",
             request_id = %id,
-            method = %method,
-            route = %route,
+            method = %route.method,
+            route = %route.path(),
             client = tracing::field::Empty,
             trace_id = tracing::field::Empty
-        );
-        let trace = telemetry::Trace::incoming("request", request.headers(), || {
-            [
-                KeyValue::new("request_id", id.clone()),
-                KeyValue::new("http.request.method", method),
-                KeyValue::new("http.route", route.to_owned()),
-            ]
+        )
+    }
+
+    fn attributes(route: &Route, client: Option<IpAddr>) -> impl Iterator<Item = KeyValue> {
+        [KeyValue::new("http.request.method", route.method), KeyValue::new("http.route", route.path().to_owned())]
             .into_iter()
-            .chain(client.as_ref().map(|client| KeyValue::new("client.address", client.0.to_string())))
-        });
-        if let Some(trace) = &trace {
-            span.record("trace_id", tracing::field::display(trace.trace_id()));
+            .chain(client.map(|client| KeyValue::new("client.address", client.to_string())))
+    }
+
+    /// A refused credential's answer says which scheme to use.
+    fn refuse(error: Error) -> Response {
+        let challenge = matches!(error, Error::Unauthenticated);
+        let mut response = error.into_response();
+        if challenge {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let Some(client) = client {
-            span.record("client", tracing::field::display(client.0));
-            request.extensions_mut().insert(client);
-        }
-        // The handler's service is called in the span too, so that what it does before its future runs is logged
-        // in it.
-        let call = span.in_scope(|| self.inner.call(request));
-        Box::pin(async move {
-            let Ok(mut response) = telemetry::within(trace.as_ref(), call.instrument(span.clone())).await;
-            let status = response.status().as_u16();
-            if let Some(trace) = trace {
-                let error = response.status().is_server_error().then(|| format!("answered {status}"));
-                trace.end(error, [KeyValue::new("http.response.status_code", i64::from(status))]);
-            }
-            let elapsed = started.elapsed();
-            span.in_scope(|| tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1e3, "request"));
-            let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-            telemetry::HTTP_REQUESTS.record(&[route, method], &static_status(status), Some(elapsed));
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert(REQUEST_ID, value);
-            }
-            Ok(response)
-        })
+        response
+    }
+
+    fn outcome(response: &Response) -> StatusCode {
+        response.status()
+    }
+
+    fn ended(status: StatusCode) -> (Option<String>, KeyValue) {
+        let code = status.as_u16();
+        let error = status.is_server_error().then(|| format!("answered {code}"));
+        (error, KeyValue::new("http.response.status_code", i64::from(code)))
+    }
+
+    fn log(status: StatusCode, elapsed: Duration) {
+        tracing::info!(status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
+    }
+
+    fn count(route: &Route, status: StatusCode, elapsed: Duration) {
+        telemetry::HTTP_REQUESTS.record(&[route.path(), route.method], &static_status(status.as_u16()), Some(elapsed));
     }
 }
 

@@ -26,12 +26,11 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 pub use error::ErrorBody;
 pub use openapi::ApiDoc;
 
+use crate::admission::Gate;
 use crate::auth::Authenticator;
-use crate::clients::TrustedProxies;
 use crate::service::DraftService;
-
 use crate::telemetry::{self, REQUEST_ID};
-use layers::{Authenticate, Observe};
+use layers::{Admit, Observe};
 
 /// Largest JSON request body: room for the 10,000 parts of a multipart completion, ETags of 128 characters each.
 const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -67,10 +66,6 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     /// Where clients reach this server (PUBLIC_URL).
     pub public_url: url::Url,
-    /// Counts API calls per caller; `None` when RATE_LIMIT=0.
-    pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
-    /// Who may name the client behind a connection (TRUSTED_PROXIES).
-    pub proxies: Arc<TrustedProxies>,
     /// What the store probe found, for `/ready`.
     pub store_probe: Arc<crate::probe::ProbeStatus>,
     /// Uploads to local signed URLs received at once, MAX_CONCURRENT_UPLOADS at most.
@@ -130,8 +125,8 @@ impl ReadyCache {
     }
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+/// The whole HTTP application; `gate` admits and observes its requests.
+pub fn router(state: AppState, gate: Arc<Gate>) -> Router {
     let openapi =
         Arc::new(serde_json::to_string_pretty(&openapi::document(&state)).expect("the OpenAPI document serializes"));
     let api = Router::new()
@@ -153,7 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/uppy/sign", post(uppy::sign))
         .route("/api/v1/uppy/complete", post(uppy::complete))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
-        .layer(Authenticate::layer(state.clone()));
+        .layer(Admit::layer(Arc::clone(&gate)));
     let mut router = api
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
@@ -172,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         let blobs = get(blobs::get).put(blobs::put).post(blobs::post).delete(blobs::delete);
         router = router.route(&format!("{BLOB_ROUTE}/{{bucket}}/{{*key}}"), blobs);
     }
-    let router = router.fallback(not_found).layer(Observe::layer(state.clone()));
+    let router = router.fallback(not_found).layer(Observe::layer(gate));
     // CORS outermost: a browser's preflight is answered before authentication, which it never carries.
     let router = match cors(state.service.cors_allowed_origins()) {
         Some(cors) => router.layer(cors),
@@ -183,12 +178,12 @@ pub fn router(state: AppState) -> Router {
 
 /// What a connection on the probe reserve is answered (see [`crate::connections`]): the probes, and to anything
 /// else 503 `SERVER_BUSY` with `Retry-After`, so that a saturated server still looks alive and ready.
-pub fn reserve_router(state: AppState) -> Router {
+pub fn reserve_router(state: AppState, gate: Arc<Gate>) -> Router {
     Router::new()
         .route("/health", get(api::health))
         .route("/ready", get(api::ready))
         .fallback(|| async { crate::error::Error::ServerBusy.into_response() })
-        .layer(Observe::layer(state.clone()))
+        .layer(Observe::layer(gate))
         .with_state(state)
 }
 
