@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use clap::Args;
-use draftstore_client::api::StoreProbeStatus;
+use draftstore_api::StoreProbeStatus;
 use draftstore_storage::probe::{Depth, Finding, Outcome, ProbePlan, ProbeReport, Promise, Severity, StoreProbe};
 
 use crate::bounded::StorageCalls;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use draftstore_client::api::ContentReport;
+use draftstore_api::ContentReport;
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
     Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Progress, Storage,

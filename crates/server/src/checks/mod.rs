@@ -3,7 +3,7 @@
 //! ([`clamav`]). The draft service runs them, in that order, for every confirm whatever the adapter; a draft is
 //! hostile until they pass.
 
-use draftstore_client::api::{ContentReport, ScanReport, ScanResult};
+use draftstore_api::{ContentReport, ScanReport, ScanResult};
 use draftstore_storage::{BucketName, Checksum, ObjectMeta, Storage};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};

@@ -3,7 +3,7 @@
 //! route shares, the shapes of Uppy's signing requests, and the links between operations, so that a tool reading
 //! the document literally sends what the server accepts and is refused what it refuses.
 
-use draftstore_client::api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
+use draftstore_api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
 use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_SINGLE_UPLOAD, MIN_PART_SIZE};
 use serde_json::json;
 use utoipa::openapi::schema::{Schema, Type};
@@ -257,7 +257,7 @@ fn uppy_sign_request() -> RefOr<Schema> {
 
 #[cfg(test)]
 mod tests {
-    use draftstore_client::api::{
+    use draftstore_api::{
         CHECKSUM_SHA256_PATTERN, CONTENT_TYPE_PATTERN, FILENAME_PATTERN, MAX_CONTENT_TYPE_LEN, MAX_UPLOAD_ID_LEN,
         METADATA_VALUE_FORMS, UPLOAD_ID_PATTERN, metadata_name_pattern,
     };

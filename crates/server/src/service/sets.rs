@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use draftstore_client::api::ContentReport;
+use draftstore_api::ContentReport;
 use draftstore_storage::{BucketName, LIST_PAGE, MoveOptions, ObjectKey, Progress};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
