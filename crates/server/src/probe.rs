@@ -322,7 +322,7 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
         }
     };
     let calls = StorageCalls::new(settings.storage_timeout);
-    let report = match probe(backend.probe.as_ref(), settings, Depth::Doctor, calls).await {
+    let report = match probe(backend.store.probe.as_ref(), settings, Depth::Doctor, calls).await {
         Ok(report) => report,
         Err(e) => {
             let hint = match e {

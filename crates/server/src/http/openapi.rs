@@ -4,6 +4,7 @@
 //! the document literally sends what the server accepts and is refused what it refuses.
 
 use draftstore_api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
+use draftstore_storage::WholeChecksum;
 use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_SINGLE_UPLOAD, MIN_PART_SIZE};
 use serde_json::json;
 use utoipa::openapi::schema::{Schema, Type};
@@ -75,7 +76,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
             start.properties.remove("part_size");
         }
     }
-    if !state.service.storage().verifies_multipart_sha256()
+    if state.service.store().multipart.whole_checksum() != WholeChecksum::Verified
         && let Some(RefOr::T(Schema::Object(start))) = components.schemas.get_mut("StartMultipartRequest")
     {
         // This store cannot verify a whole multipart object's SHA-256, and the server refuses the field.

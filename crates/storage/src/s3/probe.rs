@@ -18,10 +18,11 @@ use crate::probe::{Depth, Finding, Outcome, PROBE_PREFIX, ProbePlan, ProbeReport
 use crate::storage::ESCAPE;
 use crate::{
     BucketName, Checksum, Conditions, ContentType, Declared, Error, Method, ObjectKey, PresignRequest, PresignedUrl,
-    Result, Storage,
+    Result,
 };
 
 /// The object every smuggled copy points at: no upload URL may ever copy it.
+use crate::{MultipartStore as _, ObjectStore as _};
 const SOURCE: &[u8] = b"draftstore probe: the source object, which no upload URL may copy";
 /// What a hostile upload sends as its body (of another length than [`SOURCE`], so that a part tells them apart).
 const BODY: &[u8] = b"draftstore probe: the signed upload";
