@@ -15,7 +15,8 @@
 //! # Ok(()) }
 //! ```
 
-pub mod api;
+/// The wire types, from their own crate so that the server and the client share them.
+pub use draftstore_api as api;
 #[cfg(feature = "http")]
 mod client;
 #[cfg(feature = "http")]

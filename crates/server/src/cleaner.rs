@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{BucketName, ListedObject, ObjectKey, StaleUploads, Storage};
+use draftstore_storage::{BucketName, BucketRules, ListedObject, ObjectKey, ObjectStore, StaleUploads, Store};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
@@ -91,7 +91,9 @@ pub fn lifecycle_days(lifetime: Duration) -> u32 {
 /// Removes expired drafts from one bucket.
 #[derive(Debug, Clone)]
 pub struct Cleaner {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn ObjectStore>,
+    /// The store's bucket rules, where it has them.
+    rules: Option<Arc<dyn BucketRules>>,
     bucket: BucketName,
     /// Where multipart copies of confirms that were cut off may be left.
     main: BucketName,
@@ -107,7 +109,7 @@ pub struct Cleaner {
 
 impl Cleaner {
     /// A cleaner of the draft bucket named by the settings.
-    pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
+    pub fn new(store: Store, settings: &Settings) -> Self {
         Self {
             bucket: settings.buckets.draft.clone(),
             main: settings.buckets.main.clone(),
@@ -115,9 +117,10 @@ impl Cleaner {
             upload_ttl: settings.upload_ttl,
             calls: StorageCalls::new(settings.storage_timeout),
             dry_run: false,
-            outbox: Outbox::from_settings(&storage, settings),
-            sets: DraftService::new(Arc::clone(&storage), settings),
-            storage,
+            outbox: Outbox::from_settings(&store.objects, settings),
+            storage: Arc::clone(&store.objects),
+            rules: store.rules.clone(),
+            sets: DraftService::new(store, settings),
         }
     }
 
@@ -129,8 +132,9 @@ impl Cleaner {
 
     /// Puts the safety-net lifecycle rule on the draft bucket. `false` where the backend has none.
     pub async fn install_lifecycle(&self) -> Result<bool, Error> {
-        let install = self.storage.install_lifecycle(&self.bucket, lifecycle_days(self.lifetime));
-        self.calls.call("install the lifecycle rule", install).await
+        let Some(rules) = &self.rules else { return Ok(false) };
+        let install = rules.install_lifecycle(&self.bucket, lifecycle_days(self.lifetime));
+        self.calls.call("install the lifecycle rule", install).await.map(|()| true)
     }
 
     /// One pass at time `now`.

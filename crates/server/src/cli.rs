@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-use draftstore_client::api::{self, Stage};
+use draftstore_api::{self as api, Stage};
 use draftstore_client::transfer::{self, Destination, Progress, UploadOptions};
 use draftstore_client::{Client, Error};
 use futures_util::StreamExt;

@@ -1,6 +1,6 @@
 //! Domain values shared by the REST and gRPC adapters.
 
-pub use draftstore_client::api::{
+pub use draftstore_api::{
     Disposition, ErrorType, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_METADATA_NAME, MAX_SET_DRAFTS,
     METADATA_VALUE_FORMS, Metadata, Stage,
 };

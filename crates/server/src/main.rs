@@ -83,7 +83,7 @@ async fn clean(settings: &Settings, dry_run: bool, install_lifecycle: bool) -> E
         Ok(backend) => backend,
         Err(e) => return fatal(&e),
     };
-    let cleaner = Cleaner::new(backend.storage, settings).dry_run(dry_run);
+    let cleaner = Cleaner::new(backend.store, settings).dry_run(dry_run);
     if install_lifecycle || settings.draft_lifecycle {
         match cleaner.install_lifecycle().await {
             Ok(true) => tracing::info!("lifecycle rule installed on the draft bucket"),

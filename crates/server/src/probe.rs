@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use clap::Args;
-use draftstore_client::api::StoreProbeStatus;
+use draftstore_api::StoreProbeStatus;
 use draftstore_storage::probe::{Depth, Finding, Outcome, ProbePlan, ProbeReport, Promise, Severity, StoreProbe};
 
 use crate::bounded::StorageCalls;
@@ -322,7 +322,7 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
         }
     };
     let calls = StorageCalls::new(settings.storage_timeout);
-    let report = match probe(backend.probe.as_ref(), settings, Depth::Doctor, calls).await {
+    let report = match probe(backend.store.probe.as_ref(), settings, Depth::Doctor, calls).await {
         Ok(report) => report,
         Err(e) => {
             let hint = match e {

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use draftstore_client::api::ContentReport;
+use draftstore_api::ContentReport;
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
-    Conditions, Method, MoveOptions, ObjectMeta, PresignRequest, PresignedUrl, Progress, Storage,
+    Conditions, Method, MoveOptions, Moves, ObjectMeta, PresignRequest, PresignedUrl, Progress, Store,
 };
 use time::OffsetDateTime;
 
@@ -109,7 +109,7 @@ pub struct DraftService(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    storage: Arc<dyn Storage>,
+    store: Store,
     buckets: Buckets,
     upload_ttl: Duration,
     download_ttl: Duration,
@@ -133,7 +133,7 @@ struct Inner {
 }
 
 impl DraftService {
-    pub fn new(storage: Arc<dyn Storage>, settings: &Settings) -> Self {
+    pub fn new(store: Store, settings: &Settings) -> Self {
         Self(Arc::new(Inner {
             buckets: settings.buckets.clone(),
             upload_ttl: settings.upload_ttl,
@@ -151,9 +151,9 @@ impl DraftService {
                 .clone()
                 .zip(settings.hooks.secret.clone())
                 .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, hooks::http_client())),
-            outbox: Outbox::from_settings(&storage, settings),
+            outbox: Outbox::from_settings(&store.objects, settings),
             checks: Checks::new(&settings.checks),
-            storage,
+            store,
         }))
     }
 
@@ -163,8 +163,8 @@ impl DraftService {
     }
 
     /// The store behind this service.
-    pub fn storage(&self) -> Arc<dyn Storage> {
-        Arc::clone(&self.0.storage)
+    pub fn store(&self) -> &Store {
+        &self.0.store
     }
 
     /// Browser origins allowed to call the API and the signed URLs (CORS_ALLOWED_ORIGINS).
@@ -209,20 +209,25 @@ impl DraftService {
     /// of multipart uploads) if missing, lets browsers of CORS_ALLOWED_ORIGINS upload to the draft bucket, and with
     /// DRAFT_LIFECYCLE puts the safety-net lifecycle rule on it. Idempotent.
     pub async fn create_buckets(&self) -> Result<()> {
-        self.call("create the main bucket", self.0.storage.create_bucket(&self.0.buckets.main)).await?;
-        self.call("create the draft bucket", self.0.storage.create_bucket(&self.0.buckets.draft)).await?;
+        self.call("create the main bucket", self.0.store.buckets.create_bucket(&self.0.buckets.main)).await?;
+        self.call("create the draft bucket", self.0.store.buckets.create_bucket(&self.0.buckets.draft)).await?;
         // DraftStore's own records: the event outbox and the journals of sets.
-        self.call("create the events bucket", self.0.storage.create_bucket(&self.0.buckets.events)).await?;
-        if !self.0.cors_allowed_origins.is_empty() {
-            let cors = self.0.storage.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
+        self.call("create the events bucket", self.0.store.buckets.create_bucket(&self.0.buckets.events)).await?;
+        // A store that is DraftStore itself has no rules to put: it answers browsers and expires drafts itself.
+        let rules = self.0.store.rules.as_ref();
+        if let Some(rules) = rules.filter(|_| !self.0.cors_allowed_origins.is_empty()) {
+            let cors = rules.allow_browser_uploads(&self.0.buckets.draft, &self.0.cors_allowed_origins);
             self.call("set the CORS rule of the draft bucket", cors).await?;
         }
         if let Some(days) = self.0.lifecycle_days {
-            let lifecycle = self.0.storage.install_lifecycle(&self.0.buckets.draft, days);
-            if !self.call("install the lifecycle rule of the draft bucket", lifecycle).await? {
-                tracing::info!(
+            match rules {
+                Some(rules) => {
+                    let lifecycle = rules.install_lifecycle(&self.0.buckets.draft, days);
+                    self.call("install the lifecycle rule of the draft bucket", lifecycle).await?;
+                }
+                None => tracing::info!(
                     "DRAFT_LIFECYCLE: this backend has no lifecycle rules; the cleaner alone removes drafts"
-                );
+                ),
             }
         }
         Ok(())
@@ -230,8 +235,8 @@ impl DraftService {
 
     /// Succeeds when the store answers and both buckets exist.
     pub async fn ready(&self) -> Result<()> {
-        self.call("check the main bucket", self.0.storage.check_bucket(&self.0.buckets.main)).await?;
-        self.call("check the draft bucket", self.0.storage.check_bucket(&self.0.buckets.draft)).await
+        self.call("check the main bucket", self.0.store.buckets.check_bucket(&self.0.buckets.main)).await?;
+        self.call("check the draft bucket", self.0.store.buckets.check_bucket(&self.0.buckets.draft)).await
     }
 
     /// A URL to upload a draft with. What the upload declares (content type, size, SHA-256) is checked against
@@ -286,7 +291,7 @@ impl DraftService {
             Stage::Main => &self.0.buckets.main,
         };
         let request = PresignRequest { method, bucket, key, now, expires_in, conditions };
-        let url = self.sign("sign a URL", self.0.storage.presign(&request)).await?;
+        let url = self.sign("sign a URL", self.0.store.signer.presign(&request)).await?;
         crate::telemetry::PRESIGNED_URLS.count(&[], method.as_str(), 1);
         Ok(Ticket { url, object_name: name.clone(), expires_at: now + expires_in, stage })
     }
@@ -306,13 +311,15 @@ impl DraftService {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
         let (stage, meta) = match download.stage {
             Some(Stage::Draft) => {
-                (Stage::Draft, self.call("look up the draft", self.0.storage.head(draft, key)).await?)
+                (Stage::Draft, self.call("look up the draft", self.0.store.objects.head(draft, key)).await?)
             }
-            Some(Stage::Main) => (Stage::Main, self.call("look up the object", self.0.storage.head(main, key)).await?),
-            None => match self.call("look up the draft", self.0.storage.head(draft, key)).await {
+            Some(Stage::Main) => {
+                (Stage::Main, self.call("look up the object", self.0.store.objects.head(main, key)).await?)
+            }
+            None => match self.call("look up the draft", self.0.store.objects.head(draft, key)).await {
                 Ok(meta) => (Stage::Draft, meta),
                 Err(Error::ObjectNotFound(_)) => {
-                    (Stage::Main, self.call("look up the object", self.0.storage.head(main, key)).await?)
+                    (Stage::Main, self.call("look up the object", self.0.store.objects.head(main, key)).await?)
                 }
                 Err(e) => return Err(e),
             },
@@ -354,11 +361,11 @@ impl DraftService {
         // The draft is gone: promoted by a concurrent confirm, which answers as this one. Where a move takes the
         // file itself (the local backend), it holds it aside for a moment before it appears in the main bucket, so
         // the look-up is tried again a few times (about 0.6 s in all) before the answer is "not found".
-        let retries = self.0.storage.exclusive_moves();
+        let retries = self.0.store.objects.moves() == Moves::Exclusive;
         let already_confirmed = async || {
             let mut pause = Duration::from_millis(5);
             loop {
-                let found = self.call("look up the confirmed object", self.0.storage.head(main, final_key)).await;
+                let found = self.call("look up the confirmed object", self.0.store.objects.head(main, final_key)).await;
                 match found {
                     Err(Error::ObjectNotFound(_)) if retries && pause <= Duration::from_millis(320) => {
                         tokio::time::sleep(pause).await;
@@ -395,8 +402,8 @@ impl DraftService {
                     // Only the version that failed: a draft uploaded again meanwhile is another, and is kept.
                     let rejected = async {
                         match meta.etag.as_deref() {
-                            Some(etag) => self.0.storage.delete_version(draft, key, etag).await.map(drop),
-                            None => self.0.storage.delete(draft, key).await,
+                            Some(etag) => self.0.store.objects.delete_version(draft, key, etag).await.map(drop),
+                            None => self.0.store.objects.delete(draft, key).await,
                         }
                     };
                     self.call("delete the rejected draft", rejected).await?;
@@ -436,7 +443,7 @@ impl DraftService {
                 origin: Some(id),
             };
             let progress = Progress::default();
-            let moved = self.0.storage.move_object(draft, main, key, &options, &progress);
+            let moved = self.0.store.objects.move_object(draft, main, key, &options, &progress);
             let moved = self.call_with_progress("move the draft to the main bucket", &progress, moved).await;
             if moved.is_err()
                 && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
@@ -466,7 +473,7 @@ impl DraftService {
     /// absent; a confirm of the same version to the same name shares it (a retry), one to another name is refused
     /// until the claim is released or, left by a confirm that died, has expired. `None` where moves are exclusive.
     async fn claim(&self, key: &ObjectKey, meta: &ObjectMeta, final_key: &ObjectKey) -> Result<Option<Claim>> {
-        if self.0.storage.exclusive_moves() {
+        if self.0.store.objects.moves() == Moves::Exclusive {
             return Ok(None);
         }
         let events = &self.0.buckets.events;
@@ -486,16 +493,17 @@ impl DraftService {
         let body = serde_json::to_vec(&ClaimRecord { final_key: final_key.to_string(), until_ms: until })
             .expect("a claim serializes");
         for _ in 0..3 {
-            let put = self.0.storage.put_record(events, &record, body.clone().into(), true);
+            let put = self.0.store.objects.put_record(events, &record, body.clone().into(), true);
             if self.call("claim the draft", put).await? {
                 return Ok(Some(Claim { record }));
             }
-            let held = match self.call("read a claim on the draft", self.0.storage.get_record(events, &record)).await {
-                Ok(held) => serde_json::from_slice::<ClaimRecord>(&held).ok(),
-                // Released meanwhile: claim it again.
-                Err(Error::ObjectNotFound(_)) => continue,
-                Err(e) => return Err(e),
-            };
+            let held =
+                match self.call("read a claim on the draft", self.0.store.objects.get_record(events, &record)).await {
+                    Ok(held) => serde_json::from_slice::<ClaimRecord>(&held).ok(),
+                    // Released meanwhile: claim it again.
+                    Err(Error::ObjectNotFound(_)) => continue,
+                    Err(e) => return Err(e),
+                };
             match held {
                 Some(held) if held.final_key == final_key.as_str() => return Ok(Some(Claim { record })),
                 Some(held) if held.until_ms > now_ms(OffsetDateTime::now_utc()) => {
@@ -504,7 +512,7 @@ impl DraftService {
                     ));
                 }
                 // Expired, or unreadable: taken over, unless another confirm is quicker.
-                _ => self.call("remove an expired claim", self.0.storage.delete(events, &record)).await?,
+                _ => self.call("remove an expired claim", self.0.store.objects.delete(events, &record)).await?,
             }
         }
         Err(Error::DraftChanged("the draft is being confirmed by other requests; try again".to_owned()))
@@ -517,7 +525,7 @@ impl DraftService {
             moved,
             Ok(()) | Err(Error::ObjectNotFound(_) | Error::DraftChanged(_) | Error::ObjectAlreadyExists(_))
         ) && let Err(e) = self
-            .call("release a claim on the draft", self.0.storage.delete(&self.0.buckets.events, &claim.record))
+            .call("release a claim on the draft", self.0.store.objects.delete(&self.0.buckets.events, &claim.record))
             .await
         {
             tracing::warn!(error = %e.chain(), key = %claim.record, "failed to release a claim; it expires");
@@ -529,12 +537,13 @@ impl DraftService {
         let events = &self.0.buckets.events;
         let (mut removed, mut token) = (0, None);
         loop {
-            let list = self.0.storage.list_prefix(events, CLAIMS, token.as_deref(), draftstore_storage::LIST_PAGE);
+            let list =
+                self.0.store.objects.list_prefix(events, CLAIMS, token.as_deref(), draftstore_storage::LIST_PAGE);
             let page = self.call("list the claims on drafts", list).await?;
             let old: Vec<_> =
                 page.objects.into_iter().filter(|o| now - o.last_modified > CLAIM_LIFETIME).map(|o| o.key).collect();
             if !old.is_empty() {
-                self.call("remove expired claims", self.0.storage.delete_many(events, &old)).await?;
+                self.call("remove expired claims", self.0.store.objects.delete_many(events, &old)).await?;
                 removed += old.len() as u64;
             }
             match page.next {
@@ -548,8 +557,12 @@ impl DraftService {
     async fn look_up_draft(&self, key: &ObjectKey) -> Result<(ObjectMeta, Bytes)> {
         let draft = &self.0.buckets.draft;
         match self.0.checks.head_len() {
-            Some(len) => self.call("look up the draft", self.0.storage.head_with_first_bytes(draft, key, len)).await,
-            None => self.call("look up the draft", self.0.storage.head(draft, key)).await.map(|m| (m, Bytes::new())),
+            Some(len) => {
+                self.call("look up the draft", self.0.store.objects.head_with_first_bytes(draft, key, len)).await
+            }
+            None => {
+                self.call("look up the draft", self.0.store.objects.head(draft, key)).await.map(|m| (m, Bytes::new()))
+            }
         }
     }
 
@@ -560,7 +573,7 @@ impl DraftService {
         if let Err(reason) = self.verify(meta) {
             return Ok(Err(Error::UploadRejected(reason)));
         }
-        let (storage, draft) = (self.0.storage.as_ref(), &self.0.buckets.draft);
+        let (storage, draft) = (&*self.0.store.objects, &self.0.buckets.draft);
         let report = match self.0.checks.run(storage, &self.0.calls, draft, (meta, first), &self.0.limits).await? {
             Ok(report) => report,
             refused => return Ok(refused),
@@ -595,14 +608,14 @@ impl DraftService {
             expires_in,
             conditions: &conditions,
         };
-        let url = self.sign("sign the confirm hook's download URL", self.0.storage.presign(&request)).await?;
+        let url = self.sign("sign the confirm hook's download URL", self.0.store.signer.presign(&request)).await?;
         let headers: serde_json::Map<String, serde_json::Value> =
             url.headers.iter().map(|(name, value)| (name.clone(), serde_json::Value::from(value.as_str()))).collect();
         // The SHA-256 the store verified, or else that of the checked version, read once more: the hook can then
         // compare what it downloads with what will be promoted.
         let sha256 = match &meta.sha256 {
             Some(verified) => verified.clone(),
-            None => checks::sha256_of(&*self.0.storage, &self.0.calls, &self.0.buckets.draft, meta).await?,
+            None => checks::sha256_of(&*self.0.store.objects, &self.0.calls, &self.0.buckets.draft, meta).await?,
         };
         let extra = serde_json::json!({
             "etag": meta.etag,

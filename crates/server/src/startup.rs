@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use draftstore_storage::Storage;
+use draftstore_storage::Store;
 use draftstore_storage::local::{LocalConfig, LocalStorage};
-use draftstore_storage::probe::StoreProbe;
 use draftstore_storage::s3::S3Storage;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -47,12 +46,10 @@ pub enum StartupError {
     StoreProbe(String),
 }
 
-/// The storage backend with, for the local one, the handle its blob routes need.
+/// The storage backend's capabilities with, for the local one, the handle its blob routes need.
 #[derive(Debug)]
 pub struct Backend {
-    pub storage: Arc<dyn Storage>,
-    /// The same store, as the store probe checks it.
-    pub probe: Arc<dyn StoreProbe>,
+    pub store: Store,
     pub local: Option<Arc<LocalStorage>>,
 }
 
@@ -69,11 +66,11 @@ pub async fn open_backend(
                 .await
                 .map_err(StartupError::Storage)?;
             let local = Arc::new(local);
-            Ok(Backend { storage: local.clone(), probe: local.clone(), local: Some(local) })
+            Ok(Backend { store: Store::without_rules(Arc::clone(&local)), local: Some(local) })
         }
         Some(config) => {
-            let storage = Arc::new(S3Storage::new(config).await.map_err(StartupError::Storage)?);
-            Ok(Backend { storage: storage.clone(), probe: storage, local: None })
+            let s3 = Arc::new(S3Storage::new(config).await.map_err(StartupError::Storage)?);
+            Ok(Backend { store: Store::with_rules(s3), local: None })
         }
     }
 }
@@ -96,8 +93,6 @@ pub struct Application {
     connections: ConnectionSettings,
     /// Connections each port takes: MAX_CONNECTIONS, fitted to the open-file limit.
     connection_cap: usize,
-    /// The store, as the store probe checks it.
-    probe: Arc<dyn StoreProbe>,
 }
 
 async fn bind(address: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
@@ -119,11 +114,9 @@ impl Application {
         telemetry::metrics();
         let common = &settings.common;
         let backend = open_backend(common, public_url.clone(), signing_key).await?;
-        let cleaner =
-            settings.cleanup_interval.map(|every| (Cleaner::new(Arc::clone(&backend.storage), common), every));
-        let service = DraftService::new(backend.storage, common);
-        let store = Arc::clone(&backend.probe);
-        let probe = Arc::new(StartupProbe::new(backend.probe, common, settings.probe.store_probe));
+        let cleaner = settings.cleanup_interval.map(|every| (Cleaner::new(backend.store.clone(), common), every));
+        let probe = Arc::new(StartupProbe::new(Arc::clone(&backend.store.probe), common, settings.probe.store_probe));
+        let service = DraftService::new(backend.store, common);
         let store_probe = probe.status();
         create_buckets(&service, probe).await?;
         let deliverer = service.outbox().and_then(|outbox| Deliverer::new(outbox.clone(), common));
@@ -155,18 +148,12 @@ impl Application {
             gate,
             connections: settings.connections,
             connection_cap,
-            probe: store,
         })
     }
 
-    /// The store this server uses.
-    pub fn storage(&self) -> Arc<dyn Storage> {
-        self.state.service.storage()
-    }
-
-    /// The store this server uses, as the store probe checks it.
-    pub fn store_probe(&self) -> Arc<dyn StoreProbe> {
-        Arc::clone(&self.probe)
+    /// The store this server uses, every capability of it.
+    pub fn store(&self) -> Store {
+        self.state.service.store().clone()
     }
 
     /// The port the HTTP server listens on (the real one when 0 was asked for).

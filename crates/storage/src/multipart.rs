@@ -37,7 +37,11 @@ pub struct CompletedPart {
     pub etag: String,
 }
 
-pub use draftstore_client::api::bare_etag;
+/// An ETag without its quotes or weak prefix, so that `"abc"`, `W/"abc"` and `abc` compare equal (clients and
+/// stores differ in quoting). The API's wire types compare ETags the same way; this crate depends on none of ours.
+pub fn bare_etag(etag: &str) -> &str {
+    etag.trim().trim_start_matches("W/").trim_matches('"')
+}
 
 /// Checks the list of parts a client gives to complete an upload against the parts the store holds, returning the
 /// size of the object they make. The message names the first problem: a part number out of range, parts out of

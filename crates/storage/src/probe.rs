@@ -5,7 +5,7 @@
 //! bucket: an S3 backend with real presigned requests sent as a hostile client would send them (an unsigned
 //! `x-amz-copy-source`, unsigned metadata, a body that differs from its signed checksum…), the local backend with
 //! its own signature check and write path, since it is the store. A capability of its own, apart from
-//! [`Storage`](crate::Storage), as object_store keeps `Signer` apart from `ObjectStore`.
+//! [`ObjectStore`](crate::ObjectStore), as object_store keeps `Signer` apart from `ObjectStore`.
 
 use std::fmt;
 use std::time::Duration;

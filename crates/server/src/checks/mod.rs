@@ -3,8 +3,8 @@
 //! ([`clamav`]). The draft service runs them, in that order, for every confirm whatever the adapter; a draft is
 //! hostile until they pass.
 
-use draftstore_client::api::{ContentReport, ScanReport, ScanResult};
-use draftstore_storage::{BucketName, Checksum, ObjectMeta, Storage};
+use draftstore_api::{ContentReport, ScanReport, ScanResult};
+use draftstore_storage::{BucketName, Checksum, ObjectMeta, ObjectStore};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
@@ -50,7 +50,7 @@ impl Checks {
     /// draft fails one.
     pub async fn run(
         &self,
-        storage: &dyn Storage,
+        storage: &dyn ObjectStore,
         calls: &StorageCalls,
         bucket: &BucketName,
         (meta, first): (&ObjectMeta, &[u8]),
@@ -73,7 +73,7 @@ impl Checks {
 
     async fn check_content(
         &self,
-        storage: &dyn Storage,
+        storage: &dyn ObjectStore,
         calls: &StorageCalls,
         bucket: &BucketName,
         (meta, head): (&ObjectMeta, &[u8]),
@@ -113,7 +113,7 @@ impl Checks {
 
 /// The first `len` bytes of the version of the draft `meta` describes (fewer when it is shorter).
 async fn read_head(
-    storage: &dyn Storage,
+    storage: &dyn ObjectStore,
     calls: &StorageCalls,
     bucket: &BucketName,
     meta: &ObjectMeta,
@@ -130,7 +130,7 @@ async fn read_head(
 /// refused): what the confirm hook is told when the upload declared none. Each chunk is bounded by STORAGE_TIMEOUT,
 /// not the whole read, so that a big draft is hashed whatever its size.
 pub async fn sha256_of(
-    storage: &dyn Storage,
+    storage: &dyn ObjectStore,
     calls: &StorageCalls,
     bucket: &BucketName,
     meta: &ObjectMeta,
@@ -148,7 +148,7 @@ pub async fn sha256_of(
 /// is infected or too large to scan.
 async fn scan(
     scanner: &Scanner,
-    storage: &dyn Storage,
+    storage: &dyn ObjectStore,
     calls: &StorageCalls,
     bucket: &BucketName,
     meta: &ObjectMeta,

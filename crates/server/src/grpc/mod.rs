@@ -364,8 +364,8 @@ fn stored_object(object: ObjectEntry) -> pb::StoredObject {
 }
 
 /// A content report in the protocol's terms.
-fn content_report(report: draftstore_client::api::ContentReport) -> pb::ContentReport {
-    use draftstore_client::api::ScanResult;
+fn content_report(report: draftstore_api::ContentReport) -> pb::ContentReport {
+    use draftstore_api::ScanResult;
     let (scan_result, scan_engine) = match report.scan {
         Some(scan) => {
             let result = match scan.result {

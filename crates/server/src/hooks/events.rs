@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use bytes::Bytes;
-use draftstore_storage::{self as storage, BucketName, ContentType, LIST_PAGE, ObjectKey, Storage};
+use draftstore_storage::{self as storage, BucketName, ContentType, LIST_PAGE, ObjectKey, ObjectStore};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanKind;
 use serde::{Deserialize, Serialize};
@@ -150,18 +150,18 @@ fn now_ms() -> i64 {
 /// Records events in the store.
 #[derive(Debug, Clone)]
 pub struct Outbox {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn ObjectStore>,
     bucket: BucketName,
     wake: Arc<Notify>,
 }
 
 impl Outbox {
-    pub fn new(storage: Arc<dyn Storage>, bucket: BucketName) -> Self {
+    pub fn new(storage: Arc<dyn ObjectStore>, bucket: BucketName) -> Self {
         Self { storage, bucket, wake: Arc::new(Notify::new()) }
     }
 
     /// The outbox of the settings' events bucket, when EVENTS_URL is set.
-    pub fn from_settings(storage: &Arc<dyn Storage>, settings: &Settings) -> Option<Self> {
+    pub fn from_settings(storage: &Arc<dyn ObjectStore>, settings: &Settings) -> Option<Self> {
         settings.hooks.events_url.as_ref().map(|_| Self::new(Arc::clone(storage), settings.buckets.events.clone()))
     }
 
@@ -634,10 +634,11 @@ mod tests {
             public_url: Url::parse("http://localhost:1").expect("a URL"),
             signing_key: Some(vec![1; 32]),
         };
-        let storage: Arc<dyn Storage> = Arc::new(LocalStorage::open(config).await.expect("opens"));
+        let local = Arc::new(LocalStorage::open(config).await.expect("opens"));
         let (events, main) =
             (BucketName::parse("main-events").expect("valid"), BucketName::parse("main").expect("valid"));
-        storage.create_bucket(&events).await.expect("created");
+        draftstore_storage::BucketAdmin::create_bucket(&*local, &events).await.expect("created");
+        let storage: Arc<dyn ObjectStore> = local;
         let outbox = Outbox::new(Arc::clone(&storage), events.clone());
         let key = ObjectKey::parse("a.txt").expect("valid");
         let subject = Subject { tenant: None, object_name: "a.txt", key: &key, size: 1, content_type: None };
@@ -683,7 +684,7 @@ mod tests {
         assert_eq!(listed().await, 0, "dropped with its lease");
     }
 
-    async fn only_id(storage: &Arc<dyn Storage>, bucket: &BucketName) -> String {
+    async fn only_id(storage: &Arc<dyn ObjectStore>, bucket: &BucketName) -> String {
         let page = storage.list_prefix(bucket, OUTBOX, None, 10).await.expect("lists");
         id_of(&page.objects[0].key).expect("an entry").to_owned()
     }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use draftstore_client::api::{
+use draftstore_api::{
     ConfirmSetRequest, ConfirmSetResponse, ConfirmUploadRequest, ConfirmUploadResponse, DownloadUrlRequest,
     DownloadUrlResponse, DraftBucketRequest, ErrorBody, StatusResponse, SuccessResponse, UploadUrlRequest,
     UploadUrlResponse,

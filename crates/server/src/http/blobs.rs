@@ -13,7 +13,7 @@ use draftstore_storage::local::{
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
 use draftstore_storage::{
     BucketName, CHECKSUM_HEADER, Checksum, ContentType, DECLARED_LENGTH_HEADER, DECLARED_SHA256_HEADER, Declared,
-    Method, ObjectKey, Storage, UploadId,
+    Method, MultipartStore, ObjectKey, UploadId,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
@@ -361,7 +361,7 @@ pub async fn delete(
     let Some(upload_id) = &verified.upload else {
         return s3::error(Error::InvalidRequest("a DELETE is signed to abort an upload".to_owned()));
     };
-    match Storage::abort_multipart(verified.local, &verified.bucket, &verified.key, upload_id).await {
+    match MultipartStore::abort_multipart(verified.local, &verified.bucket, &verified.key, upload_id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => s3::error(Error::from_storage("abort the multipart upload", e)),
     }
@@ -372,7 +372,7 @@ pub async fn delete(
 mod s3 {
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::Response;
-    use draftstore_storage::{Declared, Storage, UploadId};
+    use draftstore_storage::{Declared, MultipartStore, UploadId};
     use time::format_description::well_known::Rfc3339;
 
     use super::Verified;

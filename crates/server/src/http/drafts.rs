@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use draftstore_client::api::{
+use draftstore_api::{
     DiscardDraftRequest, DraftBody, ErrorBody, ListDraftsRequest, ListDraftsResponse, SuccessResponse,
 };
 

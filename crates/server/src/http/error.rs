@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-pub use draftstore_client::api::ErrorBody;
+pub use draftstore_api::ErrorBody;
 use serde::de::DeserializeOwned;
 
 use crate::error::Error;

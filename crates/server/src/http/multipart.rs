@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use draftstore_client::api::{
+use draftstore_api::{
     CompleteMultipartRequest, CompleteMultipartResponse, ErrorBody, ListPartsResponse, SignPartsRequest,
     SignPartsResponse, SignedPartBody, StartMultipartRequest, StartMultipartResponse, SuccessResponse, UploadRequest,
     UploadedPartBody,

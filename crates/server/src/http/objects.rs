@@ -3,9 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, State};
-use draftstore_client::api::{
-    ErrorBody, ListObjectsRequest, ListObjectsResponse, ObjectBody, ObjectRequest, SuccessResponse,
-};
+use draftstore_api::{ErrorBody, ListObjectsRequest, ListObjectsResponse, ObjectBody, ObjectRequest, SuccessResponse};
 
 use super::AppState;
 use super::api::rfc3339;

@@ -3,7 +3,8 @@
 //! route shares, the shapes of Uppy's signing requests, and the links between operations, so that a tool reading
 //! the document literally sends what the server accepts and is refused what it refuses.
 
-use draftstore_client::api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
+use draftstore_api::{ErrorBody, MAX_OBJECT_NAME_BYTES, OBJECT_NAME_PATTERN, PREFIX_PATTERN, schema};
+use draftstore_storage::WholeChecksum;
 use draftstore_storage::multipart::{MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_SINGLE_UPLOAD, MIN_PART_SIZE};
 use serde_json::json;
 use utoipa::openapi::schema::{Schema, Type};
@@ -75,7 +76,7 @@ pub fn document(state: &AppState) -> serde_json::Value {
             start.properties.remove("part_size");
         }
     }
-    if !state.service.storage().verifies_multipart_sha256()
+    if state.service.store().multipart.whole_checksum() != WholeChecksum::Verified
         && let Some(RefOr::T(Schema::Object(start))) = components.schemas.get_mut("StartMultipartRequest")
     {
         // This store cannot verify a whole multipart object's SHA-256, and the server refuses the field.
@@ -257,7 +258,7 @@ fn uppy_sign_request() -> RefOr<Schema> {
 
 #[cfg(test)]
 mod tests {
-    use draftstore_client::api::{
+    use draftstore_api::{
         CHECKSUM_SHA256_PATTERN, CONTENT_TYPE_PATTERN, FILENAME_PATTERN, MAX_CONTENT_TYPE_LEN, MAX_UPLOAD_ID_LEN,
         METADATA_VALUE_FORMS, UPLOAD_ID_PATTERN, metadata_name_pattern,
     };

@@ -59,7 +59,7 @@ impl DraftService {
     pub async fn discard(&self, caller: &Caller, name: &ObjectName) -> Result<()> {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.draft;
-        let meta = self.call("look up the draft", self.0.storage.head(bucket, &key)).await?;
+        let meta = self.call("look up the draft", self.0.store.objects.head(bucket, &key)).await?;
         self.record(
             EventType::Discarded,
             crate::hooks::message_id(),
@@ -68,7 +68,7 @@ impl DraftService {
             false,
         )
         .await?;
-        self.call("discard the draft", self.0.storage.delete(bucket, &key)).await?;
+        self.call("discard the draft", self.0.store.objects.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_drafts_discarded_total").increment(1);
         Ok(())
     }

@@ -84,7 +84,7 @@ impl DraftService {
         }
         let listing = format!("{bucket}/{key_prefix}");
         let store_token = page_token.map(|token| decode_token(&listing, token)).transpose()?;
-        let list = self.0.storage.list_prefix(bucket, &key_prefix, store_token.as_deref(), page_size);
+        let list = self.0.store.objects.list_prefix(bucket, &key_prefix, store_token.as_deref(), page_size);
         let page = match self.call("list the bucket", list).await {
             Err(Error::InvalidObjectName(_)) => {
                 return Err(Error::InvalidRequest("page_token is not one this listing gave".to_owned()));
@@ -93,7 +93,7 @@ impl DraftService {
         };
         let heads = futures_util::stream::iter(page.objects)
             .map(|object| async move {
-                match self.call("look up an object", self.0.storage.head(bucket, &object.key)).await {
+                match self.call("look up an object", self.0.store.objects.head(bucket, &object.key)).await {
                     Ok(meta) => Ok(Some(meta)),
                     // Confirmed, discarded or deleted since it was listed.
                     Err(Error::ObjectNotFound(_)) => Ok(None),

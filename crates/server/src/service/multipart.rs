@@ -17,7 +17,7 @@ use draftstore_storage::multipart::{
 };
 use draftstore_storage::{
     CompletedPart, Conditions, Declared, Method, MultipartRequest, ObjectKey, PresignRequest, PresignedUrl, Progress,
-    UploadId, UploadedPart,
+    UploadId, UploadedPart, WholeChecksum,
 };
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -186,7 +186,7 @@ impl DraftService {
                  URL is signed for its exact length"
             )));
         }
-        if start.checksum_sha256.is_some() && !self.0.storage.verifies_multipart_sha256() {
+        if start.checksum_sha256.is_some() && self.0.store.multipart.whole_checksum() != WholeChecksum::Verified {
             return Err(Error::InvalidRequest(
                 "checksum_sha256 of a whole multipart upload cannot be verified by this store (S3 checks each part, \
                  never the whole); declare each part's checksum_sha256 when signing parts instead"
@@ -199,13 +199,13 @@ impl DraftService {
         let content_type = start.content_type.unwrap_or_else(ContentType::octet_stream);
         let declared = Declared { length: start.content_length, sha256: start.checksum_sha256 };
         let bucket = &self.0.buckets.draft;
-        let create = self.0.storage.create_multipart(bucket, &key, &content_type, &declared, Some(part_size));
+        let create = self.0.store.multipart.create_multipart(bucket, &key, &content_type, &declared, Some(part_size));
         let upload_id = self.call("start a multipart upload", create).await?;
         if let Some(layout) = layout
             && let Err(e) = self.keep_layout(&key, &upload_id, layout).await
         {
             // An upload whose parts could not be bounded is not handed out.
-            let abort = self.0.storage.abort_multipart(bucket, &key, &upload_id);
+            let abort = self.0.store.multipart.abort_multipart(bucket, &key, &upload_id);
             if let Err(abort) = self.call("abort the multipart upload", abort).await {
                 tracing::warn!(%key, %upload_id, error = %abort.chain(), "failed to abort an upload; the cleaner will");
             }
@@ -218,7 +218,7 @@ impl DraftService {
     async fn keep_layout(&self, key: &ObjectKey, upload_id: &UploadId, layout: Layout) -> Result<()> {
         let body = bytes::Bytes::from(serde_json::to_vec(&layout).expect("a layout serializes"));
         let record = layout_key(key, upload_id);
-        let put = self.0.storage.put_record(&self.0.buckets.events, &record, body, false);
+        let put = self.0.store.objects.put_record(&self.0.buckets.events, &record, body, false);
         self.call("record the upload's layout", put).await.map(drop)
     }
 
@@ -226,7 +226,7 @@ impl DraftService {
     /// kept), whose parts are bounded only by the store.
     async fn layout(&self, key: &ObjectKey, upload_id: &UploadId) -> Result<Option<Layout>> {
         let record = layout_key(key, upload_id);
-        let get = self.0.storage.get_record(&self.0.buckets.events, &record);
+        let get = self.0.store.objects.get_record(&self.0.buckets.events, &record);
         match self.call("read the upload's layout", get).await {
             Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| Error::Internal {
                 operation: "read the upload's layout",
@@ -240,7 +240,7 @@ impl DraftService {
     /// Removes the layout of an upload that is over; a failure is left to the cleaner.
     async fn forget_layout(&self, key: &ObjectKey, upload_id: &UploadId) {
         let record = layout_key(key, upload_id);
-        let delete = self.0.storage.delete(&self.0.buckets.events, &record);
+        let delete = self.0.store.objects.delete(&self.0.buckets.events, &record);
         if let Err(e) = self.call("remove the upload's layout", delete).await {
             tracing::warn!(%key, %upload_id, error = %e.chain(), "failed to remove an upload's layout; the cleaner will");
         }
@@ -252,11 +252,13 @@ impl DraftService {
         let events = &self.0.buckets.events;
         let (mut removed, mut token) = (0, None);
         loop {
-            let list = self.0.storage.list_prefix(events, LAYOUTS, token.as_deref(), draftstore_storage::LIST_PAGE);
+            let list =
+                self.0.store.objects.list_prefix(events, LAYOUTS, token.as_deref(), draftstore_storage::LIST_PAGE);
             let page = self.call("list the layouts of uploads", list).await?;
             let stale: Vec<_> = page.objects.into_iter().filter(|o| o.last_modified < before).map(|o| o.key).collect();
             if !stale.is_empty() {
-                let failures = self.call("remove stale layouts", self.0.storage.delete_many(events, &stale)).await?;
+                let failures =
+                    self.call("remove stale layouts", self.0.store.objects.delete_many(events, &stale)).await?;
                 removed += (stale.len() - failures.len()) as u64;
             }
             match page.next {
@@ -300,7 +302,8 @@ impl DraftService {
             return Err(Error::InvalidRequest(format!("sign 1 to {MAX_SIGN_BATCH} parts per call")));
         }
         let bucket = &self.0.buckets.draft;
-        let check = self.call("look up the multipart upload", self.0.storage.check_upload(bucket, &key, upload_id));
+        let check =
+            self.call("look up the multipart upload", self.0.store.multipart.check_upload(bucket, &key, upload_id));
         let (checked, layout) = tokio::join!(check, self.layout(&key, upload_id));
         checked?;
         let layout = layout?;
@@ -310,8 +313,9 @@ impl DraftService {
             let conditions = self.part_conditions(layout.as_ref(), part)?;
             let request =
                 PresignRequest { method: Method::Put, bucket, key: &key, now, expires_in, conditions: &conditions };
-            let url =
-                self.sign("sign a part URL", self.0.storage.presign_part(&request, upload_id, part.number)).await?;
+            let url = self
+                .sign("sign a part URL", self.0.store.multipart.presign_part(&request, upload_id, part.number))
+                .await?;
             signed.push(SignedPart { number: part.number, url, expires_at: now + expires_in });
         }
         crate::telemetry::PRESIGNED_URLS.count(&[], "PUT", signed.len() as u64);
@@ -326,8 +330,9 @@ impl DraftService {
         upload_id: &UploadId,
     ) -> Result<Vec<UploadedPart>> {
         let key = caller.key(name)?;
-        let parts =
-            self.call("list the parts", self.0.storage.list_parts(&self.0.buckets.draft, &key, upload_id)).await?;
+        let parts = self
+            .call("list the parts", self.0.store.multipart.list_parts(&self.0.buckets.draft, &key, upload_id))
+            .await?;
         Ok(latest_versions(parts))
     }
 
@@ -343,11 +348,12 @@ impl DraftService {
     ) -> Result<u64> {
         let key = &caller.key(name)?;
         let bucket = &self.0.buckets.draft;
-        let uploaded = self.call("list the parts", self.0.storage.list_parts(bucket, key, upload_id)).await?;
+        let uploaded = self.call("list the parts", self.0.store.multipart.list_parts(bucket, key, upload_id)).await?;
         let size = check_parts(parts, &uploaded).map_err(Error::InvalidParts)?;
         if size > self.0.limits.max_size {
             // It can never be completed: its parts go now, not when the cleaner finds them.
-            self.call("abort the multipart upload", self.0.storage.abort_multipart(bucket, key, upload_id)).await?;
+            self.call("abort the multipart upload", self.0.store.multipart.abort_multipart(bucket, key, upload_id))
+                .await?;
             self.forget_layout(key, upload_id).await;
             metrics::counter!("draftstore_multipart_uploads_total", "event" => "aborted").increment(1);
             return Err(Error::UploadTooLarge(format!(
@@ -357,7 +363,7 @@ impl DraftService {
             )));
         }
         let progress = Progress::default();
-        let complete = self.0.storage.complete_multipart(bucket, key, upload_id, parts, &progress);
+        let complete = self.0.store.multipart.complete_multipart(bucket, key, upload_id, parts, &progress);
         self.call_with_progress("complete the multipart upload", &progress, complete).await?;
         self.forget_layout(key, upload_id).await;
         metrics::counter!("draftstore_multipart_uploads_total", "event" => "completed").increment(1);
@@ -380,22 +386,23 @@ impl DraftService {
         let bucket = &self.0.buckets.draft;
         let expires_in = expires_in.map_or(self.0.upload_ttl, |asked| asked.min(self.0.upload_ttl));
         let presign = |method, conditions| PresignRequest { method, bucket, key: &key, now, expires_in, conditions };
-        let check =
-            |upload_id| self.call("look up the multipart upload", self.0.storage.check_upload(bucket, &key, upload_id));
-        let storage = &self.0.storage;
+        let check = |upload_id| {
+            self.call("look up the multipart upload", self.0.store.multipart.check_upload(bucket, &key, upload_id))
+        };
+        let store = &self.0.store;
         let none = Conditions::default();
         let url = match &request {
             S3Request::PutObject { content_type } => {
                 self.0.limits.check(content_type.as_ref(), None)?;
                 let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
                 let put = presign(Method::Put, &typed);
-                self.sign("sign a URL", storage.presign(&put)).await?
+                self.sign("sign a URL", store.signer.presign(&put)).await?
             }
             S3Request::CreateMultipart { content_type } => {
                 self.0.limits.check(content_type.as_ref(), None)?;
                 let typed = Conditions { content_type: content_type.clone(), ..Conditions::default() };
                 let post = presign(Method::Post, &typed);
-                self.sign("sign a URL", storage.presign_multipart(&post, MultipartRequest::Create)).await?
+                self.sign("sign a URL", store.multipart.presign_multipart(&post, MultipartRequest::Create)).await?
             }
             S3Request::UploadPart { upload_id, number } => {
                 let (checked, layout) = tokio::join!(check(upload_id), self.layout(&key, upload_id));
@@ -403,17 +410,19 @@ impl DraftService {
                 let part = PartRequest { number: *number, checksum_sha256: None };
                 let conditions = self.part_conditions(layout?.as_ref(), &part)?;
                 let put = presign(Method::Put, &conditions);
-                self.sign("sign a part URL", storage.presign_part(&put, upload_id, *number)).await?
+                self.sign("sign a part URL", store.multipart.presign_part(&put, upload_id, *number)).await?
             }
             S3Request::ListParts { upload_id } => {
                 check(upload_id).await?;
                 let get = presign(Method::Get, &none);
-                self.sign("sign a URL", storage.presign_multipart(&get, MultipartRequest::ListParts(upload_id))).await?
+                self.sign("sign a URL", store.multipart.presign_multipart(&get, MultipartRequest::ListParts(upload_id)))
+                    .await?
             }
             S3Request::Abort { upload_id } => {
                 check(upload_id).await?;
                 let delete = presign(Method::Delete, &none);
-                self.sign("sign a URL", storage.presign_multipart(&delete, MultipartRequest::Abort(upload_id))).await?
+                self.sign("sign a URL", store.multipart.presign_multipart(&delete, MultipartRequest::Abort(upload_id)))
+                    .await?
             }
         };
         crate::telemetry::PRESIGNED_URLS.count(&[], url.method.as_str(), 1);
@@ -423,14 +432,14 @@ impl DraftService {
     /// Succeeds when `upload_id` is an upload of the caller's object `name`; `UploadNotFound` otherwise.
     pub async fn check_upload(&self, caller: &Caller, name: &ObjectName, upload_id: &UploadId) -> Result<()> {
         let key = caller.key(name)?;
-        let check = self.0.storage.check_upload(&self.0.buckets.draft, &key, upload_id);
+        let check = self.0.store.multipart.check_upload(&self.0.buckets.draft, &key, upload_id);
         self.call("look up the multipart upload", check).await
     }
 
     /// Ends an upload of the caller's and removes its parts.
     pub async fn abort_multipart(&self, caller: &Caller, name: &ObjectName, upload_id: &UploadId) -> Result<()> {
         let key = caller.key(name)?;
-        let abort = self.0.storage.abort_multipart(&self.0.buckets.draft, &key, upload_id);
+        let abort = self.0.store.multipart.abort_multipart(&self.0.buckets.draft, &key, upload_id);
         self.call("abort the multipart upload", abort).await?;
         self.forget_layout(&key, upload_id).await;
         metrics::counter!("draftstore_multipart_uploads_total", "event" => "aborted").increment(1);

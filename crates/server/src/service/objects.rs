@@ -62,7 +62,7 @@ impl DraftService {
     /// One of the caller's confirmed objects. `ObjectNotFound` when the caller has none of that name.
     pub async fn stat_object(&self, caller: &Caller, name: &ObjectName) -> Result<ObjectEntry> {
         let key = caller.key(name)?;
-        let meta = self.call("look up the object", self.0.storage.head(&self.0.buckets.main, &key)).await?;
+        let meta = self.call("look up the object", self.0.store.objects.head(&self.0.buckets.main, &key)).await?;
         Ok(ObjectEntry::new(name.clone(), meta))
     }
 
@@ -71,7 +71,7 @@ impl DraftService {
     pub async fn delete_object(&self, caller: &Caller, name: &ObjectName) -> Result<()> {
         let key = caller.key(name)?;
         let bucket = &self.0.buckets.main;
-        let meta = self.call("look up the object", self.0.storage.head(bucket, &key)).await?;
+        let meta = self.call("look up the object", self.0.store.objects.head(bucket, &key)).await?;
         let subject = subject(caller, name, &key, &meta);
         self.record(EventType::ObjectDeleted, crate::hooks::message_id(), &subject, serde_json::json!({}), false)
             .await?;
@@ -79,7 +79,7 @@ impl DraftService {
             // A draft.confirmed of this object may still be waiting to see it in the main bucket.
             self.call("record the deletion", outbox.mark_deleted(&key, meta.origin.as_deref())).await?;
         }
-        self.call("delete the object", self.0.storage.delete(bucket, &key)).await?;
+        self.call("delete the object", self.0.store.objects.delete(bucket, &key)).await?;
         metrics::counter!("draftstore_objects_deleted_total").increment(1);
         Ok(())
     }

@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use draftstore_client::api::ContentReport;
+use draftstore_api::ContentReport;
 use draftstore_storage::{BucketName, LIST_PAGE, MoveOptions, ObjectKey, Progress};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -310,7 +310,7 @@ impl DraftService {
         let main = &self.0.buckets.main;
         let (looked_up, taken) = tokio::join!(
             self.look_up_draft(&key),
-            self.call("look up a final name", self.0.storage.head(main, &final_key))
+            self.call("look up a final name", self.0.store.objects.head(main, &final_key))
         );
         match taken {
             Ok(_) => return Err(in_set(name, Error::NameTaken(final_name.to_string()))),
@@ -404,7 +404,7 @@ impl DraftService {
                     origin: None,
                 };
                 let progress = Progress::default();
-                let copy = self.0.storage.move_object(draft, main, &key, &options, &progress);
+                let copy = self.0.store.objects.move_object(draft, main, &key, &options, &progress);
                 let abort = match self.call_with_progress("copy a draft of the set", &progress, copy).await {
                     Ok(()) => return Ok(None),
                     Err(Error::ObjectAlreadyExists(_)) => {
@@ -425,7 +425,7 @@ impl DraftService {
 
     /// Whether the object under `final_key` is this set's copy: its etag when it is.
     async fn copy_of(&self, journal: &Journal, final_key: &ObjectKey) -> Result<Option<Option<String>>> {
-        match self.call("look up a copy of the set", self.0.storage.head(&self.0.buckets.main, final_key)).await {
+        match self.call("look up a copy of the set", self.0.store.objects.head(&self.0.buckets.main, final_key)).await {
             Ok(meta) => Ok((meta.metadata.get(SET_METADATA) == Some(&journal.id)).then_some(meta.etag)),
             Err(Error::ObjectNotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -491,11 +491,14 @@ impl DraftService {
             }
         }
         let draft = &self.0.buckets.draft;
-        let mut failed =
-            self.call("delete the drafts of the set", self.0.storage.delete_versions(draft, &versions)).await?.failures;
+        let mut failed = self
+            .call("delete the drafts of the set", self.0.store.objects.delete_versions(draft, &versions))
+            .await?
+            .failures;
         if !unversioned.is_empty() {
             failed.extend(
-                self.call("delete the drafts of the set", self.0.storage.delete_many(draft, &unversioned)).await?,
+                self.call("delete the drafts of the set", self.0.store.objects.delete_many(draft, &unversioned))
+                    .await?,
             );
         }
         if let Some(failure) = failed.first() {
@@ -515,10 +518,12 @@ impl DraftService {
             // Only the copy found: an object confirmed under that name since is another, and stays.
             match self.copy_of(journal, &final_key).await? {
                 Some(Some(etag)) => {
-                    let removed = self.0.storage.delete_version(main, &final_key, &etag);
+                    let removed = self.0.store.objects.delete_version(main, &final_key, &etag);
                     self.call("remove a copy of the set", removed).await?;
                 }
-                Some(None) => self.call("remove a copy of the set", self.0.storage.delete(main, &final_key)).await?,
+                Some(None) => {
+                    self.call("remove a copy of the set", self.0.store.objects.delete(main, &final_key)).await?
+                }
                 None => {}
             }
         }
@@ -531,7 +536,7 @@ impl DraftService {
         let events = &self.0.buckets.events;
         // The decision first: a journal left alone is recognised by its outcome.
         for key in [&records.decision, &records.journal] {
-            if let Err(e) = self.call("remove a set's record", self.0.storage.delete(events, key)).await {
+            if let Err(e) = self.call("remove a set's record", self.0.store.objects.delete(events, key)).await {
                 tracing::warn!(error = %e.chain(), %key, "failed to remove a set's record; the cleaner will");
             }
         }
@@ -544,12 +549,12 @@ impl DraftService {
         let mut recovery = SetRecovery::default();
         let mut token = None;
         loop {
-            let list = self.0.storage.list_prefix(events, SETS, token.as_deref(), LIST_PAGE);
+            let list = self.0.store.objects.list_prefix(events, SETS, token.as_deref(), LIST_PAGE);
             let page = self.call("list the records of sets", list).await?;
             for object in page.objects {
                 let age = now - object.last_modified;
                 if object.key.as_str().ends_with("/outcome") && age > self.0.set_record_lifetime {
-                    self.call("remove a set's outcome", self.0.storage.delete(events, &object.key)).await?;
+                    self.call("remove a set's outcome", self.0.store.objects.delete(events, &object.key)).await?;
                     recovery.expired += 1;
                 } else if object.key.as_str().ends_with("/journal") && age >= grace {
                     match self.recover(&object.key).await {
@@ -585,7 +590,7 @@ impl DraftService {
 
     /// Reads a record of sets, `None` when absent.
     async fn read<T: serde::de::DeserializeOwned>(&self, key: &ObjectKey) -> Result<Option<T>> {
-        match self.call("read a set's record", self.0.storage.get_record(&self.0.buckets.events, key)).await {
+        match self.call("read a set's record", self.0.store.objects.get_record(&self.0.buckets.events, key)).await {
             Ok(body) => serde_json::from_slice(&body).map(Some).map_err(|e| Error::Internal {
                 operation: "read a set's record",
                 source: draftstore_storage::Error::other(format!("'{key}' is not a set's record"), e),
@@ -598,7 +603,7 @@ impl DraftService {
     /// Writes a record of sets; with `if_absent`, `false` when one was there.
     async fn write<T: Serialize>(&self, key: &ObjectKey, record: &T, if_absent: bool) -> Result<bool> {
         let body = bytes::Bytes::from(serde_json::to_vec(record).expect("a record serializes"));
-        let put = self.0.storage.put_record(&self.0.buckets.events, key, body, if_absent);
+        let put = self.0.store.objects.put_record(&self.0.buckets.events, key, body, if_absent);
         self.call("write a set's record", put).await
     }
 }

@@ -8,9 +8,8 @@ use async_trait::async_trait;
 use draftstore::cleaner::Cleaner;
 use draftstore::config::ServeSettings;
 use draftstore_storage::{
-    BucketName, CompletedPart, ContentType, Declared, DeleteFailure, ListPages, MoveOptions, MultipartRequest,
-    ObjectKey, ObjectMeta, PrefixPage, PresignRequest, PresignedUrl, Progress, StaleUploads, Storage, UploadId,
-    UploadedPart, VersionDeletes,
+    BucketName, DeleteFailure, ListPages, MoveOptions, Moves, ObjectKey, ObjectMeta, ObjectStore, PrefixPage, Progress,
+    StaleUploads, Store, VersionDeletes,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -27,7 +26,7 @@ struct Setup {
 
 impl Setup {
     fn cleaner(&self) -> Cleaner {
-        Cleaner::new(Arc::clone(&self.app.storage), &self.settings.common)
+        Cleaner::new(self.app.store.clone(), &self.settings.common)
     }
 
     fn draft(&self) -> BucketName {
@@ -165,19 +164,10 @@ async fn an_s3_draft_bucket_of_2500_drafts_is_cleaned_completely() {
 
 /// A real backend whose batch deletes refuse keys containing "stuck".
 #[derive(Debug)]
-struct StuckDeletes(Arc<dyn Storage>);
+struct StuckDeletes(Arc<dyn ObjectStore>);
 
 #[async_trait]
-impl Storage for StuckDeletes {
-    async fn create_bucket(&self, bucket: &BucketName) -> draftstore_storage::Result<()> {
-        self.0.create_bucket(bucket).await
-    }
-    async fn check_bucket(&self, bucket: &BucketName) -> draftstore_storage::Result<()> {
-        self.0.check_bucket(bucket).await
-    }
-    async fn presign(&self, request: &PresignRequest<'_>) -> draftstore_storage::Result<PresignedUrl> {
-        self.0.presign(request).await
-    }
+impl ObjectStore for StuckDeletes {
     async fn head(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<ObjectMeta> {
         self.0.head(bucket, key).await
     }
@@ -191,56 +181,8 @@ impl Storage for StuckDeletes {
     ) -> draftstore_storage::Result<()> {
         self.0.move_object(from, to, key, options, progress).await
     }
-    async fn create_multipart(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        content_type: &ContentType,
-        declared: &Declared,
-        part_size: Option<u64>,
-    ) -> draftstore_storage::Result<UploadId> {
-        self.0.create_multipart(bucket, key, content_type, declared, part_size).await
-    }
-    async fn presign_part(
-        &self,
-        request: &PresignRequest<'_>,
-        upload_id: &UploadId,
-        number: u32,
-    ) -> draftstore_storage::Result<PresignedUrl> {
-        self.0.presign_part(request, upload_id, number).await
-    }
-    async fn presign_multipart(
-        &self,
-        request: &PresignRequest<'_>,
-        multipart: MultipartRequest<'_>,
-    ) -> draftstore_storage::Result<PresignedUrl> {
-        self.0.presign_multipart(request, multipart).await
-    }
-    async fn list_parts(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        upload_id: &UploadId,
-    ) -> draftstore_storage::Result<Vec<UploadedPart>> {
-        self.0.list_parts(bucket, key, upload_id).await
-    }
-    async fn complete_multipart(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        upload_id: &UploadId,
-        parts: &[CompletedPart],
-        progress: &Progress,
-    ) -> draftstore_storage::Result<()> {
-        self.0.complete_multipart(bucket, key, upload_id, parts, progress).await
-    }
-    async fn abort_multipart(
-        &self,
-        bucket: &BucketName,
-        key: &ObjectKey,
-        upload_id: &UploadId,
-    ) -> draftstore_storage::Result<()> {
-        self.0.abort_multipart(bucket, key, upload_id).await
+    fn moves(&self) -> Moves {
+        self.0.moves()
     }
     async fn put_record(
         &self,
@@ -318,9 +260,10 @@ async fn a_failed_deletion_fails_the_pass_and_the_rest_is_removed(setup: Setup) 
     for name in ["a.txt", "stuck.txt", "b.txt"] {
         setup.app.upload(name, None, b"x").await;
     }
-    let storage: Arc<dyn Storage> = Arc::new(StuckDeletes(Arc::clone(&setup.app.storage)));
+    let stuck = Arc::new(StuckDeletes(Arc::clone(&setup.app.storage)));
+    let store = Store { objects: stuck, ..setup.app.store.clone() };
     let later = OffsetDateTime::now_utc() + setup.settings.common.object_lifetime + Duration::from_secs(60);
-    let report = Cleaner::new(storage, &setup.settings.common).clean_once(later).await;
+    let report = Cleaner::new(store, &setup.settings.common).clean_once(later).await;
     assert_eq!((report.removed, report.failed), (2, 1), "{report:?}");
     assert!(!report.succeeded());
     assert!(setup.exists(&setup.draft(), "stuck.txt").await);

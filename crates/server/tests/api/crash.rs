@@ -311,7 +311,7 @@ async fn clean_everything(args: &[String]) {
     let backend = open_backend(&settings.common, url::Url::parse("http://localhost").expect("url"), None)
         .await
         .expect("the store opens");
-    let report = Cleaner::new(backend.storage, &settings.common)
+    let report = Cleaner::new(backend.store, &settings.common)
         .clean_once(OffsetDateTime::now_utc() + time::Duration::days(30))
         .await;
     assert!(report.succeeded(), "{}", report.summary());

@@ -5,8 +5,8 @@ use clap::Parser;
 use draftstore::config::{Cli, Command, ServeSettings};
 use draftstore::startup::Application;
 use draftstore_proto::draft::v1::draft_service_client::DraftServiceClient;
-use draftstore_storage::Storage;
 use draftstore_storage::probe::StoreProbe;
+use draftstore_storage::{ObjectStore, Store};
 use serde_json::{Value, json};
 
 /// Writes a line past the test harness's capture (which takes `print!`, not the standard error stream itself), so
@@ -21,7 +21,10 @@ pub struct TestApp {
     /// `http://127.0.0.1:<gRPC port>`.
     pub grpc_address: String,
     pub client: reqwest::Client,
-    pub storage: Arc<dyn Storage>,
+    /// Every capability of the server's store.
+    pub store: Store,
+    /// Its objects.
+    pub storage: Arc<dyn ObjectStore>,
     /// The same store, as the store probe checks it.
     pub probe: Arc<dyn StoreProbe>,
     pub data_dir: PathBuf,
@@ -125,12 +128,14 @@ pub async fn spawn(settings: ServeSettings) -> TestApp {
     let app = Application::build(settings).await.expect("the server starts");
     let address = format!("http://127.0.0.1:{}", app.http_port());
     let grpc_address = format!("http://127.0.0.1:{}", app.grpc_port());
-    let (storage, probe) = (app.storage(), app.store_probe());
+    let store = app.store();
+    let (storage, probe) = (Arc::clone(&store.objects), Arc::clone(&store.probe));
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         address,
         grpc_address,
         client: reqwest::Client::new(),
+        store,
         storage,
         probe,
         data_dir,
@@ -161,6 +166,7 @@ impl TestApp {
             address: self.address.clone(),
             grpc_address: self.grpc_address.clone(),
             client: self.client.clone(),
+            store: self.store.clone(),
             storage: Arc::clone(&self.storage),
             probe: Arc::clone(&self.probe),
             data_dir: self.data_dir.clone(),

@@ -414,7 +414,7 @@ async fn the_cleaner_removes_a_stale_local_multipart_upload() {
     let upload_id = upload_with_one_part(&app, "stale.bin").await;
     let fresh = upload_with_one_part(&app, "fresh.bin").await;
     let settings = serve_settings(&["--storage-type", "local", "--data-dir", app.data_dir.to_str().expect("utf-8")]);
-    let cleaner = Cleaner::new(app.storage.clone(), &settings.common);
+    let cleaner = Cleaner::new(app.store.clone(), &settings.common);
     let now = OffsetDateTime::now_utc();
     assert_eq!(cleaner.clean_once(now).await.stale_uploads, 0, "nothing is stale yet");
     let later = now + settings.common.object_lifetime + Duration::from_secs(60);

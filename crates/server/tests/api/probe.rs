@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use draftstore::startup::{Application, StartupError};
-use draftstore_storage::probe::{Depth, Outcome, PROBE_PREFIX, ProbePlan, Promise};
+use draftstore_storage::probe::Promise;
 use draftstore_storage::{BucketName, Checksum, ObjectMeta};
 use futures_util::TryStreamExt;
 use serde_json::{Value, json};
@@ -25,24 +25,8 @@ const SECRET: &[u8] = b"alice's confirmed secret";
 /// What mallory uploads (of another length than [`SECRET`], so that a part tells them apart).
 const MALLORY: &[u8] = b"mallory's bytes";
 
-/// The promises the start-up probe checks; `draftstore doctor` adds the main credential, CORS, lifecycle and
-/// checksums.
-const STARTUP: [Promise; 14] = [
-    Promise::CopySource,
-    Promise::PartCopySource,
-    Promise::UnsignedHeaders,
-    Promise::Checksum,
-    Promise::ContentLength,
-    Promise::ContentType,
-    Promise::UrlBinding,
-    Promise::UploadCredential,
-    Promise::DownloadCredential,
-    Promise::ConditionalWrites,
-    Promise::CopyIfMatch,
-    Promise::ContentDisposition,
-    Promise::DownloadOverrides,
-    Promise::ClockSkew,
-];
+/// The promises the start-up probe checks, as the conformance suite states them.
+const STARTUP: [Promise; 14] = draftstore_storage::conformance::STARTUP_PROMISES;
 
 fn bucket(name: &str) -> BucketName {
     BucketName::parse(name).expect("valid bucket")
@@ -242,34 +226,6 @@ async fn a_store_unreachable_at_start_up_is_probed_once_it_answers_and_not_ready
     assert_eq!(ready["store"]["probe"], "passed", "{ready}");
 }
 
-// ---- The capability's own contract, on both backends ----
-
-/// The probe's contract on a store that keeps every promise: at each depth one finding per promise of that depth,
-/// none unsafe, nothing left under the probe's prefix; a missing bucket is an error, not a finding.
-pub(crate) async fn probe_conformance(app: &TestApp, main: &BucketName, draft: &BucketName) {
-    let doctor_only = [Promise::MainCredential, Promise::Cors, Promise::Lifecycle, Promise::Checksums];
-    for (depth, expected) in [
-        (Depth::ConditionalWrites, vec![Promise::ConditionalWrites]),
-        (Depth::Startup, STARTUP.to_vec()),
-        (Depth::Doctor, STARTUP.iter().chain(&doctor_only).copied().collect()),
-    ] {
-        let plan = ProbePlan { draft, main, depth, cors_origins: &[], lifecycle_days: None };
-        let report = app.probe.probe(&plan).await.expect("probed");
-        let mut found: Vec<_> = report.findings.iter().map(|f| f.promise).collect();
-        let mut expected = expected;
-        expected.sort();
-        found.sort();
-        assert_eq!(found, expected, "{depth:?}");
-        assert!(report.all_hold(), "{depth:?}: {:#?}", report.findings);
-        assert!(report.findings.iter().all(|f| f.outcome != Outcome::Unknown && !f.detail.is_empty()));
-        let left = app.storage.list_prefix(draft, PROBE_PREFIX, None, 10).await.expect("listed");
-        assert!(left.objects.is_empty(), "{depth:?} left {:?}", left.objects);
-    }
-    let missing = bucket("no-such-bucket-here");
-    let plan = ProbePlan { draft: &missing, main, depth: Depth::Startup, cors_origins: &[], lifecycle_days: None };
-    assert!(matches!(app.probe.probe(&plan).await, Err(draftstore_storage::Error::BucketNotFound { .. })));
-}
-
 // ---- Split signing credentials on a SeaweedFS whose identities are scoped ----
 
 /// A SeaweedFS of its own whose identities are scoped: DraftStore's own credential to its three buckets, an uploader
@@ -398,7 +354,7 @@ async fn split_credentials_sign_each_kind_of_url_with_a_credential_that_can_do_n
             expires_in: std::time::Duration::from_secs(300),
             conditions: &conditions,
         };
-        let url = app.storage.presign_multipart(&request, multipart).await.expect("signed");
+        let url = app.store.multipart.presign_multipart(&request, multipart).await.expect("signed");
         let signer = if expected == 200 { "reader-key" } else { "uploader-key" };
         assert!(url.url.contains(&format!("X-Amz-Credential={signer}%2F")), "{}", url.url);
         let method = reqwest::Method::from_bytes(url.method.as_str().as_bytes()).expect("method");

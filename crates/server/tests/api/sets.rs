@@ -286,9 +286,8 @@ async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &st
     let backend = open_backend(&settings.common, url::Url::parse("http://localhost").expect("url"), None)
         .await
         .expect("the store opens");
-    let storage = backend.storage;
-    let report =
-        Cleaner::new(std::sync::Arc::clone(&storage), &settings.common).clean_once(OffsetDateTime::now_utc()).await;
+    let storage = std::sync::Arc::clone(&backend.store.objects);
+    let report = Cleaner::new(backend.store, &settings.common).clean_once(OffsetDateTime::now_utc()).await;
     assert!(report.succeeded(), "{}", report.summary());
     let events = BucketName::parse(events_bucket).expect("bucket");
     let records = storage.list_prefix(&events, "sets/", None, 1000).await.expect("listed");

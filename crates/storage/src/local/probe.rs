@@ -13,8 +13,9 @@ use super::{CONTENT_DISPOSITION_PARAM, LocalStorage, SignatureError, WriteChecks
 use crate::probe::{Depth, Finding, Outcome, PROBE_PREFIX, ProbePlan, ProbeReport, Promise, StoreProbe};
 use crate::{
     BucketName, Checksum, Conditions, ContentType, Error, Method, MoveOptions, ObjectKey, PresignRequest, PresignedUrl,
-    Progress, Result, Storage, UploadId,
+    Progress, Result, UploadId,
 };
+use crate::{MultipartStore as _, ObjectStore as _, Signer as _};
 
 /// The unsigned headers a hostile uploader adds (the same the S3 probe sends).
 const SMUGGLED: [(&str, &str); 7] = [

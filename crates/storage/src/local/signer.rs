@@ -3,13 +3,17 @@
 //! verification.
 
 use std::fmt::Write as _;
+use std::io;
 
 use hmac::{Hmac, Mac};
 use percent_encoding::utf8_percent_encode;
 use sha2::Sha256;
 
+use async_trait::async_trait;
+
+use super::{IF_MATCH_PARAM, LocalStorage};
 use crate::storage::{ESCAPE, push_hex, push_joined};
-use crate::{BucketName, Method, ObjectKey};
+use crate::{BucketName, Error, Method, ObjectKey, PresignRequest, PresignedUrl, Result};
 
 pub(crate) const EXPIRES: &str = "X-DS-Expires";
 pub(crate) const SIGNED_HEADERS: &str = "X-DS-SignedHeaders";
@@ -168,6 +172,32 @@ impl UrlSigner {
             return Err(SignatureError::Unsigned(unsigned.to_ascii_lowercase()));
         }
         Ok(rest)
+    }
+}
+
+#[async_trait]
+impl crate::Signer for LocalStorage {
+    async fn presign(&self, request: &PresignRequest<'_>) -> Result<PresignedUrl> {
+        let (headers, query) = match request.method {
+            Method::Put => (request.conditions.upload_headers(), Vec::new()),
+            Method::Get => {
+                // Sorted, as the signer canonicalises them: `if-match`, then the `response-*` ones.
+                let mut query = Vec::new();
+                if let Some(etag) = &request.conditions.if_match {
+                    query.push((IF_MATCH_PARAM.to_owned(), etag.clone()));
+                }
+                let params = request.conditions.response_params();
+                query.extend(params.into_iter().map(|(name, value)| (name.to_owned(), value.to_owned())));
+                (Vec::new(), query)
+            }
+            Method::Post | Method::Delete => {
+                return Err(Error::other(
+                    "a plain object URL is for GET or PUT",
+                    io::Error::from(io::ErrorKind::InvalidInput),
+                ));
+            }
+        };
+        self.sign_url(request, headers, query)
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures_util::stream;
 
 use super::*;
-use crate::{CompletedPart, Conditions, Progress, UploadId};
+use crate::{CompletedPart, Conditions, Progress, Signer as _, UploadId};
 
 async fn store(dir: &Path) -> LocalStorage {
     let config = LocalConfig {

@@ -8,8 +8,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirective};
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::ObjectStore as _;
 use crate::storage::MoveOptions;
-use crate::{BucketName, Checksum, ContentType, Error, ObjectKey, Progress, Result, Storage, UploadId, UploadedPart};
+use crate::{BucketName, Checksum, ContentType, Error, ObjectKey, Progress, Result, UploadId, UploadedPart};
 
 use super::errors::{sdk_error, timestamp};
 use super::{MAX_PARTS, MIN_PART_SIZE, S3Storage};

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use draftstore::config::ServeSettings;
 use draftstore::hooks::{Outbox, Subject};
 use draftstore::service::DraftService;
-use draftstore_storage::{BucketName, ObjectKey, Storage};
+use draftstore_storage::{BucketName, ObjectKey, ObjectStore};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -56,7 +56,7 @@ fn key(name: &str) -> ObjectKey {
 }
 
 /// An object's bytes, `None` when there is none.
-async fn bytes_of(storage: &dyn Storage, bucket: &BucketName, key: &ObjectKey) -> Option<Vec<u8>> {
+async fn bytes_of(storage: &dyn ObjectStore, bucket: &BucketName, key: &ObjectKey) -> Option<Vec<u8>> {
     let meta = match storage.head(bucket, key).await {
         Ok(meta) => meta,
         Err(e) if e.is_not_found() => return None,
@@ -311,7 +311,7 @@ async fn a_draft_uploaded_again_during_a_cleaner_pass(backend: Backend) {
     for i in 0..5 {
         app.upload(&format!("old/{i}.txt"), Some("text/plain"), b"old").await;
     }
-    let cleaner = draftstore::cleaner::Cleaner::new(Arc::clone(&app.storage), &settings.common);
+    let cleaner = draftstore::cleaner::Cleaner::new(app.store.clone(), &settings.common);
     let later = OffsetDateTime::now_utc() + time::Duration::days(30);
     let runtime = tokio::runtime::Handle::current();
     let report = cleaner
@@ -356,7 +356,7 @@ async fn a_draft_uploaded_again_during_a_cleaner_pass_survives_on_seaweedfs() {
 /// journal in a loop, as start-up does: every committed set keeps its objects.
 async fn sets_driven_by_a_replica_starting_up(backend: Backend) {
     let (app, settings, _temp) = start(backend, &[]).await;
-    let replica = DraftService::new(Arc::clone(&app.storage), &settings.common);
+    let replica = DraftService::new(app.store.clone(), &settings.common);
     let stop = Arc::new(AtomicBool::new(false));
     let recovering = {
         let stop = Arc::clone(&stop);
