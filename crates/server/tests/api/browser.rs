@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
-use crate::seaweed;
+use crate::helpers::{Backend, TestApp, on_both_backends};
 
 fn api_keys() -> String {
     crate::helpers::api_keys(&crate::helpers::TENANTS)
@@ -61,7 +60,11 @@ async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp, allowed: u16, other: u16) {
+async fn uppy_in_chromium_uploads_through_draftstore(backend: Backend) {
+    let (allowed, other) = (free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{allowed}");
+    let keys = api_keys();
+    let app = backend.spawn(&["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin]).await;
     let report = run_page(&app, allowed, other).await;
     let uploads = &report["uploads"];
     assert_eq!(uploads["failed"], json!([]), "{report}");
@@ -85,27 +88,7 @@ async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp
     assert!(blocked.starts_with("blocked"), "an origin outside CORS_ALLOWED_ORIGINS was let through: {blocked}");
 }
 
-#[tokio::test]
-async fn local_uppy_in_chromium_uploads_through_draftstore() {
-    let (allowed, other) = (free_port(), free_port());
-    let origin = format!("http://127.0.0.1:{allowed}");
-    let keys = api_keys();
-    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin]).await;
-    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
-}
-
-#[tokio::test]
-async fn s3_uppy_in_chromium_uploads_through_draftstore() {
-    let (allowed, other) = (free_port(), free_port());
-    let origin = format!("http://127.0.0.1:{allowed}");
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let keys = api_keys();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
-}
+on_both_backends!(uppy_in_chromium_uploads_through_draftstore);
 
 /// Opens each URL in a page of its own in Chromium, as a person following a link; returns what happened to each
 /// (`navigation`, `download`: the file name a download was saved under, `rendered`: the page it left, with
@@ -149,9 +132,17 @@ async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
-async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp, main: &str) {
+async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backend) {
+    let keys = api_keys();
+    // The page's origin is DraftStore's own; a store apart from DraftStore must let it upload.
+    let cors: &[&str] = match backend {
+        Backend::Local => &[],
+        Backend::SeaweedFs => &["--cors-allowed-origins", "*"],
+    };
+    let (app, main) =
+        backend.spawn_with_bucket(&[&["--auth-mode", "api-key", "--api-keys", &keys], cors].concat()).await;
     // 55 confirmed objects already: more than a page of the confirmed side.
-    let main = draftstore_storage::BucketName::parse(main).expect("bucket");
+    let main = draftstore_storage::BucketName::parse(&main).expect("bucket");
     for i in 0..55 {
         let key = draftstore_storage::ObjectKey::parse(&format!("alice/archive/{i:02}.txt")).expect("key");
         app.storage.put_record(&main, &key, bytes::Bytes::from(format!("archived {i}")), false).await.expect("written");
@@ -208,21 +199,4 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp, m
         .error(404, "OBJECT_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn local_the_builtin_page_uploads_previews_confirms_and_discards() {
-    let keys = api_keys();
-    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app, "main").await;
-}
-
-#[tokio::test]
-async fn s3_the_builtin_page_uploads_previews_confirms_and_discards() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let keys = api_keys();
-    let mut args = weed.s3_args(&bucket);
-    // The page's origin is DraftStore's own; the store must let it upload.
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", "*"].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app, &bucket).await;
-}
+on_both_backends!(the_builtin_page_uploads_previews_confirms_and_discards);

@@ -8,9 +8,10 @@ use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
 
 use crate::clamd::{self, Clamd};
-use crate::crash::Server;
-use crate::helpers::{TestApp, fixture, report, spawn_app_with, spawn_on_seaweed, windows_program};
-use crate::multipart::{completion, error_reason, put_parts, start};
+use crate::helpers::multipart::{completion, error_reason, put_parts, start};
+use crate::helpers::{
+    Server, TestApp, fixture, report, signed_put, spawn_app_with, spawn_on_seaweed, upload_ticket, windows_program,
+};
 use crate::seaweed::{self, SeaweedFs};
 
 /// A 2 KiB PNG whose header announces 100,000 × 100,000 pixels.
@@ -261,20 +262,9 @@ async fn a_gib_draft_is_streamed_through_the_scanner_in_bounded_memory() {
     let size = 1usize << 30;
     let mut bytes = vec![0x5au8; size];
     bytes[size - clamd::MARKER.len()..].copy_from_slice(clamd::MARKER);
-    let ticket: Value = client
-        .post(api("upload-url"))
-        .json(&json!({ "object_name": "big.bin", "content_type": "application/octet-stream" }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let mut put = client.put(ticket["upload_url"].as_str().expect("url"));
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        put = put.header(name, value.as_str().expect("value"));
-    }
-    assert_eq!(put.body(bytes).send().await.expect("uploaded").status(), 200);
+    let request = json!({ "object_name": "big.bin", "content_type": "application/octet-stream" });
+    let ticket = upload_ticket(&client, &server.url(), &request).await;
+    assert_eq!(signed_put(&client, &ticket).body(bytes).send().await.expect("uploaded").status(), 200);
 
     let before = peak_rss_kib(server.pid());
     let started = Instant::now();

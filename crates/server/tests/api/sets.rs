@@ -14,7 +14,7 @@ use draftstore_storage::BucketName;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::crash::{Rng, Server};
+use crate::helpers::{Rng, Server};
 use crate::helpers::{TENANTS, TestApp, api_keys, serve_settings, spawn_app_with, spawn_on_seaweed, windows_program};
 
 fn with_keys() -> Vec<String> {

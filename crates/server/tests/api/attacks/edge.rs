@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::crash::Server;
+use crate::helpers::{LoggedServer, Server};
 use crate::helpers::{TestApp, api_keys, report, serve_settings, spawn_app_with};
 
 /// `draftstore serve` run once with these variables (and a fresh DATA_DIR, ports 0), expected to refuse to start:
@@ -260,13 +260,13 @@ async fn an_unauthenticated_server_listens_on_loopback_unless_told_twice() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     // No BIND_ADDRESS (empty is unset): loopback.
-    let quiet = crate::ops::Server::start(dir.path(), &[("BIND_ADDRESS", ""), ("AUTH_MODE", "none")]);
+    let quiet = LoggedServer::start(dir.path(), &[("BIND_ADDRESS", ""), ("AUTH_MODE", "none")]);
     assert!(quiet.http.starts_with("http://127.0.0.1:"), "{}", quiet.http);
     let warning = quiet.seen().iter().find(|line| line.contains("AUTH_MODE=none")).expect("a warning at start-up");
     let warning: Value = serde_json::from_str(warning).expect("JSON");
     assert_eq!(warning["address"], "127.0.0.1", "{warning}");
     drop(quiet);
-    let open = crate::ops::Server::start(
+    let open = LoggedServer::start(
         dir.path(),
         &[("BIND_ADDRESS", "0.0.0.0"), ("AUTH_MODE", "none"), ("ALLOW_UNAUTHENTICATED", "true")],
     );
@@ -330,7 +330,7 @@ async fn the_shipped_manifests_ask_for_api_keys_and_publish_nothing() {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut with_port = envs_ref.clone();
     with_port.push(("BIND_ADDRESS", "127.0.0.1"));
-    let server = crate::ops::Server::start(data_dir.path(), &with_port);
+    let server = LoggedServer::start(data_dir.path(), &with_port);
     let client = reqwest::Client::new();
     let ask = |bearer: Option<&str>| {
         let mut request = client.post(format!("{}/api/v1/list-drafts", server.http)).json(&json!({}));
@@ -532,7 +532,7 @@ async fn a_tenant_of_129_bytes_is_refused_at_authentication() {
     let secret = "a-test-secret-of-thirty-two-bytes!";
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server =
-        crate::ops::Server::start(dir.path(), &[("AUTH_MODE", "jwt"), ("JWT_SECRET", secret), ("RUST_LOG", "info")]);
+        LoggedServer::start(dir.path(), &[("AUTH_MODE", "jwt"), ("JWT_SECRET", secret), ("RUST_LOG", "info")]);
     let key = EncodingKey::from_secret(secret.as_bytes());
     let as_tenant = |tenant: &str| token(&key, Algorithm::HS256, None, json!({ "sub": tenant, "exp": now() + 600 }));
     let client = reqwest::Client::new();
