@@ -33,10 +33,31 @@ fn files() -> Vec<(String, usize, u32, &'static str)> {
 }
 
 /// Runs the page in Chromium; returns the runner's report.
-async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+/// Where playwright-core is installed: DRAFTSTORE_BROWSER_TOOLS, else the `.tools/browser` that scripts/test fills.
+fn browser_tools() -> PathBuf {
+    std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"))
+}
+
+/// Runs a Chromium runner of `tests/browser` with Node; the report it prints last. `what` names the run in a
+/// failure.
+async fn run_in_chromium(runner: &str, args: &[&std::ffi::OsStr], tools: &std::path::Path, what: &str) -> Value {
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(runner);
+    let output = tokio::process::Command::new("node")
+        .arg(runner)
+        .args(args)
+        .env("DRAFTSTORE_BROWSER_TOOLS", tools)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
+    let tools = browser_tools();
     assert!(
         tools.join("node_modules/playwright-core").is_dir(),
         "the browser tools are not installed in {}: run scripts/test, which installs them",
@@ -46,18 +67,9 @@ async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
         .into_iter()
         .map(|(name, size, seed, kind)| json!({ "name": name, "size": size, "seed": seed, "type": kind }))
         .collect();
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-uppy.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .args([&app.address, "key-of-alice", &allowed.to_string(), &other.to_string()])
-        .arg(Value::Array(specs).to_string())
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let (allowed, other, specs) = (allowed.to_string(), other.to_string(), Value::Array(specs).to_string());
+    let args = [app.address.as_str(), "key-of-alice", &allowed, &other, &specs].map(std::ffi::OsStr::new);
+    run_in_chromium("run-uppy.mjs", &args, &tools, "the browser run").await
 }
 
 async fn uppy_in_chromium_uploads_through_draftstore(backend: Backend) {
@@ -112,24 +124,11 @@ pub(crate) async fn open_in_chromium(urls: &[String]) -> Vec<Value> {
 
 /// Runs the built-in page in Chromium; returns the runner's report.
 async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-page.mjs");
     // Browse the page where its URLs are signed for (PUBLIC_URL, by default http://localhost:<port>), as a user
     // would: the page and the local backend's URLs then share one origin.
     let page_url = app.address.replace("127.0.0.1", "localhost");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .args([page_url.as_str(), "key-of-alice"])
-        .arg(scratch)
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the page run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let args = [std::ffi::OsStr::new(&page_url), std::ffi::OsStr::new("key-of-alice"), scratch.as_os_str()];
+    run_in_chromium("run-page.mjs", &args, &browser_tools(), "the page run").await
 }
 
 async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backend) {
