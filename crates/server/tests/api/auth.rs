@@ -11,7 +11,7 @@ use sha2::Digest;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
+use crate::helpers::{TestApp, grpc_confirm, serve_settings, spawn, spawn_app_with};
 use crate::seaweed;
 
 pub fn api_keys(keys: &[(&str, &str)]) -> String {
@@ -233,14 +233,7 @@ async fn tenants_are_isolated(app: &TestApp) {
         .await
         .error(400, "INVALID_OBJECT_NAME");
     let mut grpc = app.grpc().await;
-    let status = grpc
-        .confirm_upload(bob.rpc(pb::ConfirmUploadRequest {
-            object_name: "doc.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        }))
-        .await
-        .expect_err("not bob's");
+    let status = grpc.confirm_upload(bob.rpc(grpc_confirm("doc.txt"))).await.expect_err("not bob's");
     assert_eq!(status.code(), Code::NotFound);
 
     bob.upload("doc.txt", Some("text/plain"), b"bob's").await;

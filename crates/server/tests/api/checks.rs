@@ -4,13 +4,13 @@
 
 use std::time::Instant;
 
-use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
 
 use crate::clamd::{self, Clamd};
 use crate::helpers::multipart::{completion, error_reason, put_parts, start};
 use crate::helpers::{
-    Server, TestApp, fixture, report, signed_put, spawn_app_with, spawn_on_seaweed, upload_ticket, windows_program,
+    Server, TestApp, fixture, grpc_confirm, report, signed_put, spawn_app_with, spawn_on_seaweed, upload_ticket,
+    windows_program,
 };
 use crate::seaweed::{self, SeaweedFs};
 
@@ -101,26 +101,11 @@ async fn content_checks(app: &TestApp) {
     // gRPC: the same refusal, FAILED_PRECONDITION naming the reason; the same report.
     let mut grpc = app.grpc().await;
     app.upload("grpc.png", Some("image/png"), &program).await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.png".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("refused");
+    let status = grpc.confirm_upload(grpc_confirm("grpc.png")).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert_eq!(error_reason(&status), "CONTENT_TYPE_MISMATCH");
     app.upload("grpc.webp", Some("image/webp"), &fixture("photo.webp")).await;
-    let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.webp".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("confirmed")
-        .into_inner();
+    let confirmed = grpc.confirm_upload(grpc_confirm("grpc.webp")).await.expect("confirmed").into_inner();
     let content = confirmed.content.expect("a report");
     assert_eq!((content.detected_type.as_str(), content.width, content.height), ("image/webp", Some(64), Some(48)));
 }

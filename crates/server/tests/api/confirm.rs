@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::Digest;
 use tonic::Code;
 
-use crate::helpers::{Backend, TestApp, on_both_backends};
+use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends};
 use crate::seaweed;
 
 fn sha256(bytes: &[u8]) -> Checksum {
@@ -113,14 +113,7 @@ async fn checks_reject_and_delete(app: &TestApp, backdoor: &Backdoor) {
 
     let mut grpc = app.grpc().await;
     backdoor.put("grpc.html", b"<b>", "text/html", Declared::default(), false).await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.html".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("rejected");
+    let status = grpc.confirm_upload(grpc_confirm("grpc.html")).await.expect_err("rejected");
     assert_eq!(status.code(), Code::FailedPrecondition);
 
     // Declared through the URL: the whole path agrees with itself.

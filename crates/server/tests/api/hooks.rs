@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::hooks::{Call, Mode, Receiver, secret, secret_text, summary};
 use crate::helpers::{
-    Backend, Server, TestApp, fixture, free_port, on_both_backends, serve_settings, spawn, windows_program,
+    Backend, Server, TestApp, fixture, free_port, grpc_confirm, on_both_backends, serve_settings, spawn,
+    windows_program,
 };
 use crate::seaweed;
 
@@ -101,16 +102,7 @@ async fn a_confirm_hook_that_is_down_fails_closed(backend: Backend) {
     app.upload("later.txt", None, b"later").await;
     let answer = app.confirm("later.txt").await;
     answer.error(503, "HOOK_UNAVAILABLE");
-    let status = app
-        .grpc()
-        .await
-        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
-            object_name: "later.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("the hook is down");
+    let status = app.grpc().await.confirm_upload(grpc_confirm("later.txt")).await.expect_err("the hook is down");
     use tonic_types::StatusExt;
     let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
     assert_eq!((status.code(), reason.as_str()), (tonic::Code::Unavailable, "HOOK_UNAVAILABLE"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{LoggedServer, serve_settings, spawn, spawn_app, staging_files, upload_ticket};
+use crate::helpers::{LoggedServer, grpc_confirm, serve_settings, spawn, spawn_app, staging_files, upload_ticket};
 
 async fn upload_url(http: &str, name: &str) -> String {
     let ticket = upload_ticket(&reqwest::Client::new(), http, &json!({ "object_name": name })).await;
@@ -155,14 +155,7 @@ async fn metrics_parse_as_prometheus_text_and_move_with_requests() {
     app.confirm("counted.txt").await.ok();
     app.confirm("never-there").await.error(404, "OBJECT_NOT_FOUND");
     let mut grpc = app.grpc().await;
-    let _ = grpc
-        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
-            object_name: "counted.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("idempotent confirm");
+    let _ = grpc.confirm_upload(grpc_confirm("counted.txt")).await.expect("idempotent confirm");
     let after = scrape().await;
     let moved = |name: &str, labels: &[&str]| sample(&after, name, labels) - sample(&before, name, labels);
 

@@ -296,6 +296,15 @@ async fn answer(response: reqwest::Response) -> Answer {
     Answer { status, body }
 }
 
+/// A gRPC confirm of the draft `name` under its own name, `overwrite` left to its default.
+pub fn grpc_confirm(name: &str) -> draftstore_proto::draft::v1::ConfirmUploadRequest {
+    draftstore_proto::draft::v1::ConfirmUploadRequest {
+        object_name: name.into(),
+        overwrite: None,
+        ..Default::default()
+    }
+}
+
 /// A real file of the content fixtures (`tests/fixtures/content`).
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/content").join(name);
