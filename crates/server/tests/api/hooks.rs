@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::helpers::hooks::{Call, Mode, Receiver, secret, secret_text, summary};
 use crate::helpers::{
     Backend, Server, TestApp, fixture, free_port, grpc_confirm, on_both_backends, serve_settings, spawn,
-    windows_program,
+    upload_through, windows_program,
 };
 use crate::seaweed;
 
@@ -236,15 +236,10 @@ on_both_backends!(a_confirm_hook_that_is_down_fails_closed);
 
 on_both_backends!(every_event_is_delivered_signed);
 
-/// Uploads `body` as the draft `name` to the URL DraftStore hands `client`, with the headers it asks for.
+/// Uploads `body` as the draft `name` through the URL DraftStore hands `client`.
 async fn upload_draft(client: &draftstore_client::Client, name: &str, body: impl Into<reqwest::Body>) {
     let request = draftstore_client::api::UploadUrlRequest { object_name: name.into(), ..Default::default() };
-    let ticket = client.upload_url(&request).await.expect("an upload URL");
-    let mut put = reqwest::Client::new().put(&ticket.upload_url).body(body);
-    for (name, value) in &ticket.headers {
-        put = put.header(name, value);
-    }
-    assert!(put.send().await.expect("uploaded").status().is_success());
+    upload_through(client, &request, body).await;
 }
 
 /// The binary killed with SIGKILL right after a confirm answered 200, before the receiver could be reached, and

@@ -15,6 +15,14 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The backend's name in a test's report: `local` or `SeaweedFS`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Backend::Local => "local",
+            Backend::SeaweedFs => "SeaweedFS",
+        }
+    }
+
     /// `serve` arguments for a fresh store on this backend, and the folder a local store lives in: the store lasts
     /// as long as the folder is held.
     pub async fn args(self) -> (Vec<String>, Option<tempfile::TempDir>) {

@@ -273,6 +273,21 @@ pub async fn upload_ticket(client: &reqwest::Client, base: &str, body: &Value) -
     response.json().await.expect("json")
 }
 
+/// Uploads `body` as a draft through the upload URL the typed `client` gets for `request`, with the headers it asks
+/// for; panics unless the store took it.
+pub async fn upload_through(
+    client: &draftstore_client::Client,
+    request: &draftstore_client::api::UploadUrlRequest,
+    body: impl Into<reqwest::Body>,
+) {
+    let ticket = client.upload_url(request).await.expect("an upload URL");
+    let mut put = reqwest::Client::new().put(&ticket.upload_url).body(body);
+    for (name, value) in &ticket.headers {
+        put = put.header(name, value);
+    }
+    assert!(put.send().await.expect("uploaded").status().is_success(), "{}", request.object_name);
+}
+
 /// A PUT to a signed URL (the `upload_url` of a ticket or of a signed part) with the headers it was signed with.
 pub fn signed_put(client: &reqwest::Client, signed: &Value) -> reqwest::RequestBuilder {
     signed_put_without(client, signed, &[])
