@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use crate::clamd::{self, Clamd};
 use crate::helpers::multipart::{completion, error_reason, put_parts, start};
 use crate::helpers::{
-    Server, TestApp, fixture, grpc_confirm, report, signed_put, spawn_app_with, spawn_on_seaweed, upload_ticket,
-    windows_program,
+    Backend, Server, TestApp, fixture, grpc_confirm, on_both_backends, report, signed_put, spawn_app_with,
+    upload_ticket, windows_program,
 };
 use crate::seaweed::{self, SeaweedFs};
 
@@ -127,26 +127,16 @@ async fn allow_list_and_off(on: &TestApp, off: &TestApp) {
     assert_eq!(off.download("avatar.png", Some("main")).await.1, program);
 }
 
-#[tokio::test]
-async fn drafts_must_be_what_they_claim_on_the_local_backend() {
-    content_checks(&spawn_app_with(&[]).await).await;
-    let on = spawn_app_with(&["--allowed-content-types", "image/*,application/octet-stream"]).await;
-    let off =
-        spawn_app_with(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
-            .await;
+async fn drafts_must_be_what_they_claim(backend: Backend) {
+    content_checks(&backend.spawn(&[]).await).await;
+    let on = backend.spawn(&["--allowed-content-types", "image/*,application/octet-stream"]).await;
+    let off = backend
+        .spawn(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
+        .await;
     allow_list_and_off(&on, &off).await;
 }
 
-#[tokio::test]
-async fn drafts_must_be_what_they_claim_on_seaweedfs() {
-    content_checks(&spawn_on_seaweed(&[]).await.0).await;
-    let on = spawn_on_seaweed(&["--allowed-content-types", "image/*,application/octet-stream"]).await.0;
-    let off =
-        spawn_on_seaweed(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
-            .await
-            .0;
-    allow_list_and_off(&on, &off).await;
-}
+on_both_backends!(drafts_must_be_what_they_claim);
 
 /// A clean draft is promoted with its scan; EICAR is refused and deleted; with clamd down the confirm fails 503
 /// and keeps the draft, and the same confirm succeeds once clamd is back.
@@ -169,19 +159,25 @@ async fn scans(app: &TestApp, clamd: &mut Clamd) {
     assert_eq!(app.download("later.txt", Some("main")).await.1, b"scanned once clamd is back");
 }
 
-#[tokio::test]
-async fn clamav_scans_every_draft_on_the_local_backend() {
+async fn clamav_scans_every_draft(backend: Backend) {
     let mut clamd = Clamd::start().await;
-    let app = spawn_app_with(&["--clamd-address", &clamd.address()]).await;
+    let app = backend.spawn(&["--clamd-address", &clamd.address()]).await;
     scans(&app, &mut clamd).await;
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
-    let metrics = metrics.text().await.expect("text");
-    // The recorder is the test process's, shared with the other tests: the outcomes are there, the counts are not ours.
-    for line in [r#"draftstore_scans_total{outcome="clean"} "#, r#"draftstore_scans_total{outcome="infected"} "#] {
-        assert!(metrics.contains(line), "{line} is not in:\n{metrics}");
+    if backend == Backend::Local {
+        let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+        let metrics = metrics.text().await.expect("text");
+        // The recorder is the test process's, shared with the other tests: the outcomes are there, the counts
+        // are not ours.
+        for line in [r#"draftstore_scans_total{outcome="clean"} "#, r#"draftstore_scans_total{outcome="infected"} "#] {
+            assert!(metrics.contains(line), "{line} is not in:\n{metrics}");
+        }
+        assert!(
+            metrics.contains("draftstore_scan_duration_seconds") && metrics.contains("draftstore_scanned_bytes_total")
+        );
     }
-    assert!(metrics.contains("draftstore_scan_duration_seconds") && metrics.contains("draftstore_scanned_bytes_total"));
 }
+
+on_both_backends!(clamav_scans_every_draft);
 
 /// clamd answering an error (its StreamMaxLength exceeded), or making no progress, is 503 and keeps the draft;
 /// drafts above SCAN_MAX_SIZE are refused unscanned, or with SCAN_OVERSIZE=skip promoted unscanned.
@@ -215,13 +211,6 @@ async fn a_scanner_that_cannot_decide_keeps_the_draft_and_oversize_drafts_follow
     let skip = spawn_app_with(&skip).await;
     let body = confirm_as(&skip, "big.txt", "text/plain", b"eleven bytes or more").await.ok();
     assert_eq!(body["content"]["scan"], json!({ "result": "skipped" }));
-}
-
-#[tokio::test]
-async fn clamav_scans_every_draft_on_seaweedfs() {
-    let mut clamd = Clamd::start().await;
-    let app = spawn_on_seaweed(&["--clamd-address", &clamd.address()]).await.0;
-    scans(&app, &mut clamd).await;
 }
 
 /// Peak resident memory of a process, from `/proc`.

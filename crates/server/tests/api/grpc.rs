@@ -11,7 +11,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, grpc_confirm, serve_settings, spawn, spawn_app};
+use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends, serve_settings, spawn, spawn_app};
 use crate::seaweed::{self, SeaweedFs};
 
 /// The ErrorInfo reason and domain of a failed call.
@@ -73,17 +73,11 @@ async fn whole_flow(app: &TestApp) {
     assert!(created.result.is_some_and(|r| r.success));
 }
 
-#[tokio::test]
-async fn the_whole_flow_over_grpc_on_the_local_backend() {
-    whole_flow(&spawn_app().await).await;
+async fn the_whole_flow_over_grpc(backend: Backend) {
+    whole_flow(&backend.spawn(&[]).await).await;
 }
 
-#[tokio::test]
-async fn the_whole_flow_over_grpc_on_seaweedfs() {
-    let weed = seaweed::shared().await;
-    let args = weed.s3_args(&seaweed::unique_bucket());
-    whole_flow(&spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await).await;
-}
+on_both_backends!(the_whole_flow_over_grpc);
 
 #[tokio::test]
 async fn a_missing_object_is_not_found_with_its_reason() {
