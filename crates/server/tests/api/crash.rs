@@ -11,7 +11,7 @@ use draftstore_client::api::{self, ErrorType, Stage};
 use draftstore_client::{Client, Error};
 use time::OffsetDateTime;
 
-use crate::helpers::{Rng, Server, serve_settings};
+use crate::helpers::{Backend, Rng, Server, on_both_backends, serve_settings};
 
 const PART: usize = 5 << 20;
 
@@ -226,31 +226,34 @@ async fn clean_everything(args: &[String]) {
     println!("cleaner after the crashes: {}", report.summary());
 }
 
-#[tokio::test]
-async fn sigkill_at_random_moments_on_the_local_backend_loses_nothing_confirmed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().to_str().expect("utf-8").to_owned();
-    let args: Vec<String> = ["--storage-type", "local", "--data-dir", &data].map(str::to_owned).to_vec();
-    kill_at_random_moments("local", args.clone(), 10).await;
+async fn sigkill_at_random_moments_loses_nothing_confirmed(backend: Backend) {
+    let (args, dir) = backend.args().await;
+    let rounds = match backend {
+        Backend::Local => 10,
+        Backend::SeaweedFs => 6,
+    };
+    kill_at_random_moments(backend.label(), args.clone(), rounds).await;
     clean_everything(&args).await;
-    let leftovers: Vec<_> = crate::helpers::files_under(dir.path())
-        .into_iter()
-        .filter(|f| {
-            let f = f.strip_prefix(dir.path()).expect("inside");
-            f.starts_with(".staging") || f.starts_with(".multipart")
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "the cleaner left {leftovers:?}");
+    match backend {
+        Backend::Local => {
+            let dir = dir.expect("the local store's folder");
+            let leftovers: Vec<_> = crate::helpers::files_under(dir.path())
+                .into_iter()
+                .filter(|f| {
+                    let f = f.strip_prefix(dir.path()).expect("inside");
+                    f.starts_with(".staging") || f.starts_with(".multipart")
+                })
+                .collect();
+            assert!(leftovers.is_empty(), "the cleaner left {leftovers:?}");
+        }
+        Backend::SeaweedFs => {
+            let weed = crate::seaweed::shared().await;
+            let settings = serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let draft = settings.common.buckets.draft.to_string();
+            let uploads = weed.client().list_multipart_uploads().bucket(draft).send().await.expect("lists uploads");
+            assert!(uploads.uploads().is_empty(), "the cleaner left {:?}", uploads.uploads());
+        }
+    }
 }
 
-#[tokio::test]
-async fn sigkill_at_random_moments_on_seaweedfs_loses_nothing_confirmed() {
-    let weed = crate::seaweed::shared().await;
-    let bucket = crate::seaweed::unique_bucket();
-    let args = weed.s3_args(&bucket);
-    kill_at_random_moments("SeaweedFS", args.clone(), 6).await;
-    clean_everything(&args).await;
-    let uploads =
-        weed.client().list_multipart_uploads().bucket(format!("{bucket}-draft")).send().await.expect("lists uploads");
-    assert!(uploads.uploads().is_empty(), "the cleaner left {:?}", uploads.uploads());
-}
+on_both_backends!(sigkill_at_random_moments_loses_nothing_confirmed);
