@@ -279,6 +279,18 @@ def put_file(url, path):
     return time.perf_counter() - started
 
 
+def dd_seconds(source, target, block):
+    """Seconds `dd` on CPU 1 takes to copy `source` to `target` with `conv=fsync`, from a synced page cache; the
+    copy is removed."""
+    os.sync()
+    started = time.perf_counter()
+    subprocess.run(["taskset", "-c", "1", "dd", f"if={source}", f"of={target}", f"bs={block}", "conv=fsync"],
+                   capture_output=True, check=True)
+    elapsed = time.perf_counter() - started
+    os.remove(target)
+    return elapsed
+
+
 def write_results(out, results, sections, complete):
     """Writes the results so far to `<out>.json` and `<out>.md`: the sections measured, marked incomplete until the
     last one is in."""

@@ -4,9 +4,8 @@ import json
 import os
 import statistics
 import subprocess
-import time
 
-from harness import draftstore, http_json, put_file, spread
+from harness import dd_seconds, draftstore, http_json, put_file, spread
 
 
 def write_drafts(folder, count):
@@ -41,13 +40,7 @@ def measure(opts, weed):
             ticket, _ = http_json(port, "/api/v1/upload-url", {"object_name": key})
             puts.append((1 << 30) / put_file(ticket["upload_url"], big) / (1 << 20))
             http_json(port, "/api/v1/discard-draft", {"object_name": key})
-            target = os.path.join(work, f"dd-{run}.bin")
-            os.sync()
-            started = time.perf_counter()
-            subprocess.run(["taskset", "-c", "1", "dd", f"if={big}", f"of={target}", "bs=4M", "conv=fsync"],
-                           capture_output=True, check=True)
-            dd.append((1 << 30) / (time.perf_counter() - started) / (1 << 20))
-            os.remove(target)
+            dd.append((1 << 30) / dd_seconds(big, os.path.join(work, f"dd-{run}.bin"), "4M") / (1 << 20))
             print(f"local store: 1 GiB PUT {puts[-1]:.0f} MiB/s, dd {dd[-1]:.0f} MiB/s", flush=True)
         for run in range(max(opts.runs, 5)):
             for name, count in LISTED_DRAFTS.items():

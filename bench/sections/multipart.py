@@ -10,7 +10,7 @@ import tempfile
 import time
 import urllib.request
 
-from harness import draftstore, http_json, s3_env, spread
+from harness import dd_seconds, draftstore, http_json, s3_env, spread
 
 
 MULTIPART_PART = 64 << 20
@@ -84,13 +84,7 @@ def measure(opts, weed):
             local.append(mib / draftstore_multipart(server.port["http"], f"bench/big-{run}", path, size))
             http_json(server.port["http"], "/api/v1/confirm-upload", {"object_name": f"bench/big-{run}"})
             os.remove(os.path.join(work, "data", "main", "bench", f"big-{run}"))
-            target = os.path.join(work, "dd.bin")
-            os.sync()
-            started = time.perf_counter()
-            subprocess.run(["taskset", "-c", "1", "dd", f"if={path}", f"of={target}", "bs=1M", "conv=fsync"],
-                           capture_output=True, check=True)
-            dd.append(mib / (time.perf_counter() - started))
-            os.remove(target)
+            dd.append(mib / dd_seconds(path, os.path.join(work, "dd.bin"), "1M"))
             print(f"multipart local: {local[-1]:.0f} MiB/s, dd {dd[-1]:.0f} MiB/s", flush=True)
     finally:
         server.stop()

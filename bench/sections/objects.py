@@ -6,9 +6,8 @@ import os
 import statistics
 import subprocess
 import tempfile
-import time
 
-from harness import draftstore, http_json, put_file, s3_env, spread
+from harness import dd_seconds, draftstore, http_json, put_file, s3_env, spread
 
 
 SIZES = {"1 KiB": 1024, "1 MiB": 1 << 20, "100 MiB": 100 << 20, "1 GiB": 1 << 30}
@@ -51,13 +50,7 @@ def measure(opts, weed):
             server.stop()
     dd = []
     for run in range(opts.runs):
-        target = os.path.join(work, f"dd-{run}.bin")
-        os.sync()
-        started = time.perf_counter()
-        subprocess.run(["taskset", "-c", "1", "dd", f"if={files['1 GiB']}", f"of={target}", "bs=1M", "conv=fsync"],
-                       capture_output=True, check=True)
-        dd.append((1 << 30) / (time.perf_counter() - started) / (1 << 20))
-        os.remove(target)
+        dd.append((1 << 30) / dd_seconds(files["1 GiB"], os.path.join(work, f"dd-{run}.bin"), "1M") / (1 << 20))
     local_gib = results["confirm"]["local"]["1 GiB"]["upload_mib_s"]
     results["upload"] = {"local_put_mib_s": local_gib, "dd_mib_s": spread(dd),
                          "ratio": local_gib["median"] / statistics.median(dd)}
