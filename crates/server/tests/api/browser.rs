@@ -42,7 +42,12 @@ fn browser_tools() -> PathBuf {
 
 /// Runs a Chromium runner of `tests/browser` with Node; the report it prints last. `what` names the run in a
 /// failure.
-async fn run_in_chromium(runner: &str, args: &[&std::ffi::OsStr], tools: &std::path::Path, what: &str) -> Value {
+async fn run_in_chromium<T: serde::de::DeserializeOwned>(
+    runner: &str,
+    args: &[&std::ffi::OsStr],
+    tools: &std::path::Path,
+    what: &str,
+) -> T {
     let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(runner);
     let output = tokio::process::Command::new("node")
         .arg(runner)
@@ -106,20 +111,8 @@ on_both_backends!(uppy_in_chromium_uploads_through_draftstore);
 /// (`navigation`, `download`: the file name a download was saved under, `rendered`: the page it left, with
 /// `scriptRan` when a script set `window.previewScriptRan`).
 pub(crate) async fn open_in_chromium(urls: &[String]) -> Vec<Value> {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-preview.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .arg(json!(urls).to_string())
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let urls = json!(urls).to_string();
+    run_in_chromium("run-preview.mjs", &[std::ffi::OsStr::new(&urls)], &browser_tools(), "the browser run").await
 }
 
 /// Runs the built-in page in Chromium; returns the runner's report.
