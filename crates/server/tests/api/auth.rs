@@ -11,7 +11,7 @@ use sha2::Digest;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
+use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends, spawn_app_with};
 use crate::seaweed;
 
 pub fn api_keys(keys: &[(&str, &str)]) -> String {
@@ -233,14 +233,7 @@ async fn tenants_are_isolated(app: &TestApp) {
         .await
         .error(400, "INVALID_OBJECT_NAME");
     let mut grpc = app.grpc().await;
-    let status = grpc
-        .confirm_upload(bob.rpc(pb::ConfirmUploadRequest {
-            object_name: "doc.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        }))
-        .await
-        .expect_err("not bob's");
+    let status = grpc.confirm_upload(bob.rpc(grpc_confirm("doc.txt"))).await.expect_err("not bob's");
     assert_eq!(status.code(), Code::NotFound);
 
     bob.upload("doc.txt", Some("text/plain"), b"bob's").await;
@@ -274,23 +267,22 @@ fn tenant_args() -> Vec<String> {
     ]
 }
 
-#[tokio::test]
-async fn tenants_are_isolated_on_the_local_backend() {
+/// Each tenant's objects under a folder of its own in the main bucket.
+async fn tenants_are_isolated_on(backend: Backend) {
     let args = tenant_args();
-    let app = spawn_app_with(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (app, bucket) = backend.spawn_with_bucket(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     tenants_are_isolated(&app).await;
-    assert!(app.data_dir.join("main/alice/doc.txt").is_file() && app.data_dir.join("main/bob/doc.txt").is_file());
+    match backend {
+        Backend::Local => assert!(
+            app.data_dir.join("main/alice/doc.txt").is_file() && app.data_dir.join("main/bob/doc.txt").is_file()
+        ),
+        Backend::SeaweedFs => {
+            let weed = seaweed::shared().await;
+            let listed = weed.client().list_objects_v2().bucket(&bucket).send().await.expect("list");
+            let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+            assert_eq!(keys, ["alice/doc.txt", "bob/doc.txt"]);
+        }
+    }
 }
 
-#[tokio::test]
-async fn tenants_are_isolated_on_seaweedfs() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(tenant_args());
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    tenants_are_isolated(&app).await;
-    let listed = weed.client().list_objects_v2().bucket(&bucket).send().await.expect("list");
-    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert_eq!(keys, ["alice/doc.txt", "bob/doc.txt"]);
-}
+on_both_backends!(tenants_are_isolated_on);

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
-use crate::seaweed;
+use crate::helpers::{Backend, TestApp, on_both_backends};
 
 fn api_keys() -> String {
     crate::helpers::api_keys(&crate::helpers::TENANTS)
@@ -34,10 +33,36 @@ fn files() -> Vec<(String, usize, u32, &'static str)> {
 }
 
 /// Runs the page in Chromium; returns the runner's report.
-async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
+/// Where playwright-core is installed: DRAFTSTORE_BROWSER_TOOLS, else the `.tools/browser` that scripts/test fills.
+fn browser_tools() -> PathBuf {
+    std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"))
+}
+
+/// Runs a Chromium runner of `tests/browser` with Node; the report it prints last. `what` names the run in a
+/// failure.
+async fn run_in_chromium<T: serde::de::DeserializeOwned>(
+    runner: &str,
+    args: &[&std::ffi::OsStr],
+    tools: &std::path::Path,
+    what: &str,
+) -> T {
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(runner);
+    let output = tokio::process::Command::new("node")
+        .arg(runner)
+        .args(args)
+        .env("DRAFTSTORE_BROWSER_TOOLS", tools)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
+    let tools = browser_tools();
     assert!(
         tools.join("node_modules/playwright-core").is_dir(),
         "the browser tools are not installed in {}: run scripts/test, which installs them",
@@ -47,21 +72,16 @@ async fn run_page(app: &TestApp, allowed: u16, other: u16) -> Value {
         .into_iter()
         .map(|(name, size, seed, kind)| json!({ "name": name, "size": size, "seed": seed, "type": kind }))
         .collect();
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-uppy.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .args([&app.address, "key-of-alice", &allowed.to_string(), &other.to_string()])
-        .arg(Value::Array(specs).to_string())
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let (allowed, other, specs) = (allowed.to_string(), other.to_string(), Value::Array(specs).to_string());
+    let args = [app.address.as_str(), "key-of-alice", &allowed, &other, &specs].map(std::ffi::OsStr::new);
+    run_in_chromium("run-uppy.mjs", &args, &tools, "the browser run").await
 }
 
-async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp, allowed: u16, other: u16) {
+async fn uppy_in_chromium_uploads_through_draftstore(backend: Backend) {
+    let (allowed, other) = (free_port(), free_port());
+    let origin = format!("http://127.0.0.1:{allowed}");
+    let keys = api_keys();
+    let app = backend.spawn(&["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin]).await;
     let report = run_page(&app, allowed, other).await;
     let uploads = &report["uploads"];
     assert_eq!(uploads["failed"], json!([]), "{report}");
@@ -85,73 +105,36 @@ async fn uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app: TestApp
     assert!(blocked.starts_with("blocked"), "an origin outside CORS_ALLOWED_ORIGINS was let through: {blocked}");
 }
 
-#[tokio::test]
-async fn local_uppy_in_chromium_uploads_through_draftstore() {
-    let (allowed, other) = (free_port(), free_port());
-    let origin = format!("http://127.0.0.1:{allowed}");
-    let keys = api_keys();
-    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin]).await;
-    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
-}
-
-#[tokio::test]
-async fn s3_uppy_in_chromium_uploads_through_draftstore() {
-    let (allowed, other) = (free_port(), free_port());
-    let origin = format!("http://127.0.0.1:{allowed}");
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let keys = api_keys();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", &origin].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    uppy_in_chromium_uploads_and_drafts_confirm_byte_identical(app, allowed, other).await;
-}
+on_both_backends!(uppy_in_chromium_uploads_through_draftstore);
 
 /// Opens each URL in a page of its own in Chromium, as a person following a link; returns what happened to each
 /// (`navigation`, `download`: the file name a download was saved under, `rendered`: the page it left, with
 /// `scriptRan` when a script set `window.previewScriptRan`).
 pub(crate) async fn open_in_chromium(urls: &[String]) -> Vec<Value> {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-preview.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .arg(json!(urls).to_string())
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the browser run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let urls = json!(urls).to_string();
+    run_in_chromium("run-preview.mjs", &[std::ffi::OsStr::new(&urls)], &browser_tools(), "the browser run").await
 }
 
 /// Runs the built-in page in Chromium; returns the runner's report.
 async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
-    let tools = std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"));
-    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/run-page.mjs");
     // Browse the page where its URLs are signed for (PUBLIC_URL, by default http://localhost:<port>), as a user
     // would: the page and the local backend's URLs then share one origin.
     let page_url = app.address.replace("127.0.0.1", "localhost");
-    let output = tokio::process::Command::new("node")
-        .arg(runner)
-        .args([page_url.as_str(), "key-of-alice"])
-        .arg(scratch)
-        .env("DRAFTSTORE_BROWSER_TOOLS", &tools)
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the page run failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    let args = [std::ffi::OsStr::new(&page_url), std::ffi::OsStr::new("key-of-alice"), scratch.as_os_str()];
+    run_in_chromium("run-page.mjs", &args, &browser_tools(), "the page run").await
 }
 
-async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp, main: &str) {
+async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backend) {
+    let keys = api_keys();
+    // The page's origin is DraftStore's own; a store apart from DraftStore must let it upload.
+    let cors: &[&str] = match backend {
+        Backend::Local => &[],
+        Backend::SeaweedFs => &["--cors-allowed-origins", "*"],
+    };
+    let (app, main) =
+        backend.spawn_with_bucket(&[&["--auth-mode", "api-key", "--api-keys", &keys], cors].concat()).await;
     // 55 confirmed objects already: more than a page of the confirmed side.
-    let main = draftstore_storage::BucketName::parse(main).expect("bucket");
+    let main = draftstore_storage::BucketName::parse(&main).expect("bucket");
     for i in 0..55 {
         let key = draftstore_storage::ObjectKey::parse(&format!("alice/archive/{i:02}.txt")).expect("key");
         app.storage.put_record(&main, &key, bytes::Bytes::from(format!("archived {i}")), false).await.expect("written");
@@ -208,21 +191,4 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(app: TestApp, m
         .error(404, "OBJECT_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn local_the_builtin_page_uploads_previews_confirms_and_discards() {
-    let keys = api_keys();
-    let app = spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app, "main").await;
-}
-
-#[tokio::test]
-async fn s3_the_builtin_page_uploads_previews_confirms_and_discards() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let keys = api_keys();
-    let mut args = weed.s3_args(&bucket);
-    // The page's origin is DraftStore's own; the store must let it upload.
-    args.extend(["--auth-mode", "api-key", "--api-keys", &keys, "--cors-allowed-origins", "*"].map(str::to_owned));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    the_builtin_page_uploads_previews_confirms_and_discards(app, &bucket).await;
-}
+on_both_backends!(the_builtin_page_uploads_previews_confirms_and_discards);

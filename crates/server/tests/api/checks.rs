@@ -4,13 +4,14 @@
 
 use std::time::Instant;
 
-use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
 
 use crate::clamd::{self, Clamd};
-use crate::crash::Server;
-use crate::helpers::{TestApp, fixture, report, spawn_app_with, spawn_on_seaweed, windows_program};
-use crate::multipart::{completion, error_reason, put_parts, start};
+use crate::helpers::multipart::{completion, error_reason, put_parts, start};
+use crate::helpers::{
+    Backend, Server, TestApp, fixture, grpc_confirm, on_both_backends, report, signed_put, spawn_app_with,
+    upload_ticket, windows_program,
+};
 use crate::seaweed::{self, SeaweedFs};
 
 /// A 2 KiB PNG whose header announces 100,000 × 100,000 pixels.
@@ -100,26 +101,11 @@ async fn content_checks(app: &TestApp) {
     // gRPC: the same refusal, FAILED_PRECONDITION naming the reason; the same report.
     let mut grpc = app.grpc().await;
     app.upload("grpc.png", Some("image/png"), &program).await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.png".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("refused");
+    let status = grpc.confirm_upload(grpc_confirm("grpc.png")).await.expect_err("refused");
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert_eq!(error_reason(&status), "CONTENT_TYPE_MISMATCH");
     app.upload("grpc.webp", Some("image/webp"), &fixture("photo.webp")).await;
-    let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.webp".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("confirmed")
-        .into_inner();
+    let confirmed = grpc.confirm_upload(grpc_confirm("grpc.webp")).await.expect("confirmed").into_inner();
     let content = confirmed.content.expect("a report");
     assert_eq!((content.detected_type.as_str(), content.width, content.height), ("image/webp", Some(64), Some(48)));
 }
@@ -141,26 +127,16 @@ async fn allow_list_and_off(on: &TestApp, off: &TestApp) {
     assert_eq!(off.download("avatar.png", Some("main")).await.1, program);
 }
 
-#[tokio::test]
-async fn drafts_must_be_what_they_claim_on_the_local_backend() {
-    content_checks(&spawn_app_with(&[]).await).await;
-    let on = spawn_app_with(&["--allowed-content-types", "image/*,application/octet-stream"]).await;
-    let off =
-        spawn_app_with(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
-            .await;
+async fn drafts_must_be_what_they_claim(backend: Backend) {
+    content_checks(&backend.spawn(&[]).await).await;
+    let on = backend.spawn(&["--allowed-content-types", "image/*,application/octet-stream"]).await;
+    let off = backend
+        .spawn(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
+        .await;
     allow_list_and_off(&on, &off).await;
 }
 
-#[tokio::test]
-async fn drafts_must_be_what_they_claim_on_seaweedfs() {
-    content_checks(&spawn_on_seaweed(&[]).await.0).await;
-    let on = spawn_on_seaweed(&["--allowed-content-types", "image/*,application/octet-stream"]).await.0;
-    let off =
-        spawn_on_seaweed(&["--allowed-content-types", "image/*,application/octet-stream", "--content-checks", "off"])
-            .await
-            .0;
-    allow_list_and_off(&on, &off).await;
-}
+on_both_backends!(drafts_must_be_what_they_claim);
 
 /// A clean draft is promoted with its scan; EICAR is refused and deleted; with clamd down the confirm fails 503
 /// and keeps the draft, and the same confirm succeeds once clamd is back.
@@ -183,19 +159,25 @@ async fn scans(app: &TestApp, clamd: &mut Clamd) {
     assert_eq!(app.download("later.txt", Some("main")).await.1, b"scanned once clamd is back");
 }
 
-#[tokio::test]
-async fn clamav_scans_every_draft_on_the_local_backend() {
+async fn clamav_scans_every_draft(backend: Backend) {
     let mut clamd = Clamd::start().await;
-    let app = spawn_app_with(&["--clamd-address", &clamd.address()]).await;
+    let app = backend.spawn(&["--clamd-address", &clamd.address()]).await;
     scans(&app, &mut clamd).await;
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
-    let metrics = metrics.text().await.expect("text");
-    // The recorder is the test process's, shared with the other tests: the outcomes are there, the counts are not ours.
-    for line in [r#"draftstore_scans_total{outcome="clean"} "#, r#"draftstore_scans_total{outcome="infected"} "#] {
-        assert!(metrics.contains(line), "{line} is not in:\n{metrics}");
+    if backend == Backend::Local {
+        let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+        let metrics = metrics.text().await.expect("text");
+        // The recorder is the test process's, shared with the other tests: the outcomes are there, the counts
+        // are not ours.
+        for line in [r#"draftstore_scans_total{outcome="clean"} "#, r#"draftstore_scans_total{outcome="infected"} "#] {
+            assert!(metrics.contains(line), "{line} is not in:\n{metrics}");
+        }
+        assert!(
+            metrics.contains("draftstore_scan_duration_seconds") && metrics.contains("draftstore_scanned_bytes_total")
+        );
     }
-    assert!(metrics.contains("draftstore_scan_duration_seconds") && metrics.contains("draftstore_scanned_bytes_total"));
 }
+
+on_both_backends!(clamav_scans_every_draft);
 
 /// clamd answering an error (its StreamMaxLength exceeded), or making no progress, is 503 and keeps the draft;
 /// drafts above SCAN_MAX_SIZE are refused unscanned, or with SCAN_OVERSIZE=skip promoted unscanned.
@@ -231,13 +213,6 @@ async fn a_scanner_that_cannot_decide_keeps_the_draft_and_oversize_drafts_follow
     assert_eq!(body["content"]["scan"], json!({ "result": "skipped" }));
 }
 
-#[tokio::test]
-async fn clamav_scans_every_draft_on_seaweedfs() {
-    let mut clamd = Clamd::start().await;
-    let app = spawn_on_seaweed(&["--clamd-address", &clamd.address()]).await.0;
-    scans(&app, &mut clamd).await;
-}
-
 /// Peak resident memory of a process, from `/proc`.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -261,20 +236,9 @@ async fn a_gib_draft_is_streamed_through_the_scanner_in_bounded_memory() {
     let size = 1usize << 30;
     let mut bytes = vec![0x5au8; size];
     bytes[size - clamd::MARKER.len()..].copy_from_slice(clamd::MARKER);
-    let ticket: Value = client
-        .post(api("upload-url"))
-        .json(&json!({ "object_name": "big.bin", "content_type": "application/octet-stream" }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
-    let mut put = client.put(ticket["upload_url"].as_str().expect("url"));
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        put = put.header(name, value.as_str().expect("value"));
-    }
-    assert_eq!(put.body(bytes).send().await.expect("uploaded").status(), 200);
+    let request = json!({ "object_name": "big.bin", "content_type": "application/octet-stream" });
+    let ticket = upload_ticket(&client, &server.url(), &request).await;
+    assert_eq!(signed_put(&client, &ticket).body(bytes).send().await.expect("uploaded").status(), 200);
 
     let before = peak_rss_kib(server.pid());
     let started = Instant::now();

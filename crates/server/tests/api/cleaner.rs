@@ -14,17 +14,21 @@ use draftstore_storage::{
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 
-use crate::helpers::{TestApp, serve_settings, spawn};
+use crate::helpers::{Backend, TestApp, on_both_backends};
 use crate::seaweed;
 
 /// A server and the settings it runs with, on the local backend or on SeaweedFS.
 struct Setup {
     app: TestApp,
     settings: ServeSettings,
-    _temp: Option<tempfile::TempDir>,
 }
 
 impl Setup {
+    async fn on(backend: Backend, extra: &[&str]) -> Setup {
+        let (app, settings) = backend.spawn_with_settings(extra).await;
+        Setup { app, settings }
+    }
+
     fn cleaner(&self) -> Cleaner {
         Cleaner::new(self.app.store.clone(), &self.settings.common)
     }
@@ -55,26 +59,8 @@ impl Setup {
     }
 }
 
-async fn local(extra: &[&str]) -> Setup {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let mut args = vec!["--storage-type", "local", "--data-dir", temp.path().to_str().expect("utf-8")];
-    args.extend_from_slice(extra);
-    let settings = serve_settings(&args);
-    let mut app = spawn(settings.clone()).await;
-    app.data_dir = temp.path().to_owned();
-    Setup { app, settings, _temp: Some(temp) }
-}
-
-async fn s3(extra: &[&str]) -> Setup {
-    let weed = seaweed::shared().await;
-    let args = weed.s3_args(&seaweed::unique_bucket());
-    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
-    all.extend_from_slice(extra);
-    let settings = serve_settings(&all);
-    Setup { app: spawn(settings.clone()).await, settings, _temp: None }
-}
-
-async fn expired_drafts_go_fresh_drafts_and_confirmed_objects_stay(setup: Setup) {
+async fn cleaner_removes_expired_drafts_only(backend: Backend) {
+    let setup = Setup::on(backend, &[]).await;
     let app = &setup.app;
     app.upload("old/one.txt", None, b"one").await;
     app.upload("old/two.txt", None, b"two!").await;
@@ -100,20 +86,13 @@ async fn expired_drafts_go_fresh_drafts_and_confirmed_objects_stay(setup: Setup)
     assert!(setup.exists(&setup.draft(), "fresh.txt").await);
     assert!(setup.exists(&setup.main(), "confirmed.txt").await, "the main bucket is never touched");
     app.download_url("old/one.txt", None).await.error(404, "OBJECT_NOT_FOUND");
+    if backend == Backend::Local {
+        let draft_dir = setup.app.data_dir.join("main-draft");
+        assert!(!draft_dir.join("old").exists(), "the empty folder left behind is removed");
+    }
 }
 
-#[tokio::test]
-async fn local_cleaner_removes_expired_drafts_only() {
-    let setup = local(&[]).await;
-    let draft_dir = setup.app.data_dir.join("main-draft");
-    expired_drafts_go_fresh_drafts_and_confirmed_objects_stay(setup).await;
-    assert!(!draft_dir.join("old").exists(), "the empty folder left behind is removed");
-}
-
-#[tokio::test]
-async fn s3_cleaner_removes_expired_drafts_only() {
-    expired_drafts_go_fresh_drafts_and_confirmed_objects_stay(s3(&[]).await).await;
-}
+on_both_backends!(cleaner_removes_expired_drafts_only);
 
 async fn many_pages_are_cleaned_completely(setup: &Setup, put: impl AsyncFn(String, Vec<u8>)) {
     let names: Vec<String> = (0..2_500).map(|i| format!("bulk/{}/{i}.bin", i % 10)).collect();
@@ -127,7 +106,7 @@ async fn many_pages_are_cleaned_completely(setup: &Setup, put: impl AsyncFn(Stri
 
 #[tokio::test]
 async fn a_local_draft_bucket_of_2500_drafts_is_cleaned_completely() {
-    let setup = local(&[]).await;
+    let setup = Setup::on(Backend::Local, &[]).await;
     let local = draftstore_storage::local::LocalStorage::open(draftstore_storage::local::LocalConfig {
         root: setup.app.data_dir.clone(),
         public_url: url::Url::parse("http://localhost").expect("url"),
@@ -153,7 +132,7 @@ async fn a_local_draft_bucket_of_2500_drafts_is_cleaned_completely() {
 
 #[tokio::test]
 async fn an_s3_draft_bucket_of_2500_drafts_is_cleaned_completely() {
-    let setup = s3(&[]).await;
+    let setup = Setup::on(Backend::SeaweedFs, &[]).await;
     let client = seaweed::shared().await.client();
     let draft = setup.draft().to_string();
     let put = async |name: String, bytes: Vec<u8>| {
@@ -256,7 +235,8 @@ impl ObjectStore for StuckDeletes {
     }
 }
 
-async fn a_failed_deletion_fails_the_pass_and_the_rest_is_removed(setup: Setup) {
+async fn failed_deletions_are_counted_and_the_rest_removed(backend: Backend) {
+    let setup = Setup::on(backend, &[]).await;
     for name in ["a.txt", "stuck.txt", "b.txt"] {
         setup.app.upload(name, None, b"x").await;
     }
@@ -270,19 +250,11 @@ async fn a_failed_deletion_fails_the_pass_and_the_rest_is_removed(setup: Setup) 
     assert!(!setup.exists(&setup.draft(), "a.txt").await && !setup.exists(&setup.draft(), "b.txt").await);
 }
 
-#[tokio::test]
-async fn local_failed_deletions_are_counted_and_the_rest_removed() {
-    a_failed_deletion_fails_the_pass_and_the_rest_is_removed(local(&[]).await).await;
-}
-
-#[tokio::test]
-async fn s3_failed_deletions_are_counted_and_the_rest_removed() {
-    a_failed_deletion_fails_the_pass_and_the_rest_is_removed(s3(&[]).await).await;
-}
+on_both_backends!(failed_deletions_are_counted_and_the_rest_removed);
 
 #[tokio::test]
 async fn stale_multipart_uploads_are_aborted_on_s3() {
-    let setup = s3(&[]).await;
+    let setup = Setup::on(Backend::SeaweedFs, &[]).await;
     let client = seaweed::shared().await.client();
     let draft = setup.draft().to_string();
     client
@@ -303,7 +275,7 @@ async fn stale_multipart_uploads_are_aborted_on_s3() {
 
 #[tokio::test]
 async fn stale_local_staging_files_are_removed_after_the_upload_ttl() {
-    let setup = local(&["--upload-ttl", "600"]).await;
+    let setup = Setup::on(Backend::Local, &["--upload-ttl", "600"]).await;
     let staging = setup.app.data_dir.join(".staging");
     let old = staging.join("crashed.part");
     std::fs::write(&old, b"half an upload").expect("write");
@@ -318,7 +290,7 @@ async fn stale_local_staging_files_are_removed_after_the_upload_ttl() {
 
 #[tokio::test]
 async fn the_lifecycle_rule_is_installed_and_reads_back() {
-    let setup = s3(&["--object-lifetime", "90000"]).await;
+    let setup = Setup::on(Backend::SeaweedFs, &["--object-lifetime", "90000"]).await;
     assert!(setup.cleaner().install_lifecycle().await.expect("installed"));
     let client = seaweed::shared().await.client();
     let read = client
@@ -338,7 +310,7 @@ async fn the_lifecycle_rule_is_installed_and_reads_back() {
 
 #[tokio::test]
 async fn draft_lifecycle_installs_the_rule_at_start_up() {
-    let setup = s3(&["--draft-lifecycle", "true"]).await;
+    let setup = Setup::on(Backend::SeaweedFs, &["--draft-lifecycle", "true"]).await;
     let read = seaweed::shared()
         .await
         .client()
@@ -353,7 +325,8 @@ async fn draft_lifecycle_installs_the_rule_at_start_up() {
 /// A confirm racing the cleaner on a draft right at its expiry ends confirmed (whole) or 404, never in between. Each
 /// round gives one side a head start of 0 to 3 ms, the cleaner and the confirm in turn, and rounds go on until both
 /// outcomes have been seen, so the race is shown to go both ways.
-async fn confirm_races_the_cleaner(setup: Setup) {
+async fn confirm_versus_cleaner_is_all_or_nothing(backend: Backend) {
+    let setup = Setup::on(backend, &[]).await;
     let (mut confirmed, mut gone, mut round) = (0, 0, 0u64);
     while round < 30 || confirmed == 0 || gone == 0 {
         assert!(round < 300, "{round} rounds, {confirmed} confirmed and {gone} cleaned: the race never went both ways");
@@ -397,19 +370,11 @@ async fn confirm_races_the_cleaner(setup: Setup) {
     ));
 }
 
-#[tokio::test]
-async fn local_confirm_versus_cleaner_is_all_or_nothing() {
-    confirm_races_the_cleaner(local(&[]).await).await;
-}
-
-#[tokio::test]
-async fn s3_confirm_versus_cleaner_is_all_or_nothing() {
-    confirm_races_the_cleaner(s3(&[]).await).await;
-}
+on_both_backends!(confirm_versus_cleaner_is_all_or_nothing);
 
 #[tokio::test]
 async fn the_server_loop_cleans_on_its_interval() {
-    let setup = local(&["--cleanup-interval", "1", "--object-lifetime", "1"]).await;
+    let setup = Setup::on(Backend::Local, &["--cleanup-interval", "1", "--object-lifetime", "1"]).await;
     setup.app.upload("kept.txt", None, b"kept").await;
     setup.app.confirm("kept.txt").await.ok();
     setup.app.upload("dropped.txt", None, b"dropped").await;
@@ -434,7 +399,7 @@ fn draftstore_clean(data_dir: &std::path::Path, envs: &[(&str, &str)], args: &[&
 
 #[tokio::test(flavor = "multi_thread")]
 async fn draftstore_clean_runs_one_pass_and_prints_its_summary() {
-    let setup = local(&[]).await;
+    let setup = Setup::on(Backend::Local, &[]).await;
     setup.app.upload("a.txt", None, b"aaa").await;
     setup.app.upload("dir/b.txt", None, b"bb").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -465,7 +430,7 @@ async fn draftstore_clean_runs_one_pass_and_prints_its_summary() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn draftstore_clean_works_on_s3() {
-    let setup = s3(&[]).await;
+    let setup = Setup::on(Backend::SeaweedFs, &[]).await;
     setup.app.upload("s3-draft.txt", None, b"abc").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let weed = seaweed::shared().await;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TENANTS, TestApp, api_keys, serve_settings, spawn, spawn_app_with};
+use crate::helpers::{Backend, TENANTS, TestApp, api_keys, on_both_backends, serve_settings, spawn, spawn_app_with};
 use crate::proxy::Proxy;
 
 const MIB: usize = 1024 * 1024;
@@ -107,14 +107,18 @@ async fn local_behind(proxy: &mut Proxy, extra: &[&str]) -> TestApp {
     app
 }
 
-async fn backend(seaweed: bool) -> (TestApp, Proxy) {
+/// A server on `backend` whose signed URLs point at a proxy to the store, which a test can cut.
+async fn behind_a_proxy(backend: Backend) -> (TestApp, Proxy) {
     let mut proxy = Proxy::bind().await;
-    let app = if seaweed { on_seaweed_behind(&mut proxy, &[]).await } else { local_behind(&mut proxy, &[]).await };
+    let app = match backend {
+        Backend::Local => local_behind(&mut proxy, &[]).await,
+        Backend::SeaweedFs => on_seaweed_behind(&mut proxy, &[]).await,
+    };
     (app, proxy)
 }
 
-async fn small_and_multipart_files_upload_confirm_and_download_identical(seaweed: bool) {
-    let (app, _proxy) = backend(seaweed).await;
+async fn files_small_and_in_parts_round_trip(backend: Backend) {
+    let (app, _proxy) = behind_a_proxy(backend).await;
     let cli = Cli::new(&app);
     let small = content(1024, 1);
     let large = content(12 * MIB + 5, 2);
@@ -158,18 +162,10 @@ async fn small_and_multipart_files_upload_confirm_and_download_identical(seaweed
     assert!(!cli.path("absent.txt").exists(), "a failed download leaves no file");
 }
 
-#[tokio::test]
-async fn files_small_and_in_parts_round_trip_on_the_local_backend() {
-    small_and_multipart_files_upload_confirm_and_download_identical(false).await;
-}
+on_both_backends!(files_small_and_in_parts_round_trip);
 
-#[tokio::test]
-async fn files_small_and_in_parts_round_trip_on_seaweedfs() {
-    small_and_multipart_files_upload_confirm_and_download_identical(true).await;
-}
-
-async fn a_directory_uploads_recursively(seaweed: bool) {
-    let (app, _proxy) = backend(seaweed).await;
+async fn a_directory_uploads_recursively(backend: Backend) {
+    let (app, _proxy) = behind_a_proxy(backend).await;
     let cli = Cli::new(&app);
     let tree = cli.path("site");
     for (file, bytes) in
@@ -215,15 +211,7 @@ async fn a_directory_uploads_recursively(seaweed: bool) {
     assert!(run.stderr.contains("declared image/png but its bytes are active content"), "{run:?}");
 }
 
-#[tokio::test]
-async fn a_directory_uploads_recursively_on_the_local_backend() {
-    a_directory_uploads_recursively(false).await;
-}
-
-#[tokio::test]
-async fn a_directory_uploads_recursively_on_seaweedfs() {
-    a_directory_uploads_recursively(true).await;
-}
+on_both_backends!(a_directory_uploads_recursively);
 
 /// The one recorded upload in the state folder, once it lists part 1 and at least `parts` parts.
 fn recorded_upload(state: &Path, parts: usize) -> Option<Value> {
@@ -276,8 +264,8 @@ async fn interrupted_upload(app: &TestApp, cli: &Cli, proxy: &Proxy) -> (Value, 
     (recorded, stored)
 }
 
-async fn a_killed_upload_resumes_without_resending_stored_parts(seaweed: bool) {
-    let (app, proxy) = backend(seaweed).await;
+async fn a_killed_upload_resumes_without_resending_stored_parts(backend: Backend) {
+    let (app, proxy) = behind_a_proxy(backend).await;
     let cli = Cli::new(&app);
     let (_, stored) = interrupted_upload(&app, &cli, &proxy).await;
 
@@ -287,7 +275,7 @@ async fn a_killed_upload_resumes_without_resending_stored_parts(seaweed: bool) {
     assert!(run.stdout.contains("already stored by an earlier run"), "{run:?}");
     println!(
         "resume ({}): {stored} of {FILE_SIZE} bytes stored before SIGKILL; the re-run sent {sent} bytes",
-        if seaweed { "SeaweedFS" } else { "local" }
+        backend.label()
     );
     assert!(sent < FILE_SIZE as u64, "the re-run sent {sent} bytes, the whole file is {FILE_SIZE}");
     assert!(
@@ -300,20 +288,12 @@ async fn a_killed_upload_resumes_without_resending_stored_parts(seaweed: bool) {
     assert!(recorded_upload(&cli.state(), 0).is_none(), "a completed upload leaves no record behind");
 }
 
-#[tokio::test]
-async fn a_killed_upload_resumes_without_resending_stored_parts_on_the_local_backend() {
-    a_killed_upload_resumes_without_resending_stored_parts(false).await;
-}
-
-#[tokio::test]
-async fn a_killed_upload_resumes_without_resending_stored_parts_on_seaweedfs() {
-    a_killed_upload_resumes_without_resending_stored_parts(true).await;
-}
+on_both_backends!(a_killed_upload_resumes_without_resending_stored_parts);
 
 /// A download killed half-way (SIGKILL) resumes with a range request: the re-run receives only what was missing,
 /// and the file is whole.
-async fn a_killed_download_resumes(seaweed: bool) {
-    let (app, proxy) = backend(seaweed).await;
+async fn a_killed_download_resumes(backend: Backend) {
+    let (app, proxy) = behind_a_proxy(backend).await;
     let cli = Cli::new(&app);
     let size = 24 * MIB;
     let bytes = content(size, 9);
@@ -339,25 +319,17 @@ async fn a_killed_download_resumes(seaweed: bool) {
     let received = proxy.received();
     println!(
         "download resume ({}): {had} of {size} bytes kept after SIGKILL; the re-run received {received} bytes",
-        if seaweed { "SeaweedFS" } else { "local" }
+        backend.label()
     );
     assert!(received < (size as u64 - had) + 64 * 1024, "the re-run received {received} bytes: {run:?}");
     assert!(std::fs::read(cli.path("movie.bin")).expect("written") == bytes, "the resumed file differs");
     assert!(!partial.exists(), "no partial file is left behind");
 }
 
-#[tokio::test]
-async fn a_killed_download_resumes_on_the_local_backend() {
-    a_killed_download_resumes(false).await;
-}
+on_both_backends!(a_killed_download_resumes);
 
-#[tokio::test]
-async fn a_killed_download_resumes_on_seaweedfs() {
-    a_killed_download_resumes(true).await;
-}
-
-async fn a_file_changed_between_runs_is_caught(seaweed: bool) {
-    let (app, proxy) = backend(seaweed).await;
+async fn a_file_changed_between_runs_is_caught(backend: Backend) {
+    let (app, proxy) = behind_a_proxy(backend).await;
     let cli = Cli::new(&app);
     interrupted_upload(&app, &cli, &proxy).await;
     // Part 1 is in the store; change a byte of it on disk, keeping the size and the rest.
@@ -380,15 +352,7 @@ async fn a_file_changed_between_runs_is_caught(seaweed: bool) {
     assert!(bytes == longer);
 }
 
-#[tokio::test]
-async fn a_file_changed_between_runs_is_caught_on_the_local_backend() {
-    a_file_changed_between_runs_is_caught(false).await;
-}
-
-#[tokio::test]
-async fn a_file_changed_between_runs_is_caught_on_seaweedfs() {
-    a_file_changed_between_runs_is_caught(true).await;
-}
+on_both_backends!(a_file_changed_between_runs_is_caught);
 
 #[tokio::test]
 async fn a_wrong_token_fails_with_the_servers_message() {
@@ -458,7 +422,7 @@ async fn usage_errors_exit_2_and_quiet_prints_nothing() {
 /// described and deleted; `--as` names one object, `--meta` takes KEY=VALUE.
 #[tokio::test]
 async fn confirmed_objects_from_the_command_line() {
-    let (app, _proxy) = backend(false).await;
+    let (app, _proxy) = behind_a_proxy(Backend::Local).await;
     let cli = Cli::new(&app);
     std::fs::write(cli.path("scan.pdf"), b"%PDF-1.4\n% a scanned receipt\n").expect("write");
     cli.ok(&["upload", "scan.pdf"]).await;

@@ -5,7 +5,7 @@ use draftstore_client::api::{self, ErrorType, Stage};
 use draftstore_client::transfer::{self, Destination, NoProgress, UploadOptions};
 use draftstore_client::{Client, Error};
 
-use crate::helpers::{TestApp, spawn_app, spawn_on_seaweed};
+use crate::helpers::{Backend, TestApp, on_both_backends};
 
 fn client(app: &TestApp) -> Client {
     Client::new(&app.address, app.bearer.clone()).expect("valid URL")
@@ -21,7 +21,8 @@ fn code<T: std::fmt::Debug>(result: Result<T, Error>) -> (u16, Option<ErrorType>
     }
 }
 
-async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
+async fn every_operation_round_trips_through_the_typed_client(backend: Backend) {
+    let app = backend.spawn(&[]).await;
     let client = client(&app);
     assert!(client.create_buckets().await.expect("buckets").success);
 
@@ -133,15 +134,7 @@ async fn every_operation_round_trips_through_the_typed_client(app: TestApp) {
     assert_eq!(code(client.list_drafts(&bad_page).await), (400, Some(ErrorType::InvalidRequest)));
 }
 
-#[tokio::test]
-async fn every_operation_round_trips_through_the_typed_client_on_the_local_backend() {
-    every_operation_round_trips_through_the_typed_client(spawn_app().await).await;
-}
-
-#[tokio::test]
-async fn every_operation_round_trips_through_the_typed_client_on_seaweedfs() {
-    every_operation_round_trips_through_the_typed_client(spawn_on_seaweed(&[]).await.0).await;
-}
+on_both_backends!(every_operation_round_trips_through_the_typed_client);
 
 #[tokio::test]
 async fn a_server_that_is_not_there_is_a_transient_transport_error() {

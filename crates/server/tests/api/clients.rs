@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use crate::helpers::{TENANTS, TestApp, api_keys, spawn_app, spawn_app_with, spawn_on_seaweed};
+use crate::helpers::{Backend, TENANTS, TestApp, api_keys, on_both_backends, spawn_app};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -62,16 +62,12 @@ fn typescript_tool(path: &str) -> PathBuf {
 }
 
 /// A server with API keys for the test tenants, and one more on the same backend with one request a second.
-async fn servers(seaweed: bool) -> (TestApp, TestApp) {
+async fn servers(backend: Backend) -> (TestApp, TestApp) {
     let keys = api_keys(&TENANTS);
     // Alice is named an operator: the clients' tests make the operator call (draft-bucket) too.
     let with_keys = ["--auth-mode", "api-key", "--api-keys", &keys, "--admin-tenants", "alice"];
     let limited = [&with_keys[..], &["--rate-limit", "1", "--rate-limit-burst", "1"]].concat();
-    if seaweed {
-        (spawn_on_seaweed(&with_keys).await.0, spawn_on_seaweed(&limited).await.0)
-    } else {
-        (spawn_app_with(&with_keys).await, spawn_app_with(&limited).await)
-    }
+    (backend.spawn(&with_keys).await, backend.spawn(&limited).await)
 }
 
 fn with_servers(command: &mut Command, (app, limited): &(TestApp, TestApp)) {
@@ -84,8 +80,8 @@ fn with_servers(command: &mut Command, (app, limited): &(TestApp, TestApp)) {
         .current_dir(repo());
 }
 
-async fn python_client(seaweed: bool) {
-    let servers = servers(seaweed).await;
+async fn the_python_client(backend: Backend) {
+    let servers = servers(backend).await;
     let mut pytest = Command::new("python3");
     pytest.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "clients/python/tests"]);
     let path = std::env::join_paths([repo().join("clients/python/src"), python_tools()]).expect("paths join");
@@ -93,23 +89,18 @@ async fn python_client(seaweed: bool) {
     with_servers(&mut pytest, &servers);
     let report = succeeded("pytest", &run(pytest).await);
     let summary = report.lines().rev().find(|l| l.contains(" passed")).unwrap_or_default().to_owned();
-    crate::helpers::report(&format!("python client ({}): {summary}", if seaweed { "SeaweedFS" } else { "local" }));
+    crate::helpers::report(&format!("python client ({}): {summary}", backend.label()));
     assert!(summary.contains("5 passed") && !summary.contains("failed") && !summary.contains("skipped"), "{report}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_python_client_on_the_local_backend() {
-    python_client(false).await;
-}
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread")]
+    the_python_client
+);
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_python_client_on_seaweedfs() {
-    python_client(true).await;
-}
-
-async fn typescript_client(seaweed: bool) {
+async fn the_typescript_client(backend: Backend) {
     build_typescript().await;
-    let servers = servers(seaweed).await;
+    let servers = servers(backend).await;
     let mut node = Command::new("node");
     node.args(["--test", "clients/typescript/test/"]);
     with_servers(&mut node, &servers);
@@ -119,21 +110,16 @@ async fn typescript_client(seaweed: bool) {
     };
     crate::helpers::report(&format!(
         "typescript client ({}): {} passed",
-        if seaweed { "SeaweedFS" } else { "local" },
+        backend.label(),
         count("pass").unwrap_or_default()
     ));
     assert_eq!((count("pass"), count("fail"), count("skipped")), (Some(5), Some(0), Some(0)), "{report}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_typescript_client_on_the_local_backend() {
-    typescript_client(false).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_typescript_client_on_seaweedfs() {
-    typescript_client(true).await;
-}
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread")]
+    the_typescript_client
+);
 
 /// Both clients' generated parts are what their generators make of the running server's document (a server with
 /// the default settings): a change to the API that is not regenerated fails here.

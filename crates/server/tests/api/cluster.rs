@@ -14,8 +14,8 @@ use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::helpers::{pseudo_random_bytes, report};
-use crate::hooks::{Mode, Receiver, secret, secret_text};
+use crate::helpers::hooks::{Call, Mode, Receiver, secret, secret_text};
+use crate::helpers::{pseudo_random_bytes, report, signed_put};
 
 /// The DraftStore replicas `scripts/cluster` runs behind HAProxy.
 const REPLICAS: [&str; 3] = ["replica1", "replica2", "replica3"];
@@ -187,11 +187,7 @@ async fn upload(client: &reqwest::Client, url: &str, name: &str, bytes: &[u8], t
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ticket = call(client, url, "/api/v1/upload-url", &json!({"object_name": name}), tally).await;
-        let mut request = client.put(ticket["upload_url"].as_str().expect("upload_url"));
-        for (header, value) in ticket["headers"].as_object().expect("headers") {
-            request = request.header(header, value.as_str().expect("header value"));
-        }
-        let status = match request.body(bytes.to_vec()).send().await {
+        let status = match signed_put(client, &ticket).body(bytes.to_vec()).send().await {
             Ok(response) if response.status().is_success() => return,
             Ok(response) => response.status().as_u16(),
             Err(_) => 0,
@@ -380,7 +376,7 @@ async fn a_cluster_behind_haproxy_loses_nothing_to_sigkills() {
 
     // Every confirm's event delivered, signed; a confirm delivered twice only under one webhook-id.
     let confirmed: HashSet<String> = tally.confirmed.iter().map(|(name, _)| name.clone()).collect();
-    let delivered = |calls: &[crate::hooks::Call]| -> HashMap<String, HashSet<String>> {
+    let delivered = |calls: &[Call]| -> HashMap<String, HashSet<String>> {
         let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
         for call in calls.iter().filter(|c| c.status == 200) {
             let event = call.json();

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::Digest;
 use tonic::Code;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
+use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends};
 use crate::seaweed;
 
 fn sha256(bytes: &[u8]) -> Checksum {
@@ -113,14 +113,7 @@ async fn checks_reject_and_delete(app: &TestApp, backdoor: &Backdoor) {
 
     let mut grpc = app.grpc().await;
     backdoor.put("grpc.html", b"<b>", "text/html", Declared::default(), false).await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "grpc.html".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("rejected");
+    let status = grpc.confirm_upload(grpc_confirm("grpc.html")).await.expect_err("rejected");
     assert_eq!(status.code(), Code::FailedPrecondition);
 
     // Declared through the URL: the whole path agrees with itself.
@@ -137,37 +130,29 @@ async fn checks_reject_and_delete(app: &TestApp, backdoor: &Backdoor) {
     assert_eq!(app.confirm("declared.txt").await.ok()["success"], true);
 }
 
-async fn local_app(extra: &[&str]) -> (TestApp, Backdoor) {
-    let app = spawn_app_with(extra).await;
-    let config = LocalConfig {
-        root: app.data_dir.clone(),
-        public_url: url::Url::parse("http://localhost").expect("url"),
-        signing_key: None,
+/// A server on `backend`, and a way to its draft bucket that goes around it.
+async fn app_with_backdoor(backend: Backend, extra: &[&str]) -> (TestApp, Backdoor) {
+    let (app, bucket) = backend.spawn_with_bucket(extra).await;
+    let backdoor = match backend {
+        Backend::Local => {
+            let config = LocalConfig {
+                root: app.data_dir.clone(),
+                public_url: url::Url::parse("http://localhost").expect("url"),
+                signing_key: None,
+            };
+            Backdoor::Local(LocalStorage::open(config).await.expect("open"))
+        }
+        Backend::SeaweedFs => Backdoor::S3(seaweed::shared().await.client(), format!("{bucket}-draft")),
     };
-    let local = LocalStorage::open(config).await.expect("open");
-    (app, Backdoor::Local(local))
+    (app, backdoor)
 }
 
-async fn s3_app(extra: &[&str]) -> (TestApp, Backdoor) {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let mut args = weed.s3_args(&bucket);
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    (app, Backdoor::S3(weed.client(), format!("{bucket}-draft")))
-}
-
-#[tokio::test]
-async fn local_confirm_rejects_and_deletes_drafts_that_fail_a_check() {
-    let (app, backdoor) = local_app(&LIMITS).await;
+async fn confirm_rejects_and_deletes_drafts_that_fail_a_check(backend: Backend) {
+    let (app, backdoor) = app_with_backdoor(backend, &LIMITS).await;
     checks_reject_and_delete(&app, &backdoor).await;
 }
 
-#[tokio::test]
-async fn s3_confirm_rejects_and_deletes_drafts_that_fail_a_check() {
-    let (app, backdoor) = s3_app(&LIMITS).await;
-    checks_reject_and_delete(&app, &backdoor).await;
-}
+on_both_backends!(confirm_rejects_and_deletes_drafts_that_fail_a_check);
 
 async fn overwrite_false_keeps_the_confirmed_object(app: &TestApp) {
     let no_overwrite = |name: &str| json!({ "object_name": name, "overwrite": false });
@@ -195,17 +180,15 @@ async fn overwrite_false_keeps_the_confirmed_object(app: &TestApp) {
     assert_eq!(app.download("v.txt", Some("main")).await.1, b"second", "overwrite (the default) replaces");
 }
 
-#[tokio::test]
-async fn local_overwrite_false_refuses_to_replace() {
-    overwrite_false_keeps_the_confirmed_object(&local_app(&[]).await.0).await;
+/// SeaweedFS with conditional copies, its default; the next test turns them off.
+async fn overwrite_false_refuses_to_replace(backend: Backend) {
+    overwrite_false_keeps_the_confirmed_object(&backend.spawn(&[]).await).await;
 }
 
-#[tokio::test]
-async fn s3_overwrite_false_refuses_to_replace_with_conditional_copies() {
-    overwrite_false_keeps_the_confirmed_object(&s3_app(&[]).await.0).await;
-}
+on_both_backends!(overwrite_false_refuses_to_replace);
 
 #[tokio::test]
 async fn s3_overwrite_false_holds_where_conditional_writes_are_not_relied_on() {
-    overwrite_false_keeps_the_confirmed_object(&s3_app(&["--s3-conditional-writes", "false"]).await.0).await;
+    overwrite_false_keeps_the_confirmed_object(&Backend::SeaweedFs.spawn(&["--s3-conditional-writes", "false"]).await)
+        .await;
 }

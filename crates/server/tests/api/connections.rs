@@ -11,8 +11,8 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
+use crate::helpers::{LoggedServer, raw_put_head, signed_put, staging_files};
 use crate::helpers::{TestApp, spawn_app_with};
-use crate::ops::{Server, staging_files};
 
 /// The header timeout the tests run with; closing is checked against it with this margin for a loaded machine.
 const HEADER_TIMEOUT: u64 = 3;
@@ -86,7 +86,7 @@ async fn half_sent_requests_under_a_soft_limit_of_1024_do_not_stop_the_service()
     let dir = tempfile::tempdir().expect("tempdir");
     let timeout = HEADER_TIMEOUT.to_string();
     let server = tokio::task::block_in_place(|| {
-        Server::start_with_open_files(dir.path(), &[("HTTP_HEADER_TIMEOUT", &timeout)], Some(1024))
+        LoggedServer::start_with_open_files(dir.path(), &[("HTTP_HEADER_TIMEOUT", &timeout)], Some(1024))
     });
     // Logged before the server listens, so among the lines already read.
     let limit = server
@@ -193,19 +193,8 @@ async fn an_idle_keep_alive_outlives_the_header_timeout_and_is_closed_after_the_
 async fn an_upload_that_stalls_after_1_mib_is_cut_off_and_leaves_no_staging_file() {
     let app = spawn_app_with(&["--body-idle-timeout", "2"]).await;
     let ticket = app.upload_url("stalled.bin", Some("application/octet-stream")).await.ok();
-    let url = url::Url::parse(ticket["upload_url"].as_str().expect("url")).expect("a URL");
-    let mut request = format!(
-        "PUT {}?{} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-        url.path(),
-        url.query().unwrap_or_default(),
-        url.authority(),
-        2 * 1024 * 1024
-    );
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        request.push_str(&format!("{name}: {}\r\n", value.as_str().expect("text")));
-    }
-    request.push_str("\r\n");
-    let mut tcp = TcpStream::connect(address(ticket["upload_url"].as_str().expect("url"))).await.expect("connects");
+    let (store, request) = raw_put_head(&ticket, 2 * 1024 * 1024);
+    let mut tcp = TcpStream::connect(store).await.expect("connects");
     tcp.write_all(request.as_bytes()).await.expect("sends the head");
     tcp.write_all(&vec![b'x'; 1024 * 1024]).await.expect("sends 1 MiB");
     let stalled = Instant::now();
@@ -239,10 +228,7 @@ async fn a_request_in_flight_outlives_the_header_timeout_and_a_half_preface_on_t
         tokio::time::sleep(Duration::from_millis(500)).await;
         Some((Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'x'; 1024])), i + 1))
     });
-    let mut request = app.client.put(ticket["upload_url"].as_str().expect("url"));
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().expect("text"));
-    }
+    let request = signed_put(&app.client, &ticket);
     let started = Instant::now();
     let status = request.body(reqwest::Body::wrap_stream(chunks)).send().await.expect("answered").status();
     assert_eq!(status, 200, "a request in flight is not cut off by the header timeout");

@@ -3,7 +3,6 @@
 //! Afterwards every confirm that answered 200 has its whole object, no object anywhere is partial, confirms
 //! retried after a restart succeed, and one cleaner pass leaves no staging file or unfinished upload behind.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use draftstore::cleaner::Cleaner;
@@ -12,7 +11,7 @@ use draftstore_client::api::{self, ErrorType, Stage};
 use draftstore_client::{Client, Error};
 use time::OffsetDateTime;
 
-use crate::helpers::serve_settings;
+use crate::helpers::{Backend, Rng, Server, on_both_backends, serve_settings};
 
 const PART: usize = 5 << 20;
 
@@ -21,75 +20,6 @@ fn content(name: &str) -> Vec<u8> {
     let len = if name.starts_with('m') { 2 * PART + PART / 2 } else { 64 << 10 };
     let seed = name.bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3));
     crate::helpers::pseudo_random_bytes(len, seed)
-}
-
-use crate::helpers::free_port;
-
-/// `draftstore serve` as a process of its own, on fixed ports so that a restart answers at the same address.
-pub struct Server {
-    args: Vec<String>,
-    http: u16,
-    grpc: u16,
-    child: Option<Child>,
-}
-
-impl Server {
-    pub fn new(args: Vec<String>) -> Server {
-        Server { args, http: free_port(), grpc: free_port(), child: None }
-    }
-
-    /// The running process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("started").id()
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.http)
-    }
-
-    /// The gRPC port's address.
-    pub fn grpc_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.grpc)
-    }
-
-    pub async fn start(&mut self) {
-        let child = Command::new(env!("CARGO_BIN_EXE_draftstore"))
-            .arg("serve")
-            .args(&self.args)
-            .args(["--http-port", &self.http.to_string(), "--grpc-port", &self.grpc.to_string()])
-            .args(["--bind-address", "127.0.0.1", "--storage-timeout", "5"])
-            .env("RUST_LOG", "error")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        self.child = Some(child);
-        // Generous: other tests of the suite write gigabytes to the same disk meanwhile.
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let client = reqwest::Client::new();
-        loop {
-            let ready = client.get(format!("{}/ready", self.url())).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "the server did not become ready after a restart");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 async fn put(
@@ -189,28 +119,6 @@ async fn fetch(client: &Client, http: &reqwest::Client, name: &str, stage: Stage
         }
         Err(error) if error.error_type() == Some(ErrorType::ObjectNotFound) => None,
         Err(error) => panic!("download URL of {name} ({stage}): {error}"),
-    }
-}
-
-/// A small generator seeded from the clock, or from CRASH_SEED to replay a run; its seed is printed with the results.
-pub struct Rng {
-    pub seed: u64,
-    state: u64,
-}
-
-impl Rng {
-    pub fn new() -> Rng {
-        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64 | 1
-        });
-        Rng { seed, state: seed }
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        self.state % n
     }
 }
 
@@ -318,31 +226,34 @@ async fn clean_everything(args: &[String]) {
     println!("cleaner after the crashes: {}", report.summary());
 }
 
-#[tokio::test]
-async fn sigkill_at_random_moments_on_the_local_backend_loses_nothing_confirmed() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().to_str().expect("utf-8").to_owned();
-    let args: Vec<String> = ["--storage-type", "local", "--data-dir", &data].map(str::to_owned).to_vec();
-    kill_at_random_moments("local", args.clone(), 10).await;
+async fn sigkill_at_random_moments_loses_nothing_confirmed(backend: Backend) {
+    let (args, dir) = backend.args().await;
+    let rounds = match backend {
+        Backend::Local => 10,
+        Backend::SeaweedFs => 6,
+    };
+    kill_at_random_moments(backend.label(), args.clone(), rounds).await;
     clean_everything(&args).await;
-    let leftovers: Vec<_> = crate::helpers::files_under(dir.path())
-        .into_iter()
-        .filter(|f| {
-            let f = f.strip_prefix(dir.path()).expect("inside");
-            f.starts_with(".staging") || f.starts_with(".multipart")
-        })
-        .collect();
-    assert!(leftovers.is_empty(), "the cleaner left {leftovers:?}");
+    match backend {
+        Backend::Local => {
+            let dir = dir.expect("the local store's folder");
+            let leftovers: Vec<_> = crate::helpers::files_under(dir.path())
+                .into_iter()
+                .filter(|f| {
+                    let f = f.strip_prefix(dir.path()).expect("inside");
+                    f.starts_with(".staging") || f.starts_with(".multipart")
+                })
+                .collect();
+            assert!(leftovers.is_empty(), "the cleaner left {leftovers:?}");
+        }
+        Backend::SeaweedFs => {
+            let weed = crate::seaweed::shared().await;
+            let settings = serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let draft = settings.common.buckets.draft.to_string();
+            let uploads = weed.client().list_multipart_uploads().bucket(draft).send().await.expect("lists uploads");
+            assert!(uploads.uploads().is_empty(), "the cleaner left {:?}", uploads.uploads());
+        }
+    }
 }
 
-#[tokio::test]
-async fn sigkill_at_random_moments_on_seaweedfs_loses_nothing_confirmed() {
-    let weed = crate::seaweed::shared().await;
-    let bucket = crate::seaweed::unique_bucket();
-    let args = weed.s3_args(&bucket);
-    kill_at_random_moments("SeaweedFS", args.clone(), 6).await;
-    clean_everything(&args).await;
-    let uploads =
-        weed.client().list_multipart_uploads().bucket(format!("{bucket}-draft")).send().await.expect("lists uploads");
-    assert!(uploads.uploads().is_empty(), "the cleaner left {:?}", uploads.uploads());
-}
+on_both_backends!(sigkill_at_random_moments_loses_nothing_confirmed);

@@ -6,8 +6,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::Code;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app_with};
-use crate::seaweed;
+use crate::helpers::{Backend, on_both_backends, spawn_app_with};
 
 fn api_keys() -> String {
     crate::helpers::api_keys(&crate::helpers::TENANTS)
@@ -22,7 +21,8 @@ fn names(page: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn drafts_are_listed_and_discarded_per_tenant(app: &TestApp) {
+async fn drafts_are_listed_and_discarded_per_tenant(backend: Backend) {
+    let app = &backend.spawn(&["--auth-mode", "api-key", "--api-keys", &api_keys()]).await;
     let (alice, mallory) = (app.as_caller("key-of-alice"), app.as_caller("key-of-mallory"));
     alice.upload("photos/b.png", Some("image/png"), b"bbbb").await;
     alice.upload("photos/a.jpg", Some("image/jpeg"), b"aaa").await;
@@ -81,22 +81,10 @@ async fn drafts_are_listed_and_discarded_per_tenant(app: &TestApp) {
     alice.post("/api/v1/discard-draft", &json!({ "object_name": "../x" })).await.error(400, "INVALID_OBJECT_NAME");
 }
 
-#[tokio::test]
-async fn local_drafts_are_listed_and_discarded_per_tenant() {
-    drafts_are_listed_and_discarded_per_tenant(
-        &spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &api_keys()]).await,
-    )
-    .await;
-}
+on_both_backends!(drafts_are_listed_and_discarded_per_tenant);
 
-#[tokio::test]
-async fn s3_drafts_are_listed_and_discarded_per_tenant() {
-    let keys = api_keys();
-    let (app, _) = crate::helpers::spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    drafts_are_listed_and_discarded_per_tenant(&app).await;
-}
-
-async fn a_long_listing_pages_through_every_draft_once(app: &TestApp) {
+async fn a_long_listing_pages_through_every_draft_once(backend: Backend) {
+    let app = &backend.spawn(&[]).await;
     let mut expected: Vec<String> = (0..25).map(|i| format!("many/{}/{i:02}.txt", i % 3)).collect();
     expected.extend(["many/0-x".to_owned(), "many/0/sub/deep.txt".to_owned(), "many-not/x".to_owned()]);
     for name in &expected {
@@ -122,19 +110,7 @@ async fn a_long_listing_pages_through_every_draft_once(app: &TestApp) {
     assert_eq!(seen, expected);
 }
 
-#[tokio::test]
-async fn local_a_long_listing_pages_through_every_draft_once() {
-    a_long_listing_pages_through_every_draft_once(&spawn_app_with(&[]).await).await;
-}
-
-#[tokio::test]
-async fn s3_a_long_listing_pages_through_every_draft_once() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let args = weed.s3_args(&bucket);
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    a_long_listing_pages_through_every_draft_once(&app).await;
-}
+on_both_backends!(a_long_listing_pages_through_every_draft_once);
 
 #[tokio::test]
 async fn drafts_are_listed_and_discarded_over_grpc() {

@@ -11,7 +11,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, serve_settings, spawn, spawn_app};
+use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends, serve_settings, spawn, spawn_app};
 use crate::seaweed::{self, SeaweedFs};
 
 /// The ErrorInfo reason and domain of a failed call.
@@ -50,25 +50,10 @@ async fn whole_flow(app: &TestApp) {
     assert_eq!(preview.stage(), pb::Stage::Draft);
     assert_eq!(app.client.get(&preview.url).send().await.expect("GET").text().await.expect("body"), "over grpc");
 
-    let confirmed = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "g/rpc.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("confirm")
-        .into_inner();
+    let confirmed = grpc.confirm_upload(grpc_confirm("g/rpc.txt")).await.expect("confirm").into_inner();
     assert!(confirmed.result.as_ref().is_some_and(|r| r.success));
     assert!(confirmed.final_location.ends_with("/g/rpc.txt"), "{}", confirmed.final_location);
-    let again = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "g/rpc.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("idempotent");
+    let again = grpc.confirm_upload(grpc_confirm("g/rpc.txt")).await.expect("idempotent");
     assert_eq!(again.into_inner().final_location, confirmed.final_location);
 
     let main = grpc
@@ -88,30 +73,17 @@ async fn whole_flow(app: &TestApp) {
     assert!(created.result.is_some_and(|r| r.success));
 }
 
-#[tokio::test]
-async fn the_whole_flow_over_grpc_on_the_local_backend() {
-    whole_flow(&spawn_app().await).await;
+async fn the_whole_flow_over_grpc(backend: Backend) {
+    whole_flow(&backend.spawn(&[]).await).await;
 }
 
-#[tokio::test]
-async fn the_whole_flow_over_grpc_on_seaweedfs() {
-    let weed = seaweed::shared().await;
-    let args = weed.s3_args(&seaweed::unique_bucket());
-    whole_flow(&spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await).await;
-}
+on_both_backends!(the_whole_flow_over_grpc);
 
 #[tokio::test]
 async fn a_missing_object_is_not_found_with_its_reason() {
     let app = spawn_app().await;
     let mut grpc = app.grpc().await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest {
-            object_name: "absent".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("absent");
+    let status = grpc.confirm_upload(grpc_confirm("absent")).await.expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(reason(&status), ("OBJECT_NOT_FOUND".to_owned(), "draftstore".to_owned()));
     let status = grpc
@@ -130,11 +102,7 @@ async fn every_call_returns_its_request_id_as_rest_does() {
     let answered = grpc.create_draft_bucket(given).await.expect("created");
     assert_eq!(answered.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("grpc-req-42"));
 
-    let mut failing = tonic::Request::new(pb::ConfirmUploadRequest {
-        object_name: "absent".into(),
-        overwrite: None,
-        ..Default::default()
-    });
+    let mut failing = tonic::Request::new(grpc_confirm("absent"));
     failing.metadata_mut().insert("x-request-id", "grpc-req-43".parse().expect("ascii"));
     let status = grpc.confirm_upload(failing).await.expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
@@ -165,13 +133,7 @@ async fn every_bad_object_name_is_invalid_argument() {
             })
             .await
             .map(drop),
-            grpc.confirm_upload(pb::ConfirmUploadRequest {
-                object_name: name.into(),
-                overwrite: None,
-                ..Default::default()
-            })
-            .await
-            .map(drop),
+            grpc.confirm_upload(grpc_confirm(name)).await.map(drop),
         ];
         for result in checks {
             let status = result.expect_err("refused");
@@ -222,18 +184,13 @@ async fn storage_outage_is_unavailable_and_health_follows_the_store() {
 
     weed.pause();
     let mut grpc = app.grpc().await;
-    let status = grpc
-        .confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None, ..Default::default() })
-        .await
-        .expect_err("down");
+    let status = grpc.confirm_upload(grpc_confirm("kept")).await.expect_err("down");
     assert_eq!((status.code(), reason(&status).0.as_str()), (Code::Unavailable, "NETWORK_ERROR"));
     wait_for_health(&app, ServingStatus::NotServing).await;
 
     weed.resume();
     wait_for_health(&app, ServingStatus::Serving).await;
-    grpc.confirm_upload(pb::ConfirmUploadRequest { object_name: "kept".into(), overwrite: None, ..Default::default() })
-        .await
-        .expect("confirmed after the outage");
+    grpc.confirm_upload(grpc_confirm("kept")).await.expect("confirmed after the outage");
 }
 
 #[tokio::test]
@@ -323,14 +280,7 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
     for name in names {
         let rest = rest_outcome(&app.confirm(name).await);
         // The first confirm moved the draft; the gRPC one meets the idempotent path, which must agree.
-        let rpc = grpc_outcome(
-            grpc.confirm_upload(pb::ConfirmUploadRequest {
-                object_name: name.into(),
-                overwrite: None,
-                ..Default::default()
-            })
-            .await,
-        );
+        let rpc = grpc_outcome(grpc.confirm_upload(grpc_confirm(name)).await);
         assert_eq!(rest, rpc, "confirm {name:?}");
     }
     assert_eq!(app.post("/api/v1/draft-bucket", &json!({})).await.status, 200);

@@ -4,203 +4,18 @@
 //! replicas sharing the outbox.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use draftstore::hooks::WebhookSecret;
 use serde_json::{Value, json};
 
-use crate::crash::Server;
-use crate::helpers::free_port;
-use crate::helpers::{TestApp, fixture, serve_settings, spawn, windows_program};
+use crate::helpers::hooks::{Call, Mode, Receiver, secret, secret_text, summary};
+use crate::helpers::{
+    Backend, Server, TestApp, fixture, free_port, grpc_confirm, on_both_backends, serve_settings, spawn,
+    upload_through, windows_program,
+};
 use crate::seaweed;
-
-pub(crate) fn secret_text() -> String {
-    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([42u8; 32]))
-}
-
-pub(crate) fn secret() -> WebhookSecret {
-    WebhookSecret::parse(&secret_text()).expect("a valid secret")
-}
-
-/// How the receiver answers.
-#[derive(Debug, Clone)]
-pub(crate) enum Mode {
-    Accept,
-    /// 200 with `{"accept": false, "reason": …}`.
-    RejectInBody(&'static str),
-    /// 422 with a reason in plain text.
-    RejectWithStatus(&'static str),
-    /// Answers after this long.
-    Slow(Duration),
-    /// 500 to every event about an object whose name starts with this; 200 to the others.
-    FailNamed(&'static str),
-}
-
-/// One call the receiver got.
-#[derive(Debug, Clone)]
-pub(crate) struct Call {
-    pub(crate) id: String,
-    timestamp: i64,
-    signature: String,
-    body: Bytes,
-    /// What the receiver answered.
-    pub(crate) status: u16,
-    /// For a confirm hook call: the draft's bytes, read through the URL in the event.
-    fetched: Option<Vec<u8>>,
-}
-
-impl Call {
-    pub(crate) fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("a JSON body")
-    }
-
-    pub(crate) fn verifies_with(&self, secret: &WebhookSecret) -> bool {
-        secret.verify(&self.id, self.timestamp, &self.body, &self.signature)
-    }
-}
-
-#[derive(Debug)]
-struct Inner {
-    mode: Mode,
-    /// Answer 500 to this many calls first.
-    failures_left: usize,
-    calls: Vec<Call>,
-}
-
-/// An HTTP server that records every call.
-#[derive(Clone)]
-pub(crate) struct Receiver {
-    pub(crate) url: String,
-    inner: Arc<Mutex<Inner>>,
-    task: Arc<tokio::task::JoinHandle<()>>,
-}
-
-impl Receiver {
-    pub(crate) async fn start(mode: Mode) -> Self {
-        Self::start_on(0, mode).await
-    }
-
-    async fn start_on(port: u16, mode: Mode) -> Self {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await.expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-        let inner = Arc::new(Mutex::new(Inner { mode, failures_left: 0, calls: Vec::new() }));
-        let app = axum::Router::new().route("/hook", axum::routing::post(receive)).with_state(Arc::clone(&inner));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the receiver serves");
-        });
-        Self { url, inner, task: Arc::new(task) }
-    }
-
-    fn fail_first(&self, count: usize) {
-        self.inner.lock().expect("lock").failures_left = count;
-    }
-
-    pub(crate) fn calls(&self) -> Vec<Call> {
-        self.inner.lock().expect("lock").calls.clone()
-    }
-
-    /// Waits until `done` holds of the calls so far.
-    pub(crate) async fn wait_for(&self, what: &str, done: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let calls = self.calls();
-            if done(&calls) {
-                return calls;
-            }
-            assert!(Instant::now() < deadline, "the receiver never got {what}; it got {:#?}", summary(&calls));
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(crate) fn stop(&self) {
-        self.task.abort();
-    }
-}
-
-fn summary(calls: &[Call]) -> Vec<(String, u16, String)> {
-    calls.iter().map(|c| (c.id.clone(), c.status, String::from_utf8_lossy(&c.body).into_owned())).collect()
-}
-
-async fn receive(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let mut call = Call {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp").parse().unwrap_or_default(),
-        signature: header("webhook-signature"),
-        body: body.clone(),
-        status: 200,
-        fetched: None,
-    };
-    let (mode, fail) = {
-        let mut inner = inner.lock().expect("lock");
-        let fail = inner.failures_left > 0;
-        inner.failures_left = inner.failures_left.saturating_sub(1);
-        (inner.mode.clone(), fail)
-    };
-    let event: Value = serde_json::from_slice(&body).unwrap_or_default();
-    if let Some(url) = event["data"]["download_url"].as_str() {
-        // The headers the URL was signed with (S3's `If-Match`, which binds it to the version checked).
-        let mut get = reqwest::Client::new().get(url);
-        for (name, value) in event["data"]["download_headers"].as_object().into_iter().flatten() {
-            get = get.header(name.as_str(), value.as_str().unwrap_or_default());
-        }
-        let fetched = get.send().await.expect("the draft's URL answers");
-        assert_eq!(fetched.status(), 200, "the hook could not read the draft");
-        call.fetched = Some(fetched.bytes().await.expect("a body").to_vec());
-    }
-    let response = if fail {
-        call.status = 500;
-        (StatusCode::INTERNAL_SERVER_ERROR, "not now").into_response()
-    } else {
-        match mode {
-            Mode::Accept => StatusCode::OK.into_response(),
-            Mode::RejectInBody(reason) => axum::Json(json!({"accept": false, "reason": reason})).into_response(),
-            Mode::RejectWithStatus(reason) => {
-                call.status = 422;
-                (StatusCode::UNPROCESSABLE_ENTITY, reason).into_response()
-            }
-            Mode::Slow(delay) => {
-                tokio::time::sleep(delay).await;
-                StatusCode::OK.into_response()
-            }
-            Mode::FailNamed(prefix) => {
-                if event["data"]["object_name"].as_str().is_some_and(|name| name.starts_with(prefix)) {
-                    call.status = 500;
-                    (StatusCode::INTERNAL_SERVER_ERROR, "never this one").into_response()
-                } else {
-                    StatusCode::OK.into_response()
-                }
-            }
-        }
-    };
-    inner.lock().expect("lock").calls.push(call);
-    response
-}
-
-/// The backends the tests run on: the local one in a fresh folder, or a fresh bucket on the shared SeaweedFS.
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Local,
-    SeaweedFs,
-}
-
-async fn backend_args(backend: Backend) -> (Vec<String>, Option<tempfile::TempDir>) {
-    match backend {
-        Backend::Local => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let data = dir.path().to_str().expect("utf-8").to_owned();
-            (vec!["--storage-type".into(), "local".into(), "--data-dir".into(), data], Some(dir))
-        }
-        Backend::SeaweedFs => (seaweed::shared().await.s3_args(&seaweed::unique_bucket()), None),
-    }
-}
 
 async fn app_with(args: &[String], extra: &[&str]) -> TestApp {
     let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -216,8 +31,8 @@ async fn draft_exists(app: &TestApp, name: &str) -> bool {
     answer.status == 200
 }
 
-async fn confirm_hook_decides(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+async fn the_confirm_hook_accepts_rejects_and_times_out(backend: Backend) {
+    let (args, _dir) = backend.args().await;
     let hook = Receiver::start(Mode::Accept).await;
     let app = app_with(&args, &["--confirm-hook-url", &hook.url, "--hook-timeout", "2"]).await;
 
@@ -256,7 +71,7 @@ async fn confirm_hook_decides(backend: Backend) {
         (Mode::RejectInBody("EICAR test signature"), "EICAR test signature"),
         (Mode::RejectWithStatus("not a PDF"), "not a PDF"),
     ] {
-        hook.inner.lock().expect("lock").mode = mode;
+        hook.set_mode(mode);
         app.upload("bad.txt", Some("text/plain"), b"infected").await;
         let answer = app.confirm("bad.txt").await;
         answer.error(422, "UPLOAD_REJECTED");
@@ -269,7 +84,7 @@ async fn confirm_hook_decides(backend: Backend) {
     }
 
     // Too slow: 503, the draft kept.
-    hook.inner.lock().expect("lock").mode = Mode::Slow(Duration::from_secs(10));
+    hook.set_mode(Mode::Slow(Duration::from_secs(10)));
     app.upload("slow.txt", None, b"slow").await;
     let started = Instant::now();
     app.confirm("slow.txt").await.error(503, "HOOK_UNAVAILABLE");
@@ -279,24 +94,15 @@ async fn confirm_hook_decides(backend: Backend) {
     hook.stop();
 }
 
-async fn a_hook_that_is_down_fails_closed_until_it_is_back(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+async fn a_confirm_hook_that_is_down_fails_closed(backend: Backend) {
+    let (args, _dir) = backend.args().await;
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     let app = app_with(&args, &["--confirm-hook-url", &url, "--hook-timeout", "2"]).await;
     app.upload("later.txt", None, b"later").await;
     let answer = app.confirm("later.txt").await;
     answer.error(503, "HOOK_UNAVAILABLE");
-    let status = app
-        .grpc()
-        .await
-        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
-            object_name: "later.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect_err("the hook is down");
+    let status = app.grpc().await.confirm_upload(grpc_confirm("later.txt")).await.expect_err("the hook is down");
     use tonic_types::StatusExt;
     let reason = status.get_details_error_info().map(|info| info.reason).unwrap_or_default();
     assert_eq!((status.code(), reason.as_str()), (tonic::Code::Unavailable, "HOOK_UNAVAILABLE"));
@@ -309,7 +115,7 @@ async fn a_hook_that_is_down_fails_closed_until_it_is_back(backend: Backend) {
 }
 
 async fn every_event_is_delivered_signed(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+    let (args, _dir) = backend.args().await;
     let events = Receiver::start(Mode::Accept).await;
     events.fail_first(3);
     let hook = Receiver::start(Mode::Accept).await;
@@ -345,7 +151,7 @@ async fn every_event_is_delivered_signed(backend: Backend) {
     assert_eq!(confirmed["data"]["content"], json!({}), "what the checks found: nothing, in plain text");
 
     // draft.rejected (by the hook), draft.discarded, draft.expired (by the cleaner inside the server).
-    hook.inner.lock().expect("lock").mode = Mode::RejectInBody("not today");
+    hook.set_mode(Mode::RejectInBody("not today"));
     app.upload("bad.txt", None, b"bad").await;
     app.confirm("bad.txt").await.error(422, "UPLOAD_REJECTED");
     app.upload("program.png", Some("image/png"), &windows_program()).await;
@@ -392,8 +198,8 @@ async fn every_event_is_delivered_signed(backend: Backend) {
 
 /// 150 events the receiver refuses every time, recorded first, do not hold back the 151st: a pass reads on past
 /// entries waiting out their backoff.
-async fn events_a_receiver_refuses_do_not_hold_back_the_others(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+async fn refused_events_do_not_hold_back_the_others(backend: Backend) {
+    let (args, _dir) = backend.args().await;
     let events = Receiver::start(Mode::FailNamed("poison/")).await;
     let app = app_with(&args, &["--events-url", &events.url]).await;
     for i in 0..150 {
@@ -422,61 +228,24 @@ async fn events_a_receiver_refuses_do_not_hold_back_the_others(backend: Backend)
     events.stop();
 }
 
-#[tokio::test]
-async fn refused_events_do_not_hold_back_the_others_on_the_local_backend() {
-    events_a_receiver_refuses_do_not_hold_back_the_others(Backend::Local).await;
-}
+on_both_backends!(refused_events_do_not_hold_back_the_others);
 
-#[tokio::test]
-async fn refused_events_do_not_hold_back_the_others_on_seaweedfs() {
-    events_a_receiver_refuses_do_not_hold_back_the_others(Backend::SeaweedFs).await;
-}
+on_both_backends!(the_confirm_hook_accepts_rejects_and_times_out);
 
-#[tokio::test]
-async fn the_confirm_hook_accepts_rejects_and_times_out_on_the_local_backend() {
-    confirm_hook_decides(Backend::Local).await;
-}
+on_both_backends!(a_confirm_hook_that_is_down_fails_closed);
 
-#[tokio::test]
-async fn the_confirm_hook_accepts_rejects_and_times_out_on_seaweedfs() {
-    confirm_hook_decides(Backend::SeaweedFs).await;
-}
+on_both_backends!(every_event_is_delivered_signed);
 
-#[tokio::test]
-async fn a_confirm_hook_that_is_down_fails_closed_on_the_local_backend() {
-    a_hook_that_is_down_fails_closed_until_it_is_back(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn a_confirm_hook_that_is_down_fails_closed_on_seaweedfs() {
-    a_hook_that_is_down_fails_closed_until_it_is_back(Backend::SeaweedFs).await;
-}
-
-#[tokio::test]
-async fn every_event_is_delivered_signed_on_the_local_backend() {
-    every_event_is_delivered_signed(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn every_event_is_delivered_signed_on_seaweedfs() {
-    every_event_is_delivered_signed(Backend::SeaweedFs).await;
-}
-
-/// Uploads `body` as the draft `name` to the URL DraftStore hands `client`, with the headers it asks for.
+/// Uploads `body` as the draft `name` through the URL DraftStore hands `client`.
 async fn upload_draft(client: &draftstore_client::Client, name: &str, body: impl Into<reqwest::Body>) {
     let request = draftstore_client::api::UploadUrlRequest { object_name: name.into(), ..Default::default() };
-    let ticket = client.upload_url(&request).await.expect("an upload URL");
-    let mut put = reqwest::Client::new().put(&ticket.upload_url).body(body);
-    for (name, value) in &ticket.headers {
-        put = put.header(name, value);
-    }
-    assert!(put.send().await.expect("uploaded").status().is_success());
+    upload_through(client, &request, body).await;
 }
 
 /// The binary killed with SIGKILL right after a confirm answered 200, before the receiver could be reached, and
 /// restarted: the event is still delivered.
 async fn an_event_survives_a_sigkill(backend: Backend) {
-    let (mut args, _dir) = backend_args(backend).await;
+    let (mut args, _dir) = backend.args().await;
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/hook");
     // A short HOOK_TIMEOUT keeps the lease of the killed process short: the restarted one takes over sooner.
@@ -514,15 +283,7 @@ async fn an_event_survives_a_sigkill(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test]
-async fn an_event_survives_a_sigkill_on_the_local_backend() {
-    an_event_survives_a_sigkill(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn an_event_survives_a_sigkill_on_seaweedfs() {
-    an_event_survives_a_sigkill(Backend::SeaweedFs).await;
-}
+on_both_backends!(an_event_survives_a_sigkill);
 
 /// A confirm killed after it recorded its event and before the move finished, then sent again (as a load balancer
 /// resends a request whose replica died): the object is announced once, under one `webhook-id`, though two entries
@@ -581,8 +342,8 @@ async fn a_confirm_sent_again_after_a_sigkill_is_announced_under_one_id() {
 }
 
 /// Two replicas on one store deliver each of 200 events; duplicates are counted and reported.
-async fn two_replicas_share_the_outbox(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+async fn two_replicas_deliver_each_event(backend: Backend) {
+    let (args, _dir) = backend.args().await;
     let events = Receiver::start(Mode::Accept).await;
     let extra = ["--events-url", events.url.as_str()];
     let (one, two) = (app_with(&args, &extra).await, app_with(&args, &extra).await);
@@ -619,15 +380,7 @@ async fn two_replicas_share_the_outbox(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test]
-async fn two_replicas_deliver_each_event_on_the_local_backend() {
-    two_replicas_share_the_outbox(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn two_replicas_deliver_each_event_on_seaweedfs() {
-    two_replicas_share_the_outbox(Backend::SeaweedFs).await;
-}
+on_both_backends!(two_replicas_deliver_each_event);
 
 /// The README's receiver, `examples/webhook_receiver.py`, verifies real events: it prints the ones signed with its
 /// secret and refuses (401) those signed with another, which DraftStore then retries.
@@ -649,7 +402,7 @@ async fn the_example_python_receiver_verifies_the_events() {
         (port, child)
     };
     let (port, mut child) = receiver(secret_text());
-    let (args, _dir) = backend_args(Backend::Local).await;
+    let (args, _dir) = Backend::Local.args().await;
     let app = app_with(&args, &["--events-url", &format!("http://127.0.0.1:{port}/")]).await;
     app.upload("py.txt", None, b"from python").await;
     app.confirm("py.txt").await.ok();
@@ -664,7 +417,7 @@ async fn the_example_python_receiver_verifies_the_events() {
     // Signed with another secret: the receiver refuses every attempt.
     let other = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([9u8; 32]));
     let (port, mut child) = receiver(other);
-    let (args, _dir) = backend_args(Backend::Local).await;
+    let (args, _dir) = Backend::Local.args().await;
     let app = app_with(&args, &["--events-url", &format!("http://127.0.0.1:{port}/")]).await;
     app.upload("refused.txt", None, b"refused").await;
     app.confirm("refused.txt").await.ok();
@@ -684,7 +437,7 @@ async fn the_example_python_receiver_verifies_the_events() {
 /// `object.deleted` a deleted object; a set's `set.confirmed` lists its objects, each `draft.confirmed` carrying the
 /// set's id.
 async fn objects_and_sets_are_announced(backend: Backend) {
-    let (args, _dir) = backend_args(backend).await;
+    let (args, _dir) = backend.args().await;
     let events = Receiver::start(Mode::Accept).await;
     let app = app_with(&args, &["--events-url", &events.url]).await;
     app.upload("a.txt", Some("text/plain"), b"a").await;
@@ -734,12 +487,4 @@ async fn objects_and_sets_are_announced(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test]
-async fn objects_and_sets_are_announced_on_the_local_backend() {
-    objects_and_sets_are_announced(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn objects_and_sets_are_announced_on_seaweedfs() {
-    objects_and_sets_are_announced(Backend::SeaweedFs).await;
-}
+on_both_backends!(objects_and_sets_are_announced);

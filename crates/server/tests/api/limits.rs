@@ -7,7 +7,7 @@ use sha2::Digest;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, files_under, serve_settings, spawn, spawn_app_with};
+use crate::helpers::{Backend, TestApp, files_under, on_both_backends, spawn_app_with};
 use crate::seaweed;
 
 fn checksum(bytes: &[u8]) -> String {
@@ -103,27 +103,26 @@ async fn signed_fields_are_enforced(app: &TestApp, in_draft: impl AsyncFn(&str) 
     assert!(in_draft("s.bin").await);
 }
 
-#[tokio::test]
-async fn the_local_store_enforces_signed_length_type_and_checksum() {
-    let app = spawn_app_with(&[]).await;
-    let draft = app.data_dir.join("main-draft");
-    signed_fields_are_enforced(&app, async |name: &str| draft.join(name).exists()).await;
-    assert!(files_under(&app.data_dir.join(".staging")).is_empty());
+async fn signed_length_type_and_checksum_are_enforced(backend: Backend) {
+    let (app, bucket) = backend.spawn_with_bucket(&[]).await;
+    match backend {
+        Backend::Local => {
+            let draft = app.data_dir.join("main-draft");
+            signed_fields_are_enforced(&app, async |name: &str| draft.join(name).exists()).await;
+            assert!(files_under(&app.data_dir.join(".staging")).is_empty());
+        }
+        Backend::SeaweedFs => {
+            let client = seaweed::shared().await.client();
+            let draft = format!("{bucket}-draft");
+            signed_fields_are_enforced(&app, async |name: &str| {
+                client.head_object().bucket(&draft).key(name).send().await.is_ok()
+            })
+            .await;
+        }
+    }
 }
 
-#[tokio::test]
-async fn seaweedfs_enforces_signed_length_type_and_checksum() {
-    let weed = seaweed::shared().await;
-    let bucket = seaweed::unique_bucket();
-    let args = weed.s3_args(&bucket);
-    let app = spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await;
-    let client = weed.client();
-    let draft = format!("{bucket}-draft");
-    signed_fields_are_enforced(&app, async |name: &str| {
-        client.head_object().bucket(&draft).key(name).send().await.is_ok()
-    })
-    .await;
-}
+on_both_backends!(signed_length_type_and_checksum_are_enforced);
 
 #[tokio::test]
 async fn the_local_store_refuses_bodies_over_max_upload_size() {
@@ -154,17 +153,8 @@ async fn active_content_downloads_as_an_attachment(app: &TestApp) {
     }
 }
 
-#[tokio::test]
-async fn html_and_svg_previews_are_attachments_on_the_local_backend() {
-    active_content_downloads_as_an_attachment(&spawn_app_with(&[]).await).await;
+async fn html_and_svg_previews_are_attachments(backend: Backend) {
+    active_content_downloads_as_an_attachment(&backend.spawn(&[]).await).await;
 }
 
-#[tokio::test]
-async fn html_and_svg_previews_are_attachments_on_seaweedfs() {
-    let weed = seaweed::shared().await;
-    let args = weed.s3_args(&seaweed::unique_bucket());
-    active_content_downloads_as_an_attachment(
-        &spawn(serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>())).await,
-    )
-    .await;
-}
+on_both_backends!(html_and_svg_previews_are_attachments);

@@ -10,8 +10,10 @@ use sha2::Digest;
 use time::OffsetDateTime;
 use tonic::Code;
 
+use crate::helpers::multipart::{completion, error_reason, put_part, put_parts, sign, start};
 use crate::helpers::{
-    TENANTS, TestApp, api_keys, files_under, serve_settings, spawn, spawn_app, spawn_app_with, spawn_on_seaweed,
+    Backend, TENANTS, TestApp, api_keys, files_under, on_both_backends, serve_settings, signed_put, spawn, spawn_app,
+    spawn_app_with, spawn_on_seaweed,
 };
 use crate::seaweed::{self, SeaweedFs};
 
@@ -22,54 +24,12 @@ fn bytes(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(31).wrapping_add(seed) % 251) as u8).collect()
 }
 
-pub(crate) async fn start(app: &TestApp, name: &str, body: Value) -> Value {
-    let mut request = body;
-    request["object_name"] = json!(name);
-    app.post("/api/v1/multipart/start", &request).await.ok()
-}
-
-async fn sign(app: &TestApp, name: &str, upload_id: &str, numbers: &[u32]) -> Vec<Value> {
-    let parts: Vec<Value> = numbers.iter().map(|n| json!({ "part_number": n })).collect();
-    let signed = app
-        .post("/api/v1/multipart/sign-parts", &json!({ "object_name": name, "upload_id": upload_id, "parts": parts }))
-        .await
-        .ok();
-    signed["parts"].as_array().expect("parts").clone()
-}
-
-/// PUTs one part to its signed URL; returns the ETag the store answered.
-async fn put_part(app: &TestApp, signed: &Value, bytes: Vec<u8>) -> String {
-    let mut request = app.client.put(signed["upload_url"].as_str().expect("upload_url"));
-    for (name, value) in signed["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().expect("value"));
-    }
-    let response = request.body(bytes).send().await.expect("part sent");
-    assert_eq!(response.status(), 200, "part refused: {}", response.text().await.unwrap_or_default());
-    response.headers()["etag"].to_str().expect("ascii").to_owned()
-}
-
-/// Uploads the given parts (numbered from 1); returns `(part_number, etag)` for each.
-pub(crate) async fn put_parts(app: &TestApp, name: &str, upload_id: &str, parts: &[Vec<u8>]) -> Vec<(u32, String)> {
-    let numbers: Vec<u32> = (1..=parts.len() as u32).collect();
-    let signed = sign(app, name, upload_id, &numbers).await;
-    let mut etags = Vec::new();
-    for (url, part) in signed.iter().zip(parts) {
-        let number = url["part_number"].as_u64().expect("number") as u32;
-        etags.push((number, put_part(app, url, part.clone()).await));
-    }
-    etags
-}
-
-pub(crate) fn completion(name: &str, upload_id: &str, parts: &[(u32, String)]) -> Value {
-    let parts: Vec<Value> = parts.iter().map(|(n, etag)| json!({ "part_number": n, "etag": etag })).collect();
-    json!({ "object_name": name, "upload_id": upload_id, "parts": parts })
-}
-
 fn upload_request(name: &str, upload_id: &str) -> Value {
     json!({ "object_name": name, "upload_id": upload_id })
 }
 
-async fn three_parts_complete_and_confirm_byte_identical(app: &TestApp) {
+async fn three_part_upload_completes_and_confirms_byte_identical(backend: Backend) {
+    let (app, bucket) = &backend.spawn_with_bucket(&[]).await;
     let parts = vec![bytes(5 * MIB, 1), bytes(5 * MIB, 2), bytes(1234, 3)];
     let whole: Vec<u8> = parts.concat();
     let started = start(
@@ -90,29 +50,28 @@ async fn three_parts_complete_and_confirm_byte_identical(app: &TestApp) {
     app.post("/api/v1/multipart/list-parts", &upload_request("big/video.mp4", upload_id))
         .await
         .error(404, "UPLOAD_NOT_FOUND");
+    match backend {
+        Backend::Local => {
+            let leftovers: Vec<_> = files_under(&app.data_dir)
+                .into_iter()
+                .filter(|p| {
+                    p.starts_with(app.data_dir.join(".multipart")) || p.starts_with(app.data_dir.join(".staging"))
+                })
+                .collect();
+            assert!(leftovers.is_empty(), "parts or staging files left: {leftovers:?}");
+        }
+        Backend::SeaweedFs => {
+            let s3 = seaweed::shared().await.client();
+            let object = s3.get_object().bucket(bucket).key("big/video.mp4").send().await.expect("confirmed object");
+            assert_eq!(object.content_type(), Some("video/mp4"));
+        }
+    }
 }
 
-#[tokio::test]
-async fn local_three_part_upload_completes_and_confirms_byte_identical() {
-    let app = spawn_app().await;
-    three_parts_complete_and_confirm_byte_identical(&app).await;
-    let leftovers: Vec<_> = files_under(&app.data_dir)
-        .into_iter()
-        .filter(|p| p.starts_with(app.data_dir.join(".multipart")) || p.starts_with(app.data_dir.join(".staging")))
-        .collect();
-    assert!(leftovers.is_empty(), "parts or staging files left: {leftovers:?}");
-}
+on_both_backends!(three_part_upload_completes_and_confirms_byte_identical);
 
-#[tokio::test]
-async fn s3_three_part_upload_completes_and_confirms_byte_identical() {
-    let (app, bucket) = spawn_on_seaweed(&[]).await;
-    three_parts_complete_and_confirm_byte_identical(&app).await;
-    let s3 = seaweed::shared().await.client();
-    let object = s3.get_object().bucket(&bucket).key("big/video.mp4").send().await.expect("confirmed object");
-    assert_eq!(object.content_type(), Some("video/mp4"));
-}
-
-async fn an_upload_resumes_from_the_listed_parts(app: &TestApp) {
+async fn upload_resumes_from_the_listed_parts(backend: Backend) {
+    let app = &backend.spawn(&[]).await;
     let parts = [bytes(5 * MIB, 7), bytes(5 * MIB, 8), bytes(10, 9)];
     let started = start(app, "resumed.bin", json!({ "content_length": 10 * MIB + 10, "part_size": 5 * MIB })).await;
     let upload_id = started["upload_id"].as_str().expect("upload_id").to_owned();
@@ -136,15 +95,7 @@ async fn an_upload_resumes_from_the_listed_parts(app: &TestApp) {
     assert_eq!(app.download("resumed.bin", None).await.1, parts.concat());
 }
 
-#[tokio::test]
-async fn local_upload_resumes_from_the_listed_parts() {
-    an_upload_resumes_from_the_listed_parts(&spawn_app().await).await;
-}
-
-#[tokio::test]
-async fn s3_upload_resumes_from_the_listed_parts() {
-    an_upload_resumes_from_the_listed_parts(&spawn_on_seaweed(&[]).await.0).await;
-}
+on_both_backends!(upload_resumes_from_the_listed_parts);
 
 /// Starts an upload of `name` and puts one 5 MiB part in it; returns the upload id.
 async fn upload_with_one_part(app: &TestApp, name: &str) -> String {
@@ -154,37 +105,46 @@ async fn upload_with_one_part(app: &TestApp, name: &str) -> String {
     upload_id
 }
 
-#[tokio::test]
-async fn local_abort_leaves_no_part_and_no_staging_file() {
-    let app = spawn_app().await;
+/// The local backend keeps parts and staging files on disk; S3 keeps a multipart upload in the draft bucket.
+async fn abort_leaves_no_part_no_staging_file_and_no_multipart_upload(backend: Backend) {
+    let (app, bucket) = backend.spawn_with_bucket(&[]).await;
     let upload_id = upload_with_one_part(&app, "dropped.bin").await;
-    assert!(!files_under(&app.data_dir.join(".multipart")).is_empty());
-    app.post("/api/v1/multipart/abort", &upload_request("dropped.bin", &upload_id)).await.ok();
-    assert_eq!(files_under(&app.data_dir.join(".multipart")), Vec::<std::path::PathBuf>::new());
-    assert_eq!(files_under(&app.data_dir.join(".staging")), Vec::<std::path::PathBuf>::new());
-    app.post("/api/v1/multipart/abort", &upload_request("dropped.bin", &upload_id))
-        .await
-        .error(404, "UPLOAD_NOT_FOUND");
-    app.download_url("dropped.bin", None).await.error(404, "OBJECT_NOT_FOUND");
-}
-
-#[tokio::test]
-async fn s3_abort_leaves_no_multipart_upload() {
-    let (app, bucket) = spawn_on_seaweed(&[]).await;
-    let upload_id = upload_with_one_part(&app, "dropped.bin").await;
-    let s3 = seaweed::shared().await.client();
     let draft = format!("{bucket}-draft");
-    let listed = s3.list_multipart_uploads().bucket(&draft).send().await.expect("listed");
-    assert_eq!(listed.uploads().len(), 1);
+    let open_uploads = || async {
+        let s3 = seaweed::shared().await.client();
+        s3.list_multipart_uploads().bucket(&draft).send().await.expect("listed")
+    };
+    match backend {
+        Backend::Local => assert!(!files_under(&app.data_dir.join(".multipart")).is_empty()),
+        Backend::SeaweedFs => {
+            let listed = open_uploads().await;
+            assert_eq!(listed.uploads().len(), 1);
+        }
+    }
     app.post("/api/v1/multipart/abort", &upload_request("dropped.bin", &upload_id)).await.ok();
-    let listed = s3.list_multipart_uploads().bucket(&draft).send().await.expect("listed");
-    assert!(listed.uploads().is_empty(), "{:?}", listed.uploads());
-    app.post("/api/v1/multipart/list-parts", &upload_request("dropped.bin", &upload_id))
-        .await
-        .error(404, "UPLOAD_NOT_FOUND");
+    match backend {
+        Backend::Local => {
+            assert_eq!(files_under(&app.data_dir.join(".multipart")), Vec::<std::path::PathBuf>::new());
+            assert_eq!(files_under(&app.data_dir.join(".staging")), Vec::<std::path::PathBuf>::new());
+            app.post("/api/v1/multipart/abort", &upload_request("dropped.bin", &upload_id))
+                .await
+                .error(404, "UPLOAD_NOT_FOUND");
+            app.download_url("dropped.bin", None).await.error(404, "OBJECT_NOT_FOUND");
+        }
+        Backend::SeaweedFs => {
+            let listed = open_uploads().await;
+            assert!(listed.uploads().is_empty(), "{:?}", listed.uploads());
+            app.post("/api/v1/multipart/list-parts", &upload_request("dropped.bin", &upload_id))
+                .await
+                .error(404, "UPLOAD_NOT_FOUND");
+        }
+    }
 }
 
-async fn each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(app: &TestApp) {
+on_both_backends!(abort_leaves_no_part_no_staging_file_and_no_multipart_upload);
+
+async fn wrong_part_lists_get_a_409_that_names_the_problem(backend: Backend) {
+    let app = &backend.spawn(&UNBOUNDED).await;
     let parts = vec![bytes(5 * MIB, 11), bytes(1000, 12), bytes(500, 13)];
     let started = start(app, "fixed.bin", json!({ "content_type": "application/x-test" })).await;
     let upload_id = started["upload_id"].as_str().expect("upload_id").to_owned();
@@ -223,17 +183,11 @@ async fn each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(app: &Test
 // any size reach the store and it is the completion that refuses a wrong list.
 const UNBOUNDED: [&str; 2] = ["--max-upload-size", "5497558138880"];
 
-#[tokio::test]
-async fn local_wrong_part_lists_get_a_400_that_names_the_problem() {
-    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_app_with(&UNBOUNDED).await).await;
-}
+on_both_backends!(wrong_part_lists_get_a_409_that_names_the_problem);
 
-#[tokio::test]
-async fn s3_wrong_part_lists_get_a_400_that_names_the_problem() {
-    each_wrong_part_list_is_refused_and_a_corrected_one_succeeds(&spawn_on_seaweed(&UNBOUNDED).await.0).await;
-}
-
-async fn uploads_are_bound_to_their_tenant_and_name(app: &TestApp) {
+async fn another_tenant_or_name_cannot_touch_an_upload(backend: Backend) {
+    let keys = api_keys(&TENANTS);
+    let app = &backend.spawn(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     let alice = app.as_caller("key-of-alice");
     let mallory = app.as_caller("key-of-mallory");
     let upload_id = upload_with_one_part(&alice, "mine.bin").await;
@@ -270,19 +224,7 @@ async fn uploads_are_bound_to_their_tenant_and_name(app: &TestApp) {
     assert_eq!(listed["parts"].as_array().expect("parts").len(), 1);
 }
 
-#[tokio::test]
-async fn local_another_tenant_or_name_cannot_touch_an_upload() {
-    let keys = api_keys(&TENANTS);
-    uploads_are_bound_to_their_tenant_and_name(&spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &keys]).await)
-        .await;
-}
-
-#[tokio::test]
-async fn s3_another_tenant_or_name_cannot_touch_an_upload() {
-    let keys = api_keys(&TENANTS);
-    let (app, _) = spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    uploads_are_bound_to_their_tenant_and_name(&app).await;
-}
+on_both_backends!(another_tenant_or_name_cannot_touch_an_upload);
 
 #[tokio::test]
 async fn starts_are_refused_up_front_like_upload_urls() {
@@ -395,11 +337,11 @@ async fn s3_refuses_a_whole_sha256_it_cannot_verify_and_verifies_each_part() {
     assert_eq!(url["headers"]["x-amz-checksum-sha256"], json!(digest(&part)));
     let mut tampered = part.clone();
     tampered[0] ^= 1;
-    let mut request = app.client.put(url["upload_url"].as_str().expect("url"));
-    for (name, value) in url["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().expect("value"));
-    }
-    assert_ne!(request.body(tampered).send().await.expect("sent").status(), 200, "a part unlike its checksum");
+    assert_ne!(
+        signed_put(&app.client, url).body(tampered).send().await.expect("sent").status(),
+        200,
+        "a part unlike its checksum"
+    );
     let etag = put_part(&app, url, part.clone()).await;
     // SeaweedFS verifies part checksums but does not report them in ListParts; AWS S3 does.
     let listed = app.post("/api/v1/multipart/list-parts", &upload_request("x.bin", &upload_id)).await.ok();
@@ -424,11 +366,6 @@ async fn the_cleaner_removes_a_stale_local_multipart_upload() {
     for (name, id) in [("stale.bin", &upload_id), ("fresh.bin", &fresh)] {
         app.post("/api/v1/multipart/list-parts", &upload_request(name, id)).await.error(404, "UPLOAD_NOT_FOUND");
     }
-}
-
-pub(crate) fn error_reason(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
 }
 
 #[tokio::test]
@@ -632,7 +569,8 @@ async fn a_big_confirm_succeeds_under_a_small_timeout_and_a_frozen_store_still_g
     }
 }
 
-async fn a_draft_unlike_its_declared_size_is_rejected_at_confirm(app: &TestApp) {
+async fn multipart_draft_unlike_its_declared_size_is_rejected_at_confirm(backend: Backend) {
+    let app = &backend.spawn(&[]).await;
     let declared = json!({ "content_length": 6 * MIB, "content_type": "text/plain", "part_size": 5 * MIB });
     let started = start(app, "short.bin", declared).await;
     let upload_id = started["upload_id"].as_str().expect("id").to_owned();
@@ -645,12 +583,4 @@ async fn a_draft_unlike_its_declared_size_is_rejected_at_confirm(app: &TestApp) 
     app.download_url("short.bin", None).await.error(404, "OBJECT_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn local_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm() {
-    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&spawn_app().await).await;
-}
-
-#[tokio::test]
-async fn s3_multipart_draft_unlike_its_declared_size_is_rejected_at_confirm() {
-    a_draft_unlike_its_declared_size_is_rejected_at_confirm(&spawn_on_seaweed(&[]).await.0).await;
-}
+on_both_backends!(multipart_draft_unlike_its_declared_size_is_rejected_at_confirm);

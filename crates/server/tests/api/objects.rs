@@ -10,20 +10,16 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tonic::Code;
 
-use crate::helpers::{TENANTS, TestApp, api_keys, spawn_app_with, spawn_on_seaweed};
+use crate::helpers::{Backend, TENANTS, TestApp, api_keys, on_both_backends};
 
 fn with_keys() -> [String; 4] {
     ["--auth-mode".into(), "api-key".into(), "--api-keys".into(), api_keys(&TENANTS)]
 }
 
-async fn local() -> TestApp {
+/// A server on `backend` with the tenants' keys, and its main bucket's name.
+async fn with_tenants_on(backend: Backend) -> (TestApp, String) {
     let keys = with_keys();
-    spawn_app_with(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await
-}
-
-async fn seaweed() -> (TestApp, String) {
-    let keys = with_keys();
-    spawn_on_seaweed(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await
+    backend.spawn_with_bucket(&keys.iter().map(String::as_str).collect::<Vec<_>>()).await
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -37,7 +33,8 @@ fn names(page: &Value) -> Vec<String> {
 
 /// A draft confirmed under another name with metadata: stat and list give it back, with the checksum declared at
 /// upload; the draft is gone; a repeat of the confirm is the same success; a download names the file in UTF-8.
-async fn final_names_and_metadata_round_trip(app: &TestApp) {
+async fn final_names_and_metadata_round_trip(backend: Backend) {
+    let app = &with_tenants_on(backend).await.0;
     let alice = app.as_caller("key-of-alice");
     let body = b"receipt of order 42".to_vec();
     let sha256 = draftstore_storage::Checksum::from_digest(&sha2::Sha256::digest(&body).into()).to_string();
@@ -139,19 +136,12 @@ async fn final_names_and_metadata_round_trip(app: &TestApp) {
     assert_eq!(names(&alice.post("/api/v1/list-objects", &json!({})).await.ok()), ["largest.txt", "plain.txt"]);
 }
 
-#[tokio::test]
-async fn final_names_and_metadata_round_trip_on_the_local_backend() {
-    final_names_and_metadata_round_trip(&local().await).await;
-}
-
-#[tokio::test]
-async fn final_names_and_metadata_round_trip_on_seaweedfs() {
-    final_names_and_metadata_round_trip(&seaweed().await.0).await;
-}
+on_both_backends!(final_names_and_metadata_round_trip);
 
 /// 250 confirmed objects, paged through 100 at a time: each once, in name order, the last page without a token;
 /// another tenant sees none of them and can neither stat, download nor delete one.
-async fn objects_are_paged_and_tenant_scoped(app: &TestApp, main: &str) {
+async fn objects_are_paged_and_tenant_scoped(backend: Backend) {
+    let (app, main) = &with_tenants_on(backend).await;
     let main = &BucketName::parse(main).expect("bucket");
     let storage = app.storage.as_ref();
     futures_util::stream::iter(0..250)
@@ -207,21 +197,12 @@ async fn objects_are_paged_and_tenant_scoped(app: &TestApp, main: &str) {
         .error(400, "INVALID_REQUEST");
 }
 
-#[tokio::test]
-async fn objects_are_paged_and_tenant_scoped_on_the_local_backend() {
-    objects_are_paged_and_tenant_scoped(&local().await, "main").await;
-}
-
-#[tokio::test]
-async fn objects_are_paged_and_tenant_scoped_on_seaweedfs() {
-    let (app, main) = seaweed().await;
-    objects_are_paged_and_tenant_scoped(&app, &main).await;
-}
+on_both_backends!(objects_are_paged_and_tenant_scoped);
 
 /// The same over gRPC: confirm to a final name with metadata, list, stat, download under a file name, delete.
 #[tokio::test]
 async fn confirmed_objects_over_grpc() {
-    let app = local().await.as_caller("key-of-alice");
+    let app = with_tenants_on(Backend::Local).await.0.as_caller("key-of-alice");
     app.upload("in.txt", Some("text/plain"), b"over grpc").await;
     let mut grpc = app.grpc().await;
     let request = pb::ConfirmUploadRequest {

@@ -1,126 +1,16 @@
 //! Operations: graceful shutdown of the real binary, metrics, structured logs with request ids, the readiness
 //! cache, and manifests that point at routes that exist.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{serve_settings, spawn, spawn_app};
-
-/// The real binary, serving on free ports; its log lines arrive on a channel.
-pub(crate) struct Server {
-    child: Child,
-    pub(crate) http: String,
-    logs: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Server {
-    pub(crate) fn start(data_dir: &Path, envs: &[(&str, &str)]) -> Server {
-        Self::start_with_open_files(data_dir, envs, None)
-    }
-
-    /// Started as a shell would start it after `ulimit -Sn <soft>`, when `soft` is given.
-    pub(crate) fn start_with_open_files(data_dir: &Path, envs: &[(&str, &str)], soft: Option<u64>) -> Server {
-        let binary = env!("CARGO_BIN_EXE_draftstore");
-        let mut command = match soft {
-            None => Command::new(binary),
-            Some(soft) => {
-                let mut shell = Command::new("sh");
-                shell.args(["-c", &format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""), binary]);
-                shell
-            }
-        };
-        let mut child = command
-            .arg("serve")
-            .env("DATA_DIR", data_dir)
-            .env("HTTP_PORT", "0")
-            .env("GRPC_PORT", "0")
-            .env("BIND_ADDRESS", "127.0.0.1")
-            .env("LOG_FORMAT", "json")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let (sender, logs) = mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut server = Server { child, http: String::new(), logs, seen: Vec::new() };
-        let listening = server.wait_for(|line| line["message"] == "DraftStore listening");
-        server.http = format!("http://{}", listening["http"].as_str().expect("http address"));
-        server
-    }
-
-    /// Waits for a JSON log line matching `wanted`; every line must be JSON.
-    pub(crate) fn wait_for(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
-        loop {
-            let line = self
-                .logs
-                .recv_timeout(Duration::from_secs(30))
-                .unwrap_or_else(|_| panic!("no such log line within 30 s; seen:\n{}", self.seen.join("\n")));
-            self.seen.push(line.clone());
-            let parsed: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"));
-            if wanted(&parsed) {
-                return parsed;
-            }
-        }
-    }
-
-    /// Every log line read so far.
-    pub(crate) fn seen(&self) -> &[String] {
-        &self.seen
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").arg(signal).arg(self.child.id().to_string()).status().expect("kill runs");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self) -> i32 {
-        for _ in 0..300 {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code().expect("exited, not killed");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the server did not exit within 30 s");
-    }
-
-    fn drain_logs(&mut self) -> Vec<String> {
-        while let Ok(line) = self.logs.recv_timeout(Duration::from_millis(500)) {
-            self.seen.push(line);
-        }
-        self.seen.clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{LoggedServer, grpc_confirm, serve_settings, spawn, spawn_app, staging_files, upload_ticket};
 
 async fn upload_url(http: &str, name: &str) -> String {
-    let client = reqwest::Client::new();
-    let ticket: Value = client
-        .post(format!("{http}/api/v1/upload-url"))
-        .json(&json!({ "object_name": name }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let ticket = upload_ticket(&reqwest::Client::new(), http, &json!({ "object_name": name })).await;
     ticket["upload_url"].as_str().expect("url").to_owned()
 }
 
@@ -156,14 +46,10 @@ async fn wait_for_staging(data_dir: &Path) {
     }
 }
 
-pub(crate) fn staging_files(data_dir: &Path) -> usize {
-    std::fs::read_dir(data_dir.join(".staging")).map(|d| d.count()).unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &[]));
+    let mut server = tokio::task::block_in_place(|| LoggedServer::start(dir.path(), &[]));
     let url = upload_url(&server.http, "in-flight.bin").await;
     let (go, upload) = slow_upload(url);
     wait_for_staging(dir.path()).await;
@@ -180,7 +66,7 @@ async fn sigterm_lets_an_upload_in_flight_finish_then_exits_zero() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upload_outlasting_the_shutdown_timeout_leaves_no_partial_object() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = tokio::task::block_in_place(|| Server::start(dir.path(), &[("SHUTDOWN_TIMEOUT", "1")]));
+    let mut server = tokio::task::block_in_place(|| LoggedServer::start(dir.path(), &[("SHUTDOWN_TIMEOUT", "1")]));
     let url = upload_url(&server.http, "stalled.bin").await;
     let (_never, upload) = slow_upload(url);
     wait_for_staging(dir.path()).await;
@@ -195,7 +81,7 @@ async fn an_upload_outlasting_the_shutdown_timeout_leaves_no_partial_object() {
 async fn json_logs_parse_line_by_line_and_carry_the_request_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = tokio::task::block_in_place(|| {
-        Server::start(dir.path(), &[("RUST_LOG", "debug"), ("SIGNING_KEY", "a-very-secret-signing-key-0123")])
+        LoggedServer::start(dir.path(), &[("RUST_LOG", "debug"), ("SIGNING_KEY", "a-very-secret-signing-key-0123")])
     });
     let client = reqwest::Client::new();
     let response = client
@@ -269,14 +155,7 @@ async fn metrics_parse_as_prometheus_text_and_move_with_requests() {
     app.confirm("counted.txt").await.ok();
     app.confirm("never-there").await.error(404, "OBJECT_NOT_FOUND");
     let mut grpc = app.grpc().await;
-    let _ = grpc
-        .confirm_upload(draftstore_proto::draft::v1::ConfirmUploadRequest {
-            object_name: "counted.txt".into(),
-            overwrite: None,
-            ..Default::default()
-        })
-        .await
-        .expect("idempotent confirm");
+    let _ = grpc.confirm_upload(grpc_confirm("counted.txt")).await.expect("idempotent confirm");
     let after = scrape().await;
     let moved = |name: &str, labels: &[&str]| sample(&after, name, labels) - sample(&before, name, labels);
 

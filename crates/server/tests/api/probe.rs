@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use tokio::sync::OnceCell;
 
-use crate::helpers::{On, TENANTS, TestApp, api_keys, serve_settings, spawn, spawn_on, spawn_on_seaweed};
+use crate::helpers::{Backend, TENANTS, TestApp, api_keys, on_both_backends, serve_settings, spawn, spawn_on_seaweed};
 use crate::seaweed::{self, Identity, SeaweedFs};
 use crate::standin::StandIn;
 
@@ -74,15 +74,15 @@ async fn build(args: &[String], extra: &[&str]) -> Result<Application, StartupEr
 
 // ---- The probe where every promise holds ----
 
-async fn the_probe_passes_and_ready_and_metrics_report_each_promise(on: On) {
-    let (app, _) = spawn_on(on, &[]).await;
+async fn the_probe_passes_and_ready_and_metrics_report_each_promise(on: Backend) {
+    let (app, _) = on.spawn_with_bucket(&[]).await;
     let promises = ready_promises(&app, "passed").await;
     let mut names: Vec<_> = STARTUP.iter().map(|p| p.name().to_owned()).collect();
     names.sort();
     assert_eq!(promises.keys().cloned().collect::<Vec<_>>(), names);
     for (name, outcome) in &promises {
         let expected = match (name.as_str(), on) {
-            ("upload-credential" | "download-credential", _) | ("clock-skew", On::Local) => "not-applicable",
+            ("upload-credential" | "download-credential", _) | ("clock-skew", Backend::Local) => "not-applicable",
             _ => "held",
         };
         assert_eq!(outcome, expected, "{name}: {promises:?}");
@@ -99,15 +99,7 @@ async fn the_probe_passes_and_ready_and_metrics_report_each_promise(on: On) {
     assert!(metrics.contains("draftstore_store_probe_duration_seconds"), "the probe's duration is a metric");
 }
 
-#[tokio::test]
-async fn the_probe_passes_on_seaweedfs_and_ready_and_metrics_report_each_promise() {
-    the_probe_passes_and_ready_and_metrics_report_each_promise(On::SeaweedFs).await;
-}
-
-#[tokio::test]
-async fn the_probe_passes_on_the_local_backend_and_ready_and_metrics_report_each_promise() {
-    the_probe_passes_and_ready_and_metrics_report_each_promise(On::Local).await;
-}
+on_both_backends!(the_probe_passes_and_ready_and_metrics_report_each_promise);
 
 #[tokio::test]
 async fn draftstore_doctor_prints_every_promise_held_on_seaweedfs() {
@@ -168,7 +160,7 @@ async fn draftstore_doctor_checks_the_cors_and_lifecycle_rules_it_is_told_to_exp
 
 #[tokio::test]
 async fn draftstore_doctor_prints_every_promise_held_on_the_local_backend() {
-    let (app, _) = spawn_on(On::Local, &[]).await;
+    let (app, _) = Backend::Local.spawn_with_bucket(&[]).await;
     let data_dir = app.data_dir.to_str().expect("utf-8").to_owned();
     let (code, table, errors) = doctor(&["--storage-type".into(), "local".into(), "--data-dir".into(), data_dir]).await;
     assert_eq!(code, 0, "{table}{errors}");
@@ -627,9 +619,9 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect()
 }
 
-async fn smuggled_headers_change_nothing_but_the_signed_upload(on: On) {
+async fn smuggled_headers_change_nothing_but_the_signed_upload(on: Backend) {
     let keys = api_keys(&TENANTS);
-    let (app, main) = spawn_on(on, &["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    let (app, main) = on.spawn_with_bucket(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
     let (alice, mallory) = (app.as_caller(TENANTS[0].1), app.as_caller(TENANTS[1].1));
     let (main_bucket, draft_bucket) = (bucket(&main), bucket(&format!("{main}-draft")));
     let buckets = [&main_bucket, &draft_bucket];
@@ -745,12 +737,4 @@ async fn smuggled_headers_change_nothing_but_the_signed_upload(on: On) {
     assert_eq!(snapshot(&app, &buckets).await, before, "a download URL changed an object");
 }
 
-#[tokio::test]
-async fn smuggled_headers_on_seaweedfs_urls_change_nothing_but_the_signed_upload() {
-    smuggled_headers_change_nothing_but_the_signed_upload(On::SeaweedFs).await;
-}
-
-#[tokio::test]
-async fn smuggled_headers_on_local_urls_change_nothing_but_the_signed_upload() {
-    smuggled_headers_change_nothing_but_the_signed_upload(On::Local).await;
-}
+on_both_backends!(smuggled_headers_change_nothing_but_the_signed_upload);

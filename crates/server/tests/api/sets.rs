@@ -10,23 +10,20 @@ use draftstore::startup::open_backend;
 use draftstore_client::Client;
 use draftstore_client::api::{self, ErrorType};
 use draftstore_proto::draft::v1 as pb;
-use draftstore_storage::BucketName;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::crash::{Rng, Server};
-use crate::helpers::{TENANTS, TestApp, api_keys, serve_settings, spawn_app_with, spawn_on_seaweed, windows_program};
+use crate::helpers::{
+    Backend, Rng, Server, TENANTS, TestApp, api_keys, on_both_backends, serve_settings, upload_through, windows_program,
+};
 
 fn with_keys() -> Vec<String> {
     vec!["--auth-mode".into(), "api-key".into(), "--api-keys".into(), api_keys(&TENANTS)]
 }
 
-async fn local() -> TestApp {
-    spawn_app_with(&with_keys().iter().map(String::as_str).collect::<Vec<_>>()).await.as_caller("key-of-alice")
-}
-
-async fn seaweed() -> TestApp {
-    spawn_on_seaweed(&with_keys().iter().map(String::as_str).collect::<Vec<_>>()).await.0.as_caller("key-of-alice")
+/// A server on `backend` with the tenants' keys, called as alice.
+async fn as_alice_on(backend: Backend) -> TestApp {
+    backend.spawn(&with_keys().iter().map(String::as_str).collect::<Vec<_>>()).await.as_caller("key-of-alice")
 }
 
 /// `count` drafts `<prefix>/0.txt`…, each holding its own name.
@@ -56,7 +53,8 @@ async fn state(app: &TestApp, prefix: &str) -> (usize, usize) {
     )
 }
 
-async fn sets_are_all_or_nothing(app: &TestApp) {
+async fn sets_are_all_or_nothing(backend: Backend) {
+    let app = &as_alice_on(backend).await;
     // All together: each under its final name with its metadata, the drafts gone, in the order asked.
     let three = drafts(app, "trio", 3).await;
     let request = json!({"idempotency_key": "order-1", "drafts": three});
@@ -130,19 +128,11 @@ async fn sets_are_all_or_nothing(app: &TestApp) {
     assert_eq!(state(app, "pair").await, (5, 0));
 }
 
-#[tokio::test]
-async fn sets_are_all_or_nothing_on_the_local_backend() {
-    sets_are_all_or_nothing(&local().await).await;
-}
-
-#[tokio::test]
-async fn sets_are_all_or_nothing_on_seaweedfs() {
-    sets_are_all_or_nothing(&seaweed().await).await;
-}
+on_both_backends!(sets_are_all_or_nothing);
 
 #[tokio::test]
 async fn a_set_is_confirmed_over_grpc() {
-    let app = local().await;
+    let app = as_alice_on(Backend::Local).await;
     for name in ["g/a.txt", "g/b.txt"] {
         app.upload(name, Some("text/plain"), b"grpc").await;
     }
@@ -189,7 +179,9 @@ async fn set_state(client: &Client, set: usize) -> (usize, usize) {
 /// 30 sets of 20 drafts confirmed while the server is killed (SIGKILL) at random moments and restarted: after the
 /// restarts every set is whole in the main bucket or still whole in the drafts; each request repeated with its key
 /// answers the outcome recorded (the same set id for those that answered); one cleaner pass then leaves no journal.
-async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &str) {
+async fn sets_survive_sigkill(backend: Backend) {
+    let (args, _dir) = backend.args().await;
+    let label = backend.label();
     let mut rng = Rng::new();
     let seed = rng.seed;
     let mut server = Server::new(args.clone());
@@ -204,12 +196,7 @@ async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &st
                 content_type: Some("text/plain".into()),
                 ..Default::default()
             };
-            let ticket = client.upload_url(&request).await.expect("an upload URL");
-            let mut put = http.put(&ticket.upload_url).body(name.clone().into_bytes());
-            for (header, value) in &ticket.headers {
-                put = put.header(header, value);
-            }
-            assert!(put.send().await.expect("sent").status().is_success(), "{name}");
+            upload_through(&client, &request, name.clone().into_bytes()).await;
         }
     }
 
@@ -289,25 +276,11 @@ async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &st
     let storage = std::sync::Arc::clone(&backend.store.objects);
     let report = Cleaner::new(backend.store, &settings.common).clean_once(OffsetDateTime::now_utc()).await;
     assert!(report.succeeded(), "{}", report.summary());
-    let events = BucketName::parse(events_bucket).expect("bucket");
-    let records = storage.list_prefix(&events, "sets/", None, 1000).await.expect("listed");
+    let events = &settings.common.buckets.events;
+    let records = storage.list_prefix(events, "sets/", None, 1000).await.expect("listed");
     let left: Vec<_> = records.objects.iter().map(|o| o.key.to_string()).filter(|k| !k.ends_with("/outcome")).collect();
     assert!(left.is_empty(), "the cleaner left journal records: {left:?}");
     assert_eq!(records.objects.len(), SETS, "one outcome per set, kept for its key");
 }
 
-#[tokio::test]
-async fn sets_survive_sigkill_on_the_local_backend() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().to_str().expect("utf-8").to_owned();
-    let args: Vec<String> = ["--storage-type", "local", "--data-dir", &data].map(str::to_owned).to_vec();
-    sets_survive_sigkill("local", args, "main-events").await;
-}
-
-#[tokio::test]
-async fn sets_survive_sigkill_on_seaweedfs() {
-    let weed = crate::seaweed::shared().await;
-    let bucket = crate::seaweed::unique_bucket();
-    let args = weed.s3_args(&bucket);
-    sets_survive_sigkill("SeaweedFS", args, &format!("{bucket}-events")).await;
-}
+on_both_backends!(sets_survive_sigkill);

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, on_both_backends, spawn_app_with};
 
 fn api_keys() -> String {
     crate::helpers::api_keys(&crate::helpers::TENANTS)
@@ -44,7 +44,8 @@ fn element<'a>(xml: &'a str, tag: &str) -> &'a str {
     &xml[start..start + xml[start..].find(&format!("</{tag}>")).expect("closed")]
 }
 
-async fn uppy_uploads_whole_files_and_parts(app: &TestApp) {
+async fn uppy_requests_upload_whole_files_and_parts(backend: Backend) {
+    let app = &backend.spawn(&["--auth-mode", "api-key", "--api-keys", &api_keys()]).await;
     let alice = app.as_caller("key-of-alice");
     // A single PUT.
     let signed = sign(&alice, json!({ "method": "PUT", "key": "u/small.txt", "contentType": "text/plain" })).await;
@@ -134,18 +135,7 @@ async fn uppy_uploads_whole_files_and_parts(app: &TestApp) {
     app.post("/api/v1/uppy/sign", &json!({ "method": "PUT", "key": "x" })).await.error(401, "ACCESS_DENIED");
 }
 
-#[tokio::test]
-async fn local_uppy_requests_upload_whole_files_and_parts() {
-    uppy_uploads_whole_files_and_parts(&spawn_app_with(&["--auth-mode", "api-key", "--api-keys", &api_keys()]).await)
-        .await;
-}
-
-#[tokio::test]
-async fn s3_uppy_requests_upload_whole_files_and_parts() {
-    let keys = api_keys();
-    let (app, _) = crate::helpers::spawn_on_seaweed(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
-    uppy_uploads_whole_files_and_parts(&app).await;
-}
+on_both_backends!(uppy_requests_upload_whole_files_and_parts);
 
 #[tokio::test]
 async fn uppy_signing_keeps_the_content_type_limits() {

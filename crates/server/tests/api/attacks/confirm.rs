@@ -20,35 +20,13 @@ use serde_json::{Value, json};
 use sha2::Digest;
 use time::OffsetDateTime;
 
-use crate::helpers::{TestApp, report, serve_settings, spawn};
-use crate::hooks::{Mode, Receiver, secret_text};
-use crate::seaweed;
+use crate::helpers::hooks::{Mode, Receiver, secret_text};
+use crate::helpers::{Backend, TestApp, on_both_backends, report};
 
-/// The backends the attacks run on.
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Local,
-    SeaweedFs,
-}
-
-/// A server on `backend` with `extra` settings, the settings it runs with, and the folder it keeps (local).
-async fn start(backend: Backend, extra: &[&str]) -> (TestApp, ServeSettings, Option<tempfile::TempDir>) {
-    let (mut args, temp) = match backend {
-        Backend::Local => {
-            let temp = tempfile::tempdir().expect("tempdir");
-            let dir = temp.path().to_str().expect("utf-8").to_owned();
-            (vec!["--storage-type".to_owned(), "local".to_owned(), "--data-dir".to_owned(), dir], Some(temp))
-        }
-        Backend::SeaweedFs => (seaweed::shared().await.s3_args(&seaweed::unique_bucket()), None),
-    };
-    args.extend(["--webhook-secret".to_owned(), secret_text()]);
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let settings = serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut app = spawn(settings.clone()).await;
-    if let Some(temp) = &temp {
-        app.data_dir = temp.path().to_owned();
-    }
-    (app, settings, temp)
+/// A server on `backend` with `extra` settings and the webhook secret, and the settings it runs with.
+async fn start(backend: Backend, extra: &[&str]) -> (TestApp, ServeSettings) {
+    let secret = secret_text();
+    backend.spawn_with_settings(&[&["--webhook-secret", secret.as_str()], extra].concat()).await
 }
 
 fn key(name: &str) -> ObjectKey {
@@ -155,7 +133,7 @@ struct Tally {
 async fn a_put_racing_a_confirm(backend: Backend, rounds: usize, parallel: usize, spread: Duration) -> Tally {
     let scanner = Scanner::default();
     let hook = scanner.start().await;
-    let (app, settings, _temp) = start(backend, &["--confirm-hook-url", &hook, "--hook-timeout", "10"]).await;
+    let (app, settings) = start(backend, &["--confirm-hook-url", &hook, "--hook-timeout", "10"]).await;
     let (draft, main) = (&settings.common.buckets.draft, &settings.common.buckets.main);
     let tally = Arc::new(Mutex::new(Tally::default()));
     futures_util::stream::iter(0..rounds)
@@ -205,24 +183,23 @@ async fn a_put_racing_a_confirm(backend: Backend, rounds: usize, parallel: usize
     tally
 }
 
-#[tokio::test]
-async fn a_put_racing_a_confirm_never_promotes_unchecked_bytes_on_the_local_backend() {
-    let tally = a_put_racing_a_confirm(Backend::Local, 1_000, 8, Duration::from_millis(12)).await;
+/// Rounds and spread per backend: SeaweedFS answers slower, so fewer rounds with a wider spread still race.
+async fn a_put_racing_a_confirm_never_promotes_unchecked_bytes(backend: Backend) {
+    let (rounds, spread) = match backend {
+        Backend::Local => (1_000, Duration::from_millis(12)),
+        Backend::SeaweedFs => (200, Duration::from_millis(200)),
+    };
+    let tally = a_put_racing_a_confirm(backend, rounds, 8, spread).await;
     assert!(tally.confirms.get(&200).is_some_and(|n| *n > 0), "some confirms won: {tally:?}");
     assert!(tally.confirms.keys().any(|status| *status != 200), "some lost to the PUT: {tally:?}");
 }
 
-#[tokio::test]
-async fn a_put_racing_a_confirm_never_promotes_unchecked_bytes_on_seaweedfs() {
-    let tally = a_put_racing_a_confirm(Backend::SeaweedFs, 200, 8, Duration::from_millis(200)).await;
-    assert!(tally.confirms.get(&200).is_some_and(|n| *n > 0), "some confirms won: {tally:?}");
-    assert!(tally.confirms.keys().any(|status| *status != 200), "some lost to the PUT: {tally:?}");
-}
+on_both_backends!(a_put_racing_a_confirm_never_promotes_unchecked_bytes);
 
 /// The hook's URL serves the version checked and no other: once the draft is replaced it answers 412.
-async fn the_hook_url_is_bound_to_the_checked_version(backend: Backend) {
+async fn the_hook_url_serves_only_the_checked_version(backend: Backend) {
     let events = Receiver::start(Mode::Accept).await;
-    let (app, _settings, _temp) = start(backend, &["--confirm-hook-url", &events.url, "--hook-timeout", "5"]).await;
+    let (app, _settings) = start(backend, &["--confirm-hook-url", &events.url, "--hook-timeout", "5"]).await;
     // A hook that keeps the call to read later: the receiver answers after fetching, so a URL is taken from it.
     app.upload("bound.txt", Some("text/plain"), b"checked bytes").await;
     app.confirm("bound.txt").await.ok();
@@ -242,20 +219,12 @@ async fn the_hook_url_is_bound_to_the_checked_version(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test]
-async fn the_hook_url_serves_only_the_checked_version_on_the_local_backend() {
-    the_hook_url_is_bound_to_the_checked_version(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn the_hook_url_serves_only_the_checked_version_on_seaweedfs() {
-    the_hook_url_is_bound_to_the_checked_version(Backend::SeaweedFs).await;
-}
+on_both_backends!(the_hook_url_serves_only_the_checked_version);
 
 /// Drafts uploaded again while their set commits: each new upload is either still a draft, or (the set took that
 /// version) the set's object, never gone.
-async fn a_draft_uploaded_again_during_a_set_commit(backend: Backend) {
-    let (app, settings, _temp) = start(backend, &[]).await;
+async fn a_draft_uploaded_again_during_a_set_commit_survives(backend: Backend) {
+    let (app, settings) = start(backend, &[]).await;
     let (draft, main) = (&settings.common.buckets.draft, &settings.common.buckets.main);
     let mut survived_as_draft = 0;
     for round in 0..10 {
@@ -294,20 +263,12 @@ async fn a_draft_uploaded_again_during_a_set_commit(backend: Backend) {
     report(&format!("{backend:?}: drafts uploaded again during a set commit that stayed drafts: {survived_as_draft}"));
 }
 
-#[tokio::test]
-async fn a_draft_uploaded_again_during_a_set_commit_survives_on_the_local_backend() {
-    a_draft_uploaded_again_during_a_set_commit(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn a_draft_uploaded_again_during_a_set_commit_survives_on_seaweedfs() {
-    a_draft_uploaded_again_during_a_set_commit(Backend::SeaweedFs).await;
-}
+on_both_backends!(a_draft_uploaded_again_during_a_set_commit_survives);
 
 /// A draft uploaded again after the cleaner listed it as expired, before it removed it: the new upload stays.
-async fn a_draft_uploaded_again_during_a_cleaner_pass(backend: Backend) {
+async fn a_draft_uploaded_again_during_a_cleaner_pass_survives(backend: Backend) {
     let events = Receiver::start(Mode::Accept).await;
-    let (app, settings, _temp) = start(backend, &["--events-url", &events.url]).await;
+    let (app, settings) = start(backend, &["--events-url", &events.url]).await;
     for i in 0..5 {
         app.upload(&format!("old/{i}.txt"), Some("text/plain"), b"old").await;
     }
@@ -340,22 +301,17 @@ async fn a_draft_uploaded_again_during_a_cleaner_pass(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_draft_uploaded_again_during_a_cleaner_pass_survives_on_the_local_backend() {
-    a_draft_uploaded_again_during_a_cleaner_pass(Backend::Local).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_draft_uploaded_again_during_a_cleaner_pass_survives_on_seaweedfs() {
-    a_draft_uploaded_again_during_a_cleaner_pass(Backend::SeaweedFs).await;
-}
+on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_draft_uploaded_again_during_a_cleaner_pass_survives
+);
 
 /// Suspected: a replica starting up drives every journal with no grace, so it could find a set another replica
 /// was finishing, after that one had written the outcome and forgotten the decision, and decide it again (abort:
 /// its drafts are gone) and remove the committed objects. Sets are confirmed while another service drives every
 /// journal in a loop, as start-up does: every committed set keeps its objects.
-async fn sets_driven_by_a_replica_starting_up(backend: Backend) {
-    let (app, settings, _temp) = start(backend, &[]).await;
+async fn a_replica_starting_up_never_undoes_a_set_finished_elsewhere(backend: Backend) {
+    let (app, settings) = start(backend, &[]).await;
     let replica = DraftService::new(app.store.clone(), &settings.common);
     let stop = Arc::new(AtomicBool::new(false));
     let recovering = {
@@ -399,22 +355,14 @@ async fn sets_driven_by_a_replica_starting_up(backend: Backend) {
     report(&format!("{backend:?}: sets the starting replica drove meanwhile: {finished}"));
 }
 
-#[tokio::test]
-async fn a_replica_starting_up_never_undoes_a_set_finished_elsewhere_on_the_local_backend() {
-    sets_driven_by_a_replica_starting_up(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn a_replica_starting_up_never_undoes_a_set_finished_elsewhere_on_seaweedfs() {
-    sets_driven_by_a_replica_starting_up(Backend::SeaweedFs).await;
-}
+on_both_backends!(a_replica_starting_up_never_undoes_a_set_finished_elsewhere);
 
 /// Suspected: a confirm records `draft.confirmed` before its move, to be delivered once the main bucket holds the
 /// key; when the confirm dies before its move and an older object sits at the key, that object was taken for the
 /// confirm's. The event waits for the move's own object and is never delivered.
-async fn an_announced_confirm_that_never_happened(backend: Backend) {
+async fn draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happen(backend: Backend) {
     let events = Receiver::start(Mode::Accept).await;
-    let (app, settings, _temp) = start(backend, &["--events-url", &events.url]).await;
+    let (app, settings) = start(backend, &["--events-url", &events.url]).await;
     app.upload("taken.txt", Some("text/plain"), b"the older object").await;
     app.confirm("taken.txt").await.ok();
     // A confirm of a new draft of the same name, with overwrite, that recorded its event and died before its move.
@@ -445,20 +393,12 @@ async fn an_announced_confirm_that_never_happened(backend: Backend) {
     events.stop();
 }
 
-#[tokio::test]
-async fn draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happen_on_the_local_backend() {
-    an_announced_confirm_that_never_happened(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happen_on_seaweedfs() {
-    an_announced_confirm_that_never_happened(Backend::SeaweedFs).await;
-}
+on_both_backends!(draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happen);
 
 /// Suspected on S3 (a move copies, then deletes): two confirms of one draft to two final names at once could both
 /// copy it. One only succeeds, and the draft is in one place only.
-async fn two_confirms_to_two_names(backend: Backend) {
-    let (app, settings, _temp) = start(backend, &[]).await;
+async fn two_confirms_of_one_draft_to_two_names_promote_it_once(backend: Backend) {
+    let (app, settings) = start(backend, &[]).await;
     let main = &settings.common.buckets.main;
     let mut won = [0; 2];
     for round in 0..20 {
@@ -477,12 +417,4 @@ async fn two_confirms_to_two_names(backend: Backend) {
     report(&format!("{backend:?}: two confirms to two names, rounds won by each: {won:?}"));
 }
 
-#[tokio::test]
-async fn two_confirms_of_one_draft_to_two_names_promote_it_once_on_the_local_backend() {
-    two_confirms_to_two_names(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn two_confirms_of_one_draft_to_two_names_promote_it_once_on_seaweedfs() {
-    two_confirms_to_two_names(Backend::SeaweedFs).await;
-}
+on_both_backends!(two_confirms_of_one_draft_to_two_names_promote_it_once);

@@ -15,8 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::crash::Server;
-use crate::helpers::{TestApp, api_keys, report, serve_settings, spawn_app_with};
+use crate::helpers::{LoggedServer, Server, TestApp, api_keys, report, serve_settings, spawn_app_with};
 
 /// `draftstore serve` run once with these variables (and a fresh DATA_DIR, ports 0), expected to refuse to start:
 /// its exit code 2 and what it wrote.
@@ -260,13 +259,13 @@ async fn an_unauthenticated_server_listens_on_loopback_unless_told_twice() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     // No BIND_ADDRESS (empty is unset): loopback.
-    let quiet = crate::ops::Server::start(dir.path(), &[("BIND_ADDRESS", ""), ("AUTH_MODE", "none")]);
+    let quiet = LoggedServer::start(dir.path(), &[("BIND_ADDRESS", ""), ("AUTH_MODE", "none")]);
     assert!(quiet.http.starts_with("http://127.0.0.1:"), "{}", quiet.http);
     let warning = quiet.seen().iter().find(|line| line.contains("AUTH_MODE=none")).expect("a warning at start-up");
     let warning: Value = serde_json::from_str(warning).expect("JSON");
     assert_eq!(warning["address"], "127.0.0.1", "{warning}");
     drop(quiet);
-    let open = crate::ops::Server::start(
+    let open = LoggedServer::start(
         dir.path(),
         &[("BIND_ADDRESS", "0.0.0.0"), ("AUTH_MODE", "none"), ("ALLOW_UNAUTHENTICATED", "true")],
     );
@@ -330,7 +329,7 @@ async fn the_shipped_manifests_ask_for_api_keys_and_publish_nothing() {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let mut with_port = envs_ref.clone();
     with_port.push(("BIND_ADDRESS", "127.0.0.1"));
-    let server = crate::ops::Server::start(data_dir.path(), &with_port);
+    let server = LoggedServer::start(data_dir.path(), &with_port);
     let client = reqwest::Client::new();
     let ask = |bearer: Option<&str>| {
         let mut request = client.post(format!("{}/api/v1/list-drafts", server.http)).json(&json!({}));
@@ -376,22 +375,20 @@ async fn a_tenant_cannot_create_the_buckets_unless_the_operator_names_it() {
 
 // --- JWT that cannot be borrowed or guessed ---
 
+/// A server that takes JWTs issued by `https://idp.test` for `draftstore`, signed by the keys at `jwks_url`.
+async fn jwks_app(jwks_url: &str, extra: &[&str]) -> TestApp {
+    let mut args = vec!["--auth-mode", "jwt", "--jwks-url", jwks_url];
+    args.extend(["--jwt-issuer", "https://idp.test", "--jwt-audience", "draftstore"]);
+    args.extend_from_slice(extra);
+    spawn_app_with(&args).await
+}
+
 #[tokio::test]
 async fn a_token_for_another_audience_or_issuer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (key, jwk) = ec_key(dir.path(), "k1");
     let idp = KeyServer::start(key_set(&[&jwk])).await;
-    let app = spawn_app_with(&[
-        "--auth-mode",
-        "jwt",
-        "--jwks-url",
-        &idp.url,
-        "--jwt-issuer",
-        "https://idp.test",
-        "--jwt-audience",
-        "draftstore",
-    ])
-    .await;
+    let app = jwks_app(&idp.url, &[]).await;
     let claims = |iss: Option<&str>, aud: Option<&str>| {
         let mut claims = json!({ "sub": "alice", "exp": now() + 600 });
         if let Some(iss) = iss {
@@ -469,19 +466,7 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_forged_kids_cannot_ham
     let (old, old_jwk) = ec_key(dir.path(), "old");
     let (new, new_jwk) = ec_key(dir.path(), "new");
     let idp = KeyServer::start(key_set(&[&old_jwk])).await;
-    let app = spawn_app_with(&[
-        "--auth-mode",
-        "jwt",
-        "--jwks-url",
-        &idp.url,
-        "--jwt-issuer",
-        "https://idp.test",
-        "--jwt-audience",
-        "draftstore",
-        "--jwks-refresh-interval",
-        "86400",
-    ])
-    .await;
+    let app = jwks_app(&idp.url, &["--jwks-refresh-interval", "86400"]).await;
     let claims = || json!({ "sub": "alice", "exp": now() + 600, "iss": "https://idp.test", "aud": "draftstore" });
     assert_eq!(idp.fetches(), 1, "fetched once at start-up");
     assert_eq!(status_with(&app, &token(&old, Algorithm::ES256, Some("old"), claims())).await, 200);
@@ -501,19 +486,7 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_forged_kids_cannot_ham
 
     // On a schedule, a key the provider withdrew stops verifying, though no token named an unknown kid.
     let idp = KeyServer::start(key_set(&[&old_jwk, &new_jwk])).await;
-    let app = spawn_app_with(&[
-        "--auth-mode",
-        "jwt",
-        "--jwks-url",
-        &idp.url,
-        "--jwt-issuer",
-        "https://idp.test",
-        "--jwt-audience",
-        "draftstore",
-        "--jwks-refresh-interval",
-        "1",
-    ])
-    .await;
+    let app = jwks_app(&idp.url, &["--jwks-refresh-interval", "1"]).await;
     let withdrawn = token(&old, Algorithm::ES256, Some("old"), claims());
     assert_eq!(status_with(&app, &withdrawn).await, 200);
     idp.serve(key_set(&[&new_jwk]));
@@ -532,7 +505,7 @@ async fn a_tenant_of_129_bytes_is_refused_at_authentication() {
     let secret = "a-test-secret-of-thirty-two-bytes!";
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server =
-        crate::ops::Server::start(dir.path(), &[("AUTH_MODE", "jwt"), ("JWT_SECRET", secret), ("RUST_LOG", "info")]);
+        LoggedServer::start(dir.path(), &[("AUTH_MODE", "jwt"), ("JWT_SECRET", secret), ("RUST_LOG", "info")]);
     let key = EncodingKey::from_secret(secret.as_bytes());
     let as_tenant = |tenant: &str| token(&key, Algorithm::HS256, None, json!({ "sub": tenant, "exp": now() + 600 }));
     let client = reqwest::Client::new();

@@ -10,7 +10,9 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, files_under, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, files_under, on_both_backends, signed_put_without, spawn_app_with, upload_ticket,
+};
 
 const MIB: u64 = 1024 * 1024;
 /// MAX_UPLOAD_SIZE of the multipart attacks: 10 MiB.
@@ -32,13 +34,8 @@ async fn sign_part(app: &TestApp, name: &str, upload_id: &str, number: u32) -> c
 
 /// PUTs `body` to a signed URL with its headers, but for `Content-Length`, which the client sets from the body as
 /// an attacker's would; the status, or `None` when the server cut the connection before answering.
-async fn put_body(app: &TestApp, url: &str, headers: &Value, body: Vec<u8>) -> Option<u16> {
-    let mut request = app.client.put(url);
-    for (name, value) in headers.as_object().into_iter().flatten() {
-        if !name.eq_ignore_ascii_case("content-length") {
-            request = request.header(name, value.as_str().expect("a header value"));
-        }
-    }
+async fn put_body(app: &TestApp, signed: &Value, body: Vec<u8>) -> Option<u16> {
+    let request = signed_put_without(&app.client, signed, &["content-length"]);
     request.body(body).send().await.ok().map(|response| response.status().as_u16())
 }
 
@@ -75,30 +72,21 @@ async fn a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size
     sign_part(&app, "big.bin", upload_id, 2).await.error(409, "INVALID_PARTS");
 }
 
-#[tokio::test]
-async fn local_a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size() {
-    a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn s3_a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size() {
-    a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size(Backend::SeaweedFs).await;
-}
+on_both_backends!(a_part_size_or_an_undeclared_size_cannot_open_more_than_max_upload_size);
 
 async fn twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing(backend: Backend) {
     let app = backend.spawn(&["--max-upload-size", TEN_MIB]).await;
     let started = start(&app, "six.bin", json!({ "content_length": 6 * MIB })).await.ok();
     let upload_id = started["upload_id"].as_str().expect("upload_id");
     let signed = sign_part(&app, "six.bin", upload_id, 1).await.ok();
-    let (url, headers) = (signed["parts"][0]["upload_url"].as_str().expect("url"), &signed["parts"][0]["headers"]);
-    let status = put_body(&app, url, headers, vec![7; 20 * MIB as usize]).await;
+    let status = put_body(&app, &signed["parts"][0], vec![7; 20 * MIB as usize]).await;
     assert!(status.is_none_or(|status| (400..500).contains(&status)), "20 MiB to a 6 MiB part answered {status:?}");
     assert_eq!(listed_parts(&app, "six.bin", upload_id).await, Vec::<Value>::new(), "the store kept a part");
     if backend == Backend::Local {
         assert!(multipart_bytes(&app) < MIB, "{} bytes of parts on disk", multipart_bytes(&app));
     }
     // The part's own bytes go through the same URL, and the upload completes as declared.
-    assert_eq!(put_body(&app, url, headers, vec![7; 6 * MIB as usize]).await, Some(200));
+    assert_eq!(put_body(&app, &signed["parts"][0], vec![7; 6 * MIB as usize]).await, Some(200));
     let part = &listed_parts(&app, "six.bin", upload_id).await[0];
     assert_eq!(part["size"], json!(6 * MIB));
     let completion = json!({ "object_name": "six.bin", "upload_id": upload_id,
@@ -107,15 +95,7 @@ async fn twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_not
     app.confirm("six.bin").await.ok();
 }
 
-#[tokio::test]
-async fn local_twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing() {
-    twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn s3_twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing() {
-    twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing(Backend::SeaweedFs).await;
-}
+on_both_backends!(twenty_mib_sent_to_a_part_of_a_six_mib_upload_is_refused_and_stores_nothing);
 
 /// Starts a multipart upload as Uppy does (a signed `POST ?uploads`, no size declared); returns its id.
 async fn uppy_upload(app: &TestApp, name: &str) -> String {
@@ -164,15 +144,7 @@ async fn an_upload_without_a_declared_size_cannot_outgrow_max_upload_size(backen
         .error(404, "UPLOAD_NOT_FOUND");
 }
 
-#[tokio::test]
-async fn local_an_upload_without_a_declared_size_cannot_outgrow_max_upload_size() {
-    an_upload_without_a_declared_size_cannot_outgrow_max_upload_size(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn s3_an_upload_without_a_declared_size_is_aborted_when_its_parts_outgrow_max_upload_size() {
-    an_upload_without_a_declared_size_cannot_outgrow_max_upload_size(Backend::SeaweedFs).await;
-}
+on_both_backends!(an_upload_without_a_declared_size_cannot_outgrow_max_upload_size);
 
 // Previews that cannot run script.
 
@@ -232,15 +204,7 @@ async fn a_preview_cannot_be_made_to_run_script(backend: Backend) {
     assert!(text["rendered"]["text"].as_str().expect("text").contains("<script>"), "shown as text: {text}");
 }
 
-#[tokio::test]
-async fn local_a_preview_cannot_be_made_to_run_script() {
-    a_preview_cannot_be_made_to_run_script(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn s3_a_preview_cannot_be_made_to_run_script() {
-    a_preview_cannot_be_made_to_run_script(Backend::SeaweedFs).await;
-}
+on_both_backends!(a_preview_cannot_be_made_to_run_script);
 
 // The hook fails safe.
 
@@ -317,7 +281,7 @@ async fn draft_exists(app: &TestApp, name: &str) -> bool {
 #[tokio::test]
 async fn a_gateway_answering_for_the_hook_cannot_get_a_draft_deleted() {
     let hook = Receiver::start(Reply::Status(401, "Unauthorized")).await;
-    let secret = crate::hooks::secret_text();
+    let secret = crate::helpers::hooks::secret_text();
     let app = spawn_app_with(&with_hook(&hook.url, &secret)).await;
     app.upload("kept.txt", Some("text/plain"), b"kept").await;
     for (status, body) in [(401, "Unauthorized"), (403, "Forbidden"), (404, "no route"), (400, "{\"accept\": false}")] {
@@ -346,7 +310,7 @@ async fn a_gateway_answering_for_the_hook_cannot_get_a_draft_deleted() {
 async fn a_hook_cannot_redirect_its_signed_call_elsewhere() {
     let elsewhere = Receiver::start(Reply::Status(200, "")).await;
     let hook = Receiver::start(Reply::Redirect(307, elsewhere.url.clone())).await;
-    let secret = crate::hooks::secret_text();
+    let secret = crate::helpers::hooks::secret_text();
     let mut args = with_hook(&hook.url, &secret).to_vec();
     args.extend(["--events-url", &hook.url]);
     let app = spawn_app_with(&args).await;
@@ -372,7 +336,7 @@ async fn a_hook_cannot_redirect_its_signed_call_elsewhere() {
 #[tokio::test]
 async fn an_endless_hook_answer_is_not_read_past_64_kib() {
     let hook = Receiver::start(Reply::Endless).await;
-    let secret = crate::hooks::secret_text();
+    let secret = crate::helpers::hooks::secret_text();
     let app = spawn_app_with(&with_hook(&hook.url, &secret)).await;
     app.upload("kept.txt", Some("text/plain"), b"kept").await;
     // HOOK_TIMEOUT is 30 s: the answer is given up at 64 KiB, not when the time runs out.
@@ -386,20 +350,12 @@ async fn an_endless_hook_answer_is_not_read_past_64_kib() {
 async fn a_receiver_url_s_credentials_and_query_stay_out_of_errors_and_logs() {
     let closed = crate::helpers::free_port();
     let url = format!("http://spy:hunter2@127.0.0.1:{closed}/in?token=s3cr3t-t0ken");
-    let secret = crate::hooks::secret_text();
+    let secret = crate::helpers::hooks::secret_text();
     let data = tempfile::tempdir().expect("a folder");
     let envs = [("CONFIRM_HOOK_URL", url.as_str()), ("EVENTS_URL", url.as_str()), ("WEBHOOK_SECRET", secret.as_str())];
-    let mut server = crate::ops::Server::start(data.path(), &envs);
+    let mut server = crate::helpers::LoggedServer::start(data.path(), &envs);
     let (http, client) = (server.http.clone(), reqwest::Client::new());
-    let ticket: Value = client
-        .post(format!("{http}/api/v1/upload-url"))
-        .json(&json!({ "object_name": "a.txt" }))
-        .send()
-        .await
-        .expect("sent")
-        .json()
-        .await
-        .expect("json");
+    let ticket = upload_ticket(&client, &http, &json!({ "object_name": "a.txt" })).await;
     client.put(ticket["upload_url"].as_str().expect("url")).body("a").send().await.expect("uploaded");
     let confirm = client.post(format!("{http}/api/v1/confirm-upload")).json(&json!({ "object_name": "a.txt" }));
     let answer: Value = confirm.send().await.expect("sent").json().await.expect("json");
@@ -497,15 +453,7 @@ async fn the_largest_metadata_the_document_allows_is_stored(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn local_the_largest_metadata_the_document_allows_is_stored() {
-    the_largest_metadata_the_document_allows_is_stored(Backend::Local).await;
-}
-
-#[tokio::test]
-async fn s3_the_largest_metadata_the_document_allows_is_stored() {
-    the_largest_metadata_the_document_allows_is_stored(Backend::SeaweedFs).await;
-}
+on_both_backends!(the_largest_metadata_the_document_allows_is_stored);
 
 // ClamAV's archive limits: what clamd did not unpack is not clean.
 

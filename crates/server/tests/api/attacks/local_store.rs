@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::helpers::{TestApp, open_handles_of, raw_put_head, report, spawn_app_with};
-use crate::ops::staging_files;
+use crate::helpers::{TestApp, open_handles_of, raw_put_head, report, signed_put, spawn_app_with, staging_files};
 
 /// Clients of each kind in the attack, as many as the review sent.
 const ATTACKERS: usize = 600;
@@ -239,11 +238,7 @@ async fn uploads_beyond_max_concurrent_uploads_get_503_server_busy_and_stage_not
 
     // A third, whole and valid, is refused at once with a Retry-After, and nothing of it is written.
     let busy = app.upload_url("third.bin", Some("text/plain")).await.ok();
-    let mut request = app.client.put(busy["upload_url"].as_str().expect("upload_url"));
-    for (name, value) in busy["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().expect("header value"));
-    }
-    let response = request.body("third").send().await.expect("answered");
+    let response = signed_put(&app.client, &busy).body("third").send().await.expect("answered");
     assert_eq!(response.status(), 503);
     let retry_after = response.headers().get("retry-after").map(|v| v.to_str().expect("ascii").to_owned());
     assert_eq!(retry_after.as_deref(), Some("1"));
@@ -276,11 +271,13 @@ async fn a_slow_body_above_body_min_rate_is_stored() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         Some((Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b's'; 4096])), i + 1))
     });
-    let mut request = app.client.put(ticket["upload_url"].as_str().expect("upload_url"));
-    for (name, value) in ticket["headers"].as_object().expect("headers") {
-        request = request.header(name, value.as_str().expect("header value"));
-    }
-    let response = request.body(reqwest::Body::wrap_stream(chunks)).send().await.expect("answered").status().as_u16();
+    let response = signed_put(&app.client, &ticket)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16();
     assert_eq!(response, 200, "a slow body above the minimum rate is stored");
     assert!(app.data_dir.join("main-draft/slow.bin").exists(), "the upload was stored");
 }

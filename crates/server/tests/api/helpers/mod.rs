@@ -9,6 +9,15 @@ use draftstore_storage::probe::StoreProbe;
 use draftstore_storage::{ObjectStore, Store};
 use serde_json::{Value, json};
 
+mod backend;
+pub mod hooks;
+pub mod multipart;
+mod process;
+
+pub use backend::Backend;
+pub(crate) use backend::on_both_backends;
+pub use process::{LoggedServer, Server};
+
 /// Writes a line past the test harness's capture (which takes `print!`, not the standard error stream itself), so
 /// that what a test measured is in every run's output, passing or not.
 pub fn report(line: &str) {
@@ -144,21 +153,6 @@ pub async fn spawn(settings: ServeSettings) -> TestApp {
     }
 }
 
-/// The two backends a test runs on: the local one in a fresh folder, or buckets of its own on the shared SeaweedFS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum On {
-    Local,
-    SeaweedFs,
-}
-
-/// Starts the server on `on`, with extra arguments; returns it and its main bucket's name.
-pub async fn spawn_on(on: On, extra: &[&str]) -> (TestApp, String) {
-    match on {
-        On::Local => (spawn_app_with(extra).await, "main".to_owned()),
-        On::SeaweedFs => spawn_on_seaweed(extra).await,
-    }
-}
-
 impl TestApp {
     /// The same server, called with another credential.
     pub fn as_caller(&self, bearer: &str) -> TestApp {
@@ -231,6 +225,7 @@ impl TestApp {
         answer(request.send().await.expect("request sent")).await
     }
 
+    /// GETs a route, without a credential.
     pub async fn get(&self, route: &str) -> Answer {
         answer(self.client.get(format!("{}{route}", self.address)).send().await.expect("request sent")).await
     }
@@ -264,11 +259,7 @@ impl TestApp {
 
     /// PUTs bytes to an upload ticket's URL with its headers; returns the status.
     pub async fn put_ticket(&self, ticket: &Value, bytes: Vec<u8>) -> u16 {
-        let mut request = self.client.put(ticket["upload_url"].as_str().expect("upload_url"));
-        for (name, value) in ticket["headers"].as_object().expect("headers") {
-            request = request.header(name, value.as_str().expect("header value"));
-        }
-        request.body(bytes).send().await.expect("upload sent").status().as_u16()
+        signed_put(&self.client, ticket).body(bytes).send().await.expect("upload sent").status().as_u16()
     }
 
     /// Fetches an object through a fresh download URL; returns content type and bytes.
@@ -282,11 +273,57 @@ impl TestApp {
     }
 }
 
+/// The upload ticket a server at `base` (`http://host:port`) hands out for this `upload-url` request body.
+pub async fn upload_ticket(client: &reqwest::Client, base: &str, body: &Value) -> Value {
+    let response = client.post(format!("{base}/api/v1/upload-url")).json(body).send().await.expect("sent");
+    response.json().await.expect("json")
+}
+
+/// Uploads `body` as a draft through the upload URL the typed `client` gets for `request`, with the headers it asks
+/// for; panics unless the store took it.
+pub async fn upload_through(
+    client: &draftstore_client::Client,
+    request: &draftstore_client::api::UploadUrlRequest,
+    body: impl Into<reqwest::Body>,
+) {
+    let ticket = client.upload_url(request).await.expect("an upload URL");
+    let mut put = reqwest::Client::new().put(&ticket.upload_url).body(body);
+    for (name, value) in &ticket.headers {
+        put = put.header(name, value);
+    }
+    assert!(put.send().await.expect("uploaded").status().is_success(), "{}", request.object_name);
+}
+
+/// A PUT to a signed URL (the `upload_url` of a ticket or of a signed part) with the headers it was signed with.
+pub fn signed_put(client: &reqwest::Client, signed: &Value) -> reqwest::RequestBuilder {
+    signed_put_without(client, signed, &[])
+}
+
+/// A PUT to a signed URL with the headers it was signed with, but for those named in `left_out`.
+pub fn signed_put_without(client: &reqwest::Client, signed: &Value, left_out: &[&str]) -> reqwest::RequestBuilder {
+    let mut request = client.put(signed["upload_url"].as_str().expect("upload_url"));
+    for (name, value) in signed["headers"].as_object().expect("headers") {
+        if !left_out.iter().any(|left_out| name.eq_ignore_ascii_case(left_out)) {
+            request = request.header(name, value.as_str().expect("header value"));
+        }
+    }
+    request
+}
+
 async fn answer(response: reqwest::Response) -> Answer {
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON (status {status}): {text}"));
     Answer { status, body }
+}
+
+/// A gRPC confirm of the draft `name` under its own name, `overwrite` left to its default.
+pub fn grpc_confirm(name: &str) -> draftstore_proto::draft::v1::ConfirmUploadRequest {
+    draftstore_proto::draft::v1::ConfirmUploadRequest {
+        object_name: name.into(),
+        overwrite: None,
+        ..Default::default()
+    }
 }
 
 /// A real file of the content fixtures (`tests/fixtures/content`).
@@ -316,6 +353,30 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
+}
+
+/// A small generator seeded from the clock, or from CRASH_SEED to replay a run; its seed is printed with the results.
+pub struct Rng {
+    pub seed: u64,
+    state: u64,
+}
+
+impl Rng {
+    /// Seeded from CRASH_SEED when set, else from the clock.
+    pub fn new() -> Rng {
+        let seed = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64 | 1
+        });
+        Rng { seed, state: seed }
+    }
+
+    /// The next number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state % n
+    }
 }
 
 /// A free loopback port for a server a test starts on a port it must know beforehand. Taken from 10,000 to 19,999:
@@ -357,6 +418,11 @@ pub fn port_seed() -> u32 {
     std::process::id() ^ clock
 }
 
+/// How many files the local backend stages in `data_dir` now.
+pub fn staging_files(data_dir: &Path) -> usize {
+    std::fs::read_dir(data_dir.join(".staging")).map(|d| d.count()).unwrap_or(0)
+}
+
 /// Every file under a folder, for checking that nothing was written.
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -393,23 +459,6 @@ pub fn raw_put_head(ticket: &Value, content_length: u64) -> (std::net::SocketAdd
 pub fn open_handles_of(path: &Path) -> usize {
     let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { panic!("/proc/self/fd is readable") };
     fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok()).filter(|target| target == path).count()
-}
-
-/// The two backends a test runs on: the local one in a fresh folder, or fresh buckets on the shared SeaweedFS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Local,
-    SeaweedFs,
-}
-
-impl Backend {
-    /// Starts the server on this backend with extra arguments.
-    pub async fn spawn(self, extra: &[&str]) -> TestApp {
-        match self {
-            Backend::Local => spawn_app_with(extra).await,
-            Backend::SeaweedFs => spawn_on_seaweed(extra).await.0,
-        }
-    }
 }
 
 /// Sends `requests` (method, path, bearer, JSON body) one after the other on one HTTP/1.1 connection to `app`;
