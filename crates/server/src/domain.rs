@@ -8,6 +8,7 @@ pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
 use crate::error::Error;
+use crate::setting;
 
 /// A time as the APIs and the events write it: RFC 3339, UTC, whole seconds.
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
@@ -211,7 +212,7 @@ pub struct UploadLimits {
         env = "MAX_UPLOAD_SIZE",
         default_value = "5368709120",
         value_name = "BYTES",
-        value_parser = crate::config::values::bytes(1, draftstore_storage::multipart::MAX_OBJECT_SIZE)
+        value_parser = setting::bytes(1, draftstore_storage::multipart::MAX_OBJECT_SIZE)
     )]
     pub max_size: u64,
     /// Content types uploads may have, comma-separated, with wildcards such as `image/*` [default: any].
@@ -219,11 +220,16 @@ pub struct UploadLimits {
         long = "allowed-content-types",
         env = "ALLOWED_CONTENT_TYPES",
         value_name = "TYPES",
-        value_parser = crate::config::media_ranges(),
+        value_parser = media_ranges(),
         default_value = "",
         hide_default_value = true
     )]
     pub allowed_types: ::std::vec::Vec<MediaRange>,
+}
+
+/// Media ranges such as `image/*`.
+fn media_ranges() -> setting::Setting<Vec<MediaRange>> {
+    setting::list(|range| MediaRange::parse(range).map_err(|e| setting::invalid(range, e)))
 }
 
 impl UploadLimits {

@@ -19,8 +19,8 @@ use tonic::{Code, Request, Status};
 use tracing::Instrument;
 
 use crate::auth::{Authenticator, Caller, Verdict};
-use crate::clients::TrustedProxies;
 use crate::http::{REQUEST_ID, request_id_from};
+use crate::peer::TrustedProxies;
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::Trace;
 

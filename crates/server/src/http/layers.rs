@@ -25,8 +25,8 @@ use tracing::Instrument;
 
 use super::{AppState, REQUEST_ID, request_id_from};
 use crate::auth::{Caller, Verdict};
-use crate::clients::ClientAddr;
 use crate::error::Error;
+use crate::peer::ClientAddr;
 use crate::telemetry;
 
 /// The header in which proxies name the client (the standard `Forwarded` is in `http::header`).

@@ -27,7 +27,7 @@ pub use error::ErrorBody;
 pub use openapi::ApiDoc;
 
 use crate::auth::Authenticator;
-use crate::clients::TrustedProxies;
+use crate::peer::TrustedProxies;
 use crate::service::DraftService;
 
 use crate::telemetry;

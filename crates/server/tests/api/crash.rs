@@ -6,7 +6,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use draftstore::cleaner::Cleaner;
 use draftstore::startup::open_backend;
 use draftstore_client::api::{self, ErrorType, Stage};
 use draftstore_client::{Client, Error};
@@ -311,9 +310,8 @@ async fn clean_everything(args: &[String]) {
     let backend = open_backend(&settings.common, url::Url::parse("http://localhost").expect("url"), None)
         .await
         .expect("the store opens");
-    let report = Cleaner::new(backend.storage, &settings.common)
-        .clean_once(OffsetDateTime::now_utc() + time::Duration::days(30))
-        .await;
+    let report =
+        settings.common.cleaner(backend.storage).clean_once(OffsetDateTime::now_utc() + time::Duration::days(30)).await;
     assert!(report.succeeded(), "{}", report.summary());
     println!("cleaner after the crashes: {}", report.summary());
 }

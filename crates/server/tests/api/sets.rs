@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use draftstore::cleaner::Cleaner;
 use draftstore::startup::open_backend;
 use draftstore_client::Client;
 use draftstore_client::api::{self, ErrorType};
@@ -287,8 +286,7 @@ async fn sets_survive_sigkill(label: &str, args: Vec<String>, events_bucket: &st
         .await
         .expect("the store opens");
     let storage = backend.storage;
-    let report =
-        Cleaner::new(std::sync::Arc::clone(&storage), &settings.common).clean_once(OffsetDateTime::now_utc()).await;
+    let report = settings.common.cleaner(std::sync::Arc::clone(&storage)).clean_once(OffsetDateTime::now_utc()).await;
     assert!(report.succeeded(), "{}", report.summary());
     let events = BucketName::parse(events_bucket).expect("bucket");
     let records = storage.list_prefix(&events, "sets/", None, 1000).await.expect("listed");
