@@ -22,18 +22,14 @@ use crate::setting;
 
 /// What the start-up probe may do.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct ProbeSettings {
     /// The store probe at start-up: `enforce` refuses to start on a store that lets a signed URL write what was not
     /// signed (a smuggled copy, unsigned metadata, a differing checksum, length or type), `warn` starts anyway with
     /// an error logged, `off` skips it (and only finds out about conditional writes, with S3_CONDITIONAL_WRITES
     /// auto). `draftstore doctor` runs it on demand.
-    #[arg(
-        long = "store-probe",
-        env = "STORE_PROBE",
-        default_value = "enforce",
-        value_name = "enforce|warn|off",
-        value_parser = setting::choice(PROBE_MODES)
-    )]
+    #[arg(long, env = "STORE_PROBE", default_value = "enforce", value_name = "enforce|warn|off")]
+    #[arg(value_parser = setting::choice(PROBE_MODES))]
     pub store_probe: ProbeMode,
 }
 

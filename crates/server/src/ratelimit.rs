@@ -20,25 +20,16 @@ const PRUNE_EVERY: u64 = 4096;
 
 /// RATE_LIMIT and RATE_LIMIT_BURST.
 #[derive(Debug, Clone, clap::Args)]
-#[command(mut_args = setting::unset_by_default)]
+#[command(mut_args = setting::by_convention)]
 pub struct RateLimitSettings {
     /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none, an IPv6 client's
     /// /64 network), per replica; REST and gRPC count together; `0` turns rate limiting off.
-    #[arg(
-        long = "rate-limit",
-        env = "RATE_LIMIT",
-        default_value = "0",
-        value_name = "PER_SECOND",
-        value_parser = setting::whole(0, 1_000_000)
-    )]
+    #[arg(long = "rate-limit", env = "RATE_LIMIT", default_value = "0", value_name = "PER_SECOND")]
+    #[arg(value_parser = setting::whole(0, 1_000_000))]
     pub per_second: u32,
     /// Requests a caller may send at once before RATE_LIMIT applies [default: RATE_LIMIT].
-    #[arg(
-        long = "rate-limit-burst",
-        env = "RATE_LIMIT_BURST",
-        value_name = "REQUESTS",
-        value_parser = setting::optional(setting::whole(1, 1_000_000))
-    )]
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", value_name = "REQUESTS")]
+    #[arg(value_parser = setting::optional(setting::whole(1, 1_000_000)))]
     pub burst: Unset<u32>,
 }
 

@@ -21,19 +21,31 @@ use url::Url;
 
 /// A setting that may be unset, parsed by [`optional`]. Spelled apart from `Option` on purpose: clap's derive
 /// gives an `Option` field no value when it is absent and refuses an empty one, while environments often set a
-/// variable to nothing to leave it unset; this one always reaches its parser, and [`unset_by_default`] lets it be
+/// variable to nothing to leave it unset; this one always reaches its parser, and [`by_convention`] lets it be
 /// left out.
 pub type Unset<T> = Option<T>;
 
-/// Lets a setting with an environment variable and no default be left out: it defaults to the empty (unset) value,
-/// shown in neither `--help` nor the reference. Applied to a command's arguments (`#[command(mut_args = ...)]`), so
-/// that an optional setting is declared with its parser and its type alone.
-pub fn unset_by_default(arg: clap::Arg) -> clap::Arg {
-    if arg.get_env().is_some() && arg.get_default_values().is_empty() && !arg.is_positional() {
-        arg.default_value("").hide_default_value(true).required(false)
-    } else {
-        arg
+/// Completes a setting's argument by the conventions every setting follows, so that a declaration says only its
+/// flag, its variable, its default, its value's name and its parser (`#[command(mut_args = setting::by_convention)]`
+/// on the struct that declares it):
+/// - without a default it may be left out: it defaults to the empty (unset) value, shown nowhere;
+/// - a default its help states (`[default: …]`) replaces the one clap would show;
+/// - a `bool` setting takes a value (`true`, `off`, …) like any other.
+pub fn by_convention(arg: clap::Arg) -> clap::Arg {
+    if arg.get_env().is_none() {
+        return arg;
     }
+    let mut arg = arg;
+    if arg.get_default_values().is_empty() {
+        arg = arg.default_value("").hide_default_value(true).required(false);
+    }
+    if arg.get_help().is_some_and(|help| help.to_string().contains("[default: ")) {
+        arg = arg.hide_default_value(true);
+    }
+    if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+        arg = arg.action(clap::ArgAction::Set);
+    }
+    arg
 }
 
 /// A setting that cannot be used with the others, named by its environment variable.

@@ -30,15 +30,11 @@ use crate::setting;
 
 /// How the server logs.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct TelemetrySettings {
     /// Log output: `text` for people, `json` for one object per line; `RUST_LOG` filters.
-    #[arg(
-        long,
-        env = "LOG_FORMAT",
-        default_value = "text",
-        value_name = "FORMAT",
-        value_parser = setting::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)])
-    )]
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    #[arg(value_parser = setting::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)]))]
     pub log_format: LogFormat,
 }
 

@@ -11,49 +11,28 @@ use crate::setting::{self, Setting, Unset};
 
 /// How callers are authenticated; key files are read when the server starts.
 #[derive(Debug, Clone, Args)]
-#[command(mut_args = setting::unset_by_default)]
+#[command(mut_args = setting::by_convention)]
 pub struct AuthSettings {
     /// Who may call: `none` (every caller trusted; the servers then bind loopback unless BIND_ADDRESS and
     /// ALLOW_UNAUTHENTICATED say otherwise), `api-key` or `jwt`.
-    #[arg(
-        long = "auth-mode",
-        env = "AUTH_MODE",
-        default_value = "none",
-        value_name = "MODE",
-        value_parser = setting::choice(AUTH_MODES)
-    )]
+    #[arg(long = "auth-mode", env = "AUTH_MODE", default_value = "none", value_name = "MODE")]
+    #[arg(value_parser = setting::choice(AUTH_MODES))]
     pub mode: AuthMode,
     /// File of `tenant:sha256-hex-of-key` lines (`api-key`).
     #[arg(long, env = "API_KEYS_FILE", value_name = "PATH", value_parser = setting::optional(setting::path()))]
     pub api_keys_file: Unset<PathBuf>,
     /// `tenant:sha256-hex-of-key` entries, comma- or newline-separated (`api-key`).
-    #[arg(
-        long,
-        env = "API_KEYS",
-        hide_env_values = true,
-        value_name = "ENTRIES",
-        value_parser = setting::optional(setting::secret())
-    )]
+    #[arg(long, env = "API_KEYS", hide_env_values = true, value_name = "ENTRIES")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
     pub api_keys: Unset<SecretString>,
     /// Tenants (comma-separated) that may make the operator calls (`draft-bucket`, gRPC CreateDraftBucket) once
     /// authentication is on; any other caller is refused 403 [default: none].
-    #[arg(
-        long,
-        env = "ADMIN_TENANTS",
-        value_name = "TENANTS",
-        value_parser = setting::list(|tenant| Ok(tenant.to_owned())),
-        default_value = "",
-        hide_default_value = true
-    )]
+    #[arg(long, env = "ADMIN_TENANTS", value_name = "TENANTS")]
+    #[arg(value_parser = setting::list(|tenant| Ok(tenant.to_owned())))]
     pub admin_tenants: ::std::vec::Vec<String>,
     /// HS256 secret of 32 bytes or more (`jwt`; one of JWT_SECRET, JWT_PUBLIC_KEY_FILE, JWKS_FILE, JWKS_URL).
-    #[arg(
-        long,
-        env = "JWT_SECRET",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = setting::optional(jwt_secret())
-    )]
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(jwt_secret()))]
     pub jwt_secret: Unset<SecretString>,
     /// RS256 or ES256 public key in PEM (`jwt`).
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE", value_name = "PATH", value_parser = setting::optional(setting::path()))]
@@ -67,13 +46,8 @@ pub struct AuthSettings {
     pub jwks_url: Unset<Url>,
     /// Seconds between two readings of JWKS_FILE or JWKS_URL (1 to 86400); a token whose `kid` the set lacks also
     /// has it read again, at most once per 30 s.
-    #[arg(
-        long,
-        env = "JWKS_REFRESH_INTERVAL",
-        default_value = "300",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, 86_400)
-    )]
+    #[arg(long, env = "JWKS_REFRESH_INTERVAL", default_value = "300", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, 86_400))]
     pub jwks_refresh_interval: Duration,
     /// Required `iss` of tokens; required with public keys (`jwt`).
     #[arg(long, env = "JWT_ISSUER", value_name = "ISSUER", value_parser = setting::optional(setting::text()))]
@@ -82,13 +56,8 @@ pub struct AuthSettings {
     #[arg(long, env = "JWT_AUDIENCE", value_name = "AUDIENCE", value_parser = setting::optional(setting::text()))]
     pub jwt_audience: Unset<String>,
     /// The claim that names the tenant (`jwt`).
-    #[arg(
-        long,
-        env = "JWT_TENANT_CLAIM",
-        default_value = "sub",
-        value_name = "CLAIM",
-        value_parser = setting::required_text("must name a claim")
-    )]
+    #[arg(long, env = "JWT_TENANT_CLAIM", default_value = "sub", value_name = "CLAIM")]
+    #[arg(value_parser = setting::required_text("must name a claim"))]
     pub jwt_tenant_claim: String,
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use draftstore_storage::Storage;
 use secrecy::SecretString;
 use url::Url;
@@ -111,28 +111,18 @@ impl Settings {
 
 /// `draftstore serve`.
 #[derive(Debug, Clone, Args)]
-#[command(mut_args = setting::unset_by_default)]
+#[command(mut_args = setting::by_convention)]
 pub struct ServeSettings {
     #[command(flatten)]
     pub common: Settings,
     /// Address the servers listen on [default: 127.0.0.1 with AUTH_MODE=none, 0.0.0.0 otherwise].
-    #[arg(
-        long = "bind-address",
-        env = "BIND_ADDRESS",
-        value_name = "IP",
-        value_parser = setting::optional(setting::ip_address())
-    )]
+    #[arg(long = "bind-address", env = "BIND_ADDRESS", value_name = "IP")]
+    #[arg(value_parser = setting::optional(setting::ip_address()))]
     pub bind_address_given: Unset<std::net::IpAddr>,
     /// Serve AUTH_MODE=none on a BIND_ADDRESS other than loopback: anyone who reaches the address may then list,
     /// read, confirm and delete every object.
-    #[arg(
-        long,
-        env = "ALLOW_UNAUTHENTICATED",
-        default_value = "false",
-        value_name = "BOOL",
-        action = ArgAction::Set,
-        value_parser = setting::boolean()
-    )]
+    #[arg(long, env = "ALLOW_UNAUTHENTICATED", default_value = "false", value_name = "BOOL")]
+    #[arg(value_parser = setting::boolean())]
     pub allow_unauthenticated: bool,
     #[command(flatten)]
     pub auth: AuthSettings,
@@ -143,31 +133,16 @@ pub struct ServeSettings {
     #[arg(long, env = "GRPC_PORT", default_value = "50051", value_name = "PORT", value_parser = setting::port())]
     pub grpc_port: u16,
     /// Run the cleaner inside the server every this many seconds; `0` leaves cleaning to `draftstore clean`.
-    #[arg(
-        long,
-        env = "CLEANUP_INTERVAL",
-        default_value = "0",
-        value_name = "SECONDS",
-        value_parser = setting::interval(1, 7 * 86_400)
-    )]
+    #[arg(long, env = "CLEANUP_INTERVAL", default_value = "0", value_name = "SECONDS")]
+    #[arg(value_parser = setting::interval(1, 7 * 86_400))]
     pub cleanup_interval: ::std::option::Option<Duration>,
     /// Longest wait, in seconds, for requests in flight once SIGTERM or SIGINT arrives.
-    #[arg(
-        long,
-        env = "SHUTDOWN_TIMEOUT",
-        default_value = "20",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, 3600)
-    )]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, 3600))]
     pub shutdown_timeout: Duration,
     /// How long `/ready` reuses its last answer, in seconds (`0`: every probe checks the store).
-    #[arg(
-        long,
-        env = "READY_CACHE",
-        default_value = "2",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(0, 300)
-    )]
+    #[arg(long, env = "READY_CACHE", default_value = "2", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(0, 300))]
     pub ready_cache: Duration,
     #[command(flatten)]
     pub rate_limit: RateLimitSettings,
@@ -178,13 +153,8 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub connections: ConnectionSettings,
     /// How often the gRPC health service re-checks the store, in seconds.
-    #[arg(
-        long,
-        env = "HEALTH_INTERVAL",
-        default_value = "5",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, 3600)
-    )]
+    #[arg(long, env = "HEALTH_INTERVAL", default_value = "5", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, 3600))]
     pub health_interval: Duration,
     /// Where clients reach this server: base of the URLs the local backend signs and of Uppy's completion requests,
     /// and where the built-in page is opened [default: http://localhost:<HTTP_PORT>].
@@ -192,13 +162,8 @@ pub struct ServeSettings {
     pub public_url: Unset<Url>,
     /// Secret for the local backend's URL signatures, 16 characters or more [default: generated once, kept in
     /// DATA_DIR/.signing-key, mode 0600].
-    #[arg(
-        long,
-        env = "SIGNING_KEY",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = setting::optional(signing_key())
-    )]
+    #[arg(long, env = "SIGNING_KEY", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(signing_key()))]
     pub signing_key: Unset<SecretString>,
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::Args;
 use draftstore_storage::{BucketName, MAX_URL_TTL};
 use url::Url;
 
@@ -11,88 +11,46 @@ use crate::setting::{self, GIB5, MIB5, Setting};
 
 /// What the draft service works on and with: the buckets, the bound on store calls, the lifetimes and the limits.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct ServiceSettings {
     /// Main bucket; drafts go to `<BUCKET_NAME>-draft`, undelivered events wait in `<BUCKET_NAME>-events`.
-    #[arg(
-        long = "bucket-name",
-        env = "BUCKET_NAME",
-        default_value = "main",
-        value_name = "NAME",
-        value_parser = buckets()
-    )]
+    #[arg(long = "bucket-name", env = "BUCKET_NAME", default_value = "main", value_name = "NAME")]
+    #[arg(value_parser = buckets())]
     pub buckets: Buckets,
     /// Browser origins (comma-separated, or `*`) allowed to call the REST API and the local backend's signed URLs
     /// (preflights answered before authentication; `ETag` exposed), and put in a CORS rule on the draft bucket
     /// (S3: PUT, POST, DELETE, GET, HEAD); other origins get no CORS headers [default: none].
-    #[arg(
-        long,
-        env = "CORS_ALLOWED_ORIGINS",
-        default_value = "",
-        hide_default_value = true,
-        value_name = "ORIGINS",
-        value_parser = origins()
-    )]
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_name = "ORIGINS", value_parser = origins())]
     pub cors_allowed_origins: ::std::vec::Vec<String>,
     /// Bound on every request to the store, in seconds (1 to 3600): a store that does not answer (or, during a long
     /// confirm or completion, makes no progress) for this long gives 503; a big object that keeps copying is never
     /// cut off.
-    #[arg(
-        long,
-        env = "STORAGE_TIMEOUT",
-        default_value = "30",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, 3600)
-    )]
+    #[arg(long, env = "STORAGE_TIMEOUT", default_value = "30", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, 3600))]
     pub storage_timeout: Duration,
     /// Lifetime of upload URLs, in seconds (1 to 604800).
-    #[arg(
-        long,
-        env = "UPLOAD_TTL",
-        default_value = "3600",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, MAX_URL_TTL)
-    )]
+    #[arg(long, env = "UPLOAD_TTL", default_value = "3600", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, MAX_URL_TTL))]
     pub upload_ttl: Duration,
     /// Lifetime of download URLs, in seconds (1 to 604800).
-    #[arg(
-        long,
-        env = "DOWNLOAD_TTL",
-        default_value = "3600",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, MAX_URL_TTL)
-    )]
+    #[arg(long, env = "DOWNLOAD_TTL", default_value = "3600", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, MAX_URL_TTL))]
     pub download_ttl: Duration,
     /// Age after which an unconfirmed draft expires and the cleaner removes it, in seconds.
-    #[arg(
-        long,
-        env = "OBJECT_LIFETIME",
-        default_value = "86400",
-        value_name = "SECONDS",
-        value_parser = setting::seconds(1, u64::from(u32::MAX))
-    )]
+    #[arg(long, env = "OBJECT_LIFETIME", default_value = "86400", value_name = "SECONDS")]
+    #[arg(value_parser = setting::seconds(1, u64::from(u32::MAX)))]
     pub object_lifetime: Duration,
     /// Also put a lifecycle rule on the draft bucket as a safety net (S3): expire objects after OBJECT_LIFETIME
     /// rounded up to days, abort incomplete multipart uploads.
-    #[arg(
-        long,
-        env = "DRAFT_LIFECYCLE",
-        default_value = "false",
-        value_name = "BOOL",
-        action = ArgAction::Set,
-        value_parser = setting::boolean()
-    )]
+    #[arg(long, env = "DRAFT_LIFECYCLE", default_value = "false", value_name = "BOOL")]
+    #[arg(value_parser = setting::boolean())]
     pub draft_lifecycle: bool,
     #[command(flatten)]
     pub limits: UploadLimits,
     /// Part size multipart uploads are told to use, in bytes (5 MiB to 5 GiB); larger when a file would need more
     /// than 10,000 parts.
-    #[arg(
-        long,
-        env = "MULTIPART_PART_SIZE",
-        default_value = "16777216",
-        value_name = "BYTES",
-        value_parser = setting::bytes(MIB5, GIB5)
-    )]
+    #[arg(long, env = "MULTIPART_PART_SIZE", default_value = "16777216", value_name = "BYTES")]
+    #[arg(value_parser = setting::bytes(MIB5, GIB5))]
     pub multipart_part_size: u64,
 }
 
