@@ -25,8 +25,8 @@ use tower_service::Service;
 use tracing::{Instrument, Span};
 
 use crate::auth::{Authenticator, Caller, Verdict};
-use crate::clients::{ClientAddr, TrustedProxies};
 use crate::error::Error;
+use crate::peer::{ClientAddr, TrustedProxies};
 use crate::ratelimit::RateLimiter;
 use crate::telemetry::{self, REQUEST_ID, Trace};
 

@@ -7,15 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{BucketName, BucketRules, ListedObject, ObjectKey, ObjectStore, StaleUploads, Store};
+use draftstore_storage::{BucketName, BucketRules, ListedObject, ObjectKey, ObjectStore, StaleUploads};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
-use crate::bounded::StorageCalls;
-use crate::config::Settings;
 use crate::error::Error;
+use crate::gateway::StorageCalls;
 use crate::hooks::{EventType, Outbox, Subject};
-use crate::service::{DraftService, RECOVERY_GRACE};
+use crate::service::{DraftService, RECOVERY_GRACE, lifecycle_days};
 
 /// Events a pass records at once, before it removes the drafts they are about.
 const EVENT_BATCH: usize = 32;
@@ -83,11 +82,6 @@ impl CleanReport {
     }
 }
 
-/// Days of a lifecycle rule that expires what the cleaner would: the lifetime rounded up to whole days.
-pub fn lifecycle_days(lifetime: Duration) -> u32 {
-    u32::try_from(lifetime.as_secs().div_ceil(86_400).max(1)).unwrap_or(u32::MAX)
-}
-
 /// Removes expired drafts from one bucket.
 #[derive(Debug, Clone)]
 pub struct Cleaner {
@@ -108,19 +102,20 @@ pub struct Cleaner {
 }
 
 impl Cleaner {
-    /// A cleaner of the draft bucket named by the settings.
-    pub fn new(store: Store, settings: &Settings) -> Self {
+    /// A cleaner of `service`'s draft bucket, with its store, its storage calls, its lifetimes and its outbox.
+    pub fn new(service: &DraftService) -> Self {
+        let buckets = service.buckets();
         Self {
-            bucket: settings.buckets.draft.clone(),
-            main: settings.buckets.main.clone(),
-            lifetime: settings.object_lifetime,
-            upload_ttl: settings.upload_ttl,
-            calls: StorageCalls::new(settings.storage_timeout),
+            bucket: buckets.draft.clone(),
+            main: buckets.main.clone(),
+            lifetime: service.object_lifetime(),
+            upload_ttl: service.upload_ttl(),
+            calls: service.calls(),
             dry_run: false,
-            outbox: Outbox::from_settings(&store.objects, settings),
-            storage: Arc::clone(&store.objects),
-            rules: store.rules.clone(),
-            sets: DraftService::new(store, settings),
+            outbox: service.outbox().cloned(),
+            sets: service.clone(),
+            storage: Arc::clone(&service.store().objects),
+            rules: service.store().rules.clone(),
         }
     }
 
@@ -335,14 +330,6 @@ impl Cleaner {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lifecycle_days_round_the_lifetime_up() {
-        assert_eq!(lifecycle_days(Duration::from_secs(1)), 1);
-        assert_eq!(lifecycle_days(Duration::from_secs(86_400)), 1);
-        assert_eq!(lifecycle_days(Duration::from_secs(86_401)), 2);
-        assert_eq!(lifecycle_days(Duration::from_secs(30 * 86_400)), 30);
-    }
 
     #[test]
     fn the_summary_starts_as_the_cronjob_log_expects_and_failures_fail_the_pass() {

@@ -28,7 +28,7 @@ pub struct ClientArgs {
         env = "DRAFTSTORE_TOKEN",
         hide_env_values = true,
         value_name = "TOKEN",
-        value_parser = crate::config::values::secret()
+        value_parser = crate::setting::secret()
     )]
     pub token: Option<secrecy::SecretString>,
     /// Print errors only: no progress, no per-file lines.

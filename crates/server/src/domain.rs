@@ -8,6 +8,7 @@ pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
 use crate::error::Error;
+use crate::setting;
 
 /// A time as the APIs and the events write it: RFC 3339, UTC, whole seconds.
 pub fn rfc3339(at: time::OffsetDateTime) -> String {
@@ -203,27 +204,22 @@ impl MediaRange {
 
 /// Limits on uploads, checked before a URL is issued and signed into it.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct UploadLimits {
     /// Largest upload accepted, in bytes, up to 5 TiB (5497558138880): larger declared sizes are refused before a
     /// URL is issued. One PUT uploads at most 5 GiB; larger files use the multipart API.
-    #[arg(
-        long = "max-upload-size",
-        env = "MAX_UPLOAD_SIZE",
-        default_value = "5368709120",
-        value_name = "BYTES",
-        value_parser = crate::config::values::bytes(1, draftstore_storage::multipart::MAX_OBJECT_SIZE)
-    )]
+    #[arg(long = "max-upload-size", env = "MAX_UPLOAD_SIZE", default_value = "5368709120", value_name = "BYTES")]
+    #[arg(value_parser = setting::bytes(1, draftstore_storage::multipart::MAX_OBJECT_SIZE))]
     pub max_size: u64,
     /// Content types uploads may have, comma-separated, with wildcards such as `image/*` [default: any].
-    #[arg(
-        long = "allowed-content-types",
-        env = "ALLOWED_CONTENT_TYPES",
-        value_name = "TYPES",
-        value_parser = crate::config::media_ranges(),
-        default_value = "",
-        hide_default_value = true
-    )]
+    #[arg(long = "allowed-content-types", env = "ALLOWED_CONTENT_TYPES", value_name = "TYPES")]
+    #[arg(value_parser = media_ranges())]
     pub allowed_types: ::std::vec::Vec<MediaRange>,
+}
+
+/// Media ranges such as `image/*`.
+fn media_ranges() -> setting::Setting<Vec<MediaRange>> {
+    setting::list(|range| MediaRange::parse(range).map_err(|e| setting::invalid(range, e)))
 }
 
 impl UploadLimits {

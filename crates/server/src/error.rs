@@ -1,11 +1,11 @@
-//! The service's one error type. Exactly two adapters turn it into responses: HTTP (`http::error`) and, later,
-//! gRPC. Both match exhaustively, so a new variant fails the build until it is mapped.
+//! The service's one error type. Exactly two adapters turn it into responses: HTTP (`http::error`) and gRPC
+//! (`From<Error> for tonic::Status` in `grpc`). Both match exhaustively, so a new variant fails the build until it
+//! is mapped.
 
 use std::time::Duration;
 
+use draftstore_client::api::ErrorType;
 use draftstore_storage as storage;
-
-use crate::domain::ErrorType;
 
 /// Everything a DraftStore request can fail with.
 #[derive(Debug, thiserror::Error)]

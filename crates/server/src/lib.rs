@@ -3,20 +3,22 @@
 
 pub mod admission;
 pub mod auth;
-pub mod bounded;
+pub mod backend;
 pub mod checks;
 pub mod cleaner;
 pub mod cli;
-pub mod clients;
 pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod error;
+pub mod gateway;
 pub mod grpc;
 pub mod hooks;
 pub mod http;
+pub mod peer;
 pub mod probe;
 pub mod ratelimit;
 pub mod service;
+pub mod setting;
 pub mod startup;
 pub mod telemetry;

@@ -1,9 +1,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use draftstore::cleaner::Cleaner;
 use draftstore::cli;
-use draftstore::config::{Cli, Command, Settings};
+use draftstore::config::{Cli, Command, DoctorArgs, Settings};
 use draftstore::startup::{Application, open_backend, shutdown_signal};
 use draftstore::telemetry;
 use time::OffsetDateTime;
@@ -36,7 +35,7 @@ async fn run(cli: Cli) -> ExitCode {
                 return config_error(&e);
             }
             let settings = *args;
-            let tracing = telemetry::init(settings.common.log_format);
+            let tracing = telemetry::init(settings.common.telemetry.log_format);
             let app = match Application::build(settings).await {
                 Ok(app) => app,
                 Err(e) => return fatal(&e),
@@ -53,14 +52,14 @@ async fn run(cli: Cli) -> ExitCode {
                 return config_error(&e);
             }
             let settings = &args.common;
-            let tracing = telemetry::init(settings.log_format);
+            let tracing = telemetry::init(settings.telemetry.log_format);
             let code = clean(settings, args.dry_run, args.install_lifecycle).await;
             tracing.shutdown().await;
             code
         }
         Command::Doctor(args) => {
-            let tracing = telemetry::init(args.common.log_format);
-            let code = draftstore::probe::doctor(*args).await;
+            let tracing = telemetry::init(args.common.telemetry.log_format);
+            let code = doctor(&args).await;
             tracing.shutdown().await;
             code
         }
@@ -83,8 +82,8 @@ async fn clean(settings: &Settings, dry_run: bool, install_lifecycle: bool) -> E
         Ok(backend) => backend,
         Err(e) => return fatal(&e),
     };
-    let cleaner = Cleaner::new(backend.store, settings).dry_run(dry_run);
-    if install_lifecycle || settings.draft_lifecycle {
+    let cleaner = settings.cleaner(backend.store).dry_run(dry_run);
+    if install_lifecycle || settings.service.draft_lifecycle {
         match cleaner.install_lifecycle().await {
             Ok(true) => tracing::info!("lifecycle rule installed on the draft bucket"),
             Ok(false) => tracing::info!("this backend has no lifecycle rules; the cleaner alone removes drafts"),
@@ -101,6 +100,23 @@ async fn clean(settings: &Settings, dry_run: bool, install_lifecycle: bool) -> E
     report.log();
     println!("{}", report.summary());
     if report.succeeded() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `draftstore doctor`: exit 2 for bad settings, else what the probe says of the store they name.
+async fn doctor(args: &DoctorArgs) -> ExitCode {
+    let settings = &args.common;
+    if let Err(e) = settings.validate() {
+        return config_error(&e);
+    }
+    // The local backend's URLs are signed in-process, never served by this command: any base will do.
+    let unused_base = url::Url::parse("http://localhost").expect("a constant URL parses");
+    let backend = open_backend(settings, unused_base, None).await;
+    let opened = match &backend {
+        Ok(backend) => Ok(std::sync::Arc::clone(&backend.store.probe)),
+        Err(e) => Err(e as &dyn std::error::Error),
+    };
+    let calls = settings.storage_calls();
+    draftstore::probe::doctor(opened, &settings.storage, &settings.service, calls, args.json).await
 }
 
 fn config_error(error: &draftstore::config::ConfigError) -> ExitCode {

@@ -14,25 +14,22 @@ use clap::Args;
 use draftstore_api::StoreProbeStatus;
 use draftstore_storage::probe::{Depth, Finding, Outcome, ProbePlan, ProbeReport, Promise, Severity, StoreProbe};
 
-use crate::bounded::StorageCalls;
-use crate::cleaner::lifecycle_days;
-use crate::config::{DoctorArgs, Settings, StorageType, values};
+use crate::backend::{StorageSettings, StorageType};
 use crate::error::Error;
+use crate::gateway::StorageCalls;
+use crate::service::ServiceSettings;
+use crate::setting;
 
 /// What the start-up probe may do.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct ProbeSettings {
     /// The store probe at start-up: `enforce` refuses to start on a store that lets a signed URL write what was not
     /// signed (a smuggled copy, unsigned metadata, a differing checksum, length or type), `warn` starts anyway with
     /// an error logged, `off` skips it (and only finds out about conditional writes, with S3_CONDITIONAL_WRITES
     /// auto). `draftstore doctor` runs it on demand.
-    #[arg(
-        long = "store-probe",
-        env = "STORE_PROBE",
-        default_value = "enforce",
-        value_name = "enforce|warn|off",
-        value_parser = values::choice(PROBE_MODES)
-    )]
+    #[arg(long, env = "STORE_PROBE", default_value = "enforce", value_name = "enforce|warn|off")]
+    #[arg(value_parser = setting::choice(PROBE_MODES))]
     pub store_probe: ProbeMode,
 }
 
@@ -64,20 +61,26 @@ pub struct StartupProbe {
     mode: ProbeMode,
     /// With STORE_PROBE=off, whether the backend still needs to find out about conditional writes.
     conditional_writes: bool,
-    settings: Settings,
+    service: ServiceSettings,
     calls: StorageCalls,
     status: Arc<ProbeStatus>,
 }
 
 impl StartupProbe {
-    pub fn new(probe: Arc<dyn StoreProbe>, settings: &Settings, mode: ProbeMode) -> Self {
-        let storage = &settings.storage;
+    /// The probe of the store `storage` names, for the buckets and rules of `service`.
+    pub fn new(
+        probe: Arc<dyn StoreProbe>,
+        storage: &StorageSettings,
+        service: &ServiceSettings,
+        mode: ProbeMode,
+        calls: StorageCalls,
+    ) -> Self {
         Self {
             probe,
             mode,
             conditional_writes: storage.kind != StorageType::Local && storage.s3_conditional_writes.is_none(),
-            settings: settings.clone(),
-            calls: StorageCalls::new(settings.storage_timeout),
+            service: service.clone(),
+            calls,
             status: Arc::new(ProbeStatus::new(mode)),
         }
     }
@@ -98,7 +101,7 @@ impl StartupProbe {
             (ProbeMode::Off, true) => Depth::ConditionalWrites,
             (ProbeMode::Enforce | ProbeMode::Warn, _) => Depth::Startup,
         };
-        let report = match probe(self.probe.as_ref(), &self.settings, depth, self.calls).await {
+        let report = match probe(self.probe.as_ref(), &self.service, depth, self.calls).await {
             Ok(report) => report,
             Err(e @ (Error::StorageUnavailable { .. } | Error::StorageTimeout { .. })) => {
                 return Err(ProbeError::Unreachable(e));
@@ -159,17 +162,17 @@ impl StartupProbe {
 /// Runs the probe at `depth`, bounded by STORAGE_TIMEOUT as a whole.
 async fn probe(
     probe: &dyn StoreProbe,
-    settings: &Settings,
+    service: &ServiceSettings,
     depth: Depth,
     calls: StorageCalls,
 ) -> crate::error::Result<ProbeReport> {
-    let buckets = &settings.buckets;
+    let buckets = &service.buckets;
     let plan = ProbePlan {
         draft: &buckets.draft,
         main: &buckets.main,
         depth,
-        cors_origins: &settings.cors_allowed_origins,
-        lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
+        cors_origins: &service.cors_allowed_origins,
+        lifecycle_days: service.lifecycle_days(),
     };
     calls.call("probe the store", probe.probe(&plan)).await
 }
@@ -304,25 +307,24 @@ impl ProbeStatus {
     }
 }
 
-/// `draftstore doctor`: the probe on demand, every check, as a table or JSON. Exit 0 when every promise holds, 1
-/// otherwise or when the store cannot be probed, 2 for bad settings.
-pub async fn doctor(args: DoctorArgs) -> ExitCode {
-    let settings = &args.common;
-    if let Err(e) = settings.validate() {
-        eprintln!("error: {e}");
-        return ExitCode::from(2);
-    }
-    // The local backend's URLs are signed in-process, never served by this command: any base will do.
-    let unused_base = url::Url::parse("http://localhost").expect("a constant URL parses");
-    let backend = match crate::startup::open_backend(settings, unused_base, None).await {
-        Ok(backend) => backend,
+/// `draftstore doctor`: the probe on demand, every check, as a table or JSON, of the store `storage` names, opened
+/// by the caller (`opened`, or why it could not be). Exit 0 when every promise holds, 1 otherwise or when the store
+/// cannot be probed.
+pub async fn doctor(
+    opened: Result<Arc<dyn StoreProbe>, &dyn std::error::Error>,
+    storage: &StorageSettings,
+    service: &ServiceSettings,
+    calls: StorageCalls,
+    json: bool,
+) -> ExitCode {
+    let store = match opened {
+        Ok(store) => store,
         Err(e) => {
-            eprintln!("error: {}", chain(&e));
+            eprintln!("error: {}", chain(e));
             return ExitCode::FAILURE;
         }
     };
-    let calls = StorageCalls::new(settings.storage_timeout);
-    let report = match probe(backend.store.probe.as_ref(), settings, Depth::Doctor, calls).await {
+    let report = match probe(store.as_ref(), service, Depth::Doctor, calls).await {
         Ok(report) => report,
         Err(e) => {
             let hint = match e {
@@ -333,8 +335,8 @@ pub async fn doctor(args: DoctorArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = describe_store(settings);
-    if args.json {
+    let store = describe_store(storage, service);
+    if json {
         println!("{}", serde_json::to_string_pretty(&json_report(&store, &report)).expect("JSON serializes"));
     } else {
         print!("{}", table(&store, &report));
@@ -353,8 +355,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// `s3 at http://…, buckets main and main-draft`.
-fn describe_store(settings: &Settings) -> String {
-    let storage = &settings.storage;
+fn describe_store(storage: &StorageSettings, service: &ServiceSettings) -> String {
     let at = match storage.kind {
         StorageType::Local => format!("local in {}", storage.data_dir.display()),
         StorageType::S3 => match &storage.aws.aws_endpoint_url {
@@ -363,7 +364,7 @@ fn describe_store(settings: &Settings) -> String {
         },
         StorageType::Minio => format!("minio at {}", storage.minio.minio_endpoint),
     };
-    format!("{at}, buckets {} and {}", settings.buckets.main, settings.buckets.draft)
+    format!("{at}, buckets {} and {}", service.buckets.main, service.buckets.draft)
 }
 
 fn severity(promise: Promise) -> &'static str {

@@ -13,9 +13,34 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::auth::Caller;
 use crate::error::Error;
+use crate::setting::{self, Unset};
 
 /// Forget idle callers every this many checks, so that memory follows the callers of the last seconds.
 const PRUNE_EVERY: u64 = 4096;
+
+/// RATE_LIMIT and RATE_LIMIT_BURST.
+#[derive(Debug, Clone, clap::Args)]
+#[command(mut_args = setting::by_convention)]
+pub struct RateLimitSettings {
+    /// API requests per second allowed to each tenant (each client address when AUTH_MODE=none, an IPv6 client's
+    /// /64 network), per replica; REST and gRPC count together; `0` turns rate limiting off.
+    #[arg(long = "rate-limit", env = "RATE_LIMIT", default_value = "0", value_name = "PER_SECOND")]
+    #[arg(value_parser = setting::whole(0, 1_000_000))]
+    pub per_second: u32,
+    /// Requests a caller may send at once before RATE_LIMIT applies [default: RATE_LIMIT].
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", value_name = "REQUESTS")]
+    #[arg(value_parser = setting::optional(setting::whole(1, 1_000_000)))]
+    pub burst: Unset<u32>,
+}
+
+impl RateLimitSettings {
+    /// `None`: no rate limit (RATE_LIMIT=0).
+    pub fn limit(&self) -> Option<RateLimit> {
+        let per_second = NonZeroU32::new(self.per_second)?;
+        let burst = self.burst.and_then(NonZeroU32::new).unwrap_or(per_second);
+        Some(RateLimit { per_second, burst })
+    }
+}
 
 /// A rate limit as configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

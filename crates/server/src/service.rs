@@ -7,101 +7,33 @@ use std::time::Duration;
 use bytes::Bytes;
 use draftstore_api::ContentReport;
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
-use draftstore_storage::{
-    Conditions, Method, MoveOptions, Moves, ObjectMeta, PresignRequest, PresignedUrl, Progress, Store,
-};
+use draftstore_storage::{Conditions, Method, MoveOptions, Moves, ObjectMeta, PresignRequest, Progress, Store};
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
-use crate::bounded::StorageCalls;
-use crate::checks::{self, Checked, Checks};
-use crate::cleaner::lifecycle_days;
-use crate::config::{Buckets, Settings};
+use crate::checks::{self, CheckSettings, Checked, Checks};
 use crate::domain::{
-    Checksum, ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, inline_type,
-    inline_type_on_request,
+    ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, inline_type, inline_type_on_request,
 };
 use crate::error::{Error, Result};
-use crate::hooks::{self, ConfirmHook, EventType, Outbox, Subject, Verdict};
+use crate::gateway::StorageCalls;
+use crate::hooks::{self, ConfirmHook, EventType, HookSettings, Outbox, Subject, Verdict};
 
 mod drafts;
 mod listing;
+mod messages;
 mod multipart;
 mod objects;
 mod sets;
+mod settings;
 
 pub use drafts::{DraftEntry, DraftPage};
 pub use listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, parse_prefix};
+pub use messages::{Confirmation, Download, Promotion, Ticket, Upload};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 pub use objects::{ObjectEntry, ObjectPage};
 pub use sets::{RECOVERY_GRACE, SetConfirmation, SetDraft, SetRecovery};
-
-/// A signed URL handed to a client, with what it must know to use it.
-#[derive(Debug, Clone)]
-pub struct Ticket {
-    pub url: PresignedUrl,
-    pub object_name: ObjectName,
-    pub expires_at: OffsetDateTime,
-    pub stage: Stage,
-}
-
-impl Ticket {
-    /// The headers the request must send, in whatever map the adapter answers with.
-    pub fn headers<M: FromIterator<(String, String)>>(&self) -> M {
-        self.url.headers.iter().cloned().collect()
-    }
-}
-
-/// What an upload declares; each field given is checked and signed into the URL.
-#[derive(Debug, Clone, Default)]
-pub struct Upload {
-    pub content_type: Option<ContentType>,
-    pub content_length: Option<u64>,
-    pub checksum_sha256: Option<Checksum>,
-}
-
-/// What a confirm asks for besides the draft.
-#[derive(Debug, Clone, Default)]
-pub struct Promotion {
-    /// The confirmed object's name; the draft's own when `None`.
-    pub final_name: Option<ObjectName>,
-    /// Stored with the object, replacing what the draft carried; the draft's kept when `None`.
-    pub metadata: Option<Metadata>,
-    /// Replace an object already confirmed under the final name.
-    pub overwrite: bool,
-}
-
-impl Promotion {
-    /// What a confirm request asks for besides the draft, each field checked: the same rules on every protocol.
-    pub fn parse(final_name: Option<&str>, metadata: Option<Metadata>, overwrite: Option<bool>) -> Result<Self> {
-        Ok(Self {
-            final_name: final_name.map(crate::domain::parse_object_name).transpose()?,
-            metadata: crate::domain::parse_metadata(metadata)?,
-            overwrite: overwrite.unwrap_or(true),
-        })
-    }
-}
-
-/// How a download URL presents the object.
-#[derive(Debug, Clone, Default)]
-pub struct Download {
-    /// Which bucket to read; without it, the draft when one exists, else the confirmed object.
-    pub stage: Option<Stage>,
-    /// The name a browser saves it under.
-    pub filename: Option<String>,
-    pub disposition: Option<Disposition>,
-}
-
-/// The outcome of a confirm.
-#[derive(Debug, Clone)]
-pub struct Confirmation {
-    /// The confirmed object's name.
-    pub object_name: ObjectName,
-    /// `<main bucket>/<key>`.
-    pub final_location: String,
-    /// What the checks found in the draft's bytes; `None` when an earlier confirm had already promoted it.
-    pub content: Option<ContentReport>,
-}
+pub use settings::{Buckets, ServiceSettings, lifecycle_days};
 
 /// The two-stage upload workflow over one store. Cheap to clone: handlers get a copy per request.
 #[derive(Debug, Clone)]
@@ -133,28 +65,49 @@ struct Inner {
 }
 
 impl DraftService {
-    pub fn new(store: Store, settings: &Settings) -> Self {
+    /// The workflow over `store`, every storage call made through `calls`.
+    pub fn new(
+        store: Store,
+        calls: StorageCalls,
+        settings: &ServiceSettings,
+        hooks: &HookSettings,
+        checks: &CheckSettings,
+    ) -> Self {
         Self(Arc::new(Inner {
             buckets: settings.buckets.clone(),
             upload_ttl: settings.upload_ttl,
             download_ttl: settings.download_ttl,
             object_lifetime: settings.object_lifetime,
-            calls: StorageCalls::new(settings.storage_timeout),
+            calls,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             set_record_lifetime: settings.object_lifetime,
-            lifecycle_days: settings.draft_lifecycle.then(|| lifecycle_days(settings.object_lifetime)),
+            lifecycle_days: settings.lifecycle_days(),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,
-            hook: settings
-                .hooks
+            hook: hooks
                 .confirm_url
                 .clone()
-                .zip(settings.hooks.secret.clone())
-                .map(|(url, secret)| ConfirmHook::new(url, settings.hooks.timeout, secret, hooks::http_client())),
-            outbox: Outbox::from_settings(&store.objects, settings),
-            checks: Checks::new(&settings.checks),
+                .zip(hooks.secret.clone())
+                .map(|(url, secret)| ConfirmHook::new(url, hooks.timeout, secret, hooks::http_client())),
+            outbox: Outbox::from_settings(&store.objects, hooks, &settings.buckets.events),
+            checks: Checks::new(checks),
             store,
         }))
+    }
+
+    /// The bound every storage call of this service is made through.
+    pub fn calls(&self) -> StorageCalls {
+        self.0.calls
+    }
+
+    /// Lifetime of upload URLs (UPLOAD_TTL).
+    pub fn upload_ttl(&self) -> Duration {
+        self.0.upload_ttl
+    }
+
+    /// Age at which the cleaner removes a draft (OBJECT_LIFETIME).
+    pub fn object_lifetime(&self) -> Duration {
+        self.0.object_lifetime
     }
 
     /// The event outbox, when EVENTS_URL is set.

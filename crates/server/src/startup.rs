@@ -17,14 +17,15 @@ use url::Url;
 use crate::admission::Gate;
 use crate::auth::{Authenticator, TenantNames};
 use crate::cleaner::Cleaner;
-use crate::config::{ConfigError, ConnectionSettings, ServeSettings, Settings};
-use crate::connections::{self, HttpRouters, Slots};
+use crate::config::{ServeSettings, Settings};
+use crate::connections::{self, ConnectionSettings, HttpRouters, Slots};
 use crate::error::Error;
 use crate::grpc::{self, GrpcApi};
 use crate::hooks::Deliverer;
 use crate::http::{AppState, ReadyCache, Shared, reserve_router, router};
 use crate::probe::{ProbeError, StartupProbe};
 use crate::service::DraftService;
+use crate::setting::ConfigError;
 use crate::telemetry;
 
 /// Pause between attempts to create the buckets while the store is unreachable.
@@ -38,7 +39,7 @@ pub enum StartupError {
     #[error("cannot open the storage backend")]
     Storage(#[source] draftstore_storage::Error),
     #[error("invalid configuration")]
-    Config(#[source] crate::config::ConfigError),
+    Config(#[source] ConfigError),
     #[error("cannot create the buckets")]
     Buckets(#[source] crate::error::Error),
     /// The store probe found the store breaking a promise signed URLs rely on (STORE_PROBE=enforce).
@@ -59,7 +60,7 @@ pub async fn open_backend(
     public_url: Url,
     signing_key: Option<Vec<u8>>,
 ) -> Result<Backend, StartupError> {
-    match settings.storage.s3_config(settings.storage_timeout).map_err(StartupError::Config)? {
+    match settings.storage.s3_config(settings.service.storage_timeout).map_err(StartupError::Config)? {
         None => {
             let root = settings.storage.data_dir.clone();
             let local = LocalStorage::open(LocalConfig { root, public_url, signing_key })
@@ -114,12 +115,23 @@ impl Application {
         telemetry::metrics();
         let common = &settings.common;
         let backend = open_backend(common, public_url.clone(), signing_key).await?;
-        let cleaner = settings.cleanup_interval.map(|every| (Cleaner::new(backend.store.clone(), common), every));
-        let probe = Arc::new(StartupProbe::new(Arc::clone(&backend.store.probe), common, settings.probe.store_probe));
-        let service = DraftService::new(backend.store, common);
+        // The one bound on storage calls, shared by the service, the cleaner, the event deliverer and the probe.
+        let calls = common.storage_calls();
+        let probe = StartupProbe::new(
+            Arc::clone(&backend.store.probe),
+            &common.storage,
+            &common.service,
+            settings.probe.store_probe,
+            calls,
+        );
+        let probe = Arc::new(probe);
+        let service = common.service(backend.store, calls);
+        let cleaner = settings.cleanup_interval.map(|every| (Cleaner::new(&service), every));
         let store_probe = probe.status();
         create_buckets(&service, probe).await?;
-        let deliverer = service.outbox().and_then(|outbox| Deliverer::new(outbox.clone(), common));
+        let deliverer = service
+            .outbox()
+            .and_then(|outbox| Deliverer::new(outbox.clone(), &common.hooks, &common.service.buckets.main, calls));
         let readiness = Arc::new(ReadyCache::new(settings.ready_cache));
         let names = tenant_names(common, backend.local.is_some())?;
         let auth = Arc::new(Authenticator::from_settings(&settings.auth, names).map_err(StartupError::Config)?);
@@ -131,7 +143,7 @@ impl Application {
             );
         }
         let limiter = settings.rate_limit.limit().map(|limit| Arc::new(crate::ratelimit::RateLimiter::new(limit)));
-        let gate = Arc::new(Gate { auth: Arc::clone(&auth), limiter, proxies: settings.trusted_proxies.clone() });
+        let gate = Arc::new(Gate { auth: Arc::clone(&auth), limiter, proxies: settings.peers.trusted_proxies.clone() });
         let uploads = Arc::new(crate::http::UploadSlots::new(settings.connections.max_concurrent_uploads));
         let state =
             AppState::new(Shared { service, local: backend.local, readiness, auth, public_url, store_probe, uploads });

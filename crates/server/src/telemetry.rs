@@ -27,7 +27,24 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::LogFormat;
+use crate::setting;
+
+/// How the server logs.
+#[derive(Debug, Clone, clap::Args)]
+#[command(mut_args = setting::by_convention)]
+pub struct TelemetrySettings {
+    /// Log output: `text` for people, `json` for one object per line; `RUST_LOG` filters.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    #[arg(value_parser = setting::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)]))]
+    pub log_format: LogFormat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// The trace exporter, when there is one: flushed at shutdown.
 #[derive(Debug, Default)]

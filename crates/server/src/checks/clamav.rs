@@ -19,8 +19,8 @@ use draftstore_storage::{ByteChunks, Progress};
 use futures_util::StreamExt;
 use opentelemetry::trace::SpanKind;
 
-use crate::bounded::until_stalled;
-use crate::config::CheckSettings;
+use super::{CheckSettings, ScanOversize};
+use crate::gateway::until_stalled;
 use crate::telemetry;
 
 /// Bytes sent to clamd in one `INSTREAM` chunk: the store's smaller chunks are gathered up to this size.
@@ -95,7 +95,7 @@ pub struct Scanner {
     address: ClamdAddress,
     timeout: Duration,
     max_size: u64,
-    skip_oversize: bool,
+    oversize: ScanOversize,
     /// When clamd last showed that it reports an archive beyond its limits (see the module's comment).
     limits_probed: std::sync::Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
@@ -107,7 +107,7 @@ impl Scanner {
             address: settings.clamd_address.clone()?,
             timeout: settings.scan_timeout,
             max_size: settings.scan_max_size,
-            skip_oversize: settings.scan_oversize_skip,
+            oversize: settings.scan_oversize,
             limits_probed: std::sync::Arc::default(),
         })
     }
@@ -119,7 +119,7 @@ impl Scanner {
 
     /// Whether drafts above SCAN_MAX_SIZE are promoted unscanned (SCAN_OVERSIZE=skip).
     pub fn skips_oversize(&self) -> bool {
-        self.skip_oversize
+        self.oversize == ScanOversize::Skip
     }
 
     /// Streams `chunks` to clamd and reads its verdict. Fails when clamd cannot be reached, answers an error

@@ -8,15 +8,16 @@ use draftstore_storage::{BucketName, Checksum, ObjectMeta, ObjectStore};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::bounded::StorageCalls;
-use crate::config::CheckSettings;
 use crate::domain::UploadLimits;
 use crate::error::{Error, Result};
+use crate::gateway::StorageCalls;
 
 mod clamav;
 mod content;
+mod settings;
 
 pub use clamav::{ClamdAddress, ScanError, ScanVerdict, Scanner};
+pub use settings::{CheckSettings, ScanOversize};
 
 /// A draft's checks: `Ok` with what they found, or `Err` with why the draft must not be promoted.
 pub type Checked = std::result::Result<ContentReport, Error>;

@@ -24,10 +24,10 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 use url::Url;
 
+use super::HookSettings;
 use super::{WebhookSecret, message_id};
-use crate::bounded::StorageCalls;
-use crate::config::Settings;
 use crate::error::Error;
+use crate::gateway::StorageCalls;
 use crate::telemetry;
 
 /// Where outbox entries are kept, oldest first by name.
@@ -160,9 +160,9 @@ impl Outbox {
         Self { storage, bucket, wake: Arc::new(Notify::new()) }
     }
 
-    /// The outbox of the settings' events bucket, when EVENTS_URL is set.
-    pub fn from_settings(storage: &Arc<dyn ObjectStore>, settings: &Settings) -> Option<Self> {
-        settings.hooks.events_url.as_ref().map(|_| Self::new(Arc::clone(storage), settings.buckets.events.clone()))
+    /// The outbox in the events bucket, when EVENTS_URL is set.
+    pub fn from_settings(storage: &Arc<dyn ObjectStore>, hooks: &HookSettings, events: &BucketName) -> Option<Self> {
+        hooks.events_url.as_ref().map(|_| Self::new(Arc::clone(storage), events.clone()))
     }
 
     /// The bucket the outbox lives in.
@@ -312,17 +312,17 @@ enum Delivery {
 
 impl Deliverer {
     /// The worker of this replica, when EVENTS_URL is set (and so, the configuration checked, WEBHOOK_SECRET).
-    pub fn new(outbox: Outbox, settings: &Settings) -> Option<Self> {
-        let hooks = &settings.hooks;
+    /// `main` is the main bucket, whose objects the events name; `calls` bound the outbox's storage calls.
+    pub fn new(outbox: Outbox, hooks: &HookSettings, main: &BucketName, calls: StorageCalls) -> Option<Self> {
         let (url, secret) = hooks.events_url.clone().zip(hooks.secret.clone())?;
         Some(Self {
             outbox,
-            main: settings.buckets.main.clone(),
+            main: main.clone(),
             url,
             secret,
             http: super::http_client(),
             timeout: hooks.timeout,
-            calls: StorageCalls::new(settings.storage_timeout),
+            calls,
             max_age: hooks.events_max_age,
             owner: format!("{}-{}", std::process::id(), &message_id()[4..12]),
             retries: HashMap::new(),

@@ -3,10 +3,12 @@
 
 mod confirm;
 mod events;
+mod settings;
 pub mod signing;
 
 pub use confirm::{ConfirmHook, Verdict};
 pub use events::{Deliverer, EventType, Outbox, Subject};
+pub use settings::HookSettings;
 pub use signing::WebhookSecret;
 
 /// Most bytes of an answer read from the confirm hook or the event receiver; a longer answer is not read.

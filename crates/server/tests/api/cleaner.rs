@@ -30,15 +30,15 @@ impl Setup {
     }
 
     fn cleaner(&self) -> Cleaner {
-        Cleaner::new(self.app.store.clone(), &self.settings.common)
+        self.settings.common.cleaner(self.app.store.clone())
     }
 
     fn draft(&self) -> BucketName {
-        self.settings.common.buckets.draft.clone()
+        self.settings.common.service.buckets.draft.clone()
     }
 
     fn main(&self) -> BucketName {
-        self.settings.common.buckets.main.clone()
+        self.settings.common.service.buckets.main.clone()
     }
 
     async fn exists(&self, bucket: &BucketName, name: &str) -> bool {
@@ -70,7 +70,7 @@ async fn cleaner_removes_expired_drafts_only(backend: Backend) {
     // S3 times have whole seconds: the fresh draft must be a second younger to be told apart.
     tokio::time::sleep(Duration::from_millis(1200)).await;
     app.upload("fresh.txt", None, b"fresh").await;
-    let now = between + setup.settings.common.object_lifetime;
+    let now = between + setup.settings.common.service.object_lifetime;
 
     let dry = setup.cleaner().dry_run(true).clean_once(now).await;
     assert_eq!((dry.removed, dry.bytes_freed, dry.kept, dry.failed), (2, 7, 1, 0), "{dry:?}");
@@ -98,7 +98,7 @@ async fn many_pages_are_cleaned_completely(setup: &Setup, put: impl AsyncFn(Stri
     let names: Vec<String> = (0..2_500).map(|i| format!("bulk/{}/{i}.bin", i % 10)).collect();
     futures_util::stream::iter(names).for_each_concurrent(32, |name| put(name, vec![1u8; 10])).await;
     assert_eq!(setup.count(&setup.draft()).await, 2_500);
-    let later = OffsetDateTime::now_utc() + setup.settings.common.object_lifetime + Duration::from_secs(60);
+    let later = OffsetDateTime::now_utc() + setup.settings.common.service.object_lifetime + Duration::from_secs(60);
     let report = setup.cleaner().clean_once(later).await;
     assert_eq!((report.removed, report.bytes_freed, report.failed), (2_500, 25_000, 0), "{report:?}");
     assert_eq!(setup.count(&setup.draft()).await, 0);
@@ -242,8 +242,8 @@ async fn failed_deletions_are_counted_and_the_rest_removed(backend: Backend) {
     }
     let stuck = Arc::new(StuckDeletes(Arc::clone(&setup.app.storage)));
     let store = Store { objects: stuck, ..setup.app.store.clone() };
-    let later = OffsetDateTime::now_utc() + setup.settings.common.object_lifetime + Duration::from_secs(60);
-    let report = Cleaner::new(store, &setup.settings.common).clean_once(later).await;
+    let later = OffsetDateTime::now_utc() + setup.settings.common.service.object_lifetime + Duration::from_secs(60);
+    let report = setup.settings.common.cleaner(store).clean_once(later).await;
     assert_eq!((report.removed, report.failed), (2, 1), "{report:?}");
     assert!(!report.succeeded());
     assert!(setup.exists(&setup.draft(), "stuck.txt").await);
@@ -266,7 +266,7 @@ async fn stale_multipart_uploads_are_aborted_on_s3() {
         .expect("start a multipart upload");
     let fresh = setup.cleaner().clean_once(OffsetDateTime::now_utc()).await;
     assert_eq!(fresh.stale_uploads, 0, "a young multipart upload is left alone");
-    let later = OffsetDateTime::now_utc() + setup.settings.common.object_lifetime + Duration::from_secs(60);
+    let later = OffsetDateTime::now_utc() + setup.settings.common.service.object_lifetime + Duration::from_secs(60);
     let report = setup.cleaner().clean_once(later).await;
     assert_eq!(report.stale_uploads, 1, "{report:?}");
     let uploads = client.list_multipart_uploads().bucket(&draft).send().await.expect("list");
@@ -335,7 +335,7 @@ async fn confirm_versus_cleaner_is_all_or_nothing(backend: Backend) {
         setup.app.upload(&name, None, &bytes).await;
         let meta =
             setup.app.storage.head(&setup.draft(), &ObjectKey::parse(&name).expect("valid")).await.expect("draft");
-        let at_expiry = meta.last_modified + setup.settings.common.object_lifetime + Duration::from_secs(1);
+        let at_expiry = meta.last_modified + setup.settings.common.service.object_lifetime + Duration::from_secs(1);
         let cleaner = setup.cleaner();
         let head_start = Duration::from_micros(round * 379 % 3000);
         let cleaner_first = round % 2 == 0;

@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use draftstore::cleaner::Cleaner;
 use draftstore::startup::open_backend;
 use draftstore_client::api::{self, ErrorType, Stage};
 use draftstore_client::{Client, Error};
@@ -219,9 +218,8 @@ async fn clean_everything(args: &[String]) {
     let backend = open_backend(&settings.common, url::Url::parse("http://localhost").expect("url"), None)
         .await
         .expect("the store opens");
-    let report = Cleaner::new(backend.store, &settings.common)
-        .clean_once(OffsetDateTime::now_utc() + time::Duration::days(30))
-        .await;
+    let report =
+        settings.common.cleaner(backend.store).clean_once(OffsetDateTime::now_utc() + time::Duration::days(30)).await;
     assert!(report.succeeded(), "{}", report.summary());
     println!("cleaner after the crashes: {}", report.summary());
 }
@@ -249,7 +247,7 @@ async fn sigkill_at_random_moments_loses_nothing_confirmed(backend: Backend) {
         Backend::SeaweedFs => {
             let weed = crate::seaweed::shared().await;
             let settings = serve_settings(&args.iter().map(String::as_str).collect::<Vec<_>>());
-            let draft = settings.common.buckets.draft.to_string();
+            let draft = settings.common.service.buckets.draft.to_string();
             let uploads = weed.client().list_multipart_uploads().bucket(draft).send().await.expect("lists uploads");
             assert!(uploads.uploads().is_empty(), "the cleaner left {:?}", uploads.uploads());
         }

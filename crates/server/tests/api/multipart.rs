@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use draftstore::cleaner::Cleaner;
 use draftstore_proto::draft::v1 as pb;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -356,10 +355,10 @@ async fn the_cleaner_removes_a_stale_local_multipart_upload() {
     let upload_id = upload_with_one_part(&app, "stale.bin").await;
     let fresh = upload_with_one_part(&app, "fresh.bin").await;
     let settings = serve_settings(&["--storage-type", "local", "--data-dir", app.data_dir.to_str().expect("utf-8")]);
-    let cleaner = Cleaner::new(app.store.clone(), &settings.common);
+    let cleaner = settings.common.cleaner(app.store.clone());
     let now = OffsetDateTime::now_utc();
     assert_eq!(cleaner.clean_once(now).await.stale_uploads, 0, "nothing is stale yet");
-    let later = now + settings.common.object_lifetime + Duration::from_secs(60);
+    let later = now + settings.common.service.object_lifetime + Duration::from_secs(60);
     let report = cleaner.clean_once(later).await;
     assert!(report.stale_uploads >= 2 && report.succeeded(), "{report:?}");
     assert_eq!(files_under(&app.data_dir.join(".multipart")), Vec::<std::path::PathBuf>::new());

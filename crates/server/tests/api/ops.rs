@@ -171,7 +171,7 @@ async fn metrics_parse_as_prometheus_text_and_move_with_requests() {
     assert!(moved("draftstore_storage_call_duration_seconds_bucket", &[r#"le="+Inf""#]) >= 2.0);
     assert_eq!(sample(&after, "draftstore_build_info", &[]), 1.0);
 
-    let cleaner = draftstore::cleaner::Cleaner::new(app.store.clone(), &serve_settings(&[]).common);
+    let cleaner = serve_settings(&[]).common.cleaner(app.store.clone());
     let passes = |s: &[(String, f64)]| sample(s, "draftstore_cleaner_passes_total", &[]);
     let _ = cleaner.clean_once(time::OffsetDateTime::now_utc()).await;
     assert!(passes(&scrape().await) >= passes(&after) + 1.0, "cleaner passes are counted");

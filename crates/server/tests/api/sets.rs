@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use draftstore::cleaner::Cleaner;
 use draftstore::startup::open_backend;
 use draftstore_client::Client;
 use draftstore_client::api::{self, ErrorType};
@@ -274,9 +273,9 @@ async fn sets_survive_sigkill(backend: Backend) {
         .await
         .expect("the store opens");
     let storage = std::sync::Arc::clone(&backend.store.objects);
-    let report = Cleaner::new(backend.store, &settings.common).clean_once(OffsetDateTime::now_utc()).await;
+    let report = settings.common.cleaner(backend.store).clean_once(OffsetDateTime::now_utc()).await;
     assert!(report.succeeded(), "{}", report.summary());
-    let events = &settings.common.buckets.events;
+    let events = &settings.common.service.buckets.events;
     let records = storage.list_prefix(events, "sets/", None, 1000).await.expect("listed");
     let left: Vec<_> = records.objects.iter().map(|o| o.key.to_string()).filter(|k| !k.ends_with("/outcome")).collect();
     assert!(left.is_empty(), "the cleaner left journal records: {left:?}");

@@ -20,7 +20,7 @@ impl S3Storage {
     /// object when `options.no_overwrite` (the store answers 412 to either condition).
     pub(super) async fn copy(&self, job: &CopyJob<'_>, options: &MoveOptions, progress: &Progress) -> Result<()> {
         let CopyJob { from, to, key, to_key, size, etag, .. } = *job;
-        let single = self.multipart_copy_threshold.min(self.pace.request_bytes().max(MIN_PART_SIZE));
+        let single = self.copy_multipart_threshold.min(self.pace.request_bytes().max(MIN_PART_SIZE));
         let result = if size <= single {
             let started = Instant::now();
             let request = self.client.copy_object().copy_source(&job.source).bucket(to.as_str()).key(to_key.as_str());
@@ -99,7 +99,7 @@ impl S3Storage {
         };
         // Each range is cut when a part copy can start, so it is sized by the pace of the parts copied so far.
         let mut cursor = PartCursor::default();
-        let ranges = std::iter::from_fn(|| cursor.next(size, self.pace.request_bytes(), self.multipart_copy_part_size));
+        let ranges = std::iter::from_fn(|| cursor.next(size, self.pace.request_bytes(), self.copy_part_size));
         let mut parts: Vec<CompletedPart> = futures_util::stream::iter(ranges)
             .map(|(number, first, last)| {
                 let upload_id = upload_id.clone();

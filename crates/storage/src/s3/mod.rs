@@ -133,10 +133,10 @@ pub struct S3Config {
     pub timeout: Duration,
     /// Objects larger than this are moved with a multipart copy (at most [`MAX_SINGLE_COPY`]); so are those the
     /// store could not copy in one request well within `timeout`, by what it has shown of its speed.
-    pub multipart_copy_threshold: u64,
+    pub copy_multipart_threshold: u64,
     /// Largest part of a multipart copy (at least [`MIN_PART_SIZE`]). Each part copy is one request, bounded by
     /// `timeout`: parts start at [`MIN_PART_SIZE`] and are sized to what the store copies in a quarter of it.
-    pub multipart_copy_part_size: u64,
+    pub copy_part_size: u64,
     /// Part copies in flight at once during a multipart copy.
     pub copy_concurrency: usize,
     /// Whether the store honours conditional writes: `None` to find out with the [`StoreProbe`], `Some(false)` to
@@ -167,8 +167,8 @@ pub struct S3Storage {
     download: Option<SigningIdentity>,
     /// Bound on each call to the store.
     timeout: Duration,
-    multipart_copy_threshold: u64,
-    multipart_copy_part_size: u64,
+    copy_multipart_threshold: u64,
+    copy_part_size: u64,
     copy_concurrency: usize,
     /// How much one copy request carries, learned from the copies done.
     pace: copy::CopyPace,
@@ -231,8 +231,8 @@ impl S3Storage {
             upload,
             download,
             timeout: config.timeout,
-            multipart_copy_threshold: config.multipart_copy_threshold.min(MAX_SINGLE_COPY),
-            multipart_copy_part_size: config.multipart_copy_part_size.max(MIN_PART_SIZE),
+            copy_multipart_threshold: config.copy_multipart_threshold.min(MAX_SINGLE_COPY),
+            copy_part_size: config.copy_part_size.max(MIN_PART_SIZE),
             copy_concurrency: config.copy_concurrency.max(1),
             pace: copy::CopyPace::new(config.timeout),
         })

@@ -13,7 +13,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use draftstore::config::ServeSettings;
 use draftstore::hooks::{Outbox, Subject};
-use draftstore::service::DraftService;
 use draftstore_storage::{BucketName, ObjectKey, ObjectStore};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -134,7 +133,7 @@ async fn a_put_racing_a_confirm(backend: Backend, rounds: usize, parallel: usize
     let scanner = Scanner::default();
     let hook = scanner.start().await;
     let (app, settings) = start(backend, &["--confirm-hook-url", &hook, "--hook-timeout", "10"]).await;
-    let (draft, main) = (&settings.common.buckets.draft, &settings.common.buckets.main);
+    let (draft, main) = (&settings.common.service.buckets.draft, &settings.common.service.buckets.main);
     let tally = Arc::new(Mutex::new(Tally::default()));
     futures_util::stream::iter(0..rounds)
         .for_each_concurrent(parallel, |round| {
@@ -225,7 +224,7 @@ on_both_backends!(the_hook_url_serves_only_the_checked_version);
 /// version) the set's object, never gone.
 async fn a_draft_uploaded_again_during_a_set_commit_survives(backend: Backend) {
     let (app, settings) = start(backend, &[]).await;
-    let (draft, main) = (&settings.common.buckets.draft, &settings.common.buckets.main);
+    let (draft, main) = (&settings.common.service.buckets.draft, &settings.common.service.buckets.main);
     let mut survived_as_draft = 0;
     for round in 0..10 {
         let names: Vec<String> = (0..8).map(|i| format!("set-{round}/{i}.txt")).collect();
@@ -272,7 +271,7 @@ async fn a_draft_uploaded_again_during_a_cleaner_pass_survives(backend: Backend)
     for i in 0..5 {
         app.upload(&format!("old/{i}.txt"), Some("text/plain"), b"old").await;
     }
-    let cleaner = draftstore::cleaner::Cleaner::new(app.store.clone(), &settings.common);
+    let cleaner = settings.common.cleaner(app.store.clone());
     let later = OffsetDateTime::now_utc() + time::Duration::days(30);
     let runtime = tokio::runtime::Handle::current();
     let report = cleaner
@@ -286,7 +285,7 @@ async fn a_draft_uploaded_again_during_a_cleaner_pass_survives(backend: Backend)
         })
         .await;
     assert_eq!(report.removed, 4, "{report:?}");
-    let draft = &settings.common.buckets.draft;
+    let draft = &settings.common.service.buckets.draft;
     assert_eq!(bytes_of(app.storage.as_ref(), draft, &key("old/2.txt")).await.as_deref(), Some(&b"new bytes"[..]));
     for i in [0, 1, 3, 4] {
         assert_eq!(bytes_of(app.storage.as_ref(), draft, &key(&format!("old/{i}.txt"))).await, None);
@@ -312,7 +311,7 @@ on_both_backends!(
 /// journal in a loop, as start-up does: every committed set keeps its objects.
 async fn a_replica_starting_up_never_undoes_a_set_finished_elsewhere(backend: Backend) {
     let (app, settings) = start(backend, &[]).await;
-    let replica = DraftService::new(app.store.clone(), &settings.common);
+    let replica = settings.common.service(app.store.clone(), settings.common.storage_calls());
     let stop = Arc::new(AtomicBool::new(false));
     let recovering = {
         let stop = Arc::clone(&stop);
@@ -327,7 +326,7 @@ async fn a_replica_starting_up_never_undoes_a_set_finished_elsewhere(backend: Ba
             finished
         })
     };
-    let main = &settings.common.buckets.main;
+    let main = &settings.common.service.buckets.main;
     for round in 0..30 {
         let names: Vec<String> = (0..4).map(|i| format!("recovered-{round}/{i}.txt")).collect();
         for name in &names {
@@ -367,8 +366,8 @@ async fn draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happen(backend
     app.confirm("taken.txt").await.ok();
     // A confirm of a new draft of the same name, with overwrite, that recorded its event and died before its move.
     app.upload("taken.txt", Some("text/plain"), b"a newer draft").await;
-    let draft = app.storage.head(&settings.common.buckets.draft, &key("taken.txt")).await.expect("the draft");
-    let outbox = Outbox::new(Arc::clone(&app.storage), settings.common.buckets.events.clone());
+    let draft = app.storage.head(&settings.common.service.buckets.draft, &key("taken.txt")).await.expect("the draft");
+    let outbox = Outbox::new(Arc::clone(&app.storage), settings.common.service.buckets.events.clone());
     let subject = Subject {
         tenant: None,
         object_name: "taken.txt",
@@ -399,7 +398,7 @@ on_both_backends!(draft_confirmed_is_never_sent_for_a_confirm_that_did_not_happe
 /// copy it. One only succeeds, and the draft is in one place only.
 async fn two_confirms_of_one_draft_to_two_names_promote_it_once(backend: Backend) {
     let (app, settings) = start(backend, &[]).await;
-    let main = &settings.common.buckets.main;
+    let main = &settings.common.service.buckets.main;
     let mut won = [0; 2];
     for round in 0..20 {
         let name = format!("twice/{round}.txt");

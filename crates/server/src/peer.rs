@@ -7,6 +7,24 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
+use crate::setting::{self, Setting};
+
+/// Which peers may name the client.
+#[derive(Debug, Clone, clap::Args)]
+#[command(mut_args = setting::by_convention)]
+pub struct PeerSettings {
+    /// Proxies (comma-separated networks such as `10.0.0.0/8`, or addresses) whose connections may name the client
+    /// in `X-Forwarded-For` or `Forwarded`; that client then feeds the rate limit and the request log. Headers from
+    /// any other peer are ignored [default: none].
+    #[arg(long, env = "TRUSTED_PROXIES", value_name = "CIDRS", value_parser = trusted_proxies())]
+    pub trusted_proxies: TrustedProxies,
+}
+
+/// Networks of trusted proxies.
+fn trusted_proxies() -> Setting<TrustedProxies> {
+    Setting::new(|text| TrustedProxies::parse(text).map_err(|e| setting::invalid(text, e)))
+}
+
 /// The address a request comes from, as [`TrustedProxies::client`] found it; in a REST request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);

@@ -1,6 +1,10 @@
-//! The value parsers of the settings. Each turns a setting's text into its typed value, trimmed, or says what is
-//! wrong with it; clap prefixes the message with the setting's environment variable, read from the argument itself,
-//! so no variable name is written twice:
+//! What every module's settings are made of: the value parsers, the type of a setting that may be unset, and the
+//! error of settings that do not go together. A leaf: it imports nothing of the crate, so that each module can
+//! declare its own settings beside the code that consumes them, and `config` compose them.
+//!
+//! Each parser turns a setting's text into its typed value, trimmed, or says what is wrong with it; clap prefixes
+//! the message with the setting's environment variable, read from the argument itself, so no variable name is
+//! written twice:
 //!
 //! ```text
 //! error: UPLOAD_TTL: 'abc' is not a number of seconds
@@ -14,6 +18,55 @@ use std::time::Duration;
 use clap::builder::TypedValueParser;
 use clap::error::ErrorKind;
 use url::Url;
+
+/// A setting that may be unset, parsed by [`optional`]. Spelled apart from `Option` on purpose: clap's derive
+/// gives an `Option` field no value when it is absent and refuses an empty one, while environments often set a
+/// variable to nothing to leave it unset; this one always reaches its parser, and [`by_convention`] lets it be
+/// left out.
+pub type Unset<T> = Option<T>;
+
+/// Completes a setting's argument by the conventions every setting follows, so that a declaration says only its
+/// flag, its variable, its default, its value's name and its parser (`#[command(mut_args = setting::by_convention)]`
+/// on the struct that declares it):
+/// - without a default it may be left out: it defaults to the empty (unset) value, shown nowhere;
+/// - a default its help states (`[default: …]`) replaces the one clap would show;
+/// - a `bool` setting takes a value (`true`, `off`, …) like any other.
+pub fn by_convention(arg: clap::Arg) -> clap::Arg {
+    if arg.get_env().is_none() {
+        return arg;
+    }
+    let mut arg = arg;
+    if arg.get_default_values().is_empty() {
+        arg = arg.default_value("").hide_default_value(true).required(false);
+    }
+    if arg.get_help().is_some_and(|help| help.to_string().contains("[default: ")) {
+        arg = arg.hide_default_value(true);
+    }
+    if matches!(arg.get_action(), clap::ArgAction::SetTrue) {
+        arg = arg.action(clap::ArgAction::Set);
+    }
+    arg
+}
+
+/// A setting that cannot be used with the others, named by its environment variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl ConfigError {
+    /// The error of the setting `var`.
+    pub fn new(var: &'static str, message: impl Into<String>) -> Self {
+        Self { var, message: message.into() }
+    }
+}
+
+/// 5 MiB, the smallest part of a multipart upload or copy.
+pub const MIB5: u64 = 5 * 1024 * 1024;
+/// 5 GiB, the largest object one request may upload or copy.
+pub const GIB5: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Turns a setting's trimmed text into its value, or says what is wrong with it.
 type Parse<T> = dyn Fn(&str) -> Result<T, String> + Send + Sync;
@@ -63,7 +116,7 @@ impl<T: Clone + Send + Sync + 'static> TypedValueParser for Setting<T> {
 }
 
 /// `''`-quoted value followed by what is wrong with it.
-pub(crate) fn invalid(value: &str, reason: impl Display) -> String {
+pub fn invalid(value: &str, reason: impl Display) -> String {
     format!("'{value}' is invalid: {reason}")
 }
 

@@ -1,27 +1,23 @@
 //! Where objects live: STORAGE_TYPE, the local backend's folder, and how to reach an S3-compatible store, as AWS
-//! or as MinIO.
+//! or as MinIO. Start-up opens the backend these settings name; the store probe describes it.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args};
+use clap::Args;
 use draftstore_storage::s3::{S3Config, StaticCredentials};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{ConfigError, GIB5, MIB5, values};
+use crate::setting::{self, ConfigError, GIB5, MIB5, Unset};
 
 /// Where objects live: the local backend, or an S3-compatible store reached as `s3` or `minio`.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct StorageSettings {
     /// Storage backend: `local` (folders under DATA_DIR), `s3` or `minio`.
-    #[arg(
-        long = "storage-type",
-        env = "STORAGE_TYPE",
-        default_value = "local",
-        value_name = "TYPE",
-        value_parser = values::choice(STORAGE_TYPES)
-    )]
+    #[arg(long = "storage-type", env = "STORAGE_TYPE", default_value = "local", value_name = "TYPE")]
+    #[arg(value_parser = setting::choice(STORAGE_TYPES))]
     pub kind: StorageType,
     /// Root folder of the local backend.
     #[arg(long, env = "DATA_DIR", default_value = "./data", value_name = "PATH")]
@@ -33,49 +29,27 @@ pub struct StorageSettings {
     #[command(flatten)]
     pub signing: SigningSettings,
     /// Public base URL written into presigned URLs when DraftStore reaches the store on an internal address.
-    #[arg(
-        long,
-        env = "PRESIGN_ENDPOINT",
-        default_value = "",
-        hide_default_value = true,
-        value_name = "URL",
-        value_parser = values::optional(values::http_url())
-    )]
-    pub presign_endpoint: ::std::option::Option<Url>,
+    #[arg(long, env = "PRESIGN_ENDPOINT", value_name = "URL", value_parser = setting::optional(setting::http_url()))]
+    pub presign_endpoint: Unset<Url>,
     /// Drafts larger than this many bytes are confirmed with a parallel multipart copy (S3; at most 5 GiB); so are
     /// smaller ones that the store, by the speed it has shown, would not copy in one request within a quarter of
     /// STORAGE_TIMEOUT.
-    #[arg(
-        long,
-        env = "COPY_MULTIPART_THRESHOLD",
-        default_value = "67108864",
-        value_name = "BYTES",
-        value_parser = values::bytes(1, GIB5)
-    )]
+    #[arg(long, env = "COPY_MULTIPART_THRESHOLD", default_value = "67108864", value_name = "BYTES")]
+    #[arg(value_parser = setting::bytes(1, GIB5))]
     pub copy_multipart_threshold: u64,
     /// Largest part of a multipart copy, in bytes (S3; 5 MiB to 5 GiB): parts start at 5 MiB and are sized to what
     /// the store has shown it copies in a quarter of STORAGE_TIMEOUT, since each part copy is one request bounded
     /// by it (the whole copy is not).
-    #[arg(
-        long,
-        env = "COPY_PART_SIZE",
-        default_value = "67108864",
-        value_name = "BYTES",
-        value_parser = values::bytes(MIB5, GIB5)
-    )]
+    #[arg(long, env = "COPY_PART_SIZE", default_value = "67108864", value_name = "BYTES")]
+    #[arg(value_parser = setting::bytes(MIB5, GIB5))]
     pub copy_part_size: u64,
     /// Part copies in flight at once while confirming a large draft (S3; 1 to 64).
-    #[arg(long, env = "COPY_CONCURRENCY", default_value = "8", value_name = "N", value_parser = values::count(1, 64))]
+    #[arg(long, env = "COPY_CONCURRENCY", default_value = "8", value_name = "N", value_parser = setting::count(1, 64))]
     pub copy_concurrency: usize,
     /// Whether the store honours conditional writes (`If-None-Match`), which confirm with `overwrite: false` uses:
     /// `auto` finds out at start-up, `true`, `false` (S3).
-    #[arg(
-        long,
-        env = "S3_CONDITIONAL_WRITES",
-        default_value = "auto",
-        value_name = "auto|true|false",
-        value_parser = values::auto_or_boolean()
-    )]
+    #[arg(long, env = "S3_CONDITIONAL_WRITES", default_value = "auto", value_name = "auto|true|false")]
+    #[arg(value_parser = setting::auto_or_boolean())]
     pub s3_conditional_writes: ::std::option::Option<bool>,
 }
 
@@ -92,177 +66,82 @@ const STORAGE_TYPES: &[(&str, StorageType)] =
 
 /// AWS S3, or any S3-compatible store at `AWS_ENDPOINT_URL` (`STORAGE_TYPE=s3`).
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct AwsSettings {
     /// AWS region (`s3`).
-    #[arg(
-        long,
-        env = "AWS_REGION",
-        default_value = "us-east-1",
-        value_name = "REGION",
-        value_parser = values::region()
-    )]
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1", value_name = "REGION")]
+    #[arg(value_parser = setting::region())]
     pub aws_region: String,
     /// AWS access key id (`s3`); when unset, the standard AWS credential chain: profile, web identity (EKS),
     /// instance metadata.
-    #[arg(
-        long,
-        env = "AWS_ACCESS_KEY_ID",
-        hide_env_values = true,
-        value_name = "KEY",
-        value_parser = values::optional(values::text()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub aws_access_key_id: ::std::option::Option<String>,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true, value_name = "KEY")]
+    #[arg(value_parser = setting::optional(setting::text()))]
+    pub aws_access_key_id: Unset<String>,
     /// AWS secret access key (`s3`).
-    #[arg(
-        long,
-        env = "AWS_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = values::optional(values::secret()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub aws_secret_access_key: ::std::option::Option<SecretString>,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
+    pub aws_secret_access_key: Unset<SecretString>,
     /// AWS session token, with temporary credentials (`s3`).
-    #[arg(
-        long,
-        env = "AWS_SESSION_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN",
-        value_parser = values::optional(values::secret()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub aws_session_token: ::std::option::Option<SecretString>,
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
+    pub aws_session_token: Unset<SecretString>,
     /// Endpoint of an S3-compatible store instead of AWS (`s3`).
-    #[arg(
-        long,
-        env = "AWS_ENDPOINT_URL",
-        value_name = "URL",
-        value_parser = values::optional(values::http_url()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub aws_endpoint_url: ::std::option::Option<Url>,
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL", value_parser = setting::optional(setting::http_url()))]
+    pub aws_endpoint_url: Unset<Url>,
     /// Path-style addressing (`endpoint/bucket/key`) instead of virtual hosts (`s3`).
-    #[arg(
-        long,
-        env = "S3_FORCE_PATH_STYLE",
-        default_value = "false",
-        value_name = "BOOL",
-        action = ArgAction::Set,
-        value_parser = values::boolean()
-    )]
+    #[arg(long, env = "S3_FORCE_PATH_STYLE", default_value = "false", value_name = "BOOL")]
+    #[arg(value_parser = setting::boolean())]
     pub s3_force_path_style: bool,
 }
 
 /// A MinIO server (`STORAGE_TYPE=minio`): always path-style, with static credentials.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct MinioSettings {
     /// MinIO server as `host:port` (`minio`).
-    #[arg(
-        long,
-        env = "MINIO_ENDPOINT",
-        default_value = "localhost:9000",
-        value_name = "HOST:PORT",
-        value_parser = values::text()
-    )]
+    #[arg(long, env = "MINIO_ENDPOINT", default_value = "localhost:9000", value_name = "HOST:PORT")]
+    #[arg(value_parser = setting::text())]
     pub minio_endpoint: String,
     /// MinIO access key; required with `minio` (no default: MinIO's own, `minioadmin`, is known to everyone).
-    #[arg(
-        long,
-        env = "MINIO_ACCESS_KEY",
-        default_value = "",
-        hide_default_value = true,
-        hide_env_values = true,
-        value_name = "KEY",
-        value_parser = values::optional(values::text())
-    )]
-    pub minio_access_key: ::std::option::Option<String>,
+    #[arg(long, env = "MINIO_ACCESS_KEY", hide_env_values = true, value_name = "KEY")]
+    #[arg(value_parser = setting::optional(setting::text()))]
+    pub minio_access_key: Unset<String>,
     /// MinIO secret key; required with `minio`.
-    #[arg(
-        long,
-        env = "MINIO_SECRET_KEY",
-        default_value = "",
-        hide_default_value = true,
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = values::optional(values::secret())
-    )]
-    pub minio_secret_key: ::std::option::Option<SecretString>,
+    #[arg(long, env = "MINIO_SECRET_KEY", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
+    pub minio_secret_key: Unset<SecretString>,
     /// Reach MinIO over https (`minio`).
-    #[arg(
-        long,
-        env = "MINIO_USE_SSL",
-        default_value = "false",
-        value_name = "BOOL",
-        action = ArgAction::Set,
-        value_parser = values::boolean()
-    )]
+    #[arg(long, env = "MINIO_USE_SSL", default_value = "false", value_name = "BOOL", value_parser = setting::boolean())]
     pub minio_use_ssl: bool,
     /// MinIO region (`minio`).
-    #[arg(
-        long,
-        env = "MINIO_REGION",
-        default_value = "us-east-1",
-        value_name = "REGION",
-        value_parser = values::region()
-    )]
+    #[arg(long, env = "MINIO_REGION", default_value = "us-east-1", value_name = "REGION")]
+    #[arg(value_parser = setting::region())]
     pub minio_region: String,
 }
 
 /// Credentials that sign clients' URLs instead of the main one (`s3`, `minio`), each able to do no more than its
 /// URLs should: then no upload URL can read or copy, whatever a store lets a client smuggle into it.
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = setting::by_convention)]
 pub struct SigningSettings {
     /// Access key id that signs upload URLs (PUT, POST, DELETE) instead of the main credential: give it PutObject
     /// and multipart rights on the draft bucket only (`s3`, `minio`; with UPLOAD_SIGNING_SECRET_ACCESS_KEY).
-    #[arg(
-        long,
-        env = "UPLOAD_SIGNING_ACCESS_KEY_ID",
-        hide_env_values = true,
-        value_name = "KEY",
-        value_parser = values::optional(values::text()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub upload_signing_access_key_id: ::std::option::Option<String>,
+    #[arg(long, env = "UPLOAD_SIGNING_ACCESS_KEY_ID", hide_env_values = true, value_name = "KEY")]
+    #[arg(value_parser = setting::optional(setting::text()))]
+    pub upload_signing_access_key_id: Unset<String>,
     /// Secret of UPLOAD_SIGNING_ACCESS_KEY_ID.
-    #[arg(
-        long,
-        env = "UPLOAD_SIGNING_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = values::optional(values::secret()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub upload_signing_secret_access_key: ::std::option::Option<SecretString>,
+    #[arg(long, env = "UPLOAD_SIGNING_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
+    pub upload_signing_secret_access_key: Unset<SecretString>,
     /// Access key id that signs download URLs (GET) instead of the main credential: give it GetObject rights only
     /// (`s3`, `minio`; with DOWNLOAD_SIGNING_SECRET_ACCESS_KEY).
-    #[arg(
-        long,
-        env = "DOWNLOAD_SIGNING_ACCESS_KEY_ID",
-        hide_env_values = true,
-        value_name = "KEY",
-        value_parser = values::optional(values::text()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub download_signing_access_key_id: ::std::option::Option<String>,
+    #[arg(long, env = "DOWNLOAD_SIGNING_ACCESS_KEY_ID", hide_env_values = true, value_name = "KEY")]
+    #[arg(value_parser = setting::optional(setting::text()))]
+    pub download_signing_access_key_id: Unset<String>,
     /// Secret of DOWNLOAD_SIGNING_ACCESS_KEY_ID.
-    #[arg(
-        long,
-        env = "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        value_name = "SECRET",
-        value_parser = values::optional(values::secret()),
-        default_value = "",
-        hide_default_value = true
-    )]
-    pub download_signing_secret_access_key: ::std::option::Option<SecretString>,
+    #[arg(long, env = "DOWNLOAD_SIGNING_SECRET_ACCESS_KEY", hide_env_values = true, value_name = "SECRET")]
+    #[arg(value_parser = setting::optional(setting::secret()))]
+    pub download_signing_secret_access_key: Unset<SecretString>,
 }
 
 impl SigningSettings {
@@ -348,8 +227,8 @@ impl StorageSettings {
             credentials,
             presign_endpoint: self.presign_endpoint.clone(),
             timeout,
-            multipart_copy_threshold: self.copy_multipart_threshold,
-            multipart_copy_part_size: self.copy_part_size,
+            copy_multipart_threshold: self.copy_multipart_threshold,
+            copy_part_size: self.copy_part_size,
             copy_concurrency: self.copy_concurrency,
             conditional_writes: self.s3_conditional_writes,
             upload_signing,
@@ -368,14 +247,14 @@ impl MinioSettings {
         if endpoint.contains("://") || endpoint.contains('/') {
             return Err(ConfigError::new(
                 "MINIO_ENDPOINT",
-                values::invalid(endpoint, "expected host:port without a scheme or path (use MINIO_USE_SSL for https)"),
+                setting::invalid(endpoint, "expected host:port without a scheme or path (use MINIO_USE_SSL for https)"),
             ));
         }
         let scheme = if self.minio_use_ssl { "https" } else { "http" };
         Url::parse(&format!("{scheme}://{endpoint}"))
             .ok()
             .filter(|u| u.host_str().is_some())
-            .ok_or_else(|| ConfigError::new("MINIO_ENDPOINT", values::invalid(endpoint, "expected host:port")))
+            .ok_or_else(|| ConfigError::new("MINIO_ENDPOINT", setting::invalid(endpoint, "expected host:port")))
     }
 
     /// MINIO_ACCESS_KEY and MINIO_SECRET_KEY, both required: a MinIO left with its well-known default credentials
