@@ -14,6 +14,7 @@ pub mod error;
 pub mod grpc;
 pub mod hooks;
 pub mod http;
+pub mod images;
 pub mod probe;
 pub mod ratelimit;
 pub mod service;
