@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod grpc;
 pub mod hooks;
 pub mod http;
+pub mod images;
 pub mod peer;
 pub mod probe;
 pub mod ratelimit;
