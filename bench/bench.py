@@ -22,6 +22,7 @@ from sections import (
     connection_limits,
     end_to_end,
     events,
+    images,
     local_store,
     multipart,
     objects,
@@ -54,6 +55,7 @@ SECTIONS = {
     "end-to-end": ("end_to_end", end_to_end),
     "cleaner": ("cleaner", cleaner),
     "store-probe": ("store_probe", store_probe),
+    "images": ("images", images),
 }
 
 
@@ -75,13 +77,16 @@ def main():
     parser.add_argument("--grpc-load", required=True)
     parser.add_argument("--populate", required=True)
     parser.add_argument("--haproxy", default="/usr/sbin/haproxy")
+    parser.add_argument("--image-thumb", required=True, help="the image pipeline's timer (bench/tools)")
+    parser.add_argument("--vipsthumbnail", default="/usr/bin/vipsthumbnail")
+    parser.add_argument("--convert", default="/usr/bin/convert", help="ImageMagick's convert")
     parser.add_argument("--companion", default=None, help="Companion's bin/companion script; omitted: not measured")
     parser.add_argument("--scratch", default=None, help="folder for large temporary files (default: the system's)")
     parser.add_argument("--cleaner-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000])
     opts = parser.parse_args()
     opts.draftstore = os.path.abspath(opts.draftstore)
     opts.bare, opts.grpc_load = os.path.abspath(opts.bare), os.path.abspath(opts.grpc_load)
-    opts.populate = os.path.abspath(opts.populate)
+    opts.populate, opts.image_thumb = os.path.abspath(opts.populate), os.path.abspath(opts.image_thumb)
     opts.companion = opts.companion and os.path.abspath(opts.companion)
     wanted = set(opts.only or SECTIONS)
 
