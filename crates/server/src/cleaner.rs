@@ -7,13 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use draftstore_storage::{BucketName, BucketRules, ListedObject, ObjectKey, ObjectStore, StaleUploads};
+use draftstore_storage::{BucketName, ListedObject, ObjectKey, ObjectStore, StaleUploads};
 use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use crate::error::Error;
-use crate::gateway::StorageCalls;
-use crate::hooks::{EventType, Outbox, Subject};
+use crate::hooks::{EventType, Subject};
 use crate::service::{DraftService, RECOVERY_GRACE, lifecycle_days};
 
 /// Events a pass records at once, before it removes the drafts they are about.
@@ -82,41 +81,28 @@ impl CleanReport {
     }
 }
 
-/// Removes expired drafts from one bucket.
+/// Removes expired drafts from one bucket: the draft bucket of its service, whose store, storage calls,
+/// lifetimes and outbox it uses, and which finishes the sets a crash cut off.
 #[derive(Debug, Clone)]
 pub struct Cleaner {
-    storage: Arc<dyn ObjectStore>,
-    /// The store's bucket rules, where it has them.
-    rules: Option<Arc<dyn BucketRules>>,
-    bucket: BucketName,
-    /// Where multipart copies of confirms that were cut off may be left.
-    main: BucketName,
-    lifetime: Duration,
-    upload_ttl: Duration,
-    calls: StorageCalls,
+    service: DraftService,
     dry_run: bool,
-    /// Where `draft.expired` events are recorded, when EVENTS_URL is set.
-    outbox: Option<Outbox>,
-    /// Finishes sets cut off by a crash.
-    sets: DraftService,
 }
 
 impl Cleaner {
-    /// A cleaner of `service`'s draft bucket, with its store, its storage calls, its lifetimes and its outbox.
+    /// A cleaner of `service`'s draft bucket.
     pub fn new(service: &DraftService) -> Self {
-        let buckets = service.buckets();
-        Self {
-            bucket: buckets.draft.clone(),
-            main: buckets.main.clone(),
-            lifetime: service.object_lifetime(),
-            upload_ttl: service.upload_ttl(),
-            calls: service.calls(),
-            dry_run: false,
-            outbox: service.outbox().cloned(),
-            sets: service.clone(),
-            storage: Arc::clone(&service.store().objects),
-            rules: service.store().rules.clone(),
-        }
+        Self { service: service.clone(), dry_run: false }
+    }
+
+    /// The bucket it cleans.
+    fn draft(&self) -> &BucketName {
+        &self.service.buckets().draft
+    }
+
+    /// The store's objects.
+    fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.service.store().objects
     }
 
     /// In a dry run, passes list what they would remove and remove nothing.
@@ -127,9 +113,9 @@ impl Cleaner {
 
     /// Puts the safety-net lifecycle rule on the draft bucket. `false` where the backend has none.
     pub async fn install_lifecycle(&self) -> Result<bool, Error> {
-        let Some(rules) = &self.rules else { return Ok(false) };
-        let install = rules.install_lifecycle(&self.bucket, lifecycle_days(self.lifetime));
-        self.calls.call("install the lifecycle rule", install).await.map(|()| true)
+        let Some(rules) = &self.service.store().rules else { return Ok(false) };
+        let install = rules.install_lifecycle(self.draft(), lifecycle_days(self.service.object_lifetime()));
+        self.service.calls().call("install the lifecycle rule", install).await.map(|()| true)
     }
 
     /// One pass at time `now`.
@@ -147,7 +133,7 @@ impl Cleaner {
         let mut report = CleanReport { dry_run: self.dry_run, ..CleanReport::default() };
         // Sets first: one cut off by a crash still needs its drafts, to confirm them or keep them.
         if !self.dry_run {
-            match self.sets.recover_sets(now, RECOVERY_GRACE).await {
+            match self.service.recover_sets(now, RECOVERY_GRACE).await {
                 Ok(recovery) => {
                     report.sets_finished = recovery.finished;
                     if recovery.failed > 0 {
@@ -161,7 +147,7 @@ impl Cleaner {
                     report.incomplete = Some(error.chain());
                 }
             }
-            match self.sets.sweep_claims(now).await {
+            match self.service.sweep_claims(now).await {
                 Ok(_) | Err(Error::BucketNotFound(_)) => {}
                 Err(error) => {
                     tracing::error!(error = %error.chain(), "failed to remove expired claims on drafts");
@@ -169,10 +155,15 @@ impl Cleaner {
                 }
             }
         }
-        let cutoff = now - self.lifetime;
-        let mut pages = self.storage.list(&self.bucket);
+        let cutoff = now - self.service.object_lifetime();
+        let mut pages = self.objects().list(self.draft());
         loop {
-            let page = match self.calls.call("list the draft bucket", async { pages.next().await.transpose() }).await {
+            let page = match self
+                .service
+                .calls()
+                .call("list the draft bucket", async { pages.next().await.transpose() })
+                .await
+            {
                 Ok(None) => break,
                 Ok(Some(page)) => page,
                 Err(e) => {
@@ -182,7 +173,7 @@ impl Cleaner {
             };
             report.foreign += page.foreign_keys.len() as u64;
             for key in &page.foreign_keys {
-                tracing::warn!(bucket = %self.bucket, key, "object name DraftStore does not use; left alone");
+                tracing::warn!(bucket = %self.draft(), key, "object name DraftStore does not use; left alone");
             }
             let (expired, fresh): (Vec<ListedObject>, Vec<ListedObject>) =
                 page.objects.into_iter().partition(|object| object.last_modified < cutoff);
@@ -235,13 +226,13 @@ impl Cleaner {
             }
         }
         let deleted = async {
-            let mut outcome = self.storage.delete_versions(&self.bucket, &versions).await?;
+            let mut outcome = self.objects().delete_versions(self.draft(), &versions).await?;
             if !unversioned.is_empty() {
-                outcome.failures.extend(self.storage.delete_many(&self.bucket, &unversioned).await?);
+                outcome.failures.extend(self.objects().delete_many(self.draft(), &unversioned).await?);
             }
             Ok(outcome)
         };
-        let outcome = match self.calls.call("delete expired drafts", deleted).await {
+        let outcome = match self.service.calls().call("delete expired drafts", deleted).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 tracing::error!(error = %error.chain(), count = expired.len(), "a batch delete failed");
@@ -255,10 +246,10 @@ impl Cleaner {
         report.failed += outcome.failures.len() as u64;
         report.kept += outcome.changed.len() as u64;
         // A draft written again since the listing was not removed: its event is taken back.
-        if let Some(outbox) = &self.outbox {
+        if let Some(outbox) = self.service.outbox() {
             for (key, entry) in recorded.iter().filter(|(key, _)| outcome.changed.contains(key)) {
                 tracing::debug!(%key, "an expired draft was uploaded again before its removal; kept");
-                outbox.withdraw(&self.calls, entry).await;
+                outbox.withdraw(&self.service.calls(), entry).await;
             }
         }
         for object in expired
@@ -274,7 +265,7 @@ impl Cleaner {
     /// time, so that the removal follows the listing closely. A draft whose removal then fails keeps its recorded
     /// event: at least once. Returns each draft's entry in the outbox.
     async fn record_expired(&self, expired: &[ListedObject]) -> Result<Vec<(ObjectKey, ObjectKey)>, Error> {
-        let Some(outbox) = &self.outbox else { return Ok(Vec::new()) };
+        let Some(outbox) = self.service.outbox() else { return Ok(Vec::new()) };
         let records: Vec<_> = expired
             .iter()
             .map(|object| async move {
@@ -287,7 +278,7 @@ impl Cleaner {
                 };
                 let id = crate::hooks::message_id();
                 let record = outbox.record(EventType::Expired, id, &subject, serde_json::json!({}), false);
-                let entry = self.calls.call("record a draft.expired event", record).await?;
+                let entry = self.service.calls().call("record a draft.expired event", record).await?;
                 Ok::<_, Error>((object.key.clone(), entry))
             })
             .collect();
@@ -295,11 +286,19 @@ impl Cleaner {
     }
 
     async fn remove_stale_uploads(&self, now: OffsetDateTime, report: &mut CleanReport) {
-        let stale = StaleUploads { multipart_before: now - self.lifetime, staging_before: now - self.upload_ttl };
+        let stale = StaleUploads {
+            multipart_before: now - self.service.object_lifetime(),
+            staging_before: now - self.service.upload_ttl(),
+        };
         // Abandoned uploads in the draft bucket, and in the main bucket the multipart copies of confirms that
         // failed and could not abort them.
-        for bucket in [&self.bucket, &self.main] {
-            match self.calls.call("remove stale uploads", self.storage.remove_stale_uploads(bucket, stale)).await {
+        for bucket in [self.draft(), &self.service.buckets().main] {
+            match self
+                .service
+                .calls()
+                .call("remove stale uploads", self.objects().remove_stale_uploads(bucket, stale))
+                .await
+            {
                 Ok(count) => report.stale_uploads += count,
                 Err(error) => {
                     tracing::error!(error = %error.chain(), %bucket, "failed to remove stale uploads");
@@ -309,7 +308,7 @@ impl Cleaner {
         }
         // The layouts DraftStore kept of uploads as old (their uploads are gone, or go now). No records bucket: no
         // layout was ever kept.
-        match self.sets.forget_stale_layouts(stale.multipart_before).await {
+        match self.service.forget_stale_layouts(stale.multipart_before).await {
             Ok(_) | Err(Error::BucketNotFound(_)) => {}
             Err(error) => {
                 tracing::error!(error = %error.chain(), "failed to remove the layouts of stale uploads");
