@@ -119,7 +119,7 @@ async fn doctor(args: &DoctorArgs) -> ExitCode {
     draftstore::probe::doctor(opened, &settings.storage, &settings.service, calls, args.json).await
 }
 
-fn config_error(error: &draftstore::config::ConfigError) -> ExitCode {
+fn config_error(error: &draftstore::setting::ConfigError) -> ExitCode {
     eprintln!("error: {error}");
     ExitCode::from(2)
 }

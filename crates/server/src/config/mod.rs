@@ -22,13 +22,10 @@ use crate::peer::PeerSettings;
 use crate::probe::ProbeSettings;
 use crate::ratelimit::RateLimitSettings;
 use crate::service::{DraftService, ServiceSettings};
-use crate::setting::{self, Setting, Unset};
+use crate::setting::{self, ConfigError, Setting, Unset};
 use crate::telemetry::TelemetrySettings;
 
 pub mod reference;
-
-pub use crate::backend::StorageType;
-pub use crate::setting::ConfigError;
 
 /// Command line of the `draftstore` binary.
 #[derive(Debug, Parser)]

@@ -7,6 +7,7 @@ use clap::Parser;
 use url::Url;
 
 use super::*;
+use crate::backend::StorageType;
 
 fn serve(args: &[&str]) -> Result<ServeSettings, String> {
     // What the binary prints after `error: `.

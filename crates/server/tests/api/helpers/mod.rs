@@ -131,7 +131,7 @@ pub async fn spawn_on_seaweed(extra: &[&str]) -> (TestApp, String) {
 pub async fn spawn(settings: ServeSettings) -> TestApp {
     let storage = &settings.common.storage;
     let data_dir = match storage.kind {
-        draftstore::config::StorageType::Local => storage.data_dir.clone(),
+        draftstore::backend::StorageType::Local => storage.data_dir.clone(),
         _ => PathBuf::new(),
     };
     let app = Application::build(settings).await.expect("the server starts");
