@@ -362,7 +362,12 @@ async fn a_timed_out_decode_keeps_its_worker_until_it_stops_and_others_are_told_
         let bytes = read(&path);
         async move { images.process(bytes).await }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second image asks once the first holds the one worker (a fixed sleep raced the first under load).
+    let holding = Instant::now() + Duration::from_secs(30);
+    while images.workers.available_permits() > 0 {
+        assert!(Instant::now() < holding, "the first image never took the worker");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let started = Instant::now();
     let busy = images.process(read(&path)).await.expect_err("the image is refused");
     assert!(matches!(busy, ImageError::Busy(_)), "{busy}");
