@@ -79,11 +79,13 @@ pub enum ErrorType {
     UploadInfected,
     ScannerUnavailable,
     IdempotencyKeyReused,
+    VariantNotFound,
+    ImageUnreadable,
 }
 
 impl ErrorType {
     /// Every code, for parsing.
-    pub const ALL: [ErrorType; 24] = [
+    pub const ALL: [ErrorType; 26] = [
         Self::BucketNotFound,
         Self::ObjectNotFound,
         Self::AccessDenied,
@@ -108,6 +110,8 @@ impl ErrorType {
         Self::UploadInfected,
         Self::ScannerUnavailable,
         Self::IdempotencyKeyReused,
+        Self::VariantNotFound,
+        Self::ImageUnreadable,
     ];
 
     /// The code as it appears in error bodies.
@@ -137,6 +141,8 @@ impl ErrorType {
             Self::UploadInfected => "UPLOAD_INFECTED",
             Self::ScannerUnavailable => "SCANNER_UNAVAILABLE",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            Self::VariantNotFound => "VARIANT_NOT_FOUND",
+            Self::ImageUnreadable => "IMAGE_UNREADABLE",
         }
     }
 }
@@ -215,6 +221,11 @@ pub struct DownloadUrlRequest {
     /// the store's own answer otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Disposition>,
+    /// One of the object's image variants (IMAGE_VARIANTS) instead of the object itself: a confirmed object's
+    /// only (a `stage` of `draft` is refused); 404 `VARIANT_NOT_FOUND` when the object has no variant of that name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9-]{1,32}$", max_length = 32))]
+    pub variant: Option<String>,
 }
 
 /// How a browser treats a download.
@@ -272,6 +283,44 @@ pub struct ConfirmUploadResponse {
     /// What the checks found in the draft's bytes; absent when the draft had already been confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<ContentReport>,
+    /// The image as promoted: its size as shown, its placeholder, its variants. Absent for other files, and when
+    /// the draft had already been confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageReport>,
+    /// The promoted object's size in bytes, given only when it differs from the upload's: IMAGE_METADATA stripped
+    /// metadata from the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The promoted object's base64 SHA-256, given only when its bytes differ from the upload's (see `size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// What confirm made of an image: its size as shown, a placeholder to paint before it loads, and its variants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ImageReport {
+    /// Width in pixels as shown, after the EXIF orientation.
+    pub width: u32,
+    /// Height in pixels as shown, after the EXIF orientation.
+    pub height: u32,
+    /// The image's ThumbHash, base64: a blurred preview of 100 × 100 pixels or less, with its aspect ratio.
+    pub placeholder: String,
+    /// Every variant IMAGE_VARIANTS declared, in its order.
+    pub variants: Vec<VariantBody>,
+}
+
+/// One variant of an image, made at confirm and stored beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct VariantBody {
+    /// The name IMAGE_VARIANTS gave it: what `download-url` takes as `variant`.
+    pub name: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 /// What DraftStore found in a draft's bytes at confirm.
@@ -593,6 +642,9 @@ pub struct ObjectBody {
     /// What confirm stored with it.
     #[cfg_attr(feature = "openapi", schema(schema_with = schema::stored_metadata))]
     pub metadata: Metadata,
+    /// What confirm made of it when it is an image: its size as shown, placeholder and variants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageReport>,
 }
 
 /// A page of confirmed objects, in the store's listing order (name order on S3 and the local backend).

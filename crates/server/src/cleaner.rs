@@ -17,6 +17,9 @@ use crate::service::{DraftService, RECOVERY_GRACE, lifecycle_days};
 
 /// Events a pass records at once, before it removes the drafts they are about.
 const EVENT_BATCH: usize = 32;
+/// How old an image's record must be before the cleaner may remove it for want of its object: the confirm that
+/// wrote it may still be moving the object.
+const IMAGE_GRACE: Duration = Duration::from_secs(3600);
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct CleanReport {
     pub stale_uploads: u64,
     /// Sets cut off by a crash and finished by this pass (all their drafts confirmed, or none).
     pub sets_finished: u64,
+    /// Images whose object is gone (deleted, replaced, never promoted), their variants removed.
+    pub images_removed: u64,
     /// Why the pass stopped before the end of the bucket, if it did.
     pub incomplete: Option<String>,
     pub dry_run: bool,
@@ -68,6 +73,9 @@ impl CleanReport {
             self.stale_uploads,
             self.duration.as_secs_f64()
         );
+        if self.images_removed > 0 {
+            line.push_str(&format!("; the variants of {} images whose object is gone removed", self.images_removed));
+        }
         if self.sets_finished > 0 {
             line.push_str(&format!("; {} sets cut off by a crash finished", self.sets_finished));
         }
@@ -151,6 +159,14 @@ impl Cleaner {
                 Ok(_) | Err(Error::BucketNotFound(_)) => {}
                 Err(error) => {
                     tracing::error!(error = %error.chain(), "failed to remove expired claims on drafts");
+                    report.incomplete.get_or_insert(error.chain());
+                }
+            }
+            match self.service.sweep_images(now, IMAGE_GRACE).await {
+                Ok(removed) => report.images_removed = removed,
+                Err(Error::BucketNotFound(_)) => {}
+                Err(error) => {
+                    tracing::error!(error = %error.chain(), "failed to remove the variants of objects gone");
                     report.incomplete.get_or_insert(error.chain());
                 }
             }

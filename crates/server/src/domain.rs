@@ -8,6 +8,7 @@ pub use draftstore_storage::multipart::MAX_PART_NUMBER;
 pub use draftstore_storage::{Checksum, ContentType, ObjectKey, UploadId};
 
 use crate::error::Error;
+use crate::images::VariantName;
 use crate::setting;
 
 /// A time as the APIs and the events write it: RFC 3339, UTC, whole seconds.
@@ -58,6 +59,11 @@ impl std::fmt::Display for ObjectName {
 /// Parses an object name from a request: the one rule both APIs apply.
 pub fn parse_object_name(name: &str) -> Result<ObjectName, Error> {
     ObjectName::parse(name).map_err(|e| Error::InvalidObjectName(e.to_string()))
+}
+
+/// Parses the name of an image variant from a request.
+pub fn parse_variant(value: Option<&str>) -> Result<Option<VariantName>, Error> {
+    value.map(|v| VariantName::parse(v).map_err(|e| Error::InvalidRequest(format!("variant: {e}")))).transpose()
 }
 
 /// Parses a multipart upload id from a request.

@@ -38,6 +38,18 @@ pub enum Error {
     #[error("image too large: {0}")]
     ImageTooLarge(String),
 
+    /// An image draft that does not decode, or not within IMAGE_TIMEOUT; it was deleted.
+    #[error("the image is unreadable: {0}")]
+    ImageUnreadable(String),
+
+    /// No image worker came free within IMAGE_TIMEOUT; the draft is kept.
+    #[error("the image pipeline is busy ({0}); the draft is kept, try again")]
+    ImagesBusy(String),
+
+    /// A download of an image variant the object does not have.
+    #[error("{0}")]
+    VariantNotFound(String),
+
     /// The virus scanner found a signature in the draft; it was deleted.
     #[error("the upload is infected: the virus scanner found {0}")]
     UploadInfected(String),
@@ -179,6 +191,8 @@ impl Error {
             Self::UploadRejected(_) => ErrorType::UploadRejected,
             Self::ContentTypeMismatch(_) => ErrorType::ContentTypeMismatch,
             Self::ImageTooLarge(_) => ErrorType::ImageTooLarge,
+            Self::ImageUnreadable(_) => ErrorType::ImageUnreadable,
+            Self::VariantNotFound(_) => ErrorType::VariantNotFound,
             Self::UploadInfected(_) => ErrorType::UploadInfected,
             Self::ScannerUnavailable(_) => ErrorType::ScannerUnavailable,
             Self::ObjectAlreadyExists(_) => ErrorType::ObjectAlreadyExists,
@@ -200,7 +214,7 @@ impl Error {
             Self::Internal { .. } => ErrorType::InternalError,
             Self::HookUnavailable(_) => ErrorType::HookUnavailable,
             Self::BodyStalled(_) => ErrorType::RequestTimeout,
-            Self::ServerBusy | Self::UploadsBusy(_) => ErrorType::ServerBusy,
+            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) => ErrorType::ServerBusy,
         }
     }
 

@@ -5,21 +5,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use draftstore_api::ContentReport;
+use draftstore_api::{ContentReport, ImageReport};
 use draftstore_storage::multipart::MAX_SINGLE_UPLOAD;
-use draftstore_storage::{Conditions, Method, MoveOptions, Moves, ObjectMeta, PresignRequest, Progress, Store};
+use draftstore_storage::{
+    BucketName, Conditions, Method, MoveOptions, Moves, ObjectMeta, PresignRequest, Progress, Store,
+};
 use time::OffsetDateTime;
 
 use crate::auth::Caller;
-use crate::checks::{self, CheckSettings, Checked, Checks};
+use crate::checks::{self, CheckSettings, Checks};
 use crate::domain::{
     ContentType, Disposition, Metadata, ObjectKey, ObjectName, Stage, UploadLimits, inline_type, inline_type_on_request,
 };
 use crate::error::{Error, Result};
 use crate::gateway::StorageCalls;
 use crate::hooks::{self, ConfirmHook, EventType, HookSettings, Outbox, Subject, Verdict};
+use crate::images::{ImageKeys, ImagePipeline, ImageSettings};
 
 mod drafts;
+mod images;
 mod listing;
 mod messages;
 mod multipart;
@@ -29,7 +33,7 @@ mod settings;
 
 pub use drafts::{DraftEntry, DraftPage};
 pub use listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, parse_prefix};
-pub use messages::{Confirmation, Download, Promotion, Ticket, Upload};
+pub use messages::{Confirmation, Download, Promotion, Rewritten, Ticket, Upload};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 pub use objects::{ObjectEntry, ObjectPage};
 pub use sets::{RECOVERY_GRACE, SetConfirmation, SetDraft, SetRecovery};
@@ -60,6 +64,8 @@ struct Inner {
     outbox: Option<Outbox>,
     /// What a draft's bytes are checked for before the hook is asked.
     checks: Checks,
+    /// What an image draft is made into before the hook is asked.
+    images: ImagePipeline,
     /// How long the outcome of a set is kept for its idempotency key.
     set_record_lifetime: Duration,
 }
@@ -72,6 +78,7 @@ impl DraftService {
         settings: &ServiceSettings,
         hooks: &HookSettings,
         checks: &CheckSettings,
+        images: &ImageSettings,
     ) -> Self {
         Self(Arc::new(Inner {
             buckets: settings.buckets.clone(),
@@ -91,6 +98,7 @@ impl DraftService {
                 .map(|(url, secret)| ConfirmHook::new(url, hooks.timeout, secret, hooks::http_client())),
             outbox: Outbox::from_settings(&store.objects, hooks, &settings.buckets.events),
             checks: Checks::new(checks),
+            images: ImagePipeline::new(images, checks.max_image_pixels),
             store,
         }))
     }
@@ -235,13 +243,26 @@ impl DraftService {
         conditions: &Conditions,
         now: OffsetDateTime,
     ) -> Result<Ticket> {
-        let expires_in = match method {
-            Method::Put | Method::Post | Method::Delete => self.0.upload_ttl,
-            Method::Get => self.0.download_ttl,
-        };
         let bucket = match stage {
             Stage::Draft => &self.0.buckets.draft,
             Stage::Main => &self.0.buckets.main,
+        };
+        self.presign_in(method, (bucket, stage), name, key, conditions, now).await
+    }
+
+    /// Signs a URL for `key` in `bucket`, which holds objects of `stage`.
+    async fn presign_in(
+        &self,
+        method: Method,
+        (bucket, stage): (&BucketName, Stage),
+        name: &ObjectName,
+        key: &ObjectKey,
+        conditions: &Conditions,
+        now: OffsetDateTime,
+    ) -> Result<Ticket> {
+        let expires_in = match method {
+            Method::Put | Method::Post | Method::Delete => self.0.upload_ttl,
+            Method::Get => self.0.download_ttl,
         };
         let request = PresignRequest { method, bucket, key, now, expires_in, conditions };
         let url = self.sign("sign a URL", self.0.store.signer.presign(&request)).await?;
@@ -261,6 +282,9 @@ impl DraftService {
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         let key = &caller.key(name)?;
+        if let Some(variant) = &download.variant {
+            return self.variant_url(name, key, variant, download, now).await;
+        }
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
         let (stage, meta) = match download.stage {
             Some(Stage::Draft) => {
@@ -281,6 +305,39 @@ impl DraftService {
         self.presign(Method::Get, stage, name, key, &conditions, now).await
     }
 
+    /// A URL to read one of a confirmed image's variants.
+    async fn variant_url(
+        &self,
+        name: &ObjectName,
+        key: &ObjectKey,
+        variant: &crate::images::VariantName,
+        download: &Download,
+        now: OffsetDateTime,
+    ) -> Result<Ticket> {
+        if download.stage == Some(Stage::Draft) {
+            return Err(Error::InvalidRequest(
+                "variant: variants are made at confirm; a draft has none (ask without stage, or with stage main)"
+                    .to_owned(),
+            ));
+        }
+        let object = self.call("look up the object", self.0.store.objects.head(&self.0.buckets.main, key)).await?;
+        let image = self.image_of(&object).await?;
+        let made = image.as_ref().and_then(|image| image.variants.iter().find(|v| v.name == variant.as_str()));
+        let (Some(made), Some(keys)) = (made, ImageKeys::of(&object, SET_METADATA)) else {
+            return Err(Error::VariantNotFound(match image {
+                Some(_) => format!("object '{name}' has no variant '{variant}'"),
+                None => format!("object '{name}' has no variants: it is not an image confirmed with IMAGE_VARIANTS"),
+            }));
+        };
+        let content_type = ContentType::parse(&made.content_type).map_err(|e| Error::Internal {
+            operation: "read the image's record",
+            source: draftstore_storage::Error::other("a variant's type is invalid", e),
+        })?;
+        let conditions = presentation(&content_type, download)?;
+        let records = (&self.0.buckets.events, Stage::Main);
+        self.presign_in(Method::Get, records, name, &keys.variant(variant), &conditions, now).await
+    }
+
     /// Moves a draft into the main bucket, under its own name or `promotion.final_name`, after checking it against
     /// what its upload URL declared, the upload limits, its bytes and the hook; a draft that fails is deleted and
     /// refused. Without `overwrite`, an existing main object is never replaced. Idempotent: when the draft is gone
@@ -296,10 +353,13 @@ impl DraftService {
             Err(e) => e.error_type().as_str(),
         };
         metrics::counter!("draftstore_confirms_total", "outcome" => label).increment(1);
+        let promoted = outcome?;
         Ok(Confirmation {
             object_name: final_name.clone(),
             final_location: format!("{}/{final_key}", self.0.buckets.main),
-            content: outcome?,
+            content: promoted.as_ref().map(|p| p.report.clone()),
+            image: promoted.as_ref().and_then(|p| p.image.as_ref().map(|i| i.report.clone())),
+            rewritten: promoted.and_then(|p| p.image.and_then(|i| i.rewritten)),
         })
     }
 
@@ -309,7 +369,7 @@ impl DraftService {
         (name, key): (&ObjectName, &ObjectKey),
         (final_name, final_key): (&ObjectName, &ObjectKey),
         promotion: &Promotion,
-    ) -> Result<Option<ContentReport>> {
+    ) -> Result<Option<Passed>> {
         let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
         // The draft is gone: promoted by a concurrent confirm, which answers as this one. Where a move takes the
         // file itself (the local backend), it holds it aside for a moment before it appears in the main bucket, so
@@ -343,8 +403,8 @@ impl DraftService {
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
                 other => other?,
             };
-            let report = match checked {
-                Ok(report) => report,
+            let passed = match checked {
+                Ok(passed) => passed,
                 Err(refusal) => {
                     tracing::warn!(%key, reason = %refusal, "draft rejected at confirm; deleting it");
                     let why = serde_json::json!({
@@ -376,8 +436,16 @@ impl DraftService {
             ]);
             // Where two moves of one version could both succeed, this confirm claims the version first.
             let claim = self.claim(key, &meta, final_key).await?;
-            let confirmed = subject(caller, final_name, final_key, &meta);
-            let extra = confirmed_extra(name, promotion.metadata.as_ref(), &report, None);
+            // An image's variants and stripped original are written before anything announces them, under a folder
+            // of this promotion's own: a confirm that goes no further leaves them unreachable, for the cleaner.
+            let image_keys = ImageKeys::new(&id, final_key);
+            let staged = match &passed.image {
+                Some(image) => self.store_image(&image_keys, final_key, image, &meta.content_type).await?,
+                None => None,
+            };
+            let confirmed = subject(caller, final_name, final_key, staged.as_ref().unwrap_or(&meta));
+            let image_report = passed.image.as_ref().map(|i| &i.report);
+            let extra = confirmed_extra(name, promotion.metadata.as_ref(), &passed.report, image_report, None);
             let origins = [Some(id.clone()), meta.etag.clone()].into_iter().flatten().collect();
             let announced = match &self.0.outbox {
                 Some(outbox) => {
@@ -386,18 +454,29 @@ impl DraftService {
                 }
                 None => None,
             };
-            let options = MoveOptions {
-                no_overwrite: !promotion.overwrite,
-                if_match: meta.etag.clone(),
-                to_key: (final_key != key).then(|| final_key.clone()),
-                metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
-                keep_source: false,
-                source: Some(meta.clone()),
-                origin: Some(id),
+            let moved = match &staged {
+                None => {
+                    let options = MoveOptions {
+                        no_overwrite: !promotion.overwrite,
+                        if_match: meta.etag.clone(),
+                        to_key: (final_key != key).then(|| final_key.clone()),
+                        metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
+                        keep_source: false,
+                        source: Some(meta.clone()),
+                        origin: Some(id.clone()),
+                    };
+                    let progress = Progress::default();
+                    let moved = self.0.store.objects.move_object(draft, main, key, &options, &progress);
+                    self.call_with_progress("move the draft to the main bucket", &progress, moved).await
+                }
+                Some(staged) => {
+                    let image = passed.image.as_ref().expect("a staged original is an image's");
+                    self.promote_stripped((key, &meta), final_key, (staged, image), promotion, &id).await
+                }
             };
-            let progress = Progress::default();
-            let moved = self.0.store.objects.move_object(draft, main, key, &options, &progress);
-            let moved = self.call_with_progress("move the draft to the main bucket", &progress, moved).await;
+            if matches!(moved, Err(Error::ObjectAlreadyExists(_) | Error::DraftChanged(_))) && staged.is_some() {
+                self.forget_image_or_leave(&image_keys).await;
+            }
             if moved.is_err()
                 && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
             {
@@ -411,7 +490,7 @@ impl DraftService {
                     if let Some(outbox) = &self.0.outbox {
                         outbox.wake();
                     }
-                    return Ok(Some(report));
+                    return Ok(Some(passed));
                 }
                 Err(Error::ObjectNotFound(_)) => return already_confirmed().await,
                 Err(Error::DraftChanged(_)) if attempt == 0 => continue,
@@ -522,18 +601,26 @@ impl DraftService {
     /// Runs every check on a draft, in order: its size and checksum, its bytes (type, image size, scan), then the
     /// confirm hook. `Err` when a check could not decide (the draft is kept); `Ok(Err(refusal))` when the draft
     /// fails one.
-    async fn check(&self, subject: &Subject<'_>, (meta, first): (&ObjectMeta, &[u8])) -> Result<Checked> {
+    async fn check(
+        &self,
+        subject: &Subject<'_>,
+        (meta, first): (&ObjectMeta, &[u8]),
+    ) -> Result<std::result::Result<Passed, Error>> {
         if let Err(reason) = self.verify(meta) {
             return Ok(Err(Error::UploadRejected(reason)));
         }
         let (storage, draft) = (&*self.0.store.objects, &self.0.buckets.draft);
         let report = match self.0.checks.run(storage, &self.0.calls, draft, (meta, first), &self.0.limits).await? {
             Ok(report) => report,
-            refused => return Ok(refused),
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        Ok(match self.ask_hook(subject, meta, &report).await? {
+        let image = match self.prepare_image(meta, &report).await? {
+            Ok(image) => image,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        Ok(match self.ask_hook(subject, meta, &report, image.as_ref().map(|i| &i.report)).await? {
             Some(reason) => Err(Error::UploadRejected(reason)),
-            None => Ok(report),
+            None => Ok(Passed { report, image }),
         })
     }
 
@@ -544,6 +631,7 @@ impl DraftService {
         subject: &Subject<'_>,
         meta: &ObjectMeta,
         report: &ContentReport,
+        image: Option<&ImageReport>,
     ) -> Result<Option<String>> {
         let Some(hook) = &self.0.hook else { return Ok(None) };
         let key = subject.key;
@@ -570,7 +658,7 @@ impl DraftService {
             Some(verified) => verified.clone(),
             None => checks::sha256_of(&*self.0.store.objects, &self.0.calls, &self.0.buckets.draft, meta).await?,
         };
-        let extra = serde_json::json!({
+        let mut extra = serde_json::json!({
             "etag": meta.etag,
             "sha256": sha256.to_string(),
             "download_url": url.url,
@@ -578,6 +666,9 @@ impl DraftService {
             "download_url_expires_at": crate::domain::rfc3339(now + expires_in),
             "content": report,
         });
+        if let Some(image) = image {
+            extra["image"] = serde_json::json!(image);
+        }
         let payload = subject.payload("draft.confirming", now, extra);
         match hook.ask(&payload).await {
             Ok(Verdict::Accept) => Ok(None),
@@ -630,6 +721,13 @@ impl DraftService {
     }
 }
 
+/// A draft that passed every check: what the checks found in its bytes, and what the image pipeline made of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Passed {
+    report: ContentReport,
+    image: Option<images::Prepared>,
+}
+
 /// Where claims on draft versions are kept in the events bucket.
 const CLAIMS: &str = "claims/";
 /// How long a claim holds when its confirm died before releasing it.
@@ -664,9 +762,13 @@ fn confirmed_extra(
     draft_name: &ObjectName,
     metadata: Option<&Metadata>,
     report: &ContentReport,
+    image: Option<&ImageReport>,
     set_id: Option<&str>,
 ) -> serde_json::Value {
     let mut extra = serde_json::json!({ "content": report, "draft_name": draft_name.as_str() });
+    if let Some(image) = image {
+        extra["image"] = serde_json::json!(image);
+    }
     if let Some(metadata) = metadata {
         extra["metadata"] = serde_json::json!(metadata);
     }

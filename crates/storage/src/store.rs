@@ -84,6 +84,17 @@ pub trait ObjectStore: Debug + Send + Sync + 'static {
         if_absent: bool,
     ) -> Result<bool>;
 
+    /// Writes an object whole, with its content type, replacing any: what DraftStore makes of an upload (an image's
+    /// original without its metadata, a variant), kept where only DraftStore writes. The answer is its metadata,
+    /// its etag included, so that the caller can move exactly that version.
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        content_type: &ContentType,
+    ) -> Result<ObjectMeta>;
+
     /// Reads a small object whole. [`Error::NotFound`](crate::Error::NotFound) when it does not exist.
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<bytes::Bytes>;
 

@@ -18,6 +18,7 @@ use crate::cli::{ConfirmArgs, DeleteArgs, DiscardArgs, DownloadArgs, ListArgs, S
 use crate::connections::ConnectionSettings;
 use crate::gateway::StorageCalls;
 use crate::hooks::HookSettings;
+use crate::images::ImageSettings;
 use crate::peer::PeerSettings;
 use crate::probe::ProbeSettings;
 use crate::ratelimit::RateLimitSettings;
@@ -79,6 +80,8 @@ pub struct Settings {
     pub hooks: HookSettings,
     #[command(flatten)]
     pub checks: CheckSettings,
+    #[command(flatten)]
+    pub images: ImageSettings,
 }
 
 impl Settings {
@@ -96,7 +99,7 @@ impl Settings {
 
     /// The draft service over `store`, its calls made through `calls`.
     pub fn service(&self, store: Store, calls: StorageCalls) -> DraftService {
-        DraftService::new(store, calls, &self.service, &self.hooks, &self.checks)
+        DraftService::new(store, calls, &self.service, &self.hooks, &self.checks, &self.images)
     }
 
     /// A cleaner of the draft bucket of `store`, with a service of its own: `draftstore clean`'s.

@@ -117,7 +117,8 @@ impl DraftRpc for GrpcApi {
             Ok(pb::Disposition::Attachment) => Some(Disposition::Attachment),
             Err(_) => return Err(Error::InvalidRequest(format!("unknown disposition {}", request.disposition)).into()),
         };
-        let download = Download { stage: wanted, filename: parse_filename(given(&request.filename))?, disposition };
+        let download =
+            Download { stage: wanted, filename: parse_filename(given(&request.filename))?, disposition, variant: None };
         let ticket = self.service.download_url(&caller, &name, &download, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetDownloadUrlResponse {
             result: ok(),
@@ -392,17 +393,22 @@ fn code(error: &Error) -> Code {
         | Error::InvalidRequest(_)
         | Error::UploadTooLarge(_)
         | Error::UnsupportedContentType(_) => Code::InvalidArgument,
-        Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) => Code::NotFound,
+        Error::ObjectNotFound(_) | Error::BucketNotFound(_) | Error::UploadNotFound(_) | Error::VariantNotFound(_) => {
+            Code::NotFound
+        }
         Error::Unauthenticated => Code::Unauthenticated,
         Error::RateLimited { .. } | Error::InsufficientStorage { .. } => Code::ResourceExhausted,
         Error::UploadRejected(_)
         | Error::ContentTypeMismatch(_)
         | Error::ImageTooLarge(_)
+        | Error::ImageUnreadable(_)
         | Error::UploadInfected(_)
         | Error::InvalidParts(_) => Code::FailedPrecondition,
-        Error::HookUnavailable(_) | Error::ScannerUnavailable(_) | Error::ServerBusy | Error::UploadsBusy(_) => {
-            Code::Unavailable
-        }
+        Error::HookUnavailable(_)
+        | Error::ScannerUnavailable(_)
+        | Error::ServerBusy
+        | Error::UploadsBusy(_)
+        | Error::ImagesBusy(_) => Code::Unavailable,
         Error::BodyStalled(_) => Code::DeadlineExceeded,
         Error::ObjectAlreadyExists(_) | Error::NameTaken(_) => Code::AlreadyExists,
         Error::DraftChanged(_) => Code::Aborted,

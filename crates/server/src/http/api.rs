@@ -15,7 +15,9 @@ use time::OffsetDateTime;
 use super::AppState;
 use super::error::ApiJson;
 use crate::auth::Caller;
-use crate::domain::{IdempotencyKey, parse_checksum, parse_content_type, parse_filename, parse_object_name};
+use crate::domain::{
+    IdempotencyKey, parse_checksum, parse_content_type, parse_filename, parse_object_name, parse_variant,
+};
 use crate::error::Result;
 use crate::service::{Confirmation, Download, Promotion, SetDraft, Upload};
 
@@ -54,7 +56,8 @@ pub async fn upload_url(
     (status = 200, body = DownloadUrlResponse),
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST (also `disposition: inline` for a type \
         that can carry active content)", body = ErrorBody),
-    (status = 404, description = "OBJECT_NOT_FOUND or BUCKET_NOT_FOUND", body = ErrorBody),
+    (status = 404, description = "OBJECT_NOT_FOUND, BUCKET_NOT_FOUND, or VARIANT_NOT_FOUND: the object has no \
+        variant of that name", body = ErrorBody),
 ))]
 pub async fn download_url(
     State(state): State<AppState>,
@@ -66,6 +69,7 @@ pub async fn download_url(
         stage: request.stage,
         filename: parse_filename(request.filename.as_deref())?,
         disposition: request.disposition,
+        variant: parse_variant(request.variant.as_deref())?,
     };
     let ticket = state.service.download_url(&caller, &name, &download, OffsetDateTime::now_utc()).await?;
     Ok(Json(DownloadUrlResponse {
@@ -104,6 +108,9 @@ fn confirmed(confirmation: Confirmation) -> ConfirmUploadResponse {
         object_name: confirmation.object_name.to_string(),
         final_location: confirmation.final_location,
         content: confirmation.content,
+        image: confirmation.image,
+        size: confirmation.rewritten.as_ref().map(|r| r.size),
+        sha256: confirmation.rewritten.map(|r| r.sha256.to_string()),
     }
 }
 

@@ -20,6 +20,7 @@ impl Error {
             Self::UploadRejected(_)
             | Self::ContentTypeMismatch(_)
             | Self::ImageTooLarge(_)
+            | Self::ImageUnreadable(_)
             | Self::UploadInfected(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ObjectAlreadyExists(_)
             | Self::NameTaken(_)
@@ -27,7 +28,9 @@ impl Error {
             | Self::InvalidParts(_)
             | Self::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             Self::InSet { error, .. } => error.status(),
-            Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) => StatusCode::NOT_FOUND,
+            Self::ObjectNotFound(_) | Self::BucketNotFound(_) | Self::UploadNotFound(_) | Self::VariantNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InsufficientStorage { .. } => StatusCode::INSUFFICIENT_STORAGE,
@@ -38,7 +41,8 @@ impl Error {
             | Self::HookUnavailable(_)
             | Self::ScannerUnavailable(_)
             | Self::ServerBusy
-            | Self::UploadsBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::UploadsBusy(_)
+            | Self::ImagesBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,7 +60,7 @@ impl Error {
                 response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             }
             // A connection on the probe reserve is closed after its answer: the client tries again on a new one.
-            Self::ServerBusy | Self::UploadsBusy(_) => {
+            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, 1.into());
             }
             _ => {}

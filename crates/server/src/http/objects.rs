@@ -21,6 +21,7 @@ fn body(object: ObjectEntry) -> ObjectBody {
         confirmed_at: rfc3339(object.confirmed_at),
         sha256: object.sha256.map(|c| c.to_string()),
         metadata: object.metadata,
+        image: object.image,
     }
 }
 

@@ -21,11 +21,13 @@ mod exif;
 mod metadata;
 mod render;
 mod settings;
+mod stored;
 #[cfg(test)]
 mod tests;
 
 pub use decode::{DecodeLimits, MAX_SIDE};
 pub use settings::{Fit, Format, ImageSettings, MetadataPolicy, Variant, VariantName, Variants};
+pub use stored::{IMAGES, ImageKeys, ImageRecord};
 
 /// Why an image was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +46,13 @@ pub enum ImageError {
     #[error("no image worker was free within IMAGE_TIMEOUT ({}s)", .0.as_secs())]
     Busy(Duration),
 }
+
+/// A worker of the pool, held while an image is read and processed.
+#[derive(Debug)]
+pub struct Worker(tokio::sync::OwnedSemaphorePermit);
+
+/// The media types the pipeline decodes: what confirm processes, when the draft's bytes are of that type.
+pub const DECODED_TYPES: [&str; 6] = ["image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff"];
 
 /// One variant, made.
 #[derive(Debug, Clone)]
@@ -110,10 +119,29 @@ impl ImagePipeline {
     /// header, so that a bomb is not even read): waits at most IMAGE_TIMEOUT for a worker, then gives the work at
     /// most IMAGE_TIMEOUT.
     pub async fn process(&self, bytes: Bytes) -> Result<ProcessedImage, ImageError> {
+        let worker = self.worker().await?;
+        self.process_on(worker, bytes).await
+    }
+
+    /// A worker of the pool, waited for at most IMAGE_TIMEOUT: taken before an image's bytes are read, so that the
+    /// memory images take is bounded by IMAGE_WORKERS, not by the confirms in flight.
+    pub async fn worker(&self) -> Result<Worker, ImageError> {
         let permit = tokio::time::timeout(self.timeout, Arc::clone(&self.workers).acquire_owned())
             .await
             .map_err(|_| ImageError::Busy(self.timeout))?
             .map_err(|_| ImageError::Busy(self.timeout))?;
+        Ok(Worker(permit))
+    }
+
+    /// The largest image file read whole for the pipeline: an encoded image is smaller than its pixels, which the
+    /// decoders may allocate at most [`DecodeLimits::max_alloc`] for.
+    pub fn max_file_size(&self) -> u64 {
+        self.work.limits.max_alloc
+    }
+
+    /// Processes an image on a worker taken with [`ImagePipeline::worker`], within IMAGE_TIMEOUT.
+    pub async fn process_on(&self, worker: Worker, bytes: Bytes) -> Result<ProcessedImage, ImageError> {
+        let permit = worker.0;
         let abandoned = Arc::new(AtomicBool::new(false));
         let job = {
             let (work, abandoned) = (Arc::clone(&self.work), Arc::clone(&abandoned));

@@ -18,19 +18,25 @@ pub struct ImageSettings {
     /// Variants made of every image at confirm, `;`-separated: `NAME=WIDTHxHEIGHT,FIT,FORMAT[,qQUALITY]`, e.g.
     /// `thumb=256x256,cover,webp;preview=1600x1600,contain,jpeg,q80`; fit `cover` (fill, then crop the middle) or
     /// `contain` (fit inside); format `jpeg`, `png` or `webp`; quality 1 to 100 for jpeg and webp [default: none].
-    #[arg(long = "image-variants", env = "IMAGE_VARIANTS", value_name = "VARIANTS", value_parser = variants())]
+    #[arg(id = "image_variants", long = "image-variants", env = "IMAGE_VARIANTS", value_name = "VARIANTS", value_parser = variants())]
     pub variants: Variants,
     /// What an image's original keeps of its metadata: `strip-location` drops its GPS position, `strip-all` every
     /// EXIF, XMP and IPTC record but the ICC profile and the orientation, `keep` leaves it untouched.
-    #[arg(long = "image-metadata", env = "IMAGE_METADATA", default_value = "strip-location")]
+    #[arg(id = "image_metadata", long = "image-metadata", env = "IMAGE_METADATA", default_value = "strip-location")]
     #[arg(value_name = "strip-location|strip-all|keep", value_parser = metadata_policy())]
     pub metadata: MetadataPolicy,
     /// Images decoded at once, each on a thread of its own (1 to 256) [default: the number of cores].
-    #[arg(long = "image-workers", env = "IMAGE_WORKERS", value_name = "COUNT")]
+    #[arg(id = "image_workers", long = "image-workers", env = "IMAGE_WORKERS", value_name = "COUNT")]
     #[arg(value_parser = setting::optional(setting::count(1, 256)))]
     pub workers: Unset<usize>,
     /// Seconds one image may take to decode and make its variants, and to wait for a worker (1 to 600).
-    #[arg(long = "image-timeout", env = "IMAGE_TIMEOUT", default_value = "10", value_name = "SECONDS")]
+    #[arg(
+        id = "image_timeout",
+        long = "image-timeout",
+        env = "IMAGE_TIMEOUT",
+        default_value = "10",
+        value_name = "SECONDS"
+    )]
     #[arg(value_parser = setting::seconds(1, 600))]
     pub timeout: Duration,
 }

@@ -1,11 +1,12 @@
 //! What the adapters hand the draft service, and what it answers them.
 
-use draftstore_client::api::ContentReport;
+use draftstore_client::api::{ContentReport, ImageReport};
 use draftstore_storage::PresignedUrl;
 use time::OffsetDateTime;
 
 use crate::domain::{Checksum, ContentType, Disposition, Metadata, ObjectName, Stage};
 use crate::error::Result;
+use crate::images::VariantName;
 
 /// A signed URL handed to a client, with what it must know to use it.
 #[derive(Debug, Clone)]
@@ -61,6 +62,8 @@ pub struct Download {
     /// The name a browser saves it under.
     pub filename: Option<String>,
     pub disposition: Option<Disposition>,
+    /// One of a confirmed image's variants instead of the object itself.
+    pub variant: Option<VariantName>,
 }
 
 /// The outcome of a confirm.
@@ -72,4 +75,15 @@ pub struct Confirmation {
     pub final_location: String,
     /// What the checks found in the draft's bytes; `None` when an earlier confirm had already promoted it.
     pub content: Option<ContentReport>,
+    /// What the image pipeline made of an image; `None` for other files and when already promoted.
+    pub image: Option<ImageReport>,
+    /// The promoted object's size and SHA-256, when they differ from the upload's (its metadata was stripped).
+    pub rewritten: Option<Rewritten>,
+}
+
+/// The size and SHA-256 of an original whose metadata was stripped at confirm.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    pub size: u64,
+    pub sha256: Checksum,
 }

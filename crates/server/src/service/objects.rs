@@ -1,7 +1,9 @@
 //! A caller's confirmed objects: listed page by page, looked up one by one, deleted. Each sees only the caller's
 //! own namespace, as drafts do.
 
+use draftstore_api::ImageReport;
 use draftstore_storage::{Checksum, ContentType, ObjectMeta};
+use futures_util::{StreamExt, TryStreamExt};
 use time::OffsetDateTime;
 
 use super::{DraftService, SET_METADATA, subject};
@@ -9,6 +11,10 @@ use crate::auth::Caller;
 use crate::domain::{Metadata, ObjectName};
 use crate::error::Result;
 use crate::hooks::EventType;
+use crate::images::ImageKeys;
+
+/// Images' records read at once while a page is filled.
+const IMAGE_CONCURRENCY: usize = 16;
 
 /// A confirmed object.
 #[derive(Debug, Clone)]
@@ -21,10 +27,12 @@ pub struct ObjectEntry {
     pub sha256: Option<Checksum>,
     /// What confirm stored with it (DraftStore's own entries left out).
     pub metadata: Metadata,
+    /// What the image pipeline made of it, when it is an image.
+    pub image: Option<ImageReport>,
 }
 
 impl ObjectEntry {
-    fn new(name: ObjectName, meta: ObjectMeta) -> Self {
+    fn new(name: ObjectName, meta: ObjectMeta, image: Option<ImageReport>) -> Self {
         let metadata = meta.metadata.into_iter().filter(|(key, _)| key != SET_METADATA).collect();
         Self {
             name,
@@ -33,6 +41,7 @@ impl ObjectEntry {
             confirmed_at: meta.last_modified,
             sha256: meta.sha256.or(meta.declared.sha256),
             metadata,
+            image,
         }
     }
 }
@@ -55,7 +64,14 @@ impl DraftService {
         page_size: usize,
     ) -> Result<ObjectPage> {
         let listed = self.list_page(&self.0.buckets.main, caller, prefix, page_token, page_size).await?;
-        let objects = listed.entries.into_iter().map(|(name, meta)| ObjectEntry::new(name, meta)).collect();
+        let objects = futures_util::stream::iter(listed.entries)
+            .map(|(name, meta)| async move {
+                let image = self.image_of(&meta).await?;
+                Ok::<_, crate::error::Error>(ObjectEntry::new(name, meta, image))
+            })
+            .buffered(IMAGE_CONCURRENCY)
+            .try_collect()
+            .await?;
         Ok(ObjectPage { objects, next: listed.next })
     }
 
@@ -63,7 +79,8 @@ impl DraftService {
     pub async fn stat_object(&self, caller: &Caller, name: &ObjectName) -> Result<ObjectEntry> {
         let key = caller.key(name)?;
         let meta = self.call("look up the object", self.0.store.objects.head(&self.0.buckets.main, &key)).await?;
-        Ok(ObjectEntry::new(name.clone(), meta))
+        let image = self.image_of(&meta).await?;
+        Ok(ObjectEntry::new(name.clone(), meta, image))
     }
 
     /// Deletes one of the caller's confirmed objects, announcing it with `object.deleted`. `ObjectNotFound` when
@@ -80,6 +97,10 @@ impl DraftService {
             self.call("record the deletion", outbox.mark_deleted(&key, meta.origin.as_deref())).await?;
         }
         self.call("delete the object", self.0.store.objects.delete(bucket, &key)).await?;
+        // Its variants go with it; what a failure leaves, unreachable already, the cleaner removes.
+        if let Some(folder) = ImageKeys::of(&meta, SET_METADATA) {
+            self.forget_image_or_leave(&folder).await;
+        }
         metrics::counter!("draftstore_objects_deleted_total").increment(1);
         Ok(())
     }

@@ -22,18 +22,20 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use draftstore_api::ContentReport;
+use draftstore_api::{ContentReport, ImageReport};
 use draftstore_storage::{BucketName, LIST_PAGE, MoveOptions, ObjectKey, Progress};
 use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use time::OffsetDateTime;
 
-use super::{Confirmation, DraftService, SET_METADATA, confirmed_extra, stored_metadata, subject};
+use super::images::Prepared;
+use super::{Buckets, Confirmation, DraftService, Rewritten, SET_METADATA, confirmed_extra, stored_metadata, subject};
 use crate::auth::Caller;
 use crate::domain::{IdempotencyKey, MAX_SET_DRAFTS, Metadata, ObjectName};
 use crate::error::{Error, Result};
 use crate::hooks::{EventType, Subject};
+use crate::images::ImageKeys;
 
 /// Where the records of sets are kept in the events bucket.
 const SETS: &str = "sets/";
@@ -113,23 +115,52 @@ struct Member {
     /// The caller's metadata, for the event.
     metadata: Option<Metadata>,
     content: ContentReport,
+    /// What the image pipeline made of it, when it is an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image: Option<ImageReport>,
+    /// Its original stripped of metadata, staged in the image's folder: what is copied instead of the draft.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    staged: Option<Staged>,
+}
+
+/// An original stripped of its metadata, staged to be copied.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Staged {
+    etag: Option<String>,
+    size: u64,
+    /// Base64.
+    sha256: String,
 }
 
 impl Member {
-    /// The draft as the checks found it: what its copy needs to know.
-    fn source(&self, key: &ObjectKey) -> draftstore_storage::ObjectMeta {
-        draftstore_storage::ObjectMeta {
-            key: key.clone(),
-            size: self.size,
+    /// What its copy copies, as the checks found it: the draft, or its staged original. Its bucket and key.
+    fn source(&self, set_id: &str, buckets: &Buckets) -> Result<(BucketName, draftstore_storage::ObjectMeta)> {
+        let key = parse_key(&self.key)?;
+        let (bucket, key, size, etag) = match &self.staged {
+            None => (buckets.draft.clone(), key, self.size, self.etag.clone()),
+            Some(staged) => {
+                let folder = ImageKeys::new(set_id, &parse_key(&self.final_key)?);
+                (buckets.events.clone(), folder.original(), staged.size, staged.etag.clone())
+            }
+        };
+        let meta = draftstore_storage::ObjectMeta {
+            key,
+            size,
             content_type: draftstore_storage::ContentType::parse(&self.content_type)
                 .unwrap_or_else(|_| draftstore_storage::ContentType::octet_stream()),
             last_modified: OffsetDateTime::UNIX_EPOCH,
             sha256: None,
             declared: draftstore_storage::Declared::default(),
-            etag: self.etag.clone(),
+            etag,
             metadata: Metadata::new(),
             origin: None,
-        }
+        };
+        Ok((bucket, meta))
+    }
+
+    /// The confirmed object's size: its staged original's, or the draft's.
+    fn promoted_size(&self) -> u64 {
+        self.staged.as_ref().map_or(self.size, |s| s.size)
     }
 }
 
@@ -271,10 +302,20 @@ impl DraftService {
         }
 
         let id = set_id();
-        let members = futures_util::stream::iter(drafts.iter().cloned())
+        let checked = futures_util::stream::iter(drafts.iter().cloned())
             .map(|draft| {
                 let id = id.clone();
                 async move { self.check_member(caller, &draft, &id).await }
+            })
+            .buffered(CONCURRENCY)
+            .try_collect::<Vec<_>>()
+            .await?;
+        // Every draft passed: the images' variants and stripped originals are written, under the set's folders,
+        // before the journal names them. A set cut off here leaves them unreachable, for the cleaner.
+        let members = futures_util::stream::iter(checked)
+            .map(|(member, image)| {
+                let id = id.clone();
+                async move { self.stage_member(member, image, &id).await }
             })
             .buffered(CONCURRENCY)
             .try_collect::<Vec<_>>()
@@ -303,7 +344,12 @@ impl DraftService {
 
     /// Checks one draft of a set as a single confirm would, and that its final name is free: the journal's entry
     /// for it, or why the set is refused.
-    async fn check_member(&self, caller: &Caller, draft: &SetDraft, set_id: &str) -> Result<Member> {
+    async fn check_member(
+        &self,
+        caller: &Caller,
+        draft: &SetDraft,
+        set_id: &str,
+    ) -> Result<(Member, Option<Prepared>)> {
         let name = draft.name.as_str();
         let final_name = draft.final_name.as_ref().unwrap_or(&draft.name);
         let (key, final_key) = (caller.key(&draft.name)?, caller.key(final_name)?);
@@ -322,14 +368,14 @@ impl DraftService {
             other => other,
         })?;
         let subject = subject(caller, &draft.name, &key, &meta);
-        let content = match self.check(&subject, (&meta, &first)).await? {
-            Ok(report) => report,
+        let passed = match self.check(&subject, (&meta, &first)).await? {
+            Ok(passed) => passed,
             Err(refusal) => {
                 tracing::warn!(%key, reason = %refusal, "a draft of a set failed its checks; nothing of the set is confirmed");
                 return Err(in_set(name, refusal));
             }
         };
-        Ok(Member {
+        let member = Member {
             name: name.to_owned(),
             key: key.to_string(),
             final_name: final_name.to_string(),
@@ -339,8 +385,32 @@ impl DraftService {
             content_type: meta.content_type.to_string(),
             stored: stored_metadata(draft.metadata.clone().unwrap_or_default(), &meta, Some(set_id)),
             metadata: draft.metadata.clone(),
-            content,
-        })
+            content: passed.report,
+            image: passed.image.as_ref().map(|i| i.report.clone()),
+            staged: None,
+        };
+        Ok((member, passed.image))
+    }
+
+    /// Writes what the image pipeline made of a member, and stages its stripped original to be copied instead of
+    /// the draft, with its own checksum.
+    async fn stage_member(&self, mut member: Member, image: Option<Prepared>, set_id: &str) -> Result<Member> {
+        let Some(image) = image else { return Ok(member) };
+        let final_key = parse_key(&member.final_key)?;
+        let content_type = draftstore_storage::ContentType::parse(&member.content_type)
+            .unwrap_or_else(|_| draftstore_storage::ContentType::octet_stream());
+        let folder = ImageKeys::new(set_id, &final_key);
+        if let (Some(staged), Some(rewritten)) =
+            (self.store_image(&folder, &final_key, &image, &content_type).await?, &image.rewritten)
+        {
+            let mut promoted = staged.clone();
+            promoted.sha256 = Some(rewritten.sha256.clone());
+            let metadata = member.metadata.clone().unwrap_or_default();
+            member.stored = stored_metadata(metadata, &promoted, Some(set_id));
+            member.staged =
+                Some(Staged { etag: staged.etag, size: rewritten.size, sha256: rewritten.sha256.to_string() });
+        }
+        Ok(member)
     }
 
     /// Carries a journaled set to its end, whoever wrote the journal, and answers its outcome.
@@ -390,21 +460,23 @@ impl DraftService {
 
     /// Copies every draft under its final name; `Some` reason when one cannot be, `Err` when the store fails.
     async fn copy_members(&self, journal: &Journal) -> Result<Option<Abort>> {
-        let (draft, main) = (&self.0.buckets.draft, &self.0.buckets.main);
+        let main = &self.0.buckets.main;
         let copied = futures_util::stream::iter(journal.members.iter().cloned())
             .map(|member| async move {
-                let (key, final_key) = (parse_key(&member.key)?, parse_key(&member.final_key)?);
+                let final_key = parse_key(&member.final_key)?;
+                let (from, source) = member.source(&journal.id, &self.0.buckets)?;
+                let key = source.key.clone();
                 let options = MoveOptions {
                     no_overwrite: true,
-                    if_match: member.etag.clone(),
+                    if_match: source.etag.clone(),
                     to_key: (final_key != key).then(|| final_key.clone()),
                     metadata: Some(member.stored.clone()),
                     keep_source: true,
-                    source: Some(member.source(&key)),
+                    source: Some(source),
                     origin: None,
                 };
                 let progress = Progress::default();
-                let copy = self.0.store.objects.move_object(draft, main, &key, &options, &progress);
+                let copy = self.0.store.objects.move_object(&from, main, &key, &options, &progress);
                 let abort = match self.call_with_progress("copy a draft of the set", &progress, copy).await {
                     Ok(()) => return Ok(None),
                     Err(Error::ObjectAlreadyExists(_)) => {
@@ -445,18 +517,19 @@ impl DraftService {
                     tenant: journal.tenant.as_deref(),
                     object_name: final_name.as_str(),
                     key: &final_key,
-                    size: member.size,
+                    size: member.promoted_size(),
                     content_type: content_type.as_ref(),
                 };
                 let draft_name = parse_name(&member.name)?;
-                let extra = confirmed_extra(&draft_name, member.metadata.as_ref(), &member.content, Some(&journal.id));
+                let (metadata, image) = (member.metadata.as_ref(), member.image.as_ref());
+                let extra = confirmed_extra(&draft_name, metadata, &member.content, image, Some(&journal.id));
                 let payload = subject.payload(EventType::Confirmed.as_str(), now, extra);
                 events.push((EventType::Confirmed, format!("{}-{index}", journal.id), payload));
                 objects.push(serde_json::json!({
                     "object_name": member.final_name,
                     "key": member.final_key,
                     "draft_name": member.name,
-                    "size": member.size,
+                    "size": member.promoted_size(),
                     "content_type": member.content_type,
                 }));
             }
@@ -507,6 +580,20 @@ impl DraftService {
                 source: draftstore_storage::Error::unavailable(failure.message.clone(), None),
             });
         }
+        // The staged originals were copied; their folders keep only the variants and the record.
+        let staged = journal
+            .members
+            .iter()
+            .filter(|member| member.staged.is_some())
+            .map(|member| Ok(ImageKeys::new(&journal.id, &parse_key(&member.final_key)?).original()))
+            .collect::<Result<Vec<_>>>()?;
+        if !staged.is_empty() {
+            let events = &self.0.buckets.events;
+            let removed = self.0.store.objects.delete_many(events, &staged);
+            if let Err(e) = self.call("delete the staged originals of the set", removed).await {
+                tracing::warn!(error = %e.chain(), set = journal.id, "failed to remove staged originals; the cleaner will");
+            }
+        }
         Ok(())
     }
 
@@ -525,6 +612,9 @@ impl DraftService {
                     self.call("remove a copy of the set", self.0.store.objects.delete(main, &final_key)).await?
                 }
                 None => {}
+            }
+            if member.image.is_some() {
+                self.forget_image_or_leave(&ImageKeys::new(&journal.id, &final_key)).await;
             }
         }
         Ok(())
@@ -617,10 +707,22 @@ fn answer(main: &BucketName, journal: &Journal, abort: Option<&Abort>) -> Result
         .members
         .iter()
         .map(|member| {
+            let rewritten = match &member.staged {
+                Some(staged) => Some(Rewritten {
+                    size: staged.size,
+                    sha256: draftstore_storage::Checksum::parse(&staged.sha256).map_err(|e| Error::Internal {
+                        operation: "read a set's journal",
+                        source: draftstore_storage::Error::other("a journal holds an invalid checksum", e),
+                    })?,
+                }),
+                None => None,
+            };
             Ok(Confirmation {
                 object_name: parse_name(&member.final_name)?,
                 final_location: format!("{main}/{}", member.final_key),
                 content: Some(member.content.clone()),
+                image: member.image.clone(),
+                rewritten,
             })
         })
         .collect::<Result<_>>()?;

@@ -172,6 +172,15 @@ impl ObjectStore for StuckDeletes {
     ) -> draftstore_storage::Result<bool> {
         self.0.put_record(bucket, key, body, if_absent).await
     }
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        content_type: &draftstore_storage::ContentType,
+    ) -> draftstore_storage::Result<ObjectMeta> {
+        self.0.put_object(bucket, key, body, content_type).await
+    }
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> draftstore_storage::Result<bytes::Bytes> {
         self.0.get_record(bucket, key).await
     }

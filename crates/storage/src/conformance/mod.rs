@@ -114,6 +114,18 @@ pub async fn records(target: &Target<'_>) {
     assert_eq!(store.objects.get_record(bucket, &record).await.expect("read"), "third");
     store.objects.delete(bucket, &record).await.expect("delete");
     assert!(store.objects.get_record(bucket, &record).await.expect_err("deleted").is_not_found());
+
+    // An object written whole keeps its content type, answers the etag a move can name, and is replaced whole.
+    let made = key("records/variant one");
+    let webp = crate::ContentType::parse("image/webp").expect("a type");
+    let first = store.objects.put_object(bucket, &made, "RIFF1".into(), &webp).await.expect("put");
+    assert_eq!((first.size, first.content_type.as_str()), (5, "image/webp"));
+    let head = store.objects.head(bucket, &made).await.expect("head");
+    assert_eq!((head.etag.as_deref(), head.content_type.as_str()), (first.etag.as_deref(), "image/webp"));
+    let second = store.objects.put_object(bucket, &made, "RIFF22".into(), &webp).await.expect("replaced");
+    assert_ne!(second.etag, first.etag, "another version, another etag");
+    assert_eq!(store.objects.get_record(bucket, &made).await.expect("read"), "RIFF22");
+    store.objects.delete(bucket, &made).await.expect("delete");
 }
 
 /// [`StoreProbe`](crate::probe::StoreProbe): each depth checks the promises it names, all held on a store fit for

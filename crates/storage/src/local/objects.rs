@@ -110,6 +110,21 @@ impl ObjectStore for LocalStorage {
         }
     }
 
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &ContentType,
+    ) -> Result<ObjectMeta> {
+        self.require_bucket(bucket).await?;
+        let body = futures_util::stream::once(async move { Ok::<_, io::Error>(body) });
+        let staged = self.stage(key, content_type.clone(), &WriteChecks::default(), body).await?;
+        rename_into_place(&staged.file.path, &self.object_path(bucket, key), key).await?;
+        staged.file.disarm();
+        self.head(bucket, key).await
+    }
+
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Bytes> {
         use tokio::io::AsyncReadExt;
         let mut reader = self.read_object(bucket, key).await?;

@@ -106,6 +106,25 @@ impl ObjectStore for S3Storage {
         Moves::CopyThenDelete
     }
 
+    async fn put_object(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        body: bytes::Bytes,
+        content_type: &ContentType,
+    ) -> Result<ObjectMeta> {
+        self.client
+            .put_object()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .content_type(content_type.as_str())
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutObject", bucket, Some(key), e))?;
+        self.head(bucket, key).await
+    }
+
     async fn put_record(
         &self,
         bucket: &BucketName,
