@@ -22,6 +22,7 @@ from sections import (
     connection_limits,
     end_to_end,
     events,
+    image_confirms,
     images,
     local_store,
     multipart,
@@ -56,6 +57,7 @@ SECTIONS = {
     "cleaner": ("cleaner", cleaner),
     "store-probe": ("store_probe", store_probe),
     "images": ("images", images),
+    "image-confirms": ("image_confirms", image_confirms),
 }
 
 
@@ -80,6 +82,7 @@ def main():
     parser.add_argument("--image-thumb", required=True, help="the image pipeline's timer (bench/tools)")
     parser.add_argument("--vipsthumbnail", default="/usr/bin/vipsthumbnail")
     parser.add_argument("--convert", default="/usr/bin/convert", help="ImageMagick's convert")
+    parser.add_argument("--exiftool", default="/usr/bin/exiftool")
     parser.add_argument("--companion", default=None, help="Companion's bin/companion script; omitted: not measured")
     parser.add_argument("--scratch", default=None, help="folder for large temporary files (default: the system's)")
     parser.add_argument("--cleaner-counts", type=lambda s: [int(x) for x in s.split(",")], default=[1000, 10000, 100000])

@@ -222,7 +222,8 @@ pub struct DownloadUrlRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disposition: Option<Disposition>,
     /// One of the object's image variants (IMAGE_VARIANTS) instead of the object itself: a confirmed object's
-    /// only (a `stage` of `draft` is refused); 404 `VARIANT_NOT_FOUND` when the object has no variant of that name.
+    /// only; 404 `VARIANT_NOT_FOUND` when the object has no variant of that name, and for `stage: draft` (variants
+    /// are made at confirm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9-]{1,32}$", max_length = 32))]
     pub variant: Option<String>,

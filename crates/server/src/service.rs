@@ -315,10 +315,9 @@ impl DraftService {
         now: OffsetDateTime,
     ) -> Result<Ticket> {
         if download.stage == Some(Stage::Draft) {
-            return Err(Error::InvalidRequest(
-                "variant: variants are made at confirm; a draft has none (ask without stage, or with stage main)"
-                    .to_owned(),
-            ));
+            return Err(Error::VariantNotFound(format!(
+                "draft '{name}' has no variants: they are made at confirm (ask without stage, or with stage main)"
+            )));
         }
         let object = self.call("look up the object", self.0.store.objects.head(&self.0.buckets.main, key)).await?;
         let image = self.image_of(&object).await?;

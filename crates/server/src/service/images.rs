@@ -140,7 +140,12 @@ impl DraftService {
         match self.call_with_progress("move the stripped original to the main bucket", &progress, moved).await {
             Ok(()) => {}
             Err(Error::ObjectAlreadyExists(_) | Error::ObjectNotFound(_))
-                if self.promoted_by(final_key, id).await? => {}
+                if self.promoted_by(final_key, id).await? =>
+            {
+                // The staged original written again by this repeat is not needed: the object is already there.
+                let unneeded = self.0.store.objects.delete(records, &staged.key);
+                self.call("delete the staged original", unneeded).await?;
+            }
             Err(e) => return Err(e),
         }
         let deleted = async {
