@@ -459,7 +459,13 @@ impl DraftService {
                         no_overwrite: !promotion.overwrite,
                         if_match: meta.etag.clone(),
                         to_key: (final_key != key).then(|| final_key.clone()),
-                        metadata: promotion.metadata.clone().map(|metadata| stored_metadata(metadata, &meta, None)),
+                        // An image's object must answer this move's origin, which names its folder: a move that
+                        // writes metadata records the origin on every backend (a bare rename keeps the draft's own).
+                        metadata: match (&promotion.metadata, &passed.image) {
+                            (Some(metadata), _) => Some(stored_metadata(metadata.clone(), &meta, None)),
+                            (None, Some(_)) => Some(stored_metadata(meta.metadata.clone(), &meta, None)),
+                            (None, None) => None,
+                        },
                         keep_source: false,
                         source: Some(meta.clone()),
                         origin: Some(id.clone()),
