@@ -9,8 +9,9 @@ const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
 const STYLE: &str = include_str!("page/app.css");
 
-/// Scripts and styles from this server only; uploads, downloads and image previews may reach the store.
-const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src *; img-src * blob: data:; \
+/// Scripts and styles from this server only; uploads, downloads, image previews and thumbnails may reach the store
+/// (wherever its signed URLs point), and `data:` images are the placeholders the page paints from ThumbHashes.
+const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src *; img-src * data:; \
                       frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -115,24 +115,30 @@ pub(crate) async fn open_in_chromium(urls: &[String]) -> Vec<Value> {
     run_in_chromium("run-preview.mjs", &[std::ffi::OsStr::new(&urls)], &browser_tools(), "the browser run").await
 }
 
-/// Runs the built-in page in Chromium; returns the runner's report.
-async fn run_builtin_page(app: &TestApp, scratch: &std::path::Path) -> Value {
+/// Runs a runner of the built-in page in Chromium, signed in as alice, with a scratch folder for its files; returns
+/// the runner's report.
+async fn run_builtin_page(runner: &str, app: &TestApp, scratch: &std::path::Path) -> Value {
     // Browse the page where its URLs are signed for (PUBLIC_URL, by default http://localhost:<port>), as a user
     // would: the page and the local backend's URLs then share one origin.
     let page_url = app.address.replace("127.0.0.1", "localhost");
     let args = [std::ffi::OsStr::new(&page_url), std::ffi::OsStr::new("key-of-alice"), scratch.as_os_str()];
-    run_in_chromium("run-page.mjs", &args, &browser_tools(), "the page run").await
+    run_in_chromium(runner, &args, &browser_tools(), "the page run").await
+}
+
+/// The CORS a backend needs for the built-in page: its origin is DraftStore's own, and a store apart from DraftStore
+/// must let it upload.
+fn page_cors(backend: Backend) -> &'static [&'static str] {
+    match backend {
+        Backend::Local => &[],
+        Backend::SeaweedFs => &["--cors-allowed-origins", "*"],
+    }
 }
 
 async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backend) {
     let keys = api_keys();
-    // The page's origin is DraftStore's own; a store apart from DraftStore must let it upload.
-    let cors: &[&str] = match backend {
-        Backend::Local => &[],
-        Backend::SeaweedFs => &["--cors-allowed-origins", "*"],
-    };
-    let (app, main) =
-        backend.spawn_with_bucket(&[&["--auth-mode", "api-key", "--api-keys", &keys], cors].concat()).await;
+    let (app, main) = backend
+        .spawn_with_bucket(&[&["--auth-mode", "api-key", "--api-keys", &keys], page_cors(backend)].concat())
+        .await;
     // 55 confirmed objects already: more than a page of the confirmed side.
     let main = draftstore_storage::BucketName::parse(&main).expect("bucket");
     for i in 0..55 {
@@ -140,7 +146,7 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backen
         app.storage.put_record(&main, &key, bytes::Bytes::from(format!("archived {i}")), false).await.expect("written");
     }
     let scratch = tempfile::tempdir().expect("scratch folder");
-    let report = run_builtin_page(&app, scratch.path()).await;
+    let report = run_builtin_page("run-page.mjs", &app, scratch.path()).await;
     if let Some(keep) = std::env::var_os("DRAFTSTORE_KEEP_SCREENSHOT") {
         let _ = std::fs::copy(scratch.path().join("page.png"), keep);
     }
@@ -192,3 +198,85 @@ async fn the_builtin_page_uploads_previews_confirms_and_discards(backend: Backen
 }
 
 on_both_backends!(the_builtin_page_uploads_previews_confirms_and_discards);
+
+/// The URL without its query: where it points, whatever its signature.
+fn without_query(url: &str) -> &str {
+    url.split('?').next().unwrap_or_default()
+}
+
+async fn the_builtin_page_shows_thumbnails_painted_from_placeholders(backend: Backend) {
+    let keys = api_keys();
+    let settings = ["--auth-mode", "api-key", "--api-keys", &keys, "--image-variants", "thumb=128x128,cover,webp"];
+    let app = backend.spawn(&[&settings[..], page_cors(backend)].concat()).await;
+    let scratch = tempfile::tempdir().expect("scratch folder");
+    let report = run_builtin_page("run-page-images.mjs", &app, scratch.path()).await;
+    if let Some(keep) = std::env::var_os("DRAFTSTORE_KEEP_SCREENSHOT") {
+        let _ = std::fs::copy(scratch.path().join("images.png"), keep);
+    }
+    assert_eq!(report["errors"], json!([]), "{report}");
+    assert_eq!(report["violations"], json!(""), "the Content-Security-Policy refused something: {report}");
+    // Every thumbnail's bytes were asked for, and held until the page had been looked at.
+    assert!(report["heldCount"].as_u64().unwrap_or_default() >= 2, "{report}");
+    let hostile = "<img src=x onerror=window.injected=1>.png";
+    let alice = app.as_caller("key-of-alice");
+    for (name, (width, height)) in [("photo.png", (320, 200)), (hostile, (150, 240))] {
+        let dimensions = format!("{width} × {height}");
+        assert!(
+            report["confirmed"]
+                .as_array()
+                .expect("confirmed")
+                .contains(&json!(format!("{name} confirmed (image/png, {dimensions}).")))
+        );
+        // What the API says of the image: the page shows that.
+        let stat = alice.post("/api/v1/stat-object", &json!({"object_name": name})).await.ok();
+        assert_eq!(stat["image"]["width"], json!(width), "{stat}");
+        assert_eq!(stat["image"]["height"], json!(height), "{stat}");
+        assert_eq!(
+            stat["image"]["variants"],
+            json!([{"name": "thumb", "content_type": "image/webp", "width": 128, "height": 128, "size":
+                stat["image"]["variants"][0]["size"]}]),
+            "{stat}"
+        );
+        let signed = alice.post("/api/v1/download-url", &json!({"object_name": name, "variant": "thumb"})).await.ok();
+        let variant_url = signed["download_url"].as_str().expect("download_url");
+        // Before its bytes came: the thumbnail has its variant URL and its size, and the placeholder is painted
+        // behind it as a PNG data URL, one that decodes, in the image's orientation.
+        let before = &report["before"][name];
+        assert_eq!(before["state"], json!("loading"), "{name}: {report}");
+        assert_eq!(before["complete"], json!(false), "{name}: {report}");
+        assert_eq!(before["alt"], json!(""), "{name}: {report}");
+        assert_eq!((&before["width"], &before["height"]), (&json!(48), &json!(48)), "{name}: {report}");
+        let src = before["src"].as_str().expect("src");
+        assert_eq!(without_query(src), without_query(variant_url), "{name}: {report}");
+        if backend == Backend::Local {
+            let blobs = format!("{}/blobs/", app.address.replace("127.0.0.1", "localhost"));
+            assert!(src.starts_with(&blobs), "{name}: DraftStore serves the variant itself: {src}");
+        }
+        let background = before["background"].as_str().expect("background");
+        assert!(background.starts_with("url(\"data:image/png;base64,"), "{name}: {report}");
+        let placeholder = &report["placeholders"][name];
+        let (shown_width, shown_height) = (placeholder["width"].as_u64(), placeholder["height"].as_u64());
+        let landscape = width > height;
+        let (long, short) = if landscape { (shown_width, shown_height) } else { (shown_height, shown_width) };
+        assert!(long == Some(32) && short.is_some_and(|s| s > 0 && s < 32), "{name}: {report}");
+        // Once loaded: the 128 × 128 variant, the placeholder gone from behind it.
+        let after = &report["after"][name];
+        assert_eq!(after["state"], json!("loaded"), "{name}: {report}");
+        assert_eq!((&after["naturalWidth"], &after["naturalHeight"]), (&json!(128), &json!(128)), "{report}");
+        assert_eq!(after["src"], before["src"], "{name}: {report}");
+        assert_eq!(after["background"], json!("none"), "{name}: {report}");
+        // The name as text beside its one image, the type with the image's dimensions.
+        let cells = &report["cells"][name];
+        assert_eq!(cells["images"], json!(1), "{name}: {report}");
+        assert_eq!(cells["texts"][0], json!(name), "{report}");
+        assert_eq!(cells["texts"][2], json!(format!("image/png ({dimensions})")), "{report}");
+    }
+    // A file that is no image gets no thumbnail, and no dimensions.
+    let notes = &report["cells"]["notes.txt"];
+    assert_eq!(notes["images"], json!(0), "{report}");
+    assert_eq!(notes["texts"][2], json!("text/plain"), "{report}");
+    // The name made of HTML stayed text: no script ran, no image of its own appeared.
+    assert_eq!(report["injected"], json!({"ran": false, "strayImages": 0}), "{report}");
+}
+
+on_both_backends!(the_builtin_page_shows_thumbnails_painted_from_placeholders);
