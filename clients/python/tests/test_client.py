@@ -3,10 +3,12 @@
 import asyncio
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +16,8 @@ import pytest
 from draftstore import AsyncClient, Client, DraftStoreError
 
 MIB = 1024 * 1024
+#: The content fixtures of DraftStore's own tests: real files made by real encoders.
+FIXTURES = Path(__file__).resolve().parents[3] / "crates" / "server" / "tests" / "fixtures" / "content"
 
 
 def unique(prefix: str) -> str:
@@ -172,3 +176,60 @@ def test_tenants_see_their_own_objects_only(url, keys):
     with Client(url, "not-a-key") as stranger, pytest.raises(DraftStoreError) as denied:
         stranger.list_objects()
     assert (denied.value.error_type, denied.value.status) == ("ACCESS_DENIED", 401)
+
+
+def webp_size(data: bytes):
+    """The width and height a WebP file's header declares (lossy, lossless or extended)."""
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP", data[:16]
+    assert struct.unpack("<I", data[4:8])[0] + 8 == len(data), "the RIFF size is the file's"
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        assert data[23:26] == b"\x9d\x01\x2a", "a VP8 key frame"
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L":
+        bits = int.from_bytes(data[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    assert chunk == b"VP8X", chunk
+    return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+
+
+def test_an_image_is_confirmed_with_variants_and_its_thumb_downloaded(url, keys, tmp_path):
+    # The suite's servers declare IMAGE_VARIANTS thumb=32x32,cover,webp;preview=40x40,contain,png.
+    folder = unique("image")
+    name = f"{folder}/photo.png"
+    with Client(url, keys["alice"]) as client, Client(url, keys["mallory"]) as mallory:
+        client.upload_file(FIXTURES / "photo.png", name, content_type="image/png")
+        confirmed = client.confirm_upload(name)
+        image = confirmed["image"]
+        assert (image["width"], image["height"]) == (64, 48)
+        assert image["placeholder"], "a ThumbHash to paint before the image loads"
+        assert [(v["name"], v["content_type"], v["width"], v["height"]) for v in image["variants"]] == [
+            ("thumb", "image/webp", 32, 32), ("preview", "image/png", 40, 30)]
+        assert "size" not in confirmed and "sha256" not in confirmed, "a PNG without metadata is promoted as is"
+        assert client.stat_object(name)["image"] == image
+        assert [o["image"] for o in client.list_objects(prefix=f"{folder}/")["objects"]] == [image]
+
+        result = client.download_file(name, tmp_path / "thumb.webp", variant="thumb")
+        thumb = (tmp_path / "thumb.webp").read_bytes()
+        assert result == {"object_name": name, "stage": "main", "size": len(thumb)}
+        assert len(thumb) == image["variants"][0]["size"]
+        assert webp_size(thumb) == (32, 32)
+        preview = httpx.get(client.download_url(name, variant="preview", stage="main")["download_url"])
+        assert preview.headers["content-type"] == "image/png" and preview.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert struct.unpack(">II", preview.content[16:24]) == (40, 30)
+
+        for variant, stage, expected in [("huge", None, ("VARIANT_NOT_FOUND", 404)),
+                                         ("../thumb", None, ("INVALID_REQUEST", 400)),
+                                         ("x" * 33, None, ("INVALID_REQUEST", 400)),
+                                         ("thumb", "draft", ("INVALID_REQUEST", 400))]:
+            with pytest.raises(DraftStoreError) as refused:
+                client.download_url(name, variant=variant, stage=stage)
+            assert (refused.value.error_type, refused.value.status) == expected, variant
+        with pytest.raises(DraftStoreError) as refused:
+            client.download_file(name, tmp_path / "huge.webp", variant="huge")
+        assert refused.value.error_type == "VARIANT_NOT_FOUND" and not list(tmp_path.glob("*huge*")), "no file left"
+        # Another tenant learns nothing of the image, not even that it has variants.
+        with pytest.raises(DraftStoreError) as hidden:
+            mallory.download_url(name, variant="thumb")
+        assert hidden.value.error_type == "OBJECT_NOT_FOUND"

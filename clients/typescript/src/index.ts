@@ -7,6 +7,10 @@ import type { components } from './schema.js'
 export type Schemas = components['schemas']
 export type ErrorType = Schemas['ErrorType']
 export type Stage = Schemas['Stage']
+/** What confirm made of an image: its size as shown, a ThumbHash placeholder, its variants. */
+export type ImageReport = Schemas['ImageReport']
+/** One variant of an image (IMAGE_VARIANTS): what `downloadUrl` takes as `variant`. */
+export type Variant = Schemas['VariantBody']
 export type Metadata = Record<string, string>
 
 /** Attempts of a request the server asks to repeat (429 RATE_LIMITED, 503 SERVER_BUSY) or that could not reach it. */
@@ -136,9 +140,16 @@ export class DraftStore {
   /** Readiness: the store answers and the buckets exist. */ ready() { return this.get<Body<'StatusResponse'>>('/ready') }
   /** A URL to upload a draft to; what is declared is signed into it. */
   uploadUrl(request: Body<'UploadUrlRequest'>) { return this.call<Body<'UploadUrlResponse'>>('upload-url', request) }
-  /** A URL to read a draft (preview) or a confirmed object, saved as `filename` if given. */
+  /**
+   * A URL to read a draft (preview) or a confirmed object, saved as `filename` if given; with `variant`, one of a
+   * confirmed image's variants (`VARIANT_NOT_FOUND` when it has none of that name).
+   */
   downloadUrl(request: Body<'DownloadUrlRequest'>) { return this.call<Body<'DownloadUrlResponse'>>('download-url', request) }
-  /** Moves a draft into the main bucket, under `final_name` if given, with `metadata`. Idempotent. */
+  /**
+   * Moves a draft into the main bucket, under `final_name` if given, with `metadata`. Idempotent. For an image,
+   * `image` gives its size as shown, its placeholder and its variants; `size` and `sha256` are given when stripping
+   * its metadata changed the bytes promoted.
+   */
   confirmUpload(request: Body<'ConfirmUploadRequest'>) { return this.call<Body<'ConfirmUploadResponse'>>('confirm-upload', request) }
   /** Confirms drafts all together or not at all; the same key again answers the recorded outcome. */
   confirmSet(request: Body<'ConfirmSetRequest'>) { return this.call<Body<'ConfirmSetResponse'>>('confirm-set', request) }
@@ -150,7 +161,7 @@ export class DraftStore {
   discardDraft(request: Body<'DiscardDraftRequest'>) { return this.call<Body<'SuccessResponse'>>('discard-draft', request) }
   /** One page of the caller's confirmed objects. */
   listObjects(request: Body<'ListObjectsRequest'> = {}) { return this.call<Body<'ListObjectsResponse'>>('list-objects', request) }
-  /** One confirmed object's size, type, checksum and metadata. */
+  /** One confirmed object's size, type, checksum and metadata, and for an image what confirm made of it. */
   statObject(request: Body<'ObjectRequest'>) { return this.call<Body<'ObjectBody'>>('stat-object', request) }
   /** Deletes one of the caller's confirmed objects. */
   deleteObject(request: Body<'ObjectRequest'>) { return this.call<Body<'SuccessResponse'>>('delete-object', request) }

@@ -381,8 +381,17 @@ export interface components {
             content?: null | components["schemas"]["ContentReport"];
             /** @description `<BUCKET_NAME>/<object_name>` (with the tenant prefix, as the store keeps it). */
             final_location: string;
+            image?: null | components["schemas"]["ImageReport"];
             /** @description The confirmed object's name: `final_name` when given, else the draft's. */
             object_name: string;
+            /** @description The promoted object's base64 SHA-256, given only when its bytes differ from the upload's (see `size`). */
+            sha256?: string | null;
+            /**
+             * Format: int64
+             * @description The promoted object's size in bytes, given only when it differs from the upload's: IMAGE_METADATA stripped
+             *     metadata from the image.
+             */
+            size?: number | null;
             success: boolean;
         };
         /** @description What DraftStore found in a draft's bytes at confirm. */
@@ -422,6 +431,11 @@ export interface components {
             /** @description Name of the object, for example `avatars/42.jpg`: 1 to 1024 bytes of UTF-8 with the tenant prefix `<tenant>/` (characters outside ASCII take 2 to 4), segments between single `/`, none `.` or `..`, no control character, no backslash. */
             object_name: string;
             stage?: null | components["schemas"]["Stage"];
+            /**
+             * @description One of the object's image variants (IMAGE_VARIANTS) instead of the object itself: a confirmed object's
+             *     only (a `stage` of `draft` is refused); 404 `VARIANT_NOT_FOUND` when the object has no variant of that name.
+             */
+            variant?: string | null;
         };
         /** @description A URL to download an object from. */
         DownloadUrlResponse: {
@@ -460,7 +474,24 @@ export interface components {
          *     `INVALID_REQUEST` for requests that are not the expected JSON.
          * @enum {string}
          */
-        ErrorType: "BUCKET_NOT_FOUND" | "OBJECT_NOT_FOUND" | "ACCESS_DENIED" | "NETWORK_ERROR" | "INVALID_OBJECT_NAME" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "UPLOAD_TOO_LARGE" | "UNSUPPORTED_CONTENT_TYPE" | "UPLOAD_REJECTED" | "OBJECT_ALREADY_EXISTS" | "DRAFT_CHANGED" | "UPLOAD_NOT_FOUND" | "INVALID_PARTS" | "RATE_LIMITED" | "INSUFFICIENT_STORAGE" | "HOOK_UNAVAILABLE" | "REQUEST_TIMEOUT" | "SERVER_BUSY" | "CONTENT_TYPE_MISMATCH" | "IMAGE_TOO_LARGE" | "UPLOAD_INFECTED" | "SCANNER_UNAVAILABLE" | "IDEMPOTENCY_KEY_REUSED";
+        ErrorType: "BUCKET_NOT_FOUND" | "OBJECT_NOT_FOUND" | "ACCESS_DENIED" | "NETWORK_ERROR" | "INVALID_OBJECT_NAME" | "INTERNAL_ERROR" | "INVALID_REQUEST" | "UPLOAD_TOO_LARGE" | "UNSUPPORTED_CONTENT_TYPE" | "UPLOAD_REJECTED" | "OBJECT_ALREADY_EXISTS" | "DRAFT_CHANGED" | "UPLOAD_NOT_FOUND" | "INVALID_PARTS" | "RATE_LIMITED" | "INSUFFICIENT_STORAGE" | "HOOK_UNAVAILABLE" | "REQUEST_TIMEOUT" | "SERVER_BUSY" | "CONTENT_TYPE_MISMATCH" | "IMAGE_TOO_LARGE" | "UPLOAD_INFECTED" | "SCANNER_UNAVAILABLE" | "IDEMPOTENCY_KEY_REUSED" | "VARIANT_NOT_FOUND" | "IMAGE_UNREADABLE";
+        /** @description What confirm made of an image: its size as shown, a placeholder to paint before it loads, and its variants. */
+        ImageReport: {
+            /**
+             * Format: int32
+             * @description Height in pixels as shown, after the EXIF orientation.
+             */
+            height: number;
+            /** @description The image's ThumbHash, base64: a blurred preview of 100 × 100 pixels or less, with its aspect ratio. */
+            placeholder: string;
+            /** @description Every variant IMAGE_VARIANTS declared, in its order. */
+            variants: components["schemas"]["VariantBody"][];
+            /**
+             * Format: int32
+             * @description Width in pixels as shown, after the EXIF orientation.
+             */
+            width: number;
+        };
         /** @description Request for a page of the caller's drafts. */
         ListDraftsRequest: {
             /**
@@ -508,6 +539,7 @@ export interface components {
             /** Format: date-time */
             confirmed_at: string;
             content_type: string;
+            image?: null | components["schemas"]["ImageReport"];
             /** @description What confirm stored with the object: names to values. */
             metadata: {
                 [key: string]: string;
@@ -787,6 +819,21 @@ export interface components {
                 [key: string]: string;
             };
             url: string;
+        };
+        /** @description One variant of an image, made at confirm and stored beside it. */
+        VariantBody: {
+            content_type: string;
+            /** Format: int32 */
+            height: number;
+            /** @description The name IMAGE_VARIANTS gave it: what `download-url` takes as `variant`. */
+            name: string;
+            /**
+             * Format: int64
+             * @description Its size in bytes.
+             */
+            size: number;
+            /** Format: int32 */
+            width: number;
         };
     };
     responses: never;
@@ -1330,7 +1377,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description OBJECT_NOT_FOUND or BUCKET_NOT_FOUND */
+            /** @description OBJECT_NOT_FOUND, BUCKET_NOT_FOUND, or VARIANT_NOT_FOUND: the object has no variant of that name */
             404: {
                 headers: {
                     [name: string]: unknown;

@@ -168,3 +168,64 @@ test('tenants see their own objects only', async () => {
   assert.equal((await owner.statObject({ object_name: name })).size, 6)
   await assert.rejects(new DraftStore(url, { token: 'not-a-key' }).listObjects(), (e) => e.errorType === 'ACCESS_DENIED' && e.status === 401)
 })
+
+// The content fixtures of DraftStore's own tests: real files made by real encoders.
+const fixture = (name) => fs.readFileSync(new URL(`../../../crates/server/tests/fixtures/content/${name}`, import.meta.url))
+
+/** The width and height a WebP file's header declares (lossy, lossless or extended). */
+function webpSize(data) {
+  assert.equal(data.toString('latin1', 0, 4), 'RIFF')
+  assert.equal(data.toString('latin1', 8, 12), 'WEBP')
+  assert.equal(data.readUInt32LE(4) + 8, data.length, 'the RIFF size is the file\'s')
+  const chunk = data.toString('latin1', 12, 16)
+  if (chunk === 'VP8 ') {
+    assert.deepEqual([...data.subarray(23, 26)], [0x9d, 0x01, 0x2a], 'a VP8 key frame')
+    return [data.readUInt16LE(26) & 0x3fff, data.readUInt16LE(28) & 0x3fff]
+  }
+  if (chunk === 'VP8L') {
+    const bits = data.readUInt32LE(21)
+    return [(bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1]
+  }
+  assert.equal(chunk, 'VP8X')
+  return [data.readUIntLE(24, 3) + 1, data.readUIntLE(27, 3) + 1]
+}
+
+test('an image is confirmed with variants and its thumb downloaded', async () => {
+  // The suite's servers declare IMAGE_VARIANTS thumb=32x32,cover,webp;preview=40x40,contain,png.
+  const client = new DraftStore(url, { token: alice })
+  const folder = unique('image')
+  const name = `${folder}/photo.png`
+  await client.uploadFile(new Blob([fixture('photo.png')], { type: 'image/png' }), name)
+  const confirmed = await client.confirmUpload({ object_name: name })
+  const image = confirmed.image
+  assert.deepEqual([image.width, image.height], [64, 48])
+  assert.ok(image.placeholder, 'a ThumbHash to paint before the image loads')
+  assert.deepEqual(image.variants.map((v) => [v.name, v.content_type, v.width, v.height]), [['thumb', 'image/webp', 32, 32], ['preview', 'image/png', 40, 30]])
+  assert.ok(!('size' in confirmed) && !('sha256' in confirmed), 'a PNG without metadata is promoted as is')
+  assert.deepEqual((await client.statObject({ object_name: name })).image, image)
+  assert.deepEqual((await client.listObjects({ prefix: `${folder}/` })).objects.map((o) => o.image), [image])
+
+  const ticket = await client.downloadUrl({ object_name: name, variant: 'thumb' })
+  assert.equal(ticket.stage, 'main')
+  const response = await fetch(ticket.download_url)
+  assert.equal(response.headers.get('content-type'), 'image/webp')
+  const thumb = Buffer.from(await response.arrayBuffer())
+  assert.equal(thumb.length, image.variants[0].size)
+  assert.deepEqual(webpSize(thumb), [32, 32])
+
+  const refusals = [
+    [{ variant: 'huge' }, ['VARIANT_NOT_FOUND', 404]],
+    [{ variant: '../thumb' }, ['INVALID_REQUEST', 400]],
+    [{ variant: 'x'.repeat(33) }, ['INVALID_REQUEST', 400]],
+    [{ variant: 'thumb', stage: 'draft' }, ['INVALID_REQUEST', 400]],
+  ]
+  for (const [request, expected] of refusals) {
+    await assert.rejects(client.downloadUrl({ object_name: name, ...request }), (error) => {
+      assert.ok(error instanceof DraftStoreError)
+      assert.deepEqual([error.errorType, error.status], expected, JSON.stringify(request))
+      return true
+    })
+  }
+  // Another tenant learns nothing of the image, not even that it has variants.
+  await assert.rejects(new DraftStore(url, { token: mallory }).downloadUrl({ object_name: name, variant: 'thumb' }), (error) => error.errorType === 'OBJECT_NOT_FOUND')
+})

@@ -523,18 +523,31 @@ pub enum Destination {
     Stdout,
 }
 
+/// Which bytes of an object a download reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadOptions {
+    /// Which bucket to read; `None`: the draft when one exists, else the confirmed object.
+    pub stage: Option<Stage>,
+    /// One of a confirmed image's variants (IMAGE_VARIANTS) instead of the object itself; the server answers
+    /// `VARIANT_NOT_FOUND` when the object has none of that name, and refuses it with `Stage::Draft`.
+    pub variant: Option<String>,
+}
+
 /// What a download did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DownloadReport {
     pub object_name: String,
     pub stage: Stage,
+    /// The variant read, when one was asked for.
+    pub variant: Option<String>,
     pub size: u64,
 }
 
 /// Attempts at a download whose connection breaks off, each resuming where the last one stopped.
 const DOWNLOAD_ATTEMPTS: usize = 5;
 
-/// Downloads an object (the draft when one exists, else the confirmed object, unless `stage` says which).
+/// Downloads an object (the draft when one exists, else the confirmed object, unless `options.stage` says which),
+/// or one of its image variants (`options.variant`).
 ///
 /// A file is written beside its final name (`.<name>.draftstore-partial`, its ETag beside it) and renamed into
 /// place once whole. A transfer cut off (the connection broke, the process was killed) resumes from what the
@@ -543,11 +556,16 @@ const DOWNLOAD_ATTEMPTS: usize = 5;
 pub async fn download(
     client: &Client,
     object_name: &str,
-    stage: Option<Stage>,
+    options: &DownloadOptions,
     destination: &Destination,
     progress: &dyn Progress,
 ) -> Result<DownloadReport> {
-    let request = api::DownloadUrlRequest { object_name: object_name.to_owned(), stage, ..Default::default() };
+    let request = api::DownloadUrlRequest {
+        object_name: object_name.to_owned(),
+        stage: options.stage,
+        variant: options.variant.clone(),
+        ..Default::default()
+    };
     let ticket = client.download_url(&request).await?;
     let url = strip_query(&ticket.download_url);
     let size = match destination {
@@ -564,7 +582,7 @@ pub async fn download(
         }
         Destination::File(path) => download_file(client, &ticket.download_url, path, progress).await?,
     };
-    Ok(DownloadReport { object_name: ticket.object_name, stage: ticket.stage, size })
+    Ok(DownloadReport { object_name: ticket.object_name, stage: ticket.stage, variant: options.variant.clone(), size })
 }
 
 /// Sends a GET to a signed URL, from byte `from` of the version `etag` when resuming; a store's refusal is an

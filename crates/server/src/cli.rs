@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use draftstore_api::{self as api, Stage};
-use draftstore_client::transfer::{self, Destination, Progress, UploadOptions};
+use draftstore_client::transfer::{self, Destination, DownloadOptions, Progress, UploadOptions};
 use draftstore_client::{Client, Error};
 use futures_util::StreamExt;
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -85,12 +85,17 @@ pub struct DownloadArgs {
     /// Name of the object.
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// File to write, `-` for standard output [default: the name's last segment, in the current folder].
+    /// File to write, `-` for standard output [default: the name's last segment, in the current folder; with
+    /// --variant, the variant's name and extension in place of its extension, as in photo.thumb.webp].
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Which bucket to read [default: the draft when one exists, else the confirmed object].
     #[arg(long, value_name = "draft|main")]
     pub stage: Option<Stage>,
+    /// One of a confirmed image's variants (IMAGE_VARIANTS), for example `thumb`, instead of the object itself;
+    /// `draftstore stat NAME` lists them.
+    #[arg(long, value_name = "VARIANT")]
+    pub variant: Option<String>,
 }
 
 /// `draftstore confirm`.
@@ -117,7 +122,8 @@ pub struct ConfirmArgs {
 pub struct StatArgs {
     #[command(flatten)]
     pub client: ClientArgs,
-    /// Confirmed objects to describe, as JSON.
+    /// Confirmed objects to describe, as JSON; for an image, `image` gives its size as shown, its placeholder
+    /// (ThumbHash, base64) and its variants.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
 }
@@ -483,7 +489,7 @@ async fn upload_one(
             ..Default::default()
         };
         let confirmed = client.confirm_upload(&request).await?;
-        output.done(&format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location));
+        output.done(&confirmed_line(&confirmed));
     }
     Ok(())
 }
@@ -498,7 +504,10 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
         Some(path) if path.as_os_str() == "-" => Destination::Stdout,
         Some(path) => Destination::File(path.clone()),
         None => match args.name.rsplit('/').next().filter(|s| !s.is_empty() && *s != "." && *s != "..") {
-            Some(last) => Destination::File(PathBuf::from(last)),
+            Some(last) => match &args.variant {
+                Some(variant) => Destination::File(variant_file(&client, &args.name, last, variant).await),
+                None => Destination::File(PathBuf::from(last)),
+            },
             None => {
                 eprintln!("error: {}: cannot name a file after it; give -o FILE", args.name);
                 return ExitCode::from(2);
@@ -512,19 +521,19 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
         output: output.clone(),
         subject: args.name.clone(),
     };
-    match transfer::download(&client, &args.name, args.stage, &destination, &progress).await {
+    let options = DownloadOptions { stage: args.stage, variant: args.variant.clone() };
+    match transfer::download(&client, &args.name, &options, &destination, &progress).await {
         Ok(report) => {
             progress.file.finish_and_clear();
             let target = match &destination {
                 Destination::File(path) => path.display().to_string(),
                 Destination::Stdout => "standard output".to_owned(),
             };
-            output.done(&format!(
-                "downloaded {} ({}, {}) to {target}",
-                report.object_name,
-                HumanBytes(report.size),
-                report.stage
-            ));
+            let what = match &report.variant {
+                Some(variant) => format!("variant {variant} of {}", report.object_name),
+                None => report.object_name,
+            };
+            output.done(&format!("downloaded {what} ({}, {}) to {target}", HumanBytes(report.size), report.stage));
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -533,6 +542,46 @@ pub async fn download(args: DownloadArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file a variant is written to without `-o`: the object's last segment with the variant's name and extension
+/// in place of its extension (`photo.png`, `thumb` as WebP: `photo.thumb.webp`). The extension comes from the
+/// object's description; when that cannot be read the variant's name alone is added, and the download that
+/// follows reports why.
+async fn variant_file(client: &Client, name: &str, last: &str, variant: &str) -> PathBuf {
+    let stem = Path::new(last).file_stem().map_or_else(|| last.to_owned(), |s| s.to_string_lossy().into_owned());
+    let described = client.stat_object(&api::ObjectRequest { object_name: name.to_owned() }).await.ok();
+    let made = described.and_then(|o| o.image).and_then(|i| i.variants.into_iter().find(|v| v.name == variant));
+    let extension = made.and_then(|v| match v.content_type.as_str() {
+        "image/webp" => Some("webp"),
+        "image/jpeg" => Some("jpg"),
+        "image/png" => Some("png"),
+        _ => None,
+    });
+    PathBuf::from(match extension {
+        Some(extension) => format!("{stem}.{variant}.{extension}"),
+        None => format!("{stem}.{variant}"),
+    })
+}
+
+/// A confirm's line: where the object went and, for an image, what confirm made of it.
+fn confirmed_line(confirmed: &api::ConfirmUploadResponse) -> String {
+    let mut line = format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location);
+    if let Some(image) = &confirmed.image {
+        line.push_str(&format!(", image {}x{}", image.width, image.height));
+        let variants: Vec<_> = image
+            .variants
+            .iter()
+            .map(|v| format!("{} ({}x{} {}, {})", v.name, v.width, v.height, v.content_type, HumanBytes(v.size)))
+            .collect();
+        if !variants.is_empty() {
+            line.push_str(&format!(", variants {}", variants.join(", ")));
+        }
+    }
+    if let Some(size) = confirmed.size {
+        line.push_str(&format!(", metadata stripped (now {})", HumanBytes(size)));
+    }
+    line
 }
 
 /// `draftstore confirm`.
@@ -551,13 +600,13 @@ pub async fn confirm(args: ConfirmArgs) -> ExitCode {
         };
         async move {
             let confirmed = client.confirm_upload(&request).await?;
-            Ok(format!("confirmed {} to {}", confirmed.object_name, confirmed.final_location))
+            Ok(confirmed_line(&confirmed))
         }
     })
     .await
 }
 
-/// `draftstore stat`: each object as JSON.
+/// `draftstore stat`: each object as JSON, an image's size, placeholder and variants with it.
 pub async fn stat(args: StatArgs) -> ExitCode {
     each_name(&args.client, &args.names, |client, name| async move {
         let object = client.stat_object(&api::ObjectRequest { object_name: name }).await?;

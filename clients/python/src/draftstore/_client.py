@@ -81,15 +81,19 @@ class AsyncClient:
                                                    content_length=content_length, checksum_sha256=checksum_sha256))
 
     async def download_url(self, object_name: str, *, stage: Optional[str] = None, filename: Optional[str] = None,
-                           disposition: Optional[str] = None) -> m.DownloadUrlResponse:
-        """A URL to read a draft (preview) or a confirmed object, saved as `filename` if given."""
+                           disposition: Optional[str] = None, variant: Optional[str] = None) -> m.DownloadUrlResponse:
+        """A URL to read a draft (preview) or a confirmed object, saved as `filename` if given; with `variant`, one of
+        a confirmed image's variants (`VARIANT_NOT_FOUND` when it has none of that name)."""
         return await self.call("download-url", _body(object_name=object_name, stage=stage, filename=filename,
-                                                     disposition=disposition))
+                                                     disposition=disposition, variant=variant))
 
     async def confirm_upload(self, object_name: str, *, final_name: Optional[str] = None,
                              metadata: Optional[Dict[str, str]] = None,
                              overwrite: Optional[bool] = None) -> m.ConfirmUploadResponse:
-        """Moves a draft into the main bucket, under `final_name` if given, with `metadata`. Idempotent."""
+        """Moves a draft into the main bucket, under `final_name` if given, with `metadata`. Idempotent.
+
+        For an image, `image` gives its size as shown, its placeholder and its variants; `size` and `sha256` are
+        given when stripping its metadata changed the bytes promoted."""
         return await self.call("confirm-upload", _body(object_name=object_name, final_name=final_name,
                                                        metadata=metadata, overwrite=overwrite))
 
@@ -116,7 +120,7 @@ class AsyncClient:
         return await self.call("list-objects", _body(prefix=prefix, page_size=page_size, page_token=page_token))
 
     async def stat_object(self, object_name: str) -> m.ObjectBody:
-        """One confirmed object's size, type, checksum and metadata."""
+        """One confirmed object's size, type, checksum and metadata, and for an image what confirm made of it."""
         return await self.call("stat-object", {"object_name": object_name})
 
     async def delete_object(self, object_name: str) -> m.SuccessResponse:

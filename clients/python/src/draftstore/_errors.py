@@ -11,9 +11,9 @@ RETRYABLE = frozenset({"RATE_LIMITED", "SERVER_BUSY"})
 class DraftStoreError(Exception):
     """A request DraftStore (or the store behind a signed URL) refused, or could not answer.
 
-    `error_type` is DraftStore's stable code (`OBJECT_NOT_FOUND`, `RATE_LIMITED`, …; `None` when the answer was not
-    DraftStore's), `status` the HTTP status (`None` when no answer came), `retry_after` the seconds the server asked
-    to wait, if it did.
+    `error_type` is DraftStore's stable code (`OBJECT_NOT_FOUND`, `VARIANT_NOT_FOUND`, `RATE_LIMITED`, …: the
+    models' `ErrorType`; `None` when the answer was not DraftStore's), `status` the HTTP status (`None` when no
+    answer came), `retry_after` the seconds the server asked to wait, if it did.
     """
 
     def __init__(self, message: str, *, error_type: Optional[str] = None, status: Optional[int] = None,

@@ -67,6 +67,9 @@ class ConfirmUploadResponse(_ConfirmUploadResponseRequired, total=False):
     """A confirmed upload."""
 
     content: Union[None, 'ContentReport']
+    image: Union[None, 'ImageReport']
+    sha256: Optional[str]
+    size: Optional[int]
 
 
 class _ContentReportRequired(TypedDict):
@@ -102,6 +105,7 @@ class DownloadUrlRequest(_DownloadUrlRequestRequired, total=False):
     disposition: Union[None, 'Disposition']
     filename: Optional[str]
     stage: Union[None, 'Stage']
+    variant: Optional[str]
 
 
 class _DownloadUrlResponseRequired(TypedDict):
@@ -138,7 +142,18 @@ class _ErrorBodyRequired(TypedDict):
 class ErrorBody(_ErrorBodyRequired, total=False):
     """The body of every error response."""
 
-ErrorType = Literal['BUCKET_NOT_FOUND', 'OBJECT_NOT_FOUND', 'ACCESS_DENIED', 'NETWORK_ERROR', 'INVALID_OBJECT_NAME', 'INTERNAL_ERROR', 'INVALID_REQUEST', 'UPLOAD_TOO_LARGE', 'UNSUPPORTED_CONTENT_TYPE', 'UPLOAD_REJECTED', 'OBJECT_ALREADY_EXISTS', 'DRAFT_CHANGED', 'UPLOAD_NOT_FOUND', 'INVALID_PARTS', 'RATE_LIMITED', 'INSUFFICIENT_STORAGE', 'HOOK_UNAVAILABLE', 'REQUEST_TIMEOUT', 'SERVER_BUSY', 'CONTENT_TYPE_MISMATCH', 'IMAGE_TOO_LARGE', 'UPLOAD_INFECTED', 'SCANNER_UNAVAILABLE', 'IDEMPOTENCY_KEY_REUSED']
+ErrorType = Literal['BUCKET_NOT_FOUND', 'OBJECT_NOT_FOUND', 'ACCESS_DENIED', 'NETWORK_ERROR', 'INVALID_OBJECT_NAME', 'INTERNAL_ERROR', 'INVALID_REQUEST', 'UPLOAD_TOO_LARGE', 'UNSUPPORTED_CONTENT_TYPE', 'UPLOAD_REJECTED', 'OBJECT_ALREADY_EXISTS', 'DRAFT_CHANGED', 'UPLOAD_NOT_FOUND', 'INVALID_PARTS', 'RATE_LIMITED', 'INSUFFICIENT_STORAGE', 'HOOK_UNAVAILABLE', 'REQUEST_TIMEOUT', 'SERVER_BUSY', 'CONTENT_TYPE_MISMATCH', 'IMAGE_TOO_LARGE', 'UPLOAD_INFECTED', 'SCANNER_UNAVAILABLE', 'IDEMPOTENCY_KEY_REUSED', 'VARIANT_NOT_FOUND', 'IMAGE_UNREADABLE']
+
+
+class _ImageReportRequired(TypedDict):
+    height: int
+    placeholder: str
+    variants: List['VariantBody']
+    width: int
+
+
+class ImageReport(_ImageReportRequired, total=False):
+    """What confirm made of an image: its size as shown, a placeholder to paint before it loads, and its variants."""
 
 
 class _ListDraftsRequestRequired(TypedDict):
@@ -206,6 +221,7 @@ class _ObjectBodyRequired(TypedDict):
 class ObjectBody(_ObjectBodyRequired, total=False):
     """A confirmed object."""
 
+    image: Union[None, 'ImageReport']
     sha256: Optional[str]
 
 
@@ -402,3 +418,15 @@ class UppySignResponse(_UppySignResponseRequired, total=False):
     """The presigned request, as Uppy expects it."""
 
     headers: Dict[str, str]
+
+
+class _VariantBodyRequired(TypedDict):
+    content_type: str
+    height: int
+    name: str
+    size: int
+    width: int
+
+
+class VariantBody(_VariantBodyRequired, total=False):
+    """One variant of an image, made at confirm and stored beside it."""

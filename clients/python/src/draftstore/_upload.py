@@ -189,10 +189,12 @@ async def upload_file(self, source: Union[str, os.PathLike], object_name: Option
 
 
 async def download_file(self, object_name: str, target: Union[str, os.PathLike], *, stage: Optional[str] = None,
+                        variant: Optional[str] = None,
                         progress: Union[None, bool, Progress] = None) -> Dict[str, Any]:
-    """Downloads a draft (or, without one, the confirmed object; `stage` says which) to a file, written beside it
-    and renamed into place once whole. Returns `{"object_name", "stage", "size"}`."""
-    ticket = await self.download_url(object_name, stage=stage)
+    """Downloads a draft (or, without one, the confirmed object; `stage` says which), or with `variant` one of a
+    confirmed image's variants, to a file, written beside it and renamed into place once whole. Returns
+    `{"object_name", "stage", "size"}`."""
+    ticket = await self.download_url(object_name, stage=stage, variant=variant)
     target = Path(target)
     partial = target.with_name(f".{target.name}.draftstore-partial")
     async with self.http.stream("GET", ticket["download_url"]) as response:

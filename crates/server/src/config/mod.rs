@@ -50,7 +50,7 @@ pub enum Command {
     Doctor(Box<DoctorArgs>),
     /// Upload files as drafts through a DraftStore server; large files in parallel parts, resumable.
     Upload(Box<UploadArgs>),
-    /// Download a draft or a confirmed object.
+    /// Download a draft, a confirmed object, or one of its image variants.
     Download(Box<DownloadArgs>),
     /// Confirm drafts: move them into the main bucket.
     Confirm(Box<ConfirmArgs>),

@@ -17,7 +17,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::admission::Gate;
 use crate::domain::{
     Disposition, IdempotencyKey, Metadata, Stage, parse_checksum, parse_content_type, parse_etag, parse_filename,
-    parse_object_name, parse_part_number, parse_upload_id,
+    parse_object_name, parse_part_number, parse_upload_id, parse_variant,
 };
 use crate::error::Error;
 use crate::service::{
@@ -117,8 +117,12 @@ impl DraftRpc for GrpcApi {
             Ok(pb::Disposition::Attachment) => Some(Disposition::Attachment),
             Err(_) => return Err(Error::InvalidRequest(format!("unknown disposition {}", request.disposition)).into()),
         };
-        let download =
-            Download { stage: wanted, filename: parse_filename(given(&request.filename))?, disposition, variant: None };
+        let download = Download {
+            stage: wanted,
+            filename: parse_filename(given(&request.filename))?,
+            disposition,
+            variant: parse_variant(given(&request.variant))?,
+        };
         let ticket = self.service.download_url(&caller, &name, &download, OffsetDateTime::now_utc()).await?;
         Ok(Response::new(pb::GetDownloadUrlResponse {
             result: ok(),
@@ -349,6 +353,9 @@ fn confirmed(confirmation: Confirmation) -> pb::ConfirmUploadResponse {
         final_location: confirmation.final_location,
         object_name: confirmation.object_name.to_string(),
         content: confirmation.content.map(content_report),
+        image: confirmation.image.map(image_info),
+        size: confirmation.rewritten.as_ref().map(|r| r.size),
+        sha256: confirmation.rewritten.map(|r| r.sha256.to_string()).unwrap_or_default(),
     }
 }
 
@@ -361,6 +368,27 @@ fn stored_object(object: ObjectEntry) -> pb::StoredObject {
         confirmed_at: timestamp(object.confirmed_at),
         sha256: object.sha256.map(|c| c.to_string()).unwrap_or_default(),
         metadata: object.metadata.into_iter().collect(),
+        image: object.image.map(image_info),
+    }
+}
+
+/// An image report in the protocol's terms.
+fn image_info(image: draftstore_api::ImageReport) -> pb::ImageInfo {
+    pb::ImageInfo {
+        width: image.width,
+        height: image.height,
+        placeholder: image.placeholder,
+        variants: image
+            .variants
+            .into_iter()
+            .map(|v| pb::Variant {
+                name: v.name,
+                content_type: v.content_type,
+                width: v.width,
+                height: v.height,
+                size: v.size,
+            })
+            .collect(),
     }
 }
 

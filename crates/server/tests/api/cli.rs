@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TENANTS, TestApp, api_keys, on_both_backends, serve_settings, spawn, spawn_app_with};
+use crate::helpers::variants::{WITH_VARIANTS, decoded};
+use crate::helpers::{
+    Backend, TENANTS, TestApp, api_keys, fixture, on_both_backends, serve_settings, spawn, spawn_app_with,
+};
 use crate::proxy::Proxy;
 
 const MIB: usize = 1024 * 1024;
@@ -443,3 +446,55 @@ async fn confirmed_objects_from_the_command_line() {
     assert_eq!(cli.run(&["confirm", "a", "b", "--as", "c"]).await.code, 2, "--as names one object");
     assert_eq!(cli.run(&["confirm", "a", "--meta", "no-value"]).await.code, 2, "--meta takes KEY=VALUE");
 }
+
+/// An image confirmed from the command line shows what confirm made of it; `stat` lists its variants and `download
+/// --variant` writes one, named after the object and the variant unless `-o` names the file.
+async fn image_variants_from_the_command_line(backend: Backend) {
+    let app = backend.spawn(&WITH_VARIANTS).await;
+    let cli = Cli::new(&app);
+    std::fs::write(cli.path("photo.png"), fixture("photo.png")).expect("write");
+    let run = cli.ok(&["upload", "photo.png", "--prefix", "pics/", "--confirm"]).await;
+    assert!(run.stdout.contains("confirmed pics/photo.png to "), "{run:?}");
+    assert!(run.stdout.contains(", image 64x48, variants thumb (32x32 image/webp, "), "{run:?}");
+    assert!(run.stdout.contains("preview (40x30 image/png, "), "{run:?}");
+
+    let stat: Value = serde_json::from_str(&cli.ok(&["stat", "pics/photo.png"]).await.stdout).expect("JSON");
+    assert_eq!((stat["image"]["width"].as_u64(), stat["image"]["height"].as_u64()), (Some(64), Some(48)));
+    assert!(stat["image"]["placeholder"].as_str().is_some_and(|p| !p.is_empty()), "{stat}");
+    let variants = stat["image"]["variants"].as_array().expect("variants");
+    let named: Vec<_> = variants.iter().map(|v| (v["name"].as_str(), v["content_type"].as_str())).collect();
+    assert_eq!(named, [(Some("thumb"), Some("image/webp")), (Some("preview"), Some("image/png"))]);
+
+    let run = cli.ok(&["download", "pics/photo.png", "--variant", "thumb"]).await;
+    assert!(run.stdout.contains("downloaded variant thumb of pics/photo.png ("), "{run:?}");
+    let thumb = std::fs::read(cli.path("photo.thumb.webp")).expect("named after the object and the variant");
+    assert_eq!(thumb.len() as u64, variants[0]["size"].as_u64().expect("size"));
+    assert_eq!(decoded(&thumb), (image::ImageFormat::WebP, 32, 32));
+    cli.ok(&["download", "pics/photo.png", "--variant", "preview", "--stage", "main", "-o", "small.png"]).await;
+    assert_eq!(decoded(&std::fs::read(cli.path("small.png")).expect("written")), (image::ImageFormat::Png, 40, 30));
+    cli.ok(&["download", "pics/photo.png", "-o", "original.png"]).await;
+    assert_eq!(std::fs::read(cli.path("original.png")).expect("written"), fixture("photo.png"));
+
+    // Refusals exit 1 with the server's message and code, and leave no file behind.
+    let before = std::fs::read_dir(cli.dir.path()).expect("listed").count();
+    let run = cli.run(&["download", "pics/photo.png", "--variant", "huge"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr.contains("error: pics/photo.png: object 'pics/photo.png' has no variant 'huge' (VARIANT_NOT_FOUND)"),
+        "{run:?}"
+    );
+    for (args, code) in [
+        (&["--variant", "../thumb"][..], "INVALID_REQUEST"),
+        (&["--variant", &"x".repeat(33)][..], "INVALID_REQUEST"),
+        (&["--variant", "thumb", "--stage", "draft"][..], "INVALID_REQUEST"),
+    ] {
+        let run = cli.run(&[&["download", "pics/photo.png"][..], args].concat()).await;
+        assert!(run.code == 1 && run.stderr.contains(&format!("({code})")), "{args:?}: {run:?}");
+    }
+    assert_eq!(std::fs::read_dir(cli.dir.path()).expect("listed").count(), before, "no file was written");
+
+    let help = cli.ok(&["download", "--help"]).await.stdout;
+    assert!(help.contains("--variant <VARIANT>") && help.contains("photo.thumb.webp"), "{help}");
+}
+
+on_both_backends!(image_variants_from_the_command_line);

@@ -2,9 +2,10 @@
 //! the shared API types, and the server's errors as the typed codes a caller matches on.
 
 use draftstore_client::api::{self, ErrorType, Stage};
-use draftstore_client::transfer::{self, Destination, NoProgress, UploadOptions};
+use draftstore_client::transfer::{self, Destination, DownloadOptions, NoProgress, UploadOptions};
 use draftstore_client::{Client, Error};
 
+use crate::helpers::variants::{WITH_VARIANTS, decoded, located_jpeg};
 use crate::helpers::{Backend, TestApp, on_both_backends};
 
 fn client(app: &TestApp) -> Client {
@@ -62,10 +63,10 @@ async fn every_operation_round_trips_through_the_typed_client(backend: Backend) 
         (Some("image/png"), Some(64), Some(48))
     );
     let copy = dir.path().join("copy.png");
-    let downloaded =
-        transfer::download(&client, "p/photo.png", Some(Stage::Main), &Destination::File(copy.clone()), &NoProgress)
-            .await
-            .expect("downloads");
+    let main = DownloadOptions { stage: Some(Stage::Main), ..Default::default() };
+    let downloaded = transfer::download(&client, "p/photo.png", &main, &Destination::File(copy.clone()), &NoProgress)
+        .await
+        .expect("downloads");
     assert_eq!((downloaded.stage, downloaded.size), (Stage::Main, 1039));
     assert_eq!(std::fs::read(&copy).expect("read"), png);
 
@@ -135,6 +136,83 @@ async fn every_operation_round_trips_through_the_typed_client(backend: Backend) 
 }
 
 on_both_backends!(every_operation_round_trips_through_the_typed_client);
+
+/// The typed client reads what confirm, stat and list say of an image, downloads its variants through the transfer
+/// helper, and gets the server's refusals of variants as typed codes.
+async fn image_variants_through_the_typed_client(backend: Backend) {
+    let app = backend.spawn(&WITH_VARIANTS).await;
+    let client = client(&app);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("phone.jpg");
+    let located = located_jpeg(dir.path());
+    std::fs::write(&file, &located).expect("write");
+    transfer::upload_file(&client, &file, &UploadOptions::new("i/phone.jpg", "image/jpeg"), &NoProgress)
+        .await
+        .expect("uploads");
+    let confirm = api::ConfirmUploadRequest { object_name: "i/phone.jpg".into(), ..Default::default() };
+    let confirmed = client.confirm_upload(&confirm).await.expect("confirms");
+    let image = confirmed.image.expect("an image report");
+    assert_eq!((image.width, image.height, image.variants.len()), (64, 48, 2));
+    // The GPS position was stripped: the answer gives the promoted bytes' size and checksum.
+    let stripped = confirmed.size.expect("the promoted size");
+    let uploaded = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&located))
+    };
+    assert!(confirmed.sha256.is_some_and(|sha256| sha256 != uploaded), "the promoted bytes differ");
+    let request = api::ObjectRequest { object_name: "i/phone.jpg".into() };
+    let stat = client.stat_object(&request).await.expect("stat");
+    assert_eq!((stat.size, stat.image.as_ref()), (stripped, Some(&image)));
+    let listed = client.list_all_objects(Some("i/")).await.expect("lists");
+    assert_eq!(listed.into_iter().map(|o| o.image).collect::<Vec<_>>(), [Some(image.clone())]);
+
+    for (variant, format) in
+        [(&image.variants[0], image::ImageFormat::WebP), (&image.variants[1], image::ImageFormat::Png)]
+    {
+        let path = dir.path().join(&variant.name);
+        let options = DownloadOptions { stage: None, variant: Some(variant.name.clone()) };
+        let report =
+            transfer::download(&client, "i/phone.jpg", &options, &Destination::File(path.clone()), &NoProgress)
+                .await
+                .expect("downloads the variant");
+        assert_eq!(
+            (report.stage, report.variant.as_deref(), report.size),
+            (Stage::Main, Some(variant.name.as_str()), variant.size)
+        );
+        assert_eq!(decoded(&std::fs::read(&path).expect("written")), (format, variant.width, variant.height));
+    }
+
+    let ask = |variant: &str, stage| api::DownloadUrlRequest {
+        object_name: "i/phone.jpg".into(),
+        stage,
+        variant: Some(variant.to_owned()),
+        ..Default::default()
+    };
+    assert_eq!(code(client.download_url(&ask("huge", None)).await), (404, Some(ErrorType::VariantNotFound)));
+    assert_eq!(code(client.download_url(&ask("../thumb", None)).await), (400, Some(ErrorType::InvalidRequest)));
+    assert_eq!(
+        code(client.download_url(&ask("thumb", Some(Stage::Draft))).await),
+        (400, Some(ErrorType::InvalidRequest))
+    );
+    // Not an image: no variants.
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, b"plain").expect("write");
+    transfer::upload_file(&client, &note, &UploadOptions::new("i/note.txt", "text/plain"), &NoProgress)
+        .await
+        .expect("uploads");
+    let confirm = api::ConfirmUploadRequest { object_name: "i/note.txt".into(), ..Default::default() };
+    let confirmed = client.confirm_upload(&confirm).await.expect("confirms");
+    assert_eq!((confirmed.image, confirmed.size, confirmed.sha256), (None, None, None));
+    let request = api::DownloadUrlRequest {
+        object_name: "i/note.txt".into(),
+        variant: Some("thumb".into()),
+        ..Default::default()
+    };
+    assert_eq!(code(client.download_url(&request).await), (404, Some(ErrorType::VariantNotFound)));
+}
+
+on_both_backends!(image_variants_through_the_typed_client);
 
 #[tokio::test]
 async fn a_server_that_is_not_there_is_a_transient_transport_error() {

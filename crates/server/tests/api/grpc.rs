@@ -11,7 +11,10 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::helpers::{Backend, TestApp, grpc_confirm, on_both_backends, serve_settings, spawn, spawn_app};
+use crate::helpers::variants::{WITH_VARIANTS, decoded, located_jpeg};
+use crate::helpers::{
+    Backend, TENANTS, TestApp, api_keys, fixture, grpc_confirm, on_both_backends, serve_settings, spawn, spawn_app,
+};
 use crate::seaweed::{self, SeaweedFs};
 
 /// The ErrorInfo reason and domain of a failed call.
@@ -285,4 +288,173 @@ async fn rest_and_grpc_give_the_same_outcome_for_the_same_inputs() {
     }
     assert_eq!(app.post("/api/v1/draft-bucket", &json!({})).await.status, 200);
     assert_eq!(grpc_outcome(grpc.create_draft_bucket(pb::CreateDraftBucketRequest {}).await), "OK");
+}
+
+/// A GetDownloadURL request for a variant of `name`.
+fn variant_request(name: &str, stage: pb::Stage, variant: &str) -> pb::GetDownloadUrlRequest {
+    pb::GetDownloadUrlRequest {
+        object_name: name.into(),
+        stage: stage.into(),
+        variant: variant.into(),
+        ..Default::default()
+    }
+}
+
+/// The content type and bytes a signed URL serves.
+async fn fetched(app: &TestApp, url: &str) -> (String, Vec<u8>) {
+    let response = app.client.get(url).send().await.expect("GET");
+    assert_eq!(response.status(), 200, "{url}");
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    (content_type, response.bytes().await.expect("body").to_vec())
+}
+
+async fn images_over_grpc_report_and_serve_their_variants(backend: Backend) {
+    let app = backend.spawn(&WITH_VARIANTS).await;
+    let mut grpc = app.grpc().await;
+    app.upload("g/photo.png", Some("image/png"), &fixture("photo.png")).await;
+    let confirmed = grpc.confirm_upload(grpc_confirm("g/photo.png")).await.expect("confirmed").into_inner();
+    let image = confirmed.image.clone().expect("an image report");
+    assert_eq!((image.width, image.height), (64, 48));
+    let placeholder = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &image.placeholder);
+    assert!(placeholder.is_ok_and(|p| !p.is_empty()), "a ThumbHash in base64: {:?}", image.placeholder);
+    let shapes: Vec<_> =
+        image.variants.iter().map(|v| (v.name.as_str(), v.content_type.as_str(), v.width, v.height)).collect();
+    assert_eq!(shapes, [("thumb", "image/webp", 32, 32), ("preview", "image/png", 40, 30)]);
+    // A PNG without metadata chunks is promoted as uploaded: neither size nor checksum is given.
+    assert_eq!((confirmed.size, confirmed.sha256.as_str()), (None, ""));
+
+    // Stat and list give the same report, and REST's stat the same values.
+    let stat = grpc.stat_object(pb::StatObjectRequest { object_name: "g/photo.png".into() }).await.expect("stat");
+    assert_eq!(stat.into_inner().object.and_then(|o| o.image), Some(image.clone()));
+    let listed = grpc.list_objects(pb::ListObjectsRequest::default()).await.expect("list").into_inner();
+    assert_eq!(listed.objects.into_iter().map(|o| o.image).collect::<Vec<_>>(), [Some(image.clone())]);
+    let rest = app.post("/api/v1/stat-object", &json!({ "object_name": "g/photo.png" })).await.ok();
+    assert_eq!(rest["image"]["placeholder"], json!(image.placeholder));
+    assert_eq!(rest["image"]["variants"][0]["size"], json!(image.variants[0].size));
+
+    // Each variant's URL serves bytes of its type, size and dimensions; without a stage or with STAGE_MAIN.
+    for (variant, stage, format) in [
+        (&image.variants[0], pb::Stage::Unspecified, image::ImageFormat::WebP),
+        (&image.variants[1], pb::Stage::Main, image::ImageFormat::Png),
+    ] {
+        let ticket = grpc
+            .get_download_url(variant_request("g/photo.png", stage, &variant.name))
+            .await
+            .expect("a variant's URL")
+            .into_inner();
+        assert_eq!((ticket.object_name.as_str(), ticket.stage()), ("g/photo.png", pb::Stage::Main));
+        let (content_type, bytes) = fetched(&app, &ticket.url).await;
+        assert_eq!((content_type.as_str(), bytes.len() as u64), (variant.content_type.as_str(), variant.size));
+        assert_eq!(decoded(&bytes), (format, variant.width, variant.height));
+    }
+    // Without a variant, the original as uploaded.
+    let original = grpc.get_download_url(variant_request("g/photo.png", pb::Stage::Main, "")).await.expect("URL");
+    assert_eq!(fetched(&app, &original.into_inner().url).await.1, fixture("photo.png"));
+
+    // A set's objects carry their images too.
+    app.upload("g/a.png", Some("image/png"), &fixture("photo.png")).await;
+    app.upload("g/b.webp", Some("image/webp"), &fixture("photo.webp")).await;
+    let set = grpc
+        .confirm_set(pb::ConfirmSetRequest {
+            idempotency_key: "grpc-images".into(),
+            drafts: ["g/a.png", "g/b.webp"]
+                .map(|name| pb::SetDraft { object_name: name.into(), ..Default::default() })
+                .into(),
+        })
+        .await
+        .expect("set confirmed")
+        .into_inner();
+    for object in &set.objects {
+        let names: Vec<_> = object.image.as_ref().expect("an image").variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["thumb", "preview"], "{}", object.object_name);
+    }
+}
+
+on_both_backends!(images_over_grpc_report_and_serve_their_variants);
+
+#[tokio::test]
+async fn grpc_refuses_variants_that_do_not_exist_or_cannot() {
+    let app = crate::helpers::spawn_app_with(&WITH_VARIANTS).await;
+    let mut grpc = app.grpc().await;
+    app.upload("photo.png", Some("image/png"), &fixture("photo.png")).await;
+    grpc.confirm_upload(grpc_confirm("photo.png")).await.expect("confirmed");
+    app.upload("note.txt", Some("text/plain"), b"not an image").await;
+    grpc.confirm_upload(grpc_confirm("note.txt")).await.expect("confirmed");
+    app.upload("draft.png", Some("image/png"), &fixture("photo.png")).await;
+
+    let refused = |result: Result<tonic::Response<pb::GetDownloadUrlResponse>, tonic::Status>| {
+        let status = result.expect_err("refused");
+        (status.code(), reason(&status).0)
+    };
+    let not_found = (Code::NotFound, "VARIANT_NOT_FOUND".to_owned());
+    for (name, variant) in [("photo.png", "huge"), ("photo.png", "thumbs"), ("note.txt", "thumb")] {
+        let answer = grpc.get_download_url(variant_request(name, pb::Stage::Unspecified, variant)).await;
+        assert_eq!(refused(answer), not_found, "{name} {variant}");
+    }
+    let missing = grpc.get_download_url(variant_request("absent.png", pb::Stage::Main, "thumb")).await;
+    assert_eq!(refused(missing), (Code::NotFound, "OBJECT_NOT_FOUND".to_owned()));
+
+    // A draft has no variants, however it is asked for: refused before any lookup.
+    let invalid = (Code::InvalidArgument, "INVALID_REQUEST".to_owned());
+    for name in ["draft.png", "photo.png"] {
+        let answer = grpc.get_download_url(variant_request(name, pb::Stage::Draft, "thumb")).await;
+        assert_eq!(refused(answer), invalid, "{name}");
+    }
+    // A variant name is 1 to 32 of a-z, 0-9 and '-': nothing that could name another key.
+    let long = "a".repeat(33);
+    for variant in [long.as_str(), "a/b", "..", "../thumb", "thumb/..", "Thumb", "thumb\0", "th umb", "%2e%2e"] {
+        let answer = grpc.get_download_url(variant_request("photo.png", pb::Stage::Main, variant)).await;
+        assert_eq!(refused(answer), invalid, "{variant:?}");
+    }
+    // 32 characters is a name: looked up, and not found.
+    let longest = grpc.get_download_url(variant_request("photo.png", pb::Stage::Main, &"a".repeat(32))).await;
+    assert_eq!(refused(longest), not_found);
+}
+
+async fn another_tenants_variants_are_not_found_over_grpc(backend: Backend) {
+    let keys = api_keys(&TENANTS);
+    let app = backend.spawn(&[&["--auth-mode", "api-key", "--api-keys", &keys], &WITH_VARIANTS[..]].concat()).await;
+    let (alice, mallory) = (app.as_caller(TENANTS[0].1), app.as_caller(TENANTS[1].1));
+    let mut grpc = app.grpc().await;
+    alice.upload("avatar.png", Some("image/png"), &fixture("photo.png")).await;
+    grpc.confirm_upload(alice.rpc(grpc_confirm("avatar.png"))).await.expect("alice confirms");
+    let theirs = grpc.get_download_url(alice.rpc(variant_request("avatar.png", pb::Stage::Main, "thumb"))).await;
+    assert!(theirs.is_ok(), "{theirs:?}");
+
+    // Mallory learns nothing of alice's image: not that it exists, not which variants it has.
+    for variant in ["thumb", "huge"] {
+        let status = grpc
+            .get_download_url(mallory.rpc(variant_request("avatar.png", pb::Stage::Main, variant)))
+            .await
+            .expect_err("another tenant's");
+        assert_eq!((status.code(), reason(&status).0.as_str()), (Code::NotFound, "OBJECT_NOT_FOUND"), "{variant}");
+    }
+    let status = grpc
+        .stat_object(mallory.rpc(pb::StatObjectRequest { object_name: "avatar.png".into() }))
+        .await
+        .expect_err("another tenant's");
+    assert_eq!(status.code(), Code::NotFound);
+    let listed = grpc.list_objects(mallory.rpc(pb::ListObjectsRequest::default())).await.expect("lists");
+    assert!(listed.into_inner().objects.is_empty(), "mallory's listing holds none of alice's variants");
+}
+
+on_both_backends!(another_tenants_variants_are_not_found_over_grpc);
+
+#[tokio::test]
+async fn a_stripped_jpeg_gives_its_new_size_and_checksum_over_grpc() {
+    let app = crate::helpers::spawn_app_with(&WITH_VARIANTS).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let located = located_jpeg(dir.path());
+    app.upload("phone.jpg", Some("image/jpeg"), &located).await;
+    let mut grpc = app.grpc().await;
+    let confirmed = grpc.confirm_upload(grpc_confirm("phone.jpg")).await.expect("confirmed").into_inner();
+    let (_, promoted) = app.download("phone.jpg", Some("main")).await;
+    assert_ne!(promoted, located, "the GPS position was stripped");
+    assert_eq!(confirmed.size, Some(promoted.len() as u64));
+    let sha256 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, {
+        use sha2::Digest;
+        sha2::Sha256::digest(&promoted)
+    });
+    assert_eq!(confirmed.sha256, sha256);
+    assert_eq!(confirmed.image.map(|i| (i.width, i.height)), Some((64, 48)));
 }

@@ -13,6 +13,7 @@ mod backend;
 pub mod hooks;
 pub mod multipart;
 mod process;
+pub mod variants;
 
 pub use backend::Backend;
 pub(crate) use backend::on_both_backends;
