@@ -486,7 +486,7 @@ async fn image_variants_from_the_command_line(backend: Backend) {
     for (args, code) in [
         (&["--variant", "../thumb"][..], "INVALID_REQUEST"),
         (&["--variant", &"x".repeat(33)][..], "INVALID_REQUEST"),
-        (&["--variant", "thumb", "--stage", "draft"][..], "INVALID_REQUEST"),
+        (&["--variant", "thumb", "--stage", "draft"][..], "VARIANT_NOT_FOUND"),
     ] {
         let run = cli.run(&[&["download", "pics/photo.png"][..], args].concat()).await;
         assert!(run.code == 1 && run.stderr.contains(&format!("({code})")), "{args:?}: {run:?}");

@@ -193,7 +193,7 @@ async fn image_variants_through_the_typed_client(backend: Backend) {
     assert_eq!(code(client.download_url(&ask("../thumb", None)).await), (400, Some(ErrorType::InvalidRequest)));
     assert_eq!(
         code(client.download_url(&ask("thumb", Some(Stage::Draft))).await),
-        (400, Some(ErrorType::InvalidRequest))
+        (404, Some(ErrorType::VariantNotFound))
     );
     // Not an image: no variants.
     let note = dir.path().join("note.txt");

@@ -394,12 +394,12 @@ async fn grpc_refuses_variants_that_do_not_exist_or_cannot() {
     let missing = grpc.get_download_url(variant_request("absent.png", pb::Stage::Main, "thumb")).await;
     assert_eq!(refused(missing), (Code::NotFound, "OBJECT_NOT_FOUND".to_owned()));
 
-    // A draft has no variants, however it is asked for: refused before any lookup.
-    let invalid = (Code::InvalidArgument, "INVALID_REQUEST".to_owned());
+    // A draft has no variants, however it is asked for: not found before any lookup.
     for name in ["draft.png", "photo.png"] {
         let answer = grpc.get_download_url(variant_request(name, pb::Stage::Draft, "thumb")).await;
-        assert_eq!(refused(answer), invalid, "{name}");
+        assert_eq!(refused(answer), not_found, "{name}");
     }
+    let invalid = (Code::InvalidArgument, "INVALID_REQUEST".to_owned());
     // A variant name is 1 to 32 of a-z, 0-9 and '-': nothing that could name another key.
     let long = "a".repeat(33);
     for variant in [long.as_str(), "a/b", "..", "../thumb", "thumb/..", "Thumb", "thumb\0", "th umb", "%2e%2e"] {
