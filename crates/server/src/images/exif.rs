@@ -14,6 +14,10 @@ const ORIENTATION: u16 = 0x0112;
 /// Directories followed from one record at most: a loop of pointers ends here.
 const MAX_IFDS: usize = 64;
 
+/// The tags of a TIFF file's main directory that `strip-location` removes: the GPS directory, and the records that
+/// may hold a position and cannot be edited here (XMP, IPTC, Photoshop's resources).
+pub const TIFF_STRIP_LOCATION: &[u16] = &[GPS_IFD, 0x02bc, 0x83bb, 0x8649];
+
 /// The tags of a TIFF file's main directory that `strip-all` removes: the EXIF and GPS directories, XMP, IPTC,
 /// Photoshop's resources, and the text that names a person, a device or a time.
 pub const TIFF_STRIP_ALL: &[u16] =

@@ -18,6 +18,7 @@ pub fn strip(format: ImageFormat, original: &[u8], policy: MetadataPolicy) -> Op
         (_, ImageFormat::Png) => png(original, policy),
         (_, ImageFormat::WebP) => webp(original, policy),
         (_, ImageFormat::Tiff) => tiff(original, policy),
+        (_, ImageFormat::Gif) => gif(original, policy),
         _ => None,
     };
     stripped.filter(|bytes| bytes.as_slice() != original)
@@ -25,7 +26,6 @@ pub fn strip(format: ImageFormat, original: &[u8], policy: MetadataPolicy) -> Op
 
 const EXIF_HEADER: &[u8] = b"Exif\0\0";
 const XMP_HEADER: &[u8] = b"http://ns.adobe.com/xap/1.0/\0";
-const XMP_EXTENSION_HEADER: &[u8] = b"http://ns.adobe.com/xmp/extension/\0";
 
 /// An XMP packet's mention of a GPS property (`exif:GPSLatitude`, …): editing XMP's RDF is out of reach of
 /// byte surgery, so `strip-location` drops a packet that has one.
@@ -55,7 +55,6 @@ fn jpeg(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(data.len());
     out.extend_from_slice(&data[..2]);
     let mut at = 2;
-    let mut dropped_mpf = false;
     loop {
         // Fill bytes (0xff) may precede a marker.
         while data.get(at) == Some(&0xff) && data.get(at + 1) == Some(&0xff) {
@@ -71,10 +70,9 @@ fn jpeg(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
         let length = usize::from(u16::from_be_bytes([*data.get(at + 2)?, *data.get(at + 3)?]));
         let end = at.checked_add(2 + length)?;
         let body = data.get(at + 4..end)?;
-        let is_mpf = marker == 0xe2 && body.starts_with(b"MPF\0");
         match jpeg_segment(marker, body, policy) {
             Segment::Keep => out.extend_from_slice(&data[at..end]),
-            Segment::Drop => dropped_mpf |= is_mpf,
+            Segment::Drop => {}
             Segment::Replace(body) => {
                 let length = u16::try_from(body.len() + 2).ok()?;
                 out.extend_from_slice(&[0xff, marker]);
@@ -84,9 +82,10 @@ fn jpeg(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
         }
         at = end;
     }
-    // The scans, as they are. What follows the EOI goes when the MPF segment that indexed it went: it is the
-    // further pictures (previews, depth maps) that carry metadata of their own, GPS included.
-    let end = if dropped_mpf { jpeg_end(data, at).unwrap_or(data.len()) } else { data.len() };
+    // The scans, as they are, to the EOI. What follows it goes: further pictures (an MPF index's previews and depth
+    // maps, a motion photo's video, a vendor's trailer) carry metadata of their own, GPS included, and no decoder
+    // shows them as this image.
+    let end = jpeg_end(data, at).unwrap_or(data.len());
     out.extend_from_slice(&data[at..end]);
     Some(out)
 }
@@ -105,21 +104,26 @@ fn jpeg_segment(marker: u8, body: &[u8], policy: MetadataPolicy) -> Segment {
             Some(record) => Segment::Replace([EXIF_HEADER, &record].concat()),
             None => Segment::Drop,
         },
-        0xe1 if body.starts_with(XMP_HEADER) || body.starts_with(XMP_EXTENSION_HEADER) => {
+        // The main XMP packet, kept unless it names a GPS property. Extended XMP is split across segments, where a
+        // name can straddle two: it goes whole.
+        0xe1 if body.starts_with(XMP_HEADER) => {
             if all || mentions_gps(body) {
                 Segment::Drop
             } else {
                 Segment::Keep
             }
         }
-        // MPF indexes the pictures after the EOI, which carry metadata of their own.
-        0xe2 if body.starts_with(b"MPF\0") => Segment::Drop,
         // The colour profile stays: without it the pixels would show in other colours.
         0xe2 if body.starts_with(b"ICC_PROFILE\0") => Segment::Keep,
         // JFIF and Adobe's segment say how to read the pixels' colours.
         0xe0 | 0xee => Segment::Keep,
-        // The rest of APP1..APP15 (Photoshop's IPTC in APP13, FlashPix, vendors' records) and comments.
-        0xe1..=0xef | 0xfe if all => Segment::Drop,
+        // The rest of APP1..APP15 is what cannot be read here and may hold a position: extended XMP, MPF (which
+        // indexes the pictures after the EOI), Photoshop's IPTC in APP13 (which names places), FlashPix, vendors'
+        // records, an EXIF header a reader tolerates and this does not. Dropped, whatever the policy: a record
+        // kept unread could be the one with the position.
+        0xe1..=0xef => Segment::Drop,
+        // Comments name no position a reader parses; only strip-all removes them.
+        0xfe if all => Segment::Drop,
         _ => Segment::Keep,
     }
 }
@@ -294,11 +298,72 @@ fn webp(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// A GIF's blocks, walked to the trailer: the application extensions that carry metadata (XMP's `XMP DataXMP`,
+/// ICC aside) dropped, and with strip-all the comments and every application extension but the loop count's.
+fn gif(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
+    if !data.starts_with(b"GIF87a") && !data.starts_with(b"GIF89a") {
+        return None;
+    }
+    let all = policy == MetadataPolicy::StripAll;
+    // The header and the logical screen descriptor, then the global colour table when its flag says there is one.
+    let flags = *data.get(10)?;
+    let mut at = 13 + if flags & 0x80 != 0 { 3 << ((flags & 0x07) + 1) } else { 0 };
+    let mut out = data.get(..at)?.to_vec();
+    // Sub-blocks: a length byte, that many bytes, until a zero length. Returns the offset past the terminator.
+    let sub_blocks = |mut at: usize| -> Option<usize> {
+        loop {
+            let length = usize::from(*data.get(at)?);
+            at += 1 + length;
+            if length == 0 {
+                return Some(at);
+            }
+        }
+    };
+    loop {
+        // A GIF cut short of its trailer was decoded all the same: what it had is kept.
+        let Some(&block) = data.get(at) else { return Some(out) };
+        match block {
+            // The trailer: anything after it is no part of the image.
+            0x3b => {
+                out.push(0x3b);
+                return Some(out);
+            }
+            // An image: its descriptor, local colour table, LZW code size and data, copied.
+            0x2c => {
+                let flags = *data.get(at + 9)?;
+                let table = if flags & 0x80 != 0 { 3 << ((flags & 0x07) + 1) } else { 0 };
+                let end = sub_blocks(at + 10 + table + 1)?;
+                out.extend_from_slice(data.get(at..end)?);
+                at = end;
+            }
+            0x21 => {
+                let label = *data.get(at + 1)?;
+                let end = sub_blocks(at + 2)?;
+                let block = data.get(at..end)?;
+                let application = label == 0xff && block.get(2) == Some(&11);
+                let id = if application { block.get(3..14)? } else { &[][..] };
+                let keep = match label {
+                    0xff if id == b"NETSCAPE2.0" || id == b"ANIMEXTS1.0" => true,
+                    0xff if id == b"ICCRGBG1012" => true,
+                    0xff => false,
+                    0xfe => !all,
+                    _ => true,
+                };
+                if keep {
+                    out.extend_from_slice(block);
+                }
+                at = end;
+            }
+            _ => return None,
+        }
+    }
+}
+
 /// A TIFF file, its main directory's tags removed in place.
 fn tiff(data: &[u8], policy: MetadataPolicy) -> Option<Vec<u8>> {
     let tags: &[u16] = match policy {
         MetadataPolicy::Keep => return None,
-        MetadataPolicy::StripLocation => &[exif::GPS_IFD],
+        MetadataPolicy::StripLocation => exif::TIFF_STRIP_LOCATION,
         MetadataPolicy::StripAll => exif::TIFF_STRIP_ALL,
     };
     let mut edited = data.to_vec();

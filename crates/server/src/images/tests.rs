@@ -202,6 +202,68 @@ async fn the_gps_position_is_removed_from_png_webp_and_tiff_with_the_pixels_kept
     }
 }
 
+/// What exiftool finds of a position anywhere in a file (`-ee`: embedded documents too), one line per tag.
+fn positions(path: &str) -> String {
+    run("exiftool", &["-a", "-ee", "-G1", "-s", "-*GPS*", path])
+}
+
+/// Processes `upload` with the default policy and checks the promoted bytes: no position anywhere, the pixels the
+/// upload's.
+async fn assert_no_position_left(dir: &Path, name: &str, upload: Bytes) -> Bytes {
+    let made = pipeline(&[]).process(upload.clone()).await.expect("the image is processed");
+    let stripped = made.stripped.unwrap_or_else(|| panic!("{name} was stripped"));
+    let (out, out_text) = file(dir, &format!("stripped-{name}"));
+    std::fs::write(&out, &stripped).expect("the file is written");
+    assert_eq!(positions(&out_text), "", "{name}: a position is left");
+    assert_eq!(decode(&stripped).as_bytes(), decode(&upload).as_bytes(), "{name}: the pixels changed");
+    stripped
+}
+
+#[tokio::test]
+async fn a_position_in_xmp_goes_from_tiff_and_gif_too() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    for name in ["xmp.tif", "xmp.gif"] {
+        let (path, text) = file(dir.path(), name);
+        run("convert", &["-size", "40x30", "gradient:red-blue", &text]);
+        run(
+            "exiftool",
+            &["-q", "-overwrite_original", "-XMP-exif:GPSLatitude=48.8584", "-XMP-exif:GPSLongitude=2.2945", &text],
+        );
+        assert!(!positions(&text).is_empty(), "{name} has a position in its XMP");
+        assert_no_position_left(dir.path(), name, read(&path)).await;
+    }
+}
+
+#[tokio::test]
+async fn what_follows_a_jpeg_s_end_and_the_records_it_cannot_read_go() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (plain, plain_text) = file(dir.path(), "plain.jpg");
+    run("convert", &["-size", "40x30", "gradient:red-blue", "-strip", &plain_text]);
+    let (camera, _) = camera_jpeg(dir.path());
+    // A second picture with a position after the first's end, as a motion photo or a vendor's trailer has it.
+    let trailed = [std::fs::read(&plain).expect("read"), std::fs::read(&camera).expect("read")].concat();
+    let stripped = assert_no_position_left(dir.path(), "trailed.jpg", Bytes::from(trailed)).await;
+    assert_eq!(stripped, read(&plain), "the first picture, to its end, and nothing after");
+
+    // Photoshop's APP13 holding XMP with a position, and an APP1 whose EXIF header a reader tolerates.
+    let (path, text) = file(dir.path(), "records.jpg");
+    std::fs::copy(&plain, &path).expect("copy");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let xmp = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'><exif:GPSLatitude>48,51.5N</exif:GPSLatitude></x:xmpmeta>";
+    let app13 = [b"Photoshop 3.0\0".as_slice(), b"8BIM\x04\x24\0\0", &(xmp.len() as u32).to_be_bytes(), xmp].concat();
+    let odd_exif = [b"Exif\0\xff".as_slice(), b"MM\0\x2a\0\0\0\x08\0\0\0\0\0\0"].concat();
+    for (marker, body) in [(0xed, app13), (0xe1, odd_exif)] {
+        let mut segment = vec![0xff, marker];
+        segment.extend_from_slice(&u16::try_from(body.len() + 2).expect("a short segment").to_be_bytes());
+        segment.extend_from_slice(&body);
+        bytes.splice(2..2, segment);
+    }
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(!positions(&text).is_empty(), "exiftool reads the position in the Photoshop record");
+    let stripped = assert_no_position_left(dir.path(), "records.jpg", Bytes::from(bytes)).await;
+    assert!(!stripped.windows(3).any(|w| w == b"GPS"), "no unread record is kept");
+}
+
 #[tokio::test]
 async fn keep_and_an_image_without_metadata_leave_the_original_as_it_is() {
     let dir = tempfile::tempdir().expect("a temporary directory");
