@@ -222,7 +222,7 @@ def test_an_image_is_confirmed_with_variants_and_its_thumb_downloaded(url, keys,
         for variant, stage, expected in [("huge", None, ("VARIANT_NOT_FOUND", 404)),
                                          ("../thumb", None, ("INVALID_REQUEST", 400)),
                                          ("x" * 33, None, ("INVALID_REQUEST", 400)),
-                                         ("thumb", "draft", ("INVALID_REQUEST", 400))]:
+                                         ("thumb", "draft", ("VARIANT_NOT_FOUND", 404))]:
             with pytest.raises(DraftStoreError) as refused:
                 client.download_url(name, variant=variant, stage=stage)
             assert (refused.value.error_type, refused.value.status) == expected, variant

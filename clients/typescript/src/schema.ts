@@ -433,7 +433,8 @@ export interface components {
             stage?: null | components["schemas"]["Stage"];
             /**
              * @description One of the object's image variants (IMAGE_VARIANTS) instead of the object itself: a confirmed object's
-             *     only (a `stage` of `draft` is refused); 404 `VARIANT_NOT_FOUND` when the object has no variant of that name.
+             *     only; 404 `VARIANT_NOT_FOUND` when the object has no variant of that name, and for `stage: draft` (variants
+             *     are made at confirm).
              */
             variant?: string | null;
         };

@@ -217,7 +217,7 @@ test('an image is confirmed with variants and its thumb downloaded', async () =>
     [{ variant: 'huge' }, ['VARIANT_NOT_FOUND', 404]],
     [{ variant: '../thumb' }, ['INVALID_REQUEST', 400]],
     [{ variant: 'x'.repeat(33) }, ['INVALID_REQUEST', 400]],
-    [{ variant: 'thumb', stage: 'draft' }, ['INVALID_REQUEST', 400]],
+    [{ variant: 'thumb', stage: 'draft' }, ['VARIANT_NOT_FOUND', 404]],
   ]
   for (const [request, expected] of refusals) {
     await assert.rejects(client.downloadUrl({ object_name: name, ...request }), (error) => {

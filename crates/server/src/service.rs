@@ -479,9 +479,8 @@ impl DraftService {
                     self.promote_stripped((key, &meta), final_key, (staged, image), promotion, &id).await
                 }
             };
-            if matches!(moved, Err(Error::ObjectAlreadyExists(_) | Error::DraftChanged(_))) && staged.is_some() {
-                self.forget_image_or_leave(&image_keys).await;
-            }
+            // A failed move leaves the image's folder: confirms of this version to this name share it, and one of
+            // them may be succeeding now. Unreachable if none does, it is the cleaner's.
             if moved.is_err()
                 && let (Some(outbox), Some(announced)) = (&self.0.outbox, &announced)
             {

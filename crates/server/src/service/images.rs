@@ -11,6 +11,17 @@ use super::{DraftService, Promotion, Rewritten, SET_METADATA, stored_metadata};
 use crate::error::{Error, Result};
 use crate::images::{DECODED_TYPES, IMAGES, ImageError, ImageKeys, ImageRecord, ProcessedImage};
 
+/// An error of a write of DraftStore's own keys: a key refused is the store's failure, never the caller's name.
+fn ours(error: Error) -> Error {
+    match error {
+        Error::InvalidObjectName(message) => Error::StorageUnavailable {
+            operation: "write an image's variants",
+            source: draftstore_storage::Error::unavailable(message, None),
+        },
+        other => other,
+    }
+}
+
 /// An image draft as the pipeline made it, before anything is written.
 #[derive(Debug, Clone)]
 pub(super) struct Prepared {
@@ -52,10 +63,10 @@ impl DraftService {
         let processed = match pipeline.process_on(worker, bytes).await {
             Ok(processed) => processed,
             Err(ImageError::Busy(_)) => return Err(Error::ImagesBusy("no image worker came free".to_owned())),
+            // Slow is not unreadable: a busy machine makes a good photo slow. The draft is kept, the confirm fails.
+            Err(e @ ImageError::TimedOut(_)) => return Err(Error::ImagesBusy(e.to_string())),
             Err(e @ ImageError::TooLarge { .. }) => return Ok(Err(Error::ImageTooLarge(e.to_string()))),
-            Err(e @ (ImageError::Unreadable(_) | ImageError::TimedOut(_))) => {
-                return Ok(Err(Error::ImageUnreadable(e.to_string())));
-            }
+            Err(e @ ImageError::Unreadable(_)) => return Ok(Err(Error::ImageUnreadable(e.to_string()))),
         };
         let report = ImageReport {
             width: processed.width,
@@ -80,9 +91,11 @@ impl DraftService {
         Ok(Ok(Some(Prepared { processed, report, rewritten })))
     }
 
-    /// Writes an image's variants, its stripped original and then its description under `keys`, before the
-    /// promotion that makes them reachable. Writing them again (a confirm repeated) writes the same. Answers the
-    /// staged original, when there is one: what the promotion moves instead of the draft.
+    /// Writes an image's description, then its variants and its stripped original, under `keys`, before the
+    /// promotion that makes them reachable. The description first: whatever a failure leaves, the cleaner finds by
+    /// it. Writing them again (a confirm repeated) writes the same. Answers the staged original, when there is
+    /// one: what the promotion moves instead of the draft. A store that cannot take DraftStore's own keys is a
+    /// store failure, never the caller's.
     pub(super) async fn store_image(
         &self,
         keys: &ImageKeys,
@@ -91,23 +104,25 @@ impl DraftService {
         content_type: &ContentType,
     ) -> Result<Option<ObjectMeta>> {
         let (objects, records) = (&self.0.store.objects, &self.0.buckets.events);
+        let record = ImageRecord { key: final_key.to_string(), image: prepared.report.clone() };
+        let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("a record serializes"));
+        let key = keys.record();
+        let put = objects.put_record(records, &key, body, false);
+        self.call("write the image's record", put).await.map_err(ours)?;
         for variant in &prepared.processed.variants {
             let variant_type = ContentType::parse(variant.content_type).expect("a variant's type is valid");
             let key = keys.variant(&variant.name);
             let put = objects.put_object(records, &key, variant.bytes.clone(), &variant_type);
-            self.call("write an image variant", put).await?;
+            self.call("write an image variant", put).await.map_err(ours)?;
         }
         let staged = match &prepared.processed.stripped {
             Some(stripped) => {
                 let key = keys.original();
                 let put = objects.put_object(records, &key, stripped.clone(), content_type);
-                Some(self.call("write the stripped original", put).await?)
+                Some(self.call("write the stripped original", put).await.map_err(ours)?)
             }
             None => None,
         };
-        let record = ImageRecord { key: final_key.to_string(), image: prepared.report.clone() };
-        let body = bytes::Bytes::from(serde_json::to_vec(&record).expect("a record serializes"));
-        self.call("write the image's record", objects.put_record(records, &keys.record(), body, false)).await?;
         Ok(staged)
     }
 
