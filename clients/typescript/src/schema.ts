@@ -908,7 +908,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: a draft failed a check; nothing was confirmed and every draft is kept */
+            /** @description UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE, IMAGE_UNREADABLE or UPLOAD_INFECTED: a draft failed a check; nothing was confirmed and every draft is kept */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -947,7 +947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision yet; repeat the request with the same key */
+            /** @description SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE, SERVER_BUSY (the image pipeline) or NETWORK_ERROR: no decision yet; repeat the request with the same key */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1036,7 +1036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: the draft failed a check and was deleted */
+            /** @description UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE, IMAGE_UNREADABLE or UPLOAD_INFECTED: the draft failed a check and was deleted */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1075,7 +1075,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision; the draft is kept, try again */
+            /** @description SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE, SERVER_BUSY (the image pipeline) or NETWORK_ERROR: no decision; the draft is kept, try again */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -86,10 +86,10 @@ pub async fn download_url(
     (status = 400, description = "INVALID_OBJECT_NAME or INVALID_REQUEST", body = ErrorBody),
     (status = 404, description = "OBJECT_NOT_FOUND: no draft and no confirmed object", body = ErrorBody),
     (status = 409, description = "OBJECT_ALREADY_EXISTS with overwrite false, or DRAFT_CHANGED", body = ErrorBody),
-    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: the draft \
-        failed a check and was deleted", body = ErrorBody),
-    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision; the draft is \
-        kept, try again", body = ErrorBody),
+    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE, \
+        IMAGE_UNREADABLE or UPLOAD_INFECTED: the draft failed a check and was deleted", body = ErrorBody),
+    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE, SERVER_BUSY (the image \
+        pipeline) or NETWORK_ERROR: no decision; the draft is kept, try again", body = ErrorBody),
 ))]
 pub async fn confirm_upload(
     State(state): State<AppState>,
@@ -121,10 +121,10 @@ fn confirmed(confirmation: Confirmation) -> ConfirmUploadResponse {
     (status = 404, description = "OBJECT_NOT_FOUND: a draft of the set does not exist; nothing was confirmed", body = ErrorBody),
     (status = 409, description = "OBJECT_ALREADY_EXISTS: a final name is taken (a set never replaces an object), \
         DRAFT_CHANGED, or IDEMPOTENCY_KEY_REUSED: the key came with other drafts; nothing was confirmed", body = ErrorBody),
-    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE or UPLOAD_INFECTED: a draft \
-        failed a check; nothing was confirmed and every draft is kept", body = ErrorBody),
-    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE or NETWORK_ERROR: no decision yet; repeat the \
-        request with the same key", body = ErrorBody),
+    (status = 422, description = "UPLOAD_REJECTED, CONTENT_TYPE_MISMATCH, IMAGE_TOO_LARGE, \
+        IMAGE_UNREADABLE or UPLOAD_INFECTED: a draft failed a check; nothing was confirmed and every draft is kept", body = ErrorBody),
+    (status = 503, description = "SCANNER_UNAVAILABLE, HOOK_UNAVAILABLE, SERVER_BUSY (the image \
+        pipeline) or NETWORK_ERROR: no decision yet; repeat the request with the same key", body = ErrorBody),
 ))]
 pub async fn confirm_set(
     State(state): State<AppState>,
