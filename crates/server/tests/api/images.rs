@@ -2,9 +2,10 @@
 //! Chromium's canvas and a camera-style JPEG tagged by exiftool, read back by ImageMagick and exiftool: variants of
 //! the declared size, fit and type, upright; originals without their GPS position and with their pixels; the
 //! placeholder everywhere; variants downloaded, replaced, deleted, hidden from other tenants and from listings,
-//! swept by the cleaner; and a set with an undecodable image promoting nothing.
+//! swept by the cleaner; a set with an undecodable image promoting nothing; and decompression bombs refused or cut
+//! off in time, with the server's peak memory measured.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use draftstore::config::ServeSettings;
 use draftstore_storage::Checksum;
@@ -13,7 +14,8 @@ use sha2::Digest;
 use time::OffsetDateTime;
 
 use crate::helpers::images::{
-    Fixtures, MARK, SCENE, by_chromium, identify, metadata_tags, pixel_at, pixels, tags, undecodable_png,
+    Fixtures, GIF_SCREEN, MARK, SCENE, by_chromium, gif_of_frames, identify, jpeg_declaring, metadata_tags, pixel_at,
+    pixels, png_declaring, png_with_ztxt, tags, undecodable_png, zlib_of_zeros,
 };
 use crate::helpers::{Answer, Backend, TENANTS, TestApp, api_keys, on_both_backends, report};
 
@@ -429,3 +431,111 @@ async fn the_cleaner_sweeps_variants_whose_object_is_gone(backend: Backend) {
 }
 
 on_both_backends!(the_cleaner_sweeps_variants_whose_object_is_gone);
+
+/// IMAGE_TIMEOUT of the bomb tests.
+const BOMB_TIMEOUT: u64 = 2;
+/// What the server may hold resident at its peak through the bombs. It reads an image whole for the pipeline (the
+/// 50 MB zTXt bomb: its bytes, once read from the store, and the PNG decoder's copy of the chunk), and a decode may
+/// allocate up to 400 MB for the largest image MAX_IMAGE_PIXELS admits (100 MP at 4 bytes a pixel) — which no bomb
+/// here reaches: a bomb that inflated would take gigabytes, far past this bound.
+const PEAK_RSS_BOUND_MIB: u64 = 600;
+
+/// Confirms a hostile draft on the child server; its answer and how long the confirm took, reported with the
+/// server's peak memory so far.
+async fn confirm_bomb(
+    server: &crate::helpers::images::ChildApp,
+    label: &str,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (Answer, Duration) {
+    let size = bytes.len();
+    server.upload(name, content_type, bytes).await;
+    let started = Instant::now();
+    let answer = server.confirm(name).await;
+    let took = started.elapsed();
+    let outcome = match answer.status {
+        200 => "confirmed".to_owned(),
+        status => format!("{status} {}", answer.body["error_type"].as_str().unwrap_or_default()),
+    };
+    report(&format!(
+        "image bombs ({label}): {name} ({size} bytes): {outcome} in {:.2} s; server peak RSS so far {} MiB",
+        took.as_secs_f64(),
+        server.peak_rss_mib()
+    ));
+    // IMAGE_TIMEOUT bounds the decode and the variants; reading the draft and writing what was made come on top.
+    assert!(took < Duration::from_secs(BOMB_TIMEOUT + 3), "{name} took {took:?}");
+    (answer, took)
+}
+
+/// Asserts a bomb was refused with this error and left nothing: the draft deleted, no object, no variant.
+async fn assert_nothing_left(server: &crate::helpers::images::ChildApp, name: &str, answer: &Answer, error_type: &str) {
+    answer.error(422, error_type);
+    for stage in ["draft", "main"] {
+        let request = json!({"object_name": name, "stage": stage});
+        server.post("/api/v1/download-url", &request).await.error(404, "OBJECT_NOT_FOUND");
+    }
+    let variant = json!({"object_name": name, "variant": "thumb"});
+    server.post("/api/v1/download-url", &variant).await.error(404, "OBJECT_NOT_FOUND");
+}
+
+/// Decompression bombs, on the server as its own process with IMAGE_TIMEOUT=2: each refused or cut off in time,
+/// the server's peak resident memory measured and bounded.
+async fn decompression_bombs_are_refused_in_time_with_memory_bounded(backend: Backend) {
+    use crate::helpers::images::ChildApp;
+    let timeout = BOMB_TIMEOUT.to_string();
+    let args = ["--image-variants", VARIANTS, "--image-timeout", &timeout, "--image-workers", "2"];
+    let server = ChildApp::start(backend, &args).await;
+    let label = backend.label();
+    let fixtures = Fixtures::new();
+    // A real image first, so that the baseline holds a pipeline that ran.
+    server.upload("plain.jpg", "image/jpeg", fixtures.camera_jpeg()).await;
+    server.confirm("plain.jpg").await.ok();
+    let baseline = server.server.pid();
+    let baseline = crate::helpers::images::peak_rss_kib(baseline) / 1024;
+    report(&format!("image bombs ({label}): server peak RSS after one plain image: {baseline} MiB"));
+
+    // Headers declaring more pixels than MAX_IMAGE_PIXELS: refused by the checks, before a byte is decoded. A JPEG
+    // cannot declare 100,000: its frame header has 16 bits a side; this one is a real JPEG claiming 65,535².
+    let jpeg = fixtures.by_imagemagick("jpg");
+    let (answer, _) = confirm_bomb(&server, label, "wide.png", "image/png", png_declaring(100_000, 100_000)).await;
+    assert_nothing_left(&server, "wide.png", &answer, "IMAGE_TOO_LARGE").await;
+    let (answer, _) =
+        confirm_bomb(&server, label, "wide.jpg", "image/jpeg", jpeg_declaring(&jpeg, 65_535, 65_535)).await;
+    assert_nothing_left(&server, "wide.jpg", &answer, "IMAGE_TOO_LARGE").await;
+
+    // 10,000 frames: only the first is decoded, so it is an image like another.
+    let (answer, _) = confirm_bomb(&server, label, "frames.gif", "image/gif", gif_of_frames(10_000)).await;
+    let image = answer.ok()["image"].clone();
+    assert_eq!((image["width"].clone(), image["height"].clone()), (json!(GIF_SCREEN), json!(GIF_SCREEN)));
+
+    // A JPEG cut short is refused rather than promoted half grey.
+    let whole = fixtures.noisy_jpeg(1600, 1200);
+    let cut = whole[..whole.len() * 6 / 10].to_vec();
+    let (answer, _) = confirm_bomb(&server, label, "cut.jpg", "image/jpeg", cut).await;
+    assert_nothing_left(&server, "cut.jpg", &answer, "IMAGE_UNREADABLE").await;
+
+    // 50 MB of compressed text that would inflate to about 50 GB: never inflated, the image decoded past it.
+    let (zlib, inflated) = zlib_of_zeros(50 << 20);
+    let png = fixtures.by_imagemagick("png");
+    let (answer, _) = confirm_bomb(&server, label, "ztxt.png", "image/png", png_with_ztxt(&png, &zlib)).await;
+    report(&format!("image bombs ({label}): the zTXt chunk inflates to {inflated} bytes"));
+    let image = answer.ok()["image"].clone();
+    assert_eq!((image["width"].clone(), image["height"].clone()), (json!(SCENE.0), json!(SCENE.1)));
+
+    let peak = server.peak_rss_mib();
+    report(&format!(
+        "image bombs ({label}): server peak RSS through the bombs: {peak} MiB (bound {PEAK_RSS_BOUND_MIB})"
+    ));
+    assert!(peak < PEAK_RSS_BOUND_MIB, "the server held {peak} MiB");
+
+    // With MAX_IMAGE_PIXELS raised past them, the header bombs reach the pipeline, whose decoders refuse them.
+    let lax = ChildApp::start(backend, &[&args[..], &["--max-image-pixels", "1000000000000"]].concat()).await;
+    let (answer, _) = confirm_bomb(&lax, label, "wide.png", "image/png", png_declaring(100_000, 100_000)).await;
+    assert_nothing_left(&lax, "wide.png", &answer, "IMAGE_TOO_LARGE").await;
+    let (answer, _) = confirm_bomb(&lax, label, "wide.jpg", "image/jpeg", jpeg_declaring(&jpeg, 65_535, 65_535)).await;
+    assert_nothing_left(&lax, "wide.jpg", &answer, "IMAGE_TOO_LARGE").await;
+    report(&format!("image bombs ({label}): lax server peak RSS: {} MiB", lax.peak_rss_mib()));
+}
+
+on_both_backends!(decompression_bombs_are_refused_in_time_with_memory_bounded);

@@ -74,6 +74,15 @@ impl Fixtures {
         tag_with_location(&webp, &[]);
         [("image/png", read(&png)), ("image/webp", read(&webp))]
     }
+
+    /// A photo-like JPEG of `width` × `height` pixels of noise, which compresses badly: its file is large.
+    pub fn noisy_jpeg(&self, width: u32, height: u32) -> Vec<u8> {
+        let out = self.path(&format!("noise-{width}x{height}.jpg"));
+        run("convert", &["-size", &format!("{width}x{height}"), "xc:gray", "+noise", "Random", "-quality", "92"])
+            .arg(&out)
+            .done();
+        read(&out)
+    }
 }
 
 /// Writes a GPS position (the Eiffel Tower's), and `more` tags, into the file with exiftool.
@@ -392,6 +401,56 @@ pub fn png_with_ztxt(png: &[u8], zlib: &[u8]) -> Vec<u8> {
     bytes.extend(png_chunk(b"zTXt", &text));
     bytes.extend_from_slice(&png[after_header..]);
     bytes
+}
+
+/// `draftstore serve` as a child process on a fresh store of a backend, called over HTTP: its memory is its own,
+/// to be measured.
+pub struct ChildApp {
+    pub server: super::Server,
+    client: reqwest::Client,
+    _store: Option<tempfile::TempDir>,
+}
+
+impl ChildApp {
+    /// Starts the binary on a fresh store of `backend` with extra arguments, and waits until it is ready.
+    pub async fn start(backend: super::Backend, extra: &[&str]) -> ChildApp {
+        let (mut args, store) = backend.args().await;
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        let mut server = super::Server::new(args);
+        server.start().await;
+        ChildApp { server, client: reqwest::Client::new(), _store: store }
+    }
+
+    /// POSTs a JSON body to an API route.
+    pub async fn post(&self, route: &str, body: &Value) -> super::Answer {
+        let request = self.client.post(format!("{}{route}", self.server.url())).json(body);
+        super::answer(request.send().await.expect("request sent")).await
+    }
+
+    /// Uploads a draft through the URL the API hands out.
+    pub async fn upload(&self, name: &str, content_type: &str, bytes: Vec<u8>) {
+        let request = serde_json::json!({"object_name": name, "content_type": content_type});
+        let ticket = self.post("/api/v1/upload-url", &request).await.ok();
+        let status = super::signed_put(&self.client, &ticket).body(bytes).send().await.expect("uploaded").status();
+        assert_eq!(status, 200, "upload of {name} refused");
+    }
+
+    /// Confirms a draft under its own name.
+    pub async fn confirm(&self, name: &str) -> super::Answer {
+        self.post("/api/v1/confirm-upload", &serde_json::json!({"object_name": name})).await
+    }
+
+    /// The most memory the server has held resident so far, in MiB.
+    pub fn peak_rss_mib(&self) -> u64 {
+        peak_rss_kib(self.server.pid()) / 1024
+    }
+}
+
+/// The most memory a process has held resident (VmHWM), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process's status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("a VmHWM line");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("a size in kB")
 }
 
 #[test]
