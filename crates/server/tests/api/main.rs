@@ -24,6 +24,7 @@ mod grpc;
 mod haproxy;
 mod helpers;
 mod hooks;
+mod images;
 mod limits;
 mod multipart;
 mod objects;

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 mod backend;
 pub mod hooks;
+pub mod images;
 pub mod multipart;
 mod process;
 pub mod variants;
