@@ -117,8 +117,11 @@ fn jpeg_segment(marker: u8, body: &[u8], policy: MetadataPolicy) -> Segment {
         0xe2 if body.starts_with(b"ICC_PROFILE\0") => Segment::Keep,
         // JFIF and Adobe's segment say how to read the pixels' colours.
         0xe0 | 0xee => Segment::Keep,
+        // Photoshop's resources: IPTC (names, keywords, credits) stays with strip-location unless the segment names
+        // a GPS property (the XMP a resource may hold).
+        0xed if !all && body.starts_with(b"Photoshop 3.0\0") && !mentions_gps(body) => Segment::Keep,
         // The rest of APP1..APP15 is what cannot be read here and may hold a position: extended XMP, MPF (which
-        // indexes the pictures after the EOI), Photoshop's IPTC in APP13 (which names places), FlashPix, vendors'
+        // indexes the pictures after the EOI), Photoshop's resources with a GPS name, FlashPix, vendors'
         // records, an EXIF header a reader tolerates and this does not. Dropped, whatever the policy: a record
         // kept unread could be the one with the position.
         0xe1..=0xef => Segment::Drop,

@@ -228,6 +228,60 @@ async fn refused_events_do_not_hold_back_the_others(backend: Backend) {
     events.stop();
 }
 
+/// An image's report goes to the hook before anything is written, and in `draft.confirmed` as the confirm answered
+/// it, the size the promoted object's; a set's members carry theirs. A hook that rejects an image leaves no variant.
+async fn an_image_s_report_goes_to_the_hook_and_in_its_events(backend: Backend) {
+    let (args, _dir) = backend.args().await;
+    let events = Receiver::start(Mode::Accept).await;
+    let hook = Receiver::start(Mode::Accept).await;
+    let variants = "thumb=16x16,cover,webp";
+    let extra = ["--events-url", &events.url, "--confirm-hook-url", &hook.url, "--image-variants", variants];
+    let app = app_with(&args, &extra).await;
+
+    app.upload("photo.png", Some("image/png"), &fixture("photo.png")).await;
+    let confirmed = app.confirm("photo.png").await.ok();
+    let image = confirmed["image"].clone();
+    assert_eq!(image["variants"][0]["name"], "thumb", "{confirmed}");
+    let asked = hook.calls();
+    assert_eq!(asked.len(), 1, "{:#?}", summary(&asked));
+    assert_eq!(asked[0].json()["data"]["image"], image, "the hook sees what the confirm answers");
+    let calls =
+        events.wait_for("draft.confirmed", |calls| calls.iter().any(|c| c.json()["type"] == "draft.confirmed")).await;
+    let event = calls.iter().map(Call::json).find(|e| e["type"] == "draft.confirmed").expect("announced");
+    assert_eq!(event["data"]["image"], image);
+    let stat = app.post("/api/v1/stat-object", &json!({"object_name": "photo.png"})).await.ok();
+    assert_eq!(event["data"]["size"], stat["size"], "the promoted object's size");
+
+    // A set: each member's event has its image.
+    app.upload("set/a.png", Some("image/png"), &fixture("photo.png")).await;
+    let set = json!({"idempotency_key": "images-1", "drafts": [{"object_name": "set/a.png"}]});
+    let answer = app.post("/api/v1/confirm-set", &set).await.ok();
+    let member = answer["objects"][0]["image"].clone();
+    assert_eq!(member["variants"][0]["name"], "thumb", "{answer}");
+    let calls = events
+        .wait_for("the set's draft.confirmed", |calls| {
+            calls
+                .iter()
+                .any(|c| c.json()["type"] == "draft.confirmed" && c.json()["data"]["object_name"] == "set/a.png")
+        })
+        .await;
+    let event = calls
+        .iter()
+        .map(Call::json)
+        .find(|e| e["type"] == "draft.confirmed" && e["data"]["object_name"] == "set/a.png")
+        .expect("announced");
+    assert_eq!(event["data"]["image"], member);
+
+    // Rejected by the hook: refused, and the object has no variant to serve.
+    hook.set_mode(Mode::RejectInBody("no photos today"));
+    app.upload("rejected.png", Some("image/png"), &fixture("photo.png")).await;
+    app.confirm("rejected.png").await.error(422, "UPLOAD_REJECTED");
+    let variant = json!({"object_name": "rejected.png", "variant": "thumb"});
+    app.post("/api/v1/download-url", &variant).await.error(404, "OBJECT_NOT_FOUND");
+}
+
+on_both_backends!(an_image_s_report_goes_to_the_hook_and_in_its_events);
+
 on_both_backends!(refused_events_do_not_hold_back_the_others);
 
 on_both_backends!(the_confirm_hook_accepts_rejects_and_times_out);

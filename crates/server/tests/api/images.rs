@@ -292,7 +292,7 @@ async fn variants_are_downloaded_by_name(backend: Backend) {
 
     variant_url(&app, "pic.png", "poster").await.error(404, "VARIANT_NOT_FOUND");
     let draft = json!({"object_name": "pic.png", "variant": "thumb", "stage": "draft"});
-    app.post("/api/v1/download-url", &draft).await.error(400, "INVALID_REQUEST");
+    app.post("/api/v1/download-url", &draft).await.error(404, "VARIANT_NOT_FOUND");
     for bad in ["Thumb", "thumb!", "", "../thumb", &"a".repeat(33)] {
         variant_url(&app, "pic.png", bad).await.error(400, "INVALID_REQUEST");
     }
