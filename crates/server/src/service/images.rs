@@ -22,6 +22,17 @@ fn ours(error: Error) -> Error {
     }
 }
 
+/// What a confirm makes of the pipeline's error: `Ok(refusal)` when the image is at fault (the draft is deleted),
+/// `Err` when no decision was made (the draft is kept): slow is not unreadable, as a busy machine makes a good photo
+/// slow.
+fn judged(error: ImageError) -> Result<Error> {
+    match error {
+        ImageError::Busy(_) | ImageError::TimedOut(_) => Err(Error::ImagesBusy(error.to_string())),
+        ImageError::TooLarge { .. } => Ok(Error::ImageTooLarge(error.to_string())),
+        ImageError::Unreadable(_) => Ok(Error::ImageUnreadable(error.to_string())),
+    }
+}
+
 /// An image draft as the pipeline made it, before anything is written.
 #[derive(Debug, Clone)]
 pub(super) struct Prepared {
@@ -53,7 +64,10 @@ impl DraftService {
             ))));
         }
         // The worker first: the bytes read are bounded by IMAGE_WORKERS, whatever the confirms in flight.
-        let worker = pipeline.worker().await.map_err(|e| Error::ImagesBusy(e.to_string()))?;
+        let worker = match pipeline.worker().await {
+            Ok(worker) => worker,
+            Err(error) => return judged(error).map(Err),
+        };
         let draft = &self.0.buckets.draft;
         let read = async {
             let chunks = self.0.store.objects.read(draft, &meta.key, None, meta.etag.as_deref()).await?;
@@ -62,11 +76,7 @@ impl DraftService {
         let bytes = self.call("read the image", read).await?;
         let processed = match pipeline.process_on(worker, bytes).await {
             Ok(processed) => processed,
-            Err(ImageError::Busy(_)) => return Err(Error::ImagesBusy("no image worker came free".to_owned())),
-            // Slow is not unreadable: a busy machine makes a good photo slow. The draft is kept, the confirm fails.
-            Err(e @ ImageError::TimedOut(_)) => return Err(Error::ImagesBusy(e.to_string())),
-            Err(e @ ImageError::TooLarge { .. }) => return Ok(Err(Error::ImageTooLarge(e.to_string()))),
-            Err(e @ ImageError::Unreadable(_)) => return Ok(Err(Error::ImageUnreadable(e.to_string()))),
+            Err(error) => return judged(error).map(Err),
         };
         let report = ImageReport {
             width: processed.width,
@@ -268,5 +278,23 @@ impl DraftService {
             Err(Error::ObjectNotFound(_)) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_pipeline_s_errors_keep_or_refuse_as_they_should() {
+        let second = Duration::from_secs(1);
+        for kept in [ImageError::Busy(second), ImageError::TimedOut(second)] {
+            assert!(matches!(judged(kept), Err(Error::ImagesBusy(_))), "a slow or busy pipeline keeps the draft");
+        }
+        let huge = ImageError::TooLarge { width: 100_000, height: 100_000 };
+        assert!(matches!(judged(huge), Ok(Error::ImageTooLarge(_))));
+        assert!(matches!(judged(ImageError::Unreadable("cut short".into())), Ok(Error::ImageUnreadable(_))));
     }
 }

@@ -400,6 +400,31 @@ async fn variants_follow_their_object_and_tenant(backend: Backend) {
 
 on_both_backends!(variants_follow_their_object_and_tenant);
 
+/// Twelve confirms of one image whose original is stripped, at once, five times: every one succeeds, one object is
+/// promoted, and its every variant is served (once, a losing confirm removed the folder the winner's object leads
+/// to).
+async fn racing_confirms_of_one_image_leave_its_variants_served(backend: Backend) {
+    let fixtures = Fixtures::new();
+    let camera = fixtures.camera_jpeg();
+    let (app, _) = images_on(backend, &[]).await;
+    for round in 0..5 {
+        let name = format!("race/{round}.jpg");
+        app.upload(&name, Some("image/jpeg"), &camera).await;
+        let answers = futures_util::future::join_all((0..12).map(|_| app.confirm(&name))).await;
+        let images: Vec<_> = answers.into_iter().map(Answer::ok).filter_map(|a| a.get("image").cloned()).collect();
+        assert!(!images.is_empty() && images.iter().all(|i| *i == images[0]), "{images:?}");
+        let stat = app.post("/api/v1/stat-object", &json!({"object_name": name})).await.ok();
+        assert_eq!(stat["image"], images[0], "{name}");
+        for spec in &SPECS {
+            let (content_type, bytes) = download_variant(&app, &name, spec.name).await;
+            assert_eq!(content_type, spec.content_type, "{name} {}", spec.name);
+            assert!(!bytes.is_empty());
+        }
+    }
+}
+
+on_both_backends!(racing_confirms_of_one_image_leave_its_variants_served);
+
 /// The cleaner removes the folder of a replaced image once older than its grace of an hour, and only that one.
 async fn the_cleaner_sweeps_variants_whose_object_is_gone(backend: Backend) {
     let (app, settings) = images_on(backend, &[]).await;
