@@ -85,8 +85,9 @@ pub trait ObjectStore: Debug + Send + Sync + 'static {
     ) -> Result<bool>;
 
     /// Writes an object whole, with its content type, replacing any: what DraftStore makes of an upload (an image's
-    /// original without its metadata, a variant), kept where only DraftStore writes. The answer is its metadata,
-    /// its etag included, so that the caller can move exactly that version.
+    /// original without its metadata, a variant), kept where only DraftStore writes. The answer is the metadata of
+    /// what was written (from the write, not a look-up after it, which another writer could race), its etag
+    /// included, so that the caller can move exactly that version.
     async fn put_object(
         &self,
         bucket: &BucketName,

@@ -77,9 +77,10 @@ impl ImageKeys {
         self.key(&format!("v/{name}"))
     }
 
-    /// The original without its metadata, staged to be moved to the main bucket.
-    pub fn original(&self) -> ObjectKey {
-        self.key("original")
+    /// The original without its metadata, staged to be moved to the main bucket by one confirm: each has its own
+    /// (`nonce`, hex), so that confirms racing on one draft never move or replace another's.
+    pub fn original(&self, nonce: &str) -> ObjectKey {
+        self.key(&format!("original-{nonce}"))
     }
 
     fn key(&self, name: &str) -> ObjectKey {

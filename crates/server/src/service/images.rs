@@ -22,6 +22,13 @@ fn ours(error: Error) -> Error {
     }
 }
 
+/// A name for one confirm's staged original.
+fn nonce() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the system has randomness");
+    hex::encode(bytes)
+}
+
 /// What a confirm makes of the pipeline's error: `Ok(refusal)` when the image is at fault (the draft is deleted),
 /// `Err` when no decision was made (the draft is kept): slow is not unreadable, as a busy machine makes a good photo
 /// slow.
@@ -127,7 +134,7 @@ impl DraftService {
         }
         let staged = match &prepared.processed.stripped {
             Some(stripped) => {
-                let key = keys.original();
+                let key = keys.original(&nonce());
                 let put = objects.put_object(records, &key, stripped.clone(), content_type);
                 Some(self.call("write the stripped original", put).await.map_err(ours)?)
             }
@@ -162,15 +169,18 @@ impl DraftService {
         };
         let progress = Progress::default();
         let moved = self.0.store.objects.move_object(records, main, &staged.key, &options, &progress);
-        match self.call_with_progress("move the stripped original to the main bucket", &progress, moved).await {
-            Ok(()) => {}
-            Err(Error::ObjectAlreadyExists(_) | Error::ObjectNotFound(_))
-                if self.promoted_by(final_key, id).await? =>
-            {
-                // The staged original written again by this repeat is not needed: the object is already there.
-                let unneeded = self.0.store.objects.delete(records, &staged.key);
-                self.call("delete the staged original", unneeded).await?;
+        let moved = self.call_with_progress("move the stripped original to the main bucket", &progress, moved).await;
+        if moved.is_err() {
+            // This confirm's own staged original, not moved: not needed, whatever happens next.
+            let unneeded = self.0.store.objects.delete(records, &staged.key);
+            if let Err(e) = self.call("delete the staged original", unneeded).await {
+                tracing::warn!(error = %e.chain(), key = %staged.key, "failed to remove a staged original; the cleaner will");
             }
+        }
+        match moved {
+            Ok(()) => {}
+            // Another confirm of this version to this name promoted it first.
+            Err(Error::ObjectAlreadyExists(_)) if self.promoted_by(final_key, id).await? => {}
             Err(e) => return Err(e),
         }
         let deleted = async {

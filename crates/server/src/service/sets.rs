@@ -126,6 +126,8 @@ struct Member {
 /// An original stripped of its metadata, staged to be copied.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Staged {
+    /// Its key in the records bucket.
+    key: String,
     etag: Option<String>,
     size: u64,
     /// Base64.
@@ -134,14 +136,11 @@ struct Staged {
 
 impl Member {
     /// What its copy copies, as the checks found it: the draft, or its staged original. Its bucket and key.
-    fn source(&self, set_id: &str, buckets: &Buckets) -> Result<(BucketName, draftstore_storage::ObjectMeta)> {
+    fn source(&self, buckets: &Buckets) -> Result<(BucketName, draftstore_storage::ObjectMeta)> {
         let key = parse_key(&self.key)?;
         let (bucket, key, size, etag) = match &self.staged {
             None => (buckets.draft.clone(), key, self.size, self.etag.clone()),
-            Some(staged) => {
-                let folder = ImageKeys::new(set_id, &parse_key(&self.final_key)?);
-                (buckets.events.clone(), folder.original(), staged.size, staged.etag.clone())
-            }
+            Some(staged) => (buckets.events.clone(), parse_key(&staged.key)?, staged.size, staged.etag.clone()),
         };
         let meta = draftstore_storage::ObjectMeta {
             key,
@@ -407,8 +406,12 @@ impl DraftService {
             promoted.sha256 = Some(rewritten.sha256.clone());
             let metadata = member.metadata.clone().unwrap_or_default();
             member.stored = stored_metadata(metadata, &promoted, Some(set_id));
-            member.staged =
-                Some(Staged { etag: staged.etag, size: rewritten.size, sha256: rewritten.sha256.to_string() });
+            member.staged = Some(Staged {
+                key: staged.key.to_string(),
+                etag: staged.etag,
+                size: rewritten.size,
+                sha256: rewritten.sha256.to_string(),
+            });
         }
         Ok(member)
     }
@@ -464,7 +467,7 @@ impl DraftService {
         let copied = futures_util::stream::iter(journal.members.iter().cloned())
             .map(|member| async move {
                 let final_key = parse_key(&member.final_key)?;
-                let (from, source) = member.source(&journal.id, &self.0.buckets)?;
+                let (from, source) = member.source(&self.0.buckets)?;
                 let key = source.key.clone();
                 let options = MoveOptions {
                     no_overwrite: true,
@@ -584,8 +587,8 @@ impl DraftService {
         let staged = journal
             .members
             .iter()
-            .filter(|member| member.staged.is_some())
-            .map(|member| Ok(ImageKeys::new(&journal.id, &parse_key(&member.final_key)?).original()))
+            .filter_map(|member| member.staged.as_ref())
+            .map(|staged| parse_key(&staged.key))
             .collect::<Result<Vec<_>>>()?;
         if !staged.is_empty() {
             let events = &self.0.buckets.events;

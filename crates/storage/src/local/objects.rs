@@ -122,7 +122,8 @@ impl ObjectStore for LocalStorage {
         let staged = self.stage(key, content_type.clone(), &WriteChecks::default(), body).await?;
         rename_into_place(&staged.file.path, &self.object_path(bucket, key), key).await?;
         staged.file.disarm();
-        self.head(bucket, key).await
+        // What was written, not a look-up after it: another writer may have replaced or removed it already.
+        Ok(staged.meta)
     }
 
     async fn get_record(&self, bucket: &BucketName, key: &ObjectKey) -> Result<Bytes> {

@@ -113,7 +113,9 @@ impl ObjectStore for S3Storage {
         body: bytes::Bytes,
         content_type: &ContentType,
     ) -> Result<ObjectMeta> {
-        self.client
+        let size = body.len() as u64;
+        let put = self
+            .client
             .put_object()
             .bucket(bucket.as_str())
             .key(key.as_str())
@@ -122,7 +124,18 @@ impl ObjectStore for S3Storage {
             .send()
             .await
             .map_err(|e| sdk_error("PutObject", bucket, Some(key), e))?;
-        self.head(bucket, key).await
+        // From the answer, not a look-up after it: another writer may have replaced or removed it already.
+        Ok(ObjectMeta {
+            key: key.clone(),
+            size,
+            content_type: content_type.clone(),
+            last_modified: time::OffsetDateTime::now_utc(),
+            sha256: None,
+            declared: Declared::default(),
+            etag: put.e_tag().map(str::to_owned),
+            metadata: Metadata::new(),
+            origin: None,
+        })
     }
 
     async fn put_record(
