@@ -474,10 +474,7 @@ impl DraftService {
                     let moved = self.0.store.objects.move_object(draft, main, key, &options, &progress);
                     self.call_with_progress("move the draft to the main bucket", &progress, moved).await
                 }
-                Some(staged) => {
-                    let image = passed.image.as_ref().expect("a staged original is an image's");
-                    self.promote_stripped((key, &meta), final_key, (staged, image), promotion, &id).await
-                }
+                Some(staged) => self.promote_stripped((key, &meta), final_key, staged, promotion, &id).await,
             };
             // A failed move leaves the image's folder: confirms of this version to this name share it, and one of
             // them may be succeeding now. Unreachable if none does, it is the cleaner's.

@@ -51,15 +51,10 @@ impl ImageKeys {
         Some(Self::new(promotion, &object.key))
     }
 
-    /// The folder whose record is `record`, as a listing finds it.
+    /// The folder whose record is `record`, as a listing finds it; `None` for any other key.
     pub fn of_record(record: &ObjectKey) -> Option<Self> {
         let folder = record.as_str().strip_suffix(RECORD)?;
         folder.starts_with(IMAGES).then(|| Self { folder: folder.to_owned() })
-    }
-
-    /// Whether `key` is the description of a folder.
-    pub fn is_record(key: &ObjectKey) -> bool {
-        key.as_str().starts_with(IMAGES) && key.as_str().ends_with(RECORD)
     }
 
     /// The folder, as a prefix to list.
@@ -104,7 +99,7 @@ mod tests {
         let thumb = VariantName::parse("thumb").expect("a name");
         assert!(one.variant(&thumb).as_str().starts_with(one.folder()));
         assert_eq!(ImageKeys::of_record(&one.record()), Some(one.clone()));
-        assert!(ImageKeys::is_record(&one.record()) && !ImageKeys::is_record(&one.variant(&thumb)));
+        assert_eq!(ImageKeys::of_record(&one.variant(&thumb)), None);
         assert_eq!(ImageKeys::of_record(&key("sets/x/image.json")), None);
     }
 }

@@ -111,8 +111,8 @@ impl DraftService {
     /// Writes an image's description, then its variants and its stripped original, under `keys`, before the
     /// promotion that makes them reachable. The description first: whatever a failure leaves, the cleaner finds by
     /// it. Writing them again (a confirm repeated) writes the same. Answers the staged original, when there is
-    /// one: what the promotion moves instead of the draft. A store that cannot take DraftStore's own keys is a
-    /// store failure, never the caller's.
+    /// one, with its own SHA-256: what the promotion moves instead of the draft. A store that cannot take
+    /// DraftStore's own keys is a store failure, never the caller's.
     pub(super) async fn store_image(
         &self,
         keys: &ImageKeys,
@@ -132,15 +132,14 @@ impl DraftService {
             let put = objects.put_object(records, &key, variant.bytes.clone(), &variant_type);
             self.call("write an image variant", put).await.map_err(ours)?;
         }
-        let staged = match &prepared.processed.stripped {
-            Some(stripped) => {
-                let key = keys.original(&nonce());
-                let put = objects.put_object(records, &key, stripped.clone(), content_type);
-                Some(self.call("write the stripped original", put).await.map_err(ours)?)
-            }
-            None => None,
+        let (Some(stripped), Some(rewritten)) = (&prepared.processed.stripped, &prepared.rewritten) else {
+            return Ok(None);
         };
-        Ok(staged)
+        let key = keys.original(&nonce());
+        let put = objects.put_object(records, &key, stripped.clone(), content_type);
+        let mut staged = self.call("write the stripped original", put).await.map_err(ours)?;
+        staged.sha256 = Some(rewritten.sha256.clone());
+        Ok(Some(staged))
     }
 
     /// Promotes an image whose original was stripped of its metadata: the staged original moved under the final
@@ -150,19 +149,17 @@ impl DraftService {
         &self,
         (key, draft_meta): (&ObjectKey, &ObjectMeta),
         final_key: &ObjectKey,
-        (staged, image): (&ObjectMeta, &Prepared),
+        staged: &ObjectMeta,
         promotion: &Promotion,
         id: &str,
     ) -> Result<()> {
         let (draft, main, records) = (&self.0.buckets.draft, &self.0.buckets.main, &self.0.buckets.events);
-        let mut promoted = staged.clone();
-        promoted.sha256 = image.rewritten.as_ref().map(|r| r.sha256.clone());
         let metadata = promotion.metadata.clone().unwrap_or_else(|| draft_meta.metadata.clone());
         let options = MoveOptions {
             no_overwrite: !promotion.overwrite,
             if_match: staged.etag.clone(),
             to_key: Some(final_key.clone()),
-            metadata: Some(stored_metadata(metadata, &promoted, None)),
+            metadata: Some(stored_metadata(metadata, staged, None)),
             keep_source: false,
             source: Some(staged.clone()),
             origin: Some(id.to_owned()),
@@ -210,17 +207,19 @@ impl DraftService {
             return Ok(None);
         }
         let Some(keys) = ImageKeys::of(object, SET_METADATA) else { return Ok(None) };
-        let record = keys.record();
-        let read = self.0.store.objects.get_record(&self.0.buckets.events, &record);
-        let body = match self.call("read the image's record", read).await {
-            Ok(body) => body,
-            Err(Error::ObjectNotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        Ok(serde_json::from_slice::<ImageRecord>(&body)
-            .ok()
-            .filter(|record| record.key == object.key.as_str())
-            .map(|record| record.image))
+        let record = self.image_record(&keys).await?;
+        Ok(record.filter(|record| record.key == object.key.as_str()).map(|record| record.image))
+    }
+
+    /// The description in an image's folder; `None` when it has none, or none that reads.
+    async fn image_record(&self, keys: &ImageKeys) -> Result<Option<ImageRecord>> {
+        let key = keys.record();
+        let read = self.0.store.objects.get_record(&self.0.buckets.events, &key);
+        match self.call("read the image's record", read).await {
+            Ok(body) => Ok(serde_json::from_slice::<ImageRecord>(&body).ok()),
+            Err(Error::ObjectNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Removes an image's folder: its variants, staged original and description.
@@ -257,10 +256,10 @@ impl DraftService {
             let list = objects.list_prefix(records, IMAGES, token.as_deref(), LIST_PAGE);
             let page = self.call("list the images", list).await?;
             for listed in page.objects {
-                if !ImageKeys::is_record(&listed.key) || now - listed.last_modified < grace {
+                let Some(keys) = ImageKeys::of_record(&listed.key) else { continue };
+                if now - listed.last_modified < grace {
                     continue;
                 }
-                let Some(keys) = ImageKeys::of_record(&listed.key) else { continue };
                 if !self.image_is_kept(&keys).await? {
                     self.forget_image(&keys).await?;
                     removed += 1;
@@ -275,13 +274,7 @@ impl DraftService {
 
     /// Whether an image's folder still belongs to its object.
     async fn image_is_kept(&self, keys: &ImageKeys) -> Result<bool> {
-        let record = keys.record();
-        let read = self.0.store.objects.get_record(&self.0.buckets.events, &record);
-        let record = match self.call("read an image's record", read).await {
-            Ok(body) => serde_json::from_slice::<ImageRecord>(&body).ok(),
-            Err(Error::ObjectNotFound(_)) => return Ok(false),
-            Err(e) => return Err(e),
-        };
+        let record = self.image_record(keys).await?;
         let Some(key) = record.and_then(|r| ObjectKey::parse(&r.key).ok()) else { return Ok(false) };
         match self.call("look up an image's object", self.0.store.objects.head(&self.0.buckets.main, &key)).await {
             Ok(object) => Ok(ImageKeys::of(&object, SET_METADATA).as_ref() == Some(keys)),

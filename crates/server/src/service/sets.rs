@@ -399,19 +399,11 @@ impl DraftService {
         let content_type = draftstore_storage::ContentType::parse(&member.content_type)
             .unwrap_or_else(|_| draftstore_storage::ContentType::octet_stream());
         let folder = ImageKeys::new(set_id, &final_key);
-        if let (Some(staged), Some(rewritten)) =
-            (self.store_image(&folder, &final_key, &image, &content_type).await?, &image.rewritten)
-        {
-            let mut promoted = staged.clone();
-            promoted.sha256 = Some(rewritten.sha256.clone());
+        if let Some(staged) = self.store_image(&folder, &final_key, &image, &content_type).await? {
             let metadata = member.metadata.clone().unwrap_or_default();
-            member.stored = stored_metadata(metadata, &promoted, Some(set_id));
-            member.staged = Some(Staged {
-                key: staged.key.to_string(),
-                etag: staged.etag,
-                size: rewritten.size,
-                sha256: rewritten.sha256.to_string(),
-            });
+            member.stored = stored_metadata(metadata, &staged, Some(set_id));
+            let sha256 = staged.sha256.map(|c| c.to_string()).unwrap_or_default();
+            member.staged = Some(Staged { key: staged.key.to_string(), etag: staged.etag, size: staged.size, sha256 });
         }
         Ok(member)
     }
