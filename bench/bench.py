@@ -28,6 +28,7 @@ from sections import (
     multipart,
     objects,
     proxy,
+    resumable,
     sets,
     soak,
     store_probe,
@@ -58,6 +59,7 @@ SECTIONS = {
     "store-probe": ("store_probe", store_probe),
     "images": ("images", images),
     "image-confirms": ("image_confirms", image_confirms),
+    "resumable": ("resumable", resumable),
 }
 
 
