@@ -549,12 +549,24 @@ impl DraftService {
                 Err(e) => return Err(e),
             }
         }
+        // Every object of the upload, tails a crash left unnamed included; the record last, so that a pass cut
+        // off still finds the upload.
         let events = &self.0.buckets.events;
-        if let Some(tail) = &record.tail {
-            let key = record_key(id, &format!("tail-{}", tail.generation));
-            self.call("delete an upload's tail", self.0.store.objects.delete(events, &key)).await?;
+        let prefix = format!("resumable/{id}/");
+        let listed = self.0.store.objects.list_prefix(events, &prefix, None, 1000);
+        let record_key = record_key(id, "upload");
+        let others: Vec<_> = self
+            .call("list an upload's objects", listed)
+            .await?
+            .objects
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|key| *key != record_key)
+            .collect();
+        if !others.is_empty() {
+            self.call("delete an upload's objects", self.0.store.objects.delete_many(events, &others)).await?;
         }
-        self.call("delete an upload's record", self.0.store.objects.delete(events, &record_key(id, "upload"))).await
+        self.call("delete an upload's record", self.0.store.objects.delete(events, &record_key)).await
     }
 
     /// Removes the uploads that expired before `now` (the cleaner's pass), answering how many.
@@ -632,8 +644,15 @@ impl DraftService {
             let put = self.0.store.objects.put_object(draft, &key, last, &content_type);
             return Ok(self.call("store the upload", put).await.map(drop)?);
         }
+        let size = record.length.unwrap_or_default();
         if !last.is_empty() || record.parts.is_empty() {
-            self.store_part(id, lease, record, last).await?;
+            match self.store_part(id, lease, record, last).await {
+                // Assembled by an earlier request that died before it recorded so: the draft is there.
+                Err(UploadError::Service(Error::UploadNotFound(_))) if self.draft_of_size(&key, size).await? => {
+                    return Ok(());
+                }
+                other => other?,
+            }
         }
         let upload_id =
             UploadId::parse(record.upload_id.as_deref().unwrap_or_default()).map_err(|e| Error::Internal {
@@ -644,7 +663,19 @@ impl DraftService {
             record.parts.iter().map(|p| CompletedPart { number: p.number, etag: p.etag.clone() }).collect();
         let progress = Progress::default();
         let complete = self.0.store.multipart.complete_multipart(draft, &key, &upload_id, &parts, &progress);
-        Ok(self.call_with_progress("assemble the upload", &progress, complete).await?)
+        match self.call_with_progress("assemble the upload", &progress, complete).await {
+            Err(Error::UploadNotFound(_)) if self.draft_of_size(&key, size).await? => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether the draft of `key` exists with `size` bytes.
+    async fn draft_of_size(&self, key: &StoreKey, size: u64) -> Result<bool, Error> {
+        match self.call("look up the draft", self.0.store.objects.head(&self.0.buckets.draft, key)).await {
+            Ok(meta) => Ok(meta.size == size),
+            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_record(&self, caller: &Caller, id: &str, now: OffsetDateTime) -> Outcome<Record> {
