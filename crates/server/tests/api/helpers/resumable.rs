@@ -268,12 +268,16 @@ pub fn encode(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-/// tus `Upload-Metadata`: `key base64(value)` pairs, comma-separated.
+/// tus `Upload-Metadata`: `key base64(value)` pairs, comma-separated; a key alone for an empty value (a trailing
+/// blank would not survive as part of a header's value).
 pub fn metadata(pairs: &[(&str, &str)]) -> String {
     use base64::Engine;
     pairs
         .iter()
-        .map(|(key, value)| format!("{key} {}", base64::engine::general_purpose::STANDARD.encode(value)))
+        .map(|(key, value)| match value {
+            &"" => (*key).to_owned(),
+            value => format!("{key} {}", base64::engine::general_purpose::STANDARD.encode(value)),
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
