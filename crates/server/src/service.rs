@@ -28,6 +28,7 @@ mod listing;
 mod messages;
 mod multipart;
 mod objects;
+mod resumable;
 mod sets;
 mod settings;
 
@@ -36,6 +37,9 @@ pub use listing::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, parse_prefix};
 pub use messages::{Confirmation, Download, Promotion, Rewritten, Ticket, Upload};
 pub use multipart::{MultipartStart, PartRequest, S3Request, SignedPart, StartedUpload};
 pub use objects::{ObjectEntry, ObjectPage};
+pub use resumable::{
+    Append, BodyChecksum, Dialect, LEASE_TTL, MAX_RESUMABLE_SIZE, NewUpload, UploadError, UploadState, valid_id,
+};
 pub use sets::{RECOVERY_GRACE, SetConfirmation, SetDraft, SetRecovery};
 pub use settings::{Buckets, ServiceSettings, lifecycle_days};
 
@@ -68,6 +72,8 @@ struct Inner {
     images: ImagePipeline,
     /// How long the outcome of a set is kept for its idempotency key.
     set_record_lifetime: Duration,
+    /// The memory resumable appends may hold at once.
+    resumable_buffers: resumable::AppendBuffers,
 }
 
 impl DraftService {
@@ -88,6 +94,7 @@ impl DraftService {
             calls,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             set_record_lifetime: settings.object_lifetime,
+            resumable_buffers: resumable::AppendBuffers::default(),
             lifecycle_days: settings.lifecycle_days(),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,

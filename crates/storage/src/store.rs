@@ -213,6 +213,18 @@ pub trait MultipartStore: Debug + Send + Sync + 'static {
         multipart: MultipartRequest<'_>,
     ) -> Result<PresignedUrl>;
 
+    /// Stores part `number` (1 to 10,000) of an upload from bytes DraftStore holds itself (an append of a
+    /// resumable upload), replacing an earlier upload of that number, and answers the part as the store keeps it.
+    /// Every part but the last must be the upload's `part_size` on a backend that lays parts out by it.
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        number: u32,
+        body: bytes::Bytes,
+    ) -> Result<UploadedPart>;
+
     /// The parts uploaded so far, by ascending number. A store that keeps every upload of a part number lists
     /// each (SeaweedFS does; [`latest_versions`](crate::multipart::latest_versions) keeps the latest).
     /// [`Error::UploadNotFound`](crate::Error::UploadNotFound) when no upload of this id exists for this key.

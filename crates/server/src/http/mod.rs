@@ -9,6 +9,7 @@ mod multipart;
 mod objects;
 mod openapi;
 mod page;
+mod resumable;
 mod s3xml;
 mod uppy;
 
@@ -149,6 +150,19 @@ pub fn router(state: AppState, gate: Arc<Gate>) -> Router {
         .route("/api/v1/uppy/complete", post(uppy::complete))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
         .layer(Admit::layer(Arc::clone(&gate)));
+    // Resumable uploads stream their bodies into the store themselves: no body limit of the JSON API's.
+    let files = get(resumable::head)
+        .head(resumable::head)
+        .patch(resumable::patch)
+        .delete(resumable::delete)
+        .post(resumable::overridden)
+        .options(resumable::options);
+    let resumable = Router::new()
+        .route("/files/", post(resumable::create).options(resumable::options))
+        .route("/files", post(resumable::create).options(resumable::options))
+        .route("/files/{id}", files)
+        .layer(Admit::layer(Arc::clone(&gate)));
+    let api = api.merge(resumable);
     let mut router = api
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
@@ -204,9 +218,14 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     };
     let cors = CorsLayer::new()
         .allow_origin(allow)
-        .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE])
+        .allow_methods([Method::GET, Method::HEAD, Method::PUT, Method::POST, Method::DELETE, Method::PATCH])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([header::ETAG, HeaderName::from_static(REQUEST_ID)])
+        .expose_headers(
+            [header::ETAG, HeaderName::from_static(REQUEST_ID)]
+                .into_iter()
+                .chain(resumable::EXPOSED_HEADERS.map(HeaderName::from_static))
+                .collect::<Vec<_>>(),
+        )
         .max_age(std::time::Duration::from_secs(3600));
     Some(cors)
 }

@@ -59,6 +59,31 @@ pub async fn multipart(target: &Target<'_>) {
     ));
     assert_eq!(store.objects.head(bucket, &object).await.expect("an abort leaves the object").size, meta.size);
 
+    // Parts DraftStore sends itself (a resumable upload's appends), laid out by the part size announced: an
+    // upload of one part number again replaces it, and the upload completes into the bytes in order.
+    let appended = key("multi/appended.bin");
+    let part_size = 5 * 1024 * 1024;
+    let declared = Declared { length: Some(part_size + 4), sha256: None };
+    let id = store.multipart.create_multipart(bucket, &appended, &ct, &declared, Some(part_size)).await.expect("start");
+    let first = bytes::Bytes::from(vec![b'x'; 5 * 1024 * 1024]);
+    let mut sent = Vec::new();
+    for (number, body) in [(1, first.clone()), (2, bytes::Bytes::from_static(b"old!")), (2, b"tail"[..].into())] {
+        let part = store.multipart.upload_part(bucket, &appended, &id, number, body.clone()).await.expect("stored");
+        assert_eq!((part.number, part.size), (number, body.len() as u64));
+        sent.retain(|done: &CompletedPart| done.number != number);
+        sent.push(CompletedPart { number, etag: part.etag });
+    }
+    let listed =
+        crate::multipart::latest_versions(store.multipart.list_parts(bucket, &appended, &id).await.expect("listed"));
+    assert_eq!(listed.iter().map(|part| (part.number, part.size)).collect::<Vec<_>>(), [(1, part_size), (2, 4)]);
+    store.multipart.complete_multipart(bucket, &appended, &id, &sent, &Progress::default()).await.expect("completed");
+    let read = crate::collect(store.objects.read(bucket, &appended, None, None).await.expect("read"), part_size + 4);
+    let read = read.await.expect("the bytes");
+    assert_eq!((&read[..part_size as usize], &read[part_size as usize..]), (&first[..], &b"tail"[..]));
+    let unknown = store.multipart.upload_part(bucket, &appended, &id, 3, b"late"[..].into()).await;
+    assert!(matches!(unknown, Err(Error::UploadNotFound { .. })), "a completed upload takes no part: {unknown:?}");
+    store.objects.delete(bucket, &appended).await.expect("delete");
+
     // URLs for an uploader that speaks S3's own multipart API: each request decides its method.
     let request = presign_request(Method::Get, bucket, &object);
     let create = store.multipart.presign_multipart(&request, MultipartRequest::Create).await.expect("signed");

@@ -57,6 +57,19 @@ impl MultipartStore for LocalStorage {
         self.sign_url(&request, headers, query)
     }
 
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        number: u32,
+        body: bytes::Bytes,
+    ) -> Result<UploadedPart> {
+        let length = Some(body.len() as u64);
+        let body = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(body)]);
+        self.write_part(bucket, key, upload_id, number, length, None, crate::multipart::MAX_OBJECT_SIZE, body).await
+    }
+
     async fn list_parts(
         &self,
         bucket: &BucketName,

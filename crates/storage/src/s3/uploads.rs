@@ -50,6 +50,36 @@ impl MultipartStore for S3Storage {
         self.signer_for(multipart.method()).sign_multipart(request, multipart).await
     }
 
+    async fn upload_part(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+        upload_id: &UploadId,
+        number: u32,
+        body: bytes::Bytes,
+    ) -> Result<UploadedPart> {
+        let size = body.len() as u64;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(bucket.as_str())
+            .key(key.as_str())
+            .upload_id(upload_id.as_str())
+            .part_number(number as i32)
+            .content_length(size as i64)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| upload_error(sdk_error("UploadPart", bucket, Some(key), e), upload_id))?;
+        Ok(UploadedPart {
+            number,
+            size,
+            etag: uploaded.e_tag().unwrap_or_default().to_owned(),
+            sha256: None,
+            last_modified: time::OffsetDateTime::now_utc(),
+        })
+    }
+
     async fn list_parts(
         &self,
         bucket: &BucketName,
