@@ -12,15 +12,17 @@ use serde_json::{Value, json};
 
 use crate::helpers::images::ChildApp;
 use crate::helpers::tus::{TusClient, upload};
-use crate::helpers::{Backend, Server, free_port, on_both_backends, pseudo_random_bytes};
+use crate::helpers::{Backend, Server, free_port, on_both_backends, pseudo_random_bytes, report};
 
 const MIB: usize = 1 << 20;
 
 /// tus-js-client's two protocols: tus 1.0.0, and the IETF draft as its interop version 6.
 const PROTOCOLS: [&str; 2] = ["tus-v1", "ietf-draft-05"];
 
-/// Retries over 40 s: enough to outlast the 20 s lease a killed server leaves on the upload it was writing.
-const RETRIES: [u64; 11] = [0, 1000, 2000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000];
+/// Retries over 80 s: enough for a killed server to start again (slowly, on a loaded machine) and for the 20 s lease
+/// it left on the upload it was writing to run out.
+const RETRIES: [u64; 19] =
+    [0, 1000, 2000, 3000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000, 5000];
 
 /// How long one client may take to its end.
 const UPLOAD_TIME: Duration = Duration::from_secs(300);
@@ -167,6 +169,11 @@ async fn tus_js_client_resumes_after_the_client_is_killed(backend: Backend) {
             "{protocol}: resumed from {}, not from the acknowledged {accepted} or what followed it",
             offset(patch)
         );
+        report(&format!(
+            "killed client, {} {protocol}: resumed at {} (acknowledged {accepted})",
+            backend.label(),
+            offset(patch)
+        ));
         alice.confirm(&name).await.ok();
         let (content_type, body) = alice.download(&name, Some("main")).await;
         assert_eq!(content_type, "video/mp4");
@@ -201,6 +208,17 @@ async fn tus_js_client_resumes_after_the_server_is_killed(backend: Backend) {
             "{protocol}: resumed from {} after the restart, acknowledged before it: {accepted}",
             offset(patch)
         );
+        let answers: Vec<String> = after
+            .iter()
+            .filter(|e| e["event"] == "response")
+            .map(|e| format!("{} {}", e["method"].as_str().unwrap_or("?"), e["status"]))
+            .collect();
+        report(&format!(
+            "killed server, {} {protocol}: {} requests after the kill, answers {answers:?}; resumed at {} (acknowledged {accepted})",
+            backend.label(),
+            after.iter().filter(|e| e["event"] == "request").count(),
+            offset(patch)
+        ));
         let (content_type, body) = confirm_and_download(&app.server.url(), None, &name).await;
         assert_eq!(content_type, "video/mp4");
         assert!(body == bytes, "{protocol}: the object differs from the file uploaded across the restart");
@@ -285,9 +303,8 @@ async fn patches_by_replica(replicas: &[Server]) -> Vec<u64> {
     counts
 }
 
-/// Three replicas on one SeaweedFS behind HAProxy, which sends each request to the next replica: one upload's
-/// PATCHes land on all three, each going on from where another left the upload. (Replicas share a store only on
-/// S3: the local backend is one process's folder.)
+/// Three replicas on one SeaweedFS behind HAProxy, as `scripts/cluster` deploys them, the proxy sending each request
+/// to the next replica: one upload's PATCHes land on all three, each going on from where another left the upload.
 #[tokio::test]
 async fn the_appends_of_one_upload_land_on_three_replicas_behind_haproxy() {
     let (args, _) = Backend::SeaweedFs.args().await;
@@ -319,6 +336,7 @@ async fn the_appends_of_one_upload_land_on_three_replicas_behind_haproxy() {
         assert_eq!(patches, 5, "{protocol}: one PATCH per 5 MiB");
         assert_eq!(took.iter().sum::<u64>(), patches, "{protocol}: each PATCH answered 204 by one replica: {took:?}");
         assert!(took.iter().all(|n| *n > 0), "{protocol}: each replica took appends of the upload: {took:?}");
+        report(&format!("three replicas, {protocol}: PATCHes per replica {took:?}"));
         let (content_type, body) = confirm_and_download(&haproxy.url(), None, &name).await;
         assert_eq!(content_type, "video/mp4");
         assert!(body == bytes, "{protocol}: the object differs from the file appended through three replicas");
