@@ -35,6 +35,7 @@ mod proxy;
 mod ratelimit;
 mod requests;
 mod restart;
+mod resumable_clients;
 mod s3;
 mod seaweed;
 mod sets;
