@@ -39,6 +39,8 @@ pub struct CleanReport {
     pub sets_finished: u64,
     /// Images whose object is gone (deleted, replaced, never promoted), their variants removed.
     pub images_removed: u64,
+    /// Resumable uploads past their expiry, their stored bytes and records removed.
+    pub resumable_removed: u64,
     /// Why the pass stopped before the end of the bucket, if it did.
     pub incomplete: Option<String>,
     pub dry_run: bool,
@@ -73,6 +75,9 @@ impl CleanReport {
             self.stale_uploads,
             self.duration.as_secs_f64()
         );
+        if self.resumable_removed > 0 {
+            line.push_str(&format!("; {} expired resumable uploads removed", self.resumable_removed));
+        }
         if self.images_removed > 0 {
             line.push_str(&format!("; the variants of {} images whose object is gone removed", self.images_removed));
         }
@@ -159,6 +164,14 @@ impl Cleaner {
                 Ok(_) | Err(Error::BucketNotFound(_)) => {}
                 Err(error) => {
                     tracing::error!(error = %error.chain(), "failed to remove expired claims on drafts");
+                    report.incomplete.get_or_insert(error.chain());
+                }
+            }
+            match self.service.sweep_resumable(now).await {
+                Ok(removed) => report.resumable_removed = removed,
+                Err(Error::BucketNotFound(_)) => {}
+                Err(error) => {
+                    tracing::error!(error = %error.chain(), "failed to remove expired resumable uploads");
                     report.incomplete.get_or_insert(error.chain());
                 }
             }

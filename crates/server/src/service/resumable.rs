@@ -39,6 +39,10 @@ pub const MAX_RESUMABLE_SIZE: u64 = MAX_APPEND_PART * MAX_PART_NUMBER as u64;
 const BUFFER_BUDGET_MIB: usize = 512;
 /// How long an append waits for its share of [`BUFFER_BUDGET_MIB`] before it is refused.
 const BUFFER_WAIT: Duration = Duration::from_secs(5);
+/// Parts an append sends while it receives the next: the store's time overlaps the client's.
+const PARTS_IN_FLIGHT: usize = 2;
+/// A part on its way to the store.
+type PartInFlight = tokio::task::JoinHandle<Result<StoredPart, Error>>;
 /// How long a lease lasts without renewal: what a killed replica's lease blocks its upload for.
 pub const LEASE_TTL: Duration = Duration::from_secs(20);
 /// How often a holder renews its lease while it appends.
@@ -407,7 +411,8 @@ impl DraftService {
         // The tail comes first in the buffer: parts are cut from where the stored parts end.
         let tail = record.tail.as_ref().map_or(0, |t| t.size);
         let expected = append.content_length.unwrap_or(room);
-        let share = usize::try_from((tail + expected).min(record.part_size).div_ceil(1 << 20).max(1)).unwrap_or(1);
+        let most = record.part_size * (PARTS_IN_FLIGHT as u64 + 1);
+        let share = usize::try_from((tail + expected).min(most).div_ceil(1 << 20).max(1)).unwrap_or(1);
         let permit =
             tokio::time::timeout(BUFFER_WAIT, Arc::clone(&self.0.resumable_buffers.0).acquire_many_owned(share as u32))
                 .await
@@ -439,6 +444,7 @@ impl DraftService {
         let mut received: u64 = 0;
         let mut broke_off = None;
         let mut tail_consumed = false;
+        let mut in_flight = std::collections::VecDeque::new();
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(chunk) => chunk,
@@ -462,15 +468,18 @@ impl DraftService {
             buffer.extend_from_slice(&chunk);
             while buffer.len() as u64 >= record.part_size {
                 let part = buffer.split_to(record.part_size as usize).freeze();
-                self.store_part(id, lease, &mut record, part).await?;
+                let number = record.parts.len() + in_flight.len() + 1;
+                in_flight.push_back(self.start_part(id, lease, &mut record, number, part).await?);
                 tail_consumed = true;
-                if record_as_we_go {
-                    record.tail = None;
-                    self.write_record(id, &record, false).await?;
+                if in_flight.len() >= PARTS_IN_FLIGHT {
+                    self.land_part(id, &mut in_flight, &mut record, record_as_we_go).await?;
                 }
             }
         }
         drop(body);
+        while !in_flight.is_empty() {
+            self.land_part(id, &mut in_flight, &mut record, record_as_we_go).await?;
+        }
         if broke_off.is_some() && append.checksum.is_some() {
             return Err(UploadError::Interrupted {
                 kept: 0,
@@ -549,12 +558,24 @@ impl DraftService {
                 Err(e) => return Err(e),
             }
         }
+        // Every object of the upload, tails a crash left unnamed included; the record last, so that a pass cut
+        // off still finds the upload.
         let events = &self.0.buckets.events;
-        if let Some(tail) = &record.tail {
-            let key = record_key(id, &format!("tail-{}", tail.generation));
-            self.call("delete an upload's tail", self.0.store.objects.delete(events, &key)).await?;
+        let prefix = format!("resumable/{id}/");
+        let listed = self.0.store.objects.list_prefix(events, &prefix, None, 1000);
+        let record_key = record_key(id, "upload");
+        let others: Vec<_> = self
+            .call("list an upload's objects", listed)
+            .await?
+            .objects
+            .into_iter()
+            .map(|o| o.key)
+            .filter(|key| *key != record_key)
+            .collect();
+        if !others.is_empty() {
+            self.call("delete an upload's objects", self.0.store.objects.delete_many(events, &others)).await?;
         }
-        self.call("delete an upload's record", self.0.store.objects.delete(events, &record_key(id, "upload"))).await
+        self.call("delete an upload's record", self.0.store.objects.delete(events, &record_key)).await
     }
 
     /// Removes the uploads that expired before `now` (the cleaner's pass), answering how many.
@@ -588,7 +609,23 @@ impl DraftService {
         }
     }
 
+    /// Stores one part and records it.
     async fn store_part(&self, id: &str, lease: Option<&str>, record: &mut Record, part: Bytes) -> Outcome<()> {
+        let number = record.parts.len() + 1;
+        let mut sent = std::collections::VecDeque::from([self.start_part(id, lease, record, number, part).await?]);
+        self.land_part(id, &mut sent, record, false).await
+    }
+
+    /// Starts sending part `number`, the upload's parts started first when none is yet; the part travels while
+    /// the next one is received.
+    async fn start_part(
+        &self,
+        id: &str,
+        lease: Option<&str>,
+        record: &mut Record,
+        number: usize,
+        part: Bytes,
+    ) -> Outcome<PartInFlight> {
         let key = StoreKey::parse(&record.key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
         let draft = &self.0.buckets.draft;
         let upload_id = match record.upload_id.as_deref() {
@@ -615,10 +652,34 @@ impl DraftService {
         if let Some(lease) = lease {
             self.check_lease(id, lease).await?;
         }
-        let number = u32::try_from(record.parts.len() + 1).unwrap_or(u32::MAX);
-        let upload = self.0.store.multipart.upload_part(draft, &key, &upload_id, number, part);
-        let stored = self.call("store an upload's part", upload).await?;
-        record.parts.push(StoredPart { number, size: stored.size, etag: stored.etag });
+        let number = u32::try_from(number)
+            .ok()
+            .filter(|n| *n <= MAX_PART_NUMBER)
+            .ok_or_else(|| UploadError::TooLarge(format!("the upload needs more than {MAX_PART_NUMBER} parts")))?;
+        let service = self.clone();
+        Ok(tokio::spawn(async move {
+            let upload =
+                service.0.store.multipart.upload_part(&service.0.buckets.draft, &key, &upload_id, number, part);
+            let stored = service.call("store an upload's part", upload).await?;
+            Ok(StoredPart { number, size: stored.size, etag: stored.etag })
+        }))
+    }
+
+    /// Waits for the oldest part in flight and records it (in the store too, with `record_now`).
+    async fn land_part(
+        &self,
+        id: &str,
+        in_flight: &mut std::collections::VecDeque<PartInFlight>,
+        record: &mut Record,
+        record_now: bool,
+    ) -> Outcome<()> {
+        let Some(sending) = in_flight.pop_front() else { return Ok(()) };
+        let stored = sending.await.map_err(|_| Error::ServerBusy)??;
+        record.parts.push(stored);
+        if record_now {
+            record.tail = None;
+            self.write_record(id, record, false).await?;
+        }
         Ok(())
     }
 
@@ -632,8 +693,15 @@ impl DraftService {
             let put = self.0.store.objects.put_object(draft, &key, last, &content_type);
             return Ok(self.call("store the upload", put).await.map(drop)?);
         }
+        let size = record.length.unwrap_or_default();
         if !last.is_empty() || record.parts.is_empty() {
-            self.store_part(id, lease, record, last).await?;
+            match self.store_part(id, lease, record, last).await {
+                // Assembled by an earlier request that died before it recorded so: the draft is there.
+                Err(UploadError::Service(Error::UploadNotFound(_))) if self.draft_of_size(&key, size).await? => {
+                    return Ok(());
+                }
+                other => other?,
+            }
         }
         let upload_id =
             UploadId::parse(record.upload_id.as_deref().unwrap_or_default()).map_err(|e| Error::Internal {
@@ -644,7 +712,19 @@ impl DraftService {
             record.parts.iter().map(|p| CompletedPart { number: p.number, etag: p.etag.clone() }).collect();
         let progress = Progress::default();
         let complete = self.0.store.multipart.complete_multipart(draft, &key, &upload_id, &parts, &progress);
-        Ok(self.call_with_progress("assemble the upload", &progress, complete).await?)
+        match self.call_with_progress("assemble the upload", &progress, complete).await {
+            Err(Error::UploadNotFound(_)) if self.draft_of_size(&key, size).await? => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Whether the draft of `key` exists with `size` bytes.
+    async fn draft_of_size(&self, key: &StoreKey, size: u64) -> Result<bool, Error> {
+        match self.call("look up the draft", self.0.store.objects.head(&self.0.buckets.draft, key)).await {
+            Ok(meta) => Ok(meta.size == size),
+            Err(Error::ObjectNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     async fn read_record(&self, caller: &Caller, id: &str, now: OffsetDateTime) -> Outcome<Record> {

@@ -36,6 +36,7 @@ mod ratelimit;
 mod requests;
 mod restart;
 mod resumable;
+mod resumable_clients;
 mod s3;
 mod seaweed;
 mod sets;

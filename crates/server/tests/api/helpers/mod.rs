@@ -15,6 +15,7 @@ pub mod images;
 pub mod multipart;
 mod process;
 pub mod resumable;
+pub mod tus;
 pub mod variants;
 
 pub use backend::Backend;
