@@ -560,7 +560,7 @@ async fn interrupted_append_is_not_complete(backend: Backend) {
         assert!((3000..=6000).contains(&offset), "v{version}: offset {offset}");
         no_draft(&app, &draft).await;
         let reply = files.append(&url, version, offset, true, data[offset as usize..].to_vec()).await;
-        assert!(reply.complete(), "v{version}: {reply}");
+        assert!(reply.is_success() && reply.complete(), "v{version}: resuming at the retrieved offset: {reply}");
         assert_eq!(draft_bytes(&app, &draft).await, data, "v{version}");
     }
 }
