@@ -1356,6 +1356,44 @@ async fn interop_6_basic_flow(backend: Backend) {
     assert_eq!(draft_bytes(&app, &expected).await, b"abcdefghi");
 }
 
+/// Unfinished uploads expire with their draft: the cleaner's pass after OBJECT_LIFETIME removes their parts, tail,
+/// lease and record, and leaves an upload not yet expired as it is.
+async fn the_cleaner_removes_expired_uploads_and_their_bytes(backend: Backend) {
+    let (app, settings) = backend.spawn_with_settings(&[]).await;
+    let files = Resumable::of(&app);
+    let part_and_tail = pseudo_random_bytes((8 << 20) + 1234, 3);
+    let old = files.tus_created(32 << 20, "cleaned/old.bin").await;
+    assert_eq!(files.tus_patch(&old, 0, part_and_tail.clone()).await.status, 204);
+    let events = &settings.common.service.buckets.events;
+    let resumable = async || {
+        let page = app.storage.list_prefix(events, "resumable/", None, 1000).await.expect("the records listed");
+        page.objects.into_iter().map(|object| object.key.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    let held = resumable().await;
+    assert!(held.iter().any(|key| key.contains("/tail-")), "a part and a tail are stored: {held:?}");
+
+    let cleaner = settings.common.cleaner(app.store.clone());
+    let now = time::OffsetDateTime::now_utc();
+    let fresh = cleaner.clean_once(now).await;
+    assert_eq!((fresh.resumable_removed, fresh.incomplete.clone()), (0, None), "{fresh:?}");
+    assert_eq!(resumable().await, held, "an upload not yet expired is left as it is");
+
+    let later = now + settings.common.service.object_lifetime + Duration::from_secs(60);
+    let swept = settings.common.cleaner(app.store.clone()).clean_once(later).await;
+    assert_eq!((swept.resumable_removed, swept.incomplete.clone()), (1, None), "{swept:?}");
+    assert!(resumable().await.is_empty(), "the upload's records and tail are gone");
+    let parts_left = match backend {
+        Backend::Local => std::fs::read_dir(app.data_dir.join(".multipart")).map_or(0, Iterator::count),
+        Backend::SeaweedFs => {
+            let draft = settings.common.service.buckets.draft.as_str().to_owned();
+            let listed = crate::seaweed::shared().await.client().list_multipart_uploads().bucket(draft).send().await;
+            listed.expect("listed").uploads().len()
+        }
+    };
+    assert_eq!(parts_left, 0, "the upload's parts are gone");
+    assert_eq!(files.head(&old, Dialect::Tus).await.status, 404);
+}
+
 on_both_backends!(
     tus_options_announce_the_server,
     tus_other_versions_are_412,
@@ -1375,4 +1413,5 @@ on_both_backends!(
     finished_uploads_are_drafts_that_confirm_promotes,
     uploads_across_the_part_size_keep_their_bytes,
     interop_6_basic_flow,
+    the_cleaner_removes_expired_uploads_and_their_bytes,
 );
