@@ -42,6 +42,10 @@ pub enum Error {
     #[error("the image is unreadable: {0}")]
     ImageUnreadable(String),
 
+    /// Resumable appends in flight hold all the memory they may; nothing of this one was kept.
+    #[error("the server holds as much of resumable uploads in memory as it may ({0}); try again")]
+    AppendsBusy(String),
+
     /// No image worker came free within IMAGE_TIMEOUT; the draft is kept.
     #[error("the image pipeline is busy ({0}); the draft is kept, try again")]
     ImagesBusy(String),
@@ -214,7 +218,9 @@ impl Error {
             Self::Internal { .. } => ErrorType::InternalError,
             Self::HookUnavailable(_) => ErrorType::HookUnavailable,
             Self::BodyStalled(_) => ErrorType::RequestTimeout,
-            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) => ErrorType::ServerBusy,
+            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) | Self::AppendsBusy(_) => {
+                ErrorType::ServerBusy
+            }
         }
     }
 

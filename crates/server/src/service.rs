@@ -72,8 +72,8 @@ struct Inner {
     images: ImagePipeline,
     /// How long the outcome of a set is kept for its idempotency key.
     set_record_lifetime: Duration,
-    /// The memory resumable appends may hold at once.
-    resumable_buffers: resumable::AppendBuffers,
+    /// What resumable appends share: their memory, their stop signals.
+    appends: resumable::Appends,
 }
 
 impl DraftService {
@@ -94,7 +94,7 @@ impl DraftService {
             calls,
             cors_allowed_origins: settings.cors_allowed_origins.clone(),
             set_record_lifetime: settings.object_lifetime,
-            resumable_buffers: resumable::AppendBuffers::default(),
+            appends: resumable::Appends::default(),
             lifecycle_days: settings.lifecycle_days(),
             limits: settings.limits.clone(),
             multipart_part_size: settings.multipart_part_size,

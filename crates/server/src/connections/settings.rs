@@ -41,8 +41,8 @@ pub struct ConnectionSettings {
     #[arg(long, env = "WRITE_STALL_TIMEOUT", default_value = "30", value_name = "SECONDS")]
     #[arg(value_parser = setting::interval(1, 3600))]
     pub write_stall_timeout: ::std::option::Option<Duration>,
-    /// Uploads to local signed URLs (whole objects and parts) received at once; beyond it an upload is answered
-    /// 503 `SERVER_BUSY` with `Retry-After` before anything is written.
+    /// Uploads to local signed URLs (whole objects and parts) and resumable appends (`/files/`) received at once;
+    /// beyond it an upload is answered 503 `SERVER_BUSY` with `Retry-After` before anything is written.
     #[arg(long, env = "MAX_CONCURRENT_UPLOADS", default_value = "256", value_name = "UPLOADS")]
     #[arg(value_parser = setting::count(1, 1_000_000))]
     pub max_concurrent_uploads: usize,

@@ -436,7 +436,8 @@ fn code(error: &Error) -> Code {
         | Error::ScannerUnavailable(_)
         | Error::ServerBusy
         | Error::UploadsBusy(_)
-        | Error::ImagesBusy(_) => Code::Unavailable,
+        | Error::ImagesBusy(_)
+        | Error::AppendsBusy(_) => Code::Unavailable,
         Error::BodyStalled(_) => Code::DeadlineExceeded,
         Error::ObjectAlreadyExists(_) | Error::NameTaken(_) => Code::AlreadyExists,
         Error::DraftChanged(_) => Code::Aborted,

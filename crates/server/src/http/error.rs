@@ -42,7 +42,8 @@ impl Error {
             | Self::ScannerUnavailable(_)
             | Self::ServerBusy
             | Self::UploadsBusy(_)
-            | Self::ImagesBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::ImagesBusy(_)
+            | Self::AppendsBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::StorageAccessDenied { .. } | Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -60,7 +61,7 @@ impl Error {
                 response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
             }
             // A connection on the probe reserve is closed after its answer: the client tries again on a new one.
-            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) => {
+            Self::ServerBusy | Self::UploadsBusy(_) | Self::ImagesBusy(_) | Self::AppendsBusy(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, 1.into());
             }
             _ => {}

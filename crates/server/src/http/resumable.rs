@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use crate::auth::Caller;
+use crate::connections::{BodyStalled, BodyTooSlow};
 use crate::domain::{ContentType, ErrorType, parse_object_name};
 use crate::error::Error;
 use crate::service::{Append, BodyChecksum, Dialect, NewUpload, UploadError, UploadState};
@@ -186,7 +187,7 @@ async fn create_upload(
         Protocol::Ietf(_) => {
             let complete = structured_boolean(headers, "upload-complete")
                 .ok_or_else(|| invalid("a resumable creation needs Upload-Complete: ?0 or ?1"))?;
-            (structured_integer(headers, "upload-length")?, complete)
+            (structured_integer(headers, "upload-length"), complete)
         }
         _ => {
             let length = tus_integer(headers, "upload-length")?;
@@ -241,8 +242,8 @@ async fn create_upload(
     };
     let now = OffsetDateTime::now_utc();
     let first = (has_body || complete).then(|| {
-        let append = Append { offset: 0, length: None, complete, content_length, checksum: None };
-        (append, body.into_data_stream())
+        let append = Append { offset: 0, complete, content_length, ..Append::default() };
+        (append, body_stream(body))
     });
     let _slot = match &first {
         Some(_) => Some(state.uploads.admit()?),
@@ -251,9 +252,7 @@ async fn create_upload(
     let service = state.service.clone();
     let caller = caller.clone();
     // Spawned, so that a client that goes away mid-body still has what it sent stored and its record written.
-    tokio::spawn(async move { service.create_resumable(&caller, new, first, now).await })
-        .await
-        .map_err(|_| Error::ServerBusy)?
+    tokio::spawn(async move { service.create_resumable(&caller, new, first, now).await }).await.map_err(stopped)?
 }
 
 /// `HEAD /files/{id}` (and `GET` for the IETF draft): where the upload stands.
@@ -338,10 +337,10 @@ async fn append(
     }
     let (offset, length, complete) = match protocol {
         Protocol::Ietf(_) => {
-            let offset = structured_integer(headers, "upload-offset")?;
+            let offset = structured_integer(headers, "upload-offset");
             let complete = structured_boolean(headers, "upload-complete")
                 .ok_or_else(|| invalid("an append needs Upload-Complete: ?0 or ?1"))?;
-            (offset, structured_integer(headers, "upload-length")?, complete)
+            (offset, structured_integer(headers, "upload-length"), complete)
         }
         _ => (tus_integer(headers, "upload-offset")?, tus_integer(headers, "upload-length")?, false),
     };
@@ -351,14 +350,23 @@ async fn append(
         _ => None,
     };
     let content_length = content_length(headers)?;
-    let append = Append { offset, length, complete, content_length, checksum };
+    let append = Append {
+        offset,
+        length,
+        complete,
+        content_length,
+        checksum,
+        replay_completed: !matches!(protocol, Protocol::Ietf(6 | 8)),
+        overflow_ends_upload: matches!(protocol, Protocol::Ietf(_)),
+    };
     let _slot = state.uploads.admit()?;
     let (service, caller, id) = (state.service.clone(), caller.clone(), id.to_owned());
-    let body = body.into_data_stream();
+    let body = body_stream(body);
     // Spawned, so that a client that goes away mid-body still has what it sent stored and the lease released.
-    tokio::spawn(async move { service.append_resumable(&caller, &id, append, body, OffsetDateTime::now_utc()).await })
+    let now = OffsetDateTime::now_utc();
+    tokio::spawn(async move { service.append_resumable(&caller, &id, append, body, now).await })
         .await
-        .map_err(|_| Error::ServerBusy)?
+        .map_err(stopped)?
 }
 
 /// `DELETE /files/{id}`: ends the upload and removes what it stored.
@@ -397,6 +405,30 @@ pub async fn overridden(
         Some(b"HEAD") => head(state, caller, id, request.headers().clone()).await,
         _ => plain(StatusCode::METHOD_NOT_ALLOWED, "POST an upload only with X-HTTP-Method-Override: PATCH or DELETE"),
     }
+}
+
+/// A request's body as the draft service reads it: a client that stopped sending, or sent too slowly, is told so
+/// (408), any other break is the client's.
+fn body_stream(body: axum::body::Body) -> impl futures_util::Stream<Item = Result<bytes::Bytes, Error>> + Unpin {
+    use futures_util::TryStreamExt;
+    body.into_data_stream().map_err(|error| {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+        while let Some(inner) = cause {
+            if inner.is::<BodyStalled>() || inner.is::<BodyTooSlow>() {
+                return Error::BodyStalled(inner.to_string());
+            }
+            cause = inner.source();
+        }
+        Error::InvalidRequest(format!("the request's body broke off: {error}"))
+    })
+}
+
+/// A task that ended without an answer (it panicked): the server's failure, with the lease left to expire.
+fn stopped(error: tokio::task::JoinError) -> UploadError {
+    UploadError::Service(Error::Internal {
+        operation: "append to a resumable upload",
+        source: draftstore_storage::Error::other("the append stopped", error),
+    })
 }
 
 /// The headers every answer about an upload carries, in the request's protocol.
@@ -466,12 +498,14 @@ fn refusal(state: &AppState, protocol: Protocol, refused: UploadError) -> Respon
             set(&mut response, "upload-offset", &expected.to_string());
             response
         }
+        // tus clients retry 423; the IETF draft's clients retry a 5xx.
         UploadError::Locked => {
-            let mut response = json(StatusCode::LOCKED, ErrorType::ServerBusy, &refused.to_string());
+            let status = if ietf { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::LOCKED };
+            let mut response = json(status, ErrorType::ServerBusy, &refused.to_string());
             set(&mut response, "retry-after", "1");
             response
         }
-        UploadError::Inconsistent(message) if ietf => problem_response(
+        UploadError::Inconsistent(message) | UploadError::PastLength(message) if ietf => problem_response(
             StatusCode::BAD_REQUEST,
             serde_json::json!({"type": INCONSISTENT_LENGTH, "title": "inconsistent upload length", "detail": message}),
         ),
@@ -486,6 +520,7 @@ fn refusal(state: &AppState, protocol: Protocol, refused: UploadError) -> Respon
         UploadError::Inconsistent(_) | UploadError::Completed => {
             json(StatusCode::BAD_REQUEST, ErrorType::InvalidRequest, &refused.to_string())
         }
+        UploadError::PastLength(message) => Error::UploadTooLarge(message).into_response(),
         UploadError::TooLarge(message) => {
             let mut response = Error::UploadTooLarge(message).into_response();
             if let Protocol::Ietf(version) = protocol {
@@ -576,18 +611,15 @@ fn tus_integer(headers: &HeaderMap, name: &str) -> Result<Option<u64>, UploadErr
 }
 
 /// A structured-field integer of the IETF draft (at most 15 digits, not negative here). The draft says a field
-/// that is not one is ignored; a negative one is refused, since no offset or length can be.
-fn structured_integer(headers: &HeaderMap, name: &str) -> Result<Option<u64>, UploadError> {
-    let Some(value) = headers.get(name) else { return Ok(None) };
+/// that is not one is ignored.
+fn structured_integer(headers: &HeaderMap, name: &str) -> Option<u64> {
+    let value = headers.get(name)?;
     let text = value.to_str().unwrap_or_default().trim();
-    let digits = text.strip_prefix('-').unwrap_or(text);
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Ok(None);
+    // A negative integer is a structured integer, but no offset or length: the draft ignores such a field too.
+    if text.is_empty() || text.len() > 15 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
     }
-    if text.starts_with('-') {
-        return Err(invalid(&format!("{name} cannot be negative")));
-    }
-    Ok(digits.parse().ok())
+    text.parse().ok()
 }
 
 /// A structured-field boolean (`?0`, `?1`); anything else is ignored, as the draft says.
@@ -679,12 +711,9 @@ mod tests {
         assert!(tus_integer(&headers(&[("upload-offset", "-1")]), "upload-offset").is_err());
         assert_eq!(tus_integer(&headers(&[("upload-offset", "42")]), "upload-offset").ok(), Some(Some(42)));
         // Not a structured integer (16 digits, letters): ignored, as the IETF draft says.
-        assert_eq!(
-            structured_integer(&headers(&[("upload-offset", "1234567890123456")]), "upload-offset").ok(),
-            Some(None)
-        );
-        assert_eq!(structured_integer(&headers(&[("upload-offset", "abc")]), "upload-offset").ok(), Some(None));
-        assert!(structured_integer(&headers(&[("upload-offset", "-5")]), "upload-offset").is_err());
+        assert_eq!(structured_integer(&headers(&[("upload-offset", "1234567890123456")]), "upload-offset"), None);
+        assert_eq!(structured_integer(&headers(&[("upload-offset", "abc")]), "upload-offset"), None);
+        assert_eq!(structured_integer(&headers(&[("upload-offset", "-5")]), "upload-offset"), None);
         assert_eq!(structured_boolean(&headers(&[("upload-complete", "yes")]), "upload-complete"), None);
     }
 

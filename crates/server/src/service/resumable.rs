@@ -15,14 +15,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use draftstore_storage::multipart::{MAX_PART_NUMBER, MIN_PART_SIZE};
 use draftstore_storage::{CompletedPart, Declared, ObjectKey as StoreKey, Progress, UploadId};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use time::OffsetDateTime;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use super::DraftService;
 use crate::auth::Caller;
@@ -39,10 +39,18 @@ pub const MAX_RESUMABLE_SIZE: u64 = MAX_APPEND_PART * MAX_PART_NUMBER as u64;
 const BUFFER_BUDGET_MIB: usize = 512;
 /// How long an append waits for its share of [`BUFFER_BUDGET_MIB`] before it is refused.
 const BUFFER_WAIT: Duration = Duration::from_secs(5);
+/// Parts an append sends while it receives the next: the store's time overlaps the client's.
+const PARTS_IN_FLIGHT: usize = 2;
+/// A part on its way to the store.
+type PartInFlight = tokio::task::JoinHandle<Result<StoredPart, Error>>;
 /// How long a lease lasts without renewal: what a killed replica's lease blocks its upload for.
 pub const LEASE_TTL: Duration = Duration::from_secs(20);
 /// How often a holder renews its lease while it appends.
 const LEASE_RENEWAL: Duration = Duration::from_secs(5);
+/// How often a holder looks for a request to stop, written by a request on another replica.
+const STOP_POLL: Duration = Duration::from_secs(1);
+/// How long a request waits for the holder of a lease to stop and let go of it.
+const LEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Which protocol created an upload (kept for the log and the docs; any dialect may continue it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +88,12 @@ pub struct Append {
     pub content_length: Option<u64>,
     /// A digest the body must have (tus `Upload-Checksum`).
     pub checksum: Option<BodyChecksum>,
+    /// An empty append to a completed upload is answered as the one that completed it (tus, the IETF draft from
+    /// interop 9), not refused (the IETF draft before).
+    pub replay_completed: bool,
+    /// Bytes past the upload's length end it (the IETF draft: "marking the upload resource invalid"); otherwise
+    /// only the request is refused (tus).
+    pub overflow_ends_upload: bool,
 }
 
 /// A digest of one request's body, checked before anything of it is kept.
@@ -116,14 +130,17 @@ pub enum UploadError {
     Locked,
     #[error("{0}")]
     Inconsistent(String),
+    /// Bytes past the upload's declared length.
+    #[error("{0}")]
+    PastLength(String),
     #[error("{0}")]
     TooLarge(String),
     #[error("the body does not match its Upload-Checksum; nothing of it was kept")]
     ChecksumMismatch,
     #[error("the upload is complete: it takes no more bytes")]
     Completed,
-    #[error("the request's body broke off after {kept} bytes were kept: {reason}")]
-    Interrupted { kept: u64, reason: String },
+    #[error("the request's body broke off after {kept} bytes were kept: {cause}")]
+    Interrupted { kept: u64, cause: Error },
 }
 
 type Outcome<T> = std::result::Result<T, UploadError>;
@@ -192,14 +209,102 @@ struct Lease {
     until: i64,
 }
 
-/// The memory appends may hold, shared by every append of a service.
+/// What the appends of one service share: the memory they may hold, and a way to stop the ones this replica runs.
 #[derive(Debug)]
-pub struct AppendBuffers(Arc<Semaphore>);
+pub struct Appends {
+    buffers: Arc<Semaphore>,
+    /// The stop signal of each upload whose lease this replica holds.
+    holders: std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>,
+}
 
-impl Default for AppendBuffers {
+impl Default for Appends {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(BUFFER_BUDGET_MIB)))
+        Self { buffers: Arc::new(Semaphore::new(BUFFER_BUDGET_MIB)), holders: Default::default() }
     }
+}
+
+/// A lease this replica holds, renewed while held, and the signal a newer request stops its holder with.
+#[derive(Debug)]
+struct Held {
+    nonce: String,
+    stop: Arc<Notify>,
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Held {
+    /// Stops the renewal however the holder ends (a panic included), so that a lease left behind expires.
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+/// The bytes of the part being received, allocated as they come (a slow client holds little) and never past one
+/// part, each allocation taken from the appends' memory budget first.
+struct PartBuffer<'a> {
+    appends: &'a Appends,
+    part_size: usize,
+    bytes: Vec<u8>,
+    budget: Vec<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The first allocation of a part's buffer; it grows to the whole part only when the first is full.
+const FIRST_ALLOCATION: usize = 1 << 20;
+
+impl<'a> PartBuffer<'a> {
+    fn new(appends: &'a Appends, part_size: u64) -> Self {
+        let part_size = usize::try_from(part_size).unwrap_or(usize::MAX);
+        Self { appends, part_size, bytes: Vec::new(), budget: Vec::new() }
+    }
+
+    /// Makes room for `more` bytes, within the part.
+    async fn room_for(&mut self, more: usize) -> Result<(), Error> {
+        let wanted = (self.bytes.len() + more).min(self.part_size);
+        if wanted <= self.bytes.capacity() {
+            return Ok(());
+        }
+        let target = if wanted <= FIRST_ALLOCATION { FIRST_ALLOCATION.min(self.part_size) } else { self.part_size };
+        let permits = u32::try_from((target - self.bytes.capacity()).div_ceil(1 << 20)).unwrap_or(u32::MAX);
+        let take = Arc::clone(&self.appends.buffers).acquire_many_owned(permits);
+        let permit = tokio::time::timeout(BUFFER_WAIT, take).await.map_err(|_| busy())?.map_err(|_| busy())?;
+        self.budget.push(permit);
+        self.bytes.reserve_exact(target - self.bytes.len());
+        Ok(())
+    }
+
+    /// Adds `bytes` (a tail read back); they fit in a part.
+    async fn fill(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.room_for(bytes.len()).await?;
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Takes what fits of `chunk` into the part; a full part is handed out, with the memory it holds.
+    async fn fill_from(&mut self, chunk: &mut Bytes) -> Result<Option<(Bytes, Budget)>, Error> {
+        let fits = chunk.len().min(self.part_size - self.bytes.len());
+        self.room_for(fits).await?;
+        self.bytes.extend_from_slice(&chunk.split_to(fits));
+        Ok((self.bytes.len() == self.part_size).then(|| self.take()))
+    }
+
+    /// What the buffer holds, and its memory; the buffer starts again empty.
+    fn take(&mut self) -> (Bytes, Budget) {
+        (Bytes::from(std::mem::take(&mut self.bytes)), Budget(std::mem::take(&mut self.budget)))
+    }
+}
+
+/// Memory of the appends' budget, given back when dropped (when the part it holds is stored).
+#[derive(Debug)]
+struct Budget(#[allow(dead_code)] Vec<tokio::sync::OwnedSemaphorePermit>);
+
+fn busy() -> Error {
+    Error::AppendsBusy(format!("{BUFFER_BUDGET_MIB} MiB held by appends in flight"))
+}
+
+/// A request to stop the holder of an upload's lease, written by a request on another replica.
+#[derive(Debug, Serialize, Deserialize)]
+struct StopRequest {
+    /// Unix milliseconds: a holder honours only requests made after it took the lease.
+    at: i128,
 }
 
 /// An upload id: 128 random bits in hex, unguessable.
@@ -243,7 +348,7 @@ impl DraftService {
     ) -> Outcome<UploadState>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
-        E: std::fmt::Display,
+        E: Into<Error>,
     {
         let id = new_id();
         let name = match new.name {
@@ -282,7 +387,7 @@ impl DraftService {
         match first {
             Some((append, body)) => self.append_to(&id, None, record, append, body).await,
             None if record.length == Some(0) => {
-                let empty = futures_util::stream::empty::<Result<Bytes, std::convert::Infallible>>();
+                let empty = futures_util::stream::empty::<Result<Bytes, Error>>();
                 self.append_to(&id, None, record, Append::default(), empty).await
             }
             None => Ok(record.state(&id)),
@@ -290,8 +395,22 @@ impl DraftService {
     }
 
     /// The caller's upload `id` as it stands.
+    /// An append in flight is stopped first, so that the offset answered is the one the next append must give;
+    /// a lease whose holder does not let go in time (it died) does not keep the answer from being given.
     pub async fn resumable_state(&self, caller: &Caller, id: &str, now: OffsetDateTime) -> Outcome<UploadState> {
-        Ok(self.read_record(caller, id, now).await?.state(id))
+        if !valid_id(id) {
+            return Err(UploadError::NotFound);
+        }
+        let held = match self.acquire(id).await {
+            Ok(held) => Some(held),
+            Err(UploadError::Locked) => None,
+            Err(e) => return Err(e),
+        };
+        let state = self.read_record(caller, id, now).await.map(|record| record.state(id));
+        if let Some(held) = held {
+            self.let_go(id, held).await;
+        }
+        state
     }
 
     /// Appends a request's body to the caller's upload `id`, one append at a time across replicas. What the body
@@ -307,28 +426,94 @@ impl DraftService {
     ) -> Outcome<UploadState>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + 'static + Unpin,
-        E: std::fmt::Display + Send + 'static,
+        E: Into<Error> + Send + 'static,
     {
         if !valid_id(id) {
             return Err(UploadError::NotFound);
         }
-        let lease = self.take_lease(id).await?;
-        let renewal = {
-            let (service, id, nonce) = (self.clone(), id.to_owned(), lease.clone());
+        let held = self.acquire(id).await?;
+        let ends = append.overflow_ends_upload;
+        let outcome = match self.read_record(caller, id, now).await {
+            Ok(record) => match self.append_to(id, Some(&held), record.clone(), append, body).await {
+                Err(UploadError::PastLength(message)) if ends => {
+                    self.remove_upload(id, &record).await?;
+                    Err(UploadError::PastLength(format!("{message}; the upload is ended")))
+                }
+                other => other,
+            },
+            Err(e) => Err(e),
+        };
+        self.let_go(id, held).await;
+        outcome
+    }
+
+    /// Takes the upload's lease, stopping the request that holds it (on this replica at once, on another at its
+    /// next look for a stop request) and waiting up to [`LEASE_WAIT`] for it to let go.
+    async fn acquire(&self, id: &str) -> Outcome<Held> {
+        let started = tokio::time::Instant::now();
+        let mut asked = false;
+        let mut pause = Duration::from_millis(20);
+        let nonce = loop {
+            match self.take_lease(id).await {
+                Ok(nonce) => break nonce,
+                Err(UploadError::Locked) if started.elapsed() < LEASE_WAIT => {
+                    let local = self.0.appends.holders.lock().expect("the holders' lock").get(id).cloned();
+                    match local {
+                        Some(stop) => stop.notify_one(),
+                        None if !asked => {
+                            let request =
+                                StopRequest { at: OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 };
+                            let json = serde_json::to_vec(&request).expect("a stop request serializes");
+                            let key = record_key(id, "stop");
+                            let put = self.0.store.objects.put_record(&self.0.buckets.events, &key, json.into(), false);
+                            self.call("ask an upload's holder to stop", put).await?;
+                            asked = true;
+                        }
+                        None => {}
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let taken = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        let stop = Arc::new(Notify::new());
+        self.0.appends.holders.lock().expect("the holders' lock").insert(id.to_owned(), Arc::clone(&stop));
+        let watch = {
+            let (service, id, nonce, stop) = (self.clone(), id.to_owned(), nonce.clone(), Arc::clone(&stop));
             tokio::spawn(async move {
+                let mut renewed = tokio::time::Instant::now();
                 loop {
-                    tokio::time::sleep(LEASE_RENEWAL).await;
-                    let _ = service.write_lease(&id, &nonce, false).await;
+                    tokio::time::sleep(STOP_POLL).await;
+                    let key = record_key(&id, "stop");
+                    let asked = service.0.store.objects.get_record(&service.0.buckets.events, &key).await;
+                    if let Ok(bytes) = asked
+                        && serde_json::from_slice::<StopRequest>(&bytes).is_ok_and(|r| r.at >= taken)
+                    {
+                        let _ = service.0.store.objects.delete(&service.0.buckets.events, &key).await;
+                        stop.notify_one();
+                    }
+                    if renewed.elapsed() >= LEASE_RENEWAL {
+                        let _ = service.write_lease(&id, &nonce, false).await;
+                        renewed = tokio::time::Instant::now();
+                    }
                 }
             })
         };
-        let outcome = match self.read_record(caller, id, now).await {
-            Ok(record) => self.append_to(id, Some(&lease), record, append, body).await,
-            Err(e) => Err(e),
-        };
-        renewal.abort();
+        Ok(Held { nonce, stop, watch })
+    }
+
+    /// Lets go of a lease taken by [`DraftService::acquire`].
+    async fn let_go(&self, id: &str, held: Held) {
+        held.watch.abort();
+        {
+            let mut holders = self.0.appends.holders.lock().expect("the holders' lock");
+            if holders.get(id).is_some_and(|stop| Arc::ptr_eq(stop, &held.stop)) {
+                holders.remove(id);
+            }
+        }
         let _ = self.release_lease(id).await;
-        outcome
     }
 
     /// Appends to `record`, holding the upload's `lease` (none while the upload is being created: no one else
@@ -336,19 +521,19 @@ impl DraftService {
     async fn append_to<S, E>(
         &self,
         id: &str,
-        lease: Option<&str>,
+        lease: Option<&Held>,
         mut record: Record,
         append: Append,
         mut body: S,
     ) -> Outcome<UploadState>
     where
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
-        E: std::fmt::Display,
+        E: Into<Error>,
     {
         if record.complete {
             let empty =
                 append.content_length == Some(0) || (append.content_length.is_none() && body.next().await.is_none());
-            return match append.offset == record.state(id).offset && empty {
+            return match append.offset == record.state(id).offset && empty && append.replay_completed {
                 true => Ok(record.state(id)),
                 false => Err(UploadError::Completed),
             };
@@ -381,11 +566,12 @@ impl DraftService {
                 }
             }
         }
-        let room = record.length.unwrap_or(max) - offset;
+        // A limit lowered since the upload began leaves no room, never a negative one.
+        let room = record.length.unwrap_or(max).saturating_sub(offset);
         if let Some(declared) = append.content_length {
             if declared > room {
                 return Err(match record.length {
-                    Some(length) => UploadError::Inconsistent(format!(
+                    Some(length) => UploadError::PastLength(format!(
                         "{declared} bytes at offset {offset} go past the upload's length, {length}"
                     )),
                     None => UploadError::TooLarge(format!(
@@ -405,15 +591,7 @@ impl DraftService {
         }
 
         // The tail comes first in the buffer: parts are cut from where the stored parts end.
-        let tail = record.tail.as_ref().map_or(0, |t| t.size);
-        let expected = append.content_length.unwrap_or(room);
-        let share = usize::try_from((tail + expected).min(record.part_size).div_ceil(1 << 20).max(1)).unwrap_or(1);
-        let permit =
-            tokio::time::timeout(BUFFER_WAIT, Arc::clone(&self.0.resumable_buffers.0).acquire_many_owned(share as u32))
-                .await
-                .map_err(|_| Error::ServerBusy)?
-                .map_err(|_| Error::ServerBusy)?;
-        let mut buffer = BytesMut::new();
+        let mut buffer = PartBuffer::new(&self.0.appends, record.part_size);
         if let Some(stored) = &record.tail {
             let key = record_key(id, &format!("tail-{}", stored.generation));
             let bytes = self
@@ -429,7 +607,7 @@ impl DraftService {
                 }
                 .into());
             }
-            buffer.extend_from_slice(&bytes);
+            buffer.fill(&bytes).await?;
         }
         let old_tail = record.tail.clone();
         // Parts sent before the body ends are recorded as they go only where nothing can undo them later: the body
@@ -437,20 +615,34 @@ impl DraftService {
         let record_as_we_go = append.content_length.is_some() && append.checksum.is_none();
         let mut digest = Digests::new(append.checksum.as_ref());
         let mut received: u64 = 0;
-        let mut broke_off = None;
+        let mut broke_off: Option<Error> = None;
         let mut tail_consumed = false;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
+        let mut in_flight = std::collections::VecDeque::new();
+        loop {
+            let next = match lease {
+                Some(held) => tokio::select! {
+                    next = body.next() => next,
+                    () = held.stop.notified() => {
+                        broke_off = Some(Error::InvalidRequest(
+                            "a newer request for this upload stopped this one".to_owned(),
+                        ));
+                        break;
+                    }
+                },
+                None => body.next().await,
+            };
+            let Some(chunk) = next else { break };
+            let mut chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
-                    broke_off = Some(e.to_string());
+                    broke_off = Some(e.into());
                     break;
                 }
             };
             received += chunk.len() as u64;
             if received > room {
                 return Err(match record.length {
-                    Some(length) => UploadError::Inconsistent(format!(
+                    Some(length) => UploadError::PastLength(format!(
                         "the body goes past the upload's length, {length}; nothing of it was kept"
                     )),
                     None => UploadError::TooLarge(format!(
@@ -459,28 +651,35 @@ impl DraftService {
                 });
             }
             digest.update(&chunk);
-            buffer.extend_from_slice(&chunk);
-            while buffer.len() as u64 >= record.part_size {
-                let part = buffer.split_to(record.part_size as usize).freeze();
-                self.store_part(id, lease, &mut record, part).await?;
-                tail_consumed = true;
-                if record_as_we_go {
-                    record.tail = None;
-                    self.write_record(id, &record, false).await?;
+            while !chunk.is_empty() {
+                let taken = buffer.fill_from(&mut chunk).await?;
+                if let Some(part) = taken {
+                    let number = record.parts.len() + in_flight.len() + 1;
+                    in_flight.push_back(self.start_part(id, lease, &mut record, number, part).await?);
+                    tail_consumed = true;
+                    if in_flight.len() >= PARTS_IN_FLIGHT {
+                        self.land_part(id, &mut in_flight, &mut record, record_as_we_go).await?;
+                    }
                 }
             }
         }
         drop(body);
+        while !in_flight.is_empty() {
+            self.land_part(id, &mut in_flight, &mut record, record_as_we_go).await?;
+        }
         if broke_off.is_some() && append.checksum.is_some() {
             return Err(UploadError::Interrupted {
                 kept: 0,
-                reason: "a body with Upload-Checksum is kept whole or not at all".to_owned(),
+                cause: Error::InvalidRequest(
+                    "the body broke off, and a body with Upload-Checksum is kept whole or not at all".to_owned(),
+                ),
             });
         }
         if !digest.matches(append.checksum.as_ref()) {
             return Err(UploadError::ChecksumMismatch);
         }
-        let end = record.stored() + buffer.len() as u64;
+        let (last, _budget) = buffer.take();
+        let end = record.stored() + last.len() as u64;
         let complete = broke_off.is_none() && (append.complete || record.length == Some(end));
         if complete {
             if let Some(length) = record.length
@@ -491,50 +690,51 @@ impl DraftService {
                 )));
             }
             record.length = Some(end);
-            self.finish(id, lease, &mut record, buffer.freeze()).await?;
+            self.finish(id, lease, &mut record, last).await?;
             record.tail = None;
             record.complete = true;
             self.write_record(id, &record, false).await?;
         } else if received > 0 || tail_consumed {
-            record.tail = match buffer.is_empty() {
+            record.tail = match last.is_empty() {
                 true => None,
                 false => {
                     let generation = old_tail.as_ref().map_or(1, |t| t.generation + 1);
                     let key = record_key(id, &format!("tail-{generation}"));
-                    let size = buffer.len() as u64;
+                    let size = last.len() as u64;
                     let octets = ContentType::octet_stream();
-                    let put = self.0.store.objects.put_object(&self.0.buckets.events, &key, buffer.freeze(), &octets);
+                    let put = self.0.store.objects.put_object(&self.0.buckets.events, &key, last, &octets);
                     self.call("store an upload's tail", put).await?;
                     Some(Tail { generation, size })
                 }
             };
-            if let Some(lease) = lease {
-                self.check_lease(id, lease).await?;
+            if let Some(held) = lease {
+                self.check_lease(id, &held.nonce).await?;
             }
             self.write_record(id, &record, false).await?;
         }
-        drop(permit);
         if let Some(old) = old_tail
             && record.tail.as_ref().is_none_or(|t| t.generation != old.generation)
         {
             let key = record_key(id, &format!("tail-{}", old.generation));
-            let _ = self
-                .call("delete an upload's old tail", self.0.store.objects.delete(&self.0.buckets.events, &key))
-                .await;
+            let delete = self.0.store.objects.delete(&self.0.buckets.events, &key);
+            let _ = self.call("delete an upload's old tail", delete).await;
         }
         match broke_off {
-            Some(reason) => Err(UploadError::Interrupted { kept: record.offset() - offset, reason }),
+            Some(cause) => Err(UploadError::Interrupted { kept: record.offset() - offset, cause }),
             None => Ok(record.state(id)),
         }
     }
 
     /// Ends the caller's upload `id`: its stored bytes and its record are removed. A completed upload's draft stays.
     pub async fn terminate_resumable(&self, caller: &Caller, id: &str, now: OffsetDateTime) -> Outcome<()> {
-        let record = self.read_record(caller, id, now).await?;
-        self.take_lease(id).await?;
-        let outcome = self.remove_upload(id, &record).await;
-        let _ = self.release_lease(id).await;
-        outcome.map_err(Into::into)
+        self.read_record(caller, id, now).await?;
+        let held = self.acquire(id).await?;
+        let outcome = match self.read_record(caller, id, now).await {
+            Ok(record) => self.remove_upload(id, &record).await.map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        self.let_go(id, held).await;
+        outcome
     }
 
     /// Removes an upload's parts, tail and record.
@@ -600,7 +800,24 @@ impl DraftService {
         }
     }
 
-    async fn store_part(&self, id: &str, lease: Option<&str>, record: &mut Record, part: Bytes) -> Outcome<()> {
+    /// Stores one part and records it.
+    async fn store_part(&self, id: &str, lease: Option<&Held>, record: &mut Record, part: Bytes) -> Outcome<()> {
+        let number = record.parts.len() + 1;
+        let part = (part, Budget(Vec::new()));
+        let mut sent = std::collections::VecDeque::from([self.start_part(id, lease, record, number, part).await?]);
+        self.land_part(id, &mut sent, record, false).await
+    }
+
+    /// Starts sending part `number`, the upload's parts started first when none is yet; the part travels while
+    /// the next one is received.
+    async fn start_part(
+        &self,
+        id: &str,
+        lease: Option<&Held>,
+        record: &mut Record,
+        number: usize,
+        (part, budget): (Bytes, Budget),
+    ) -> Outcome<PartInFlight> {
         let key = StoreKey::parse(&record.key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
         let draft = &self.0.buckets.draft;
         let upload_id = match record.upload_id.as_deref() {
@@ -621,22 +838,54 @@ impl DraftService {
                 );
                 let upload_id = self.call("start an upload's parts", create).await?;
                 record.upload_id = Some(upload_id.to_string());
+                // Recorded at once, the offset unchanged, so that a request refused later (a checksum, a length)
+                // leaves no parts that a cancellation or the cleaner cannot find.
+                if let Some(held) = lease {
+                    self.check_lease(id, &held.nonce).await?;
+                }
+                self.write_record(id, record, false).await?;
                 upload_id
             }
         };
-        if let Some(lease) = lease {
-            self.check_lease(id, lease).await?;
+        if let Some(held) = lease {
+            self.check_lease(id, &held.nonce).await?;
         }
-        let number = u32::try_from(record.parts.len() + 1).unwrap_or(u32::MAX);
-        let upload = self.0.store.multipart.upload_part(draft, &key, &upload_id, number, part);
-        let stored = self.call("store an upload's part", upload).await?;
-        record.parts.push(StoredPart { number, size: stored.size, etag: stored.etag });
+        let number = u32::try_from(number)
+            .ok()
+            .filter(|n| *n <= MAX_PART_NUMBER)
+            .ok_or_else(|| UploadError::TooLarge(format!("the upload needs more than {MAX_PART_NUMBER} parts")))?;
+        let service = self.clone();
+        Ok(tokio::spawn(async move {
+            let upload =
+                service.0.store.multipart.upload_part(&service.0.buckets.draft, &key, &upload_id, number, part);
+            let stored = service.call("store an upload's part", upload).await;
+            drop(budget);
+            let stored = stored?;
+            Ok(StoredPart { number, size: stored.size, etag: stored.etag })
+        }))
+    }
+
+    /// Waits for the oldest part in flight and records it (in the store too, with `record_now`).
+    async fn land_part(
+        &self,
+        id: &str,
+        in_flight: &mut std::collections::VecDeque<PartInFlight>,
+        record: &mut Record,
+        record_now: bool,
+    ) -> Outcome<()> {
+        let Some(sending) = in_flight.pop_front() else { return Ok(()) };
+        let stored = sending.await.map_err(|_| Error::ServerBusy)??;
+        record.parts.push(stored);
+        if record_now {
+            record.tail = None;
+            self.write_record(id, record, false).await?;
+        }
         Ok(())
     }
 
     /// Writes the draft: the last bytes as the last part and the parts assembled, or, when no part was needed,
     /// the bytes whole.
-    async fn finish(&self, id: &str, lease: Option<&str>, record: &mut Record, last: Bytes) -> Outcome<()> {
+    async fn finish(&self, id: &str, lease: Option<&Held>, record: &mut Record, last: Bytes) -> Outcome<()> {
         let key = StoreKey::parse(&record.key).map_err(|e| Error::InvalidObjectName(e.to_string()))?;
         let draft = &self.0.buckets.draft;
         if record.parts.is_empty() && record.upload_id.is_none() {

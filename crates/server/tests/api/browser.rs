@@ -34,7 +34,7 @@ fn files() -> Vec<(String, usize, u32, &'static str)> {
 
 /// Runs the page in Chromium; returns the runner's report.
 /// Where playwright-core is installed: DRAFTSTORE_BROWSER_TOOLS, else the `.tools/browser` that scripts/test fills.
-fn browser_tools() -> PathBuf {
+pub(crate) fn browser_tools() -> PathBuf {
     std::env::var_os("DRAFTSTORE_BROWSER_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/browser"))
@@ -42,7 +42,7 @@ fn browser_tools() -> PathBuf {
 
 /// Runs a Chromium runner of `tests/browser` with Node; the report it prints last. `what` names the run in a
 /// failure.
-async fn run_in_chromium<T: serde::de::DeserializeOwned>(
+pub(crate) async fn run_in_chromium<T: serde::de::DeserializeOwned>(
     runner: &str,
     args: &[&std::ffi::OsStr],
     tools: &std::path::Path,

@@ -1,6 +1,6 @@
 //! A real load balancer for the tests: Debian's HAProxy, installed by `scripts/test`, run in the foreground on a
-//! free loopback port in front of one DraftStore, adding `X-Forwarded-For` (`option forwardfor`). If it cannot
-//! start, the test fails.
+//! free loopback port in front of one DraftStore or several (taken in turn, `balance roundrobin`), adding
+//! `X-Forwarded-For` (`option forwardfor`). If it cannot start, the test fails.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -27,12 +27,20 @@ impl HaProxy {
     /// HAProxy on a free port, forwarding HTTP to `backend` (`127.0.0.1:<port>`) and naming each client in
     /// `X-Forwarded-For`.
     pub async fn start(backend: &str) -> HaProxy {
+        HaProxy::round_robin(crate::helpers::free_port(), &[backend]).await
+    }
+
+    /// HAProxy on `port` (known beforehand, so that the servers behind it can be told their public URL), sending
+    /// each request to the next of `backends` in turn, whichever connection it came on, and naming each client in
+    /// `X-Forwarded-For`.
+    pub async fn round_robin(port: u16, backends: &[&str]) -> HaProxy {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = crate::helpers::free_port();
+        let servers: String =
+            backends.iter().enumerate().map(|(i, backend)| format!("  server s{i} {backend}\n")).collect();
         let config = format!(
             "global\n  maxconn 256\n\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  \
              timeout server 30s\n\nfrontend api\n  bind 127.0.0.1:{port}\n  option forwardfor\n  \
-             default_backend draftstore\n\nbackend draftstore\n  server one {backend}\n"
+             default_backend draftstore\n\nbackend draftstore\n  balance roundrobin\n{servers}"
         );
         let path = dir.path().join("haproxy.cfg");
         std::fs::write(&path, config).expect("write the config");

@@ -35,6 +35,8 @@ mod proxy;
 mod ratelimit;
 mod requests;
 mod restart;
+mod resumable;
+mod resumable_clients;
 mod s3;
 mod seaweed;
 mod sets;

@@ -5,3 +5,4 @@ mod confirm;
 mod edge;
 mod limits;
 mod local_store;
+mod resumable;

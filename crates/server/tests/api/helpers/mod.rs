@@ -14,6 +14,8 @@ pub mod hooks;
 pub mod images;
 pub mod multipart;
 mod process;
+pub mod resumable;
+pub mod tus;
 pub mod variants;
 
 pub use backend::Backend;
