@@ -513,7 +513,7 @@ impl DraftService {
                 holders.remove(id);
             }
         }
-        let _ = self.release_lease(id).await;
+        let _ = self.release_lease(id, &held.nonce).await;
     }
 
     /// Appends to `record`, holding the upload's `lease` (none while the upload is being created: no one else
@@ -977,24 +977,34 @@ impl DraftService {
             if self.write_lease(id, &nonce, true).await? {
                 return Ok(nonce);
             }
-            let key = record_key(id, "lease");
-            let read = self.0.store.objects.get_record(events, &key);
-            match self.call("read an upload's lease", read).await {
-                Ok(bytes) => match serde_json::from_slice::<Lease>(&bytes) {
-                    Ok(lease) if lease.until > OffsetDateTime::now_utc().unix_timestamp() => {
-                        return Err(UploadError::Locked);
-                    }
-                    _ => {
-                        let key = record_key(id, "lease");
-                        let delete = self.0.store.objects.delete(events, &key);
-                        self.call("remove a stale lease", delete).await?;
-                    }
-                },
-                Err(Error::ObjectNotFound(_)) => {}
-                Err(e) => return Err(e.into()),
+            match self.read_lease(id).await? {
+                Some((lease, _)) if lease.until > OffsetDateTime::now_utc().unix_timestamp() => {
+                    return Err(UploadError::Locked);
+                }
+                // Only the stale version read: of two requests taking over a dead holder's lease, the second finds
+                // the first's new lease in its place, leaves it, and is refused.
+                Some((_, etag)) => {
+                    let key = record_key(id, "lease");
+                    let delete = self.0.store.objects.delete_version(events, &key, &etag);
+                    self.call("remove a stale lease", delete).await?;
+                }
+                None => {}
             }
         }
         Err(UploadError::Locked)
+    }
+
+    /// The upload's lease and the version it was read from, when one is held.
+    async fn read_lease(&self, id: &str) -> Result<Option<(Lease, String)>, Error> {
+        let key = record_key(id, "lease");
+        let read = self.0.store.objects.head_with_first_bytes(&self.0.buckets.events, &key, 4096);
+        match self.call("read an upload's lease", read).await {
+            Ok((meta, bytes)) => {
+                Ok(serde_json::from_slice::<Lease>(&bytes).ok().map(|lease| (lease, meta.etag.unwrap_or_default())))
+            }
+            Err(Error::ObjectNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes the lease record for `nonce`: new with `if_absent` (false when one exists), else renewed if it is
@@ -1012,18 +1022,22 @@ impl DraftService {
 
     /// Fails unless the lease is still `nonce`'s: a holder that lost it (paused past its time) stops writing.
     async fn check_lease(&self, id: &str, nonce: &str) -> Outcome<()> {
-        let key = record_key(id, "lease");
-        let read = self.0.store.objects.get_record(&self.0.buckets.events, &key);
-        match self.call("read an upload's lease", read).await {
-            Ok(bytes) if serde_json::from_slice::<Lease>(&bytes).is_ok_and(|l| l.nonce == nonce) => Ok(()),
-            Ok(_) | Err(Error::ObjectNotFound(_)) => Err(UploadError::Locked),
-            Err(e) => Err(e.into()),
+        match self.read_lease(id).await? {
+            Some((lease, _)) if lease.nonce == nonce => Ok(()),
+            _ => Err(UploadError::Locked),
         }
     }
 
-    async fn release_lease(&self, id: &str) -> Result<(), Error> {
-        let key = record_key(id, "lease");
-        self.call("release an upload's lease", self.0.store.objects.delete(&self.0.buckets.events, &key)).await
+    /// Removes the lease if it is still `nonce`'s: a holder that lost it leaves the next holder's in place.
+    async fn release_lease(&self, id: &str, nonce: &str) -> Result<(), Error> {
+        if let Some((lease, etag)) = self.read_lease(id).await?
+            && lease.nonce == nonce
+        {
+            let key = record_key(id, "lease");
+            let delete = self.0.store.objects.delete_version(&self.0.buckets.events, &key, &etag);
+            self.call("release an upload's lease", delete).await?;
+        }
+        Ok(())
     }
 }
 
