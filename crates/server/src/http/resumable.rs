@@ -150,15 +150,8 @@ pub async fn create(State(state): State<AppState>, Extension(caller): Extension<
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
     };
-    match create_upload(&state, &caller, protocol, request).await {
-        Ok(upload) => {
-            let mut response = StatusCode::CREATED.into_response();
-            set(&mut response, "location", &location(&state, &upload.id));
-            describe(&state, &mut response, protocol, &upload);
-            response
-        }
-        Err(refused) => refusal(&state, protocol, refused),
-    }
+    let created = create_upload(&state, &caller, protocol, request).await;
+    answer(&state, protocol, StatusCode::CREATED, created)
 }
 
 async fn create_upload(
@@ -307,13 +300,27 @@ pub async fn patch(
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
     };
-    match append(&state, &caller, protocol, &id, request).await {
+    let appended = append(&state, &caller, protocol, &id, request).await;
+    answer(&state, protocol, StatusCode::NO_CONTENT, appended)
+}
+
+/// The answer to a creation (201, with the upload's `Location`) or an append, or its refusal.
+fn answer(
+    state: &AppState,
+    protocol: Protocol,
+    status: StatusCode,
+    outcome: Result<UploadState, UploadError>,
+) -> Response {
+    match outcome {
         Ok(upload) => {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            describe(&state, &mut response, protocol, &upload);
+            let mut response = status.into_response();
+            if status == StatusCode::CREATED {
+                set(&mut response, "location", &location(state, &upload.id));
+            }
+            describe(state, &mut response, protocol, &upload);
             response
         }
-        Err(refused) => refusal(&state, protocol, refused),
+        Err(refused) => refusal(state, protocol, refused),
     }
 }
 

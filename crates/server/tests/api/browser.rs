@@ -87,12 +87,7 @@ async fn uppy_in_chromium_uploads_through_draftstore(backend: Backend) {
     assert_eq!(uploads["failed"], json!([]), "{report}");
     let alice = app.as_caller("key-of-alice");
     for (name, size, seed, kind) in files() {
-        let uploaded = uploads["successful"]
-            .as_array()
-            .expect("successful")
-            .iter()
-            .find(|f| f["name"] == json!(name))
-            .unwrap_or_else(|| panic!("{name} was not uploaded: {report}"));
+        let uploaded = successful_upload(&report, &name);
         // Uppy's own key, `<random id>-<file name>`: the object name, never the tenant's key.
         let key = uploaded["key"].as_str().expect("key");
         assert!(key.ends_with(&name) && !key.starts_with("alice/"), "{key}");
@@ -280,3 +275,9 @@ async fn the_builtin_page_shows_thumbnails_painted_from_placeholders(backend: Ba
 }
 
 on_both_backends!(the_builtin_page_shows_thumbnails_painted_from_placeholders);
+
+/// The file `name` among an Uppy run's successful uploads.
+pub(crate) fn successful_upload<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let successful = report["uploads"]["successful"].as_array().expect("successful");
+    successful.iter().find(|f| f["name"] == json!(name)).unwrap_or_else(|| panic!("{name} was not uploaded: {report}"))
+}

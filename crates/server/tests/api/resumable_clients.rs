@@ -266,12 +266,7 @@ async fn uppy_tus_in_chromium_uploads_drafts(backend: Backend) {
     assert_eq!(uploads["failed"], json!([]), "{report}");
     let alice = app.as_caller("key-of-alice");
     for (name, size, seed, kind, object) in files {
-        let uploaded = uploads["successful"]
-            .as_array()
-            .expect("successful")
-            .iter()
-            .find(|f| f["name"] == json!(name))
-            .unwrap_or_else(|| panic!("{name} was not uploaded: {report}"));
+        let uploaded = crate::browser::successful_upload(&report, name);
         let draft = uploaded["objectName"].as_str().unwrap_or_else(|| panic!("no DraftStore-Object-Name: {report}"));
         match object {
             Some(object) => assert_eq!(draft, object),
