@@ -219,6 +219,11 @@ async fn create_upload(
         None => ContentType::octet_stream(),
     };
     let content_length = content_length(headers)?;
+    // An IETF creation that completes the upload says its length by its body's.
+    let length = match (length, protocol, complete) {
+        (None, Protocol::Ietf(_), true) => content_length,
+        (length, ..) => length,
+    };
     let has_body = content_length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
     if has_body && protocol == Protocol::Tus && body_type.as_deref() != Some(TUS_APPEND) {
         return Err(UploadError::Service(Error::UnsupportedContentType(format!(
@@ -260,7 +265,10 @@ pub async fn head(
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
     };
-    match state.service.resumable_state(&caller, &id, OffsetDateTime::now_utc()).await {
+    // Spawned, as every call that takes the upload's lease, so that a client gone meanwhile leaves none behind.
+    let (service, now) = (state.service.clone(), OffsetDateTime::now_utc());
+    let looked = tokio::spawn(async move { service.resumable_state(&caller, &id, now).await }).await;
+    match looked.map_err(stopped).and_then(|state| state) {
         Ok(upload) => {
             let status = match protocol {
                 Protocol::Ietf(_) => StatusCode::NO_CONTENT,
@@ -388,7 +396,9 @@ pub async fn delete(
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
     };
-    match state.service.terminate_resumable(&caller, &id, OffsetDateTime::now_utc()).await {
+    let (service, now) = (state.service.clone(), OffsetDateTime::now_utc());
+    let ended = tokio::spawn(async move { service.terminate_resumable(&caller, &id, now).await }).await;
+    match ended.map_err(stopped).and_then(|ended| ended) {
         Ok(()) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             protocol_headers(&mut response, protocol);
@@ -542,8 +552,16 @@ fn refusal(state: &AppState, protocol: Protocol, refused: UploadError) -> Respon
             response.extensions_mut().insert(hyper::ext::ReasonPhrase::from_static(b"Checksum Mismatch"));
             response
         }
-        UploadError::Interrupted { .. } => {
-            json(StatusCode::BAD_REQUEST, ErrorType::InvalidRequest, &refused.to_string())
+        UploadError::Interrupted { kept, cause } => {
+            let message = format!("{cause}; {kept} bytes of the request were kept");
+            json(cause.status(), cause.error_type(), &message)
+        }
+        // What a client retries: it then asks where the upload stands and goes on.
+        UploadError::Stopped { .. } => {
+            let status = if ietf { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::LOCKED };
+            let mut response = json(status, ErrorType::ServerBusy, &refused.to_string());
+            set(&mut response, "retry-after", "1");
+            response
         }
     };
     protocol_headers(&mut response, protocol);

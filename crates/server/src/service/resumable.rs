@@ -51,6 +51,10 @@ const LEASE_RENEWAL: Duration = Duration::from_secs(5);
 const STOP_POLL: Duration = Duration::from_secs(1);
 /// How long a request waits for the holder of a lease to stop and let go of it.
 const LEASE_WAIT: Duration = Duration::from_secs(5);
+/// How long an append's client must have sent nothing before a newer request stops it: a client that resumes has
+/// given up on its older request, and a live one is left to finish (so that others asking where the upload stands
+/// cannot keep it from ever finishing).
+const STOP_IDLE: Duration = Duration::from_secs(1);
 
 /// Which protocol created an upload (kept for the log and the docs; any dialect may continue it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +145,8 @@ pub enum UploadError {
     Completed,
     #[error("the request's body broke off after {kept} bytes were kept: {cause}")]
     Interrupted { kept: u64, cause: Error },
+    #[error("a newer request for this upload stopped this one after {kept} bytes were kept; ask where it stands")]
+    Stopped { kept: u64 },
 }
 
 type Outcome<T> = std::result::Result<T, UploadError>;
@@ -214,7 +220,7 @@ struct Lease {
 pub struct Appends {
     buffers: Arc<Semaphore>,
     /// The stop signal of each upload whose lease this replica holds.
-    holders: std::sync::Mutex<std::collections::HashMap<String, Arc<Notify>>>,
+    holders: std::sync::Mutex<std::collections::HashMap<String, Arc<Holder>>>,
 }
 
 impl Default for Appends {
@@ -223,11 +229,40 @@ impl Default for Appends {
     }
 }
 
-/// A lease this replica holds, renewed while held, and the signal a newer request stops its holder with.
+/// An append holding a lease on this replica: the signal a newer request stops it with, and when its body last
+/// brought bytes, so that only an append whose client has gone quiet is stopped.
+#[derive(Debug, Default)]
+struct Holder {
+    stop: Notify,
+    /// Unix milliseconds of the last bytes received (or of the lease taken).
+    last_bytes: std::sync::atomic::AtomicI64,
+}
+
+impl Holder {
+    fn received(&self) {
+        self.last_bytes.store(now_millis(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Stops the append if its client has sent nothing for [`STOP_IDLE`]; whether it did.
+    fn stop_if_idle(&self) -> bool {
+        let idle = now_millis() - self.last_bytes.load(std::sync::atomic::Ordering::Relaxed);
+        let quiet = idle >= i64::try_from(STOP_IDLE.as_millis()).unwrap_or(i64::MAX);
+        if quiet {
+            self.stop.notify_one();
+        }
+        quiet
+    }
+}
+
+fn now_millis() -> i64 {
+    i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A lease this replica holds, renewed while held.
 #[derive(Debug)]
 struct Held {
     nonce: String,
-    stop: Arc<Notify>,
+    holder: Arc<Holder>,
     watch: tokio::task::JoinHandle<()>,
 }
 
@@ -304,7 +339,7 @@ fn busy() -> Error {
 #[derive(Debug, Serialize, Deserialize)]
 struct StopRequest {
     /// Unix milliseconds: a holder honours only requests made after it took the lease.
-    at: i128,
+    at: i64,
 }
 
 /// An upload id: 128 random bits in hex, unguessable.
@@ -398,9 +433,8 @@ impl DraftService {
     /// An append in flight is stopped first, so that the offset answered is the one the next append must give;
     /// a lease whose holder does not let go in time (it died) does not keep the answer from being given.
     pub async fn resumable_state(&self, caller: &Caller, id: &str, now: OffsetDateTime) -> Outcome<UploadState> {
-        if !valid_id(id) {
-            return Err(UploadError::NotFound);
-        }
+        // The owner first: someone else's request must not stop, nor wait for, the owner's append.
+        self.read_record(caller, id, now).await?;
         let held = match self.acquire(id).await {
             Ok(held) => Some(held),
             Err(UploadError::Locked) => None,
@@ -428,9 +462,7 @@ impl DraftService {
         S: Stream<Item = Result<Bytes, E>> + Send + 'static + Unpin,
         E: Into<Error> + Send + 'static,
     {
-        if !valid_id(id) {
-            return Err(UploadError::NotFound);
-        }
+        self.read_record(caller, id, now).await?;
         let held = self.acquire(id).await?;
         let ends = append.overflow_ends_upload;
         let outcome = match self.read_record(caller, id, now).await {
@@ -459,10 +491,11 @@ impl DraftService {
                 Err(UploadError::Locked) if started.elapsed() < LEASE_WAIT => {
                     let local = self.0.appends.holders.lock().expect("the holders' lock").get(id).cloned();
                     match local {
-                        Some(stop) => stop.notify_one(),
+                        Some(holder) => {
+                            holder.stop_if_idle();
+                        }
                         None if !asked => {
-                            let request =
-                                StopRequest { at: OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 };
+                            let request = StopRequest { at: now_millis() };
                             let json = serde_json::to_vec(&request).expect("a stop request serializes");
                             let key = record_key(id, "stop");
                             let put = self.0.store.objects.put_record(&self.0.buckets.events, &key, json.into(), false);
@@ -477,22 +510,25 @@ impl DraftService {
                 Err(e) => return Err(e),
             }
         };
-        let taken = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-        let stop = Arc::new(Notify::new());
-        self.0.appends.holders.lock().expect("the holders' lock").insert(id.to_owned(), Arc::clone(&stop));
+        let taken = now_millis();
+        let holder = Arc::new(Holder::default());
+        holder.received();
+        self.0.appends.holders.lock().expect("the holders' lock").insert(id.to_owned(), Arc::clone(&holder));
         let watch = {
-            let (service, id, nonce, stop) = (self.clone(), id.to_owned(), nonce.clone(), Arc::clone(&stop));
+            let (service, id, nonce, holder) = (self.clone(), id.to_owned(), nonce.clone(), Arc::clone(&holder));
             tokio::spawn(async move {
                 let mut renewed = tokio::time::Instant::now();
                 loop {
                     tokio::time::sleep(STOP_POLL).await;
                     let key = record_key(&id, "stop");
                     let asked = service.0.store.objects.get_record(&service.0.buckets.events, &key).await;
+                    // A request made after the lease was taken, honoured once the client has gone quiet (it stays
+                    // until then); an older one is left over from an earlier holder.
                     if let Ok(bytes) = asked
                         && serde_json::from_slice::<StopRequest>(&bytes).is_ok_and(|r| r.at >= taken)
+                        && holder.stop_if_idle()
                     {
                         let _ = service.0.store.objects.delete(&service.0.buckets.events, &key).await;
-                        stop.notify_one();
                     }
                     if renewed.elapsed() >= LEASE_RENEWAL {
                         let _ = service.write_lease(&id, &nonce, false).await;
@@ -501,7 +537,7 @@ impl DraftService {
                 }
             })
         };
-        Ok(Held { nonce, stop, watch })
+        Ok(Held { nonce, holder, watch })
     }
 
     /// Lets go of a lease taken by [`DraftService::acquire`].
@@ -509,7 +545,7 @@ impl DraftService {
         held.watch.abort();
         {
             let mut holders = self.0.appends.holders.lock().expect("the holders' lock");
-            if holders.get(id).is_some_and(|stop| Arc::ptr_eq(stop, &held.stop)) {
+            if holders.get(id).is_some_and(|holder| Arc::ptr_eq(holder, &held.holder)) {
                 holders.remove(id);
             }
         }
@@ -567,7 +603,7 @@ impl DraftService {
             }
         }
         // A limit lowered since the upload began leaves no room, never a negative one.
-        let room = record.length.unwrap_or(max).saturating_sub(offset);
+        let room = record.length.unwrap_or(max).min(max).saturating_sub(offset);
         if let Some(declared) = append.content_length {
             if declared > room {
                 return Err(match record.length {
@@ -616,22 +652,24 @@ impl DraftService {
         let mut digest = Digests::new(append.checksum.as_ref());
         let mut received: u64 = 0;
         let mut broke_off: Option<Error> = None;
+        let mut stopped = false;
         let mut tail_consumed = false;
         let mut in_flight = std::collections::VecDeque::new();
         loop {
             let next = match lease {
                 Some(held) => tokio::select! {
                     next = body.next() => next,
-                    () = held.stop.notified() => {
-                        broke_off = Some(Error::InvalidRequest(
-                            "a newer request for this upload stopped this one".to_owned(),
-                        ));
+                    () = held.holder.stop.notified() => {
+                        stopped = true;
                         break;
                     }
                 },
                 None => body.next().await,
             };
             let Some(chunk) = next else { break };
+            if let Some(held) = lease {
+                held.holder.received();
+            }
             let mut chunk = match chunk {
                 Ok(chunk) => chunk,
                 Err(e) => {
@@ -666,6 +704,9 @@ impl DraftService {
         drop(body);
         while !in_flight.is_empty() {
             self.land_part(id, &mut in_flight, &mut record, record_as_we_go).await?;
+        }
+        if stopped {
+            broke_off = Some(Error::InvalidRequest("a newer request for this upload stopped this one".to_owned()));
         }
         if broke_off.is_some() && append.checksum.is_some() {
             return Err(UploadError::Interrupted {
@@ -719,8 +760,10 @@ impl DraftService {
             let delete = self.0.store.objects.delete(&self.0.buckets.events, &key);
             let _ = self.call("delete an upload's old tail", delete).await;
         }
+        let kept = record.offset().saturating_sub(offset);
         match broke_off {
-            Some(cause) => Err(UploadError::Interrupted { kept: record.offset() - offset, cause }),
+            Some(_) if stopped => Err(UploadError::Stopped { kept }),
+            Some(cause) => Err(UploadError::Interrupted { kept, cause }),
             None => Ok(record.state(id)),
         }
     }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::helpers::resumable::{Dialect, Resumable, fed_body, metadata, send};
-use crate::helpers::{Backend, Server, on_both_backends};
+use crate::helpers::resumable::{Dialect, Feed, Reply, Resumable, fed_body, metadata, send};
+use crate::helpers::{Backend, Server, TENANTS, api_keys, on_both_backends};
 use crate::seaweed;
 
 /// A checksum that matches nothing.
@@ -107,8 +107,84 @@ async fn a_refused_append_leaves_no_parts_behind(backend: Backend) {
     assert_eq!(send(request.body(body)).await.status, 204);
 }
 
+/// Streams `chunks` chunks of 64 KiB, one every 50 ms, into an append already sent: a live client.
+async fn stream_live(feed: Feed, chunks: usize) {
+    for _ in 0..chunks {
+        assert!(feed.send(&[5; 64 * 1024]).await, "the server reads a live body");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    feed.finish();
+}
+
+/// A newer request stopped whatever append held the upload, asked by anyone, even another tenant holding the URL,
+/// and even with `Upload-Checksum` (whose stopped body keeps nothing): a HEAD every second kept such an upload
+/// from ever finishing. Only an append whose client has gone quiet is stopped now, and only by its owner.
+async fn others_asking_where_an_upload_stands_cannot_stop_it(backend: Backend) {
+    let keys = api_keys(&TENANTS);
+    let app = backend.spawn(&["--auth-mode", "api-key", "--api-keys", &keys]).await;
+    let alice = Resumable::of(&app.as_caller("key-of-alice"));
+    let mallory = Resumable::of(&app.as_caller("key-of-mallory"));
+    let chunks = 40;
+    let body = vec![5u8; chunks * 64 * 1024];
+    let digest = STANDARD.encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+    let url = alice.tus_created(body.len() as u64, "attacks/live.bin").await;
+    let (stream, feed) = fed_body();
+    let request = alice.tus_patch_request(&url, 0).header("upload-checksum", format!("sha256 {digest}"));
+    let append = tokio::spawn(send(request.body(stream)));
+    let live = tokio::spawn(stream_live(feed, chunks));
+    let mut asked = Vec::<Reply>::new();
+    while !live.is_finished() {
+        asked.push(mallory.head(&url, Dialect::Tus).await);
+        asked.push(alice.head(&url, Dialect::Tus).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    live.await.expect("the feeding task");
+    let appended = append.await.expect("the request task");
+    assert_eq!(appended.status, 204, "a live append asked about {} times: {appended}", asked.len());
+    assert!(asked.iter().step_by(2).all(|reply| reply.status == 404), "another tenant's HEAD is 404");
+    assert_eq!(alice.head(&url, Dialect::Tus).await.offset(), body.len() as u64);
+}
+
+/// A HEAD whose client went away after it had taken the upload's lease left the lease to expire (20 s), locking the
+/// upload for everyone; a few such HEADs kept it locked.
+async fn a_head_whose_client_leaves_leaves_no_lease(backend: Backend) {
+    let app = backend.spawn(&[]).await;
+    let files = Resumable::of(&app);
+    let url = files.tus_created(10, "attacks/dropped.bin").await;
+    for wait in [0u64, 1, 2, 4, 8, 16] {
+        let dropped = tokio::time::timeout(Duration::from_millis(wait), files.head(&url, Dialect::Tus)).await;
+        drop(dropped);
+    }
+    let started = Instant::now();
+    let patched = files.tus_patch(&url, 0, b"0123456789".to_vec()).await;
+    assert_eq!(patched.status, 204, "{patched}");
+    assert!(started.elapsed() < Duration::from_secs(3), "no lease held the append: {:?}", started.elapsed());
+}
+
+/// An append stopped by its client's newer request was answered 400, which tus-js-client takes as fatal though its
+/// bytes were kept; it is now what clients retry (423 for tus, 503 for the IETF draft).
+async fn a_stopped_append_is_answered_what_clients_retry(backend: Backend) {
+    let app = backend.spawn(&[]).await;
+    let files = Resumable::of(&app);
+    let url = files.tus_created(100, "attacks/stopped.bin").await;
+    let (stream, feed) = fed_body();
+    let append = tokio::spawn(send(files.tus_patch_request(&url, 0).body(stream)));
+    assert!(feed.send(&[1; 40]).await);
+    // The client goes quiet, then asks where the upload stands, as a client that resumes does.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let head = files.head(&url, Dialect::Tus).await;
+    assert_eq!(head.offset(), 40, "the stopped append kept its bytes: {head}");
+    let stopped = append.await.expect("the request task");
+    assert_eq!(stopped.status, 423, "{stopped}");
+    drop(feed);
+    assert_eq!(files.tus_patch(&url, 40, vec![2; 60]).await.status, 204);
+}
+
 on_both_backends!(
     #[tokio::test]
     slow_appends_do_not_hold_memory_they_have_not_filled,
     a_refused_append_leaves_no_parts_behind,
+    others_asking_where_an_upload_stands_cannot_stop_it,
+    a_head_whose_client_leaves_leaves_no_lease,
+    a_stopped_append_is_answered_what_clients_retry,
 );
