@@ -249,8 +249,7 @@ async fn create_upload(
     };
     let service = state.service.clone();
     let caller = caller.clone();
-    // Spawned, so that a client that goes away mid-body still has what it sent stored and its record written.
-    tokio::spawn(async move { service.create_resumable(&caller, new, first, now).await }).await.map_err(stopped)?
+    to_the_end(async move { service.create_resumable(&caller, new, first, now).await }).await
 }
 
 /// `HEAD /files/{id}` (and `GET` for the IETF draft): where the upload stands.
@@ -265,10 +264,8 @@ pub async fn head(
         Ok(protocol) => protocol,
         Err(refused) => return refused.into_response(),
     };
-    // Spawned, as every call that takes the upload's lease, so that a client gone meanwhile leaves none behind.
     let (service, now) = (state.service.clone(), OffsetDateTime::now_utc());
-    let looked = tokio::spawn(async move { service.resumable_state(&caller, &id, now).await }).await;
-    match looked.map_err(stopped).and_then(|state| state) {
+    match to_the_end(async move { service.resumable_state(&caller, &id, now).await }).await {
         Ok(upload) => {
             let status = match protocol {
                 Protocol::Ietf(_) => StatusCode::NO_CONTENT,
@@ -377,11 +374,8 @@ async fn append(
     let _slot = state.uploads.admit()?;
     let (service, caller, id) = (state.service.clone(), caller.clone(), id.to_owned());
     let body = body_stream(body);
-    // Spawned, so that a client that goes away mid-body still has what it sent stored and the lease released.
     let now = OffsetDateTime::now_utc();
-    tokio::spawn(async move { service.append_resumable(&caller, &id, append, body, now).await })
-        .await
-        .map_err(stopped)?
+    to_the_end(async move { service.append_resumable(&caller, &id, append, body, now).await }).await
 }
 
 /// `DELETE /files/{id}`: ends the upload and removes what it stored.
@@ -397,8 +391,7 @@ pub async fn delete(
         Err(refused) => return refused.into_response(),
     };
     let (service, now) = (state.service.clone(), OffsetDateTime::now_utc());
-    let ended = tokio::spawn(async move { service.terminate_resumable(&caller, &id, now).await }).await;
-    match ended.map_err(stopped).and_then(|ended| ended) {
+    match to_the_end(async move { service.terminate_resumable(&caller, &id, now).await }).await {
         Ok(()) => {
             let mut response = StatusCode::NO_CONTENT.into_response();
             protocol_headers(&mut response, protocol);
@@ -440,11 +433,17 @@ fn body_stream(body: axum::body::Body) -> impl futures_util::Stream<Item = Resul
     })
 }
 
-/// A task that ended without an answer (it panicked): the server's failure, with the lease left to expire.
-fn stopped(error: tokio::task::JoinError) -> UploadError {
-    UploadError::Service(Error::Internal {
-        operation: "append to a resumable upload",
-        source: draftstore_storage::Error::other("the append stopped", error),
+/// Runs a call on an upload in a task of its own, so that it ends (stores what it received, lets go of the lease)
+/// whatever its client does. A task that ends without an answer (it panicked) is the server's failure, its lease
+/// left to expire.
+async fn to_the_end<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, UploadError>> + Send + 'static,
+) -> Result<T, UploadError> {
+    tokio::spawn(call).await.unwrap_or_else(|error| {
+        Err(UploadError::Service(Error::Internal {
+            operation: "run a resumable upload's request",
+            source: draftstore_storage::Error::other("the request's task stopped", error),
+        }))
     })
 }
 
